@@ -1,0 +1,57 @@
+"""The `inspector` command: parses arguments, calls a subcommand, and turns the known
+failures into one line on stderr and a non-zero exit status (never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from inspector import __version__
+from inspector.errors import UsageError
+
+SUBCOMMANDS = ("record",)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inspector",
+                     description="What is my concurrent Python program really doing?")
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
+    import importlib
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"inspector.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from inspector.recording import RecordingError
+    from inspector.record import AttachError, OutputError, TargetNotFound
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.func(args))
+    except UsageError as e:
+        print(f"inspector: {e}", file=sys.stderr)
+        return 2
+    except TargetNotFound as e:
+        print(f"inspector: {e}", file=sys.stderr)
+        return e.exit_status
+    except (AttachError, OutputError, RecordingError) as e:
+        print(f"inspector: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("inspector: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

@@ -1,0 +1,1 @@
+"""One small module per CLI subcommand: parse, call, print."""

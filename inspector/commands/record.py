@@ -1,0 +1,117 @@
+"""`inspector record [options] -- COMMAND...` and `inspector record --pid PID`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from inspector.errors import UsageError
+
+DEFAULT_DIR = Path("recordings")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "record", help="run a command (or attach to a pid) and record it",
+        description="Run COMMAND with its stdio passed through, or attach to --pid, and record "
+                    "its processes, threads and Python stacks until its process tree exits.",
+        usage="inspector record [options] -- COMMAND [ARGS...]\n"
+              "       inspector record [options] --pid PID [--duration S]")
+    p.add_argument("-o", "--output", metavar="PATH",
+                   help="recording file to write (default: recordings/NAME-TIME.sqlite)")
+    p.add_argument("--pid", type=int, help="attach to a running process and its children")
+    p.add_argument("-d", "--duration", type=float, metavar="S",
+                   help="with --pid: stop after S seconds")
+    p.add_argument("-i", "--interval", type=float, default=0.1, metavar="S",
+                   help="seconds between /proc samples of every process and thread (0.1)")
+    p.add_argument("-r", "--rate", type=int, default=100, metavar="HZ",
+                   help="Python stack samples per second, per thread (100)")
+    p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="no live status line")
+    p.add_argument("--redact", metavar="REGEX",
+                   help="mask matches of REGEX in command lines before they are written")
+    p.add_argument("--report", action="store_true",
+                   help="write the HTML report beside the recording when done")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    p.set_defaults(func=run)
+
+
+def default_output(command: list[str], directory: Path = DEFAULT_DIR) -> Path:
+    name = _name_for(command)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = directory / f"{name}-{stamp}.sqlite"
+    n = 2
+    while path.exists():
+        path = directory / f"{name}-{stamp}-{n}.sqlite"
+        n += 1
+    return path
+
+
+def _name_for(command: list[str]) -> str:
+    """The script's stem, the -m module, or the program's name; safe as a file name."""
+    name = os.path.basename(command[0]) if command else "recording"
+    for i, arg in enumerate(command):
+        if arg == "-m" and i + 1 < len(command):
+            name = command[i + 1]
+            break
+        if arg.endswith(".py"):
+            name = Path(arg).stem
+            break
+    name = _UNSAFE.sub("_", name).strip("._-")[:60]
+    return name or "recording"
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspector.record import RecordOptions, attach, record_command
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if args.pid is None and not command:
+        raise UsageError("record: give a COMMAND after --, or --pid PID")
+    if args.pid is not None and command:
+        raise UsageError("record: give either a COMMAND or --pid, not both")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError("record: --duration must be positive")
+    if not 0.01 <= args.interval <= 60:
+        raise UsageError("record: --interval must be between 0.01 and 60 seconds")
+    if not 1 <= args.rate <= 1000:
+        raise UsageError("record: --rate must be between 1 and 1000")
+    if args.redact:
+        try:
+            re.compile(args.redact)
+        except re.error as e:
+            raise UsageError(f"record: --redact is not a valid regular expression: {e}")
+    if args.output:
+        output = Path(args.output)
+    else:
+        output = default_output(command or [f"pid{args.pid}"])
+    opts = RecordOptions(output=output, interval_s=args.interval, rate=args.rate,
+                         stacks=not args.no_stacks, quiet=args.quiet,
+                         duration_s=args.duration, redact=args.redact)
+    if args.pid is not None:
+        result = attach(args.pid, opts)
+    else:
+        result = record_command(command, opts)
+    for warning in result.warnings:
+        print(warning, file=sys.stderr)
+    print(f"inspector: recording written to {result.path} "
+          f"({result.duration_s:.1f} s, {result.processes} processes)", file=sys.stderr)
+    if args.report:
+        _write_report(result.path, quiet=args.quiet)
+    return result.exit_status
+
+
+def _write_report(path: Path, quiet: bool) -> None:
+    try:
+        from inspector.commands.report import build_report
+    except ImportError:
+        print("inspector: --report: the report module is not available", file=sys.stderr)
+        return
+    html = build_report(path, None)
+    print(f"inspector: report written to {html}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Small programs bundled with inspector to record and learn from."""

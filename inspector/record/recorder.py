@@ -1,0 +1,434 @@
+"""Runs or attaches to a target, samples it until its whole process tree has exited, and
+finishes the recording whatever happens to the target (exit, crash, signal, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from inspector import __version__
+from inspector.record import procfs
+from inspector.record.sampler import Sampler
+from inspector.record.stacks import StackSampler, find_py_spy, py_spy_version
+from inspector.recording import RecordingWriter
+
+FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
+                     signal.SIGUSR1, signal.SIGUSR2)
+_PR_SET_CHILD_SUBREAPER = 36
+_SI_KERNEL = 0x80
+
+
+class TargetNotFound(Exception):
+    """The command to run does not exist or may not be executed."""
+
+    def __init__(self, message: str, exit_status: int) -> None:
+        super().__init__(message)
+        self.exit_status = exit_status
+
+
+class AttachError(Exception):
+    """The process to attach to does not exist or may not be inspected."""
+
+
+class OutputError(Exception):
+    """The recording cannot be written where asked."""
+
+
+@dataclass
+class RecordOptions:
+    output: Path
+    interval_s: float = 0.1
+    rate: int = 100
+    stacks: bool = True
+    quiet: bool = False
+    duration_s: float | None = None  # attach mode: stop after this long
+    redact: str | None = None
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class RecordResult:
+    path: Path
+    exit_status: int
+    duration_s: float
+    processes: int
+    warnings: list[str]
+
+
+def _raise_fd_limit() -> None:
+    # Every sampled thread keeps 4 /proc files open: 1,000 threads need 4,000 fds.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def _become_subreaper() -> bool:
+    """Orphaned descendants get re-parented to us, so we keep seeing (and reaping) them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _open_output(path: Path) -> RecordingWriter:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return RecordingWriter(path)
+    except OSError as e:
+        raise OutputError(f"cannot write recording {path}: {e.strerror or e}") from None
+    except Exception as e:  # sqlite3.Error: a path SQLite cannot create or lock
+        raise OutputError(f"cannot write recording {path}: {e}") from None
+
+
+class _Session:
+    """What a recording run shares between its threads."""
+
+    def __init__(self, opts: RecordOptions, writer: RecordingWriter, mode: str) -> None:
+        self.opts = opts
+        self.writer = writer
+        self.mode = mode
+        self.t0 = time.monotonic()
+        self.start_unix = time.time()
+        self.ignore_pids: set[int] = set()
+        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids)
+        self.stacks: StackSampler | None = None
+        self.warnings: list[str] = []
+        self.stop_sampling = threading.Event()
+        self.sampler_error: BaseException | None = None
+        self._status_shown = False
+        self._thread = threading.Thread(target=self._sample_loop, name="inspector-sampler",
+                                        daemon=True)
+        self.write_failed: str | None = None
+        # Found before the target starts: once we are a subreaper, every child we start
+        # ourselves would look like an orphan of the target's.
+        self.py_spy = find_py_spy() if opts.stacks else None
+        self.py_spy_version = py_spy_version(self.py_spy) if self.py_spy else None
+
+    # -- sampling thread ----------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def _sample_loop(self) -> None:
+        interval = self.opts.interval_s
+        next_tick = time.monotonic()
+        last_flush = last_status = next_tick
+        show_status = not self.opts.quiet and sys.stderr.isatty()
+        try:
+            while not self.stop_sampling.is_set():
+                self.sampler.tick()
+                now = time.monotonic()
+                if now - last_flush >= 0.5:
+                    self._flush()
+                    last_flush = now
+                if show_status and now - last_status >= 0.5:
+                    self._show_status()
+                    last_status = now
+                next_tick += interval
+                delay = next_tick - time.monotonic()
+                if delay < 0:
+                    self.sampler.lagged_ticks += 1
+                    next_tick = time.monotonic()  # skip, don't burst to catch up
+                    delay = 0
+                self.stop_sampling.wait(delay)
+            self.sampler.tick()
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            self.sampler_error = e
+        finally:
+            if self._status_shown:
+                sys.stderr.write("\r\x1b[2K")
+                sys.stderr.flush()
+
+    def _flush(self) -> None:
+        try:
+            self.writer.flush()
+        except Exception as e:  # sqlite3.Error: disk full, file removed
+            if self.write_failed is None:
+                self.write_failed = str(e)
+
+    def _show_status(self) -> None:
+        st = self.sampler.status
+        line = (f"inspector: recording {st.elapsed_s:6.1f} s  {st.processes} processes  "
+                f"{st.threads} threads  CPU {st.cpu_percent:5.0f}%")
+        sys.stderr.write("\r\x1b[2K" + line)
+        sys.stderr.flush()
+        self._status_shown = True
+
+    def start_stacks(self) -> None:
+        if not self.opts.stacks:
+            self.writer.set_meta({"stacks": {"enabled": False, "reason": "--no-stacks"}})
+            return
+        exe = self.py_spy
+        if exe is None:
+            msg = "inspector: py-spy not found, so no Python stacks; `pip install py-spy`"
+            self.warnings.append(msg)
+            if not self.opts.quiet:
+                print(msg, file=sys.stderr)
+            self.sampler.problem("py-spy", "missing", "py-spy not found")
+            self.writer.set_meta({"stacks": {"enabled": False, "reason": "py-spy not found"}})
+            return
+        self.writer.set_meta({"stacks": {"enabled": True, "sampler": "py-spy",
+                                         "py_spy_version": self.py_spy_version,
+                                         "rate_hz": self.opts.rate, "mode": "nonblocking",
+                                         "chunk_s": 1, "owns_gil": "not sampled"}})
+        self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
+                                   self.ignore_pids)
+        self.stacks.start()
+
+    def finish(self, exit_code: int | None, extra_meta: dict) -> float:
+        if self.stacks is not None:
+            self.stacks.stop()
+            if self.stacks.permission_denied:
+                self.writer.set_meta({"stacks": {"enabled": False,
+                                                 "reason": "ptrace not permitted"}})
+        self.stop_sampling.set()
+        self._thread.join()
+        self.sampler.finish()
+        duration = time.monotonic() - self.t0
+        self.writer.set_meta({
+            "duration_s": duration, "exit_code": exit_code, "complete": True,
+            "ticks": self.sampler.ticks, "lagged_ticks": self.sampler.lagged_ticks,
+            "interpreters": _interpreters(self.writer),
+            **extra_meta,
+        })
+        try:
+            self.writer.close()
+        except Exception as e:  # sqlite3.Error: disk full at the very end
+            self.write_failed = self.write_failed or str(e)
+        return duration
+
+
+def _interpreters(writer: RecordingWriter) -> list[dict]:
+    rows = writer._db.execute(
+        "SELECT DISTINCT exe, python_version, python_gil FROM processes WHERE is_python = 1"
+    ).fetchall()
+    return [{"exe": exe, "version": version, "gil": gil} for exe, version, gil in rows]
+
+
+def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
+    try:
+        ptrace_scope = int(procfs.read_text("/proc/sys/kernel/yama/ptrace_scope").strip())
+    except (procfs.Gone, procfs.Unreadable, ValueError):
+        ptrace_scope = None
+    return {
+        "mode": mode, "command": list(command), "cwd": os.getcwd(),
+        "cpu_count": os.cpu_count() or 1, "interval_s": opts.interval_s,
+        "settings": {"interval_s": opts.interval_s, "rate_hz": opts.rate,
+                     "stacks": opts.stacks, **opts.settings},
+        "inspector_version": __version__, "recorder_python": platform.python_version(),
+        "platform": platform.platform(), "machine": platform.machine(),
+        "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
+        "ptrace_scope": ptrace_scope, "complete": False,
+    }
+
+
+def _redact(command: Sequence[str], pattern: str | None) -> list[str]:
+    if not pattern:
+        return list(command)
+    import re
+    rx = re.compile(pattern)
+    return [rx.sub("***", part) for part in command]
+
+
+def _exit_status(returncode: int) -> int:
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _tty_fd() -> int | None:
+    """stdin's terminal if we are its foreground job (so the target can take it over)."""
+    try:
+        if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+            return 0
+    except OSError:
+        pass
+    return None
+
+
+def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
+    """Runs `command` with stdio passed through and records it; returns its exit status."""
+    _raise_fd_limit()
+    writer = _open_output(opts.output)
+    session = _Session(opts, writer, "launch")
+    writer.set_meta({**_base_meta(opts, "launch", _redact(command, opts.redact)),
+                     "start_time_unix": session.start_unix})
+    writer.flush()
+    _become_subreaper()
+    tty = _tty_fd()
+
+    def child_setup() -> None:
+        # Its own process group, given the terminal: Ctrl-C reaches the target's whole job
+        # (as without inspector) and not us, so it is delivered exactly once.
+        os.setpgid(0, 0)
+        if tty is not None:
+            old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            try:
+                os.tcsetpgrp(tty, os.getpgrp())
+            except OSError:
+                pass
+            signal.signal(signal.SIGTTOU, old)
+
+    try:
+        proc = subprocess.Popen(list(command), preexec_fn=child_setup)  # noqa: PLW1509
+    except FileNotFoundError:
+        writer.close()
+        opts.output.unlink(missing_ok=True)
+        raise TargetNotFound(f"command not found: {command[0]}", 127) from None
+    except PermissionError:
+        writer.close()
+        opts.output.unlink(missing_ok=True)
+        raise TargetNotFound(f"permission denied: {command[0]}", 126) from None
+    except OSError as e:
+        writer.close()
+        opts.output.unlink(missing_ok=True)
+        raise TargetNotFound(f"cannot run {command[0]}: {e.strerror or e}", 126) from None
+
+    # From here on the signals we forward are only ever received by sigwait below: every
+    # thread started later inherits this mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    session.sampler.add_root(proc.pid, is_target=True)
+    session.start()
+    session.start_stacks()
+
+    target_done = threading.Event()
+    signals_seen: list[int] = []
+
+    def forward_signals() -> None:
+        while True:
+            info = signal.sigwaitinfo(FORWARDED_SIGNALS)
+            signals_seen.append(info.si_signo)
+            if info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT):
+                continue  # from our terminal: the target's job got it too
+            if not target_done.is_set():
+                try:
+                    if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
+                        os.killpg(proc.pid, info.si_signo)  # as the terminal would
+                    else:
+                        proc.send_signal(info.si_signo)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            else:  # target gone, descendants linger: pass it on to them
+                for p in session.sampler.snapshot:
+                    if p.alive:
+                        try:
+                            os.kill(p.pid, info.si_signo)
+                        except (ProcessLookupError, PermissionError):
+                            pass
+
+    threading.Thread(target=forward_signals, name="inspector-signals", daemon=True).start()
+
+    returncode = proc.wait()
+    target_done.set()
+    session.sampler.set_exit_code(proc.pid, returncode)
+    if tty is not None:
+        _take_back_terminal(tty)
+    _wait_for_tree(session)
+    duration = session.finish(returncode, {"target_pid": proc.pid})
+    return _result(session, opts, _exit_status(returncode), duration)
+
+
+def _take_back_terminal(tty: int) -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})
+    try:
+        os.tcsetpgrp(tty, os.getpgrp())
+    except OSError:
+        pass
+
+
+def _wait_for_tree(session: _Session, deadline: float | None = None) -> None:
+    """Keeps recording while descendants of the target live on; reaps orphans we inherit."""
+    while True:
+        _reap_orphans(session)
+        if session.sampler.alive_count() == 0 and session.sampler.ticks > 0:
+            # one more tick so a child forked at the last moment is not missed
+            time.sleep(session.opts.interval_s * 1.5)
+            _reap_orphans(session)
+            if session.sampler.alive_count() == 0:
+                return
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        if session.sampler_error is not None:
+            return
+        time.sleep(min(0.05, session.opts.interval_s))
+
+
+def _reap_orphans(session: _Session) -> None:
+    ignore = session.ignore_pids
+    for p in session.sampler.snapshot:
+        if p.pid in ignore:
+            continue
+        try:
+            pid, status = os.waitpid(p.pid, os.WNOHANG)
+        except ChildProcessError:
+            continue  # not our child
+        if pid:
+            session.sampler.set_exit_code(pid, os.waitstatus_to_exitcode(status))
+
+
+def attach(pid: int, opts: RecordOptions) -> RecordResult:
+    """Records a running process and its descendants until they exit or `duration_s`."""
+    try:
+        cmdline = procfs.read_cmdline(pid)
+        os.kill(pid, 0)
+    except (procfs.Gone, ProcessLookupError):
+        raise AttachError(f"no process with pid {pid}") from None
+    except (procfs.Unreadable, PermissionError):
+        raise AttachError(f"not permitted to inspect pid {pid} (try as its user or root)") \
+            from None
+    if pid == os.getpid():
+        raise AttachError("cannot attach to inspector itself")
+    _raise_fd_limit()
+    writer = _open_output(opts.output)
+    session = _Session(opts, writer, "attach")
+    writer.set_meta({**_base_meta(opts, "attach", _redact(cmdline, opts.redact)),
+                     "start_time_unix": session.start_unix, "target_pid": pid})
+    writer.flush()
+    if not session.sampler.add_root(pid, is_target=True):
+        writer.close()
+        opts.output.unlink(missing_ok=True)
+        raise AttachError(f"no process with pid {pid}")
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    session.start()
+    session.start_stacks()
+    stop = threading.Event()
+
+    def on_signal() -> None:
+        signal.sigwaitinfo(FORWARDED_SIGNALS)
+        stop.set()  # we do not own the target: a signal ends the recording, not the target
+
+    threading.Thread(target=on_signal, name="inspector-signals", daemon=True).start()
+    deadline = time.monotonic() + opts.duration_s if opts.duration_s else None
+    while not stop.is_set():
+        if session.sampler.ticks > 0 and session.sampler.alive_count() == 0:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        stop.wait(0.05)
+    duration = session.finish(None, {})
+    return _result(session, opts, 0, duration)
+
+
+def _result(session: _Session, opts: RecordOptions, status: int, duration: float
+            ) -> RecordResult:
+    if session.sampler_error is not None:
+        session.warnings.append(f"inspector: sampling stopped early: {session.sampler_error!r}")
+    if session.write_failed is not None:
+        session.warnings.append(f"inspector: could not write all of the recording: "
+                                f"{session.write_failed}")
+    n = len({p.proc_id for p in session.sampler.snapshot})
+    return RecordResult(opts.output, status, duration, n, session.warnings)
+

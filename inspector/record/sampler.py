@@ -1,0 +1,381 @@
+"""Samples a process tree and every thread in it at a fixed interval, from /proc.
+
+Finds descendants by reading /proc/PID/task/TID/children (kept open), keeps every
+per-thread file open, and hands rows to the RecordingWriter. Processes and threads that
+vanish mid-read are normal life: they are ended, not reported as errors.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from inspector.recording import ProcessRecord, RecordingWriter
+from inspector.record import procfs
+from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
+from inspector.syscalls import syscall_name
+
+USS_EVERY_S = 1.0  # USS costs 0.3-0.5 ms per process (it walks smaps): once a second is plenty
+FLUSH_EVERY_S = 0.5  # commit period: a killed recorder loses at most this much
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """What other recorder threads may know of a tracked process (immutable snapshot)."""
+
+    proc_id: int
+    pid: int
+    parent_proc_id: int | None
+    is_python: bool
+    alive: bool
+    start_s: float
+
+
+@dataclass
+class _Proc:
+    proc_id: int
+    pid: int
+    parent_proc_id: int | None
+    starttime_ticks: int
+    comm: str
+    stat: ProcFile
+    status: ProcFile | None
+    io: ProcFile | None
+    start_s: float
+    exe: str | None = None
+    is_python: bool = False
+    threads: dict[int, ThreadFiles] = field(default_factory=dict)
+    alive: bool = True
+    last_seen_s: float = 0.0
+    exit_code: int | None = None
+    last_uss_s: float = -1e9
+    cpu_s: float = 0.0
+
+    def close(self) -> None:
+        for f in (self.stat, self.status, self.io):
+            if f is not None:
+                f.close()
+        for t in self.threads.values():
+            t.close()
+        self.threads.clear()
+
+
+@dataclass
+class LiveStatus:
+    elapsed_s: float = 0.0
+    processes: int = 0
+    threads: int = 0
+    cpu_percent: float = 0.0
+
+
+class Sampler:
+    """Owns the writer: every write goes through this thread (others `submit()`)."""
+
+    def __init__(self, writer: RecordingWriter, t0_mono: float, interval_s: float,
+                 ignore_pids: set[int]) -> None:
+        self.writer = writer
+        self.t0 = t0_mono
+        self.interval_s = interval_s
+        self.ignore_pids = ignore_pids  # py-spy processes we started: not part of the target
+        self._procs: dict[int, _Proc] = {}  # by pid, alive ones
+        self._all: list[_Proc] = []
+        self._next_proc_id = 1
+        self._boot_offset = procfs.boot_offset_s()
+        self._btime = procfs.btime()
+        self._tasks: queue.SimpleQueue[Callable[[RecordingWriter], None]] = queue.SimpleQueue()
+        self._problem_seen: set[tuple[str, int | None]] = set()
+        self.snapshot: tuple[ProcInfo, ...] = ()
+        self.status = LiveStatus()
+        self.ticks = 0
+        self.lagged_ticks = 0
+        self.known_exit_codes: dict[int, int] = {}  # pid -> code, from waitpid where we reap
+        self._last_cpu_total: float | None = None
+        self._last_cpu_t: float = 0.0
+        self._my_pid = os.getpid()
+        self._lock = threading.Lock()
+
+    # -- clocks ---------------------------------------------------------------------------
+    def now_s(self) -> float:
+        return time.monotonic() - self.t0
+
+    # -- public API for other threads ------------------------------------------------------
+    def submit(self, task: Callable[[RecordingWriter], None]) -> None:
+        self._tasks.put(task)
+
+    def problem(self, source: str, kind: str, detail: str = "", pid: int | None = None,
+                tid: int | None = None, once_key: str | None = None) -> None:
+        """Records that something could not be sampled; `once_key` de-duplicates."""
+        if once_key is not None:
+            key = (once_key, pid)
+            if key in self._problem_seen:
+                return
+            self._problem_seen.add(key)
+        t = self.now_s()
+        self.submit(lambda w: w.add_problem(t, source, kind, detail, pid, tid))
+
+    def alive_count(self) -> int:
+        return sum(1 for p in self.snapshot if p.alive)
+
+    # -- tracking --------------------------------------------------------------------------
+    def add_root(self, pid: int, is_target: bool) -> bool:
+        with self._lock:
+            return self._add(pid, None, is_target, self.now_s()) is not None
+
+    def _add(self, pid: int, parent: _Proc | None, is_target: bool, t_s: float) -> _Proc | None:
+        if pid in self._procs or pid in self.ignore_pids or pid == self._my_pid:
+            return None
+        try:
+            stat_file = ProcFile(f"/proc/{pid}/stat")
+            st = procfs.parse_stat(stat_file.read())
+        except (Gone, Unreadable):
+            return None
+        status = io = None
+        try:
+            status = ProcFile(f"/proc/{pid}/status")
+        except (Gone, Unreadable):
+            pass
+        try:
+            io = ProcFile(f"/proc/{pid}/io")
+        except Unreadable:
+            self.problem("proc", "permission", f"/proc/{pid}/io", pid=pid, once_key="io")
+        except Gone:
+            pass
+        start_since_boot = st.starttime_ticks / procfs.CLK_TCK
+        p = _Proc(
+            proc_id=self._next_proc_id, pid=pid,
+            parent_proc_id=parent.proc_id if parent else None,
+            starttime_ticks=st.starttime_ticks, comm=st.comm, stat=stat_file, status=status,
+            io=io, start_s=start_since_boot - self._boot_offset - self.t0, last_seen_s=t_s,
+        )
+        self._next_proc_id += 1
+        cmdline, exe = self._identity(p)
+        is_py, version, gil = procfs.python_identity(pid, exe, cmdline)
+        p.is_python, p.exe = is_py, exe
+        self.writer.add_process(ProcessRecord(
+            proc_id=p.proc_id, pid=pid, ppid=st.ppid, parent_proc_id=p.parent_proc_id,
+            name=st.comm, cmdline=cmdline, exe=exe,
+            create_time=self._btime + start_since_boot, start_s=p.start_s,
+            is_python=is_py, python_version=version, python_gil=gil, is_target=is_target,
+        ))
+        self._procs[pid] = p
+        self._all.append(p)
+        return p
+
+    @staticmethod
+    def _identity(p: _Proc) -> tuple[list[str], str | None]:
+        try:
+            cmdline = procfs.read_cmdline(p.pid)
+        except (Gone, Unreadable):
+            cmdline = []
+        return cmdline, procfs.read_exe(p.pid)
+
+    def _reidentify(self, p: _Proc, comm: str) -> None:
+        """The process exec'd (its comm changed): a shell or shim became Python, say."""
+        p.comm = comm
+        cmdline, exe = self._identity(p)
+        is_py, version, gil = procfs.python_identity(p.pid, exe, cmdline)
+        p.is_python, p.exe = is_py, exe
+        self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
+                                   is_python=int(is_py), python_version=version,
+                                   python_gil=gil)
+
+    def _end(self, p: _Proc, exit_code: int | None) -> None:
+        p.alive = False
+        code = self.known_exit_codes.get(p.pid, exit_code)
+        for tid in list(p.threads):
+            self.writer.end_thread(p.proc_id, tid, p.last_seen_s)
+        p.close()
+        self._procs.pop(p.pid, None)
+        self.writer.update_process(p.proc_id, end_s=p.last_seen_s, exit_code=code)
+        p.exit_code = code
+
+    def set_exit_code(self, pid: int, code: int) -> None:
+        """An exit status learnt from waitpid (the target, or an orphan we reaped)."""
+        def apply(w: RecordingWriter) -> None:
+            self.known_exit_codes[pid] = code
+            for p in reversed(self._all):
+                if p.pid == pid:
+                    if not p.alive:
+                        w.update_process(p.proc_id, exit_code=code)
+                    break
+        self.submit(apply)
+
+    # -- one round ---------------------------------------------------------------------------
+    def tick(self) -> None:
+        t_s = self.now_s()
+        with self._lock:
+            self._drain()
+            proc_rows: list[tuple] = []
+            thread_rows: list[tuple] = []
+            n_threads = 0
+            cpu_total = 0.0
+            done: set[int] = set()
+            for adopt in (False, True):
+                if adopt:
+                    self._adopt_orphans(t_s)
+                # Processes found during this round are sampled in it too: a short-lived
+                # child gets its first sample as early as possible.
+                while True:
+                    todo = [p for p in self._procs.values() if p.proc_id not in done]
+                    if not todo:
+                        break
+                    for p in todo:
+                        done.add(p.proc_id)
+                        self._sample_process(p, t_s, proc_rows, thread_rows)
+            for p in self._procs.values():
+                n_threads += len(p.threads)
+                cpu_total += p.cpu_s
+            self.writer.add_process_samples(proc_rows)
+            self.writer.add_thread_samples(thread_rows)
+            self.snapshot = tuple(
+                ProcInfo(p.proc_id, p.pid, p.parent_proc_id, p.is_python, p.alive, p.start_s)
+                for p in self._all)
+        self.ticks += 1
+        alive = [p for p in self._all if p.alive]
+        st = self.status
+        st.elapsed_s, st.processes, st.threads = t_s, len(alive), n_threads
+        if self._last_cpu_total is not None and t_s > self._last_cpu_t:
+            st.cpu_percent = max(0.0, (cpu_total - self._last_cpu_total)
+                                 / (t_s - self._last_cpu_t) * 100)
+        self._last_cpu_total, self._last_cpu_t = cpu_total, t_s
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                task = self._tasks.get_nowait()
+            except queue.Empty:
+                return
+            task(self.writer)
+
+    def _sample_process(self, p: _Proc, t_s: float, proc_rows: list, thread_rows: list) -> None:
+        try:
+            st = procfs.parse_stat(p.stat.read())
+        except (Gone, Unreadable):
+            self._end(p, None)
+            return
+        if st.starttime_ticks != p.starttime_ticks:  # the pid was reused by another process
+            self._end(p, None)
+            return
+        if st.state in ("Z", "X"):
+            self._end(p, st.exit_code and _decode_wait_status(st.exit_code))
+            return
+        p.last_seen_s = t_s
+        exe = procfs.read_exe(p.pid)
+        if st.comm != p.comm or exe != p.exe:  # it exec'd: a shell or shim became Python
+            self._reidentify(p, st.comm)
+        ctx_v = ctx_i = rchar = wchar = None
+        if p.status is not None:
+            try:
+                ctx_v, ctx_i = procfs.parse_status_ctxt(p.status.read())
+            except (Gone, Unreadable, ValueError):
+                pass
+        if p.io is not None:
+            try:
+                rchar, wchar = procfs.parse_io(p.io.read())
+            except (Gone, Unreadable, ValueError):
+                pass
+        uss = None
+        if t_s - p.last_uss_s >= USS_EVERY_S:
+            p.last_uss_s = t_s
+            uss = _uss_bytes(p.pid)
+        p.cpu_s = st.utime_s + st.stime_s
+        proc_rows.append((t_s, p.proc_id, p.pid, st.utime_s, st.stime_s, st.rss_bytes, uss,
+                          st.num_threads, ctx_v, ctx_i, rchar, wchar, st.state))
+        self._sample_threads(p, t_s, thread_rows)
+
+    def _sample_threads(self, p: _Proc, t_s: float, thread_rows: list) -> None:
+        try:
+            tids = procfs.list_tids(p.pid)
+        except (Gone, Unreadable):
+            return
+        live = set(tids)
+        for tid in list(p.threads):
+            if tid not in live:
+                p.threads.pop(tid).close()
+                self.writer.end_thread(p.proc_id, tid, t_s)
+        children: list[int] = []
+        for tid in tids:
+            tf = p.threads.get(tid)
+            if tf is None:
+                try:
+                    tf = ThreadFiles(p.pid, tid)
+                except (Gone, Unreadable):
+                    continue
+                except OSError as e:  # EMFILE: out of file descriptors
+                    self.problem("proc", "fd-limit", str(e), pid=p.pid, once_key="emfile")
+                    continue
+                p.threads[tid] = tf
+                if tf.syscall_denied:
+                    self.problem("proc", "permission", "syscall file", pid=p.pid,
+                                 once_key="syscall")
+            try:
+                r = tf.read()
+            except Gone:
+                p.threads.pop(tid).close()
+                self.writer.end_thread(p.proc_id, tid, t_s)
+                continue
+            if r.comm != tf.comm:  # new thread, or renamed, or its process exec'd
+                tf.comm = r.comm
+                self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm, t_s)
+            name = syscall_name(r.syscall) if r.syscall is not None else None
+            thread_rows.append((t_s, p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state,
+                                r.syscall, name, r.on_cpu_s, r.runqueue_s))
+            children.extend(tf.child_pids())
+        for child in children:
+            if child not in self._procs:
+                self._add(child, p, False, t_s)
+
+    def _adopt_orphans(self, t_s: float) -> None:
+        """Descendants whose parent died are re-parented to us (we are a subreaper)."""
+        try:
+            tids = procfs.list_tids(self._my_pid)
+        except (Gone, Unreadable):
+            return
+        for tid in tids:
+            try:
+                text = procfs.read_text(f"/proc/{self._my_pid}/task/{tid}/children")
+            except (Gone, Unreadable):
+                continue
+            for pid in (int(x) for x in text.split()):
+                if pid in self._procs or pid in self.ignore_pids or not self._all:
+                    continue
+                try:  # a py-spy run we are starting this very moment is not an orphan
+                    if procfs.read_text(f"/proc/{pid}/comm").strip() == "py-spy":
+                        continue
+                except (Gone, Unreadable):
+                    continue
+                self._add(pid, None, False, t_s)
+
+    def finish(self) -> None:
+        """Ends whatever is still tracked and writes the remaining rows."""
+        with self._lock:
+            self._drain()
+            for p in list(self._procs.values()):
+                self._end(p, None)
+            self._drain()
+
+
+def _decode_wait_status(status: int) -> int:
+    """waitpid-style status to exit code; -N for a signal N (as subprocess reports it)."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return status
+
+
+def _uss_bytes(pid: int) -> int | None:
+    """Unique set size from smaps_rollup (what psutil's memory_full_info reads)."""
+    try:
+        text = procfs.read_text(f"/proc/{pid}/smaps_rollup")
+    except (Gone, Unreadable):
+        return None
+    total = 0
+    for line in text.splitlines():
+        if line.startswith(("Private_Clean:", "Private_Dirty:")):
+            total += int(line.split()[1]) * 1024
+    return total

@@ -1,0 +1,341 @@
+"""Python stacks from py-spy, in short back-to-back runs so a killed recorder loses little.
+
+py-spy writes its output only when it stops (its issue #604), so each Python process tree
+is sampled by `py-spy record --pid P -d 1 --subprocesses --nonblocking --threads --idle
+-f chrometrace`, one run after another; each run's spans are put on the recording's clock
+(py-spy's ts 0 is within a few ms of our launch) and written as soon as the run ends.
+Nonblocking mode keeps the target's slowdown within noise at any thread count
+(shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from inspector.record.sampler import ProcInfo, Sampler
+from inspector.recording import RecordingWriter
+
+CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lose
+MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
+_THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
+
+PERMISSION_HINT = (
+    "inspector: cannot read Python stacks (ptrace not permitted); recording everything else. "
+    "Run as root, or `sudo sysctl kernel.yama.ptrace_scope=0`, or in a container add "
+    "--cap-add SYS_PTRACE.")
+
+
+def find_py_spy() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    if here.is_file() and os.access(here, os.X_OK):
+        return str(here)
+    return shutil.which("py-spy")
+
+
+def py_spy_version(exe: str) -> str | None:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip().replace("py-spy ", "") or None
+
+
+@dataclass
+class StackSpan:
+    t_s: float
+    duration_s: float
+    pid: int
+    tid: int
+    thread_name: str | None
+    stack: str
+
+
+def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
+                      end_ts_us: float | None = None) -> list[StackSpan]:
+    """Turns py-spy's B/E events into spans of one unchanged stack on one thread.
+
+    Events carry the pthread id as `tid`; the root frame `thread (TID): name` that
+    `--threads` adds carries the OS thread id and the Python thread name, which we keep.
+    """
+    stacks: dict[tuple[int, int], list[str]] = {}
+    since: dict[tuple[int, int], float] = {}
+    spans: list[StackSpan] = []
+    # py-spy caches Python thread names by pthread id, and pthread ids are reused once a
+    # thread ends: a later OS thread behind the same pthread id may carry a stale name.
+    first_tid: dict[tuple[int, int], int] = {}
+
+    def emit(key: tuple[int, int], until: float) -> None:
+        frames = stacks.get(key) or []
+        start = since.get(key)
+        if start is None or until <= start:
+            return
+        # With --subprocesses the roots are `process PID:"cmdline"` frames, then the thread.
+        for i, frame in enumerate(frames):
+            m = _THREAD_ROOT.match(frame)
+            if m is not None:
+                break
+        else:
+            return
+        if i + 1 >= len(frames):
+            return
+        tid = int(m.group(1))
+        name = m.group(2) if first_tid.setdefault(key, tid) == tid else None
+        spans.append(StackSpan(
+            t_s=t_launch_s + start / 1e6, duration_s=(until - start) / 1e6, pid=key[0],
+            tid=tid, thread_name=name, stack=";".join(frames[i + 1:])))
+
+    for ev in events:
+        ph = ev.get("ph")
+        if ph not in ("B", "E"):
+            continue
+        key = (int(ev["pid"]), int(ev["tid"]))
+        ts = float(ev["ts"])
+        if since.get(key) != ts:
+            emit(key, ts)
+            since[key] = ts
+        frames = stacks.setdefault(key, [])
+        if ph == "B":
+            args = ev.get("args") or {}
+            filename, line = args.get("filename") or "", args.get("line") or 0
+            name = str(ev.get("name", "?"))
+            frames.append(f"{name} ({filename}:{line})" if filename else name)
+        elif frames:
+            frames.pop()
+    if end_ts_us is not None:
+        for key in stacks:
+            emit(key, end_ts_us)
+    return spans
+
+
+class _Run:
+    """One py-spy run on one Python process tree."""
+
+    def __init__(self, exe: str, root_pid: int, rate: int, out_dir: str, t_launch_s: float,
+                 seq: int) -> None:
+        self.root_pid = root_pid
+        self.out = os.path.join(out_dir, f"{root_pid}-{seq}.json")
+        self.log = os.path.join(out_dir, f"{root_pid}-{seq}.log")
+        self.t_launch_s = t_launch_s
+        argv = [exe, "record", "--pid", str(root_pid), "--duration", str(CHUNK_S),
+                "--rate", str(rate), "--nonblocking", "--subprocesses", "--threads", "--idle",
+                "--format", "chrometrace", "--output", self.out]
+        actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ]
+        # Its own process group, so a Ctrl-C at the terminal does not cut a run short, and
+        # an empty signal mask: the recorder blocks the signals it forwards.
+        self.pid = os.posix_spawn(exe, argv, os.environ, file_actions=actions,
+                                  setpgroup=0, setsigmask=())
+
+    def poll(self) -> int | None:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        return os.waitstatus_to_exitcode(status)
+
+    def wait(self, timeout_s: float) -> int | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            code = self.poll()
+            if code is not None:
+                return code
+            time.sleep(0.01)
+        return None
+
+    def stop(self) -> None:
+        """SIGINT makes py-spy write what it has (SIGTERM would lose it)."""
+        try:
+            os.kill(self.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+    def message(self) -> str:
+        try:
+            text = Path(self.log).read_text(errors="replace")
+        except OSError:
+            return ""
+        lines = [ln.strip() for ln in text.splitlines()
+                 if ln.strip() and not ln.startswith("py-spy> ")]
+        return lines[-1] if lines else ""
+
+
+class StackSampler:
+    """Keeps one py-spy run going on every Python process with no sampled Python ancestor."""
+
+    def __init__(self, sampler: Sampler, exe: str, rate: int, quiet: bool,
+                 ignore_pids: set[int]) -> None:
+        self.sampler = sampler
+        self.ignore_pids = ignore_pids  # py-spy runs are ours, not the target's
+        self.exe = exe
+        self.rate = rate
+        self.quiet = quiet
+        self.out_dir = tempfile.mkdtemp(prefix="inspector-pyspy-")
+        self.runs: dict[int, _Run] = {}  # by root proc_id
+        self.failures: dict[int, int] = {}
+        self.gave_up: set[int] = set()
+        self.permission_denied = False
+        self.runs_done = 0
+        self.spans_written = 0
+        self._seq = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="inspector-stacks", daemon=True)
+        self._names: dict[tuple[int, int], str] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+
+    # -- loop ------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._reap()
+            self._launch()
+            self._stop.wait(0.02)
+        for run in list(self.runs.values()):
+            run.stop()
+        for proc_id, run in list(self.runs.items()):
+            code = run.wait(5.0)
+            if code is None:
+                run.kill()
+            self._ingest(proc_id, run, code)
+        self.runs.clear()
+
+    def _roots(self) -> list[ProcInfo]:
+        procs = {p.proc_id: p for p in self.sampler.snapshot}
+        covered = set(self.runs)
+        roots = []
+        for p in procs.values():
+            if not (p.alive and p.is_python) or p.proc_id in self.gave_up:
+                continue
+            ancestor = p.parent_proc_id
+            is_covered = False
+            while ancestor is not None:
+                if ancestor in covered:
+                    is_covered = True
+                    break
+                ancestor = procs[ancestor].parent_proc_id if ancestor in procs else None
+            if not is_covered:
+                roots.append(p)
+        return roots
+
+    def _launch(self) -> None:
+        if self.permission_denied:
+            return
+        for p in self._roots():
+            if p.proc_id in self.runs:
+                continue
+            self._seq += 1
+            try:
+                run = _Run(self.exe, p.pid, self.rate, self.out_dir, self.sampler.now_s(),
+                           self._seq)
+                self.ignore_pids.add(run.pid)
+                self.runs[p.proc_id] = run
+            except OSError as e:
+                self.sampler.problem("py-spy", "launch-failed", str(e), pid=p.pid,
+                                     once_key="launch")
+                self.gave_up.add(p.proc_id)
+
+    def _reap(self) -> None:
+        for proc_id, run in list(self.runs.items()):
+            code = run.poll()
+            if code is None:
+                continue
+            del self.runs[proc_id]
+            self._ingest(proc_id, run, code)
+
+    def _ingest(self, proc_id: int, run: _Run, code: int | None) -> None:
+        self.runs_done += 1
+        events = None
+        try:
+            with open(run.out, "rb") as f:
+                events = json.load(f)
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:
+            self.sampler.problem("py-spy", "bad-output", str(e), pid=run.root_pid)
+        for path in (run.out, run.log):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if events is None:
+            self._failed(proc_id, run, code)
+            return
+        self.failures.pop(proc_id, None)
+        if isinstance(events, dict):
+            events = events.get("traceEvents", [])
+        spans = parse_chrometrace(events, run.t_launch_s)
+        if spans:
+            self.spans_written += len(spans)
+            self.sampler.submit(lambda w, s=spans: self._write(w, s))
+
+    def _failed(self, proc_id: int, run: _Run, code: int | None) -> None:
+        message = run.message()
+        alive = any(p.proc_id == proc_id and p.alive for p in self.sampler.snapshot)
+        lowered = message.lower()
+        if "permission" in lowered or "not permitted" in lowered:
+            self.permission_denied = True
+            self.sampler.problem("py-spy", "permission", message, pid=run.root_pid,
+                                 once_key="pyspy-permission")
+            if not self.quiet:
+                print(PERMISSION_HINT, file=sys.stderr)
+            return
+        if not alive:
+            return  # the process ended before py-spy could read it: normal for short lives
+        self.failures[proc_id] = self.failures.get(proc_id, 0) + 1
+        if self.failures[proc_id] >= MAX_ATTACH_TRIES:
+            self.gave_up.add(proc_id)
+            self.sampler.problem("py-spy", "attach-failed",
+                                 message or f"py-spy exited with {code}", pid=run.root_pid)
+
+    def _write(self, w: RecordingWriter, spans: list[StackSpan]) -> None:
+        procs = {}
+        for p in self.sampler.snapshot:
+            procs[p.pid] = p.proc_id  # the latest process with that pid wins
+        rows = []
+        slack = self.sampler.interval_s
+        for s in spans:
+            proc_id = procs.get(s.pid)
+            duration = s.duration_s
+            if proc_id is not None:
+                # py-spy closes a vanished thread's span only when its run ends: clip it to
+                # the thread's life as /proc saw it.
+                end = w.thread_end_s(proc_id, s.tid)
+                if end is not None and s.t_s + duration > end + slack:
+                    duration = end + slack - s.t_s
+                    if duration <= 0:
+                        continue
+            samples = max(1, round(duration * self.rate))
+            rows.append((s.t_s, duration, proc_id, s.pid, s.tid, s.thread_name, s.stack,
+                         samples, None))
+            if s.thread_name and proc_id is not None:
+                key = (proc_id, s.tid)
+                if self._names.get(key) != s.thread_name:
+                    self._names[key] = s.thread_name
+                    w.name_thread(proc_id, s.tid, s.thread_name)
+        w.add_stacks(rows)

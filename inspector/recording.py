@@ -1,0 +1,400 @@
+"""The recording file: one SQLite database per recording, its schema, writer and reader.
+
+This is the only module that knows table names. The recorder writes through
+`RecordingWriter`; everything else reads through `load()`, which returns a
+`Recording` of pandas DataFrames. docs/recording-format.md documents the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+FORMAT_NAME = "inspector-recording"
+FORMAT_VERSION = 1
+
+# Bump FORMAT_VERSION when a change would make an older reader misread a file.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL              -- JSON
+);
+CREATE TABLE IF NOT EXISTS processes (
+    proc_id        INTEGER PRIMARY KEY,   -- ours: a pid can be reused, a proc_id is not
+    pid            INTEGER NOT NULL,
+    ppid           INTEGER,
+    parent_proc_id INTEGER,
+    name           TEXT,                  -- /proc/PID/comm
+    cmdline        TEXT,                  -- JSON list of strings
+    exe            TEXT,
+    create_time    REAL,                  -- unix time the kernel started it
+    start_s        REAL,                  -- seconds since the recording started (may be < 0)
+    end_s          REAL,                  -- last seen alive; NULL while alive
+    exit_code      INTEGER,               -- where known; -N for signal N
+    is_python      INTEGER NOT NULL DEFAULT 0,
+    python_version TEXT,
+    python_gil     TEXT,                  -- 'enabled', 'disabled' or NULL (unknown / not Python)
+    is_target      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS threads (
+    proc_id     INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id, as /proc, psutil and htop show it
+    name        TEXT,                    -- Python thread name where known, else os_name
+    os_name     TEXT,                    -- /proc/PID/task/TID/comm
+    python_name TEXT,
+    start_s     REAL,
+    end_s       REAL,
+    PRIMARY KEY (proc_id, tid)
+);
+CREATE TABLE IF NOT EXISTS process_samples (
+    t_s              REAL NOT NULL,
+    proc_id          INTEGER NOT NULL,
+    pid              INTEGER NOT NULL,
+    cpu_user_s       REAL,               -- cumulative since the process started
+    cpu_system_s     REAL,
+    rss_bytes        INTEGER,
+    uss_bytes        INTEGER,            -- sampled less often: NULL in between
+    num_threads      INTEGER,
+    ctx_voluntary    INTEGER,            -- cumulative, all threads
+    ctx_involuntary  INTEGER,
+    read_bytes       INTEGER,            -- cumulative, /proc/PID/io rchar
+    write_bytes      INTEGER,            -- cumulative, /proc/PID/io wchar
+    state            TEXT
+);
+CREATE TABLE IF NOT EXISTS thread_samples (
+    t_s            REAL NOT NULL,
+    proc_id        INTEGER NOT NULL,
+    pid            INTEGER NOT NULL,
+    tid            INTEGER NOT NULL,
+    cpu_user_s     REAL,                 -- cumulative
+    cpu_system_s   REAL,
+    state          TEXT,                 -- R S D T Z ... from /proc/PID/task/TID/stat
+    syscall        INTEGER,              -- number it is blocked in; -1 running; NULL unreadable
+    syscall_name   TEXT,                 -- 'running', 'futex', 'epoll_wait', ...
+    on_cpu_s       REAL,                 -- cumulative, schedstat field 1
+    runqueue_s     REAL                  -- cumulative, schedstat field 2: runnable, no core
+);
+CREATE TABLE IF NOT EXISTS stack_texts (
+    stack_id INTEGER PRIMARY KEY,
+    text     TEXT NOT NULL UNIQUE         -- 'func (file:line);...' root first, leaf last
+);
+CREATE TABLE IF NOT EXISTS stacks (
+    t_s         REAL NOT NULL,           -- first sample of this span
+    duration_s  REAL NOT NULL,           -- how long the same stack was seen
+    proc_id     INTEGER,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id
+    thread_name TEXT,
+    stack_id    INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,        -- estimated samples in the span (duration * rate, >= 1)
+    owns_gil    INTEGER                  -- 1/0 where known, else NULL
+);
+CREATE TABLE IF NOT EXISTS problems (
+    t_s     REAL NOT NULL,
+    source  TEXT NOT NULL,               -- 'proc', 'py-spy', 'psutil', 'recorder'
+    pid     INTEGER,
+    tid     INTEGER,
+    kind    TEXT NOT NULL,               -- short key: 'permission', 'vanished', 'lag', ...
+    detail  TEXT
+);
+CREATE INDEX IF NOT EXISTS ix_thread_samples ON thread_samples (proc_id, tid, t_s);
+CREATE INDEX IF NOT EXISTS ix_process_samples ON process_samples (proc_id, t_s);
+CREATE INDEX IF NOT EXISTS ix_stacks ON stacks (proc_id, tid, t_s);
+"""
+
+PROCESS_SAMPLE_COLUMNS = (
+    "t_s", "proc_id", "pid", "cpu_user_s", "cpu_system_s", "rss_bytes", "uss_bytes",
+    "num_threads", "ctx_voluntary", "ctx_involuntary", "read_bytes", "write_bytes", "state",
+)
+THREAD_SAMPLE_COLUMNS = (
+    "t_s", "proc_id", "pid", "tid", "cpu_user_s", "cpu_system_s", "state", "syscall",
+    "syscall_name", "on_cpu_s", "runqueue_s",
+)
+STACK_COLUMNS = (
+    "t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "stack_id", "samples",
+    "owns_gil",
+)
+PROCESS_COLUMNS = (
+    "proc_id", "pid", "ppid", "parent_proc_id", "name", "cmdline", "exe", "create_time",
+    "start_s", "end_s", "exit_code", "is_python", "python_version", "python_gil", "is_target",
+)
+
+
+class RecordingError(Exception):
+    """A file that is not a readable inspector recording (missing, corrupt, too new)."""
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    proc_id: int
+    pid: int
+    ppid: int | None
+    parent_proc_id: int | None
+    name: str
+    cmdline: Sequence[str]
+    exe: str | None
+    create_time: float
+    start_s: float
+    is_python: bool = False
+    python_version: str | None = None
+    python_gil: str | None = None
+    is_target: bool = False
+
+
+class RecordingWriter:
+    """Appends to a recording; commits whenever `flush()` is called (the recorder does so
+    about twice a second) so a killed recorder loses at most the last uncommitted batch."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if self.path.exists():
+            self.path.unlink()
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        # WAL while recording: appends are cheap and a reader can open the file meanwhile.
+        # close() folds it back into one self-contained file.
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._stack_ids: dict[str, int] = {}
+        self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
+        self._db.commit()
+
+    # -- writes -------------------------------------------------------------------------
+    def set_meta(self, items: Mapping[str, Any]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            [(k, json.dumps(v)) for k, v in items.items()],
+        )
+
+    def add_process(self, p: ProcessRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO processes (proc_id, pid, ppid, parent_proc_id, name, cmdline,"
+            " exe, create_time, start_s, is_python, python_version, python_gil, is_target)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (p.proc_id, p.pid, p.ppid, p.parent_proc_id, p.name, json.dumps(list(p.cmdline)),
+             p.exe, p.create_time, p.start_s, int(p.is_python), p.python_version,
+             p.python_gil, int(p.is_target)),
+        )
+
+    def update_process(self, proc_id: int, **fields: Any) -> None:
+        if "cmdline" in fields:
+            fields["cmdline"] = json.dumps(list(fields["cmdline"]))
+        for key in fields:
+            if key not in PROCESS_COLUMNS:
+                raise ValueError(f"unknown process column {key!r}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._db.execute(f"UPDATE processes SET {sets} WHERE proc_id = ?",
+                         (*fields.values(), proc_id))
+
+    def thread_end_s(self, proc_id: int, tid: int) -> float | None:
+        row = self._db.execute("SELECT end_s FROM threads WHERE proc_id = ? AND tid = ?",
+                               (proc_id, tid)).fetchone()
+        return row[0] if row else None
+
+    def upsert_thread(self, proc_id: int, pid: int, tid: int, os_name: str | None,
+                      start_s: float) -> None:
+        self._db.execute(
+            "INSERT INTO threads (proc_id, pid, tid, name, os_name, start_s) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT (proc_id, tid) DO UPDATE SET os_name = excluded.os_name,"
+            " name = COALESCE(threads.python_name, excluded.os_name)",
+            (proc_id, pid, tid, os_name, os_name, start_s),
+        )
+
+    def name_thread(self, proc_id: int, tid: int, python_name: str) -> None:
+        self._db.execute(
+            "UPDATE threads SET python_name = ?, name = ? WHERE proc_id = ? AND tid = ?",
+            (python_name, python_name, proc_id, tid),
+        )
+
+    def end_thread(self, proc_id: int, tid: int, end_s: float) -> None:
+        self._db.execute("UPDATE threads SET end_s = ? WHERE proc_id = ? AND tid = ?",
+                         (end_s, proc_id, tid))
+
+    def add_process_samples(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(
+            f"INSERT INTO process_samples VALUES ({','.join('?' * len(PROCESS_SAMPLE_COLUMNS))})",
+            rows)
+
+    def add_thread_samples(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany(
+            f"INSERT INTO thread_samples VALUES ({','.join('?' * len(THREAD_SAMPLE_COLUMNS))})",
+            rows)
+
+    def stack_id(self, text: str) -> int:
+        sid = self._stack_ids.get(text)
+        if sid is None:
+            sid = len(self._stack_ids) + 1
+            self._db.execute("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)", (sid, text))
+            self._stack_ids[text] = sid
+        return sid
+
+    def add_stacks(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows in STACK_COLUMNS order, with a stack *text* in place of stack_id."""
+        converted = [(*r[:6], self.stack_id(r[6]), *r[7:]) for r in rows]
+        self._db.executemany(
+            f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
+
+    def add_problem(self, t_s: float, source: str, kind: str, detail: str = "",
+                    pid: int | None = None, tid: int | None = None) -> None:
+        self._db.execute(
+            "INSERT INTO problems (t_s, source, pid, tid, kind, detail) VALUES (?,?,?,?,?,?)",
+            (t_s, source, pid, tid, kind, detail))
+
+    def flush(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.commit()
+        try:
+            self._db.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.OperationalError:
+            pass  # a reader holds the file open: it stays in WAL mode, which is still valid
+        self._db.close()
+
+
+# -- reading -------------------------------------------------------------------------------
+
+@dataclass
+class Recording:
+    """A loaded recording. Times (`t_s`, `start_s`, `end_s`) are seconds since it started."""
+
+    path: Path
+    meta: dict[str, Any]
+    processes: pd.DataFrame
+    threads: pd.DataFrame
+    process_samples: pd.DataFrame
+    thread_samples: pd.DataFrame
+    stacks: pd.DataFrame
+    problems: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.meta.get("duration_s") or 0.0)
+
+    @property
+    def cpu_count(self) -> int:
+        return int(self.meta.get("cpu_count") or os.cpu_count() or 1)
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise RecordingError(f"{path}: no such file")
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, not a recording")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head != b"SQLite format 3\x00":
+        raise RecordingError(f"{path}: not an inspector recording (not an SQLite file)")
+    # A recorder killed mid-run leaves a -wal file beside the recording; opening read-write
+    # lets SQLite fold it in. Otherwise open read-only so loading never changes the file.
+    wal = Path(str(path) + "-wal")
+    uri = f"file:{path.resolve()}" + ("" if wal.exists() else "?mode=ro")
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        db.execute("PRAGMA query_only = 1")
+        db.execute("PRAGMA quick_check").fetchone()
+    except sqlite3.Error as e:
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
+    return db
+
+
+def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
+    try:
+        rows = db.execute("SELECT key, value FROM meta").fetchall()
+    except sqlite3.Error as e:
+        raise RecordingError(f"{path}: not an inspector recording ({e})") from None
+    meta: dict[str, Any] = {}
+    for key, value in rows:
+        try:
+            meta[str(key)] = json.loads(value)
+        except (TypeError, ValueError):
+            raise RecordingError(f"{path}: corrupt recording (bad meta value for {key!r})") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise RecordingError(f"{path}: not an inspector recording")
+    version = meta.get("format_version")
+    if not isinstance(version, int):
+        raise RecordingError(f"{path}: corrupt recording (no format version)")
+    if version > FORMAT_VERSION:
+        raise RecordingError(
+            f"{path}: recording format version {version} is newer than this inspector reads "
+            f"({FORMAT_VERSION}); upgrade inspector")
+    return meta
+
+
+def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str]) -> pd.DataFrame:
+    try:
+        cur = db.execute(sql)
+        rows = cur.fetchall()
+        names = [d[0] for d in cur.description]
+    except sqlite3.Error as e:
+        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+    df = pd.DataFrame.from_records(rows, columns=names)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
+    return df
+
+
+def _with_rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Adds per-interval `cpu_percent` (of one core) from the cumulative CPU columns."""
+    if df.empty:
+        df["cpu_percent"] = pd.Series(dtype="float64")
+        return df
+    df = df.sort_values([*keys, "t_s"], kind="stable").reset_index(drop=True)
+    cpu = df["cpu_user_s"].astype("float64") + df["cpu_system_s"].astype("float64")
+    grouped = df.groupby(keys, sort=False)
+    d_cpu = cpu.groupby([df[k] for k in keys], sort=False).diff()
+    d_t = grouped["t_s"].diff()
+    pct = (d_cpu / d_t * 100.0).where(d_t > 0)
+    df["cpu_percent"] = pct.clip(lower=0.0)
+    return df
+
+
+def load(path: str | os.PathLike[str]) -> Recording:
+    """Opens a recording. Raises RecordingError, and only that, for anything unreadable."""
+    p = Path(path)
+    try:
+        db = _connect_readonly(p)
+    except OSError as e:
+        raise RecordingError(f"{p}: cannot read ({e.strerror or e})") from None
+    try:
+        meta = _read_meta(db, p)
+        processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
+        try:
+            processes["cmdline"] = [json.loads(c) if c else [] for c in processes["cmdline"]]
+        except (TypeError, ValueError):
+            raise RecordingError(f"{p}: corrupt recording (bad command line)") from None
+        processes["is_python"] = processes["is_python"].astype(bool)
+        processes["is_target"] = processes["is_target"].astype(bool)
+        threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
+                         ("proc_id", "pid", "tid", "name"))
+        process_samples = _with_rates(
+            _frame(db, p, "SELECT * FROM process_samples", PROCESS_SAMPLE_COLUMNS), ["proc_id"])
+        thread_samples = _with_rates(
+            _frame(db, p, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS),
+            ["proc_id", "tid"])
+        stacks = _frame(
+            db, p,
+            "SELECT s.t_s, s.duration_s, s.proc_id, s.pid, s.tid, s.thread_name, s.stack_id,"
+            " s.samples, s.owns_gil, t.text AS stack FROM stacks s"
+            " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
+            STACK_COLUMNS)
+        problems = _frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
+    finally:
+        db.close()
+    if "duration_s" not in meta:
+        # A recorder killed mid-run never wrote its summary: derive what we can.
+        last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
+        meta["duration_s"] = float(max(last)) if last else 0.0
+        meta.setdefault("complete", False)
+    return Recording(p, meta, processes, threads, process_samples, thread_samples, stacks,
+                     problems)
