@@ -28,6 +28,7 @@ from inspector.record.sampler import ProcInfo, Sampler
 from inspector.recording import RecordingWriter
 
 CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lose
+OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
 _THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
 
@@ -191,7 +192,8 @@ class StackSampler:
         self.rate = rate
         self.quiet = quiet
         self.out_dir = tempfile.mkdtemp(prefix="inspector-pyspy-")
-        self.runs: dict[int, _Run] = {}  # by root proc_id
+        self.runs: dict[int, list[_Run]] = {}  # by root proc_id, in launch order
+        self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
         self.failures: dict[int, int] = {}
         self.gave_up: set[int] = set()
         self.permission_denied = False
@@ -216,13 +218,15 @@ class StackSampler:
             self._reap()
             self._launch()
             self._stop.wait(0.02)
-        for run in list(self.runs.values()):
-            run.stop()
-        for proc_id, run in list(self.runs.items()):
-            code = run.wait(5.0)
-            if code is None:
-                run.kill()
-            self._ingest(proc_id, run, code)
+        for runs in self.runs.values():
+            for run in runs:
+                run.stop()
+        for proc_id, runs in list(self.runs.items()):
+            for run in runs:
+                code = run.wait(5.0)
+                if code is None:
+                    run.kill()
+                self._ingest(proc_id, run, code)
         self.runs.clear()
 
     def _roots(self) -> list[ProcInfo]:
@@ -246,27 +250,34 @@ class StackSampler:
     def _launch(self) -> None:
         if self.permission_denied:
             return
+        now = self.sampler.now_s()
         for p in self._roots():
-            if p.proc_id in self.runs:
+            runs = self.runs.get(p.proc_id, [])
+            # The next run starts OVERLAP_S before the current one ends, so the seams
+            # (py-spy's start-up, 10-50 ms) are covered; _ingest trims the overlap.
+            if runs and (len(runs) > 1 or now - runs[-1].t_launch_s < CHUNK_S - OVERLAP_S):
                 continue
             self._seq += 1
             try:
-                run = _Run(self.exe, p.pid, self.rate, self.out_dir, self.sampler.now_s(),
-                           self._seq)
-                self.ignore_pids.add(run.pid)
-                self.runs[p.proc_id] = run
+                run = _Run(self.exe, p.pid, self.rate, self.out_dir, now, self._seq)
             except OSError as e:
                 self.sampler.problem("py-spy", "launch-failed", str(e), pid=p.pid,
                                      once_key="launch")
                 self.gave_up.add(p.proc_id)
+                continue
+            self.ignore_pids.add(run.pid)
+            self.runs.setdefault(p.proc_id, []).append(run)
 
     def _reap(self) -> None:
-        for proc_id, run in list(self.runs.items()):
-            code = run.poll()
-            if code is None:
-                continue
-            del self.runs[proc_id]
-            self._ingest(proc_id, run, code)
+        for proc_id, runs in list(self.runs.items()):
+            # in launch order, so the overlap is trimmed from the later run
+            while runs:
+                code = runs[0].poll()
+                if code is None:
+                    break
+                self._ingest(proc_id, runs.pop(0), code)
+            if not runs:
+                del self.runs[proc_id]
 
     def _ingest(self, proc_id: int, run: _Run, code: int | None) -> None:
         self.runs_done += 1
@@ -289,10 +300,28 @@ class StackSampler:
         self.failures.pop(proc_id, None)
         if isinstance(events, dict):
             events = events.get("traceEvents", [])
-        spans = parse_chrometrace(events, run.t_launch_s)
+        spans = self._trim(parse_chrometrace(events, run.t_launch_s))
         if spans:
             self.spans_written += len(spans)
             self.sampler.submit(lambda w, s=spans: self._write(w, s))
+
+    def _trim(self, spans: list[StackSpan]) -> list[StackSpan]:
+        """Drops what an earlier, overlapping run already recorded for the same thread."""
+        kept = []
+        covered = self._covered_until
+        for s in spans:
+            key = (s.pid, s.tid)
+            end = s.t_s + s.duration_s
+            until = covered.get(key)
+            if until is not None and s.t_s < until:
+                if end <= until:
+                    continue
+                s = StackSpan(until, end - until, s.pid, s.tid, s.thread_name, s.stack)
+            kept.append(s)
+        for s in kept:
+            key = (s.pid, s.tid)
+            covered[key] = max(covered.get(key, 0.0), s.t_s + s.duration_s)
+        return kept
 
     def _failed(self, proc_id: int, run: _Run, code: int | None) -> None:
         message = run.message()
