@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from inspector import __version__
 from inspector.errors import UsageError
@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from inspector.recording import RecordingError
     from inspector.record import AttachError, OutputError, TargetNotFound
+    from inspector.recording import RecordingError
 
     parser = build_parser()
     try:

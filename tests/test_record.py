@@ -29,7 +29,7 @@ def record(tmp_path: Path, *command: str, name: str = "rec.sqlite", extra: tuple
     return proc, out
 
 
-def total_cpu(df) -> "object":
+def total_cpu(df) -> object:
     return df["cpu_user_s"] + df["cpu_system_s"]
 
 

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             re.compile(args.redact)
         except re.error as e:
-            raise UsageError(f"record: --redact is not a valid regular expression: {e}")
+            raise UsageError(f"record: --redact is not a valid regular expression: {e}") from None
     if args.output:
         output = Path(args.output)
     else:

@@ -1,7 +1,14 @@
 """Launch or attach to a program and record its processes, threads and Python stacks."""
 
-from inspector.record.recorder import (AttachError, OutputError, RecordOptions, RecordResult,
-                                       TargetNotFound, attach, record_command)
+from inspector.record.recorder import (
+                                       AttachError,
+                                       OutputError,
+                                       RecordOptions,
+                                       RecordResult,
+                                       TargetNotFound,
+                                       attach,
+                                       record_command,
+)
 
 __all__ = ["AttachError", "OutputError", "RecordOptions", "RecordResult", "TargetNotFound",
            "attach", "record_command"]

@@ -12,8 +12,6 @@ import os
 import re
 from dataclasses import dataclass
 
-from inspector.syscalls import syscall_name
-
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _READ_SIZE = 4096
@@ -156,6 +154,7 @@ class ThreadReading:
     syscall: int | None
     on_cpu_s: float | None
     runqueue_s: float | None
+    starttime_ticks: int
 
 
 class ThreadFiles:
@@ -202,7 +201,7 @@ class ThreadFiles:
             except (Unreadable, ValueError, IndexError):
                 pass
         return ThreadReading(self.tid, st.comm, st.state, st.utime_s, st.stime_s, sc,
-                             on_cpu, runq)
+                             on_cpu, runq, st.starttime_ticks)
 
     def child_pids(self) -> list[int]:
         if self.children is None:

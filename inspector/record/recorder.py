@@ -13,9 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from inspector import __version__
 from inspector.record import procfs
@@ -147,7 +147,7 @@ class _Session:
                     delay = 0
                 self.stop_sampling.wait(delay)
             self.sampler.tick()
-        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+        except BaseException as e:
             self.sampler_error = e
         finally:
             if self._status_shown:
@@ -283,7 +283,7 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
             signal.signal(signal.SIGTTOU, old)
 
     try:
-        proc = subprocess.Popen(list(command), preexec_fn=child_setup)  # noqa: PLW1509
+        proc = subprocess.Popen(list(command), preexec_fn=child_setup)
     except FileNotFoundError:
         writer.close()
         opts.output.unlink(missing_ok=True)

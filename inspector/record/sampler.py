@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from inspector.recording import ProcessRecord, RecordingWriter
 from inspector.record import procfs
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
+from inspector.recording import ProcessRecord, RecordingWriter
 from inspector.syscalls import syscall_name
 
 USS_EVERY_S = 1.0  # USS costs 0.3-0.5 ms per process (it walks smaps): once a second is plenty
@@ -102,6 +102,10 @@ class Sampler:
     def now_s(self) -> float:
         return time.monotonic() - self.t0
 
+    def _to_recording_s(self, starttime_ticks: int) -> float:
+        """A /proc start time (clock ticks since boot) on the recording's clock."""
+        return starttime_ticks / procfs.CLK_TCK - self._boot_offset - self.t0
+
     # -- public API for other threads ------------------------------------------------------
     def submit(self, task: Callable[[RecordingWriter], None]) -> None:
         self._tasks.put(task)
@@ -149,7 +153,7 @@ class Sampler:
             proc_id=self._next_proc_id, pid=pid,
             parent_proc_id=parent.proc_id if parent else None,
             starttime_ticks=st.starttime_ticks, comm=st.comm, stat=stat_file, status=status,
-            io=io, start_s=start_since_boot - self._boot_offset - self.t0, last_seen_s=t_s,
+            io=io, start_s=self._to_recording_s(st.starttime_ticks), last_seen_s=t_s,
         )
         self._next_proc_id += 1
         cmdline, exe = self._identity(p)
@@ -320,7 +324,8 @@ class Sampler:
                 continue
             if r.comm != tf.comm:  # new thread, or renamed, or its process exec'd
                 tf.comm = r.comm
-                self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm, t_s)
+                self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm,
+                                          self._to_recording_s(r.starttime_ticks))
             name = syscall_name(r.syscall) if r.syscall is not None else None
             thread_rows.append((t_s, p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state,
                                 r.syscall, name, r.on_cpu_s, r.runqueue_s))

@@ -10,6 +10,7 @@ Nonblocking mode keeps the target's slowdown within noise at any thread count
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from inspector.record.sampler import ProcInfo, Sampler
 from inspector.recording import RecordingWriter
@@ -83,14 +85,10 @@ def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
         if start is None or until <= start:
             return
         # With --subprocesses the roots are `process PID:"cmdline"` frames, then the thread.
-        for i, frame in enumerate(frames):
-            m = _THREAD_ROOT.match(frame)
-            if m is not None:
-                break
-        else:
+        roots = [(i, m) for i, m in enumerate(map(_THREAD_ROOT.match, frames)) if m]
+        if not roots or roots[0][0] + 1 >= len(frames):
             return
-        if i + 1 >= len(frames):
-            return
+        i, m = roots[0]
         tid = int(m.group(1))
         name = m.group(2) if first_tid.setdefault(key, tid) == tid else None
         spans.append(StackSpan(
@@ -303,7 +301,7 @@ class StackSampler:
         spans = self._trim(parse_chrometrace(events, run.t_launch_s))
         if spans:
             self.spans_written += len(spans)
-            self.sampler.submit(lambda w, s=spans: self._write(w, s))
+            self.sampler.submit(functools.partial(self._write, spans=spans))
 
     def _trim(self, spans: list[StackSpan]) -> list[StackSpan]:
         """Drops what an earlier, overlapping run already recorded for the same thread."""
