@@ -305,3 +305,40 @@ def test_default_output_goes_under_recordings(tmp_path: Path) -> None:
 def test_signal_number_maps_to_128_plus_n(tmp_path: Path) -> None:
     proc, _ = record(tmp_path, PY, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGTERM)")
     assert proc.returncode == 128 + signal.SIGTERM
+
+
+def _run_on_a_terminal(argv: list[str]) -> tuple[int, bytes]:
+    master, slave = os.openpty()
+
+    def controlling_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave,
+                            preexec_fn=controlling_terminal)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.wait(timeout=60), seen
+
+
+def test_live_status_line_only_on_a_terminal_and_not_with_quiet(tmp_path: Path) -> None:
+    target = [PY, "-c", "import time; time.sleep(1.5)"]
+    base = [PY, "-m", "inspector", "record", "--no-stacks", "-o"]
+    status, seen = _run_on_a_terminal([*base, str(tmp_path / "a.sqlite"), "--", *target])
+    assert status == 0
+    assert b"\x1b[2Kinspector: recording    " in seen and b"1 processes  1 threads" in seen
+    status, seen = _run_on_a_terminal([*base, str(tmp_path / "b.sqlite"), "-q", "--", *target])
+    assert status == 0 and b"\x1b[2K" not in seen
+    proc = subprocess.run([*base, str(tmp_path / "c.sqlite"), "--", *target],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert proc.stderr.count("inspector:") == 1  # just where the recording is
