@@ -7,6 +7,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from inspector.recording import Recording, RecordingError, load  # noqa: E402
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Recording", "RecordingError", "load", "__version__"]
+if TYPE_CHECKING:
+    from inspector.recording import Recording, RecordingError, load
+
+__all__ = ["Recording", "RecordingError", "__version__", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: pandas takes ~0.26 s to import, and the stdlib-only demo jobs
+    # (python -m inspector.jobs, recorded by the demo) must not pay it inside a recording.
+    if name in ("Recording", "RecordingError", "load"):
+        from inspector import recording
+        return getattr(recording, name)
+    raise AttributeError(f"module 'inspector' has no attribute {name!r}")
