@@ -1,0 +1,15 @@
+"""The bundled reference jobs that `inspector demo` records: one CPU-bound and one I/O-bound
+job, each in four variants (sequential, threading, multiprocessing, asyncio). Standard library
+only, so a recording of them shows the concurrency model and nothing else.
+
+Run one by hand: `python -m inspector.jobs cpu multiprocessing --size 200`.
+"""
+
+from __future__ import annotations
+
+JOBS = ("cpu", "io")
+VARIANTS = ("sequential", "threading", "multiprocessing", "asyncio")
+
+
+class JobError(Exception):
+    """A job produced a wrong answer or could not reach its server."""
