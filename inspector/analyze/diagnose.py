@@ -1,0 +1,582 @@
+"""Verdicts from a recording: what bounds the program (CPU, I/O), whether the GIL capped its
+threads, whether threads really ran in parallel, whether there were more runnable threads than
+cores, blocked asyncio loops, and which concurrency model fits - each with its numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from inspector.analyze.eventloop import LoopBlock, loop_blocks
+from inspector.analyze.frames import stack_facts
+from inspector.analyze.states import STATE_COLUMNS, STATES, thread_states
+from inspector.recording import Recording
+
+# -- thresholds (each a rule of thumb with its reason; docs/diagnosis.md has the long form) --
+# A thread "wants the CPU" in an interval when at least half of it went to running, waiting for
+# a core or waiting for the GIL: it would have run most of the time if it could.
+WANT_CPU_SHARE = 0.5
+# A thread is "busy on a CPU" in an interval when it ran at least half of it.
+BUSY_CPU_SHARE = 0.5
+# "Near one core": a GIL-bound process measures 1.0 core plus switching overhead and sampling
+# jitter; anything up to a quarter more is still one core's worth of Python.
+NEAR_ONE_CORE = 1.25
+# Really parallel: clearly above what one core (plus jitter) can give.
+PARALLEL_CORES = 1.3
+# The GIL wait is "large" when it is at least a quarter of what the threads wanted to run:
+# removing it would then speed them up by a third or more.
+GIL_WAIT_SHARE = 0.25
+# A verdict about contention needs more than a blip: at least this share of the process's
+# CPU-busy time (and MIN_INTERVALS intervals) must show it.
+MIN_TIME_SHARE = 0.25
+MIN_INTERVALS = 3
+# A process (or run) is busy in an interval when it used at least half a core.
+BUSY_PROCESS_CORES = 0.5
+# Bound: what the threads waited on, of CPU demand (run + runnable + GIL) versus I/O waits.
+# Two thirds or more on one side names it; in between it is mixed.
+BOUND_SHARE = 2 / 3
+# Idle: CPU demand plus I/O waits below a tenth of the wall time of one thread - nothing
+# inside or outside the program kept it busy (sleeps, timers, waits on itself).
+IDLE_SHARE = 0.1
+# Oversubscribed: at least one whole runnable thread more than there are cores, and each
+# runnable thread waited a quarter of its time or more for a core...
+OVERSUB_EXTRA_RUNNABLE = 1.0
+OVERSUB_RUNQUEUE_SHARE = 0.25
+# ...for at least this share of the intervals in which the program was busy.
+OVERSUB_TIME_SHARE = 0.3
+# I/O waits: a wait of a tenth of a second or more is slow (a network round trip to another
+# service, not a local disk or loopback read), and concurrent.futures' default thread pool
+# stops growing at 32 workers (min(32, cpus + 4)): more slow waits at once than that are
+# "many", the case asyncio's one thread and cheap tasks are made for.
+SLOW_WAIT_S = 0.1
+MANY_WAITS = 32
+
+
+@dataclass(frozen=True)
+class ProcessFacts:
+    proc_id: int
+    pid: int
+    ppid: int | None
+    cmdline: tuple[str, ...]
+    python: bool
+    python_gil: str | None
+    threads_peak: int
+    cpu_percent_mean: float
+    cpu_percent_peak: float
+    rss_peak_bytes: int
+    start_s: float
+    end_s: float
+    exit_code: int | None
+    bound: str
+    gil_limited: bool
+    parallel_threads: bool
+    state_s: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cmdline"] = list(self.cmdline)
+        return d
+
+
+@dataclass(frozen=True)
+class ThreadFacts:
+    proc_id: int
+    pid: int
+    tid: int
+    name: str | None
+    cpu_s: float
+    state_s: dict[str, float]
+    sampled_s: float
+    busy: bool                      # wanted the CPU or waited on I/O for most of its life
+    top_frames: tuple[tuple[str, float], ...]  # (frame, seconds) where py-spy saw it most
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["top_frames"] = [{"frame": f, "seconds": s} for f, s in self.top_frames]
+        return d
+
+
+@dataclass(frozen=True)
+class Verdict:
+    bound: str
+    gil_limited: bool
+    parallel_threads: bool
+    oversubscribed: bool
+    advice: str
+    evidence: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["evidence"] = list(self.evidence)
+        return d
+
+
+@dataclass(frozen=True)
+class PeakProcess:
+    pid: int
+    ppid: int | None
+    name: str
+    python: bool
+    threads: int
+    cmdline: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    command: tuple[str, ...]
+    exit_code: int | None
+    duration_s: float
+    cpu_count: int
+    process_count: int
+    peak_threads: int
+    htop_rows_peak: int
+    processes: tuple[ProcessFacts, ...]
+    threads: tuple[ThreadFacts, ...]
+    verdict: Verdict
+    event_loop_blocks: tuple[LoopBlock, ...]
+    peak_t_s: float | None = None
+    peak_processes: tuple[PeakProcess, ...] = ()
+    intervals: int = 0                  # thread-sample intervals analysed
+    stacks_enabled: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "command": list(self.command),
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "cpu_count": self.cpu_count,
+            "process_count": self.process_count,
+            "peak_threads": self.peak_threads,
+            "htop_rows_peak": self.htop_rows_peak,
+            "processes": [p.to_dict() for p in self.processes],
+            "threads": [t.to_dict() for t in self.threads],
+            "verdict": self.verdict.to_dict(),
+            "event_loop_blocks": [b.to_dict() for b in self.event_loop_blocks],
+            "peak_t_s": self.peak_t_s,
+            "peak_processes": [
+                {**asdict(p), "cmdline": list(p.cmdline)} for p in self.peak_processes],
+            "intervals": self.intervals,
+            "stacks_enabled": self.stacks_enabled,
+            "notes": list(self.notes),
+        }
+
+
+# -- the analysis ------------------------------------------------------------------------------
+
+def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
+    """Everything the summary and explain commands say, with the numbers behind it."""
+    if states is None:
+        states = thread_states(rec)
+    cpu_count = max(1, rec.cpu_count)
+    procs = rec.processes
+    psamp = rec.process_samples
+    blocks = tuple(loop_blocks(rec.stacks))
+    notes: list[str] = []
+    if states.empty:
+        notes.append("no thread samples: the program ended before the first two samples, "
+                     "or the recording was cut short")
+    stacks_meta = rec.meta.get("stacks") or {}
+    stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
+    if not stacks_enabled:
+        notes.append("no Python stacks: GIL waits cannot be told from lock waits "
+                     "(they are counted as lock waits)")
+
+    proc_cpu = _process_cpu(psamp)
+    gil_by_proc = {int(r.proc_id): (bool(r.is_python) and r.python_gil != "disabled")
+                   for r in procs.itertuples(index=False)}
+
+    process_facts: list[ProcessFacts] = []
+    contention: dict[int, _Contention] = {}
+    for row in procs.itertuples(index=False):
+        pid_states = states[states["proc_id"] == row.proc_id]
+        c = _contention(pid_states, proc_cpu.get(int(row.proc_id)), cpu_count,
+                        gil_by_proc.get(int(row.proc_id), False))
+        contention[int(row.proc_id)] = c
+        process_facts.append(_process_facts(row, psamp, pid_states, c))
+
+    thread_facts = _thread_facts(rec, states)
+    verdict = _verdict(rec, states, process_facts, contention, thread_facts, blocks, cpu_count)
+    peak_t, peak_threads, peak_procs = _peak(rec)
+    return Diagnosis(
+        command=tuple(str(c) for c in rec.meta.get("command") or ()),
+        exit_code=rec.meta.get("exit_code"),
+        duration_s=round(rec.duration_s, 3),
+        cpu_count=cpu_count,
+        process_count=int(len(procs)),
+        peak_threads=peak_threads,
+        htop_rows_peak=peak_threads,  # htop's defaults: one row per thread, main thread included
+        processes=tuple(process_facts),
+        threads=tuple(thread_facts),
+        verdict=verdict,
+        event_loop_blocks=blocks,
+        peak_t_s=peak_t,
+        peak_processes=peak_procs,
+        intervals=int(len(states)),
+        stacks_enabled=stacks_enabled,
+        notes=tuple(notes),
+    )
+
+
+def _process_cpu(psamp: pd.DataFrame) -> dict[int, pd.Series]:
+    """Per process: cores used in the interval ending at each t_s (measured, /proc stat)."""
+    out: dict[int, pd.Series] = {}
+    if psamp.empty:
+        return out
+    for proc_id, g in psamp.groupby("proc_id", sort=False):
+        s = (g.set_index("t_s")["cpu_percent"].astype("float64") / 100.0).dropna()
+        out[int(proc_id)] = s[~s.index.duplicated()]
+    return out
+
+
+@dataclass(frozen=True)
+class _Contention:
+    """What the intervals of one process show about threads competing for the CPU."""
+
+    busy_intervals: int = 0          # the process used >= BUSY_PROCESS_CORES
+    contended_intervals: int = 0     # >= 2 threads wanted the CPU
+    contended_cores: float = 0.0     # mean cores used in those intervals
+    contended_gil_share: float = 0.0  # GIL wait / CPU demand in those intervals
+    wanting_threads: int = 0         # most threads wanting the CPU in one interval
+    parallel_intervals: int = 0      # > PARALLEL_CORES used by >= 2 threads busy on a CPU
+    parallel_cores: float = 0.0      # mean cores used in those intervals
+    gil_limited: bool = False
+    parallel_threads: bool = False
+
+
+def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
+                gil_enabled: bool) -> _Contention:
+    if st.empty:
+        return _Contention()
+    dt = st["dt_s"]
+    want = (st["cpu_s"] + st["gil_s"] + st["runqueue_s"]) >= WANT_CPU_SHARE * dt
+    on_cpu = st["cpu_s"] >= BUSY_CPU_SHARE * dt
+    per_t = pd.DataFrame({
+        "want": want, "on_cpu": on_cpu, "gil": st["gil_s"],
+        "demand": st["cpu_s"] + st["gil_s"] + st["runqueue_s"], "cpu": st["cpu_s"],
+        "dt": dt, "t_s": st["t_s"],
+    }).groupby("t_s").agg(want=("want", "sum"), on_cpu=("on_cpu", "sum"), gil=("gil", "sum"),
+                          demand=("demand", "sum"), cpu=("cpu", "sum"), dt=("dt", "max"))
+    # Measured process CPU where the recorder has it; the threads' sum otherwise.
+    measured = cores.reindex(per_t.index) if cores is not None else None
+    used = per_t["cpu"] / per_t["dt"]
+    if measured is not None:
+        used = measured.where(measured.notna(), used)
+    busy = used >= BUSY_PROCESS_CORES
+    contended = per_t["want"] >= 2
+    parallel = (used > PARALLEL_CORES) & (per_t["on_cpu"] >= 2)
+    n_busy = int(busy.sum())
+    n_cont = int(contended.sum())
+    n_par = int(parallel.sum())
+    cont_cores = float(used[contended].mean()) if n_cont else 0.0
+    demand = float(per_t["demand"][contended].sum())
+    gil_share = float(per_t["gil"][contended].sum()) / demand if demand > 0 else 0.0
+    need = max(MIN_INTERVALS, MIN_TIME_SHARE * n_busy)
+    gil_limited = (gil_enabled and cpu_count >= 2 and n_cont >= need
+                   and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE)
+    parallel_threads = n_par >= need
+    return _Contention(
+        busy_intervals=n_busy, contended_intervals=n_cont, contended_cores=cont_cores,
+        contended_gil_share=gil_share, wanting_threads=int(per_t["want"].max()),
+        parallel_intervals=n_par,
+        parallel_cores=float(used[parallel].mean()) if n_par else 0.0,
+        gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads))
+
+
+def _state_totals(st: pd.DataFrame) -> dict[str, float]:
+    return {s: round(float(st[f"{s}_s"].sum()), 3) if not st.empty else 0.0 for s in STATES}
+
+
+def _bound(totals: dict[str, float], wall_s: float) -> str:
+    demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
+    io = totals["io"]
+    if wall_s <= 0 or demand + io < IDLE_SHARE * wall_s:
+        return "idle"
+    share = demand / (demand + io)
+    if share >= BOUND_SHARE:
+        return "cpu"
+    if share <= 1 - BOUND_SHARE:
+        return "io"
+    return "mixed"
+
+
+def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contention
+                   ) -> ProcessFacts:
+    ps = psamp[psamp["proc_id"] == row.proc_id] if not psamp.empty else psamp
+    threads_peak = int(ps["num_threads"].max()) if not ps.empty and ps["num_threads"].notna(
+    ).any() else 0
+    pct = ps["cpu_percent"].dropna() if not ps.empty else pd.Series(dtype="float64")
+    cpu_mean = _mean_cpu_percent(ps, row)
+    rss = ps["rss_bytes"].dropna() if not ps.empty else pd.Series(dtype="float64")
+    end_s = row.end_s if row.end_s is not None and not pd.isna(row.end_s) else (
+        float(ps["t_s"].max()) if not ps.empty else float(row.start_s or 0.0))
+    totals = _state_totals(st)
+    wall = float(st.groupby("t_s")["dt_s"].max().sum()) if not st.empty else 0.0
+    exit_code = None if row.exit_code is None or pd.isna(row.exit_code) else int(row.exit_code)
+    return ProcessFacts(
+        proc_id=int(row.proc_id), pid=int(row.pid),
+        ppid=None if row.ppid is None or pd.isna(row.ppid) else int(row.ppid),
+        cmdline=tuple(str(a) for a in (row.cmdline or ())), python=bool(row.is_python),
+        python_gil=row.python_gil if isinstance(row.python_gil, str) else None,
+        threads_peak=threads_peak, cpu_percent_mean=round(cpu_mean, 1),
+        cpu_percent_peak=round(float(pct.max()), 1) if len(pct) else 0.0,
+        rss_peak_bytes=int(rss.max()) if len(rss) else 0,
+        start_s=round(float(row.start_s or 0.0), 3), end_s=round(float(end_s), 3),
+        exit_code=exit_code, bound=_bound(totals, wall), gil_limited=c.gil_limited,
+        parallel_threads=c.parallel_threads, state_s=totals)
+
+
+def _mean_cpu_percent(ps: pd.DataFrame, row: Any) -> float:
+    """CPU over the process's recorded life, in percent of one core."""
+    if ps.empty:
+        return 0.0
+    ps = ps.sort_values("t_s")
+    cpu = (ps["cpu_user_s"].astype("float64") + ps["cpu_system_s"].astype("float64")).dropna()
+    if cpu.empty:
+        return 0.0
+    t = ps.loc[cpu.index, "t_s"].astype("float64")
+    start = float(row.start_s) if row.start_s is not None and not pd.isna(row.start_s) else None
+    if start is not None and start >= 0 and start < float(t.iloc[0]):
+        # born while we watched: its cumulative CPU at the first sample is all its own
+        used, span = float(cpu.iloc[-1]), float(t.iloc[-1]) - start
+    else:
+        used, span = float(cpu.iloc[-1] - cpu.iloc[0]), float(t.iloc[-1] - t.iloc[0])
+    return used / span * 100.0 if span > 0 else 0.0
+
+
+def _thread_facts(rec: Recording, states: pd.DataFrame) -> list[ThreadFacts]:
+    out: list[ThreadFacts] = []
+    frames = _top_frames(rec.stacks)
+    names = {(int(r.proc_id), int(r.tid)): r.name for r in rec.threads.itertuples(index=False)}
+    if states.empty:
+        sums = pd.DataFrame(columns=["proc_id", "tid", "pid", "dt_s", *STATE_COLUMNS])
+    else:
+        sums = states.groupby(["proc_id", "tid"], sort=True).agg(
+            pid=("pid", "first"), dt_s=("dt_s", "sum"),
+            **{c: (c, "sum") for c in STATE_COLUMNS}).reset_index()
+    seen = set()
+    for r in sums.itertuples(index=False):
+        key = (int(r.proc_id), int(r.tid))
+        seen.add(key)
+        st = {s: round(float(getattr(r, f"{s}_s")), 3) for s in STATES}
+        active = st["cpu"] + st["gil"] + st["runqueue"] + st["io"]
+        out.append(ThreadFacts(
+            proc_id=key[0], pid=int(r.pid), tid=key[1], name=_str(names.get(key)),
+            cpu_s=st["cpu"], state_s=st, sampled_s=round(float(r.dt_s), 3),
+            busy=bool(r.dt_s > 0 and active >= 0.5 * float(r.dt_s)),
+            top_frames=frames.get((int(r.pid), key[1]), ())))
+    for t in rec.threads.itertuples(index=False):
+        key = (int(t.proc_id), int(t.tid))
+        if key in seen:
+            continue
+        zero = {s: 0.0 for s in STATES}
+        out.append(ThreadFacts(key[0], int(t.pid), key[1], _str(t.name), 0.0, zero, 0.0,
+                               False, frames.get((int(t.pid), key[1]), ())))
+    out.sort(key=lambda f: (f.proc_id, f.tid))
+    return out
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _top_frames(stacks: pd.DataFrame, n: int = 3) -> dict[tuple[int, int], tuple]:
+    """Per thread, the frames py-spy saw on top longest (the program's own frame where
+    there is one, so time in a C call is charged to the line that made it)."""
+    if stacks.empty:
+        return {}
+    keyed: dict[tuple[int, int], dict[str, float]] = {}
+    for pid, tid, d, text in zip(stacks["pid"], stacks["tid"], stacks["duration_s"],
+                                 stacks["stack"]):
+        facts = stack_facts(text)
+        frame = facts.user_leaf or facts.leaf
+        if frame is None:
+            continue
+        acc = keyed.setdefault((int(pid), int(tid)), {})
+        acc[frame] = acc.get(frame, 0.0) + float(d)
+    return {k: tuple((f, round(s, 3)) for f, s in sorted(v.items(), key=lambda kv: -kv[1])[:n])
+            for k, v in keyed.items()}
+
+
+# -- the run's verdict ------------------------------------------------------------------------
+
+def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
+             contention: dict[int, _Contention], threads: list[ThreadFacts],
+             blocks: tuple[LoopBlock, ...], cpu_count: int) -> Verdict:
+    evidence: list[str] = []
+    totals = _state_totals(states)
+    wall = float(states.groupby("t_s")["dt_s"].max().sum()) if not states.empty else 0.0
+    bound = _bound(totals, wall)
+    demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
+    evidence.append(
+        f"threads spent {totals['cpu']:.1f} s on a CPU, {totals['runqueue']:.1f} s waiting "
+        f"for a core, {totals['gil']:.1f} s waiting for the GIL, {totals['io']:.1f} s waiting "
+        f"for I/O, {totals['lock']:.1f} s waiting on locks/queues/joins/children and "
+        f"{totals['sleep']:.1f} s sleeping, over {wall:.1f} s -> {bound}")
+
+    gil_procs = [p for p in processes if p.gil_limited]
+    gil_limited = bool(gil_procs)
+    for p in gil_procs:
+        c = contention[p.proc_id]
+        evidence.append(
+            f"pid {p.pid}: up to {c.wanting_threads} threads wanted the CPU at once, yet the "
+            f"process used {c.contended_cores:.2f} cores (of {cpu_count}); GIL waits were "
+            f"{c.contended_gil_share:.0%} of their CPU demand -> the GIL capped it")
+    free = [p for p in processes if p.python and p.python_gil == "disabled"]
+    for p in free:
+        evidence.append(f"pid {p.pid} runs a free-threaded Python (no GIL): its threads can "
+                        "use several cores")
+    par_procs = [p for p in processes if p.parallel_threads]
+    parallel = bool(par_procs)
+    for p in par_procs:
+        c = contention[p.proc_id]
+        evidence.append(
+            f"pid {p.pid}: threads ran at once, {c.parallel_cores:.2f} cores in "
+            f"{c.parallel_intervals} intervals (native code releasing the GIL, or no GIL)")
+
+    over, over_share, runnable = _oversubscription(states, cpu_count)
+    if over:
+        evidence.append(
+            f"{runnable:.1f} threads were runnable on average on {cpu_count} cores in "
+            f"{over_share:.0%} of the busy time: they waited for a core (run queue)")
+
+    cores_used = totals["cpu"] / wall if wall > 0 else 0.0
+    busy_procs = [p for p in processes if p.cpu_percent_mean >= BUSY_PROCESS_CORES * 100]
+    advice = "keep"
+    if gil_limited:
+        advice = "multiprocessing"
+        evidence.append("advice multiprocessing: CPU-bound Python threads wait for the GIL; "
+                        "processes (or native code that releases the GIL) use every core")
+    elif bound == "cpu":
+        if over:
+            evidence.append(f"advice keep: the model fits, but use about {cpu_count} workers "
+                            f"(one per core) instead of more")
+        elif cpu_count >= 2 and not parallel and len(busy_procs) <= 1 \
+                and cores_used <= NEAR_ONE_CORE and _mean_wanting(states) < 1.5:
+            advice = "multiprocessing"
+            evidence.append(
+                f"advice multiprocessing: one thread computes, on {cores_used:.2f} of "
+                f"{cpu_count} cores; split the work over processes to use the others")
+        elif demand > 0 and totals["runqueue"] / demand >= OVERSUB_RUNQUEUE_SHARE:
+            evidence.append(
+                f"advice keep: the threads could run at once but waited "
+                f"{totals['runqueue']:.1f} s for a core: the machine's cores were busy "
+                "(with other programs, if not with these)")
+        else:
+            evidence.append(f"advice keep: CPU-bound and using {cores_used:.2f} of "
+                            f"{cpu_count} cores already")
+    elif bound == "io":
+        advice, why = _io_advice(rec, states, blocks)
+        evidence.append(f"advice {advice}: {why}")
+    elif bound == "mixed":
+        evidence.append("advice keep: neither CPU nor I/O dominates; look at the threads "
+                        "below for the slow part")
+    else:
+        evidence.append("advice keep: the program mostly slept or waited on itself")
+    for b in blocks[:5]:
+        evidence.append(f"asyncio loop (pid {b.pid}, tid {b.tid}) blocked {b.duration_s:.2f} s "
+                        f"at {b.start_s:.2f} s in {b.function}: run it in a thread or process "
+                        "(loop.run_in_executor / asyncio.to_thread) or await instead of block")
+    return Verdict(bound=bound, gil_limited=gil_limited, parallel_threads=parallel,
+                   oversubscribed=over, advice=advice, evidence=tuple(evidence))
+
+
+def _mean_wanting(states: pd.DataFrame) -> float:
+    """Mean number of threads wanting the CPU in the intervals where any did."""
+    if states.empty:
+        return 0.0
+    want = (states["cpu_s"] + states["gil_s"] + states["runqueue_s"]) >= (
+        WANT_CPU_SHARE * states["dt_s"])
+    per_t = want.groupby(states["t_s"]).sum()
+    per_t = per_t[per_t > 0]
+    return float(per_t.mean()) if len(per_t) else 0.0
+
+
+def _oversubscription(states: pd.DataFrame, cpu_count: int) -> tuple[bool, float, float]:
+    if states.empty:
+        return False, 0.0, 0.0
+    per_t = states.groupby("t_s").agg(cpu=("cpu_s", "sum"), rq=("runqueue_s", "sum"),
+                                      dt=("dt_s", "max"))
+    runnable = (per_t["cpu"] + per_t["rq"]) / per_t["dt"]
+    rq_share = per_t["rq"] / (per_t["cpu"] + per_t["rq"]).where(lambda s: s > 0)
+    busy = per_t["cpu"] / per_t["dt"] >= BUSY_PROCESS_CORES
+    over = (runnable >= cpu_count + OVERSUB_EXTRA_RUNNABLE) & (rq_share >= OVERSUB_RUNQUEUE_SHARE)
+    n_busy = int(busy.sum())
+    n_over = int((over & busy).sum())
+    if n_busy == 0:
+        return False, 0.0, 0.0
+    share = n_over / n_busy
+    mean_runnable = float(runnable[over & busy].mean()) if n_over else 0.0
+    return (n_over >= MIN_INTERVALS and share >= OVERSUB_TIME_SHARE), share, mean_runnable
+
+
+def _io_advice(rec: Recording, states: pd.DataFrame, blocks: tuple[LoopBlock, ...]
+               ) -> tuple[str, str]:
+    if _uses_asyncio(rec.stacks):
+        return "keep", "an asyncio event loop already overlaps the waits"
+    io = states["io_s"] >= 0.5 * states["dt_s"]
+    concurrent = states[io].groupby("t_s").size()
+    peak = int(concurrent.max()) if len(concurrent) else 0
+    waits = _io_waits(states[["proc_id", "tid", "t_s", "dt_s"]].assign(io=io))
+    slow = [w for w in waits if w >= SLOW_WAIT_S]
+    typical = float(np.median(waits)) if waits else 0.0
+    if peak >= MANY_WAITS and len(slow) >= len(waits) / 2:
+        return "asyncio", (f"up to {peak} slow I/O waits at once (typically {typical:.2f} s): "
+                           "more than a thread pool should hold")
+    if peak >= 2:
+        return "keep", (f"threads overlap their I/O waits (up to {peak} at once, typically "
+                        f"{typical:.2f} s each)")
+    if len(slow) >= MANY_WAITS:
+        return "asyncio", (f"{len(slow)} slow I/O waits one after another "
+                           f"(typically {typical:.2f} s): overlap them")
+    return "threading", (f"one thread waits for I/O, {len(waits)} waits one after another "
+                         f"(typically {typical:.2f} s): a few threads would overlap them")
+
+
+def _uses_asyncio(stacks: pd.DataFrame) -> bool:
+    if stacks.empty:
+        return False
+    return any(stack_facts(t).in_loop for t in stacks["stack"].unique())
+
+
+def _io_waits(df: pd.DataFrame) -> list[float]:
+    """Lengths of runs of consecutive I/O-waiting intervals, per thread."""
+    out: list[float] = []
+    for _, g in df.sort_values(["proc_id", "tid", "t_s"]).groupby(["proc_id", "tid"]):
+        run = 0.0
+        for is_io, dt in zip(g["io"], g["dt_s"]):
+            if is_io:
+                run += float(dt)
+            elif run:
+                out.append(run)
+                run = 0.0
+        if run:
+            out.append(run)
+    return out
+
+
+def _peak(rec: Recording) -> tuple[float | None, int, tuple[PeakProcess, ...]]:
+    """The sample with the most OS threads alive, all processes together."""
+    ps = rec.process_samples
+    if ps.empty or not ps["num_threads"].notna().any():
+        n = int(len(rec.threads)) if not rec.threads.empty else 0
+        return None, n, ()
+    per_t = ps.groupby("t_s")["num_threads"].sum()
+    t_peak = float(per_t.idxmax())
+    at = ps[ps["t_s"] == t_peak]
+    procs = rec.processes.set_index("proc_id")
+    peak: list[PeakProcess] = []
+    for r in at.itertuples(index=False):
+        p = procs.loc[r.proc_id] if r.proc_id in procs.index else None
+        cmd = tuple(str(a) for a in (p["cmdline"] if p is not None else ()) or ())
+        peak.append(PeakProcess(
+            pid=int(r.pid),
+            ppid=None if p is None or pd.isna(p["ppid"]) else int(p["ppid"]),
+            name=str(p["name"]) if p is not None and isinstance(p["name"], str) else "?",
+            python=bool(p["is_python"]) if p is not None else False,
+            threads=int(r.num_threads) if not pd.isna(r.num_threads) else 0, cmdline=cmd))
+    return round(t_peak, 3), int(per_t.max()), tuple(peak)
