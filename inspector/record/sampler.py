@@ -83,6 +83,9 @@ class Sampler:
         self.ignore_pids = ignore_pids  # py-spy processes we started: not part of the target
         self._procs: dict[int, _Proc] = {}  # by pid, alive ones
         self._all: list[_Proc] = []
+        # (pid, start time) of processes already ended: a zombie stays in its parent's
+        # children list until reaped and must not come back as a new process every tick.
+        self._ended: set[tuple[int, int]] = set()
         self._next_proc_id = 1
         self._boot_offset = procfs.boot_offset_s()
         self._btime = procfs.btime()
@@ -137,6 +140,9 @@ class Sampler:
             st = procfs.parse_stat(stat_file.read())
         except (Gone, Unreadable):
             return None
+        if (pid, st.starttime_ticks) in self._ended:
+            stat_file.close()
+            return None
         status = io = None
         try:
             status = ProcFile(f"/proc/{pid}/status")
@@ -189,6 +195,7 @@ class Sampler:
 
     def _end(self, p: _Proc, exit_code: int | None) -> None:
         p.alive = False
+        self._ended.add((p.pid, p.starttime_ticks))
         code = self.known_exit_codes.get(p.pid, exit_code)
         for tid in list(p.threads):
             self.writer.end_thread(p.proc_id, tid, p.last_seen_s)
