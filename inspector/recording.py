@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -95,6 +96,16 @@ CREATE TABLE IF NOT EXISTS stacks (
     stack_id    INTEGER NOT NULL,
     samples     INTEGER NOT NULL,        -- estimated samples in the span (duration * rate, >= 1)
     owns_gil    INTEGER                  -- 1/0 where known, else NULL
+);
+CREATE TABLE IF NOT EXISTS gil_samples (
+    t_s         REAL NOT NULL,           -- start of a py-spy --gil run
+    duration_s  REAL NOT NULL,
+    proc_id     INTEGER,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id of a thread seen holding the GIL
+    thread_name TEXT,
+    samples     INTEGER NOT NULL,        -- samples in which it held the GIL
+    samples_total INTEGER NOT NULL       -- samples py-spy took of its process in the run
 );
 CREATE TABLE IF NOT EXISTS problems (
     t_s     REAL NOT NULL,
@@ -243,6 +254,9 @@ class RecordingWriter:
         self._db.executemany(
             f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
 
+    def add_gil_samples(self, rows: Iterable[Sequence[Any]]) -> None:
+        self._db.executemany("INSERT INTO gil_samples VALUES (?,?,?,?,?,?,?,?)", rows)
+
     def add_problem(self, t_s: float, source: str, kind: str, detail: str = "",
                     pid: int | None = None, tid: int | None = None) -> None:
         self._db.execute(
@@ -275,6 +289,7 @@ class Recording:
     thread_samples: pd.DataFrame
     stacks: pd.DataFrame
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gil_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def duration_s(self) -> float:
@@ -317,7 +332,8 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
         try:
             meta[str(key)] = json.loads(value)
         except (TypeError, ValueError):
-            raise RecordingError(f"{path}: corrupt recording (bad meta value for {key!r})") from None
+            raise RecordingError(
+                f"{path}: corrupt recording (bad meta value for {key!r})") from None
     if meta.get("format") != FORMAT_NAME:
         raise RecordingError(f"{path}: not an inspector recording")
     version = meta.get("format_version")
@@ -389,6 +405,10 @@ def load(path: str | os.PathLike[str]) -> Recording:
             " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
             STACK_COLUMNS)
         problems = _frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
+        gil_samples = _frame(db, p, "SELECT * FROM gil_samples ORDER BY t_s",
+                             ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
+        gil_samples["share"] = (gil_samples["samples"].astype("float64")
+                                / gil_samples["samples_total"].clip(lower=1))
     finally:
         db.close()
     if "duration_s" not in meta:
@@ -397,4 +417,4 @@ def load(path: str | os.PathLike[str]) -> Recording:
         meta["duration_s"] = float(max(last)) if last else 0.0
         meta.setdefault("complete", False)
     return Recording(p, meta, processes, threads, process_samples, thread_samples, stacks,
-                     problems)
+                     problems, gil_samples)

@@ -84,11 +84,13 @@ def test_four_gil_threads_share_one_core_while_workers_each_get_one(mixed) -> No
     cpu_threads = [tid for (pid_, tid), n in named.items()
                    if pid_ == parent.proc_id and str(n).startswith("cpu-")]
     per_thread = ts[ts.tid.isin(cpu_threads)].groupby("tid").cpu_percent.median()
-    # each of the 4 gets a share of one core, never a core of its own
+    # each of the 4 gets a share of one core, never a core of its own...
     assert (per_thread < 80).all(), per_thread
+    # ...while each pool worker, a process with its own GIL, gets more than any of them (on 2
+    # cores: ~25% per thread against ~66% per worker; the ratio holds on a loaded machine)
     for _, w in rec.processes[~rec.processes.is_target].iterrows():
         busy = ts[(ts.proc_id == w.proc_id)].cpu_percent.median()
-        assert busy > 50, f"pool worker {w.pid} should run on a core of its own, got {busy}"
+        assert busy > per_thread.max(), (w.pid, busy, per_thread)
 
 
 def test_stacks_are_attributed_to_the_right_threads(mixed) -> None:
@@ -342,3 +344,17 @@ def test_live_status_line_only_on_a_terminal_and_not_with_quiet(tmp_path: Path) 
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert proc.stderr.count("inspector:") == 1  # just where the recording is
+
+
+def test_gil_holders_are_counted_and_four_threads_take_turns(mixed) -> None:
+    _, rec = mixed
+    g = rec.gil_samples
+    parent = rec.processes[rec.processes.is_target].iloc[0]
+    cpu = g[(g.proc_id == parent.proc_id) & g.thread_name.str.startswith("cpu-")]
+    assert set(cpu.thread_name) == {"cpu-0", "cpu-1", "cpu-2", "cpu-3"}
+    per_run = cpu.groupby("t_s").share.sum()
+    # one GIL: the four threads' shares of one run add up to at most the whole run, and while
+    # all four compute, somebody holds it nearly all the time
+    assert (per_run <= 1.0 + 1e-9).all()
+    assert per_run.max() > 0.7
+    assert (cpu.groupby("thread_name").share.mean() < 0.6).all()

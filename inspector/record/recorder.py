@@ -20,7 +20,7 @@ from pathlib import Path
 from inspector import __version__
 from inspector.record import procfs
 from inspector.record.sampler import Sampler
-from inspector.record.stacks import StackSampler, find_py_spy, py_spy_version
+from inspector.record.stacks import CHUNK_S, GIL_RATE_HZ, StackSampler, find_py_spy, py_spy_version
 from inspector.recording import RecordingWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -185,7 +185,8 @@ class _Session:
         self.writer.set_meta({"stacks": {"enabled": True, "sampler": "py-spy",
                                          "py_spy_version": self.py_spy_version,
                                          "rate_hz": self.opts.rate, "mode": "nonblocking",
-                                         "chunk_s": 1, "owns_gil": "not sampled"}})
+                                         "chunk_s": CHUNK_S, "gil_rate_hz": min(
+                                             self.opts.rate, GIL_RATE_HZ)}})
         self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
                                    self.ignore_pids)
         self.stacks.start()

@@ -31,6 +31,8 @@ from inspector.recording import RecordingWriter
 
 CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lose
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
+PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
+GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
 MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
 _THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
 
@@ -118,18 +120,61 @@ def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
     return spans
 
 
+@dataclass
+class GilCount:
+    pid: int
+    tid: int
+    thread_name: str | None
+    samples: int
+
+
+_PROCESS_ROOT = re.compile(r"^process (\d+):")
+
+
+def parse_gil_counts(text: str) -> list[GilCount]:
+    """Sums py-spy `--gil --threads -f raw` lines (`frames... COUNT`) per thread."""
+    counts: dict[tuple[int, int], GilCount] = {}
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        pid = tid = None
+        name = None
+        for frame in stack.split(";"):
+            m = _PROCESS_ROOT.match(frame)
+            if m:
+                pid = int(m.group(1))
+                continue
+            t = _THREAD_ROOT.match(frame)
+            if t:
+                tid, name = int(t.group(1)), t.group(2)
+                break
+        if pid is None or tid is None:
+            continue
+        entry = counts.setdefault((pid, tid), GilCount(pid, tid, name, 0))
+        entry.samples += int(count)
+    return list(counts.values())
+
+
 class _Run:
     """One py-spy run on one Python process tree."""
 
     def __init__(self, exe: str, root_pid: int, rate: int, out_dir: str, t_launch_s: float,
-                 seq: int) -> None:
+                 seq: int, gil: bool = False) -> None:
         self.root_pid = root_pid
-        self.out = os.path.join(out_dir, f"{root_pid}-{seq}.json")
+        self.gil = gil
+        self.rate = rate
+        self.out = os.path.join(out_dir, f"{root_pid}-{seq}.{'txt' if gil else 'json'}")
         self.log = os.path.join(out_dir, f"{root_pid}-{seq}.log")
         self.t_launch_s = t_launch_s
+        self.t_end_s: float | None = None
+        # A GIL run keeps only the samples of the thread holding the GIL (--gil); chrometrace
+        # would merge those into spans that never close, so it counts them (raw format).
+        mode = (["--gil", "--format", "raw"] if gil
+                else ["--idle", "--format", "chrometrace"])
         argv = [exe, "record", "--pid", str(root_pid), "--duration", str(CHUNK_S),
-                "--rate", str(rate), "--nonblocking", "--subprocesses", "--threads", "--idle",
-                "--format", "chrometrace", "--output", self.out]
+                "--rate", str(rate), "--nonblocking", "--subprocesses", "--threads", *mode,
+                "--output", self.out]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
@@ -140,10 +185,11 @@ class _Run:
         self.pid = os.posix_spawn(exe, argv, os.environ, file_actions=actions,
                                   setpgroup=0, setsigmask=())
 
-    def poll(self) -> int | None:
+    def poll(self, now_s: float | None = None) -> int | None:
         pid, status = os.waitpid(self.pid, os.WNOHANG)
         if pid == 0:
             return None
+        self.t_end_s = now_s
         return os.waitstatus_to_exitcode(status)
 
     def wait(self, timeout_s: float) -> int | None:
@@ -191,6 +237,9 @@ class StackSampler:
         self.quiet = quiet
         self.out_dir = tempfile.mkdtemp(prefix="inspector-pyspy-")
         self.runs: dict[int, list[_Run]] = {}  # by root proc_id, in launch order
+        self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
+        self.gil_rate = min(rate, GIL_RATE_HZ)
+        self._gil_failures: dict[int, int] = {}
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
         self.failures: dict[int, int] = {}
         self.gave_up: set[int] = set()
@@ -219,6 +268,8 @@ class StackSampler:
         for runs in self.runs.values():
             for run in runs:
                 run.stop()
+        for run in self.gil_runs.values():
+            run.stop()
         for proc_id, runs in list(self.runs.items()):
             for run in runs:
                 code = run.wait(5.0)
@@ -226,6 +277,13 @@ class StackSampler:
                     run.kill()
                 self._ingest(proc_id, run, code)
         self.runs.clear()
+        for proc_id, run in list(self.gil_runs.items()):
+            code = run.wait(5.0)
+            run.t_end_s = self.sampler.now_s()
+            if code is None:
+                run.kill()
+            self._ingest_gil(proc_id, run)
+        self.gil_runs.clear()
 
     def _roots(self) -> list[ProcInfo]:
         procs = {p.proc_id: p for p in self.sampler.snapshot}
@@ -265,6 +323,18 @@ class StackSampler:
                 continue
             self.ignore_pids.add(run.pid)
             self.runs.setdefault(p.proc_id, []).append(run)
+        for p in self._roots():
+            if (p.proc_id in self.gil_runs or p.proc_id not in self.runs
+                    or self._gil_failures.get(p.proc_id, 0) >= MAX_ATTACH_TRIES):
+                continue
+            self._seq += 1
+            try:
+                run = _Run(self.exe, p.pid, self.gil_rate, self.out_dir, now, self._seq,
+                           gil=True)
+            except OSError:
+                continue
+            self.ignore_pids.add(run.pid)
+            self.gil_runs[p.proc_id] = run
 
     def _reap(self) -> None:
         for proc_id, runs in list(self.runs.items()):
@@ -276,6 +346,45 @@ class StackSampler:
                 self._ingest(proc_id, runs.pop(0), code)
             if not runs:
                 del self.runs[proc_id]
+        for proc_id, run in list(self.gil_runs.items()):
+            if run.poll(self.sampler.now_s()) is not None:
+                del self.gil_runs[proc_id]
+                self._ingest_gil(proc_id, run)
+
+    def _ingest_gil(self, proc_id: int, run: _Run) -> None:
+        try:
+            text = Path(run.out).read_text(errors="replace")
+        except OSError:
+            text = None
+        for path in (run.out, run.log):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if text is None:
+            self._gil_failures[proc_id] = self._gil_failures.get(proc_id, 0) + 1
+            return
+        self._gil_failures.pop(proc_id, None)
+        end = run.t_end_s if run.t_end_s is not None else self.sampler.now_s()
+        # py-spy takes its first sample 10-50 ms after it starts: count from then
+        start = run.t_launch_s + PY_SPY_STARTUP_S
+        counts = parse_gil_counts(text)
+        if counts and end > start:
+            self.sampler.submit(functools.partial(
+                self._write_gil, t_s=start, duration_s=end - start, counts=counts,
+                rate=run.rate))
+
+    def _write_gil(self, w: RecordingWriter, t_s: float, duration_s: float,
+                   counts: list[GilCount], rate: int) -> None:
+        procs = {p.pid: p.proc_id for p in self.sampler.snapshot}
+        # py-spy takes rate * duration samples per process, catching up after a slow start,
+        # and a run cut short takes fewer; never let the holders of one process exceed 100%.
+        expected = max(1, round(rate * min(float(CHUNK_S), duration_s)))
+        per_pid: dict[int, int] = {}
+        for c in counts:
+            per_pid[c.pid] = per_pid.get(c.pid, 0) + c.samples
+        w.add_gil_samples([(t_s, duration_s, procs.get(c.pid), c.pid, c.tid, c.thread_name,
+                            c.samples, max(expected, per_pid[c.pid])) for c in counts])
 
     def _ingest(self, proc_id: int, run: _Run, code: int | None) -> None:
         self.runs_done += 1
