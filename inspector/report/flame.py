@@ -1,0 +1,191 @@
+"""Where each thread's time went, from the sampled Python stacks: an icicle (all threads,
+process > thread > frames, root at the top) and a table of each thread's top functions.
+
+Frames are merged by function and file (not line) so a loop over many lines is one box.
+Samples are wall-clock: a thread waiting in `sleep` or `Lock.acquire` shows that frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from inspector.analyze.frames import parse_frame
+from inspector.report.chart import Chart, base_layout
+from inspector.report.markup import esc, table
+from inspector.report.model import ReportModel
+
+# Nodes smaller than this share of all samples are dropped: they would be thinner than a
+# pixel in the icicle yet cost bytes in the page.
+MIN_NODE_SHARE = 0.002
+# Beyond this many boxes plotly's icicle gets slow to lay out and the page heavy.
+MAX_ICICLE_NODES = 3000
+# Levels drawn at once (root, process, thread and the first frames); clicking goes deeper.
+ICICLE_DEPTH = 10
+# The table lists the busiest threads and, for each, the functions most often on top.
+MAX_HOT_THREADS = 24
+TOP_FUNCTIONS = 3
+
+USER_COLOR = "#F0A35E"     # the program's own code (and its libraries)
+STDLIB_COLOR = "#A9C1DE"   # the standard library
+FROZEN_COLOR = "#D0D0D0"   # <frozen ...> modules: runpy, importlib
+
+
+@dataclass(frozen=True)
+class _FrameKey:
+    func: str
+    file: str
+    stdlib: bool
+
+    @property
+    def caption(self) -> str:
+        return f"{self.func} · {self.file.rsplit('/', 1)[-1]}" if self.file else self.func
+
+
+@lru_cache(maxsize=65536)
+def _frame_key(text: str) -> _FrameKey:
+    frame = parse_frame(text)
+    return _FrameKey(frame.func, frame.file, frame.is_stdlib)
+
+
+def _per_thread_stacks(stacks: pd.DataFrame) -> pd.DataFrame:
+    """Samples per (process, thread, stack), with the stack text."""
+    df = stacks[stacks["proc_id"].notna()]
+    if df.empty:
+        return pd.DataFrame(columns=["proc_id", "tid", "stack_id", "samples", "stack"])
+    agg = (df.groupby(["proc_id", "tid", "stack_id"], sort=False)["samples"].sum()
+           .reset_index())
+    texts = df.drop_duplicates("stack_id").set_index("stack_id")["stack"]
+    agg["stack"] = texts.reindex(agg["stack_id"].to_numpy()).to_numpy()
+    agg["proc_id"] = agg["proc_id"].astype("int64")
+    return agg
+
+
+def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
+    agg = _per_thread_stacks(stacks)
+    if agg.empty:
+        return None
+    thread_total = agg.groupby(["proc_id", "tid"])["samples"].sum()
+    # One trie of frames under every thread: node -> (parent, frame key), value = samples.
+    parent_of: list[int] = []
+    key_of: list[Optional[_FrameKey]] = []
+    value_of: list[float] = []
+    child: dict[tuple[int, _FrameKey], int] = {}
+    thread_node: dict[tuple[int, int], int] = {}
+    for (proc_id, tid) in thread_total.index:
+        thread_node[(int(proc_id), int(tid))] = len(parent_of)
+        parent_of.append(-1)
+        key_of.append(None)
+        value_of.append(0.0)
+    for proc_id, tid, samples, text in zip(agg["proc_id"], agg["tid"], agg["samples"],
+                                           agg["stack"]):
+        node = thread_node[(int(proc_id), int(tid))]
+        for part in (text.split(";") if isinstance(text, str) and text else []):
+            key = _frame_key(part)
+            nxt = child.get((node, key))
+            if nxt is None:
+                nxt = child[(node, key)] = len(parent_of)
+                parent_of.append(node)
+                key_of.append(key)
+                value_of.append(0.0)
+            value_of[nxt] += float(samples)
+            node = nxt
+    total = float(agg["samples"].sum())
+    values_arr = np.asarray(value_of)
+    frame_ids = np.flatnonzero((values_arr >= total * MIN_NODE_SHARE)
+                               & (np.asarray(parent_of) >= 0))
+    if len(frame_ids) > MAX_ICICLE_NODES:
+        frame_ids = frame_ids[np.argsort(-values_arr[frame_ids], kind="stable")]
+        frame_ids = np.sort(frame_ids[:MAX_ICICLE_NODES])
+
+    ids: list[str] = ["root"]
+    labels: list[str] = ["all threads"]
+    parents: list[str] = [""]
+    values: list[float] = [total]
+    colors: list[str] = ["#E4E7EC"]
+    hover: list[str] = ["every sampled thread"]
+    shown: set[int] = set()
+    for p in model.processes:
+        p_total = sum(float(thread_total.get((p.proc_id, t.tid), 0.0)) for t in p.threads)
+        if p_total <= 0:
+            continue
+        ids.append(f"p{p.proc_id}")
+        labels.append(esc(p.label))
+        parents.append("root")
+        values.append(p_total)
+        colors.append(p.color)
+        hover.append(esc(" ".join(p.cmdline) or p.name))
+        for t in p.threads:
+            tnode = thread_node.get((p.proc_id, t.tid))
+            if tnode is None:
+                continue
+            shown.add(tnode)
+            ids.append(f"n{tnode}")
+            labels.append(esc(t.label))
+            parents.append(f"p{p.proc_id}")
+            values.append(float(thread_total[(p.proc_id, t.tid)]))
+            colors.append(p.color)
+            hover.append(esc(f"thread {t.label} of process {p.pid}"))
+    # Node ids grow from root to leaf, so a parent is always listed before its children.
+    for node in frame_ids.tolist():
+        if parent_of[node] not in shown:
+            continue
+        shown.add(node)
+        key = key_of[node]
+        assert key is not None
+        ids.append(f"n{node}")
+        parents.append(f"n{parent_of[node]}")
+        labels.append(esc(key.func))
+        values.append(value_of[node])
+        colors.append(FROZEN_COLOR if key.file.startswith("<frozen")
+                      else STDLIB_COLOR if key.stdlib else USER_COLOR)
+        hover.append(esc(key.file or "(no file)"))
+    fig = go.Figure(go.Icicle(
+        ids=ids, labels=labels, parents=parents, values=values,
+        branchvalues="total", maxdepth=ICICLE_DEPTH, tiling=dict(orientation="v"),
+        marker=dict(colors=colors, line=dict(color="white", width=0.5)), leaf=dict(opacity=1),
+        customdata=hover, sort=False,
+        hovertemplate=("<b>%{label}</b><br>%{customdata}<br>%{value:.0f} samples · "
+                       "%{percentParent:.0%} of its caller · %{percentRoot:.1%} of all"
+                       "<extra></extra>"),
+        textfont=dict(size=11), insidetextfont=dict(color="#222")))
+    fig.update_layout(**base_layout(height=560, margin=dict(l=5, r=5, t=5, b=5)))
+    return Chart("hotspots", fig)
+
+
+def hot_functions_table(model: ReportModel, stacks: pd.DataFrame,
+                        cpu_s_by_thread: Mapping[tuple[int, int], float]) -> Optional[str]:
+    """HTML: for the busiest threads, the functions most often on top of the stack."""
+    agg = _per_thread_stacks(stacks)
+    if agg.empty:
+        return None
+    agg["leaf"] = [_frame_key(s.rsplit(";", 1)[-1]).caption if isinstance(s, str) and s
+                   else "(no Python frame)" for s in agg["stack"]]
+    per_leaf = agg.groupby(["proc_id", "tid", "leaf"])["samples"].sum()
+    totals = agg.groupby(["proc_id", "tid"])["samples"].sum()
+    threads = [(p, t) for p in model.processes for t in p.threads
+               if (p.proc_id, t.tid) in totals.index]
+    threads.sort(key=lambda pt: -cpu_s_by_thread.get((pt[0].proc_id, pt[1].tid), 0.0))
+    rows = []
+    for p, t in threads[:MAX_HOT_THREADS]:
+        total = float(totals[(p.proc_id, t.tid)])
+        top = per_leaf.loc[(p.proc_id, t.tid)].sort_values(ascending=False).head(TOP_FUNCTIONS)
+        funcs = "".join(
+            f'<div class="fn"><span class="pct">{100 * v / total:.0f}%</span> '
+            f"<code>{esc(name)}</code></div>" for name, v in top.items())
+        cpu = cpu_s_by_thread.get((p.proc_id, t.tid))
+        rows.append([
+            f'<span class="dot" style="background:{esc(p.color)}"></span>{esc(t.label)}',
+            esc(p.pid), f"{cpu:.1f} s" if cpu is not None else "–", f"{total:.0f}", funcs])
+    note = ""
+    if len(threads) > MAX_HOT_THREADS:
+        note = (f'<p class="note">The {MAX_HOT_THREADS} busiest of {len(threads)} sampled '
+                "threads; every thread is in the icicle below.</p>")
+    return table(["thread", "pid", "CPU", "samples", "most often on top of its stack"],
+                 rows, cls="hot") + note

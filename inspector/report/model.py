@@ -1,0 +1,173 @@
+"""What every part of the report shares: the processes in tree order, their threads in
+lane order, their labels and colours. Strings here are raw (as the target wrote them);
+each renderer escapes them for where they go.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import pandas as pd
+
+# One colour per process, the same in every chart; the tree and the legends match them.
+PROCESS_COLORS = ("#3969AC", "#E68310", "#11A579", "#CF1C90", "#7F3C8D", "#80BA5A",
+                  "#F2B701", "#008695", "#E73F74", "#A5AA99")
+OTHER_COLOR = "#B0B0B0"
+
+# Thread states, in the order the diagnosis defines them, with a colour and a caption.
+STATES = ("cpu", "gil", "lock", "io", "sleep", "runqueue", "other")
+STATE_COLORS = {
+    "cpu": "#2E9E4F",       # green: doing work
+    "gil": "#D62728",       # red: wanted to run Python, waited for the GIL
+    "lock": "#FF9F1C",      # orange: waiting on the program itself (lock, queue, join)
+    "io": "#3B7DD8",        # blue: waiting on the outside world
+    "sleep": "#D9D9D9",     # light grey: asked to wait
+    "runqueue": "#9467BD",  # purple: runnable, no free core
+    "other": "#8C8C8C",     # dark grey: could not tell
+}
+STATE_CAPTIONS = {
+    "cpu": "on CPU", "gil": "waiting for the GIL", "lock": "lock / queue / join",
+    "io": "I/O", "sleep": "sleep", "runqueue": "runnable, no free core", "other": "other",
+}
+
+# Charts with one series per process stay readable up to about this many; the rest are
+# drawn together as "other processes".
+MAX_PROCESS_SERIES = 10
+# Labels beside lanes and in legends: longer names are cut in the middle, where the part
+# that tells them apart is least often found (it is the start or the end).
+MAX_LABEL_CHARS = 32
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+@dataclass
+class ThreadView:
+    proc_id: int
+    pid: int
+    tid: int
+    name: str
+    start_s: float | None
+    end_s: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{clip(self.name, MAX_LABEL_CHARS)} ({self.tid})" if self.name else str(self.tid)
+
+
+@dataclass
+class ProcessView:
+    proc_id: int
+    pid: int
+    ppid: int | None
+    parent_proc_id: int | None
+    name: str
+    cmdline: list[str]
+    exe: str
+    start_s: float | None
+    end_s: float | None
+    exit_code: int | None
+    is_python: bool
+    python_version: str | None
+    python_gil: str | None
+    is_target: bool
+    depth: int = 0
+    color: str = OTHER_COLOR
+    threads: list[ThreadView] = field(default_factory=list)
+
+    @property
+    def short_command(self) -> str:
+        """The script or module a person would name it by, else the program's name."""
+        args = self.cmdline or [self.name]
+        for i, arg in enumerate(args):
+            if arg == "-m" and i + 1 < len(args):
+                return f"-m {args[i + 1]}"
+            if i > 0 and arg.endswith(".py"):
+                return os.path.basename(arg)
+        return os.path.basename(args[0]) if args and args[0] else (self.name or "?")
+
+    @property
+    def label(self) -> str:
+        return f"{self.pid} {clip(self.short_command, MAX_LABEL_CHARS)}"
+
+
+@dataclass
+class ReportModel:
+    processes: list[ProcessView]                # tree order: parent, then its children
+    by_proc_id: dict[int, ProcessView]
+
+    @property
+    def threads(self) -> list[ThreadView]:
+        return [t for p in self.processes for t in p.threads]
+
+
+def _opt_int(value: Any) -> Optional[int]:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return int(value)
+
+
+def _opt_float(value: Any) -> Optional[float]:
+    if value is None or value is pd.NA:
+        return None
+    f = float(value)
+    return None if math.isnan(f) else f
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def build_model(processes: pd.DataFrame, threads: pd.DataFrame,
+                cpu_s_by_proc: Mapping[int, float] | None = None) -> ReportModel:
+    """Processes in tree order (children after their parent, busiest first among siblings)."""
+    views: dict[int, ProcessView] = {}
+    for row in processes.to_dict("records"):
+        pv = ProcessView(
+            proc_id=int(row["proc_id"]), pid=int(row["pid"]), ppid=_opt_int(row.get("ppid")),
+            parent_proc_id=_opt_int(row.get("parent_proc_id")), name=_opt_str(row["name"]) or "",
+            cmdline=[str(a) for a in (row.get("cmdline") or [])], exe=_opt_str(row["exe"]) or "",
+            start_s=_opt_float(row.get("start_s")), end_s=_opt_float(row.get("end_s")),
+            exit_code=_opt_int(row.get("exit_code")), is_python=bool(row.get("is_python")),
+            python_version=_opt_str(row.get("python_version")),
+            python_gil=_opt_str(row.get("python_gil")), is_target=bool(row.get("is_target")))
+        views[pv.proc_id] = pv
+    for row in threads.sort_values(["proc_id", "start_s", "tid"]).to_dict("records"):
+        owner = views.get(int(row["proc_id"]))
+        if owner is None:  # a thread whose process row is missing: keep it, under a stub
+            owner = views[int(row["proc_id"])] = ProcessView(
+                int(row["proc_id"]), int(row["pid"]), None, None, "?", [], "", None, None, None,
+                False, None, None, False)
+        owner.threads.append(ThreadView(
+            proc_id=owner.proc_id, pid=int(row["pid"]), tid=int(row["tid"]),
+            name=_opt_str(row.get("name")) or _opt_str(row.get("os_name")) or "",
+            start_s=_opt_float(row.get("start_s")), end_s=_opt_float(row.get("end_s"))))
+    busy = cpu_s_by_proc or {}
+    children: dict[int | None, list[ProcessView]] = {}
+    for pv in views.values():
+        parent = pv.parent_proc_id if pv.parent_proc_id in views else None
+        children.setdefault(parent, []).append(pv)
+    ordered: list[ProcessView] = []
+
+    def visit(level: Iterable[ProcessView], depth: int) -> None:
+        for pv in sorted(level, key=lambda p: (not p.is_target, p.start_s or 0.0, p.proc_id)):
+            pv.depth = depth
+            ordered.append(pv)
+            visit(children.get(pv.proc_id, []), depth + 1)
+
+    visit(children.get(None, []), 0)
+    # Colours go to the busiest processes first, so the ones that matter are told apart.
+    by_cpu = sorted(ordered, key=lambda p: -busy.get(p.proc_id, 0.0))
+    for i, pv in enumerate(by_cpu):
+        pv.color = PROCESS_COLORS[i] if i < len(PROCESS_COLORS) else OTHER_COLOR
+    return ReportModel(ordered, {p.proc_id: p for p in ordered})

@@ -1,0 +1,215 @@
+"""Assembles the report page, answer first: verdict, process/thread tree, timeline, CPU,
+memory, hottest functions, blocked event loops, the run. One self-contained HTML file:
+plotly.js is embedded and a Content-Security-Policy forbids fetching anything.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import pandas as pd
+from plotly.offline import get_plotlyjs
+
+from inspector.recording import Recording
+from inspector.report import sections
+from inspector.report.assets import CSS, SCRIPT
+from inspector.report.chart import Chart
+from inspector.report.charts import cpu_chart, memory_chart
+from inspector.report.flame import (
+    FROZEN_COLOR,
+    STDLIB_COLOR,
+    USER_COLOR,
+    hot_functions_table,
+    hotspots_chart,
+)
+from inspector.report.markup import esc, script_json
+from inspector.report.model import build_model
+from inspector.report.timeline import MAX_TIMELINE_LANES, build_timeline
+
+# Nothing may be fetched: scripts and styles are inline (plotly's WebGL code, regl, compiles
+# functions at run time: 'unsafe-eval'), images only data:/blob: URIs
+# (plotly's own), and no connections at all. Injected markup could not load anything either.
+CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+       "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
+       "form-action 'none'")
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_RATE_HZ = 100.0
+
+SECTION_TITLES = (
+    ("verdict", "The answer"),
+    ("tree", "Processes and threads: what htop shows vs what it is"),
+    ("timeline", "What every thread was doing"),
+    ("cpu", "CPU per process"),
+    ("memory", "Memory per process"),
+    ("hot", "Hottest functions per thread"),
+    ("loops", "Blocked asyncio event loops"),
+    ("run", "The run"),
+)
+
+
+@dataclass
+class ReportInputs:
+    """What a report is made from: the recording, and the diagnosis's per-interval thread
+    states and verdict (`Diagnosis.to_dict()`); either may be None (then it says so)."""
+
+    recording: Recording
+    states: Optional[pd.DataFrame] = None
+    diagnosis: Optional[dict[str, Any]] = None
+
+
+def render_report(inputs: ReportInputs) -> str:
+    rec = inputs.recording
+    meta = rec.meta
+    diagnosis = inputs.diagnosis
+    states = inputs.states if inputs.states is not None else pd.DataFrame()
+    settings = meta.get("settings") or {}
+    interval_s = float(settings.get("interval_s") or meta.get("interval_s") or
+                       DEFAULT_INTERVAL_S)
+    stacks_meta = meta.get("stacks") or {}
+    rate_hz = float(stacks_meta.get("rate_hz") or settings.get("rate_hz") or DEFAULT_RATE_HZ)
+    duration_s = float(rec.duration_s)
+
+    cpu_s_by_thread = _thread_cpu_s(rec.thread_samples, diagnosis)
+    cpu_s_by_proc: dict[int, float] = {}
+    for (proc_id, _tid), v in cpu_s_by_thread.items():
+        cpu_s_by_proc[proc_id] = cpu_s_by_proc.get(proc_id, 0.0) + v
+    model = build_model(rec.processes, rec.threads, cpu_s_by_proc)
+    any_gil = any(p.is_python and p.python_gil != "disabled" for p in model.processes)
+    empty_reason = _empty_reason(rec)
+    total_cpu = sum(cpu_s_by_thread.values()) if cpu_s_by_thread else None
+
+    body: dict[str, str] = {}
+    charts: list[Chart] = []
+    facts = sections.key_facts(meta, diagnosis, model, total_cpu)
+    body["verdict"] = sections.verdict_section(diagnosis, facts, empty_reason)
+    body["tree"] = (sections.tree_section(model, diagnosis, cpu_s_by_thread) if model.processes
+                    else sections.nothing("No process was recorded."))
+
+    if not states.empty:
+        blocks = (diagnosis or {}).get("event_loop_blocks") or []
+        chart, dropped = build_timeline(model, states, rec.stacks, duration_s, interval_s,
+                                        rate_hz, blocks)
+        charts.append(chart)
+        note = (f'<p class="note">{dropped} quiet threads are left out: the timeline shows '
+                f"the {MAX_TIMELINE_LANES} busiest.</p>" if dropped else "")
+        body["timeline"] = (
+            "<p>One lane per thread, under its process. Each cell is coloured by what the "
+            "thread did most in that stretch; <b>hover</b> to see the whole split and the "
+            "Python stack sampled there. Drag to zoom, double-click to zoom out.</p>"
+            + sections.state_legend() + _figure_div(chart) + note)
+    else:
+        why = ("no thread was sampled" if rec.thread_samples.empty
+               else "the thread states were not worked out for this report")
+        body["timeline"] = sections.nothing(f"No timeline: {why}.")
+
+    cpu = cpu_chart(model, rec.process_samples, interval_s, rec.cpu_count, any_gil)
+    if cpu is not None:
+        charts.append(cpu)
+        ceiling = (" With a GIL, one process's Python threads together stay under the "
+                   "red line however many there are; processes add up to the grey one."
+                   if any_gil else "")
+        body["cpu"] = (f"<p>CPU used by each process, stacked (100% = one core).{ceiling}</p>"
+                       + _figure_div(cpu))
+    else:
+        body["cpu"] = sections.nothing("No CPU samples: no process lived for two sampling "
+                                       "intervals.")
+    mem = memory_chart(model, rec.process_samples)
+    if mem is not None:
+        charts.append(mem)
+        body["memory"] = ("<p>Resident memory (RSS) of each process. Forked processes share "
+                          "pages, which each one's RSS counts again.</p>" + _figure_div(mem))
+    else:
+        body["memory"] = sections.nothing("No memory samples.")
+
+    hot = hotspots_chart(model, rec.stacks)
+    hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread)
+    if hot is not None and hot_table is not None:
+        charts.append(hot)
+        body["hot"] = (
+            "<p>From the Python stacks sampled at "
+            f"{rate_hz:.0f} Hz per thread (waiting counts too: a thread blocked in "
+            "<code>Lock.acquire</code> shows it). Busiest threads first.</p>" + hot_table
+            + "<h3>All threads, callers above callees</h3>"
+            "<p class=\"note\">Click a box to zoom into it, the top bar to zoom out. "
+            f'<span class="dot" style="background:{USER_COLOR}"></span>the program\'s code '
+            f'<span class="dot" style="background:{STDLIB_COLOR}"></span>standard library '
+            f'<span class="dot" style="background:{FROZEN_COLOR}"></span>frozen modules '
+            "(runpy, importlib)</p>" + _figure_div(hot))
+    else:
+        reason = stacks_meta.get("reason") or ("stacks were turned off"
+                                               if stacks_meta.get("enabled") is False
+                                               else "no Python thread was sampled")
+        body["hot"] = sections.nothing(f"No Python stacks: {reason}.")
+    body["loops"] = sections.loops_section(diagnosis, model)
+    body["run"] = sections.run_section(meta, rec.problems, model)
+    return _page(meta, body, charts, duration_s)
+
+
+def _thread_cpu_s(thread_samples: pd.DataFrame, diagnosis: Optional[Mapping[str, Any]]
+                  ) -> dict[tuple[int, int], float]:
+    """CPU seconds per thread: the diagnosis's figure, else the counters' growth."""
+    if diagnosis and diagnosis.get("threads"):
+        return {(int(t["proc_id"]), int(t["tid"])): float(t.get("cpu_s") or 0.0)
+                for t in diagnosis["threads"] if "proc_id" in t}
+    if thread_samples.empty:
+        return {}
+    cpu = thread_samples["cpu_user_s"].fillna(0) + thread_samples["cpu_system_s"].fillna(0)
+    grown = cpu.groupby([thread_samples["proc_id"], thread_samples["tid"]]).agg(
+        lambda s: float(s.max() - s.min()))
+    return {(int(k[0]), int(k[1])): float(v) for k, v in grown.items()}
+
+
+def _empty_reason(rec: Recording) -> Optional[str]:
+    if not rec.process_samples.empty or not rec.thread_samples.empty:
+        return None
+    if rec.processes.empty:
+        return ("Nothing was recorded: no process was seen. The command may have failed to "
+                "start, or exited before the first sample.")
+    return ("The processes were seen but never sampled: the program exited before the first "
+            f"sampling round (every {DEFAULT_INTERVAL_S:g} s by default), or the recording "
+            "was cut short. Record a longer run, or use a shorter --interval.")
+
+
+def _figure_div(chart: Chart) -> str:
+    return f'<div class="figure" id="{esc(chart.element_id)}"></div>'
+
+
+def _page(meta: Mapping[str, Any], body: Mapping[str, str], charts: list[Chart],
+          duration_s: float) -> str:
+    command = " ".join(str(c) for c in meta.get("command") or []) or "(unknown command)"
+    start = meta.get("start_time_unix")
+    when = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M")
+            if isinstance(start, (int, float)) else "")
+    nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title in SECTION_TITLES)
+    parts = []
+    for n, (key, title) in enumerate(SECTION_TITLES, start=1):
+        parts.append(f'<section id="s-{key}"><h2><span class="n">{n}</span>{esc(title)}</h2>'
+                     f"{body.get(key, '')}</section>")
+    data = []
+    for chart in charts:
+        fig_id = f"{chart.element_id}-figure"
+        data.append(script_json(fig_id, chart.figure_json())
+                    .replace(f'id="{fig_id}"', f'id="{fig_id}" data-figure="'
+                             f'{esc(chart.element_id)}"', 1))
+        if chart.data is not None:
+            data.append(script_json(f"{chart.element_id}-data", chart.data))
+    sub = " · ".join(x for x in (when, f"{duration_s:.1f} s", f"{meta.get('cpu_count', '?')} "
+                                 "CPU cores") if x)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>inspector: {esc(command[:120])}</title>"
+        f"<style>{CSS}</style>"
+        f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        "</head><body>"
+        f'<header class="top"><h1>What this program really did</h1>'
+        f'<div class="cmd">$ {esc(command)}</div><div class="sub">{esc(sub)}</div></header>'
+        f"<nav>{nav}</nav><main>{''.join(parts)}</main>"
+        '<div id="timeline-tip" hidden></div>'
+        + "".join(data)
+        + f"<script>{SCRIPT}</script></body></html>\n")
+
