@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from inspector import __version__
 from inspector.errors import UsageError
 
-SUBCOMMANDS = ("record",)
+SUBCOMMANDS = ("record", "report")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from inspector.commands.report import ReportError
     from inspector.record import AttachError, OutputError, TargetNotFound
     from inspector.recording import RecordingError
 
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TargetNotFound as e:
         print(f"inspector: {e}", file=sys.stderr)
         return e.exit_status
-    except (AttachError, OutputError, RecordingError) as e:
+    except (AttachError, OutputError, RecordingError, ReportError) as e:
         print(f"inspector: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
