@@ -1,0 +1,80 @@
+"""`inspector compare REC_A REC_B [...] [-o FILE.html] [--json]`: recordings side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from inspector.errors import UsageError
+
+
+class CompareError(Exception):
+    """The comparison page cannot be written where asked."""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "compare", help="put recordings side by side: wall time, speed-up, CPU, threads",
+        description="Print a table of the recordings (wall time, speed-up against the first, "
+                    "CPU used, processes, peak threads, verdict and advice) and write the "
+                    "same comparison as one self-contained HTML page.")
+    p.add_argument("recordings", nargs="+", metavar="RECORDING", help="recordings to compare")
+    p.add_argument("-o", "--output", metavar="FILE.html",
+                   help="the page to write (default: comparison-TIME.html beside the first "
+                        "recording)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inspector.compare import compare, facts, format_table
+    from inspector.recording import load
+
+    if len(args.recordings) < 2:
+        raise UsageError("compare: give at least two recordings")
+    recordings = [load(path) for path in args.recordings]
+    rows = compare([facts(rec) for rec in recordings])
+    output = Path(args.output) if args.output else _default_output(recordings[0].path)
+    write_page(output, "inspector: recordings compared", rows, recordings)
+    if args.json:
+        print(json.dumps({"rows": [r.to_dict() for r in rows], "page": str(output)}, indent=2))
+    else:
+        print(format_table(rows))
+    print(f"inspector: comparison page written to {output}", file=sys.stderr)
+    return 0
+
+
+def _default_output(first: Path) -> Path:
+    return first.parent / f"comparison-{time.strftime('%Y%m%d-%H%M%S')}.html"
+
+
+def write_page(output: Path, title: str, rows: list, recordings: list,
+               lead: tuple[str, ...] = ()) -> None:
+    """Writes the comparison page, linking each run's recording and (where one exists beside
+    it) its report, by paths relative to the page."""
+    from inspector.report.compare import Links, PageInput, build_page
+
+    links = []
+    for rec in recordings:
+        report = rec.path.with_suffix(".html")
+        links.append(Links(report=_relative(report, output) if report.exists() else None,
+                           recording=_relative(rec.path, output)))
+    cpu_count = max((rec.cpu_count for rec in recordings), default=os.cpu_count() or 1)
+    html = build_page(PageInput(title=title, rows=rows, recordings=recordings, lead=lead,
+                                links=links, cpu_count=cpu_count))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(html, encoding="utf-8")
+    except OSError as e:
+        raise CompareError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def _relative(target: Path, page: Path) -> str:
+    try:
+        return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
+    except ValueError:  # another drive (Windows): an absolute link still works
+        return target.resolve().as_uri()
