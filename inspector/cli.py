@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from inspector import __version__
 from inspector.errors import UsageError
 
-SUBCOMMANDS = ("record", "report")
+SUBCOMMANDS = ("record", "report", "compare", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from inspector.commands.compare import CompareError
+    from inspector.commands.demo import DemoError
     from inspector.commands.report import ReportError
     from inspector.record import AttachError, OutputError, TargetNotFound
     from inspector.recording import RecordingError
@@ -48,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TargetNotFound as e:
         print(f"inspector: {e}", file=sys.stderr)
         return e.exit_status
-    except (AttachError, OutputError, RecordingError, ReportError) as e:
+    except (AttachError, OutputError, RecordingError, CompareError, DemoError,
+            ReportError) as e:
         print(f"inspector: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
