@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from inspector import __version__
 from inspector.errors import UsageError
 
-SUBCOMMANDS = ("record", "report", "compare", "demo")
+SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo")
 
 
 class _Parser(argparse.ArgumentParser):

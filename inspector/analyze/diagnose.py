@@ -63,6 +63,7 @@ class ProcessFacts:
     ppid: int | None
     cmdline: tuple[str, ...]
     python: bool
+    python_version: str | None
     python_gil: str | None
     threads_peak: int
     cpu_percent_mean: float
@@ -123,6 +124,7 @@ class PeakProcess:
     python: bool
     threads: int
     cmdline: tuple[str, ...]
+    thread_names: tuple[str, ...] = ()   # of the threads alive then, as far as recorded
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,8 @@ class Diagnosis:
             "event_loop_blocks": [b.to_dict() for b in self.event_loop_blocks],
             "peak_t_s": self.peak_t_s,
             "peak_processes": [
-                {**asdict(p), "cmdline": list(p.cmdline)} for p in self.peak_processes],
+                {**asdict(p), "cmdline": list(p.cmdline), "thread_names": list(p.thread_names)}
+                for p in self.peak_processes],
             "intervals": self.intervals,
             "stacks_enabled": self.stacks_enabled,
             "notes": list(self.notes),
@@ -182,7 +185,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
                      "or the recording was cut short")
     stacks_meta = rec.meta.get("stacks") or {}
     stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
-    if not stacks_enabled:
+    if not stacks_enabled and procs["is_python"].any():
         notes.append("no Python stacks: GIL waits cannot be told from lock waits "
                      "(they are counted as lock waits)")
 
@@ -321,6 +324,7 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contenti
         proc_id=int(row.proc_id), pid=int(row.pid),
         ppid=None if row.ppid is None or pd.isna(row.ppid) else int(row.ppid),
         cmdline=tuple(str(a) for a in (row.cmdline or ())), python=bool(row.is_python),
+        python_version=row.python_version if isinstance(row.python_version, str) else None,
         python_gil=row.python_gil if isinstance(row.python_gil, str) else None,
         threads_peak=threads_peak, cpu_percent_mean=round(cpu_mean, 1),
         cpu_percent_peak=round(float(pct.max()), 1) if len(pct) else 0.0,
@@ -408,6 +412,10 @@ def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts]
              contention: dict[int, _Contention], threads: list[ThreadFacts],
              blocks: tuple[LoopBlock, ...], cpu_count: int) -> Verdict:
     evidence: list[str] = []
+    if states.empty:
+        return Verdict(bound="idle", gil_limited=False, parallel_threads=False,
+                       oversubscribed=False, advice="keep",
+                       evidence=("no samples: nothing was measured, so nothing is claimed",))
     totals = _state_totals(states)
     wall = float(states.groupby("t_s")["dt_s"].max().sum()) if not states.empty else 0.0
     bound = _bound(totals, wall)
@@ -569,14 +577,24 @@ def _peak(rec: Recording) -> tuple[float | None, int, tuple[PeakProcess, ...]]:
     t_peak = float(per_t.idxmax())
     at = ps[ps["t_s"] == t_peak]
     procs = rec.processes.set_index("proc_id")
+    th = rec.threads
     peak: list[PeakProcess] = []
     for r in at.itertuples(index=False):
         p = procs.loc[r.proc_id] if r.proc_id in procs.index else None
         cmd = tuple(str(a) for a in (p["cmdline"] if p is not None else ()) or ())
+        names: tuple[str, ...] = ()
+        if not th.empty:
+            mine = th[th["proc_id"] == r.proc_id]
+            start = mine["start_s"].astype("float64").fillna(-np.inf)
+            end = mine["end_s"].astype("float64").fillna(np.inf)
+            alive = mine[(start <= t_peak + 1e-6) & (end >= t_peak - 1e-6)]
+            names = tuple(str(n) if isinstance(n, str) else str(tid)
+                          for n, tid in zip(alive["name"], alive["tid"]))
         peak.append(PeakProcess(
             pid=int(r.pid),
             ppid=None if p is None or pd.isna(p["ppid"]) else int(p["ppid"]),
             name=str(p["name"]) if p is not None and isinstance(p["name"], str) else "?",
             python=bool(p["is_python"]) if p is not None else False,
-            threads=int(r.num_threads) if not pd.isna(r.num_threads) else 0, cmdline=cmd))
+            threads=int(r.num_threads) if not pd.isna(r.num_threads) else 0, cmdline=cmd,
+            thread_names=names))
     return round(t_peak, 3), int(per_t.max()), tuple(peak)

@@ -1,0 +1,154 @@
+"""`inspector summary RECORDING [--json]`: the verdict and advice first, then the processes
+and their threads, then where the busy threads spent their time."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inspector.analyze import Diagnosis, ProcessFacts, ThreadFacts
+
+STATE_LABELS = {"cpu": "on CPU", "gil": "GIL wait", "lock": "lock/join wait", "io": "I/O wait",
+                "sleep": "sleeping", "runqueue": "waiting for a core", "other": "other"}
+BOUND_TEXT = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed CPU and I/O",
+              "idle": "idle (mostly sleeping or waiting on itself)"}
+MAX_THREADS_LISTED = 12  # per process; the rest are summed into one line
+MAX_BUSY_THREADS = 10
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="print the verdict, processes and threads of a recording",
+                       description="Summarise a recording: what bounds the program, whether "
+                                   "the GIL capped it, and which concurrency model fits.")
+    p.add_argument("recording", help="a recording made by `inspector record`")
+    p.add_argument("--json", action="store_true",
+                   help="print the diagnosis as JSON (a stable contract for scripts and CI)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import inspector
+    from inspector.analyze import diagnose
+
+    diag = diagnose(inspector.load(args.recording))
+    if args.json:
+        json.dump(diag.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write("\n".join(summary_lines(diag, str(args.recording))) + "\n")
+    return 0
+
+
+def clean(text: object) -> str:
+    """A target-derived string made safe for a terminal (no escape sequences, no newlines)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def command_text(argv: Iterable[str], limit: int = 80) -> str:
+    text = clean(shlex.join(list(argv))) if argv else "?"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def verdict_line(diag: Diagnosis) -> str:
+    v = diag.verdict
+    parts = [BOUND_TEXT.get(v.bound, v.bound)]
+    if v.gil_limited:
+        parts.append("the GIL capped its threads to one core")
+    if v.parallel_threads:
+        parts.append("threads really ran in parallel")
+    if v.oversubscribed:
+        parts.append(f"more runnable threads than the {diag.cpu_count} cores")
+    if diag.event_loop_blocks:
+        parts.append(f"asyncio loop blocked {len(diag.event_loop_blocks)} time(s)")
+    return "; ".join(parts)
+
+
+def summary_lines(diag: Diagnosis, source: str) -> list[str]:
+    exit_text = "running" if diag.exit_code is None else f"exit {diag.exit_code}"
+    lines = [
+        f"inspector summary of {clean(source)}",
+        f"command: {command_text(diag.command)}",
+        f"{diag.duration_s:.1f} s, {exit_text}, {diag.cpu_count} cores on this machine",
+        "",
+        f"VERDICT: {verdict_line(diag)}",
+        f"ADVICE:  {diag.verdict.advice}",
+    ]
+    lines += [f"  - {clean(e)}" for e in diag.verdict.evidence]
+    for b in diag.event_loop_blocks:
+        where = f" ({clean(b.frame)})" if b.frame else ""
+        lines.append(f"  - blocked loop: pid {b.pid} tid {b.tid} at {b.start_s:.2f} s for "
+                     f"{b.duration_s:.2f} s in {clean(b.function)}{where}")
+    if diag.intervals == 0:
+        lines += ["", "NO SAMPLES: nothing to judge; the program ended before the recorder "
+                      "took two samples of any thread (or the recording was cut short)."]
+    for note in diag.notes:
+        if diag.intervals or not note.startswith("no thread samples"):
+            lines.append(f"  note: {clean(note)}")
+    lines += ["", f"PROCESSES: {diag.process_count} process(es); at most {diag.peak_threads} "
+                  f"threads at once (htop, by default, shows {diag.htop_rows_peak} rows then: "
+                  "one per thread)"]
+    threads_by_proc: dict[int, list[ThreadFacts]] = {}
+    for t in diag.threads:
+        threads_by_proc.setdefault(t.proc_id, []).append(t)
+    for p in diag.processes:
+        lines += _process_lines(p, threads_by_proc.get(p.proc_id, []))
+    busy = sorted((t for t in diag.threads if t.busy), key=lambda t: -_active_s(t))
+    lines += ["", "WHERE BUSY THREADS SPENT THEIR TIME"]
+    if not busy:
+        lines.append("  no thread was busy (on a CPU, waiting for one, or waiting for I/O) "
+                     "for most of its life")
+    for t in busy[:MAX_BUSY_THREADS]:
+        lines.append(f"  pid {t.pid} tid {t.tid} {clean(t.name or '?')}: {_split_text(t)}")
+        for frame, seconds in t.top_frames:
+            lines.append(f"      {seconds:6.2f} s  {clean(frame)}")
+    if len(busy) > MAX_BUSY_THREADS:
+        lines.append(f"  ... and {len(busy) - MAX_BUSY_THREADS} more busy threads")
+    return lines
+
+
+def _active_s(t: ThreadFacts) -> float:
+    return sum(t.state_s[k] for k in ("cpu", "gil", "runqueue", "io"))
+
+
+def _split_text(t: ThreadFacts) -> str:
+    total = sum(t.state_s.values())
+    if total <= 0:
+        return "not sampled"
+    parts = [f"{STATE_LABELS[k]} {v / total:.0%}"
+             for k, v in sorted(t.state_s.items(), key=lambda kv: -kv[1]) if v / total >= 0.05]
+    return ", ".join(parts) + f" (of {total:.1f} s)"
+
+
+def _process_lines(p: ProcessFacts, threads: list[ThreadFacts]) -> list[str]:
+    if p.python:
+        gil = {"disabled": "free-threaded, no GIL", "enabled": "GIL"}.get(p.python_gil or "",
+                                                                         "GIL unknown")
+        kind = f"Python {p.python_version or '?'} ({gil})"
+    else:
+        kind = "not Python"
+    flags = [p.bound]
+    if p.gil_limited:
+        flags.append("GIL-limited")
+    if p.parallel_threads:
+        flags.append("parallel threads")
+    exit_text = "" if p.exit_code is None else f", exit {p.exit_code}"
+    lines = [
+        f"  pid {p.pid} (parent {p.ppid}) {command_text(p.cmdline, 60)}",
+        f"      {kind}; {p.threads_peak} threads at most; CPU {p.cpu_percent_mean:.0f}% mean, "
+        f"{p.cpu_percent_peak:.0f}% peak (100% = one core); RSS "
+        f"{p.rss_peak_bytes / 2**20:.1f} MiB; {p.start_s:.1f}-{p.end_s:.1f} s{exit_text}; "
+        f"{', '.join(flags)}",
+    ]
+    for t in threads[:MAX_THREADS_LISTED]:
+        lines.append(f"      tid {t.tid:<8} {clean(t.name or '?')[:28]:<28} CPU {t.cpu_s:6.2f} s"
+                     f"  {_split_text(t)}")
+    if len(threads) > MAX_THREADS_LISTED:
+        rest = threads[MAX_THREADS_LISTED:]
+        lines.append(f"      ... {len(rest)} more threads, CPU "
+                     f"{sum(t.cpu_s for t in rest):.2f} s together")
+    return lines

@@ -1,0 +1,5 @@
+"""Sleeps: does nothing for 2 s."""
+
+import time
+
+time.sleep(2.0)
