@@ -7,9 +7,11 @@ This is the only module that knows table names. The recorder writes through
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,6 +302,38 @@ class Recording:
         return int(self.meta.get("cpu_count") or os.cpu_count() or 1)
 
 
+# What SQLite may raise on a damaged file: invalid UTF-8 in its schema or error text comes
+# out as UnicodeDecodeError, not as an sqlite3.Error.
+_READ_FAILURES = (sqlite3.Error, UnicodeDecodeError)
+
+# Meta keys the reader and Recording rely on, and the JSON types they must have.
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "duration_s": (int, float), "cpu_count": (int,), "interval_s": (int, float),
+    "start_time_unix": (int, float), "complete": (bool,), "command": (list,),
+    "exit_code": (int, type(None)),
+}
+
+
+@functools.lru_cache(maxsize=1)
+def _column_kinds() -> dict[str, str]:
+    """Column name -> 'text' or 'number', from SCHEMA itself (a name has one type in every
+    table). SQLite stores any value in any column, so a damaged file can hold text where a
+    number belongs: the reader checks what it got against this."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        tables = [row[0] for row in
+                  db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        kinds = {}
+        for table in tables:
+            for _cid, name, declared, *_rest in db.execute(f"PRAGMA table_info({table})"):
+                kinds[name] = "text" if "TEXT" in declared.upper() else "number"
+    finally:
+        db.close()
+    kinds["stack"] = "text"  # stack_texts.text, as load() names it
+    return kinds
+
+
 def _connect_readonly(path: Path) -> sqlite3.Connection:
     if not path.exists():
         raise RecordingError(f"{path}: no such file")
@@ -312,20 +346,31 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     # A recorder killed mid-run leaves a -wal file beside the recording; opening read-write
     # lets SQLite fold it in. Otherwise open read-only so loading never changes the file.
     wal = Path(str(path) + "-wal")
-    uri = f"file:{path.resolve()}" + ("" if wal.exists() else "?mode=ro")
+    # Quoted: a '?', '#' or '%' in the path would otherwise be read as URI syntax (and open,
+    # or create, another file).
+    uri = ("file:" + urllib.parse.quote(str(path.resolve()), safe="/")
+           + ("" if wal.exists() else "?mode=ro"))
     try:
         db = sqlite3.connect(uri, uri=True)
-        db.execute("PRAGMA query_only = 1")
-        db.execute("PRAGMA quick_check").fetchone()
-    except sqlite3.Error as e:
+    except _READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
+    try:
+        db.execute("PRAGMA query_only = 1")
+        check = db.execute("PRAGMA quick_check").fetchone()
+    except _READ_FAILURES as e:
+        db.close()
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
+    if not check or check[0] != "ok":
+        db.close()
+        detail = " ".join(str(check[0]).split()) if check else "no answer"
+        raise RecordingError(f"{path}: corrupt recording ({detail[:200]})")
     return db
 
 
 def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
     try:
         rows = db.execute("SELECT key, value FROM meta").fetchall()
-    except sqlite3.Error as e:
+    except _READ_FAILURES as e:
         raise RecordingError(f"{path}: not an inspector recording ({e})") from None
     meta: dict[str, Any] = {}
     for key, value in rows:
@@ -337,12 +382,20 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
     if meta.get("format") != FORMAT_NAME:
         raise RecordingError(f"{path}: not an inspector recording")
     version = meta.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise RecordingError(f"{path}: corrupt recording (no format version)")
     if version > FORMAT_VERSION:
         raise RecordingError(
             f"{path}: recording format version {version} is newer than this inspector reads "
             f"({FORMAT_VERSION}); upgrade inspector")
+    for key, types in _META_TYPES.items():
+        value = meta.get(key)
+        if key in meta and (not isinstance(value, types)
+                            or (isinstance(value, bool) and bool not in types)):
+            raise RecordingError(
+                f"{path}: corrupt recording (meta {key} is a {type(value).__name__})")
+    if not all(isinstance(part, str) for part in meta.get("command", [])):
+        raise RecordingError(f"{path}: corrupt recording (meta command is not text)")
     return meta
 
 
@@ -351,12 +404,24 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
         cur = db.execute(sql)
         rows = cur.fetchall()
         names = [d[0] for d in cur.description]
-    except sqlite3.Error as e:
+    except _READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt recording ({e})") from None
     df = pd.DataFrame.from_records(rows, columns=names)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
+    kinds = _column_kinds()
+    for name in df.columns:
+        kind, column = kinds.get(name), df[name]
+        if kind == "number" and not pd.api.types.is_numeric_dtype(column):
+            try:
+                df[name] = pd.to_numeric(column)
+            except (TypeError, ValueError):
+                raise RecordingError(
+                    f"{path}: corrupt recording (non-numeric values in {name})") from None
+        elif (kind == "text" and not df.empty
+              and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty")):
+            raise RecordingError(f"{path}: corrupt recording (non-text values in {name})")
     return df
 
 
@@ -386,11 +451,15 @@ def load(path: str | os.PathLike[str]) -> Recording:
         meta = _read_meta(db, p)
         processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
         try:
-            processes["cmdline"] = [json.loads(c) if c else [] for c in processes["cmdline"]]
+            cmdlines = [json.loads(c) if c else [] for c in processes["cmdline"]]
         except (TypeError, ValueError):
             raise RecordingError(f"{p}: corrupt recording (bad command line)") from None
-        processes["is_python"] = processes["is_python"].astype(bool)
-        processes["is_target"] = processes["is_target"].astype(bool)
+        if not all(isinstance(c, list) and all(isinstance(a, str) for a in c)
+                   for c in cmdlines):
+            raise RecordingError(f"{p}: corrupt recording (bad command line)")
+        processes["cmdline"] = cmdlines
+        processes["is_python"] = processes["is_python"].fillna(0).astype(bool)
+        processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
         threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                          ("proc_id", "pid", "tid", "name"))
         process_samples = _with_rates(
