@@ -36,7 +36,7 @@ p { margin:6px 0; }
 .note { font-size:12px; }
 .nothing { color:var(--muted); font-style:italic; padding:18px 0; }
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12px;
-       word-break:break-all; }
+       overflow-wrap:anywhere; }
 .verdict h2 { font-size:22px; margin:2px 0 10px; }
 .verdict.empty h2 { color:#b42318; }
 .advice { display:flex; flex-direction:column; gap:2px; border-left:5px solid var(--accent);
@@ -57,6 +57,9 @@ th { text-align:left; font-weight:600; color:var(--muted); font-size:12px;
      border-bottom:1px solid var(--line); padding:6px 8px; }
 td { border-bottom:1px solid #f0f1f3; padding:5px 8px; vertical-align:top; }
 tr.proc td { background:#fafbfc; border-top:1px solid var(--line); }
+table.tree td:nth-child(1), table.tree td:nth-child(2), table.tree td:nth-child(5),
+table.tree td:nth-child(7), table.hot td:nth-child(3), table.hot td:nth-child(4)
+  { white-space:nowrap; }
 tr.more td { color:var(--muted); font-style:italic; }
 .dot { display:inline-block; width:10px; height:10px; border-radius:50%; margin-right:6px;
        vertical-align:0; }

@@ -38,15 +38,16 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_RATE_HZ = 100.0
 
+# (anchor, title, short name for the navigation bar)
 SECTION_TITLES = (
-    ("verdict", "The answer"),
-    ("tree", "Processes and threads: what htop shows vs what it is"),
-    ("timeline", "What every thread was doing"),
-    ("cpu", "CPU per process"),
-    ("memory", "Memory per process"),
-    ("hot", "Hottest functions per thread"),
-    ("loops", "Blocked asyncio event loops"),
-    ("run", "The run"),
+    ("verdict", "The answer", "Answer"),
+    ("tree", "Processes and threads: what htop shows vs what it is", "Processes & threads"),
+    ("timeline", "What every thread was doing", "Timeline"),
+    ("cpu", "CPU per process", "CPU"),
+    ("memory", "Memory per process", "Memory"),
+    ("hot", "Hottest functions per thread", "Hot functions"),
+    ("loops", "Blocked asyncio event loops", "Event loops"),
+    ("run", "The run", "The run"),
 )
 
 
@@ -78,7 +79,7 @@ def render_report(inputs: ReportInputs) -> str:
         cpu_s_by_proc[proc_id] = cpu_s_by_proc.get(proc_id, 0.0) + v
     model = build_model(rec.processes, rec.threads, cpu_s_by_proc)
     any_gil = any(p.is_python and p.python_gil != "disabled" for p in model.processes)
-    empty_reason = _empty_reason(rec)
+    empty_reason = _empty_reason(rec, interval_s)
     total_cpu = sum(cpu_s_by_thread.values()) if cpu_s_by_thread else None
 
     body: dict[str, str] = {}
@@ -162,15 +163,15 @@ def _thread_cpu_s(thread_samples: pd.DataFrame, diagnosis: Optional[Mapping[str,
     return {(int(k[0]), int(k[1])): float(v) for k, v in grown.items()}
 
 
-def _empty_reason(rec: Recording) -> Optional[str]:
+def _empty_reason(rec: Recording, interval_s: float) -> Optional[str]:
     if not rec.process_samples.empty or not rec.thread_samples.empty:
         return None
     if rec.processes.empty:
         return ("Nothing was recorded: no process was seen. The command may have failed to "
                 "start, or exited before the first sample.")
     return ("The processes were seen but never sampled: the program exited before the first "
-            f"sampling round (every {DEFAULT_INTERVAL_S:g} s by default), or the recording "
-            "was cut short. Record a longer run, or use a shorter --interval.")
+            f"sampling round (every {interval_s:g} s here), or the recording was cut short. "
+            "Record a longer run, or use a shorter --interval.")
 
 
 def _figure_div(chart: Chart) -> str:
@@ -183,9 +184,9 @@ def _page(meta: Mapping[str, Any], body: Mapping[str, str], charts: list[Chart],
     start = meta.get("start_time_unix")
     when = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M")
             if isinstance(start, (int, float)) else "")
-    nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title in SECTION_TITLES)
+    nav = "".join(f'<a href="#s-{key}">{esc(short)}</a>' for key, _, short in SECTION_TITLES)
     parts = []
-    for n, (key, title) in enumerate(SECTION_TITLES, start=1):
+    for n, (key, title, _) in enumerate(SECTION_TITLES, start=1):
         parts.append(f'<section id="s-{key}"><h2><span class="n">{n}</span>{esc(title)}</h2>'
                      f"{body.get(key, '')}</section>")
     data = []

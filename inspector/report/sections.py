@@ -158,7 +158,7 @@ def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
                     for t in (diagnosis or {}).get("threads", []) if "proc_id" in t}
     n_threads = sum(len(p.threads) for p in model.processes)
     intro = ""
-    if diagnosis:
+    if diagnosis and diagnosis.get("peak_t_s") is not None:
         peak_rows = int(diagnosis.get("htop_rows_peak") or 0)
         peak_procs = diagnosis.get("peak_processes") or []
         at = diagnosis.get("peak_t_s")
@@ -172,6 +172,7 @@ def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
             "in htop shows its thread id in the PID column and its process's command; only "
             "separate processes can run Python code on separate cores at once (with a GIL)."
             "</p>")
+    sampled = bool(cpu_s_by_thread)
     rows = []
     for p in model.processes:
         pf = proc_facts.get(p.proc_id, {})
@@ -181,7 +182,7 @@ def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
         cmd = " ".join(p.cmdline) or p.name
         short = cmd if len(cmd) <= MAX_COMMAND_CHARS else cmd[:MAX_COMMAND_CHARS] + "…"
         cpu = (f"{pf['cpu_percent_mean']:.0f}% mean, {pf['cpu_percent_peak']:.0f}% peak"
-               if "cpu_percent_mean" in pf else "–")
+               if "cpu_percent_mean" in pf and sampled else "–")
         exit_note = "" if p.exit_code is None else f" · exit {p.exit_code}"
         rows.append(
             f'<tr class="proc"><td style="{pad}"><span class="dot" '
@@ -270,6 +271,8 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         stack_text = (f"py-spy {stacks.get('py_spy_version', '?')}, "
                       f"{stacks.get('rate_hz', settings.get('rate_hz', '?'))} Hz, "
                       f"{stacks.get('mode', '?')} mode")
+        if stacks.get("gil_rate_hz"):
+            stack_text += f"; GIL holder sampled at {stacks['gil_rate_hz']} Hz"
     else:
         stack_text = "not sampled" + (f": {stacks['reason']}" if stacks.get("reason") else "")
     exit_code = meta.get("exit_code")
