@@ -1,0 +1,148 @@
+"""`inspector compare`: real recordings side by side, in the terminal, as JSON and as a page
+that a real browser draws, with hostile names shown as text; bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import browser, open_report
+
+import inspector
+from inspector.compare import wall_s
+
+PY = sys.executable
+CPUS = os.cpu_count() or 1
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HOSTILE_FILE = "<img src=x onerror=alert(1)>"
+HOSTILE_ARG = "</script><script>alert(2)</script>"
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def record(path: Path, *command: str) -> subprocess.CompletedProcess:
+    proc = run("record", "-q", "-o", str(path), "--", *command)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def recs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    d = tmp_path_factory.mktemp("compare")
+    out: dict[str, Any] = {"dir": d}
+    # ~0.5 s of pure Python each: long enough for several samples, short for the suite.
+    for variant in ("sequential", "multiprocessing"):
+        path = d / f"cpu-{variant}.sqlite"
+        proc = record(path, PY, "-m", "inspector.jobs", "cpu", variant, "--size", "120",
+                      "--workers", str(CPUS))
+        out[variant] = path
+        out[f"{variant}-stdout"] = proc.stdout
+    hostile = d / f"{HOSTILE_FILE}.sqlite"
+    record(hostile, PY, "-c", "import time; time.sleep(0.5)", HOSTILE_ARG)
+    out["hostile"] = hostile
+    return out
+
+
+def test_table_compares_against_the_first_recording(recs) -> None:
+    proc = run("compare", str(recs["sequential"]), str(recs["multiprocessing"]))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:4] == ["job", "variant", "wall", "speed-up"]
+    assert re.match(r"cpu\s+sequential\s+[\d.]+ s\s+1\.00x", lines[1]), lines
+    assert re.match(r"cpu\s+multiprocessing\s+[\d.]+ s\s+[\d.]+x", lines[2]), lines
+    page = proc.stderr.strip().rsplit(" ", 1)[-1]
+    # without -o, the page lands beside the first recording
+    assert Path(page).parent == recs["dir"] and Path(page).name.startswith("comparison-")
+
+
+def test_json_rows_carry_the_measurements_and_the_verdict(recs, tmp_path: Path) -> None:
+    proc = run("compare", "--json", "-o", str(tmp_path / "c.html"),
+               str(recs["sequential"]), str(recs["multiprocessing"]))
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    seq, mp = rows
+    assert (seq["job"], seq["variant"], mp["variant"]) == ("cpu", "sequential", "multiprocessing")
+    assert seq["speedup"] == 1.0 and mp["baseline"] == "cpu sequential"
+    assert mp["speedup"] == pytest.approx(seq["wall_s"] / mp["wall_s"], rel=0.01)
+    assert seq["processes"] == 1 and mp["processes"] >= 1 + CPUS
+    assert mp["cpu_s"] >= 0.5 * seq["cpu_s"]           # the same work, spread over processes
+    assert seq["verdict"]["bound"] == "cpu"
+    assert (tmp_path / "c.html").stat().st_size > 1_000_000
+
+
+def test_wall_time_is_the_targets_life_not_the_recorders(recs) -> None:
+    rec = inspector.load(recs["sequential"])
+    job_s = float(recs["sequential-stdout"].split()[-2])   # "..., 0.512 s" printed by the job
+    interval = rec.meta["interval_s"]
+    assert wall_s(rec) >= job_s - interval            # the process lived through its work
+    assert wall_s(rec) < rec.duration_s               # without the recorder's start and stop
+
+
+def test_page_shows_hostile_names_as_text(recs, tmp_path: Path) -> None:
+    page_path = tmp_path / "hostile.html"
+    proc = run("compare", "-o", str(page_path), str(recs["hostile"]), str(recs["sequential"]))
+    assert proc.returncode == 0, proc.stderr
+    assert HOSTILE_FILE in proc.stdout                 # the terminal shows it as it is
+    with browser() as b, open_report(b, page_path) as (page, report):
+        assert report.console_errors == []
+        assert report.dialogs == []                    # nothing ran
+        assert report.requests == []
+        assert report.rendered == 3
+        table = page.locator("table.runs")
+        assert table.locator("img, script").count() == 0
+        text = table.inner_text()
+        assert HOSTILE_FILE in text and HOSTILE_ARG in text
+        # plotly draws the labels as text too: the bar's category is the file name
+        ticks = page.locator("#chart-speed-up .xtick text").all_text_contents()
+        assert HOSTILE_FILE in ticks
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "compare-hostile.png"), full_page=True)
+
+
+@pytest.mark.parametrize("args, status, message", [
+    (["one.sqlite"], 2, "inspector: compare: give at least two recordings"),
+    (["missing.sqlite", "missing2.sqlite"], 1, "inspector: missing.sqlite: no such file"),
+    (["notes.txt", "notes.txt"], 1,
+     "inspector: notes.txt: not an inspector recording (not an SQLite file)"),
+])
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], status: int,
+                                     message: str) -> None:
+    (tmp_path / "notes.txt").write_text("not a recording\n")
+    proc = subprocess.run([PY, "-m", "inspector", "compare", *args], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=60)
+    assert proc.returncode == status
+    assert proc.stderr.strip().splitlines() == [message]
+
+
+def test_unwritable_page_is_one_clear_line(recs, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run("compare", "-o", str(blocker / "page.html"), str(recs["sequential"]),
+               str(recs["multiprocessing"]))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"inspector: cannot write {blocker}")
+
+
+def test_job_against_no_server_is_one_clear_line() -> None:
+    import socket
+
+    with socket.socket() as s:       # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        proc = subprocess.run([PY, "-m", "inspector.jobs", "io", "threading", "--size", "3",
+                               "--url", f"http://127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("inspector.jobs: io threading:"), lines
+    assert "refused" in lines[0].lower()
