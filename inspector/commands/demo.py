@@ -40,6 +40,9 @@ IO_REQUEST_OVERHEAD_S = 0.003
 # Each run may take this much longer than planned before the demo gives up on it.
 RUN_TIMEOUT_S = 600
 CALIBRATION_S = 0.2  # time spent timing the CPU job's unit of work before sizing it
+# Busy machine: other programs keep at least half a core runnable on average (1-minute load
+# average above cpus - 0.5), so the jobs would share the cores and the speed-ups shrink.
+BUSY_SPARE_CORES = 0.5
 
 
 class DemoError(Exception):
@@ -107,19 +110,24 @@ def run(args: argparse.Namespace) -> int:
     say(f"inspector demo: {plan.cpu_count} CPUs; CPU job {plan.cpu_size} numbers "
         f"({plan.seconds_per_number * 1000:.1f} ms each here), I/O job {plan.io_size} URLs "
         f"answered after {plan.io_delay_s} s; writing to {directory}")
+    warnings = []
+    busy = busy_warning(plan.cpu_count)
+    if busy:
+        warnings.append(busy)
+        say(f"inspector demo: warning: {busy}")
     paths = record_jobs(plan, directory, say)
     recordings = [load(path) for path in paths]
     runs = [facts(rec) for rec in recordings]
     rows = compare(runs, by_job_baselines(runs))
     for path in paths:
         _report(path)
-    lead = takeaways(rows, plan)
+    lead = takeaways(rows, plan) + [f"Warning: {w}" for w in warnings]
     page = directory / "comparison.html"
     write_page(page, "multiprocessing vs threading vs asyncio, measured on this machine",
                rows, recordings, lead=tuple(lead))
     result = {"rows": [r.to_dict() for r in rows], "plan": asdict(plan),
               "python": platform.python_version(), "directory": str(directory),
-              "page": str(page)}
+              "page": str(page), "warnings": warnings}
     (directory / "demo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
@@ -130,6 +138,19 @@ def run(args: argparse.Namespace) -> int:
             print(sentence)
     say(f"inspector demo: comparison page {page}")
     return 0
+
+
+def busy_warning(cpus: int) -> str | None:
+    """A sentence when other programs are keeping the cores busy, else None. Asked before
+    the jobs run: afterwards the load average would count the demo's own jobs."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return None
+    if load <= cpus - BUSY_SPARE_CORES:
+        return None
+    return (f"the machine was busy (load average {load:.1f} on {cpus} CPUs): other programs "
+            "competed for the cores, so the speed-ups understate what it can do.")
 
 
 def _default_dir() -> Path:
