@@ -28,16 +28,13 @@ DEFAULT_DIR = Path("recordings")
 # asyncio variants take as long again and multiprocessing about half, the I/O job's concurrent
 # variants a fraction of a second; with the recorder's ~0.6 s per run and the reports, the
 # default demo takes about two minutes on 2 cores and --quick about half a minute.
-SEQUENTIAL_S = {"default": 12.0, "quick": 3.0}
+SEQUENTIAL_S = {"default": 18.0, "quick": 3.0}
 # The I/O server's delay: a slow service (100-200 ms), long enough that waiting dominates
 # every request (a loopback round trip costs well under a millisecond).
 IO_DELAY_S = {"default": 0.2, "quick": 0.1}
-# Requests in flight for every concurrent I/O variant (threads, processes, connections):
-# the same for all, so the comparison is between models, not limits.
-IO_WORKERS = 16
 # Python-level cost of one request (urllib, a thread switch), added to the delay when sizing.
 IO_REQUEST_OVERHEAD_S = 0.003
-# Each run may take this much longer than planned before the demo gives up on it.
+# A run still going after this long is stuck (the longest planned one takes ~20 s).
 RUN_TIMEOUT_S = 600
 CALIBRATION_S = 0.2  # time spent timing the CPU job's unit of work before sizing it
 # Busy machine: other programs keep at least half a core runnable on average (1-minute load
@@ -66,7 +63,7 @@ class DemoPlan:
 
 def make_plan(quick: bool) -> DemoPlan:
     """Times the CPU job's unit of work here and sizes both jobs to the mode's budget."""
-    from inspector.jobs import cpu_bound
+    from inspector.jobs import cpu_bound, io_bound
 
     mode = "quick" if quick else "default"
     cpus = os.cpu_count() or 1
@@ -76,11 +73,14 @@ def make_plan(quick: bool) -> DemoPlan:
     # small next to the work.
     cpu_size = max(4 * cpus, round(target / max(per_number, 1e-6)))
     delay = IO_DELAY_S[mode]
-    rounds = max(2, round(target / (delay + IO_REQUEST_OVERHEAD_S) / IO_WORKERS))
+    # Requests in flight for every concurrent I/O variant (threads, processes, connections):
+    # the same for all, so the comparison is between models, not limits.
+    workers = io_bound.DEFAULT_WORKERS
+    rounds = max(2, round(target / (delay + IO_REQUEST_OVERHEAD_S) / workers))
     return DemoPlan(mode=mode, cpu_count=cpus, cpu_size=cpu_size,
                     cpu_chunk=cpu_bound.DEFAULT_CHUNK, cpu_workers=cpus,
-                    seconds_per_number=per_number, io_size=rounds * IO_WORKERS,
-                    io_delay_s=delay, io_workers=IO_WORKERS)
+                    seconds_per_number=per_number, io_size=rounds * workers,
+                    io_delay_s=delay, io_workers=workers)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -188,13 +188,14 @@ def record_jobs(plan: DemoPlan, directory: Path, say: Any) -> list[Path]:
     from inspector.jobs.server import DelayServer
 
     paths = []
+    warned: set[str] = set()
     for job in JOBS:
         server = DelayServer(plan.io_delay_s).start() if job == "io" else None
         try:
             for variant in VARIANTS:
                 path = directory / f"{job}-{variant}.sqlite"
                 command = job_command(job, variant, plan, server.url if server else None)
-                _record(command, path, f"{job} {variant}", say)
+                _record(command, path, f"{job} {variant}", say, warned)
                 paths.append(path)
         finally:
             if server is not None:
@@ -202,7 +203,7 @@ def record_jobs(plan: DemoPlan, directory: Path, say: Any) -> list[Path]:
     return paths
 
 
-def _record(command: list[str], path: Path, name: str, say: Any) -> None:
+def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str]) -> None:
     started = time.monotonic()
     try:
         proc = subprocess.run(
@@ -212,11 +213,18 @@ def _record(command: list[str], path: Path, name: str, say: Any) -> None:
         raise DemoError(f"demo: {name} did not finish in {RUN_TIMEOUT_S} s") from None
     if proc.returncode in (130, -2):  # Ctrl-C reached the job (the recorder gave it the tty)
         raise KeyboardInterrupt
+    # Without the line that says where the recording went: the job's or the recorder's words.
+    lines = [ln for ln in (proc.stderr or "").splitlines()
+             if ln.strip() and "recording written to" not in ln]
     if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
         why = lines[-1] if lines else "no message"
         raise DemoError(f"demo: {name} failed (exit status {proc.returncode}): {why}")
     say(f"  {name:<20} recorded in {time.monotonic() - started:5.1f} s")
+    # The recorder's warnings (no py-spy, ptrace not permitted...) hold for every run: once.
+    for line in lines:
+        if line not in warned:
+            warned.add(line)
+            say(line)
 
 
 def _report(path: Path) -> None:

@@ -37,9 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-IO_WORKERS = 16  # requests in flight: several times the cores, as I/O-bound pools usually are
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.size < 1:
@@ -57,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobError as e:
         print(f"inspector.jobs: {e}", file=sys.stderr)
         return 1
-    except OSError as e:  # the server is not there, refused, timed out
-        print(f"inspector.jobs: {args.job} {args.variant}: {e}", file=sys.stderr)
+    except OSError as e:  # the server is not there, refused, timed out; a port in use
+        name = args.job if args.job == "serve" else f"{args.job} {args.variant}"
+        print(f"inspector.jobs: {name}: {e}", file=sys.stderr)
         return 1
     print(f"{args.job} {args.variant}: size {args.size}, answer {answer}, {elapsed:.3f} s")
     return 0
@@ -77,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     from inspector.jobs import io_bound
 
     targets = io_bound.urls(args.url, args.size)
-    return io_bound.RUNNERS[args.variant](targets, args.workers or IO_WORKERS)
+    return io_bound.RUNNERS[args.variant](targets, args.workers or io_bound.DEFAULT_WORKERS)
 
 
 def _serve(delay_s: float, port: int) -> int:

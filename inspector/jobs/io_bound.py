@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 
 from inspector.jobs import JobError
 
+# Requests in flight: several times the cores, as I/O pools usually are, and below the 32 at
+# which concurrent.futures' default thread pool stops growing.
+DEFAULT_WORKERS = 16
 TIMEOUT_S = 30.0  # per request: far above any delay the demo asks for, short of hanging forever
 
 # No proxy: http_proxy in the environment must not send loopback requests elsewhere.
