@@ -30,14 +30,18 @@ PARALLEL_CORES = 1.3
 # The GIL wait is "large" when it is at least a quarter of what the threads wanted to run:
 # removing it would then speed them up by a third or more.
 GIL_WAIT_SHARE = 0.25
+# py-spy --gil (gil_samples): a GIL that caps threads is held nearly all the time; if it was
+# free for more than 40% of the samples, it was not what held the threads back.
+GIL_BUSY_SHARE = 0.6
 # A verdict about contention needs more than a blip: at least this share of the process's
 # CPU-busy time (and MIN_INTERVALS intervals) must show it.
 MIN_TIME_SHARE = 0.25
 MIN_INTERVALS = 3
 # A process (or run) is busy in an interval when it used at least half a core.
 BUSY_PROCESS_CORES = 0.5
-# Bound: what the threads waited on, of CPU demand (run + runnable + GIL) versus I/O waits.
-# Two thirds or more on one side names it; in between it is mixed.
+# Bound: CPU demand (on a CPU + waiting for the GIL) versus I/O waits; two thirds or more on
+# one side names it, in between it is mixed. Run-queue waits are left out: they grow with the
+# load other programs put on the machine, which says nothing about what this program needs.
 BOUND_SHARE = 2 / 3
 # Idle: CPU demand plus I/O waits below a tenth of the wall time of one thread - nothing
 # inside or outside the program kept it busy (sleeps, timers, waits on itself).
@@ -72,6 +76,7 @@ class ProcessFacts:
     start_s: float
     end_s: float
     exit_code: int | None
+    gil_held_share: float | None    # of py-spy --gil samples, some thread held the GIL
     bound: str
     gil_limited: bool
     parallel_threads: bool
@@ -190,6 +195,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
                      "(they are counted as lock waits)")
 
     proc_cpu = _process_cpu(psamp)
+    gil_held = _gil_held_share(getattr(rec, "gil_samples", None))
     gil_by_proc = {int(r.proc_id): (bool(r.is_python) and r.python_gil != "disabled")
                    for r in procs.itertuples(index=False)}
 
@@ -197,10 +203,11 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
     contention: dict[int, _Contention] = {}
     for row in procs.itertuples(index=False):
         pid_states = states[states["proc_id"] == row.proc_id]
+        held = gil_held.get(int(row.proc_id))
         c = _contention(pid_states, proc_cpu.get(int(row.proc_id)), cpu_count,
-                        gil_by_proc.get(int(row.proc_id), False))
+                        gil_by_proc.get(int(row.proc_id), False), held)
         contention[int(row.proc_id)] = c
-        process_facts.append(_process_facts(row, psamp, pid_states, c))
+        process_facts.append(_process_facts(row, psamp, pid_states, c, held))
 
     thread_facts = _thread_facts(rec, states)
     verdict = _verdict(rec, states, process_facts, contention, thread_facts, blocks, cpu_count)
@@ -251,8 +258,22 @@ class _Contention:
     parallel_threads: bool = False
 
 
+def _gil_held_share(gil: pd.DataFrame | None) -> dict[int, float]:
+    """Per process: the share of py-spy --gil samples in which some thread held the GIL."""
+    if gil is None or gil.empty or "samples_total" not in gil.columns:
+        return {}
+    g = gil.dropna(subset=["proc_id"])
+    runs = g.groupby(["proc_id", "t_s"]).agg(held=("samples", "sum"),
+                                             total=("samples_total", "max"))
+    runs = runs[runs["total"] > 0]
+    out: dict[int, float] = {}
+    for proc_id, r in runs.groupby(level=0):
+        out[int(proc_id)] = float(min(1.0, r["held"].sum() / r["total"].sum()))
+    return out
+
+
 def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
-                gil_enabled: bool) -> _Contention:
+                gil_enabled: bool, gil_held: float | None = None) -> _Contention:
     if st.empty:
         return _Contention()
     dt = st["dt_s"]
@@ -280,7 +301,8 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
     gil_share = float(per_t["gil"][contended].sum()) / demand if demand > 0 else 0.0
     need = max(MIN_INTERVALS, MIN_TIME_SHARE * n_busy)
     gil_limited = (gil_enabled and cpu_count >= 2 and n_cont >= need
-                   and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE)
+                   and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE
+                   and (gil_held is None or gil_held >= GIL_BUSY_SHARE))
     parallel_threads = n_par >= need
     return _Contention(
         busy_intervals=n_busy, contended_intervals=n_cont, contended_cores=cont_cores,
@@ -295,7 +317,7 @@ def _state_totals(st: pd.DataFrame) -> dict[str, float]:
 
 
 def _bound(totals: dict[str, float], wall_s: float) -> str:
-    demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
+    demand = totals["cpu"] + totals["gil"]
     io = totals["io"]
     if wall_s <= 0 or demand + io < IDLE_SHARE * wall_s:
         return "idle"
@@ -307,8 +329,8 @@ def _bound(totals: dict[str, float], wall_s: float) -> str:
     return "mixed"
 
 
-def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contention
-                   ) -> ProcessFacts:
+def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contention,
+                   gil_held: float | None) -> ProcessFacts:
     ps = psamp[psamp["proc_id"] == row.proc_id] if not psamp.empty else psamp
     threads_peak = int(ps["num_threads"].max()) if not ps.empty and ps["num_threads"].notna(
     ).any() else 0
@@ -330,7 +352,9 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contenti
         cpu_percent_peak=round(float(pct.max()), 1) if len(pct) else 0.0,
         rss_peak_bytes=int(rss.max()) if len(rss) else 0,
         start_s=round(float(row.start_s or 0.0), 3), end_s=round(float(end_s), 3),
-        exit_code=exit_code, bound=_bound(totals, wall), gil_limited=c.gil_limited,
+        exit_code=exit_code,
+        gil_held_share=None if gil_held is None else round(gil_held, 3),
+        bound=_bound(totals, wall), gil_limited=c.gil_limited,
         parallel_threads=c.parallel_threads, state_s=totals)
 
 
@@ -394,8 +418,8 @@ def _top_frames(stacks: pd.DataFrame, n: int = 3) -> dict[tuple[int, int], tuple
     if stacks.empty:
         return {}
     keyed: dict[tuple[int, int], dict[str, float]] = {}
-    for pid, tid, d, text in zip(stacks["pid"], stacks["tid"], stacks["duration_s"],
-                                 stacks["stack"]):
+    per_stack = stacks.groupby(["pid", "tid", "stack"], sort=False)["duration_s"].sum()
+    for (pid, tid, text), d in per_stack.items():
         facts = stack_facts(text)
         frame = facts.user_leaf or facts.leaf
         if frame is None:
@@ -433,7 +457,10 @@ def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts]
         evidence.append(
             f"pid {p.pid}: up to {c.wanting_threads} threads wanted the CPU at once, yet the "
             f"process used {c.contended_cores:.2f} cores (of {cpu_count}); GIL waits were "
-            f"{c.contended_gil_share:.0%} of their CPU demand -> the GIL capped it")
+            f"{c.contended_gil_share:.0%} of their CPU demand"
+            + (f"; py-spy saw the GIL held in {p.gil_held_share:.0%} of its samples"
+               if p.gil_held_share is not None else "")
+            + " -> the GIL capped it")
     free = [p for p in processes if p.python and p.python_gil == "disabled"]
     for p in free:
         evidence.append(f"pid {p.pid} runs a free-threaded Python (no GIL): its threads can "
@@ -444,7 +471,9 @@ def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts]
         c = contention[p.proc_id]
         evidence.append(
             f"pid {p.pid}: threads ran at once, {c.parallel_cores:.2f} cores in "
-            f"{c.parallel_intervals} intervals (native code releasing the GIL, or no GIL)")
+            f"{c.parallel_intervals} intervals (native code releasing the GIL, or no GIL)"
+            + (f"; the GIL was held in only {p.gil_held_share:.0%} of py-spy's samples"
+               if p.gil_held_share is not None else ""))
 
     over, over_share, runnable = _oversubscription(states, cpu_count)
     if over:

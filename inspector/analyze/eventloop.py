@@ -38,11 +38,15 @@ def loop_blocks(stacks: pd.DataFrame, min_s: float = LOOP_BLOCK_MIN_S) -> list[L
     if stacks.empty:
         return []
     blocks: list[LoopBlock] = []
-    st = stacks.sort_values(["pid", "tid", "t_s"], kind="stable")
+    loop_texts = [t for t in stacks["stack"].unique() if stack_facts(t).in_loop]
+    if not loop_texts:
+        return []
+    with_loop = stacks.loc[stacks["stack"].isin(loop_texts), ["pid", "tid"]].drop_duplicates()
+    keys = set(zip(with_loop["pid"], with_loop["tid"]))
+    mine = stacks[[k in keys for k in zip(stacks["pid"], stacks["tid"])]]
+    st = mine.sort_values(["pid", "tid", "t_s"], kind="stable")
     for (pid, tid), spans in st.groupby(["pid", "tid"], sort=False):
         texts = spans["stack"].tolist()
-        if not any(stack_facts(t).in_loop for t in texts):
-            continue
         run: list[tuple[float, float, str]] = []
         last_end = None
         for t, d, text in zip(spans["t_s"], spans["duration_s"], texts):

@@ -74,7 +74,7 @@ def parse_frame(text: str) -> Frame:
 @lru_cache(maxsize=65536)
 def parse_stack(text: str | None) -> tuple[Frame, ...]:
     """Frames root first, leaf last; () for no stack."""
-    if not text:
+    if not text or not isinstance(text, str):
         return ()
     return tuple(parse_frame(part) for part in text.split(";"))
 

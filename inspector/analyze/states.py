@@ -42,7 +42,11 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     if ts.empty:
         return _empty()
     ts = ts.sort_values(["proc_id", "tid", "t_s"], kind="stable").reset_index(drop=True)
-    facts = _facts_at_samples(ts, rec.stacks, _rate_hz(rec))
+    stack_ids = _stack_ids_at_samples(ts, rec.stacks, _rate_hz(rec))
+    text_of: dict[int, str | None] = {-1: None}
+    if not rec.stacks.empty:
+        distinct = rec.stacks.drop_duplicates("stack_id")
+        text_of.update(zip(distinct["stack_id"].astype("int64"), distinct["stack"]))
     keys = [ts["proc_id"], ts["tid"]]
 
     t = ts["t_s"].astype("float64")
@@ -62,17 +66,32 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     gil_enabled = _gil_enabled_by_proc(rec.processes)
     syscall = ts["syscall_name"].astype(object).where(ts["syscall_name"].notna(), None)
     sched = ts["state"].astype(object).where(ts["state"].notna(), None)
-    end_kind = [
-        _wait_kind(sc, st, f, gil_enabled.get(int(p), True))
-        for sc, st, f, p in zip(syscall, sched, facts, ts["proc_id"])
-    ]
+    # Classify each distinct (syscall, state, stack, process) once: far fewer than rows.
+    sc_codes, sc_names = pd.factorize(syscall, use_na_sentinel=True)
+    st_codes, st_names = pd.factorize(sched, use_na_sentinel=True)
+    proc_ids = ts["proc_id"].to_numpy(dtype="int64")
+    columns = [sc_codes + 1, st_codes + 1, stack_ids + 1, proc_ids]
+    key = np.zeros(len(ts), dtype="int64")
+    for col in columns:  # one int64 per row, unique per combination (small ranges each)
+        key = key * (int(col.max(initial=0)) + 1) + col
+    codes, uniq_keys = pd.factorize(key)
+    firsts = np.zeros(len(uniq_keys), dtype="int64")
+    firsts[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each combination
+    kinds = np.array([
+        _wait_kind(None if sc_codes[i] < 0 else str(sc_names[sc_codes[i]]),
+                   None if st_codes[i] < 0 else str(st_names[st_codes[i]]),
+                   stack_facts(text_of.get(int(stack_ids[i]))),
+                   gil_enabled.get(int(proc_ids[i]), False))
+        for i in firsts
+    ], dtype=object)
+    end_kind = kinds[codes]
     end_kind_s = pd.Series(end_kind, index=ts.index, dtype=object)
     start_kind = end_kind_s.groupby(keys, sort=False).shift(1)
 
     out = pd.DataFrame({
         "t_s": t, "dt_s": dt, "proc_id": ts["proc_id"], "pid": ts["pid"], "tid": ts["tid"],
         "syscall_name": syscall,
-        "leaf": pd.Series([f.leaf for f in facts], index=ts.index, dtype=object),
+        "leaf": pd.Series(_leaves(stack_ids, text_of), index=ts.index, dtype=object),
     })
     for s in STATE_COLUMNS:
         out[s] = 0.0
@@ -86,21 +105,16 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     start_arr = start_kind.to_numpy(dtype=object)
     end_arr = end_kind_s.to_numpy(dtype=object)
     near_arr = nearest.to_numpy(dtype=object)
-    wait_arr = wait.to_numpy(dtype="float64")
-    acc = {s: np.zeros(len(out)) for s in STATES}
-    for i in range(len(out)):
-        w = wait_arr[i]
-        if not w > 0:
-            continue
-        a, b = start_arr[i], end_arr[i]
-        if a is None and b is None:
-            n = near_arr[i]
-            acc[n if isinstance(n, str) else "other"][i] += w
-        elif a is None or b is None or a == b:
-            acc[b if b is not None else a][i] += w
-        else:
-            acc[a][i] += w / 2
-            acc[b][i] += w / 2
+    wait_arr = wait.fillna(0.0).to_numpy(dtype="float64")
+    a_wait = np.array([k is not None for k in start_arr], dtype=bool)
+    b_wait = np.array([k is not None for k in end_arr], dtype=bool)
+    near_ok = np.array([isinstance(k, str) for k in near_arr], dtype=bool)
+    first = np.where(a_wait, start_arr, np.where(near_ok, near_arr, "other"))
+    first = np.where(~a_wait & b_wait, end_arr, first)
+    w_first = np.where(a_wait & b_wait, 0.5, 1.0)
+    w_second = np.where(a_wait & b_wait, 0.5, 0.0)
+    acc = {st: wait_arr * (w_first * (first == st) + w_second * (end_arr == st))
+           for st in STATES}
     for s in ("gil", "lock", "io", "sleep", "other"):
         out[f"{s}_s"] = acc[s]
     out["runqueue_s"] = out["runqueue_s"] + acc["runqueue"]
@@ -116,6 +130,12 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     out["state"] = np.asarray(STATES, dtype=object)[state_values.argmax(axis=1)] \
         if len(out) else []
     return out[list(_OUT_COLUMNS)].reset_index(drop=True)
+
+
+def _leaves(stack_ids: np.ndarray, text_of: dict[int, str | None]) -> np.ndarray:
+    leaf_of = {sid: stack_facts(text).leaf for sid, text in text_of.items()}
+    codes, uniq = pd.factorize(stack_ids)
+    return np.array([leaf_of.get(int(u)) for u in uniq], dtype=object)[codes]
 
 
 def _empty() -> pd.DataFrame:
@@ -143,11 +163,11 @@ def _gil_enabled_by_proc(processes: pd.DataFrame) -> dict[int, bool]:
     return out
 
 
-def _facts_at_samples(ts: pd.DataFrame, stacks: pd.DataFrame, rate_hz: float
-                      ) -> list[StackFacts]:
-    """The stack py-spy saw on each sampled thread at the sample's time (spans lookup)."""
-    none = stack_facts(None)
-    result: list[StackFacts] = [none] * len(ts)
+def _stack_ids_at_samples(ts: pd.DataFrame, stacks: pd.DataFrame, rate_hz: float
+                          ) -> np.ndarray:
+    """The stack_id py-spy saw on each sampled thread at the sample's time (-1 where no span
+    covers it), by a sorted search in that thread's spans."""
+    result = np.full(len(ts), -1, dtype="int64")
     if stacks.empty:
         return result
     slack = STACK_SLACK_PERIODS / max(rate_hz, 1.0)
@@ -159,14 +179,17 @@ def _facts_at_samples(ts: pd.DataFrame, stacks: pd.DataFrame, rate_hz: float
             continue
         starts = spans["t_s"].to_numpy(dtype="float64")
         ends = starts + spans["duration_s"].to_numpy(dtype="float64")
-        texts = spans["stack"].to_numpy(dtype=object)
+        ids = spans["stack_id"].to_numpy(dtype="int64")
         times = rows["t_s"].to_numpy(dtype="float64")
         idx = np.searchsorted(starts, times, side="right") - 1
-        for pos, i, t in zip(rows.index, idx, times):
-            if i >= 0 and t <= ends[i] + slack:
-                result[pos] = stack_facts(texts[i])
-            elif i + 1 < len(starts) and starts[i + 1] - t <= slack:
-                result[pos] = stack_facts(texts[i + 1])
+        safe = np.clip(idx, 0, len(starts) - 1)
+        covered = (idx >= 0) & (times <= ends[safe] + slack)
+        nxt = np.clip(idx + 1, 0, len(starts) - 1)
+        soon = ~covered & (idx + 1 < len(starts)) & (starts[nxt] - times <= slack)
+        picked = np.full(len(times), -1, dtype="int64")
+        picked[covered] = ids[safe[covered]]
+        picked[soon] = ids[nxt[soon]]
+        result[rows.index.to_numpy()] = picked
     return result
 
 
