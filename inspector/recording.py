@@ -425,6 +425,14 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
     return df
 
 
+def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone() is not None
+    except _READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+
+
 def _with_rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Adds per-interval `cpu_percent` (of one core) from the cumulative CPU columns."""
     if df.empty:
@@ -474,7 +482,12 @@ def load(path: str | os.PathLike[str]) -> Recording:
             " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
             STACK_COLUMNS)
         problems = _frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
-        gil_samples = _frame(db, p, "SELECT * FROM gil_samples ORDER BY t_s",
+        # gil_samples came later within format version 1: a file without it has none
+        gil_sql = ("SELECT * FROM gil_samples ORDER BY t_s" if _has_table(db, p, "gil_samples")
+                   else "SELECT NULL AS t_s, NULL AS duration_s, NULL AS proc_id, NULL AS pid,"
+                        " NULL AS tid, NULL AS thread_name, NULL AS samples,"
+                        " NULL AS samples_total WHERE 0")
+        gil_samples = _frame(db, p, gil_sql,
                              ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
         gil_samples["share"] = (gil_samples["samples"].astype("float64")
                                 / gil_samples["samples_total"].clip(lower=1))

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-WORK_ITERATIONS = 400_000  # about a second of pure Python on these machines
+WORK_ITERATIONS = 8_000_000  # about half a second of pure Python on these machines
 
 
 def waiting_thread(stop: threading.Event) -> None:

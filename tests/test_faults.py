@@ -1,0 +1,811 @@
+"""Faults and bad input (issue 7): whatever happens to the target, to the recorder or to the
+file, nothing recorded is lost, every error is one clear line, and loading is safe.
+
+Every test runs real processes: the recorder as `python -m inspector record`, the targets from
+tests/workloads/fault_*.py, `sh` and `true`. Recordings that several tests read are made once
+per module, several at a time, to keep the file's run time down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.recording import RecordingError
+
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+FAULT_EXIT = str(WORKLOADS / "fault_exit.py")
+TIMEOUT_S = 120  # no recording here should take more than a few seconds: this is a hang
+
+# Seconds a recorder killed with SIGKILL may lose: it commits every 0.5 s and samples every
+# 0.1 s, so 0.6 s is the design; the margin is for a loaded 2-core machine.
+MAX_LOST_S = 1.5
+# Stacks arrive in 1 s py-spy runs, written when each run ends, then committed.
+MAX_LOST_STACKS_S = 3.0
+
+
+def inspector_lines(stderr: str) -> list[str]:
+    """The lines the recorder itself wrote (the target's own stderr is passed through)."""
+    return [line for line in stderr.splitlines() if line.startswith("inspector:")]
+
+
+def record_argv(out: Path, command: Sequence[str], extra: Sequence[str] = ()) -> list[str]:
+    return [PY, "-m", "inspector", "record", "-o", str(out), *extra, "--", *command]
+
+
+def no_core_dumps() -> None:
+    # os.abort() and fatal signals would otherwise leave core files around the test run
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+@dataclass
+class Finished:
+    """A recorder run that has ended: its exit status, output and the recording's path."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    def load(self) -> inspector.Recording:
+        return inspector.load(self.out)
+
+
+def run_all(runs: dict[str, tuple[list[str], dict]]) -> dict[str, Finished]:
+    """Starts every recorder at once and waits for them all (each keeps its own files)."""
+    procs = {}
+    for name, (argv, kw) in runs.items():
+        procs[name] = (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, preexec_fn=no_core_dumps, **kw),
+                       Path(argv[argv.index("-o") + 1]))
+    done = {}
+    for name, (proc, out) in procs.items():
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+        done[name] = Finished(proc.returncode, stdout, stderr, out)
+    return done
+
+
+# -- how the target ends: status kept, recording complete -----------------------------------
+
+SECRET_ARG = "hunter2-CMDLINE-SECRET"
+SECRET_ENV = "envsecret-7f3a9c"
+SH_LOOP = "i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done; exit 5"
+
+
+@pytest.fixture(scope="module")
+def endings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
+    tmp = tmp_path_factory.mktemp("endings")
+    secret_child = (f"import subprocess, sys, time; subprocess.run([sys.executable, '-c', "
+                    f"'import time; time.sleep(0.5)', '--token={SECRET_ARG}']); time.sleep(0.2)")
+    runs = {
+        "exit3": ([FAULT_EXIT, "0.8", "exit:3"], {}),
+        "sigusr1": ([FAULT_EXIT, "0.8", f"signal:{int(signal.SIGUSR1)}"], {}),
+        "abort": ([FAULT_EXIT, "0.8", "abort"], {}),
+        "close_stdout": ([FAULT_EXIT, "0.8", "close-stdout"], {}),
+        "sh": (["sh", "-c", SH_LOOP], {}),
+        "true": (["true"], {}),
+        "secrets": (["-c", secret_child, f"--password={SECRET_ARG}"],
+                    {"env": {**os.environ, "INSPECTOR_TEST_SECRET": SECRET_ENV}}),
+    }
+    argvs = {}
+    for name, (command, kw) in runs.items():
+        if command[0] in (FAULT_EXIT, "-c"):
+            command = [PY, *command]
+        extra = ("--redact", r"hunter2-[A-Z-]+") if name == "secrets" else ()
+        argvs[name] = (record_argv(tmp / f"{name}.sqlite", command, extra), kw)
+    return run_all(argvs)
+
+
+@pytest.mark.parametrize("name, status, exit_code", [
+    ("exit3", 3, 3),
+    ("sigusr1", 128 + signal.SIGUSR1, -signal.SIGUSR1),
+    ("abort", 128 + signal.SIGABRT, -signal.SIGABRT),
+])
+def test_python_target_ending_badly_keeps_its_status_and_a_complete_recording(
+        endings: dict[str, Finished], name: str, status: int, exit_code: int) -> None:
+    run = endings[name]
+    assert run.returncode == status, run.stderr
+    lines = inspector_lines(run.stderr)
+    assert len(lines) == 1 and lines[0].startswith(f"inspector: recording written to {run.out}")
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == exit_code
+    target = rec.processes[rec.processes.is_target].iloc[0]
+    assert target.exit_code == exit_code
+    assert len(rec.thread_samples) >= 3 and len(rec.process_samples) >= 3
+    assert rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
+
+
+def test_a_target_that_closes_its_stdout_is_recorded_to_the_end(
+        endings: dict[str, Finished]) -> None:
+    run = endings["close_stdout"]
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "stdout closes now\n"
+    assert len(inspector_lines(run.stderr)) == 1, run.stderr
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    # still sampled after it closed fd 1: its spin takes 0.8 s
+    assert rec.thread_samples.t_s.max() - rec.thread_samples.t_s.min() > 0.5
+    assert rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
+
+
+def test_a_target_that_is_not_python_is_recorded_without_stacks_or_warnings(
+        endings: dict[str, Finished]) -> None:
+    run = endings["sh"]
+    assert run.returncode == 5, run.stderr
+    assert len(inspector_lines(run.stderr)) == 1, run.stderr
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 5
+    assert list(rec.processes.name) == ["sh"] and not rec.processes.is_python.any()
+    assert rec.stacks.empty
+    assert (rec.thread_samples.state == "R").any(), "a shell loop computes"
+    assert rec.problems.empty, rec.problems
+
+
+def test_a_target_that_exits_at_once_is_still_a_complete_recording(
+        endings: dict[str, Finished]) -> None:
+    run = endings["true"]
+    assert run.returncode == 0, run.stderr
+    assert len(inspector_lines(run.stderr)) == 1, run.stderr
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert len(rec.processes) == 1 and rec.processes.is_target.all()
+    assert rec.processes.name.iloc[0] == "true"
+    assert rec.duration_s < 5
+    # a process that lived a millisecond may leave no samples at all: that must load fine
+    for frame in (rec.process_samples, rec.thread_samples):
+        assert "cpu_percent" in frame.columns
+
+
+# -- security: secrets in command lines and the environment -----------------------------
+
+def recording_bytes(path: Path) -> bytes:
+    leftovers = [p for p in path.parent.iterdir() if p.name.startswith(path.name + "-")]
+    assert not leftovers, f"a finished recording is one self-contained file: {leftovers}"
+    return path.read_bytes()
+
+
+def test_redact_masks_command_lines_of_the_whole_tree_before_writing(
+        endings: dict[str, Finished]) -> None:
+    run = endings["secrets"]
+    assert run.returncode == 0, run.stderr
+    data = recording_bytes(run.out)
+    assert SECRET_ARG.encode() not in data
+    rec = run.load()
+    assert len(rec.processes) == 2, "the target and its child, both carrying the secret"
+    for cmdline in rec.processes.cmdline:
+        assert any("***" in part for part in cmdline), cmdline
+    assert any("***" in part for part in rec.meta["command"])
+
+
+def test_environment_variables_are_not_recorded(endings: dict[str, Finished]) -> None:
+    run = endings["secrets"]
+    assert SECRET_ENV.encode() not in recording_bytes(run.out)
+    assert b"INSPECTOR_TEST_SECRET" not in recording_bytes(run.out)
+
+
+@pytest.mark.parametrize("command", [
+    ["python", "$(touch pwned);`id` evil\nname.py"],
+    ["python", "../../../../etc/passwd.py"],
+    ["python", "-m", "../../x;rm -rf ~"],
+    ["python", ".....py"],
+    ["/bin/../bin/sh", "-c", "true"],
+    ["python", "-m"],
+    ["\x1b[31mred\x00.py"],
+])
+def test_default_recording_names_are_sanitised(command: list[str]) -> None:
+    from inspector.commands.record import default_output
+
+    path = default_output(command, Path("recordings"))
+    assert path.parent == Path("recordings")
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite", path.name), path.name
+
+
+def test_a_hostile_script_name_gives_a_plain_file_under_recordings(tmp_path: Path) -> None:
+    script = tmp_path / "$(touch pwned);`touch pwned2` evil\nname ..py"
+    script.write_text("pass\n")
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks", "--", PY,
+                           str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    files = list((tmp_path / "recordings").iterdir())
+    assert len(files) == 1
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite", files[0].name), files[0].name
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+    assert inspector.load(files[0]).meta["complete"] is True
+
+
+# -- signals to the recorder: passed on once, recording finished ---------------------------
+
+@pytest.fixture(scope="module")
+def signalled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Finished, dict]]:
+    """Recorders, each in a session of its own (so its process group is just the recorder:
+    the target gets a group of its own from it), each sent one signal once the target is
+    ready: SIGINT to the group, as `kill -INT -PGID` or a job-control shell would; SIGTERM to
+    the recorder, as a service manager or `timeout` would; SIGHUP, as a closing terminal."""
+    tmp = tmp_path_factory.mktemp("signals")
+    how = {"sigint_group": signal.SIGINT, "sigterm": signal.SIGTERM, "sighup": signal.SIGHUP}
+    procs = {}
+    for name in how:
+        out, count, ready = (tmp / f"{name}.sqlite", tmp / f"{name}.count",
+                             tmp / f"{name}.ready")
+        argv = record_argv(out, [PY, str(WORKLOADS / "fault_signals.py"), str(count),
+                                 str(ready)], ("-q",))
+        procs[name] = (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, start_new_session=True), out, count, ready)
+    deadline = time.monotonic() + 30
+    while not all(r.exists() for _, _, _, r in procs.values()):
+        assert time.monotonic() < deadline, "the targets never got ready"
+        time.sleep(0.02)
+    time.sleep(0.3)  # a few samples before the signal
+    for name, (proc, *_rest) in procs.items():
+        if name == "sigint_group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, how[name])
+    done = {}
+    for name, (proc, out, count, _ready) in procs.items():
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+        counts = json.loads(count.read_text()) if count.exists() else {}
+        done[name] = (Finished(proc.returncode, stdout, stderr, out), counts)
+    return done
+
+
+@pytest.mark.parametrize("name, sig", [("sigint_group", "SIGINT"), ("sigterm", "SIGTERM")])
+def test_a_signal_to_the_recorder_reaches_the_target_exactly_once(
+        signalled: dict[str, tuple[Finished, dict]], name: str, sig: str) -> None:
+    run, counts = signalled[name]
+    assert run.returncode == 0, run.stderr
+    other = "SIGTERM" if sig == "SIGINT" else "SIGINT"
+    assert counts == {sig: 1, other: 0}
+    assert len(inspector_lines(run.stderr)) == 1, run.stderr
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.thread_samples.t_s.max() > 0.3
+    assert rec.processes.end_s.notna().all()
+
+
+def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
+        signalled: dict[str, tuple[Finished, dict]]) -> None:
+    run, counts = signalled["sighup"]
+    assert run.returncode == 128 + signal.SIGHUP, run.stderr
+    assert counts == {}, "SIGHUP's default action ends the target before it writes"
+    rec = run.load()
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == -signal.SIGHUP
+
+
+# -- the recorder itself killed ------------------------------------------------------------
+
+def test_recorder_killed_with_sigkill_leaves_a_readable_file_up_to_the_last_second(
+        tmp_path: Path) -> None:
+    out, pidfile = tmp_path / "killed.sqlite", tmp_path / "target.pid"
+    proc = subprocess.Popen(record_argv(out, [PY, FAULT_EXIT, "20", "exit:0"], ("-q",)),
+                            start_new_session=True, stderr=subprocess.PIPE,
+                            env={**os.environ, "FAULT_PIDFILE": str(pidfile)})
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        time.sleep(2.7)
+        killed_at = time.time()
+        proc.kill()
+        proc.wait(timeout=TIMEOUT_S)
+    finally:
+        if pidfile.exists() and pidfile.read_text():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        proc.kill()
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is False
+    elapsed = killed_at - rec.meta["start_time_unix"]
+    lost = elapsed - rec.thread_samples.t_s.max()
+    stacks_end = (rec.stacks.t_s + rec.stacks.duration_s).max()
+    print(f"\nrecorder SIGKILLed after {elapsed:.2f} s: thread samples up to {lost:.2f} s "
+          f"before, stacks up to {elapsed - stacks_end:.2f} s before")
+    assert 0 <= lost <= MAX_LOST_S
+    assert elapsed - stacks_end <= MAX_LOST_STACKS_S
+    assert rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
+    assert rec.duration_s == pytest.approx(rec.thread_samples.t_s.max())
+
+
+# -- many processes, many threads ----------------------------------------------------------
+
+def test_five_hundred_short_lived_children_neither_crash_nor_hang_it(tmp_path: Path) -> None:
+    report = tmp_path / "children.json"
+    out = tmp_path / "children.sqlite"
+    proc = subprocess.run(record_argv(out, [PY, str(WORKLOADS / "fault_children.py"), "500",
+                                            str(report)], ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    assert len(inspector_lines(proc.stderr)) == 1, proc.stderr
+    started = json.loads(report.read_text())
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is True
+    target = rec.processes[rec.processes.is_target].iloc[0]
+    children = rec.processes[~rec.processes.is_target]
+    # nothing but the target's own children: no py-spy run, no stranger
+    assert set(children.pid) <= set(started["pids"])
+    assert (children.parent_proc_id == target.proc_id).all()
+    share = len(children) / started["started"]
+    print(f"\n500 children of {1000 * 0.02:.0f} ms each: {len(children)} recorded "
+          f"({share:.0%}), recording {rec.duration_s:.1f} s, "
+          f"lagged ticks {rec.meta['lagged_ticks']}/{rec.meta['ticks']}")
+    # at 10 Hz a 20 ms child is seen by a tick only now and then: a few percent is the
+    # expected catch; zero would mean the sampler stopped looking
+    assert len(children) >= 10
+
+
+def test_a_thousand_threads_are_all_recorded(tmp_path: Path) -> None:
+    plain_report, rec_report = tmp_path / "plain.json", tmp_path / "recorded.json"
+    command = [PY, str(WORKLOADS / "fault_threads.py"), "1000"]
+    plain = subprocess.run([*command, str(plain_report)], capture_output=True, text=True,
+                           timeout=TIMEOUT_S)
+    assert plain.returncode == 0, plain.stderr
+    out = tmp_path / "threads.sqlite"
+    t0 = time.monotonic()
+    proc = subprocess.run(record_argv(out, [*command, str(rec_report)], ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    wall_s = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    assert len(inspector_lines(proc.stderr)) == 1, proc.stderr
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is True
+    target = rec.processes[rec.processes.is_target].iloc[0]
+    threads = rec.threads[rec.threads.proc_id == target.proc_id]
+    waiters = threads[threads.name.astype(str).str.startswith("waiter-")]
+    assert len(threads) >= 990, len(threads)
+    assert rec.process_samples.num_threads.max() == 1001
+    slowdown = (json.loads(rec_report.read_text())["work_s"]
+                / json.loads(plain_report.read_text())["work_s"])
+    print(f"\n1,000 threads: {len(threads)} recorded, {len(waiters)} with their Python name; "
+          f"main thread's work {slowdown:.2f}x slower recorded; recorder wall {wall_s:.1f} s, "
+          f"lagged ticks {rec.meta['lagged_ticks']}/{rec.meta['ticks']}, "
+          f"{len(rec.stacks)} stack spans")
+
+
+# -- command and pid that cannot be recorded -----------------------------------------------
+
+@pytest.mark.parametrize("command, status", [
+    (["/no/such/dir/program"], 127),
+    (["./not-executable.sh"], 126),
+    (["."], 126),
+])
+def test_a_command_that_cannot_run_is_one_line_and_no_file(tmp_path: Path, command: list[str],
+                                                           status: int) -> None:
+    (tmp_path / "not-executable.sh").write_text("echo hi\n")
+    out = tmp_path / "never.sqlite"
+    proc = subprocess.run(record_argv(out, command, ("-q",)), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == status
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: ")
+    assert command[0] in proc.stderr
+    assert not out.exists() and not list(tmp_path.glob("never.sqlite*"))
+
+
+def a_pid_that_does_not_exist() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: its pid is free (and not reused this quickly)
+    return child.pid
+
+
+@pytest.mark.parametrize("pid", ["gone", "beyond-pid-max", "0", "-1"])
+def test_attaching_to_a_pid_that_does_not_exist_is_one_line(tmp_path: Path, pid: str) -> None:
+    if pid == "gone":
+        pid = str(a_pid_that_does_not_exist())
+    elif pid == "beyond-pid-max":
+        pid = str(int(Path("/proc/sys/kernel/pid_max").read_text()) + 1)
+    out = tmp_path / "never.sqlite"
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--pid", pid,
+                           "--duration", "1"], capture_output=True, text=True,
+                          timeout=TIMEOUT_S)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: "), \
+        proc.stderr
+    assert not out.exists()
+
+
+# -- py-spy missing or not permitted ------------------------------------------------------
+
+def venv_without_py_spy(root: Path) -> Path:
+    """A virtual environment that sees the same packages as this one but has no py-spy
+    beside its python: as after `pip install --no-deps inspector`."""
+    assert sys.prefix != sys.base_prefix, "the tests run from a virtual environment"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(Path(sys.prefix) / "pyvenv.cfg", root / "pyvenv.cfg")
+    real = Path(os.path.realpath(sys.executable))
+    (root / "bin" / "python").symlink_to(real)
+    purelib = Path(sysconfig.get_paths()["purelib"])
+    site = root / purelib.relative_to(sys.prefix)
+    site.parent.mkdir(parents=True)
+    site.symlink_to(purelib)  # its .pth files make the editable install importable
+    return root / "bin" / "python"
+
+
+def path_without_py_spy() -> str:
+    dirs = os.environ.get("PATH", "").split(os.pathsep)
+    return os.pathsep.join(d for d in dirs if d and not (Path(d) / "py-spy").exists())
+
+
+def stack_warnings(stderr: str) -> list[str]:
+    return [line for line in inspector_lines(stderr) if "stack" in line.lower()]
+
+
+def test_without_py_spy_it_records_all_but_stacks_and_warns_once(tmp_path: Path) -> None:
+    python = venv_without_py_spy(tmp_path / "venv")
+    env = {**os.environ, "PATH": path_without_py_spy()}
+    out = tmp_path / "nospy.sqlite"
+    argv = [str(python), "-m", "inspector", "record", "-o", str(out), "--", str(python),
+            FAULT_EXIT, "0.6", "exit:0"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    warnings = stack_warnings(proc.stderr)
+    assert len(warnings) == 1 and "py-spy" in warnings[0], proc.stderr
+    assert len(inspector_lines(proc.stderr)) == 2, proc.stderr
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is True
+    assert rec.meta["stacks"]["enabled"] is False
+    assert rec.stacks.empty and len(rec.thread_samples) >= 3
+    assert "missing" in set(rec.problems.kind)
+
+
+def test_when_ptrace_is_not_permitted_it_records_all_but_stacks_and_warns_once(
+        tmp_path: Path) -> None:
+    # The target makes itself non-dumpable; the recorder (and so py-spy) runs without
+    # CAP_SYS_PTRACE: the kernel refuses the attach as it does to a user without rights.
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is needed to drop CAP_SYS_PTRACE")
+    out = tmp_path / "denied.sqlite"
+    argv = ["setpriv", "--bounding-set", "-sys_ptrace", "--",
+            *record_argv(out, [PY, FAULT_EXIT, "3", "exit:0"])]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
+                          env={**os.environ, "FAULT_UNDUMPABLE": "1"})
+    if "setpriv:" in proc.stderr:
+        pytest.skip(f"cannot drop a capability here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    warnings = stack_warnings(proc.stderr)
+    assert len(warnings) == 1 and "ptrace" in warnings[0], proc.stderr
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is True
+    assert rec.meta["stacks"]["enabled"] is False
+    # py-spy may catch the interpreter's start-up, before the target turns non-dumpable;
+    # never the work after it
+    assert not rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
+    assert len(rec.thread_samples) >= 10
+    assert "permission" in set(rec.problems.kind)
+
+
+# -- where the recording cannot be written ------------------------------------------------
+
+def test_an_output_whose_parent_is_a_file_fails_before_the_target_starts(
+        tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    marker = tmp_path / "target-ran"
+    proc = subprocess.run(
+        record_argv(tmp_path / "a-file" / "rec.sqlite",
+                    [PY, "-c", f"open({str(marker)!r}, 'w')"], ("-q",)),
+        capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: ")
+    assert "a-file" in proc.stderr
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_an_output_that_is_not_a_regular_file_is_left_alone(tmp_path: Path, kind: str) -> None:
+    # as root, `-o /dev/null` must not delete /dev/null: a FIFO stands in for the device
+    target = tmp_path / "special"
+    if kind == "directory":
+        target.mkdir()
+        (target / "keep").write_text("precious")
+    else:
+        os.mkfifo(target)
+    marker = tmp_path / "target-ran"
+    proc = subprocess.run(record_argv(target, [PY, "-c", f"open({str(marker)!r}, 'w')"],
+                                      ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: "), \
+        proc.stderr
+    assert not marker.exists()
+    if kind == "directory":
+        assert (target / "keep").read_text() == "precious"
+    else:
+        assert target.is_fifo()
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(folder: Path, leave_bytes: int) -> None:
+    free = shutil.disk_usage(folder).free
+    with open(folder / "filler", "wb") as f:
+        try:
+            f.write(b"\0" * max(0, free - leave_bytes))
+        except OSError:
+            pass
+
+
+def test_a_full_disk_at_the_start_fails_before_the_target_starts(small_tmpfs: Path,
+                                                                 tmp_path: Path) -> None:
+    fill(small_tmpfs, 0)
+    marker = tmp_path / "target-ran"
+    proc = subprocess.run(record_argv(small_tmpfs / "rec.sqlite",
+                                      [PY, "-c", f"open({str(marker)!r}, 'w')"], ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode != 0
+    assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: "), \
+        proc.stderr
+    assert not marker.exists()
+
+
+def test_a_disk_that_fills_up_midway_lets_the_target_finish_and_says_so(
+        small_tmpfs: Path, tmp_path: Path) -> None:
+    out = small_tmpfs / "rec.sqlite"
+    report = tmp_path / "filled.json"
+    proc = subprocess.run(record_argv(out, [PY, str(WORKLOADS / "fault_fill_disk.py"),
+                                            str(small_tmpfs), str(report)], ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert json.loads(report.read_text())["filled_bytes"] > 0, "the target ran to its end"
+    assert proc.returncode == 0, proc.stderr
+    lines = inspector_lines(proc.stderr)
+    assert len(proc.stderr.splitlines()) == len(lines), "nothing but one-line messages"
+    full = [line for line in lines if "full" in line]
+    assert len(full) == 1, proc.stderr
+    # what was committed before the disk filled is still there
+    rec = inspector.load(out)
+    assert rec.processes.is_target.any() and not rec.thread_samples.empty
+    assert rec.thread_samples.t_s.min() < 0.5
+
+
+# -- pid reuse -------------------------------------------------------------------------------
+
+def test_a_reused_pid_is_two_processes_not_one(tmp_path: Path) -> None:
+    report = tmp_path / "reuse.json"
+    out = tmp_path / "reuse.sqlite"
+    proc = subprocess.run(record_argv(out, [PY, str(WORKLOADS / "fault_pid_reuse.py"),
+                                            str(report)], ("-q",)),
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    facts = json.loads(report.read_text())
+    if not facts["forced"]:
+        pytest.skip(f"cannot force a pid reuse here: {facts.get('why_not', 'pid taken')}")
+    rec = inspector.load(out)
+    same = rec.processes[rec.processes.pid == facts["pid"]].sort_values("start_s")
+    assert list(same.name) == ["sleep", "sh"], same
+    first, second = same.iloc[0], same.iloc[1]
+    assert first.proc_id != second.proc_id
+    assert first.create_time < second.create_time
+    assert first.end_s <= second.start_s + 0.05
+    samples = rec.process_samples
+    first_t = samples[samples.proc_id == first.proc_id].t_s
+    second_t = samples[samples.proc_id == second.proc_id].t_s
+    assert len(first_t) >= 2 and len(second_t) >= 2
+    assert first_t.max() < second_t.min(), "no sample of the second under the first's id"
+
+
+# -- files that are not (good) recordings ---------------------------------------------------
+
+@pytest.fixture(scope="module")
+def good_recording(endings: dict[str, Finished]) -> bytes:
+    return endings["exit3"].out.read_bytes()
+
+
+def write_db(path: Path, sql: str) -> Path:
+    db = sqlite3.connect(path)
+    db.executescript(sql)
+    db.commit()
+    db.close()
+    return path
+
+
+def bad_files(tmp: Path, good: bytes) -> dict[str, Path]:
+    from inspector.recording import FORMAT_NAME, FORMAT_VERSION, SCHEMA
+
+    def file(name: str, data: bytes) -> Path:
+        (tmp / name).write_bytes(data)
+        return tmp / name
+
+    (tmp / "a-directory").mkdir()
+    newer = file("newer.sqlite", good)
+    db = sqlite3.connect(newer)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'",
+               (json.dumps(FORMAT_VERSION + 1),))
+    db.commit()
+    db.close()
+    missing_table = write_db(
+        tmp / "no-stacks-table.sqlite",
+        SCHEMA + f"DROP TABLE stacks; INSERT INTO meta VALUES ('format', '\"{FORMAT_NAME}\"'),"
+        f" ('format_version', '{FORMAT_VERSION}');")
+    zeroed = bytearray(good)
+    zeroed[4096:8192] = bytes(4096)
+    return {
+        "missing": tmp / "no-such-file.sqlite",
+        "directory": tmp / "a-directory",
+        "empty": file("empty.sqlite", b""),
+        "text": file("notes.txt", b"just some notes\n"),
+        "html": file("report.html", b"<html><body>not a recording</body></html>"),
+        "header-only": file("header.sqlite", good[:100]),
+        "truncated": file("truncated.sqlite", good[: len(good) // 2]),
+        "zeroed-page": file("zeroed.sqlite", bytes(zeroed)),
+        "other-sqlite": write_db(tmp / "other.sqlite",
+                                 "CREATE TABLE t (x); INSERT INTO t VALUES (1);"),
+        "other-meta": write_db(tmp / "other-meta.sqlite",
+                               "CREATE TABLE meta (key TEXT, value TEXT);"
+                               "INSERT INTO meta VALUES ('format', '\"something-else\"');"),
+        "newer": newer,
+        "missing-table": missing_table,
+    }
+
+
+def test_every_bad_file_raises_recording_error_in_one_line(tmp_path: Path,
+                                                           good_recording: bytes) -> None:
+    expect = {"newer": "newer", "missing": "no such file", "directory": "directory",
+              "text": "not an inspector recording", "other-sqlite": "not an inspector"}
+    for name, path in bad_files(tmp_path, good_recording).items():
+        with pytest.raises(RecordingError) as caught:
+            inspector.load(path)
+        message = str(caught.value)
+        assert "\n" not in message and str(path) in message, (name, message)
+        assert expect.get(name, "") in message, (name, message)
+
+
+def test_a_version_1_file_from_before_gil_samples_still_loads(tmp_path: Path,
+                                                              good_recording: bytes) -> None:
+    path = tmp_path / "older.sqlite"
+    path.write_bytes(good_recording)
+    write_db(path, "DROP TABLE gil_samples;")
+    rec = inspector.load(path)
+    assert rec.gil_samples.empty and "share" in rec.gil_samples.columns
+    assert not rec.thread_samples.empty
+
+
+def test_a_recording_with_no_samples_loads_as_empty_tables(tmp_path: Path) -> None:
+    from inspector.recording import RecordingWriter
+
+    writer = RecordingWriter(tmp_path / "empty.sqlite")
+    writer.set_meta({"complete": True, "duration_s": 0.0, "command": ["true"]})
+    writer.close()
+    rec = inspector.load(tmp_path / "empty.sqlite")
+    assert rec.duration_s == 0.0
+    for frame in (rec.processes, rec.threads, rec.process_samples, rec.thread_samples,
+                  rec.stacks, rec.problems):
+        assert frame.empty
+    assert "cpu_percent" in rec.thread_samples.columns
+    assert "stack" in rec.stacks.columns
+
+
+def test_a_path_with_uri_characters_loads_the_file_it_names(tmp_path: Path,
+                                                            good_recording: bytes) -> None:
+    folder = tmp_path / "odd?name#x%41"
+    folder.mkdir()
+    path = folder / "rec?mode=rw&x=1#frag.sqlite"
+    path.write_bytes(good_recording)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert inspector.load(path).meta["exit_code"] == 3
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before, "no stray files"
+
+
+def test_loading_never_executes_anything_from_the_file(tmp_path: Path,
+                                                       good_recording: bytes) -> None:
+    source = Path(inspector.recording.__file__).read_text()
+    for forbidden in ("pickle", "eval(", "exec(", "marshal", "load_extension", "__import__"):
+        assert forbidden not in source, forbidden
+    # A file whose `processes` is a view that tries to load a shared library: SQLite's
+    # extension loading stays off, so this is a bad file, not code run.
+    path = tmp_path / "evil.sqlite"
+    path.write_bytes(good_recording)
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE processes; CREATE VIEW processes AS "
+                     "SELECT load_extension('/tmp/inspector-evil') AS proc_id;")
+    db.commit()
+    db.close()
+    with pytest.raises(RecordingError):
+        inspector.load(path)
+    # meta values are JSON data, never evaluated
+    path = tmp_path / "code-in-meta.sqlite"
+    path.write_bytes(good_recording)
+    code = f"__import__('os').system('touch {tmp_path}/pwned')"
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = ? WHERE key = 'hostname'", (json.dumps(code),))
+    db.commit()
+    db.close()
+    assert inspector.load(path).meta["hostname"] == code
+    assert not (tmp_path / "pwned").exists()
+
+
+# -- the commands that read recordings: one line for a bad file, still useful for an empty one
+
+# Every command reads through inspector.load (whose bad files are all tested above): two
+# kinds each are enough to show the command turns RecordingError into one line.
+BAD_FOR_COMMANDS = {"summary": ("truncated", "newer"), "report": ("text", "other-sqlite"),
+                    "explain": ("missing", "zeroed-page"), "compare": ("newer", "truncated")}
+
+
+def reading_argv(command: str, recording: Path, good: Path, tmp: Path) -> list[str]:
+    argv = [PY, "-m", "inspector", command]
+    if command == "report":
+        argv += ["-o", str(tmp / f"{recording.name}.html")]
+    if command == "compare":
+        argv += ["-o", str(tmp / f"compare-{recording.name}.html"), str(good)]
+    return [*argv, str(recording)]
+
+
+@pytest.fixture(scope="module")
+def commands_on_bad_files(tmp_path_factory: pytest.TempPathFactory,
+                          endings: dict[str, Finished]) -> dict[tuple[str, str], Finished]:
+    tmp = tmp_path_factory.mktemp("bad-for-commands")
+    good = endings["exit3"].out
+    files = bad_files(tmp, good.read_bytes())
+    procs = {}
+    for command, kinds in BAD_FOR_COMMANDS.items():
+        for kind in kinds:
+            argv = reading_argv(command, files[kind], good, tmp)
+            procs[command, kind] = (subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                                     stderr=subprocess.PIPE, text=True),
+                                    files[kind])
+    done = {}
+    for key, (proc, path) in procs.items():
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+        done[key] = Finished(proc.returncode, stdout, stderr, path)
+    return done
+
+
+@pytest.mark.parametrize("command", sorted(BAD_FOR_COMMANDS))
+def test_commands_say_a_bad_recording_is_bad_in_one_line(
+        commands_on_bad_files: dict[tuple[str, str], Finished], command: str) -> None:
+    for kind in BAD_FOR_COMMANDS[command]:
+        run = commands_on_bad_files[command, kind]
+        assert run.returncode != 0, (command, kind, run.stdout)
+        assert "Traceback" not in run.stderr, (command, kind, run.stderr)
+        lines = run.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("inspector: "), (command, kind,
+                                                                       run.stderr)
+        assert str(run.out) in lines[0], (command, kind, lines[0])
+
+
+def test_summary_and_report_of_a_recording_without_samples_say_so(
+        endings: dict[str, Finished], tmp_path: Path) -> None:
+    from inspector.recording import RecordingWriter
+
+    empty = tmp_path / "empty.sqlite"
+    writer = RecordingWriter(empty)
+    writer.set_meta({"complete": True, "duration_s": 0.0, "command": ["true"]})
+    writer.close()
+    for recording in (empty, endings["true"].out):
+        summary = subprocess.run([PY, "-m", "inspector", "summary", str(recording)],
+                                 capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert summary.returncode == 0, summary.stderr
+        assert "no samples" in summary.stdout.lower()
+        html = tmp_path / f"{recording.stem}.html"
+        report = subprocess.run([PY, "-m", "inspector", "report", "-o", str(html),
+                                 str(recording)], capture_output=True, text=True,
+                                timeout=TIMEOUT_S)
+        assert report.returncode == 0, report.stderr
+        assert "no samples" in html.read_text().lower()
