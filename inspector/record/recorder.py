@@ -20,7 +20,14 @@ from pathlib import Path
 from inspector import __version__
 from inspector.record import procfs
 from inspector.record.sampler import Sampler
-from inspector.record.stacks import CHUNK_S, GIL_RATE_HZ, StackSampler, find_py_spy, py_spy_version
+from inspector.record.stacks import (
+    CHUNK_S,
+    GIL_RATE_HZ,
+    PERMISSION_HINT,
+    StackSampler,
+    find_py_spy,
+    py_spy_version,
+)
 from inspector.recording import RecordingWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
@@ -87,6 +94,10 @@ def _become_subreaper() -> bool:
 
 
 def _open_output(path: Path) -> RecordingWriter:
+    # The writer replaces an existing file: never a device, FIFO or folder (as root,
+    # `-o /dev/null` would otherwise delete /dev/null).
+    if path.exists() and not path.is_file():
+        raise OutputError(f"cannot write recording {path}: exists and is not a regular file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return RecordingWriter(path)
@@ -106,7 +117,9 @@ class _Session:
         self.t0 = time.monotonic()
         self.start_unix = time.time()
         self.ignore_pids: set[int] = set()
-        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids)
+        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids,
+                               redact=(lambda cmd: _redact(cmd, opts.redact))
+                               if opts.redact else None)
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
@@ -176,9 +189,7 @@ class _Session:
         exe = self.py_spy
         if exe is None:
             msg = "inspector: py-spy not found, so no Python stacks; `pip install py-spy`"
-            self.warnings.append(msg)
-            if not self.opts.quiet:
-                print(msg, file=sys.stderr)
+            self.warnings.append(msg)  # printed once, at the end, by the command
             self.sampler.problem("py-spy", "missing", "py-spy not found")
             self.writer.set_meta({"stacks": {"enabled": False, "reason": "py-spy not found"}})
             return
@@ -195,6 +206,7 @@ class _Session:
         if self.stacks is not None:
             self.stacks.stop()
             if self.stacks.permission_denied:
+                self.warnings.append(PERMISSION_HINT)
                 self.writer.set_meta({"stacks": {"enabled": False,
                                                  "reason": "ptrace not permitted"}})
         self.stop_sampling.set()

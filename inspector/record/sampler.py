@@ -76,8 +76,10 @@ class Sampler:
     """Owns the writer: every write goes through this thread (others `submit()`)."""
 
     def __init__(self, writer: RecordingWriter, t0_mono: float, interval_s: float,
-                 ignore_pids: set[int]) -> None:
+                 ignore_pids: set[int],
+                 redact: Callable[[list[str]], list[str]] | None = None) -> None:
         self.writer = writer
+        self.redact = redact  # --redact: applied to every command line before it is written
         self.t0 = t0_mono
         self.interval_s = interval_s
         self.ignore_pids = ignore_pids  # py-spy processes we started: not part of the target
@@ -175,12 +177,13 @@ class Sampler:
         self._all.append(p)
         return p
 
-    @staticmethod
-    def _identity(p: _Proc) -> tuple[list[str], str | None]:
+    def _identity(self, p: _Proc) -> tuple[list[str], str | None]:
         try:
             cmdline = procfs.read_cmdline(p.pid)
         except (Gone, Unreadable):
             cmdline = []
+        if self.redact is not None:
+            cmdline = self.redact(cmdline)
         return cmdline, procfs.read_exe(p.pid)
 
     def _reidentify(self, p: _Proc, comm: str) -> None:

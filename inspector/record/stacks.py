@@ -42,6 +42,38 @@ PERMISSION_HINT = (
     "--cap-add SYS_PTRACE.")
 
 
+_CAP_SYS_PTRACE = 19  # bit in /proc/self/status CapEff (<linux/capability.h>)
+
+
+def may_trace(pid: int) -> bool:
+    """Whether a py-spy we start may read `pid`'s memory. Asked of the kernel, because
+    `py-spy record --subprocesses` reports a refused attach only as "No python processes
+    found". Opening /proc/PID/mem makes the ptrace access check py-spy meets (uid,
+    dumpable, capabilities); Yama's ptrace_scope >= 1 also refuses it, py-spy being our
+    child and not the target's ancestor, unless we hold CAP_SYS_PTRACE."""
+    try:
+        os.close(os.open(f"/proc/{pid}/mem", os.O_RDONLY))
+    except PermissionError:
+        return False
+    except OSError:
+        return True  # gone, or not a question of permission
+    try:
+        scope = int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
+    except (OSError, ValueError):
+        return True  # no Yama
+    if scope == 0:
+        return True
+    if scope >= 3:
+        return False
+    try:
+        status = Path("/proc/self/status").read_text()
+        cap_eff = int(next(ln.split()[1] for ln in status.splitlines()
+                           if ln.startswith("CapEff:")), 16)
+    except (OSError, ValueError, StopIteration):
+        return True
+    return bool(cap_eff >> _CAP_SYS_PTRACE & 1)
+
+
 def find_py_spy() -> str | None:
     here = Path(sys.executable).parent / "py-spy"
     if here.is_file() and os.access(here, os.X_OK):
@@ -216,13 +248,15 @@ class _Run:
             pass
 
     def message(self) -> str:
+        """py-spy's error and its causes on one line (without a RUST_BACKTRACE dump)."""
         try:
             text = Path(self.log).read_text(errors="replace")
         except OSError:
             return ""
+        text = text.split("Stack backtrace:", 1)[0]
         lines = [ln.strip() for ln in text.splitlines()
                  if ln.strip() and not ln.startswith("py-spy> ")]
-        return lines[-1] if lines else ""
+        return " ".join(lines)
 
 
 class StackSampler:
@@ -396,13 +430,14 @@ class StackSampler:
             pass
         except (OSError, ValueError) as e:
             self.sampler.problem("py-spy", "bad-output", str(e), pid=run.root_pid)
+        if events is None:
+            self._failed(proc_id, run, code)  # reads the log: before it is removed
         for path in (run.out, run.log):
             try:
                 os.unlink(path)
             except OSError:
                 pass
         if events is None:
-            self._failed(proc_id, run, code)
             return
         self.failures.pop(proc_id, None)
         if isinstance(events, dict):
@@ -434,12 +469,11 @@ class StackSampler:
         message = run.message()
         alive = any(p.proc_id == proc_id and p.alive for p in self.sampler.snapshot)
         lowered = message.lower()
-        if "permission" in lowered or "not permitted" in lowered:
-            self.permission_denied = True
+        if ("permission" in lowered or "not permitted" in lowered
+                or (alive and not may_trace(run.root_pid))):
+            self.permission_denied = True  # the recorder warns once, at the end
             self.sampler.problem("py-spy", "permission", message, pid=run.root_pid,
                                  once_key="pyspy-permission")
-            if not self.quiet:
-                print(PERMISSION_HINT, file=sys.stderr)
             return
         if not alive:
             return  # the process ended before py-spy could read it: normal for short lives
