@@ -109,13 +109,39 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def no_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`true` exits within milliseconds: its process is seen, never sampled."""
-    d = tmp_path_factory.mktemp("empty")
+def instant(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`true` exits within milliseconds: seen, and sampled once or not at all."""
+    d = tmp_path_factory.mktemp("instant")
     recording = d / "true.sqlite"
     result = _inspector("record", "-q", "-o", str(recording), "--", "true")
     assert result.returncode == 0, result.stderr
     html = d / "true-report.html"
+    assert _inspector("report", str(recording), "-o", str(html)).returncode == 0
+    return html
+
+
+@pytest.fixture(scope="module")
+def no_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A recording whose process was seen but never sampled, written as the recorder
+    writes one when its target exits before the first sampling round (which `true` does
+    only sometimes: on a busy machine it may get one round)."""
+    from inspector.recording import ProcessRecord, RecordingWriter
+
+    d = tmp_path_factory.mktemp("empty")
+    recording = d / "empty.sqlite"
+    w = RecordingWriter(recording)
+    w.set_meta({"mode": "launch", "command": ["true"], "cwd": str(d), "cpu_count": 2,
+                "interval_s": 0.1, "settings": {"interval_s": 0.1, "rate_hz": 100,
+                                                 "stacks": True},
+                "stacks": {"enabled": True, "sampler": "py-spy", "rate_hz": 100},
+                "start_time_unix": 1_800_000_000.0})
+    w.add_process(ProcessRecord(proc_id=1, pid=4242, ppid=1, parent_proc_id=None, name="true",
+                                cmdline=["true"], exe="/usr/bin/true",
+                                create_time=1_800_000_000.0, start_s=0.0, is_target=True))
+    w.update_process(1, end_s=0.004, exit_code=0)
+    w.set_meta({"duration_s": 0.02, "exit_code": 0, "complete": True, "ticks": 0})
+    w.close()
+    html = d / "empty.html"
     assert _inspector("report", str(recording), "-o", str(html)).returncode == 0
     return html
 
@@ -257,6 +283,20 @@ def test_a_recording_without_samples_renders_and_says_so(chromium: Any,
         assert "No CPU samples" in page.inner_text("#s-cpu")
         assert "true" in page.inner_text("#s-tree")
         _shoot(page, "report-no-samples")
+
+
+def test_a_real_program_gone_before_sampling_still_renders(chromium: Any,
+                                                           instant: Path) -> None:
+    with open_report(chromium, instant) as (page, seen):
+        _assert_clean(seen)
+        assert seen.rendered == len(seen.figures)
+        for fig in seen.figures:
+            assert fig["plotly"] and fig["svg"] > 0, fig
+        assert "true" in page.inner_text("#s-tree")
+        for key in ("timeline", "cpu", "memory", "hot"):
+            section = page.inner_text(f"#s-{key}")
+            # Each part either is drawn or says why not.
+            assert page.locator(f"#s-{key} .figure").count() == 1 or section.count("No ") >= 1
 
 
 def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path) -> None:

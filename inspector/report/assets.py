@@ -71,7 +71,8 @@ tr.more td { color:var(--muted); font-style:italic; }
 .legend i { display:inline-block; width:12px; height:12px; border-radius:2px;
             margin-right:5px; vertical-align:-2px; }
 .fn { white-space:nowrap; overflow:hidden; text-overflow:ellipsis; max-width:560px; }
-.fn .pct { display:inline-block; width:36px; text-align:right; color:var(--muted); }
+.fn .pct { display:inline-block; min-width:46px; text-align:right; color:var(--muted);
+           margin-right:4px; }
 dl.run { display:grid; grid-template-columns:max-content 1fr; gap:4px 18px; margin:0; }
 dl.run dt { color:var(--muted); }
 dl.run dd { margin:0; }

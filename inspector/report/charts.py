@@ -16,6 +16,9 @@ from inspector.report.markup import esc
 from inspector.report.model import MAX_PROCESS_SERIES, OTHER_COLOR, ProcessView, ReportModel
 
 MIB = 1024 * 1024
+# A series this short (a process sampled once or twice) is drawn with markers, or a single
+# sample would be invisible.
+FEW_POINTS = 2
 
 
 def _series_groups(model: ReportModel, cpu_s_by_proc: dict[int, float]
@@ -101,7 +104,8 @@ def memory_chart(model: ReportModel, process_samples: pd.DataFrame) -> Optional[
         keep = minmax_indices(t, y)
         traces.append(go.Scattergl(
             x=t[keep].astype(np.float32), y=y[keep].astype(np.float32), name=esc(p.label),
-            mode="lines", line=dict(width=1.6, color=p.color),
+            mode="lines" if len(keep) > FEW_POINTS else "lines+markers",
+            line=dict(width=1.6, color=p.color),
             hovertemplate=f"%{{y:.1f}} MiB<extra>{esc(p.label)}</extra>"))
     others = [pid for pid, k in keys.items() if k == "other"]
     if others:

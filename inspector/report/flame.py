@@ -7,7 +7,7 @@ Samples are wall-clock: a thread waiting in `sleep` or `Lock.acquire` shows that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -19,15 +19,18 @@ import plotly.graph_objects as go
 from inspector.analyze.frames import parse_frame
 from inspector.report.chart import Chart, base_layout
 from inspector.report.markup import esc, table
-from inspector.report.model import ReportModel
+from inspector.report.model import ReportModel, frame_caption
 
 # Nodes smaller than this share of all samples are dropped: they would be thinner than a
 # pixel in the icicle yet cost bytes in the page.
 MIN_NODE_SHARE = 0.002
 # Beyond this many boxes plotly's icicle gets slow to lay out and the page heavy.
 MAX_ICICLE_NODES = 3000
-# Levels drawn at once (root, process, thread and the first frames); clicking goes deeper.
-ICICLE_DEPTH = 10
+# Levels drawn at once (root, process, thread and the first frames; clicking goes deeper),
+# each about a line of text tall.
+ICICLE_DEPTH = 24
+ICICLE_LEVEL_PX = 26
+ICICLE_MIN_PX, ICICLE_MAX_PX = 320, 900
 # The table lists the busiest threads and, for each, the functions most often on top.
 MAX_HOT_THREADS = 24
 TOP_FUNCTIONS = 3
@@ -111,6 +114,7 @@ def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
     colors: list[str] = ["#E4E7EC"]
     hover: list[str] = ["every sampled thread"]
     shown: set[int] = set()
+    depth_of: dict[int, int] = {}
     for p in model.processes:
         p_total = sum(float(thread_total.get((p.proc_id, t.tid), 0.0)) for t in p.threads)
         if p_total <= 0:
@@ -126,6 +130,7 @@ def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
             if tnode is None:
                 continue
             shown.add(tnode)
+            depth_of[tnode] = 3
             ids.append(f"n{tnode}")
             labels.append(esc(t.label))
             parents.append(f"p{p.proc_id}")
@@ -137,6 +142,7 @@ def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
         if parent_of[node] not in shown:
             continue
         shown.add(node)
+        depth_of[node] = depth_of[parent_of[node]] + 1
         key = key_of[node]
         assert key is not None
         ids.append(f"n{node}")
@@ -146,22 +152,28 @@ def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
         colors.append(FROZEN_COLOR if key.file.startswith("<frozen")
                       else STDLIB_COLOR if key.stdlib else USER_COLOR)
         hover.append(esc(key.file or "(no file)"))
+    levels = max(depth_of.values(), default=3)
     fig = go.Figure(go.Icicle(
         ids=ids, labels=labels, parents=parents, values=values,
-        branchvalues="total", maxdepth=ICICLE_DEPTH, tiling=dict(orientation="v"),
+        branchvalues="total", maxdepth=min(levels, ICICLE_DEPTH), tiling=dict(orientation="v"),
         marker=dict(colors=colors, line=dict(color="white", width=0.5)), leaf=dict(opacity=1),
         customdata=hover, sort=False,
         hovertemplate=("<b>%{label}</b><br>%{customdata}<br>%{value:.0f} samples · "
                        "%{percentParent:.0%} of its caller · %{percentRoot:.1%} of all"
                        "<extra></extra>"),
         textfont=dict(size=11), insidetextfont=dict(color="#222")))
-    fig.update_layout(**base_layout(height=560, margin=dict(l=5, r=5, t=5, b=5)))
+    height = int(np.clip(min(levels, ICICLE_DEPTH) * ICICLE_LEVEL_PX, ICICLE_MIN_PX,
+                         ICICLE_MAX_PX))
+    fig.update_layout(**base_layout(height=height, margin=dict(l=5, r=5, t=5, b=5)))
     return Chart("hotspots", fig)
 
 
 def hot_functions_table(model: ReportModel, stacks: pd.DataFrame,
-                        cpu_s_by_thread: Mapping[tuple[int, int], float]) -> Optional[str]:
-    """HTML: for the busiest threads, the functions most often on top of the stack."""
+                        cpu_s_by_thread: Mapping[tuple[int, int], float],
+                        own_frames: Mapping[tuple[int, int], Sequence[tuple[str, float]]]
+                        ) -> Optional[str]:
+    """HTML: for the busiest threads, the functions most often on top of the stack, and
+    (from the diagnosis) the program's own frames it was seen in longest."""
     agg = _per_thread_stacks(stacks)
     if agg.empty:
         return None
@@ -179,13 +191,22 @@ def hot_functions_table(model: ReportModel, stacks: pd.DataFrame,
         funcs = "".join(
             f'<div class="fn"><span class="pct">{100 * v / total:.0f}%</span> '
             f"<code>{esc(name)}</code></div>" for name, v in top.items())
+        own = "".join(
+            f'<div class="fn"><span class="pct">{_fmt_s(s)}</span> '
+            f"<code>{esc(frame_caption(f))}</code></div>"
+            for f, s in list(own_frames.get((p.proc_id, t.tid), ()))[:TOP_FUNCTIONS])
         cpu = cpu_s_by_thread.get((p.proc_id, t.tid))
         rows.append([
             f'<span class="dot" style="background:{esc(p.color)}"></span>{esc(t.label)}',
-            esc(p.pid), f"{cpu:.1f} s" if cpu is not None else "–", f"{total:.0f}", funcs])
+            esc(p.pid), f"{cpu:.1f} s" if cpu is not None else "–", f"{total:.0f}", funcs,
+            own or '<span class="muted">–</span>'])
     note = ""
     if len(threads) > MAX_HOT_THREADS:
         note = (f'<p class="note">The {MAX_HOT_THREADS} busiest of {len(threads)} sampled '
                 "threads; every thread is in the icicle below.</p>")
-    return table(["thread", "pid", "CPU", "samples", "most often on top of its stack"],
-                 rows, cls="hot") + note
+    return table(["thread", "pid", "CPU", "samples", "most often on top of its stack",
+                  "longest in the program's own code"], rows, cls="hot") + note
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds >= 0.95 else f"{seconds * 1000:.0f} ms"

@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from inspector.analyze.frames import parse_frame
+
 # One colour per process, the same in every chart; the tree and the legends match them.
 PROCESS_COLORS = ("#3969AC", "#E68310", "#11A579", "#CF1C90", "#7F3C8D", "#80BA5A",
                   "#F2B701", "#008695", "#E73F74", "#A5AA99")
@@ -42,11 +44,22 @@ MAX_PROCESS_SERIES = 10
 MAX_LABEL_CHARS = 32
 
 
-def clip(text: str, limit: int) -> str:
+def clip(text: str, limit: int, keep_end: bool = False) -> str:
+    """At most `limit` characters: cut in the middle, or (keep_end) at the start."""
     if len(text) <= limit:
         return text
+    if keep_end:
+        return "…" + text[len(text) - (limit - 1):]
     head = (limit - 1) // 2
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
+
+
+def frame_caption(text: str) -> str:
+    """'work (/a/b/job.py:7)' -> 'work · job.py:7': short enough for a panel or a cell."""
+    frame = parse_frame(text)
+    if not frame.file:
+        return frame.func
+    return f"{frame.func} · {frame.file.rsplit('/', 1)[-1]}:{frame.line}"
 
 
 @dataclass
@@ -96,7 +109,8 @@ class ProcessView:
 
     @property
     def label(self) -> str:
-        return f"{self.pid} {clip(self.short_command, MAX_LABEL_CHARS)}"
+        # A module's or script's last part names it best: keep the end.
+        return f"{self.pid} {clip(self.short_command, MAX_LABEL_CHARS, keep_end=True)}"
 
 
 @dataclass

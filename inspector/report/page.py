@@ -126,7 +126,10 @@ def render_report(inputs: ReportInputs) -> str:
         body["memory"] = sections.nothing("No memory samples.")
 
     hot = hotspots_chart(model, rec.stacks)
-    hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread)
+    own_frames = {(int(t["proc_id"]), int(t["tid"])):
+                  [(str(f["frame"]), float(f["seconds"])) for f in t.get("top_frames") or []]
+                  for t in (diagnosis or {}).get("threads", []) if "proc_id" in t}
+    hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread, own_frames)
     if hot is not None and hot_table is not None:
         charts.append(hot)
         body["hot"] = (

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from inspector.analyze.frames import parse_frame
 from inspector.report.chart import Chart, b64, base_layout
 from inspector.report.downsample import bucket_count
 from inspector.report.markup import esc
@@ -26,6 +25,7 @@ from inspector.report.model import (
     STATES,
     ReportModel,
     ThreadView,
+    frame_caption,
 )
 
 # Wider than the plot area of most screens (~1,200 px): more columns could not be seen.
@@ -48,24 +48,26 @@ def build_timeline(model: ReportModel, states: pd.DataFrame, stacks: pd.DataFram
     threads, dropped = _lane_threads(model, states)
     lanes = _lanes(model, threads)
     n_lanes = len(lanes)
-    n_cols, width = bucket_count(duration_s, interval_s, MAX_TIMELINE_COLUMNS)
+    _, width = bucket_count(duration_s, interval_s, MAX_TIMELINE_COLUMNS)
+    origin = _grid_origin(states, width)
+    n_cols = max(1, int(np.ceil((max(duration_s, width) - origin) / width - 1e-9)))
     lane_of = {(ln["proc_id"], ln["tid"]): i for i, ln in enumerate(lanes) if ln["tid"] >= 0}
 
-    seconds = _state_seconds(states, lane_of, n_lanes, n_cols, width)   # (lanes, cols, 7)
+    seconds = _state_seconds(states, lane_of, n_lanes, n_cols, origin, width)  # (l, c, 7)
     total = seconds.sum(axis=2)
     z = np.where(total > 0, seconds.argmax(axis=2), np.nan).astype(np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(total[:, :, None] > 0, np.rint(seconds * 100.0 / total[:, :, None]),
                          0).astype(np.uint8)
-    cell_stack, stack_list, frames = _cell_stacks(stacks, lane_of, n_lanes, n_cols, width,
-                                                  tolerance_s=1.0 / max(rate_hz, 1.0))
+    cell_stack, stack_list, frames = _cell_stacks(stacks, lane_of, n_lanes, n_cols, origin,
+                                                  width, tolerance_s=1.0 / max(rate_hz, 1.0))
 
     n_states = len(STATES)
     colorscale = []
     for k, state in enumerate(STATES):
         colorscale += [[k / n_states, STATE_COLORS[state]], [(k + 1) / n_states,
                                                                STATE_COLORS[state]]]
-    heat = dict(type="heatmap", z=z, x0=width / 2, dx=width, y0=0, dy=1,
+    heat = dict(type="heatmap", z=z, x0=origin + width / 2, dx=width, y0=0, dy=1,
                 zmin=-0.5, zmax=n_states - 0.5, colorscale=colorscale, showscale=False,
                 hoverinfo="none", xgap=0, ygap=1, zsmooth=False)
 
@@ -100,7 +102,7 @@ def build_timeline(model: ReportModel, states: pd.DataFrame, stacks: pd.DataFram
 
     fig = go.Figure(data=[heat], layout=layout)
     data = {
-        "x0": 0.0, "dx": width, "rows": n_lanes, "cols": n_cols,
+        "x0": origin, "dx": width, "rows": n_lanes, "cols": n_cols,
         "states": list(STATES),
         "colors": [STATE_COLORS[s] for s in STATES],
         "captions": [STATE_CAPTIONS[s] for s in STATES],
@@ -145,22 +147,46 @@ def _lanes(model: ReportModel, threads: list[ThreadView]) -> list[dict[str, Any]
     return lanes
 
 
+def _grid_origin(states: pd.DataFrame, width: float) -> float:
+    """Where the columns start, in (-width, 0]: on the phase of the sampling rounds, so
+    that an interval between two rounds falls into one column instead of straddling two
+    (which would blend neighbouring intervals and blur short states away)."""
+    if states.empty:
+        return 0.0
+    angle = 2 * np.pi * states["t_s"].to_numpy(np.float64) / width
+    phase = float(np.angle(np.mean(np.exp(1j * angle)))) / (2 * np.pi) * width % width
+    return phase - width if phase > 0 else 0.0
+
+
 def _state_seconds(states: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_lanes: int,
-                   n_cols: int, width: float) -> np.ndarray:
+                   n_cols: int, origin: float, width: float) -> np.ndarray:
+    """Seconds per lane, column and state. An interval longer than a column (a late
+    sampling round) is shared among the columns it covers, in proportion."""
     out = np.zeros((n_lanes, n_cols, len(STATES)), dtype=np.float64)
     if states.empty:
         return out
     lane = _lane_index(states, lane_of)
-    mid = states["t_s"].to_numpy(np.float64) - states["dt_s"].to_numpy(np.float64) / 2
-    col = np.clip((mid / width).astype(np.int64), 0, n_cols - 1)
     ok = lane >= 0
-    cell = lane[ok] * n_cols + col[ok]
-    for k, column in enumerate(_SECONDS_COLUMNS):
-        if column not in states.columns:
-            continue
-        weights = states[column].to_numpy(np.float64)[ok]
-        out[:, :, k] = np.bincount(cell, weights=np.nan_to_num(weights),
-                                   minlength=n_lanes * n_cols).reshape(n_lanes, n_cols)
+    end = states["t_s"].to_numpy(np.float64)[ok]
+    dt = np.nan_to_num(states["dt_s"].to_numpy(np.float64)[ok])
+    lane = lane[ok]
+    begin = end - dt - origin
+    end = end - origin
+    first = np.clip(np.floor(begin / width), 0, n_cols - 1).astype(np.int64)
+    last = np.clip(np.ceil(end / width - 1e-6) - 1, 0, n_cols - 1).astype(np.int64)
+    weights = [np.nan_to_num(states[c].to_numpy(np.float64)[ok]) if c in states.columns
+               else np.zeros(len(end)) for c in _SECONDS_COLUMNS]
+    for k in range(int((last - first).max(initial=0)) + 1):
+        col = first + k
+        reach = col <= last
+        lo = np.maximum(begin, col * width)
+        hi = np.minimum(end, (col + 1) * width)
+        share = np.where(dt > 0, np.clip(hi - lo, 0, None) / np.where(dt > 0, dt, 1), 1.0)
+        share = np.where(reach & ((dt > 0) | (k == 0)), share, 0.0)
+        cell = lane * n_cols + np.minimum(col, n_cols - 1)
+        for s, w in enumerate(weights):
+            out[:, :, s] += np.bincount(cell, weights=w * share,
+                                        minlength=n_lanes * n_cols).reshape(n_lanes, n_cols)
     return out
 
 
@@ -177,22 +203,24 @@ def _lane_index(df: pd.DataFrame, lane_of: dict[tuple[int, int], int]) -> np.nda
 
 
 def _cell_stacks(stacks: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_lanes: int,
-                 n_cols: int, width: float, tolerance_s: float
+                 n_cols: int, origin: float, width: float, tolerance_s: float
                  ) -> tuple[np.ndarray, list[list[int]], list[str]]:
     """For each cell, the stack sampled last within it (-1: none), the stacks those ids
     index (frame indices, root first) and the frame texts they index."""
     cell = np.full((n_lanes, n_cols), -1, dtype=np.int32)
     if stacks.empty:
         return cell, [], []
-    df = stacks[stacks["proc_id"].notna()]
-    lane = _lane_index(df, lane_of)
-    df = df.assign(_lane=lane)
-    df = df[df["_lane"] >= 0].sort_values(["_lane", "t_s"], kind="stable")
-    lanes = df["_lane"].to_numpy(np.int64)
-    starts = df["t_s"].to_numpy(np.float64)
-    ends = starts + np.maximum(df["duration_s"].to_numpy(np.float64), tolerance_s)
-    ids = df["stack_id"].to_numpy(np.int64)
-    col_start = np.arange(n_cols) * width
+    # Plain arrays, not a sorted copy of the frame: its stack texts are large.
+    lane = _lane_index(stacks[["proc_id", "tid"]].fillna(-1), lane_of)
+    keep = np.flatnonzero(lane >= 0)
+    t_s = stacks["t_s"].to_numpy(np.float64)[keep]
+    order = np.lexsort((t_s, lane[keep]))
+    lanes = lane[keep][order]
+    starts = t_s[order]
+    ends = starts + np.maximum(stacks["duration_s"].to_numpy(np.float64)[keep][order],
+                               tolerance_s)
+    ids = stacks["stack_id"].to_numpy(np.int64)[keep][order]
+    col_start = origin + np.arange(n_cols) * width
     col_end = col_start + width
     bounds = np.searchsorted(lanes, np.arange(n_lanes + 1))
     for i in range(n_lanes):
@@ -220,7 +248,7 @@ def _cell_stacks(stacks: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_la
             hidden = 0
         row = [-hidden - 1] if hidden else []
         for part in parts:
-            shown = _frame_caption(part)
+            shown = frame_caption(part)
             j = frame_index.get(shown)
             if j is None:
                 j = frame_index[shown] = len(frames)
@@ -231,14 +259,6 @@ def _cell_stacks(stacks: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_la
     remap[used] = np.arange(len(used), dtype=np.int32)
     cell = np.where(cell >= 0, remap[np.clip(cell, 0, None)], -1).astype(np.int32)
     return cell, stack_list, frames
-
-
-def _frame_caption(text: str) -> str:
-    """'work (/a/b/job.py:7)' -> 'work · job.py:7' (short enough for a hover panel)."""
-    frame = parse_frame(text)
-    if not frame.file:
-        return frame.func
-    return f"{frame.func} · {frame.file.rsplit('/', 1)[-1]}:{frame.line}"
 
 
 def _block_lane(block: dict[str, Any], lanes: list[dict[str, Any]],
