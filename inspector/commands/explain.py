@@ -57,16 +57,18 @@ def run(args: argparse.Namespace) -> int:
             for warning in result.warnings:
                 print(warning, file=sys.stderr)
             diag = diagnose(inspector.load(path))
-        header = (f"Looked at pid {args.pid} and its children for {diag.duration_s:.1f} s.")
+        header = f"Looked at pid {args.pid} and its children for {diag.duration_s:.1f} s."
+        why = f"`inspector record --pid {args.pid}` then `inspector summary` say why"
     else:
         diag = diagnose(inspector.load(args.recording))
         at = f" at {diag.peak_t_s:.1f} s" if diag.peak_t_s is not None else ""
         header = f"The peak of {clean(args.recording)}{at}, {diag.duration_s:.1f} s long."
-    sys.stdout.write("\n".join([header, *explain_lines(diag)]) + "\n")
+        why = f"`inspector summary {clean(args.recording)}` says why"
+    sys.stdout.write("\n".join([header, *explain_lines(diag, why)]) + "\n")
     return 0
 
 
-def explain_lines(diag: Diagnosis) -> list[str]:
+def explain_lines(diag: Diagnosis, why: str = "`inspector summary` says why") -> list[str]:
     peak = list(diag.peak_processes)
     if not peak:
         return ["No process was sampled: it ended before the first sample."]
@@ -98,13 +100,14 @@ def explain_lines(diag: Diagnosis) -> list[str]:
         f = facts.get(p.pid)
         if f is not None:
             lines.append(f"    {_concurrency_text(f, diag)}")
+    if any(p.python for p in peak):
+        lines.append("Threads share their process's memory and, in CPython with a GIL, take "
+                     "turns running Python code; processes have their own memory and "
+                     "interpreter and run at once.")
     lines += [
-        "Threads share their process's memory and, in CPython with a GIL, take turns running "
-        "Python code; processes have their own memory and interpreter and run at once.",
         "In htop, press H to hide threads (then it shows processes, like top), or F5 for the "
         "tree of processes.",
-        f"Verdict: {diag.verdict.bound}, advice {diag.verdict.advice} "
-        "(`inspector summary` on a recording says why).",
+        f"Verdict: {diag.verdict.bound}, advice {diag.verdict.advice} ({why}).",
     ]
     return lines
 
