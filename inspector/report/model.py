@@ -49,7 +49,7 @@ def clip(text: str, limit: int, keep_end: bool = False) -> str:
     if len(text) <= limit:
         return text
     if keep_end:
-        return "…" + text[len(text) - (limit - 1):]
+        return "…" + text[len(text) - (limit - 1):].lstrip("./")
     head = (limit - 1) // 2
     return text[:head] + "…" + text[len(text) - (limit - 1 - head):]
 
