@@ -139,6 +139,7 @@ def no_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                 cmdline=["true"], exe="/usr/bin/true",
                                 create_time=1_800_000_000.0, start_s=0.0, is_target=True))
     w.update_process(1, end_s=0.004, exit_code=0)
+    w.add_problem(0.001, "py-spy", "permission", detail=f"cannot attach to {HOSTILE}", pid=4242)
     w.set_meta({"duration_s": 0.02, "exit_code": 0, "complete": True, "ticks": 0})
     w.close()
     html = d / "empty.html"
@@ -282,6 +283,9 @@ def test_a_recording_without_samples_renders_and_says_so(chromium: Any,
         assert "No timeline" in page.inner_text("#s-timeline")
         assert "No CPU samples" in page.inner_text("#s-cpu")
         assert "true" in page.inner_text("#s-tree")
+        problems = page.inner_text("#s-run table.problems")
+        assert "permission" in problems and f"cannot attach to {HOSTILE}" in problems
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
         _shoot(page, "report-no-samples")
 
 
