@@ -103,52 +103,73 @@ def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
                       end_ts_us: float | None = None) -> list[StackSpan]:
     """Turns py-spy's B/E events into spans of one unchanged stack on one thread.
 
-    Events carry the pthread id as `tid`; the root frame `thread (TID): name` that
-    `--threads` adds carries the OS thread id and the Python thread name, which we keep.
+    py-spy writes each sample as the difference from the previous sample *with the same
+    pthread id*, whatever its process, and forked processes share pthread ids (every pool
+    worker's main thread has its parent's): so the frames are rebuilt per pthread id, as
+    py-spy keeps them, and each sample is then given to its process (the events' `pid`) and
+    OS thread (the root frame `thread (TID): name` that `--threads` adds). A thread's stack
+    holds from one of its samples until its next sample that differs.
     """
-    stacks: dict[tuple[int, int], list[str]] = {}
-    since: dict[tuple[int, int], float] = {}
+    frames_by_ptid: dict[int, list[str]] = {}
+    current: dict[tuple[int, int], tuple[float, str, str | None]] = {}  # (pid, tid) -> span
     spans: list[StackSpan] = []
     # py-spy caches Python thread names by pthread id, and pthread ids are reused once a
     # thread ends: a later OS thread behind the same pthread id may carry a stale name.
     first_tid: dict[tuple[int, int], int] = {}
 
-    def emit(key: tuple[int, int], until: float) -> None:
-        frames = stacks.get(key) or []
-        start = since.get(key)
-        if start is None or until <= start:
-            return
-        # With --subprocesses the roots are `process PID:"cmdline"` frames, then the thread.
-        roots = [(i, m) for i, m in enumerate(map(_THREAD_ROOT.match, frames)) if m]
-        if not roots or roots[0][0] + 1 >= len(frames):
-            return
-        i, m = roots[0]
-        tid = int(m.group(1))
-        name = m.group(2) if first_tid.setdefault(key, tid) == tid else None
-        spans.append(StackSpan(
-            t_s=t_launch_s + start / 1e6, duration_s=(until - start) / 1e6, pid=key[0],
-            tid=tid, thread_name=name, stack=";".join(frames[i + 1:])))
+    def close(key: tuple[int, int], until: float) -> None:
+        start, stack, name = current.pop(key)
+        if until > start:
+            spans.append(StackSpan(t_s=t_launch_s + start / 1e6,
+                                   duration_s=(until - start) / 1e6, pid=key[0], tid=key[1],
+                                   thread_name=name, stack=stack))
 
+    def observe(ptid: int, pid: int, ts: float) -> None:
+        frames = frames_by_ptid.get(ptid) or []
+        # With --subprocesses the roots are `process PID:"cmdline"` frames, then the thread.
+        i, m = next(((j, m) for j, m in enumerate(map(_THREAD_ROOT.match, frames)) if m),
+                    (0, None))
+        if m is None or i + 1 >= len(frames):
+            return
+        tid = int(m.group(1))
+        name = m.group(2) if first_tid.setdefault((pid, ptid), tid) == tid else None
+        stack = ";".join(frames[i + 1:])
+        key = (pid, tid)
+        span = current.get(key)
+        if span is not None:
+            if span[1] == stack:
+                return
+            close(key, ts)
+        current[key] = (ts, stack, name)
+
+    group: tuple[int, float, int] | None = None  # the sample being read: pthread id, ts, pid
+    began = False  # its B events have started (an E after a B starts the next sample)
+    last_ts: float | None = None
     for ev in events:
         ph = ev.get("ph")
         if ph not in ("B", "E"):
             continue
-        key = (int(ev["pid"]), int(ev["tid"]))
-        ts = float(ev["ts"])
-        if since.get(key) != ts:
-            emit(key, ts)
-            since[key] = ts
-        frames = stacks.setdefault(key, [])
+        ptid, ts = int(ev["tid"]), float(ev["ts"])
+        if group is None or group[0] != ptid or group[1] != ts or (ph == "E" and began):
+            if group is not None:
+                observe(group[0], group[2], group[1])
+            group, began = (ptid, ts, int(ev["pid"])), False
+        frames = frames_by_ptid.setdefault(ptid, [])
         if ph == "B":
             args = ev.get("args") or {}
             filename, line = args.get("filename") or "", args.get("line") or 0
             name = str(ev.get("name", "?"))
             frames.append(f"{name} ({filename}:{line})" if filename else name)
+            began = True
         elif frames:
             frames.pop()
-    if end_ts_us is not None:
-        for key in stacks:
-            emit(key, end_ts_us)
+        last_ts = ts if last_ts is None else max(last_ts, ts)
+    if group is not None:
+        observe(group[0], group[2], group[1])
+    end = end_ts_us if end_ts_us is not None else last_ts
+    if end is not None:
+        for key in list(current):
+            close(key, end)
     return spans
 
 
