@@ -25,8 +25,13 @@ BUSY_CPU_SHARE = 0.5
 # "Near one core": a GIL-bound process measures 1.0 core plus switching overhead and sampling
 # jitter; anything up to a quarter more is still one core's worth of Python.
 NEAR_ONE_CORE = 1.25
-# Really parallel: clearly above what one core (plus jitter) can give.
+# Really parallel: the threads' own CPU (schedstat, nanoseconds) clearly above one core, with
+# two or more threads each on a CPU half the interval or more. GIL-bound threads sum to one
+# core at most, so a few such intervals prove it: PARALLEL_MIN_INTERVALS (0.3 s at the
+# default interval) in a row or not, whatever share of the run they are (a machine busy with
+# other programs may leave few).
 PARALLEL_CORES = 1.3
+PARALLEL_MIN_INTERVALS = 3
 # The GIL wait is "large" when it is at least a quarter of what the threads wanted to run:
 # removing it would then speed them up by a third or more.
 GIL_WAIT_SHARE = 0.25
@@ -292,7 +297,8 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
         used = measured.where(measured.notna(), used)
     busy = used >= BUSY_PROCESS_CORES
     contended = per_t["want"] >= 2
-    parallel = (used > PARALLEL_CORES) & (per_t["on_cpu"] >= 2)
+    threads_used = per_t["cpu"] / per_t["dt"]
+    parallel = (threads_used > PARALLEL_CORES) & (per_t["on_cpu"] >= 2)
     n_busy = int(busy.sum())
     n_cont = int(contended.sum())
     n_par = int(parallel.sum())
@@ -303,12 +309,12 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
     gil_limited = (gil_enabled and cpu_count >= 2 and n_cont >= need
                    and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE
                    and (gil_held is None or gil_held >= GIL_BUSY_SHARE))
-    parallel_threads = n_par >= need
+    parallel_threads = n_par >= PARALLEL_MIN_INTERVALS
     return _Contention(
         busy_intervals=n_busy, contended_intervals=n_cont, contended_cores=cont_cores,
         contended_gil_share=gil_share, wanting_threads=int(per_t["want"].max()),
         parallel_intervals=n_par,
-        parallel_cores=float(used[parallel].mean()) if n_par else 0.0,
+        parallel_cores=float(threads_used[parallel].mean()) if n_par else 0.0,
         gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads))
 
 
