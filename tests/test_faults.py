@@ -280,6 +280,41 @@ def test_a_signal_to_the_recorder_reaches_the_target_exactly_once(
     assert rec.processes.end_s.notna().all()
 
 
+def test_ctrl_c_reaches_the_target_once_when_its_stdin_is_a_pipe(tmp_path: Path) -> None:
+    # `producer | inspector record -- python x.py` at a terminal, then Ctrl-C: stdin is not
+    # the terminal, so the target is not made the foreground job; the terminal's SIGINT goes
+    # to the recorder's job alone, and the recorder must pass it on.
+    out, count, ready = tmp_path / "rec.sqlite", tmp_path / "count", tmp_path / "ready"
+    master, slave = os.openpty()
+    terminal = os.ttyname(slave)
+
+    def session_with_the_terminal() -> None:
+        os.setsid()
+        os.close(os.open(terminal, os.O_RDWR))  # a session leader's first tty: its terminal
+
+    proc = subprocess.Popen(
+        record_argv(out, [PY, str(WORKLOADS / "fault_signals.py"), str(count), str(ready)],
+                    ("-q",)),
+        stdin=subprocess.PIPE, stdout=slave, stderr=slave, preexec_fn=session_with_the_terminal)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.02)
+        time.sleep(0.3)
+        os.write(master, b"\x03")  # the terminal's line discipline turns this into SIGINT
+        status = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert status == 0
+    assert json.loads(count.read_text()) == {"SIGINT": 1, "SIGTERM": 0}
+    rec = inspector.load(out)
+    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+
+
 def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
         signalled: dict[str, tuple[Finished, dict]]) -> None:
     run, counts = signalled["sighup"]
@@ -528,18 +563,41 @@ def test_an_output_that_is_not_a_regular_file_is_left_alone(tmp_path: Path, kind
         assert target.is_fifo()
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
+def mounted_tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs of our own: as root, permission bits stop nothing, a file system does."""
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill: {proc.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    yield from mounted_tmpfs(tmp_path / "small", "size=2m")
+
+
+@pytest.fixture
+def read_only_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    yield from mounted_tmpfs(tmp_path / "read-only", "ro,size=1m")
+
+
+def test_a_read_only_output_folder_fails_before_the_target_starts(
+        read_only_tmpfs: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "target-ran"
+    for out in (read_only_tmpfs / "rec.sqlite", read_only_tmpfs / "new-folder" / "rec.sqlite"):
+        proc = subprocess.run(record_argv(out, [PY, "-c", f"open({str(marker)!r}, 'w')"],
+                                          ("-q",)),
+                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert proc.returncode != 0
+        assert len(proc.stderr.splitlines()) == 1 and proc.stderr.startswith("inspector: "), \
+            proc.stderr
+        assert "read-only" in proc.stderr.lower(), proc.stderr
+        assert not marker.exists()
 
 
 def fill(folder: Path, leave_bytes: int) -> None:

@@ -324,8 +324,11 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
         while True:
             info = signal.sigwaitinfo(FORWARDED_SIGNALS)
             signals_seen.append(info.si_signo)
-            if info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT):
-                continue  # from our terminal: the target's job got it too
+            if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
+                    and _has_terminal(tty, proc.pid)):
+                continue  # from our terminal, whose foreground job is the target's: it got it
+            # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
+            # the target was not given it): only we got it, as from `kill`. Pass it on.
             if not target_done.is_set():
                 try:
                     if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
@@ -352,6 +355,16 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     _wait_for_tree(session)
     duration = session.finish(returncode, {"target_pid": proc.pid})
     return _result(session, opts, _exit_status(returncode), duration)
+
+
+def _has_terminal(tty: int | None, pgid: int) -> bool:
+    """Whether process group `pgid` is the foreground job of terminal `tty`."""
+    if tty is None:
+        return False
+    try:
+        return os.tcgetpgrp(tty) == pgid
+    except OSError:
+        return False
 
 
 def _take_back_terminal(tty: int) -> None:
