@@ -59,14 +59,19 @@ def wall_s(rec: Recording) -> float:
     """How long the target's process tree lived: from the first process's start (the kernel's
     clock, to 10 ms) to the last one's exit. A process is last *seen* alive up to one sampling
     interval before it exits, so half an interval is added: the middle of that gap. Not the
-    recording's duration, which adds the recorder's own start and stop."""
+    recording's duration, which adds the recorder's own start and stop. A process that started
+    before the recording (attach mode) counts from the recording's start; one still alive at
+    its end, to its end."""
     procs = rec.processes
-    if procs.empty or procs["end_s"].isna().all():
+    if procs.empty:
         return rec.duration_s
     interval_s = float(rec.meta.get("interval_s") or 0.0)
-    start = float(procs["start_s"].min())
-    end = float(procs["end_s"].max()) + interval_s / 2
-    span = max(end - max(start, 0.0), 0.0)
+    start = max(float(procs["start_s"].min()), 0.0)
+    if procs["end_s"].isna().any():
+        end = rec.duration_s
+    else:
+        end = float(procs["end_s"].max()) + interval_s / 2
+    span = max(end - start, 0.0)
     return min(span, rec.duration_s) if rec.duration_s > 0 else span
 
 

@@ -20,13 +20,13 @@ from inspector.report.assets import CSS, SCRIPT
 from inspector.report.chart import Chart, base_layout
 from inspector.report.downsample import minmax_indices
 from inspector.report.markup import esc, script_json, tag
+from inspector.report.model import PROCESS_COLORS
 from inspector.report.page import CSP
 
-# One colour per concurrency model, the same in every chart; other recordings cycle through
-# the rest of the palette.
+# One colour per concurrency model, the same in every chart; other recordings take the
+# report's process palette in turn.
 VARIANT_COLORS = {"sequential": "#8C8C8C", "threading": "#3B7DD8",
                   "multiprocessing": "#2E9E4F", "asyncio": "#E68310"}
-OTHER_COLORS = ("#3969AC", "#CF1C90", "#7F3C8D", "#11A579", "#F2B701", "#008695", "#E73F74")
 
 # What this page adds to the report's style sheet.
 _CSS = """
@@ -166,7 +166,7 @@ def _group_of(r: ComparedRun, groups: list[str]) -> int:
 def _color(r: ComparedRun, index: int) -> str:
     if r.facts.variant in VARIANT_COLORS:
         return VARIANT_COLORS[str(r.facts.variant)]
-    return OTHER_COLORS[index % len(OTHER_COLORS)]
+    return PROCESS_COLORS[index % len(PROCESS_COLORS)]
 
 
 def _short(r: ComparedRun, groups: list[str]) -> str:
