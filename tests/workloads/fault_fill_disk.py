@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-WARM_UP_S = 0.6
+WARM_UP_S = 1.2  # the recorder commits every 0.5 s: some commits land first, even when slow
 AFTER_S = 1.2
 THREADS = 20  # rows for the recorder to (fail to) write every tick
 CHUNK = b"\0" * 65536
