@@ -331,7 +331,9 @@ def test_recorder_killed_with_sigkill_leaves_a_readable_file_up_to_the_last_seco
     out, pidfile = tmp_path / "killed.sqlite", tmp_path / "target.pid"
     proc = subprocess.Popen(record_argv(out, [PY, FAULT_EXIT, "20", "exit:0"], ("-q",)),
                             start_new_session=True, stderr=subprocess.PIPE,
-                            env={**os.environ, "FAULT_PIDFILE": str(pidfile)})
+                            # TMPDIR: the killed recorder's py-spy scratch folder stays here
+                            env={**os.environ, "FAULT_PIDFILE": str(pidfile),
+                                 "TMPDIR": str(tmp_path)})
     try:
         deadline = time.monotonic() + 30
         while not pidfile.exists() or not pidfile.read_text():
