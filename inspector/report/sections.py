@@ -6,7 +6,7 @@ from the target passes through `esc`.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Optional
 
 import pandas as pd
@@ -62,16 +62,6 @@ def _fmt_s(value: Optional[float]) -> str:
     if value >= 100:
         return f"{value:.0f} s"
     return f"{value:.1f} s" if value >= 1 else f"{value * 1000:.0f} ms"
-
-
-def _fmt_bytes(value: Optional[float]) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
 
 
 def state_bar(state_s: Mapping[str, float]) -> str:
@@ -335,13 +325,6 @@ def key_facts(meta: Mapping[str, Any], diagnosis: Optional[dict[str, Any]],
     return out
 
 
-def fmt_bytes(value: Optional[float]) -> str:
-    return _fmt_bytes(value)
-
-
 def nothing(text: str) -> str:
     return f'<p class="nothing">{esc(text)}</p>'
 
-
-def joined(parts: Iterable[Optional[str]]) -> str:
-    return "".join(p for p in parts if p)
