@@ -167,7 +167,8 @@ def test_hashing_threads_run_in_parallel(hash_threads: Case) -> None:
     assert v.advice == "keep"
     proc = hash_threads.diag.processes[0]
     assert proc.cpu_percent_peak > 130 and proc.parallel_threads
-    assert proc.gil_held_share is not None and proc.gil_held_share < 0.5  # hashlib released it
+    # hashlib released the GIL (a py-spy --gil run that never saw it held leaves no rows)
+    assert proc.gil_held_share is None or proc.gil_held_share < 0.5
 
 
 def test_threads_fetching_from_a_slow_server_are_io_bound(http_threads: Case) -> None:
