@@ -571,8 +571,8 @@ def _io_advice(rec: Recording, states: pd.DataFrame, blocks: tuple[LoopBlock, ..
         return "asyncio", (f"up to {peak} slow I/O waits at once (typically {typical:.2f} s): "
                            "more than a thread pool should hold")
     if peak >= 2:
-        return "keep", (f"threads overlap their I/O waits (up to {peak} at once, typically "
-                        f"{typical:.2f} s each)")
+        return "keep", (f"threads overlap their I/O waits: up to {peak} threads waited at "
+                        f"once, each for stretches of typically {typical:.2f} s")
     if len(slow) >= MANY_WAITS:
         return "asyncio", (f"{len(slow)} slow I/O waits one after another "
                            f"(typically {typical:.2f} s): overlap them")

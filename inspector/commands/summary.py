@@ -144,6 +144,8 @@ def _process_lines(p: ProcessFacts, threads: list[ThreadFacts]) -> list[str]:
         f"{p.rss_peak_bytes / 2**20:.1f} MiB; {p.start_s:.1f}-{p.end_s:.1f} s{exit_text}; "
         f"{', '.join(flags)}",
     ]
+    # the threads that did the most first; the rest (idle helpers, short lives) summed up
+    threads = sorted(threads, key=lambda t: (-_active_s(t), -t.sampled_s, t.tid))
     for t in threads[:MAX_THREADS_LISTED]:
         lines.append(f"      tid {t.tid:<8} {clean(t.name or '?')[:28]:<28} CPU {t.cpu_s:6.2f} s"
                      f"  {_split_text(t)}")
