@@ -33,6 +33,7 @@ class ProcInfo:
     is_python: bool
     alive: bool
     start_s: float
+    threads: int = 0
 
 
 @dataclass
@@ -246,7 +247,8 @@ class Sampler:
             self.writer.add_process_samples(proc_rows)
             self.writer.add_thread_samples(thread_rows)
             self.snapshot = tuple(
-                ProcInfo(p.proc_id, p.pid, p.parent_proc_id, p.is_python, p.alive, p.start_s)
+                ProcInfo(p.proc_id, p.pid, p.parent_proc_id, p.is_python, p.alive, p.start_s,
+                         len(p.threads))
                 for p in self._all)
         self.ticks += 1
         alive = [p for p in self._all if p.alive]

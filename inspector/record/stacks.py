@@ -33,6 +33,13 @@ CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lo
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
+# py-spy reads every thread's stack at every sample, ~12 us each: a tree of 1,000 threads at
+# 100 Hz would keep it busy more than a core, stealing one of the target's two. The rate is
+# lowered so that threads x rate stays within these budgets (5,000/s: about 6% of a core):
+# 50 threads keep 100 Hz, 200 get 25 Hz, 1,000 get 5 Hz.
+THREAD_SAMPLES_PER_S = 5000
+GIL_THREAD_SAMPLES_PER_S = 1000
+MIN_RATE_HZ = 1
 MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
 _THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
 
@@ -221,6 +228,7 @@ class _Run:
         self.log = os.path.join(out_dir, f"{root_pid}-{seq}.log")
         self.t_launch_s = t_launch_s
         self.t_end_s: float | None = None
+        self.stopping = False
         # A GIL run keeps only the samples of the thread holding the GIL (--gil); chrometrace
         # would merge those into spans that never close, so it counts them (raw format).
         mode = (["--gil", "--format", "raw"] if gil
@@ -358,19 +366,58 @@ class StackSampler:
                 roots.append(p)
         return roots
 
+    def _tree_threads(self, root: ProcInfo) -> int:
+        procs = [p for p in self.sampler.snapshot if p.alive]
+        children: dict[int | None, list[ProcInfo]] = {}
+        for p in procs:
+            children.setdefault(p.parent_proc_id, []).append(p)
+        total, todo = 0, [root]
+        while todo:
+            p = todo.pop()
+            total += p.threads
+            todo.extend(children.get(p.proc_id, []))
+        return max(1, total)
+
+    def _rate_for(self, root: ProcInfo, wanted: int, budget: int) -> int:
+        threads = self._tree_threads(root)
+        rate = max(MIN_RATE_HZ, min(wanted, budget // threads))
+        if rate < wanted and budget == THREAD_SAMPLES_PER_S:
+            self.sampler.problem("py-spy", "rate-lowered",
+                                 f"{threads} threads: stacks sampled at {rate} Hz instead of "
+                                 f"{wanted} Hz to keep py-spy's cost small", pid=root.pid,
+                                 once_key=f"rate-{rate}")
+        return rate
+
+    def _stop_if_too_fast(self, root: ProcInfo, run: _Run | None, wanted: int,
+                          budget: int) -> None:
+        """A tree that grew many threads during a run: end the run now (SIGINT, py-spy
+        writes what it has) so the next one starts at a rate within the budget."""
+        if run is None or run.stopping:
+            return
+        threads = self._tree_threads(root)
+        if run.rate > 2 * max(MIN_RATE_HZ, min(wanted, budget // threads)):
+            run.stopping = True
+            run.stop()
+
     def _launch(self) -> None:
         if self.permission_denied:
             return
         now = self.sampler.now_s()
         for p in self._roots():
             runs = self.runs.get(p.proc_id, [])
+            self._stop_if_too_fast(p, runs[-1] if runs else None, self.rate,
+                                   THREAD_SAMPLES_PER_S)
+            self._stop_if_too_fast(p, self.gil_runs.get(p.proc_id), self.gil_rate,
+                                   GIL_THREAD_SAMPLES_PER_S)
             # The next run starts OVERLAP_S before the current one ends, so the seams
             # (py-spy's start-up, 10-50 ms) are covered; _ingest trims the overlap.
-            if runs and (len(runs) > 1 or now - runs[-1].t_launch_s < CHUNK_S - OVERLAP_S):
+            if runs and (len(runs) > 1 or (not runs[-1].stopping
+                                           and now - runs[-1].t_launch_s < CHUNK_S - OVERLAP_S)):
                 continue
             self._seq += 1
             try:
-                run = _Run(self.exe, p.pid, self.rate, self.out_dir, now, self._seq)
+                run = _Run(self.exe, p.pid, self._rate_for(p, self.rate, THREAD_SAMPLES_PER_S),
+                           self.out_dir, now, self._seq)
             except OSError as e:
                 self.sampler.problem("py-spy", "launch-failed", str(e), pid=p.pid,
                                      once_key="launch")
@@ -384,8 +431,8 @@ class StackSampler:
                 continue
             self._seq += 1
             try:
-                run = _Run(self.exe, p.pid, self.gil_rate, self.out_dir, now, self._seq,
-                           gil=True)
+                rate = self._rate_for(p, self.gil_rate, GIL_THREAD_SAMPLES_PER_S)
+                run = _Run(self.exe, p.pid, rate, self.out_dir, now, self._seq, gil=True)
             except OSError:
                 continue
             self.ignore_pids.add(run.pid)
@@ -466,7 +513,7 @@ class StackSampler:
         spans = self._trim(parse_chrometrace(events, run.t_launch_s))
         if spans:
             self.spans_written += len(spans)
-            self.sampler.submit(functools.partial(self._write, spans=spans))
+            self.sampler.submit(functools.partial(self._write, spans=spans, rate=run.rate))
 
     def _trim(self, spans: list[StackSpan]) -> list[StackSpan]:
         """Drops what an earlier, overlapping run already recorded for the same thread."""
@@ -504,7 +551,7 @@ class StackSampler:
             self.sampler.problem("py-spy", "attach-failed",
                                  message or f"py-spy exited with {code}", pid=run.root_pid)
 
-    def _write(self, w: RecordingWriter, spans: list[StackSpan]) -> None:
+    def _write(self, w: RecordingWriter, spans: list[StackSpan], rate: int) -> None:
         procs = {}
         for p in self.sampler.snapshot:
             procs[p.pid] = p.proc_id  # the latest process with that pid wins
@@ -521,7 +568,7 @@ class StackSampler:
                     duration = end + slack - s.t_s
                     if duration <= 0:
                         continue
-            samples = max(1, round(duration * self.rate))
+            samples = max(1, round(duration * rate))
             rows.append((s.t_s, duration, proc_id, s.pid, s.tid, s.thread_name, s.stack,
                          samples, None))
             if s.thread_name and proc_id is not None:
