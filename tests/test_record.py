@@ -358,3 +358,8 @@ def test_gil_holders_are_counted_and_four_threads_take_turns(mixed) -> None:
     assert (per_run <= 1.0 + 1e-9).all()
     assert per_run.max() > 0.7
     assert (cpu.groupby("thread_name").share.mean() < 0.6).all()
+    # every run of every Python process also says how often nobody held the GIL, and the
+    # shares of one process in one run add up to 1
+    runs = g.groupby(["proc_id", "t_s"])
+    assert (runs.tid.apply(lambda t: (t == 0).sum()) == 1).all()
+    assert (runs.share.sum() - 1.0).abs().max() < 1e-9

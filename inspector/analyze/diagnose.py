@@ -268,7 +268,9 @@ def _gil_held_share(gil: pd.DataFrame | None) -> dict[int, float]:
     if gil is None or gil.empty or "samples_total" not in gil.columns:
         return {}
     g = gil.dropna(subset=["proc_id"])
-    runs = g.groupby(["proc_id", "t_s"]).agg(held=("samples", "sum"),
+    # rows with tid 0 count the samples in which nobody held the GIL (docs/recording-format.md)
+    g = g.assign(held=g["samples"].where(g["tid"] != 0, 0))
+    runs = g.groupby(["proc_id", "t_s"]).agg(held=("held", "sum"),
                                              total=("samples_total", "max"))
     runs = runs[runs["total"] > 0]
     out: dict[int, float] = {}

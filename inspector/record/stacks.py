@@ -40,6 +40,7 @@ GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its s
 THREAD_SAMPLES_PER_S = 5000
 GIL_THREAD_SAMPLES_PER_S = 1000
 MIN_RATE_HZ = 1
+NOBODY_TID = 0  # gil_samples row of "no thread held the GIL" (no OS thread has id 0)
 MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
 _THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
 
@@ -366,17 +367,21 @@ class StackSampler:
                 roots.append(p)
         return roots
 
-    def _tree_threads(self, root: ProcInfo) -> int:
+    def _subtree(self, root_proc_id: int) -> list[ProcInfo]:
+        """The live processes a `--subprocesses` run on this root samples."""
         procs = [p for p in self.sampler.snapshot if p.alive]
         children: dict[int | None, list[ProcInfo]] = {}
         for p in procs:
             children.setdefault(p.parent_proc_id, []).append(p)
-        total, todo = 0, [root]
+        tree, todo = [], [p for p in procs if p.proc_id == root_proc_id]
         while todo:
             p = todo.pop()
-            total += p.threads
+            tree.append(p)
             todo.extend(children.get(p.proc_id, []))
-        return max(1, total)
+        return tree
+
+    def _tree_threads(self, root: ProcInfo) -> int:
+        return max(1, sum(p.threads for p in self._subtree(root.proc_id)))
 
     def _rate_for(self, root: ProcInfo, wanted: int, budget: int) -> int:
         threads = self._tree_threads(root)
@@ -471,22 +476,30 @@ class StackSampler:
         # py-spy takes its first sample 10-50 ms after it starts: count from then
         start = run.t_launch_s + PY_SPY_STARTUP_S
         counts = parse_gil_counts(text)
-        if counts and end > start:
+        # Every Python process the run sampled gets a row, even if nobody held its GIL:
+        # "held 0% of the time" must not look like "not sampled".
+        pids = {c.pid for c in counts} | {p.pid for p in self._subtree(proc_id) if p.is_python}
+        if pids and end > start:
             self.sampler.submit(functools.partial(
                 self._write_gil, t_s=start, duration_s=end - start, counts=counts,
-                rate=run.rate))
+                rate=run.rate, pids=pids))
 
     def _write_gil(self, w: RecordingWriter, t_s: float, duration_s: float,
-                   counts: list[GilCount], rate: int) -> None:
+                   counts: list[GilCount], rate: int, pids: set[int]) -> None:
         procs = {p.pid: p.proc_id for p in self.sampler.snapshot}
         # py-spy takes rate * duration samples per process, catching up after a slow start,
         # and a run cut short takes fewer; never let the holders of one process exceed 100%.
         expected = max(1, round(rate * min(float(CHUNK_S), duration_s)))
-        per_pid: dict[int, int] = {}
+        per_pid: dict[int, int] = dict.fromkeys(pids, 0)
         for c in counts:
             per_pid[c.pid] = per_pid.get(c.pid, 0) + c.samples
-        w.add_gil_samples([(t_s, duration_s, procs.get(c.pid), c.pid, c.tid, c.thread_name,
-                            c.samples, max(expected, per_pid[c.pid])) for c in counts])
+        rows = [(t_s, duration_s, procs.get(c.pid), c.pid, c.tid, c.thread_name, c.samples,
+                 max(expected, per_pid[c.pid])) for c in counts]
+        # tid 0: the samples in which no thread of the process held its GIL
+        rows += [(t_s, duration_s, procs.get(pid), pid, NOBODY_TID, None,
+                  max(expected, held) - held, max(expected, held))
+                 for pid, held in per_pid.items()]
+        w.add_gil_samples(rows)
 
     def _ingest(self, proc_id: int, run: _Run, code: int | None) -> None:
         self.runs_done += 1
