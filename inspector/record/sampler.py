@@ -146,6 +146,9 @@ class Sampler:
         if (pid, st.starttime_ticks) in self._ended:
             stat_file.close()
             return None
+        if parent is not None and st.ppid != parent.pid:  # a stale children list, pid reused
+            stat_file.close()
+            return None
         status = io = None
         try:
             status = ProcFile(f"/proc/{pid}/status")
@@ -309,10 +312,15 @@ class Sampler:
         except (Gone, Unreadable):
             return
         live = set(tids)
+        # A thread gains children only by running (a fork) or when a sibling thread ends
+        # (the kernel re-parents the sibling's children): otherwise its list as last read
+        # stands, and its children file is not read again.
+        any_ended = False
         for tid in list(p.threads):
             if tid not in live:
                 p.threads.pop(tid).close()
                 self.writer.end_thread(p.proc_id, tid, t_s)
+                any_ended = True
         children: list[int] = []
         for tid in tids:
             tf = p.threads.get(tid)
@@ -341,7 +349,7 @@ class Sampler:
             name = syscall_name(r.syscall) if r.syscall is not None else None
             thread_rows.append((t_s, p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state,
                                 r.syscall, name, r.on_cpu_s, r.runqueue_s))
-            children.extend(tf.child_pids())
+            children.extend(tf.child_pids(refresh=tf.ran or any_ended))
         for child in children:
             if child not in self._procs:
                 self._add(child, p, False, t_s)
