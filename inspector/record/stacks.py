@@ -277,6 +277,13 @@ class _Run:
         except (ProcessLookupError, ChildProcessError):
             pass
 
+    def remove_files(self) -> None:
+        for path in (self.out, self.log):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
     def message(self) -> str:
         """py-spy's error and its causes on one line (without a RUST_BACKTRACE dump)."""
         try:
@@ -463,11 +470,7 @@ class StackSampler:
             text = Path(run.out).read_text(errors="replace")
         except OSError:
             text = None
-        for path in (run.out, run.log):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        run.remove_files()
         if text is None:
             self._gil_failures[proc_id] = self._gil_failures.get(proc_id, 0) + 1
             return
@@ -513,11 +516,7 @@ class StackSampler:
             self.sampler.problem("py-spy", "bad-output", str(e), pid=run.root_pid)
         if events is None:
             self._failed(proc_id, run, code)  # reads the log: before it is removed
-        for path in (run.out, run.log):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        run.remove_files()
         if events is None:
             return
         self.failures.pop(proc_id, None)
