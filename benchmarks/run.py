@@ -1,0 +1,859 @@
+"""What recording costs the target, what the recorder costs, how accurate it is, how far the
+report scales: `python benchmarks/run.py [--quick] [--only SECTION] [--targets KEYS]`.
+
+Every figure is a median over several runs, the compared commands interleaved (ABAB...) so
+that a noisy neighbour slows them alike. Markdown goes to stdout and (full runs) to
+benchmarks/RESULTS.md; `--json PATH` keeps the raw numbers. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+TARGETS = HERE / "targets"
+REPO = HERE.parent
+DEFAULT_RESULTS = HERE / "RESULTS.md"
+POLLER = HERE / "psutil_poller.py"
+SECTIONS = ("slowdown", "cpu", "accuracy", "scale")
+
+# Goals, from issue 6.
+GOAL_SLOWDOWN = 1.05  # recorded / plain wall time of the target
+GOAL_FLOOR_RATIO = 2.0  # recorder's /proc CPU over the cost of just reading the same files
+GOAL_CPU_POINTS = 5.0  # recorded mean cpu_percent of a thread vs what it really used
+# inspector's defaults, which every comparison uses too.
+INTERVAL_S = 0.1
+RATE_HZ = 100
+# The flags inspector gives py-spy (inspector/record/stacks.py), minus its 1-s chunking.
+PY_SPY_FLAGS = ("--subprocesses", "--threads", "--idle")
+COMMAND_TIMEOUT_S = 300  # no single benchmark command runs anywhere near this long
+
+
+class BenchError(Exception):
+    """A benchmark command failed; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CpuConfig:
+    """An idle target for section 2: P processes x N threads, waiting or waking up often."""
+
+    processes: int
+    threads: int  # per process, main thread included
+    wake_every_s: float = 0.0  # 0: threads just wait; else each wakes this often (so it ran)
+
+    @property
+    def label(self) -> str:
+        wake = f", each waking every {self.wake_every_s * 1e3:.0f} ms" if self.wake_every_s else ""
+        return f"{self.processes} x {self.threads}{wake}"
+
+    def argv(self, seconds: float) -> list[str]:
+        return target_argv("idle.py", "--processes", str(self.processes), "--threads",
+                           str(self.threads), "--wake-every", str(self.wake_every_s),
+                           "--seconds", str(seconds))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big and how often: `full` for RESULTS.md, `quick` for the smoke test."""
+
+    rounds: int  # runs per figure (its median)
+    slowdown_target_s: float  # plain wall time each slowdown target is calibrated to
+    cpu_configs: tuple[CpuConfig, ...]
+    cpu_window_s: float  # how long the recorder's CPU is read, mid-run
+    cpu_settle_s: float  # recorder start-up (imports, first py-spy run) left out of the window
+    cpu_align: bool  # line the window up with py-spy runs being reaped (costs up to 2 chunks)
+    floor_rounds: int  # tight-loop rounds per floor measurement
+    floor_paced_rounds: int  # rounds one interval apart per paced floor measurement
+    duty_s: float  # how long each duty-cycle thread burns
+    children_per_lifetime: int
+    scale_durations_s: tuple[float, ...]
+
+
+FULL = Sizes(rounds=5, slowdown_target_s=2.5,
+             cpu_configs=(CpuConfig(1, 1), CpuConfig(1, 50), CpuConfig(1, 200), CpuConfig(8, 8),
+                          CpuConfig(1, 50, wake_every_s=0.01)),
+             cpu_window_s=3.0, cpu_settle_s=1.0, cpu_align=True,
+             floor_rounds=300, floor_paced_rounds=20,
+             duty_s=4.0, children_per_lifetime=20, scale_durations_s=(60.0, 600.0, 3600.0))
+QUICK = Sizes(rounds=1, slowdown_target_s=0.2,
+              cpu_configs=(CpuConfig(1, 4), CpuConfig(2, 2, wake_every_s=0.01)),
+              cpu_window_s=0.5, cpu_settle_s=0.5, cpu_align=False,
+              floor_rounds=20, floor_paced_rounds=3,
+              duty_s=1.0, children_per_lifetime=2, scale_durations_s=(5.0,))
+
+
+# -- running commands ---------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    command_wall_s: float
+    report: dict[str, Any]
+
+
+def run_command(argv: Sequence[str], report_path: Path | None, label: str,
+                timeout_s: float = COMMAND_TIMEOUT_S) -> RunResult:
+    """Runs argv to completion, its output discarded; returns its wall time and the
+    target's self-report (the JSON a target in benchmarks/targets writes)."""
+    if report_path is not None:
+        report_path.unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, start_new_session=True)
+        try:
+            code = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise BenchError(f"{label}: timed out after {timeout_s:.0f} s") from None
+        wall = time.perf_counter() - t0
+        if code != 0:
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
+            raise BenchError(f"{label}: exit status {code}: {' '.join(tail)}")
+    report: dict[str, Any] = {}
+    if report_path is not None:
+        try:
+            report = json.loads(report_path.read_text())
+        except (OSError, ValueError) as e:
+            raise BenchError(f"{label}: the target wrote no report ({e})") from None
+    return RunResult(wall, report)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def find_py_spy() -> str | None:
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.is_file() else shutil.which("py-spy")
+
+
+def inspector_record(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "inspector", "record", "-q", "-o", str(out), *extra, "--"]
+
+
+def target_argv(script: str, *args: str, report: Path | None = None) -> list[str]:
+    argv = [sys.executable, str(TARGETS / script), *args]
+    return argv + ["--report", str(report)] if report is not None else argv
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+# -- 1. target slowdown -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SlowdownTarget:
+    key: str
+    label: str
+    script: str
+    args: tuple[str, ...]
+    calibration_work: int  # a first guess, scaled to Sizes.slowdown_target_s
+
+
+SLOWDOWN_TARGETS = (
+    SlowdownTarget("1-thread", "1 CPU thread", "cpu_threads.py", ("--threads", "1"), 5000),
+    SlowdownTarget("50-threads", "50 CPU threads (GIL-bound)", "cpu_threads.py",
+                   ("--threads", "50"), 5000),
+    SlowdownTarget("200-threads", "200 CPU threads (GIL-bound)", "cpu_threads.py",
+                   ("--threads", "200"), 5000),
+    SlowdownTarget("pool-2", "2-process pool on 2 cores", "pool.py", ("--processes", "2"), 5000),
+    SlowdownTarget("io", "I/O-bound: 8 threads calling a 0.5 ms loopback TCP server", "io_bound.py",
+                   ("--clients", "8"), 25000),
+)
+
+
+def slowdown_commands(py_spy: str | None, tmp: Path
+                      ) -> dict[str, Callable[[list[str]], list[str]]]:
+    """How each compared command wraps a target's argv."""
+    rec = tmp / "rec.sqlite"
+    raw = tmp / "py-spy.txt"
+    commands: dict[str, Callable[[list[str]], list[str]]] = {
+        "plain": lambda argv: argv,
+        "inspector": lambda argv: inspector_record(rec) + argv,
+    }
+    if py_spy is not None:
+        base = [py_spy, "record", "-r", str(RATE_HZ), *PY_SPY_FLAGS, "-f", "raw", "-o", str(raw)]
+        commands["py-spy blocking"] = lambda argv: [*base, "--", *argv]
+        commands["py-spy nonblocking"] = lambda argv: [*base, "--nonblocking", "--", *argv]
+    commands["psutil poll"] = lambda argv: [sys.executable, str(POLLER), "--interval",
+                                            str(INTERVAL_S), "--", *argv]
+    return commands
+
+
+def calibrate(t: SlowdownTarget, seconds: float, tmp: Path) -> int:
+    """The work that makes the plain target run about `seconds` on this machine."""
+    report = tmp / "calibrate.json"
+    work = t.calibration_work
+    for _ in range(3):
+        r = run_command(target_argv(t.script, *t.args, "--work", str(work), report=report),
+                        report, f"calibrating {t.key}")
+        wall = r.report["wall_s"]
+        scaled = max(1, int(work * seconds / max(wall, 1e-3)))
+        if 0.8 <= wall / seconds <= 1.25:
+            return scaled
+        work = scaled
+    return work
+
+
+def bench_slowdown(sizes: Sizes, keys: Sequence[str] | None, log: Callable[[str], None]
+                   ) -> dict[str, Any]:
+    py_spy = find_py_spy()
+    targets = [t for t in SLOWDOWN_TARGETS if keys is None or t.key in keys]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-") as d:
+        tmp = Path(d)
+        commands = slowdown_commands(py_spy, tmp)
+        names = list(commands)
+        report = tmp / "report.json"
+        for t in targets:
+            work = calibrate(t, sizes.slowdown_target_s, tmp)
+            argv = target_argv(t.script, *t.args, "--work", str(work), report=report)
+            target_s: dict[str, list[float]] = {n: [] for n in names}
+            command_s: dict[str, list[float]] = {n: [] for n in names}
+            for r in range(sizes.rounds):
+                order = names[r % len(names):] + names[:r % len(names)]  # rotate: no fixed slot
+                for name in order:
+                    res = run_command(commands[name](argv), report, f"{t.key} under {name}")
+                    target_s[name].append(res.report["wall_s"])
+                    command_s[name].append(res.command_wall_s)
+            row: dict[str, Any] = {
+                "key": t.key, "label": t.label, "work": work, "runs": sizes.rounds,
+                "plain_target_s": median(target_s["plain"]),
+                "plain_command_s": median(command_s["plain"]), "ratios": {}}
+            for name in names[1:]:
+                row["ratios"][name] = {
+                    "target": _ratio(target_s[name], target_s["plain"]),
+                    "command": _ratio(command_s[name], command_s["plain"]),
+                }
+            row["target_s"], row["command_s"] = target_s, command_s
+            rows.append(row)
+            log(f"slowdown {t.key}: " + ", ".join(
+                f"{n} {row['ratios'][n]['target']['median']:.3f}x" for n in names[1:]))
+    return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows}
+
+
+def _ratio(values: list[float], plain: list[float]) -> dict[str, float]:
+    """Ratio of the medians, and the range of the paired (same-round) ratios."""
+    paired = [v / p for v, p in zip(values, plain)]
+    return {"median": median(values) / median(plain), "min": min(paired), "max": max(paired)}
+
+
+# -- 2. the recorder's own CPU ------------------------------------------------------------
+
+def _schedstat_ns(pid: int) -> int:
+    """CPU time of all live threads of pid, in ns (schedstat is exact, stat is in ticks)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def _reaped_children_s(pid: int) -> float:
+    """CPU of the children pid has waited for (cutime + cstime): its finished py-spy runs."""
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[13]) + int(rest[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_reap(pid: int, after: float, limit_s: float) -> float:
+    """Waits until pid reaps a child (its children's CPU goes up) or limit_s passes, so a
+    window begins and ends just after a py-spy run is folded in, not at a random point."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        now = _reaped_children_s(pid)
+        if now != after:
+            return now
+        time.sleep(0.005)
+    return _reaped_children_s(pid)
+
+
+def measure_recorder_cpu(config: CpuConfig, stacks: bool, sizes: Sizes, tmp: Path
+                         ) -> dict[str, float]:
+    """Records an idle target and reads the recorder's CPU over a window mid-run."""
+    settle_s, window_s = sizes.cpu_settle_s, sizes.cpu_window_s
+    align_s = 1.1 if stacks and sizes.cpu_align else 0.0  # up to one py-spy chunk
+    seconds = settle_s + 2 * align_s + window_s + 0.5
+    rec = tmp / "cpu.sqlite"
+    extra = () if stacks else ("--no-stacks",)
+    argv = inspector_record(rec, *extra) + config.argv(seconds)
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        time.sleep(settle_s)
+        kids0 = _reaped_children_s(proc.pid)
+        if align_s:
+            kids0 = _wait_for_reap(proc.pid, kids0, align_s)
+        t0, own0 = time.monotonic(), _schedstat_ns(proc.pid)
+        time.sleep(window_s)
+        kids1 = _reaped_children_s(proc.pid)
+        if align_s:
+            kids1 = _wait_for_reap(proc.pid, kids1, align_s)
+        t1, own1 = time.monotonic(), _schedstat_ns(proc.pid)
+        _, err = proc.communicate(timeout=COMMAND_TIMEOUT_S)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    if proc.returncode != 0:
+        raise BenchError(f"recorder CPU run ({config.label}): exit status {proc.returncode}: "
+                         f"{err.decode(errors='replace').strip()[-200:]}")
+    span = t1 - t0
+    return {"own_ms_per_s": (own1 - own0) / 1e6 / span,
+            "py_spy_ms_per_s": (kids1 - kids0) * 1e3 / span, "window_s": span}
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for tid in os.listdir(f"/proc/{p}/task"):
+            with open(f"/proc/{p}/task/{tid}/children") as f:
+                todo.extend(int(x) for x in f.read().split())
+    return out
+
+
+def measure_floor(config: CpuConfig, rounds: int, paced_rounds: int, repeats: int
+                  ) -> dict[str, float]:
+    """The least a /proc sampler can spend: pread of already-open stat, syscall, schedstat
+    per thread and stat, status, io per process; nothing parsed or stored. Both in a tight
+    loop and paced, one round per interval as a sampler runs (slower: after 0.1 s asleep,
+    the caches are cold)."""
+    proc = subprocess.Popen(config.argv(600), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    fds: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            pids = _tree(proc.pid)
+            n = sum(len(os.listdir(f"/proc/{p}/task")) for p in pids)
+            if len(pids) == config.processes and n == config.processes * config.threads:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError(f"floor: idle target never reached {config.label}")
+            time.sleep(0.05)
+        for p in pids:
+            fds += [os.open(f"/proc/{p}/{name}", os.O_RDONLY) for name in ("stat", "status", "io")]
+            for tid in os.listdir(f"/proc/{p}/task"):
+                fds += [os.open(f"/proc/{p}/task/{tid}/{name}", os.O_RDONLY)
+                        for name in ("stat", "syscall", "schedstat")]
+        tight, paced = [], []
+        pread = os.pread
+        for _ in range(repeats):
+            c0 = time.thread_time()
+            for _ in range(rounds):
+                for fd in fds:
+                    pread(fd, 4096, 0)
+            tight.append((time.thread_time() - c0) / rounds)
+            cpu = 0.0
+            for _ in range(paced_rounds):
+                time.sleep(INTERVAL_S)
+                c0 = time.thread_time()
+                for fd in fds:
+                    pread(fd, 4096, 0)
+                cpu += time.thread_time() - c0
+            paced.append(cpu / paced_rounds)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        _kill_group(proc)
+    return {"tight_ms_per_s": median(tight) * 1e3 / INTERVAL_S,
+            "paced_ms_per_s": median(paced) * 1e3 / INTERVAL_S}
+
+
+def bench_cpu(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-") as d:
+        tmp = Path(d)
+        for config in sizes.cpu_configs:
+            runs: dict[bool, list[dict[str, float]]] = {True: [], False: []}
+            for r in range(sizes.rounds):
+                for stacks in ((False, True) if r % 2 == 0 else (True, False)):
+                    runs[stacks].append(measure_recorder_cpu(config, stacks, sizes, tmp))
+            floor = measure_floor(config, sizes.floor_rounds, sizes.floor_paced_rounds,
+                                  max(sizes.rounds, 3))
+            proc_only = median([x["own_ms_per_s"] for x in runs[False]])
+            own = median([x["own_ms_per_s"] for x in runs[True]])
+            py_spy = median([x["py_spy_ms_per_s"] for x in runs[True]])
+            row: dict[str, Any] = {
+                "label": config.label, "processes": config.processes,
+                "threads_per_process": config.threads,
+                "threads": config.processes * config.threads,
+                "wake_every_s": config.wake_every_s, "runs": sizes.rounds,
+                "no_stacks_ms_per_s": proc_only,
+                "floor_ms_per_s": floor["tight_ms_per_s"],
+                "floor_paced_ms_per_s": floor["paced_ms_per_s"],
+                "floor_ratio": proc_only / floor["tight_ms_per_s"],
+                "floor_paced_ratio": proc_only / floor["paced_ms_per_s"],
+                "default_own_ms_per_s": own, "default_py_spy_ms_per_s": py_spy,
+                "default_total_ms_per_s": own + py_spy,
+                "raw": {"no_stacks": runs[False], "default": runs[True]},
+            }
+            rows.append(row)
+            log(f"cpu {config.label}: no-stacks {proc_only:.2f} ms/s, floor "
+                f"{floor['tight_ms_per_s']:.2f} (paced {floor['paced_ms_per_s']:.2f}) ms/s, "
+                f"default own {own:.2f} + py-spy {py_spy:.2f} ms/s")
+    return {"rows": rows, "fit": _fit_costs([r for r in rows if not r["wake_every_s"]])}
+
+
+def _fit_costs(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]] | None:
+    """Least squares: ms/s = fixed + per_process * P + per_thread * threads."""
+    try:
+        import numpy as np
+    except ImportError:
+        return None
+    if len(rows) < 3:
+        return None
+    a = np.array([[1.0, r["processes"], r["threads"]] for r in rows])
+    out = {}
+    for key in ("no_stacks_ms_per_s", "floor_ms_per_s", "floor_paced_ms_per_s",
+                "default_own_ms_per_s", "default_py_spy_ms_per_s"):
+        coef = np.linalg.lstsq(a, np.array([r[key] for r in rows]), rcond=None)[0]
+        out[key] = {"fixed": float(coef[0]), "per_process": float(coef[1]),
+                    "per_thread": float(coef[2])}
+    return out
+
+
+# -- 3. accuracy ----------------------------------------------------------------------------
+
+def _load(path: Path) -> Any:
+    try:
+        import inspector
+    except ImportError:
+        sys.path.insert(0, str(REPO))
+        import inspector
+    return inspector.load(path)
+
+
+def bench_accuracy(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    duty_rows: dict[int, dict[str, list[float]]] = {}
+    children: dict[float, list[int]] = {}  # lifetime -> [captured, born]
+    missed: list[dict[str, float]] = []  # children of 2+ intervals the recording lacks
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-") as d:
+        tmp = Path(d)
+        rec, report = tmp / "acc.sqlite", tmp / "acc.json"
+        for r in range(sizes.rounds):
+            res = run_command(inspector_record(rec) + target_argv(
+                "duty.py", "--seconds", str(sizes.duty_s), report=report), report,
+                "duty-cycle threads under inspector")
+            recording = _load(rec)
+            ts = recording.thread_samples
+            for t in res.report["threads"]:
+                mine = ts[(ts.pid == res.report["pid"]) & (ts.tid == t["tid"])]
+                recorded = float(mine["cpu_percent"].dropna().mean())
+                row = duty_rows.setdefault(t["duty_percent"],
+                                           {"recorded": [], "actual": [], "samples": []})
+                row["recorded"].append(recorded)
+                row["actual"].append(t["cpu_percent"])
+                row["samples"].append(float(mine["cpu_percent"].notna().sum()))
+            res = run_command(inspector_record(rec) + target_argv(
+                "children.py", "--count", str(sizes.children_per_lifetime), "--seed", str(r),
+                report=report), report, "short-lived children under inspector")
+            recording = _load(rec)
+            seen = set(recording.processes["pid"].astype(int))
+            ticks = sorted(set(recording.process_samples["t_s"]))
+            t0_unix = recording.meta.get("start_time_unix", 0.0)
+            for c in res.report["children"]:
+                tally = children.setdefault(c["lifetime_s"], [0, 0])
+                tally[0] += int(c["pid"] in seen)
+                tally[1] += 1
+                if c["pid"] not in seen and c["lifetime_s"] >= 2 * INTERVAL_S:
+                    born = c["born_unix"] - t0_unix
+                    missed.append({"lifetime_s": c["lifetime_s"], "born_s": born,
+                                   "tick_gap_s": _largest_gap(ticks, born,
+                                                              born + c["lifetime_s"])})
+    duty = []
+    for pct in sorted(duty_rows):
+        row = duty_rows[pct]
+        errors = [a - b for a, b in zip(row["recorded"], row["actual"])]
+        duty.append({"duty_percent": pct, "recorded_percent": median(row["recorded"]),
+                     "actual_percent": median(row["actual"]),
+                     "error_points": median(errors),
+                     "worst_error_points": max(errors, key=abs),
+                     "samples_per_run": median(row["samples"]), "runs": len(errors),
+                     "raw": row})
+        log(f"accuracy duty {pct}%: recorded {duty[-1]['recorded_percent']:.1f}, actual "
+            f"{duty[-1]['actual_percent']:.1f}")
+    kids = [{"lifetime_s": life, "captured": c, "born": n,
+             "intervals": life / INTERVAL_S} for life, (c, n) in sorted(children.items())]
+    log("accuracy children: " + ", ".join(f"{k['lifetime_s']} s {k['captured']}/{k['born']}"
+                                          for k in kids))
+    return {"duty": duty, "children": kids, "missed": missed, "runs": sizes.rounds}
+
+
+def _largest_gap(ticks: list[float], start: float, end: float) -> float:
+    """The longest time between the recorder's ticks across [start, end]: a child that
+    lived 2 intervals can only be missed if the sampler fell that far behind."""
+    before = [t for t in ticks if t <= start][-1:]
+    inside = [t for t in ticks if start < t < end]
+    after = [t for t in ticks if t >= end][:1]
+    points = before + inside + after
+    return max((b - a for a, b in zip(points, points[1:])), default=float("inf"))
+
+
+# -- 4. report scale ------------------------------------------------------------------------
+
+def bench_scale(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+    sys.path.insert(0, str(HERE))
+    try:
+        import report_scale  # benchmarks/report_scale.py, owned by the report's author
+    except ImportError as e:
+        return {"available": False, "reason": f"benchmarks/report_scale.py not importable: {e}"}
+    finally:
+        sys.path.remove(str(HERE))
+    rows = []
+    for duration in sizes.scale_durations_s:
+        result = report_scale.measure(duration)
+        rows.append({"duration_s": duration, **result})
+        log(f"scale {duration:.0f} s: {result}")
+    return {"available": True, "rows": rows}
+
+
+# -- the machine ------------------------------------------------------------------------------
+
+def machine() -> dict[str, Any]:
+    cpu_model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem_gib = round(kib / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    versions = {}
+    for mod in ("psutil", "pandas", "plotly"):
+        try:
+            versions[mod] = __import__(mod).__version__
+        except ImportError:
+            versions[mod] = None
+    py_spy = find_py_spy()
+    if py_spy:
+        out = subprocess.run([py_spy, "--version"], capture_output=True, text=True)
+        versions["py-spy"] = out.stdout.strip().replace("py-spy ", "")
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
+            "cpu": cpu_model, "cores": os.cpu_count(), "memory_gib": mem_gib,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "python_exe": sys.executable, "versions": versions, "commit": commit,
+            "loadavg": os.getloadavg()}
+
+
+# -- markdown ---------------------------------------------------------------------------------
+
+def _x(r: dict[str, float]) -> str:
+    return f"{r['median']:.3f}x ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def render_machine(m: dict[str, Any], quick: bool) -> str:
+    v = m["versions"]
+    load = ", ".join(f"{x:.2f}" for x in m["loadavg"])
+    lines = [
+        f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
+        f"Linux {m['kernel']}; CPython {m['python']} ({m['python_exe']}); "
+        f"py-spy {v.get('py-spy')}, psutil {v.get('psutil')}, pandas {v.get('pandas')}, "
+        f"plotly {v.get('plotly')}; inspector commit {m['commit']}; load average at start "
+        f"{load}.",
+    ]
+    if quick:
+        lines.append("**--quick run: tiny sizes, one run each; these numbers mean nothing.**")
+    return "\n".join(lines)
+
+
+def render_slowdown(s: dict[str, Any]) -> str:
+    names = s["commands"]
+    out = [
+        "## 1. Target slowdown",
+        "",
+        f"The target's own wall time (it times its work from its first line to its last) "
+        f"under each command, divided by its plain wall time: the ratio of the medians of "
+        f"{s['rows'][0]['runs'] if s['rows'] else 0} interleaved runs, and in brackets the "
+        f"range of the same-round ratios. All at {RATE_HZ} Hz stacks / {INTERVAL_S} s interval: "
+        f"`inspector record -q -o F -- python T` (defaults), `py-spy record -r {RATE_HZ} "
+        f"{' '.join(PY_SPY_FLAGS)} -f raw` (blocking, and `--nonblocking`), and "
+        f"`psutil_poller.py` (children(recursive=True), cpu_times, memory_info, threads() per "
+        f"process every {INTERVAL_S} s). Goal for inspector: {GOAL_SLOWDOWN}x or less.",
+        "",
+        "| target | plain (s) | " + " | ".join(names) + " | inspector within goal |",
+        "|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for row in s["rows"]:
+        cells = [_x(row["ratios"][n]["target"]) for n in names]
+        ok = row["ratios"]["inspector"]["target"]["median"] <= GOAL_SLOWDOWN
+        out.append(f"| {row['label']} | {row['plain_target_s']:.2f} | " + " | ".join(cells)
+                   + f" | {_yes(ok)} |")
+    out += [
+        "",
+        "The whole command's wall time, start-up and shut-down included (inspector imports "
+        "its modules, starts py-spy, and waits one more interval after the tree exits; py-spy "
+        "writes its file at the end):",
+        "",
+        "| target | plain (s) | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for row in s["rows"]:
+        cells = [_x(row["ratios"][n]["command"]) for n in names]
+        out.append(f"| {row['label']} | {row['plain_command_s']:.2f} | " + " | ".join(cells)
+                   + " |")
+    if not s["py_spy"]:
+        out += ["", "py-spy was not found: its columns are missing."]
+    return "\n".join(out)
+
+
+def render_cpu(s: dict[str, Any]) -> str:
+    out = [
+        "## 2. The recorder's own CPU",
+        "",
+        "An idle target (P processes x N threads each, waiting, or each waking every 10 ms so "
+        "that every thread has run by every tick) recorded at the defaults; the recorder's CPU "
+        "read over a window mid-run: its own threads from /proc/PID/task/*/schedstat (ns), its "
+        "finished py-spy runs from cutime+cstime (the window starts and ends just after one is "
+        "reaped). In milliseconds of CPU per second recorded (10 ms/s = 1% of a core). "
+        "`--no-stacks` is the /proc part alone. The floor is `os.pread` of already-open stat, "
+        "syscall, schedstat per thread and stat, status, io per process, nothing parsed or "
+        f"stored, once per {INTERVAL_S} s: measured in a tight loop (as issue 6 defines it) "
+        "and paced, one round per interval after a sleep, as a sampler really runs (cold "
+        f"caches make each round several times dearer). Goal: the /proc part within "
+        f"{GOAL_FLOOR_RATIO:.0f}x of the floor.",
+        "",
+        "| processes x threads | threads | /proc part (--no-stacks) | floor, tight loop | "
+        "ratio | floor, paced | ratio | within goal (tight / paced) | default: recorder | "
+        "default: py-spy | default: total |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in s["rows"]:
+        ok = (f"{_yes(r['floor_ratio'] <= GOAL_FLOOR_RATIO)} / "
+              f"{_yes(r['floor_paced_ratio'] <= GOAL_FLOOR_RATIO)}")
+        out.append(
+            f"| {r['label']} | {r['threads']} | {r['no_stacks_ms_per_s']:.2f} | "
+            f"{r['floor_ms_per_s']:.2f} | {r['floor_ratio']:.1f}x | "
+            f"{r['floor_paced_ms_per_s']:.2f} | {r['floor_paced_ratio']:.1f}x | {ok} | "
+            f"{r['default_own_ms_per_s']:.2f} | {r['default_py_spy_ms_per_s']:.2f} | "
+            f"{r['default_total_ms_per_s']:.2f} |")
+    fit = s.get("fit")
+    if fit:
+        out += ["", "Fitted over the waiting-thread rows (least squares): ms/s = fixed + per "
+                "process x P + per thread x threads; per-process and per-thread costs in "
+                "microseconds of CPU per second recorded:", "",
+                "| part | fixed (ms/s) | per process (us/s) | per thread (us/s) |",
+                "|---|---|---|---|"]
+        labels = {"no_stacks_ms_per_s": "/proc part (--no-stacks)",
+                  "floor_ms_per_s": "floor, tight loop",
+                  "floor_paced_ms_per_s": "floor, paced",
+                  "default_own_ms_per_s": "default: recorder",
+                  "default_py_spy_ms_per_s": "default: py-spy"}
+        for key, label in labels.items():
+            f = fit[key]
+            out.append(f"| {label} | {f['fixed']:.2f} | {f['per_process'] * 1e3:.0f} | "
+                       f"{f['per_thread'] * 1e3:.0f} |")
+    return "\n".join(out)
+
+
+def render_accuracy(s: dict[str, Any]) -> str:
+    out = [
+        "## 3. Accuracy",
+        "",
+        "Threads that burn a share of a core (busy hashing, GIL released, for duty x 10 ms, "
+        "asleep for the rest), recorded at the defaults: the recording's mean `cpu_percent` "
+        "per thread against what the thread really used (its own `time.thread_time()` over its "
+        "life; on a busy machine it falls short of the nominal duty, which is why it, not the "
+        f"nominal duty, is the reference). Medians of {s['runs']} runs. Goal: within "
+        f"{GOAL_CPU_POINTS:.0f} points.",
+        "",
+        "| nominal duty | actual (thread_time) | recorded | error (points) | worst run | "
+        "samples per run | within goal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d in s["duty"]:
+        ok = abs(d["worst_error_points"]) <= GOAL_CPU_POINTS
+        out.append(f"| {d['duty_percent']}% | {d['actual_percent']:.1f}% | "
+                   f"{d['recorded_percent']:.1f}% | {d['error_points']:+.1f} | "
+                   f"{d['worst_error_points']:+.1f} | {d['samples_per_run']:.0f} | {_yes(ok)} |")
+    out += [
+        "",
+        f"Child processes forked one every 23 ms (every phase of the {INTERVAL_S} s tick), each "
+        "living a set time and reaped at once (no zombie lingers), over "
+        f"{s['runs']} runs: how many the recording holds. Goal: all of those living 2 intervals "
+        "or more.",
+        "",
+        "| lifetime | intervals | captured | share | goal |",
+        "|---|---|---|---|---|",
+    ]
+    for k in s["children"]:
+        share = k["captured"] / k["born"] if k["born"] else float("nan")
+        goal = _yes(k["captured"] == k["born"]) if k["intervals"] >= 2 - 1e-9 else "(stated)"
+        out.append(f"| {k['lifetime_s'] * 1e3:.0f} ms | {k['intervals']:.1f} | "
+                   f"{k['captured']}/{k['born']} | {share:.0%} | {goal} |")
+    for m in s.get("missed", []):
+        out.append(f"\nMissed: a child living {m['lifetime_s'] * 1e3:.0f} ms, born at "
+                   f"{m['born_s']:.2f} s; the longest gap between the recorder's ticks during "
+                   f"its life was {m['tick_gap_s'] * 1e3:.0f} ms.")
+    return "\n".join(out)
+
+
+SCALE_COLUMNS = {  # report_scale.measure() keys shown first, with their headers
+    "duration_s": "recording length (s)", "threads": "threads", "processes": "processes",
+    "rows_thread_samples": "thread samples", "rows_stacks": "stack spans",
+    "recording_mb": "recording (MB)", "build_s": "report build (s)",
+    "peak_rss_mb": "peak memory (MB)", "html_mb": "HTML (MB)",
+    "html_beyond_plotlyjs_mb": "HTML beyond plotly.js (MB)",
+    "browser_load_s": "load in headless Chromium (s)",
+}
+GOAL_SCALE_BUILD_S = 10.0  # issue 6: the hour's report built in 10 s...
+GOAL_SCALE_EXTRA_MB = 10.0  # ...and at most 10 MB beyond plotly.js
+
+
+def render_scale(s: dict[str, Any]) -> str:
+    out = ["## 4. Report scale", ""]
+    if not s.get("available"):
+        return "\n".join(out + [f"Not measured: {s.get('reason')}."])
+    rows = s["rows"]
+    keys = [k for k in SCALE_COLUMNS if any(k in r for r in rows)]
+    for r in rows:
+        keys += [k for k in r if k not in keys and not isinstance(r[k], (dict, list))]
+    out += ["Synthetic recordings (written through the recorder's RecordingWriter) and the "
+            "report built from each, by benchmarks/report_scale.py `measure(duration_s)`. Goal "
+            f"for the hour: built in {GOAL_SCALE_BUILD_S:.0f} s, at most "
+            f"{GOAL_SCALE_EXTRA_MB:.0f} MB beyond plotly.js.", "",
+            "| " + " | ".join(SCALE_COLUMNS.get(k, k) for k in keys) + " | within goal |",
+            "|" + "---|" * (len(keys) + 1)]
+    for r in rows:
+        ok = (r.get("build_s", float("inf")) <= GOAL_SCALE_BUILD_S
+              and r.get("html_beyond_plotlyjs_mb", float("inf")) <= GOAL_SCALE_EXTRA_MB)
+        out.append("| " + " | ".join(_cell(r.get(k)) for k in keys) + f" | {_yes(ok)} |")
+    return "\n".join(out)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return "" if v is None else str(v)
+
+
+RENDER = {"slowdown": render_slowdown, "cpu": render_cpu, "accuracy": render_accuracy,
+          "scale": render_scale}
+
+HEADER = """# inspector benchmarks
+
+Produced by `python benchmarks/run.py` (see README.md here). The machine is small and shared:
+2 cores, with other jobs (test suites of other sessions) running at the same time, so each figure
+is a median of interleaved runs and should be read as a ratio or an order of magnitude; a ratio
+a few percent either side of 1.00 is within the noise. Each section says when and where it ran.
+"""
+
+
+def merge_results(path: Path, rendered: dict[str, str]) -> str:
+    """RESULTS.md with the given sections replaced and the others kept as they were."""
+    old: dict[str, str] = {}
+    if path.exists():
+        text = path.read_text()
+        for name in SECTIONS:
+            begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+            if begin in text and end in text:
+                old[name] = text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
+    old.update(rendered)
+    parts = [HEADER]
+    for name in SECTIONS:
+        if name in old:
+            parts.append(f"<!-- begin:{name} -->\n{old[name]}\n<!-- end:{name} -->\n")
+    return "\n".join(parts)
+
+
+# -- main -------------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes, one run each: checks the script works, measures nothing")
+    ap.add_argument("--only", choices=SECTIONS, action="append",
+                    help="run only this section (repeatable)")
+    ap.add_argument("--targets", help="slowdown targets to run, comma-separated: "
+                    + ",".join(t.key for t in SLOWDOWN_TARGETS))
+    ap.add_argument("--output", type=Path,
+                    help="markdown file to update (default: benchmarks/RESULTS.md, not with "
+                         "--quick)")
+    ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = ap.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    sections = args.only or list(SECTIONS)
+    keys = None
+    if args.targets:
+        keys = [k.strip() for k in args.targets.split(",") if k.strip()]
+        unknown = set(keys) - {t.key for t in SLOWDOWN_TARGETS}
+        if unknown:
+            print(f"run.py: unknown target(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+    output = args.output if args.output else (None if args.quick else DEFAULT_RESULTS)
+
+    def log(msg: str) -> None:
+        print(f"# {msg}", file=sys.stderr, flush=True)
+
+    m = machine()
+    header = render_machine(m, args.quick)
+    results: dict[str, Any] = {"machine": m, "quick": args.quick, "sections": {}}
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "slowdown": lambda: bench_slowdown(sizes, keys, log),
+        "cpu": lambda: bench_cpu(sizes, log),
+        "accuracy": lambda: bench_accuracy(sizes, log),
+        "scale": lambda: bench_scale(sizes, log),
+    }
+    rendered: dict[str, str] = {}
+    try:
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            t0 = time.monotonic()
+            results["sections"][name] = runners[name]()
+            results["sections"][name]["elapsed_s"] = time.monotonic() - t0
+            rendered[name] = RENDER[name](results["sections"][name]) + "\n\n" + header
+            print(rendered[name] + "\n", flush=True)
+    except BenchError as e:
+        print(f"run.py: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    if output is not None:
+        output.write_text(merge_results(output, rendered))
+        log(f"wrote {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

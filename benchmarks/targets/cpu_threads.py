@@ -1,0 +1,40 @@
+"""N threads of pure-Python arithmetic sharing a fixed amount of work (GIL-bound).
+
+The total work is the same whatever N, so the plain wall time hardly depends on N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+
+from _report import SelfTimer
+
+
+def burn(units: int) -> int:
+    x = 0
+    for _ in range(units):
+        for i in range(1000):
+            x += i * i % 7
+    return x
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--work", type=int, default=1000, help="units of ~1000 loop iterations")
+    ap.add_argument("--report")
+    args = ap.parse_args()
+    timer = SelfTimer()
+    share = max(1, args.work // args.threads)
+    threads = [threading.Thread(target=burn, args=(share,), name=f"worker-{i}")
+               for i in range(args.threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    timer.write(args.report, threads=args.threads)
+
+
+if __name__ == "__main__":
+    main()

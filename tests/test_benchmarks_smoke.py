@@ -1,0 +1,126 @@
+"""benchmarks/run.py --quick runs every benchmark end to end on tiny sizes and reports each
+figure in the shape RESULTS.md needs. Structure only: no figure here is a timing assertion
+(these machines are noisy; the numbers live in benchmarks/RESULTS.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "benchmarks" / "run.py"
+SECTIONS = ("slowdown", "cpu", "accuracy", "scale")
+SLOWDOWN_TARGETS = {"1-thread", "50-threads", "200-threads", "pool-2", "io"}
+
+
+def positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess,
+                                                             dict[str, Any], str]:
+    tmp = tmp_path_factory.mktemp("bench")
+    out_json, out_md = tmp / "results.json", tmp / "RESULTS.md"
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--json", str(out_json),
+                           "--output", str(out_md)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc, json.loads(out_json.read_text()), out_md.read_text()
+
+
+def test_quick_run_measures_every_section(quick) -> None:
+    _, results, _ = quick
+    assert results["quick"] is True
+    assert set(results["sections"]) == set(SECTIONS)
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["python"] and machine["cpu"] is not None
+
+
+def test_slowdown_compares_inspector_py_spy_and_psutil_on_every_target(quick) -> None:
+    _, results, _ = quick
+    s = results["sections"]["slowdown"]
+    assert {row["key"] for row in s["rows"]} == SLOWDOWN_TARGETS
+    expected = {"inspector", "psutil poll"}
+    if s["py_spy"]:
+        expected |= {"py-spy blocking", "py-spy nonblocking"}
+    assert set(s["commands"]) == expected
+    for row in s["rows"]:
+        assert positive(row["plain_target_s"]), row
+        for name in expected:
+            for kind in ("target", "command"):
+                r = row["ratios"][name][kind]
+                assert positive(r["median"]) and r["min"] <= r["max"], (row["key"], name, r)
+        # every run of every command reported the target's own time
+        assert all(len(v) == row["runs"] for v in row["target_s"].values())
+
+
+def test_recorder_cpu_is_read_next_to_its_floor(quick) -> None:
+    _, results, _ = quick
+    rows = results["sections"]["cpu"]["rows"]
+    assert rows
+    for r in rows:
+        # the recorder did sample something, and reading the files costs something
+        assert positive(r["no_stacks_ms_per_s"]) and positive(r["default_own_ms_per_s"]), r
+        assert positive(r["floor_ms_per_s"]) and positive(r["floor_paced_ms_per_s"]), r
+        assert r["default_py_spy_ms_per_s"] >= 0
+        assert r["threads"] == r["processes"] * r["threads_per_process"]
+
+
+def test_accuracy_compares_recorded_cpu_with_each_threads_own(quick) -> None:
+    _, results, _ = quick
+    acc = results["sections"]["accuracy"]
+    assert [d["duty_percent"] for d in acc["duty"]] == [25, 50, 75]
+    for d in acc["duty"]:
+        assert positive(d["actual_percent"]) and positive(d["recorded_percent"]), d
+        assert d["samples_per_run"] >= 2, d  # the thread was sampled, not just found
+    lifetimes = [k["lifetime_s"] for k in acc["children"]]
+    assert lifetimes == sorted(lifetimes) and min(lifetimes) < 0.1 <= max(lifetimes)
+    for k in acc["children"]:
+        assert 0 <= k["captured"] <= k["born"] and k["born"] > 0, k
+
+
+def test_scale_section_reports_report_scale_or_says_why_not(quick) -> None:
+    _, results, _ = quick
+    scale = results["sections"]["scale"]
+    if scale["available"]:
+        assert scale["rows"] and all(positive(r["duration_s"]) for r in scale["rows"])
+    else:
+        assert "report_scale" in scale["reason"]
+
+
+def test_markdown_has_every_section_and_says_quick_numbers_mean_nothing(quick) -> None:
+    proc, _, markdown = quick
+    for name in SECTIONS:
+        assert f"<!-- begin:{name} -->" in markdown and f"<!-- end:{name} -->" in markdown
+    assert "## 1. Target slowdown" in markdown and "## 4. Report scale" in markdown
+    assert "--quick run" in markdown
+    assert "## 2. The recorder's own CPU" in proc.stdout  # also printed
+
+
+def test_only_one_section_keeps_the_others_in_results(tmp_path: Path) -> None:
+    sys.path.insert(0, str(RUN.parent))
+    try:
+        import run
+    finally:
+        sys.path.remove(str(RUN.parent))
+    path = tmp_path / "RESULTS.md"
+    path.write_text(run.merge_results(path, {name: f"old {name}" for name in SECTIONS}))
+    merged = run.merge_results(path, {"cpu": "new cpu"})
+    assert "new cpu" in merged and "old cpu" not in merged
+    for name in ("slowdown", "accuracy", "scale"):
+        assert f"old {name}" in merged
+
+
+def test_unknown_target_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "slowdown",
+                           "--targets", "nope"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["run.py: unknown target(s): nope"]
