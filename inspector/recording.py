@@ -11,12 +11,14 @@ import functools
 import json
 import os
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 FORMAT_NAME = "inspector-recording"
@@ -320,12 +322,21 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "exit_code": (int, type(None)),
 }
 
+# The tables that grow with a recording's length (an hour of 64 threads: 2.3 M thread samples,
+# 2.1 M stack spans) are read column by column into typed arrays, with text as categoricals.
+# Read the generic way (rows of Python objects into DataFrame.from_records), that hour took
+# 30 s and 4 GB.
+_TYPED_TABLES = ("process_samples", "thread_samples", "stacks")
+# Rows converted at a time: only one batch's Python objects (~100 bytes a value) are alive at
+# once, and per-batch costs vanish next to 65 k rows.
+_BATCH_ROWS = 65_536
+
 
 @functools.lru_cache(maxsize=1)
 def _column_kinds() -> dict[str, str]:
-    """Column name -> 'text' or 'number', from SCHEMA itself (a name has one type in every
-    table). SQLite stores any value in any column, so a damaged file can hold text where a
-    number belongs: the reader checks what it got against this."""
+    """Column name -> 'integer', 'real' or 'text', from SCHEMA itself (a name has one type in
+    every table). SQLite stores any value in any column, so a damaged file can hold text where
+    a number belongs: the reader checks what it got against this."""
     db = sqlite3.connect(":memory:")
     try:
         db.executescript(SCHEMA)
@@ -334,14 +345,17 @@ def _column_kinds() -> dict[str, str]:
         kinds = {}
         for table in tables:
             for _cid, name, declared, *_rest in db.execute(f"PRAGMA table_info({table})"):
-                kinds[name] = "text" if "TEXT" in declared.upper() else "number"
+                declared = declared.upper()
+                kinds[name] = ("text" if "TEXT" in declared
+                               else "integer" if "INT" in declared else "real")
     finally:
         db.close()
     kinds["stack"] = "text"  # stack_texts.text, as load() names it
     return kinds
 
 
-def _connect_readonly(path: Path) -> sqlite3.Connection:
+def _open(path: Path) -> tuple[sqlite3.Connection, str]:
+    """A read-only connection (read-write if a -wal file must be folded in) and its URI."""
     if not path.exists():
         raise RecordingError(f"{path}: no such file")
     if path.is_dir():
@@ -352,26 +366,50 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         raise RecordingError(f"{path}: not an inspector recording (not an SQLite file)")
     # A recorder killed mid-run leaves a -wal file beside the recording; opening read-write
     # lets SQLite fold it in. Otherwise open read-only so loading never changes the file.
-    wal = Path(str(path) + "-wal")
+    wal = Path(str(path) + "-wal").exists()
     # Quoted: a '?', '#' or '%' in the path would otherwise be read as URI syntax (and open,
     # or create, another file).
     uri = ("file:" + urllib.parse.quote(str(path.resolve()), safe="/")
-           + ("" if wal.exists() else "?mode=ro"))
+           + ("" if wal else "?mode=ro"))
     try:
         db = sqlite3.connect(uri, uri=True)
-    except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
-    try:
         db.execute("PRAGMA query_only = 1")
-        check = db.execute("PRAGMA quick_check").fetchone()
     except _READ_FAILURES as e:
-        db.close()
         raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
-    if not check or check[0] != "ok":
-        db.close()
-        detail = " ".join(str(check[0]).split()) if check else "no answer"
-        raise RecordingError(f"{path}: corrupt recording ({detail[:200]})")
-    return db
+    return db, uri
+
+
+class _FileCheck(threading.Thread):
+    """SQLite's quick_check of the whole file (0.9 s for 390 MB), on a connection of its own:
+    SQLite's C code runs without the GIL, so beside load() reading the tables it costs no
+    wall time where a second core is free."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(name="inspector-file-check", daemon=True)
+        self.uri = uri
+        self.corrupt: str | None = None          # what quick_check or SQLite said, if bad
+
+    def run(self) -> None:
+        try:
+            db = sqlite3.connect(self.uri, uri=True)
+        except _READ_FAILURES as e:
+            self.corrupt = str(e)
+            return
+        try:
+            db.execute("PRAGMA query_only = 1")
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if not check or check[0] != "ok":
+                self.corrupt = " ".join(str(check[0]).split()) if check else "no answer"
+        except _READ_FAILURES as e:
+            self.corrupt = str(e)
+        finally:
+            db.close()
+
+    def verdict(self, path: Path) -> RecordingError | None:
+        self.join()
+        if self.corrupt is None:
+            return None
+        return RecordingError(f"{path}: corrupt recording ({self.corrupt[:200]})")
 
 
 def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
@@ -407,6 +445,8 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
 
 
 def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str]) -> pd.DataFrame:
+    """The generic read: any values, checked against the columns' kinds (small tables, and
+    typed tables holding values of the wrong kind)."""
     try:
         cur = db.execute(sql)
         rows = cur.fetchall()
@@ -420,7 +460,7 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
     kinds = _column_kinds()
     for name in df.columns:
         kind, column = kinds.get(name), df[name]
-        if kind == "number" and not pd.api.types.is_numeric_dtype(column):
+        if kind in ("integer", "real") and not pd.api.types.is_numeric_dtype(column):
             try:
                 df[name] = pd.to_numeric(column)
             except (TypeError, ValueError):
@@ -432,6 +472,164 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
     return df
 
 
+class _Irregular(Exception):
+    """A value a typed column cannot hold as it is (text where a number belongs, say): the
+    table is read the generic, checking way instead."""
+
+
+def _categorical(codes: np.ndarray, names: Iterable[Any]) -> pd.Categorical:
+    """Codes into `names` (-1: missing) as a categorical whose categories are in lexical
+    order, as pandas makes them from strings."""
+    labels = np.asarray(list(names), dtype=object)
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    if len(rank):
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+    return pd.Categorical.from_codes(codes.astype(np.int32),
+                                     categories=pd.Index(labels[order], dtype="str"))
+
+
+class _ColumnReader:
+    """One column of a query, collected batch by batch into a typed array: numbers as int64
+    (float64 with NaN if there are NULLs, as pandas reads them), text as categorical codes."""
+
+    def __init__(self, kind: str | None) -> None:
+        self.kind = kind
+        self.parts: list[np.ndarray] = []
+        self.names: dict[str, int] = {}
+
+    def add(self, values: np.ndarray) -> None:
+        """`values`: this batch's values of the column, an object array."""
+        try:
+            if self.kind == "real":
+                part = values.astype(np.float64)      # None -> NaN
+            elif self.kind == "integer":
+                part = _integers(values)
+            elif self.kind == "text":
+                part = self._codes(values)
+            else:  # a column this reader does not know: kept as it came
+                part = values
+        except (TypeError, ValueError, OverflowError):  # text where a number belongs, ...
+            raise _Irregular from None
+        self.parts.append(part)
+
+    def _codes(self, values: np.ndarray) -> np.ndarray:
+        codes, uniques = pd.factorize(values)
+        if not all(isinstance(u, str) for u in uniques):
+            raise _Irregular
+        if not len(uniques):
+            return np.full(len(values), -1, dtype=np.int32)
+        lookup = np.fromiter((self.names.setdefault(u, len(self.names)) for u in uniques),
+                             dtype=np.int32, count=len(uniques))
+        return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1).astype(np.int32)
+
+    def result(self) -> Any:
+        if self.kind == "text":
+            codes = (np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32))
+            return _categorical(codes, self.names)
+        if self.kind in ("integer", "real"):
+            empty = np.int64 if self.kind == "integer" else np.float64
+            return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=empty)
+        values = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=object)
+        return pd.Series(values).infer_objects().to_numpy()
+
+
+def _integers(values: np.ndarray) -> np.ndarray:
+    """An object array of integers as int64; with NULLs, float64 and NaN (as pandas reads
+    them). A fractional number (SQLite keeps 1.5 in an INTEGER column) raises _Irregular."""
+    as_float = values.astype(np.float64)
+    try:
+        exact = values.astype(np.int64)
+    except TypeError:  # None
+        whole = as_float[~np.isnan(as_float)]
+        if not np.array_equal(whole, np.trunc(whole)):
+            raise _Irregular from None
+        return as_float
+    # equal where every value was a whole number (a big one rounds alike both ways)
+    if not np.array_equal(exact.astype(np.float64), as_float):
+        raise _Irregular
+    return exact
+
+
+def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str]
+                   ) -> dict[str, Any]:
+    """A query's result as typed arrays, by column name; raises _Irregular on a value of
+    the wrong kind."""
+    kinds = _column_kinds()
+    try:
+        cur = db.execute(sql)
+        names = [d[0] for d in cur.description]
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
+        readers = [_ColumnReader(kinds.get(name)) for name in names]
+        while rows := cur.fetchmany(_BATCH_ROWS):
+            # one C-level pass from tuples to a 2-D object block, then a cast per column
+            block = np.empty((len(rows), len(names)), dtype=object)
+            block[:] = rows
+            for i, reader in enumerate(readers):
+                reader.add(block[:, i])
+    except _READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+    return {name: reader.result() for name, reader in zip(names, readers)}
+
+
+def _stack_categorical(stack_ids: np.ndarray, texts: pd.DataFrame) -> pd.Categorical:
+    """Each span's stack text (missing where stack_texts has none) as a categorical coded
+    from its stack_id: no string is made per span."""
+    ids = texts["stack_id"].to_numpy(dtype=np.float64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    text_codes, uniques = pd.factorize(texts["text"].to_numpy(dtype=object)[order])
+    codes = np.full(len(stack_ids), -1, dtype=np.int64)
+    if len(ids):
+        pos = np.minimum(np.searchsorted(ids, stack_ids), len(ids) - 1)
+        found = ids[pos] == stack_ids
+        codes[found] = text_codes[pos[found]]
+    return _categorical(codes, uniques)
+
+
+def _take(columns: dict[str, Any], order: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({name: values.take(order) for name, values in columns.items()},
+                        copy=False)
+
+
+def _time_order(t: np.ndarray) -> np.ndarray | None:
+    """The rows in order of time as SQL's ORDER BY puts them (NULL first), ties as stored;
+    None if they are in that order already."""
+    if len(t) < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return None
+    if np.isnan(t).any():
+        return np.lexsort((t, ~np.isnan(t)))
+    return np.argsort(t, kind="stable")
+
+
+def _read_stacks(db: sqlite3.Connection, path: Path, typed: bool) -> pd.DataFrame:
+    columns = ", ".join(STACK_COLUMNS)
+    texts = _frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
+    if not typed:
+        return _frame(
+            db, path,
+            f"SELECT {', '.join('s.' + c for c in STACK_COLUMNS)}, t.text AS stack FROM stacks s"
+            " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
+            STACK_COLUMNS)
+    spans = _typed_columns(db, path, f"SELECT {columns} FROM stacks", STACK_COLUMNS)
+    spans["stack"] = _stack_categorical(np.asarray(spans["stack_id"], dtype=np.float64), texts)
+    order = _time_order(np.asarray(spans["t_s"], dtype=np.float64))
+    if order is None:
+        return pd.DataFrame(spans, copy=False)
+    return _take(spans, order)
+
+
+def _read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Sequence[str],
+                  keys: list[str], typed: bool) -> pd.DataFrame:
+    sql = f"SELECT * FROM {table}"
+    if not typed:
+        return _with_rates(_frame(db, path, sql, columns), keys)
+    return _with_rates(pd.DataFrame(_typed_columns(db, path, sql, columns), copy=False), keys)
+
+
 def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
     try:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -441,17 +639,31 @@ def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
 
 
 def _with_rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Adds per-interval `cpu_percent` (of one core) from the cumulative CPU columns."""
+    """Sorts by `keys` and time, and adds per-interval `cpu_percent` (of one core) from the
+    cumulative CPU columns."""
     if df.empty:
         df["cpu_percent"] = pd.Series(dtype="float64")
         return df
-    df = df.sort_values([*keys, "t_s"], kind="stable").reset_index(drop=True)
-    cpu = df["cpu_user_s"].astype("float64") + df["cpu_system_s"].astype("float64")
-    grouped = df.groupby(keys, sort=False)
-    d_cpu = cpu.groupby([df[k] for k in keys], sort=False).diff()
-    d_t = grouped["t_s"].diff()
-    pct = (d_cpu / d_t * 100.0).where(d_t > 0)
-    df["cpu_percent"] = pct.clip(lower=0.0)
+    t = df["t_s"].to_numpy(dtype=np.float64)
+    key_values = [df[k].to_numpy() for k in keys]
+    order = np.lexsort([t, *reversed(key_values)])  # stable: ties keep the stored order
+    if not np.array_equal(order, np.arange(len(order))):
+        df = df.take(order).reset_index(drop=True)
+        t = t[order]
+        key_values = [k[order] for k in key_values]
+    cpu = (df["cpu_user_s"].to_numpy(dtype=np.float64)
+           + df["cpu_system_s"].to_numpy(dtype=np.float64))
+    # A row whose keys differ from the row before starts a group (NaN keys: each alone).
+    same = np.ones(len(df) - 1, dtype=bool)
+    for k in key_values:
+        same &= k[1:] == k[:-1]
+    d_cpu = np.full(len(df), np.nan)
+    d_t = np.full(len(df), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf in a damaged file
+        d_cpu[1:] = np.where(same, cpu[1:] - cpu[:-1], np.nan)
+        d_t[1:] = np.where(same, t[1:] - t[:-1], np.nan)
+        pct = np.where(d_t > 0, d_cpu / d_t * 100.0, np.nan)
+    df["cpu_percent"] = np.where(pct < 0, 0.0, pct)
     return df
 
 
@@ -459,51 +671,64 @@ def load(path: str | os.PathLike[str]) -> Recording:
     """Opens a recording. Raises RecordingError, and only that, for anything unreadable."""
     p = Path(path)
     try:
-        db = _connect_readonly(p)
+        db, uri = _open(p)
     except OSError as e:
         raise RecordingError(f"{p}: cannot read ({e.strerror or e})") from None
+    check = _FileCheck(uri)
+    check.start()
     try:
-        meta = _read_meta(db, p)
-        processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
         try:
-            cmdlines = [json.loads(c) if c else [] for c in processes["cmdline"]]
-        except (TypeError, ValueError):
-            raise RecordingError(f"{p}: corrupt recording (bad command line)") from None
-        if not all(isinstance(c, list) and all(isinstance(a, str) for a in c)
-                   for c in cmdlines):
-            raise RecordingError(f"{p}: corrupt recording (bad command line)")
-        processes["cmdline"] = cmdlines
-        processes["is_python"] = processes["is_python"].fillna(0).astype(bool)
-        processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
-        threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
-                         ("proc_id", "pid", "tid", "name"))
-        process_samples = _with_rates(
-            _frame(db, p, "SELECT * FROM process_samples", PROCESS_SAMPLE_COLUMNS), ["proc_id"])
-        thread_samples = _with_rates(
-            _frame(db, p, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS),
-            ["proc_id", "tid"])
-        stacks = _frame(
-            db, p,
-            "SELECT s.t_s, s.duration_s, s.proc_id, s.pid, s.tid, s.thread_name, s.stack_id,"
-            " s.samples, s.owns_gil, t.text AS stack FROM stacks s"
-            " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
-            STACK_COLUMNS)
-        problems = _frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
-        # gil_samples came later within format version 1: a file without it has none
-        gil_sql = ("SELECT * FROM gil_samples ORDER BY t_s" if _has_table(db, p, "gil_samples")
-                   else "SELECT NULL AS t_s, NULL AS duration_s, NULL AS proc_id, NULL AS pid,"
-                        " NULL AS tid, NULL AS thread_name, NULL AS samples,"
-                        " NULL AS samples_total WHERE 0")
-        gil_samples = _frame(db, p, gil_sql,
-                             ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
-        gil_samples["share"] = (gil_samples["samples"].astype("float64")
-                                / gil_samples["samples_total"].clip(lower=1))
+            rec = _read(db, p)
+        except RecordingError as e:
+            raise (check.verdict(p) or e) from None
+        bad = check.verdict(p)
+        if bad is not None:
+            raise bad
     finally:
         db.close()
+    return rec
+
+
+def _read(db: sqlite3.Connection, p: Path) -> Recording:
+    meta = _read_meta(db, p)
+    processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
+    try:
+        cmdlines = [json.loads(c) if c else [] for c in processes["cmdline"]]
+    except (TypeError, ValueError):
+        raise RecordingError(f"{p}: corrupt recording (bad command line)") from None
+    if not all(isinstance(c, list) and all(isinstance(a, str) for a in c) for c in cmdlines):
+        raise RecordingError(f"{p}: corrupt recording (bad command line)")
+    processes["cmdline"] = cmdlines
+    processes["is_python"] = processes["is_python"].fillna(0).astype(bool)
+    processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
+    threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
+                     ("proc_id", "pid", "tid", "name"))
+    tables: dict[str, pd.DataFrame] = {}
+    for table, read in (
+            ("process_samples", lambda fast: _read_samples(
+                db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast)),
+            ("thread_samples", lambda fast: _read_samples(
+                db, p, "thread_samples", THREAD_SAMPLE_COLUMNS, ["proc_id", "tid"], fast)),
+            ("stacks", lambda fast: _read_stacks(db, p, fast))):
+        try:
+            tables[table] = read(True)
+        except _Irregular:
+            tables[table] = read(False)
+    problems = _frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
+    # gil_samples came later within format version 1: a file without it has none
+    gil_sql = ("SELECT * FROM gil_samples ORDER BY t_s" if _has_table(db, p, "gil_samples")
+               else "SELECT NULL AS t_s, NULL AS duration_s, NULL AS proc_id, NULL AS pid,"
+                    " NULL AS tid, NULL AS thread_name, NULL AS samples,"
+                    " NULL AS samples_total WHERE 0")
+    gil_samples = _frame(db, p, gil_sql,
+                         ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
+    gil_samples["share"] = (gil_samples["samples"].astype("float64")
+                            / gil_samples["samples_total"].clip(lower=1))
+    process_samples, thread_samples = tables["process_samples"], tables["thread_samples"]
     if "duration_s" not in meta:
         # A recorder killed mid-run never wrote its summary: derive what we can.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
         meta["duration_s"] = float(max(last)) if last else 0.0
         meta.setdefault("complete", False)
-    return Recording(p, meta, processes, threads, process_samples, thread_samples, stacks,
-                     problems, gil_samples)
+    return Recording(p, meta, processes, threads, process_samples, thread_samples,
+                     tables["stacks"], problems, gil_samples)
