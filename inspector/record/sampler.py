@@ -371,6 +371,10 @@ class Sampler:
                 try:  # a py-spy run we are starting this very moment is not an orphan
                     if procfs.read_text(f"/proc/{pid}/comm").strip() == "py-spy":
                         continue
+                    # ...nor is it before its exec: until then it is a copy of us (seen in a
+                    # demo run: a py-spy recorded as the target's second process)
+                    if procfs.read_cmdline(pid) == procfs.read_cmdline(self._my_pid):
+                        continue
                 except (Gone, Unreadable):
                     continue
                 self._add(pid, None, False, t_s)
