@@ -9,10 +9,12 @@ benchmarks/RESULTS.md; `--json PATH` keeps the raw numbers. See benchmarks/READM
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -42,6 +44,10 @@ RATE_HZ = 100
 # The flags inspector gives py-spy (inspector/record/stacks.py), minus its 1-s chunking.
 PY_SPY_FLAGS = ("--subprocesses", "--threads", "--idle")
 COMMAND_TIMEOUT_S = 300  # no single benchmark command runs anywhere near this long
+# A round in which other processes used more than this share of the machine's CPU (/proc/stat
+# busy time minus our commands' own) is set aside: on 2 shared cores one neighbour's test run
+# doubles a 2-process target's time and says nothing about the recorder.
+QUIET_LOAD = 0.10
 
 
 class BenchError(Exception):
@@ -72,6 +78,7 @@ class Sizes:
     """How big and how often: `full` for RESULTS.md, `quick` for the smoke test."""
 
     rounds: int  # runs per figure (its median)
+    max_rounds: int  # slowdown: rounds run at most, while fewer than `rounds` were quiet
     slowdown_target_s: float  # plain wall time each slowdown target is calibrated to
     cpu_configs: tuple[CpuConfig, ...]
     cpu_window_s: float  # how long the recorder's CPU is read, mid-run
@@ -84,13 +91,13 @@ class Sizes:
     scale_durations_s: tuple[float, ...]
 
 
-FULL = Sizes(rounds=5, slowdown_target_s=2.5,
+FULL = Sizes(rounds=5, max_rounds=12, slowdown_target_s=2.5,
              cpu_configs=(CpuConfig(1, 1), CpuConfig(1, 50), CpuConfig(1, 200), CpuConfig(8, 8),
                           CpuConfig(1, 50, wake_every_s=0.01)),
              cpu_window_s=3.0, cpu_settle_s=1.0, cpu_align=True,
              floor_rounds=300, floor_paced_rounds=20,
              duty_s=4.0, children_per_lifetime=20, scale_durations_s=(60.0, 600.0, 3600.0))
-QUICK = Sizes(rounds=1, slowdown_target_s=0.2,
+QUICK = Sizes(rounds=1, max_rounds=1, slowdown_target_s=0.2,
               cpu_configs=(CpuConfig(1, 4), CpuConfig(2, 2, wake_every_s=0.01)),
               cpu_window_s=0.5, cpu_settle_s=0.5, cpu_align=False,
               floor_rounds=20, floor_paced_rounds=3,
@@ -103,6 +110,24 @@ QUICK = Sizes(rounds=1, slowdown_target_s=0.2,
 class RunResult:
     command_wall_s: float
     report: dict[str, Any]
+    foreign_load: float  # share of the machine's CPU that others used meanwhile (0..1)
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: user..softirq, not steal)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:8]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """This runner's CPU and that of every command it has waited for (their trees too)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        ru = resource.getrusage(who)
+        total += ru.ru_utime + ru.ru_stime
+    return total
 
 
 def run_command(argv: Sequence[str], report_path: Path | None, label: str,
@@ -112,6 +137,7 @@ def run_command(argv: Sequence[str], report_path: Path | None, label: str,
     if report_path is not None:
         report_path.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as err:
+        busy0, own0 = _machine_busy_s(), _own_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True)
@@ -121,6 +147,8 @@ def run_command(argv: Sequence[str], report_path: Path | None, label: str,
             _kill_group(proc)
             raise BenchError(f"{label}: timed out after {timeout_s:.0f} s") from None
         wall = time.perf_counter() - t0
+        foreign_s = (_machine_busy_s() - busy0) - (_own_cpu_s() - own0)
+        foreign = max(0.0, foreign_s) / (wall * (os.cpu_count() or 1))
         if code != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace").strip().splitlines()[-1:]
@@ -131,7 +159,7 @@ def run_command(argv: Sequence[str], report_path: Path | None, label: str,
             report = json.loads(report_path.read_text())
         except (OSError, ValueError) as e:
             raise BenchError(f"{label}: the target wrote no report ({e})") from None
-    return RunResult(wall, report)
+    return RunResult(wall, report, foreign)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -229,34 +257,62 @@ def bench_slowdown(sizes: Sizes, keys: Sequence[str] | None, log: Callable[[str]
         for t in targets:
             work = calibrate(t, sizes.slowdown_target_s, tmp)
             argv = target_argv(t.script, *t.args, "--work", str(work), report=report)
-            target_s: dict[str, list[float]] = {n: [] for n in names}
-            command_s: dict[str, list[float]] = {n: [] for n in names}
-            for r in range(sizes.rounds):
+            rounds: list[dict[str, RunResult]] = []
+            # Rounds in which others kept the machine busy are set aside (see QUIET_LOAD);
+            # more are run, up to max_rounds, until enough quiet ones are in hand.
+            while (len(rounds) < sizes.rounds
+                   or (len(_quiet(rounds)) < sizes.rounds and len(rounds) < sizes.max_rounds)):
+                r = len(rounds)
                 order = names[r % len(names):] + names[:r % len(names)]  # rotate: no fixed slot
-                for name in order:
-                    res = run_command(commands[name](argv), report, f"{t.key} under {name}")
-                    target_s[name].append(res.report["wall_s"])
-                    command_s[name].append(res.command_wall_s)
+                rounds.append({name: run_command(commands[name](argv), report,
+                                                 f"{t.key} under {name}") for name in order})
+            quiet = _quiet(rounds)
+            used = quiet if len(quiet) >= min(sizes.rounds, 3) else rounds
+
+            def series(name: str, get: Callable[[RunResult], float],
+                       of: list[dict[str, RunResult]]) -> list[float]:
+                return [get(rnd[name]) for rnd in of]
+
+            def wall(x: RunResult) -> float:
+                return float(x.report["wall_s"])
+
+            def cpu(x: RunResult) -> float:
+                return float(x.report["cpu_s"])
+
+            def command(x: RunResult) -> float:
+                return x.command_wall_s
+
             row: dict[str, Any] = {
-                "key": t.key, "label": t.label, "work": work, "runs": sizes.rounds,
-                "plain_target_s": median(target_s["plain"]),
-                "plain_command_s": median(command_s["plain"]), "ratios": {}}
+                "key": t.key, "label": t.label, "work": work, "runs": len(used),
+                "rounds_run": len(rounds), "rounds_quiet": len(quiet),
+                "used_quiet_rounds": used is quiet,
+                "plain_target_s": median(series("plain", wall, used)),
+                "plain_command_s": median(series("plain", command, used)), "ratios": {}}
             for name in names[1:]:
                 row["ratios"][name] = {
-                    "target": _ratio(target_s[name], target_s["plain"]),
-                    "command": _ratio(command_s[name], command_s["plain"]),
-                }
-            row["target_s"], row["command_s"] = target_s, command_s
+                    kind: _ratio(series(name, get, used), series("plain", get, used))
+                    for kind, get in (("target", wall), ("command", command),
+                                      ("target_cpu", cpu))}
+            row["target_s"] = {n: series(n, wall, rounds) for n in names}
+            row["cpu_s"] = {n: series(n, cpu, rounds) for n in names}
+            row["command_s"] = {n: series(n, command, rounds) for n in names}
+            row["foreign_load"] = {n: series(n, lambda x: x.foreign_load, rounds)
+                                   for n in names}
             rows.append(row)
             log(f"slowdown {t.key}: " + ", ".join(
                 f"{n} {row['ratios'][n]['target']['median']:.3f}x" for n in names[1:]))
     return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows}
 
 
+def _quiet(rounds: list[dict[str, RunResult]]) -> list[dict[str, RunResult]]:
+    return [rnd for rnd in rounds if max(x.foreign_load for x in rnd.values()) <= QUIET_LOAD]
+
+
 def _ratio(values: list[float], plain: list[float]) -> dict[str, float]:
     """Ratio of the medians, and the range of the paired (same-round) ratios."""
     paired = [v / p for v, p in zip(values, plain)]
-    return {"median": median(values) / median(plain), "min": min(paired), "max": max(paired)}
+    return {"median": median(values) / median(plain), "min": min(paired), "max": max(paired),
+            "best": min(values) / min(plain)}
 
 
 # -- 2. the recorder's own CPU ------------------------------------------------------------
@@ -602,36 +658,45 @@ def render_slowdown(s: dict[str, Any]) -> str:
     out = [
         "## 1. Target slowdown",
         "",
-        f"The target's own wall time (it times its work from its first line to its last) "
-        f"under each command, divided by its plain wall time: the ratio of the medians of "
-        f"{s['rows'][0]['runs'] if s['rows'] else 0} interleaved runs, and in brackets the "
-        f"range of the same-round ratios. All at {RATE_HZ} Hz stacks / {INTERVAL_S} s interval: "
-        f"`inspector record -q -o F -- python T` (defaults), `py-spy record -r {RATE_HZ} "
-        f"{' '.join(PY_SPY_FLAGS)} -f raw` (blocking, and `--nonblocking`), and "
-        f"`psutil_poller.py` (children(recursive=True), cpu_times, memory_info, threads() per "
-        f"process every {INTERVAL_S} s). Goal for inspector: {GOAL_SLOWDOWN}x or less.",
+        "The target's own wall time (it times its work, first line to last) under each command "
+        "over its plain wall time: the ratio of the medians of interleaved runs, in brackets "
+        "the range of the same-round ratios. All at "
+        f"{RATE_HZ} Hz stacks / {INTERVAL_S} s interval: `inspector record -q -o F -- python T` "
+        f"(its defaults), `py-spy record -r {RATE_HZ} {' '.join(PY_SPY_FLAGS)} -f raw` "
+        "(blocking, and `--nonblocking`), and `psutil_poller.py` (children(recursive=True), "
+        "cpu_times, memory_info, threads() per process every "
+        f"{INTERVAL_S} s). A round in which other processes used more than "
+        f"{QUIET_LOAD:.0%} of the machine (from /proc/stat, less our own commands' CPU) is set "
+        "aside and another run, up to a limit; `rounds` says how many quiet rounds the figures "
+        f"come from, of how many run (* all rounds, too few were quiet). Goal for inspector: "
+        f"{GOAL_SLOWDOWN}x or less.",
         "",
-        "| target | plain (s) | " + " | ".join(names) + " | inspector within goal |",
-        "|---|---|" + "---|" * len(names) + "---|",
+        "| target | plain (s) | rounds | " + " | ".join(names) + " | inspector within goal |",
+        "|---|---|---|" + "---|" * len(names) + "---|",
     ]
     for row in s["rows"]:
         cells = [_x(row["ratios"][n]["target"]) for n in names]
         ok = row["ratios"]["inspector"]["target"]["median"] <= GOAL_SLOWDOWN
-        out.append(f"| {row['label']} | {row['plain_target_s']:.2f} | " + " | ".join(cells)
-                   + f" | {_yes(ok)} |")
-    out += [
-        "",
-        "The whole command's wall time, start-up and shut-down included (inspector imports "
-        "its modules, starts py-spy, and waits one more interval after the tree exits; py-spy "
-        "writes its file at the end):",
-        "",
-        "| target | plain (s) | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
-    ]
-    for row in s["rows"]:
-        cells = [_x(row["ratios"][n]["command"]) for n in names]
-        out.append(f"| {row['label']} | {row['plain_command_s']:.2f} | " + " | ".join(cells)
-                   + " |")
+        star = "" if row.get("used_quiet_rounds", True) else "*"
+        rounds = f"{row['runs']}{star}/{row.get('rounds_run', row['runs'])}"
+        out.append(f"| {row['label']} | {row['plain_target_s']:.2f} | {rounds} | "
+                   + " | ".join(cells) + f" | {_yes(ok)} |")
+    tables = (
+        ("The same runs, ratio of the fastest run under each command to the fastest plain run "
+         "(the least disturbed of each):", "target", "best"),
+        ("The target's own CPU time (its process and its waited-for children), ratio of the "
+         "medians: what the recorder's work took from the target on shared cores, as opposed "
+         "to making it wait:", "target_cpu", "median"),
+        ("The whole command's wall time, start-up and shut-down included (inspector imports "
+         "its modules, starts py-spy, and waits one more interval after the tree exits; "
+         "py-spy writes its file at the end), ratio of the medians:", "command", "median"),
+    )
+    for text, kind, stat in tables:
+        out += ["", text, "", "| target | " + " | ".join(names) + " |",
+                "|---|" + "---|" * len(names)]
+        for row in s["rows"]:
+            out.append(f"| {row['label']} | " + " | ".join(
+                f"{row['ratios'][n][kind][stat]:.3f}x" for n in names) + " |")
     if not s["py_spy"]:
         out += ["", "py-spy was not found: its columns are missing."]
     return "\n".join(out)
@@ -810,8 +875,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="markdown file to update (default: benchmarks/RESULTS.md, not with "
                          "--quick)")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    ap.add_argument("--rounds", type=int, help="runs per figure (default 5; --quick 1)")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    if args.rounds is not None:
+        if args.rounds < 1:
+            print("run.py: --rounds must be at least 1", file=sys.stderr)
+            return 2
+        sizes = dataclasses.replace(sizes, rounds=args.rounds,
+                                    max_rounds=max(args.rounds, sizes.max_rounds))
     sections = args.only or list(SECTIONS)
     keys = None
     if args.targets:

@@ -57,8 +57,10 @@ def test_slowdown_compares_inspector_py_spy_and_psutil_on_every_target(quick) ->
             for kind in ("target", "command"):
                 r = row["ratios"][name][kind]
                 assert positive(r["median"]) and r["min"] <= r["max"], (row["key"], name, r)
-        # every run of every command reported the target's own time
-        assert all(len(v) == row["runs"] for v in row["target_s"].values())
+        # every run of every command reported the target's own time and the machine's load
+        assert all(len(v) == row["rounds_run"] for v in row["target_s"].values())
+        assert all(0 <= x <= 1.5 for v in row["foreign_load"].values() for x in v), row
+        assert 1 <= row["runs"] <= row["rounds_run"]
 
 
 def test_recorder_cpu_is_read_next_to_its_floor(quick) -> None:
