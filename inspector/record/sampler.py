@@ -102,6 +102,9 @@ class Sampler:
         self._last_cpu_total: float | None = None
         self._last_cpu_t: float = 0.0
         self._my_pid = os.getpid()
+        # Our own threads' children files, kept open: read every tick for orphans, and a
+        # cold open+read+close costs ~2-3x a pread.
+        self._own_children: dict[int, ProcFile] = {}
         self._lock = threading.Lock()
 
     # -- clocks ---------------------------------------------------------------------------
@@ -360,10 +363,16 @@ class Sampler:
             tids = procfs.list_tids(self._my_pid)
         except (Gone, Unreadable):
             return
+        files = self._own_children
+        for tid in set(files).difference(tids):
+            files.pop(tid).close()
         for tid in tids:
             try:
-                text = procfs.read_text(f"/proc/{self._my_pid}/task/{tid}/children")
-            except (Gone, Unreadable):
+                f = files.get(tid)
+                if f is None:
+                    f = files[tid] = ProcFile(f"/proc/{self._my_pid}/task/{tid}/children")
+                text = f.read()
+            except (Gone, Unreadable):  # Gone: also an empty file, no children
                 continue
             for pid in (int(x) for x in text.split()):
                 if pid in self._procs or pid in self.ignore_pids or not self._all:
@@ -386,6 +395,9 @@ class Sampler:
             for p in list(self._procs.values()):
                 self._end(p, None)
             self._drain()
+            for f in self._own_children.values():
+                f.close()
+            self._own_children.clear()
 
 
 def _decode_wait_status(status: int) -> int:
