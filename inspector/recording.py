@@ -13,6 +13,7 @@ import os
 import sqlite3
 import threading
 import urllib.parse
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -379,24 +380,51 @@ def _open(path: Path) -> tuple[sqlite3.Connection, str]:
     return db, uri
 
 
-class _FileCheck(threading.Thread):
-    """SQLite's quick_check of the whole file (0.9 s for 390 MB), on a connection of its own:
-    SQLite's C code runs without the GIL, so beside load() reading the tables it costs no
-    wall time where a second core is free."""
+@dataclass
+class _BackgroundRead:
+    """What the background thread read of one table (in chunks of rows, in rowid order)."""
 
-    def __init__(self, uri: str) -> None:
-        super().__init__(name="inspector-file-check", daemon=True)
+    chunks: list[tuple[Any, ...]]     # the aggregate rows of _aggregate_chunks
+    integers: list[str]               # integer columns, in chunk order
+    coded: dict[str, list[str]]       # text columns read as codes into these texts
+    declined: list[str]               # text columns with too many texts: fetch them
+
+
+class _Background(threading.Thread):
+    """Work SQLite does in its own C code, on a connection of its own, beside load()
+    fetching the other columns: SQLite drops the GIL, so where a second core is free this
+    costs no wall time. It reads the typed tables' integer columns, and text columns of
+    few distinct texts as codes, as comma-separated text (group_concat: a million values
+    in ~0.1 s, against ~0.13 s through the sqlite3 module), then runs quick_check (0.9 s
+    for 390 MB)."""
+
+    def __init__(self, uri: str, columns: Mapping[str, tuple[Sequence[str], Sequence[str]]]
+                 ) -> None:
+        super().__init__(name="inspector-load", daemon=True)
         self.uri = uri
+        # table -> (its integer columns, its text columns)
+        self.columns = {table: (list(ints), list(texts))
+                        for table, (ints, texts) in columns.items()}
         self.corrupt: str | None = None          # what quick_check or SQLite said, if bad
+        self._read: dict[str, _BackgroundRead | None] = {}  # None: SQLite failed there
+        self._ready = {table: threading.Event() for table in self.columns}
 
     def run(self) -> None:
         try:
             db = sqlite3.connect(self.uri, uri=True)
         except _READ_FAILURES as e:
             self.corrupt = str(e)
+            for ready in self._ready.values():
+                ready.set()
             return
         try:
             db.execute("PRAGMA query_only = 1")
+            for table, (ints, texts) in self.columns.items():
+                try:
+                    self._read[table] = _aggregate_chunks(db, table, ints, texts)
+                except _READ_FAILURES:
+                    self._read[table] = None  # load() reads it itself, and says why
+                self._ready[table].set()
             check = db.execute("PRAGMA quick_check").fetchone()
             if not check or check[0] != "ok":
                 self.corrupt = " ".join(str(check[0]).split()) if check else "no answer"
@@ -404,12 +432,126 @@ class _FileCheck(threading.Thread):
             self.corrupt = str(e)
         finally:
             db.close()
+            for ready in self._ready.values():
+                ready.set()
+
+    def result(self, table: str) -> tuple[dict[str, Any], list[str]] | None:
+        """The columns read of `table` (with the rowid, key _ROWID) and the text columns it
+        left to fetch, once read; None if SQLite could not; raises _Irregular on a value
+        of the wrong kind."""
+        self._ready[table].wait()
+        read = self._read.get(table)
+        return None if read is None else (_parse_chunks(read), read.declined)
 
     def verdict(self, path: Path) -> RecordingError | None:
         self.join()
         if self.corrupt is None:
             return None
         return RecordingError(f"{path}: corrupt recording ({self.corrupt[:200]})")
+
+
+# The rowid, as the fetches on both connections name it: it matches their rows up.
+_ROWID = "rowid_"
+# Rows per aggregate: SQLite's strings stop at 1 GB (SQLITE_MAX_LENGTH); a million 64-bit
+# integers are at most 21 MB of text.
+_AGGREGATE_ROWS = 1_000_000
+# Text columns are read as codes where, together, they hold at most this many distinct
+# combinations of texts (each row compares its text with each one in turn): thread states
+# and syscall names have a handful, thread names as many as there were threads. Beyond it,
+# they are fetched.
+_MAX_CODED_TEXTS = 256
+
+
+def _vocabularies(db: sqlite3.Connection, table: str, names: Sequence[str]
+                  ) -> dict[str, list[str]] | None:
+    """The distinct texts of each of these columns, in one scan; None if there are too
+    many, or values that are not text (or NULL)."""
+    if not names:
+        return {}
+    rows = db.execute(f"SELECT DISTINCT {', '.join(f'{n}, typeof({n})' for n in names)}"
+                      f" FROM {table} LIMIT {_MAX_CODED_TEXTS + 1}").fetchall()
+    if len(rows) > _MAX_CODED_TEXTS:
+        return None
+    vocabularies: dict[str, list[str]] = {}
+    for j, name in enumerate(names):
+        kinds = {row[2 * j + 1] for row in rows}
+        if not kinds <= {"text", "null"}:
+            return None
+        vocabularies[name] = sorted({row[2 * j] for row in rows if row[2 * j + 1] == "text"})
+    return vocabularies
+
+
+def _aggregate_chunks(db: sqlite3.Connection, table: str, ints: Sequence[str],
+                      texts: Sequence[str]) -> _BackgroundRead:
+    """`table`'s rowids, integer columns and coded text columns, a million rows at a time
+    in rowid order, as comma-separated text. Each chunk: (last rowid, rows, rowids, per
+    integer column its non-NULL count and values, per coded column its codes). A NULL is
+    'nan' (a code -1), a value of another kind 'x', which fails the parse."""
+    coded = _vocabularies(db, table, texts) or {}
+    terms = [f"count({n}), group_concat(CASE typeof({n}) WHEN 'integer' THEN {n}"
+             f" WHEN 'null' THEN 'nan' ELSE 'x' END)" for n in ints]
+    params: list[str] = []
+    for name, vocab in coded.items():
+        whens = " ".join(f"WHEN ? THEN {i}" for i in range(len(vocab)))
+        other = f"CASE WHEN {name} IS NULL THEN -1 ELSE 'x' END"
+        terms.append(f"group_concat(CASE {name} {whens} ELSE {other} END)" if vocab else
+                     f"group_concat({other})")
+        params += vocab
+    inner = (f"SELECT rowid AS r, {', '.join([*ints, *coded])} FROM {table}"
+             f" WHERE rowid {{}} ? ORDER BY rowid LIMIT {_AGGREGATE_ROWS}")
+    first, after = (f"SELECT max(r), count(*), group_concat(r), {', '.join(terms)} FROM"
+                    f" ({inner})".format(op) for op in (">=", ">"))
+    db.text_factory = bytes  # digits need no decoding; odd bytes fail the parse
+    try:
+        chunks: list[tuple[Any, ...]] = []
+        row = db.execute(first, (*params, -2**63)).fetchone()
+        while row[1]:
+            chunks.append(row)
+            if row[1] < _AGGREGATE_ROWS:
+                break
+            row = db.execute(after, (*params, row[0])).fetchone()
+    finally:
+        db.text_factory = str
+    return _BackgroundRead(chunks, list(ints), coded, [n for n in texts if n not in coded])
+
+
+def _parse_chunks(read: _BackgroundRead) -> dict[str, Any]:
+    """What _aggregate_chunks read, as arrays: integers as int64 (float64 with NaN for a
+    column with NULLs, as pandas reads it), coded texts as categoricals; raises _Irregular
+    on a value of the wrong kind."""
+    chunks = read.chunks
+    rows = sum(chunk[1] for chunk in chunks)
+    out: dict[str, Any] = {_ROWID: _parse_text([(c[2], c[1]) for c in chunks], np.int64)}
+    for j, name in enumerate(read.integers):
+        parts = [(c[4 + 2 * j], c[1]) for c in chunks]
+        if sum(c[3 + 2 * j] for c in chunks) == rows:
+            out[name] = _parse_text(parts, np.int64)
+        else:
+            values = _parse_text(parts, np.float64)
+            whole = values[~np.isnan(values)]
+            if not np.array_equal(whole, np.trunc(whole)):
+                raise _Irregular
+            out[name] = values
+    first_code = 3 + 2 * len(read.integers)
+    for j, (name, vocab) in enumerate(read.coded.items()):
+        codes = _parse_text([(c[first_code + j], c[1]) for c in chunks], np.int64)
+        out[name] = _categorical(codes, vocab)
+    return out
+
+
+def _parse_text(parts: list[tuple[bytes | None, int]], dtype: type) -> np.ndarray:
+    arrays = []
+    for text, count in parts:
+        try:
+            with warnings.catch_warnings():  # older numpy warns and stops at a bad value
+                warnings.simplefilter("ignore")
+                values: np.ndarray = np.fromstring(text or b"", dtype=dtype, sep=",")
+        except ValueError:
+            raise _Irregular from None
+        if len(values) != count:
+            raise _Irregular
+        arrays.append(values)
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
 
 def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
@@ -556,7 +698,7 @@ def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequen
                    ) -> dict[str, Any]:
     """A query's result as typed arrays, by column name; raises _Irregular on a value of
     the wrong kind."""
-    kinds = _column_kinds()
+    kinds = {**_column_kinds(), _ROWID: "integer"}
     try:
         cur = db.execute(sql)
         names = [d[0] for d in cur.description]
@@ -564,7 +706,14 @@ def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequen
         if missing:
             raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
         readers = [_ColumnReader(kinds.get(name)) for name in names]
+        # Real numbers (and a rowid) alone go straight into a float block (a third faster)
+        numbers = all(r.kind == "real" or n == _ROWID for r, n in zip(readers, names))
         while rows := cur.fetchmany(_BATCH_ROWS):
+            floats = _float_block(rows, names) if numbers else None
+            if floats is not None:
+                for i, reader in enumerate(readers):
+                    reader.parts.append(floats[i])
+                continue
             # one C-level pass from tuples to a 2-D object block, then a cast per column
             block = np.empty((len(rows), len(names)), dtype=object)
             block[:] = rows
@@ -573,6 +722,77 @@ def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequen
     except _READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt recording ({e})") from None
     return {name: reader.result() for name, reader in zip(names, readers)}
+
+
+def _float_block(rows: list[tuple[Any, ...]], names: Sequence[str]) -> list[np.ndarray] | None:
+    """Rows of numbers as one float64 array per column (the rowid as int64), None (NULL)
+    as NaN; None where that would not be exact (text, a rowid beyond 2**53)."""
+    try:
+        block = np.array(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if block.shape != (len(rows), len(names)):
+        return None
+    columns = [np.ascontiguousarray(block[:, i]) for i in range(len(names))]
+    for i, name in enumerate(names):
+        if name == _ROWID:
+            if not np.all(np.abs(columns[i]) < 2.0**53):  # NaN fails too
+                return None
+            columns[i] = columns[i].astype(np.int64)
+    return columns
+
+
+def _table_columns(db: sqlite3.Connection, path: Path, table: str,
+                   background: _Background, columns: Sequence[str]) -> dict[str, Any]:
+    """Every column of `table` as typed arrays: from the background thread what it read,
+    the rest fetched here, matched up by rowid. Where that cannot be done (SQLite failed
+    there, a view without rowids, rows added between the reads), all of it is fetched
+    here."""
+    everything = f"SELECT * FROM {table}"
+    try:
+        names = [d[0] for d in db.execute(everything + " LIMIT 0").description]
+    except _READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
+    ints, texts = background.columns.get(table, ([], []))
+    if not set(ints) | set(texts) <= set(names):
+        return _typed_columns(db, path, everything, columns)
+
+    def fetch(wanted: list[str]) -> dict[str, Any]:
+        return _typed_columns(db, path, f"SELECT rowid AS {_ROWID}, {', '.join(wanted)}"
+                                        f" FROM {table} ORDER BY rowid", ())
+
+    try:
+        here = fetch([n for n in names if n not in ints and n not in texts])
+    except RecordingError:
+        return _typed_columns(db, path, everything, columns)
+    result = background.result(table)
+    if result is None:
+        return _typed_columns(db, path, everything, columns)
+    there, declined = result
+    theirs: dict[str, Any] | None = there
+    if declined:
+        theirs = _aligned(there, fetch(declined))
+    matched = _aligned(here, theirs) if theirs is not None else None
+    if matched is None:
+        return _typed_columns(db, path, everything, columns)
+    return {name: matched[name] for name in names}
+
+
+def _aligned(here: dict[str, Any], there: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns of both reads, rows matched by rowid (in `here`'s order); None if they
+    hold different rows."""
+    mine, theirs = here[_ROWID], there[_ROWID]
+    if not np.array_equal(mine, theirs):
+        order = np.argsort(theirs, kind="stable")
+        if len(mine) != len(theirs) or not np.array_equal(np.sort(mine), theirs[order]):
+            return None
+        # theirs[order] is sorted; put it in mine's order
+        order = order[np.argsort(np.argsort(mine, kind="stable"), kind="stable")]
+        there = {name: values[order] for name, values in there.items()}
+    return {**there, **here}
 
 
 def _stack_categorical(stack_ids: np.ndarray, texts: pd.DataFrame) -> pd.Categorical:
@@ -605,8 +825,8 @@ def _time_order(t: np.ndarray) -> np.ndarray | None:
     return np.argsort(t, kind="stable")
 
 
-def _read_stacks(db: sqlite3.Connection, path: Path, typed: bool) -> pd.DataFrame:
-    columns = ", ".join(STACK_COLUMNS)
+def _read_stacks(db: sqlite3.Connection, path: Path, typed: bool,
+                 background: _Background) -> pd.DataFrame:
     texts = _frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
     if not typed:
         return _frame(
@@ -614,7 +834,8 @@ def _read_stacks(db: sqlite3.Connection, path: Path, typed: bool) -> pd.DataFram
             f"SELECT {', '.join('s.' + c for c in STACK_COLUMNS)}, t.text AS stack FROM stacks s"
             " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
             STACK_COLUMNS)
-    spans = _typed_columns(db, path, f"SELECT {columns} FROM stacks", STACK_COLUMNS)
+    spans = _table_columns(db, path, "stacks", background, STACK_COLUMNS)
+    spans = {name: spans[name] for name in STACK_COLUMNS}  # as before: no others
     spans["stack"] = _stack_categorical(np.asarray(spans["stack_id"], dtype=np.float64), texts)
     order = _time_order(np.asarray(spans["t_s"], dtype=np.float64))
     if order is None:
@@ -623,11 +844,11 @@ def _read_stacks(db: sqlite3.Connection, path: Path, typed: bool) -> pd.DataFram
 
 
 def _read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Sequence[str],
-                  keys: list[str], typed: bool) -> pd.DataFrame:
-    sql = f"SELECT * FROM {table}"
+                  keys: list[str], typed: bool, background: _Background) -> pd.DataFrame:
     if not typed:
-        return _with_rates(_frame(db, path, sql, columns), keys)
-    return _with_rates(pd.DataFrame(_typed_columns(db, path, sql, columns), copy=False), keys)
+        df = _frame(db, path, f"SELECT * FROM {table}", columns)
+        return _with_rates({name: df[name].array for name in df.columns}, keys)
+    return _with_rates(_table_columns(db, path, table, background, columns), keys)
 
 
 def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
@@ -638,33 +859,55 @@ def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
         raise RecordingError(f"{path}: corrupt recording ({e})") from None
 
 
-def _with_rates(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Sorts by `keys` and time, and adds per-interval `cpu_percent` (of one core) from the
-    cumulative CPU columns."""
-    if df.empty:
+def _with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
+    """The rows sorted by `keys` and time, with per-interval `cpu_percent` (of one core)
+    from the cumulative CPU columns."""
+    t = np.asarray(columns["t_s"], dtype=np.float64)
+    if not len(t):
+        df = pd.DataFrame(columns)
         df["cpu_percent"] = pd.Series(dtype="float64")
         return df
-    t = df["t_s"].to_numpy(dtype=np.float64)
-    key_values = [df[k].to_numpy() for k in keys]
-    order = np.lexsort([t, *reversed(key_values)])  # stable: ties keep the stored order
-    if not np.array_equal(order, np.arange(len(order))):
-        df = df.take(order).reset_index(drop=True)
-        t = t[order]
-        key_values = [k[order] for k in key_values]
-    cpu = (df["cpu_user_s"].to_numpy(dtype=np.float64)
-           + df["cpu_system_s"].to_numpy(dtype=np.float64))
+    key_values = [np.asarray(columns[k]) for k in keys]
+    order = _key_time_order(key_values, t)
+    if order is not None:
+        columns = {name: values.take(order) for name, values in columns.items()}
+        t = np.asarray(columns["t_s"], dtype=np.float64)
+        key_values = [np.asarray(columns[k]) for k in keys]
+    cpu = (np.asarray(columns["cpu_user_s"], dtype=np.float64)
+           + np.asarray(columns["cpu_system_s"], dtype=np.float64))
     # A row whose keys differ from the row before starts a group (NaN keys: each alone).
-    same = np.ones(len(df) - 1, dtype=bool)
+    same = np.ones(len(t) - 1, dtype=bool)
     for k in key_values:
         same &= k[1:] == k[:-1]
-    d_cpu = np.full(len(df), np.nan)
-    d_t = np.full(len(df), np.nan)
+    d_cpu = np.full(len(t), np.nan)
+    d_t = np.full(len(t), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf in a damaged file
         d_cpu[1:] = np.where(same, cpu[1:] - cpu[:-1], np.nan)
         d_t[1:] = np.where(same, t[1:] - t[:-1], np.nan)
         pct = np.where(d_t > 0, d_cpu / d_t * 100.0, np.nan)
+    df = pd.DataFrame(columns, copy=False)
     df["cpu_percent"] = np.where(pct < 0, 0.0, pct)
     return df
+
+
+def _key_time_order(keys: list[np.ndarray], t: np.ndarray) -> np.ndarray | None:
+    """The stable order of rows by `keys` then time; None if they are in it. Samples are
+    stored a round at a time, in time order: then a stable sort by the keys alone gives it,
+    and small key numbers sort in linear time (a fifth of a lexsort's on 2 M rows)."""
+    with np.errstate(invalid="ignore"):
+        in_time_order = bool(np.all(t[1:] >= t[:-1]))
+    if not in_time_order or any(k.dtype.kind not in "iu" for k in keys):
+        order = np.lexsort([t, *reversed(keys)])  # stable: ties keep the stored order
+    else:
+        combined = np.zeros(len(t), dtype=np.int64)
+        size = 1
+        for k in keys:
+            codes, uniques = pd.factorize(k, sort=True)
+            combined = combined * len(uniques) + codes
+            size *= len(uniques)
+        order = np.argsort(combined.astype(np.int16) if size < 2**15 else combined,
+                           kind="stable")
+    return None if np.array_equal(order, np.arange(len(order))) else order
 
 
 def load(path: str | os.PathLike[str]) -> Recording:
@@ -674,11 +917,17 @@ def load(path: str | os.PathLike[str]) -> Recording:
         db, uri = _open(p)
     except OSError as e:
         raise RecordingError(f"{p}: cannot read ({e.strerror or e})") from None
-    check = _FileCheck(uri)
+    kinds = _column_kinds()
+    check = _Background(uri, {
+        table: ([c for c in columns if kinds[c] == "integer"],
+                [c for c in columns if kinds[c] == "text"])
+        for table, columns in (("thread_samples", THREAD_SAMPLE_COLUMNS),
+                               ("stacks", STACK_COLUMNS),
+                               ("process_samples", PROCESS_SAMPLE_COLUMNS))})
     check.start()
     try:
         try:
-            rec = _read(db, p)
+            rec = _read(db, p, check)
         except RecordingError as e:
             raise (check.verdict(p) or e) from None
         bad = check.verdict(p)
@@ -689,7 +938,7 @@ def load(path: str | os.PathLike[str]) -> Recording:
     return rec
 
 
-def _read(db: sqlite3.Connection, p: Path) -> Recording:
+def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording:
     meta = _read_meta(db, p)
     processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
     try:
@@ -704,12 +953,14 @@ def _read(db: sqlite3.Connection, p: Path) -> Recording:
     threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                      ("proc_id", "pid", "tid", "name"))
     tables: dict[str, pd.DataFrame] = {}
-    for table, read in (
-            ("process_samples", lambda fast: _read_samples(
-                db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast)),
+    for table, read in (  # in the order the background thread reads their integers
             ("thread_samples", lambda fast: _read_samples(
-                db, p, "thread_samples", THREAD_SAMPLE_COLUMNS, ["proc_id", "tid"], fast)),
-            ("stacks", lambda fast: _read_stacks(db, p, fast))):
+                db, p, "thread_samples", THREAD_SAMPLE_COLUMNS, ["proc_id", "tid"], fast,
+                background)),
+            ("stacks", lambda fast: _read_stacks(db, p, fast, background)),
+            ("process_samples", lambda fast: _read_samples(
+                db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast,
+                background))):
         try:
             tables[table] = read(True)
         except _Irregular:
