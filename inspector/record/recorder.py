@@ -379,17 +379,41 @@ def _wait_for_tree(session: _Session, deadline: float | None = None) -> None:
     """Keeps recording while descendants of the target live on; reaps orphans we inherit."""
     while True:
         _reap_orphans(session)
-        if session.sampler.alive_count() == 0 and session.sampler.ticks > 0:
-            # one more tick so a child forked at the last moment is not missed
-            time.sleep(session.opts.interval_s * 1.5)
-            _reap_orphans(session)
-            if session.sampler.alive_count() == 0:
-                return
+        if (session.sampler.alive_count() == 0 and session.sampler.ticks > 0
+                and not _living_children(session)):
+            # We are a subreaper: a descendant still alive that the sampler has not seen
+            # would have been re-parented to us, so none left means the tree is gone.
+            return
         if deadline is not None and time.monotonic() >= deadline:
             return
         if session.sampler_error is not None:
             return
         time.sleep(min(0.05, session.opts.interval_s))
+
+
+def _living_children(session: _Session) -> list[int]:
+    """Our own children that are not py-spy runs and not zombies."""
+    me = os.getpid()
+    found = []
+    try:
+        tids = os.listdir(f"/proc/{me}/task")
+    except OSError:
+        return []
+    for tid in tids:
+        try:
+            text = procfs.read_text(f"/proc/{me}/task/{tid}/children")
+        except (procfs.Gone, procfs.Unreadable):
+            continue
+        for pid in map(int, text.split()):
+            if pid in session.ignore_pids:
+                continue
+            try:
+                if procfs.parse_stat(procfs.read_text(f"/proc/{pid}/stat")).state in "ZX":
+                    continue
+            except (procfs.Gone, procfs.Unreadable):
+                continue
+            found.append(pid)
+    return found
 
 
 def _reap_orphans(session: _Session) -> None:
