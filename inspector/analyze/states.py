@@ -39,7 +39,9 @@ def thread_states(rec: Recording) -> pd.DataFrame:
 
     Columns: t_s, dt_s, proc_id, pid, tid, name, state (the largest of the states), the
     seconds columns cpu_s, gil_s, lock_s, io_s, sleep_s, runqueue_s, other_s (they sum to
-    dt_s), syscall_name (at t_s) and leaf (the Python frame on top at t_s, or None).
+    dt_s), syscall_name (at t_s) and leaf (the Python frame on top at t_s, or missing).
+    name, state, syscall_name and leaf are categoricals (they repeat a few texts millions
+    of times in a long recording).
     """
     ts = rec.thread_samples
     if ts.empty:
@@ -57,94 +59,116 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     new = np.ones(len(t), dtype=bool)
     new[1:] = (proc_col[1:] != proc_col[:-1]) | (tid_col[1:] != tid_col[:-1])
 
-    def column(name: str) -> np.ndarray:
-        return sort(pd.to_numeric(ts[name], errors="coerce").to_numpy(dtype="float64"))
-
     stack_ids = _stack_ids_at_samples(sort(_key(ts["pid"])), tid_col, t, rec.stacks,
                                       _rate_hz(rec))
-    text_of = _stack_texts(rec.stacks)
-
-    dt = _diff(t, new)
-    d_ticks = _diff(column("cpu_user_s") + column("cpu_system_s"), new)
-    d_on_cpu = _diff(column("on_cpu_s"), new)
-    d_rq = _diff(column("runqueue_s"), new)
-    with np.errstate(invalid="ignore"):  # NaN at each thread's first row
-        # schedstat counts nanoseconds; utime/stime come in 10 ms ticks: prefer schedstat.
-        cpu = np.where(np.isnan(d_on_cpu), d_ticks, d_on_cpu)
-        cpu = np.minimum(_clip0(np.where(np.isnan(cpu), 0.0, cpu)), dt)
-        rq = np.minimum(_clip0(np.where(np.isnan(d_rq), 0.0, d_rq)), dt - cpu)
-        wait = _clip0(dt - cpu - rq)
-
-    gil_enabled = _gil_enabled_by_proc(rec.processes)
-    sc_codes, sc_names = _codes(ts["syscall_name"], sort)
-    st_codes, st_names = _codes(ts["state"], sort)
-    proc_ids = proc_col.astype("int64")
-    # Classify each distinct (syscall, state, stack, process) once: far fewer than rows.
     stack_codes, stack_uniq = pd.factorize(stack_ids)
-    proc_codes, _ = pd.factorize(proc_ids)
-    key = np.zeros(len(t), dtype="int64")
-    for col in (sc_codes + 1, st_codes + 1, stack_codes, proc_codes):
-        key = key * (int(col.max(initial=0)) + 1) + col  # unique per combination
-    codes, n_keys = _dense_codes(key)
-    firsts = np.zeros(n_keys, dtype="int64")
-    firsts[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each combination
-    kinds = np.array([
-        _kind_index(_wait_kind(None if sc_codes[i] < 0 else str(sc_names[sc_codes[i]]),
-                               None if st_codes[i] < 0 else str(st_names[st_codes[i]]),
-                               stack_facts(text_of.get(int(stack_ids[i]))),
-                               gil_enabled.get(int(proc_ids[i]), False)))
-        for i in firsts
-    ], dtype="int64")
-    # The kind of wait seen at each sample: a STATES index, NOT_WAITING, or (beyond a
-    # thread's first or last sample) NO_SAMPLE.
-    end_kind = kinds[codes]
-    start_kind = _shift(end_kind, new, 1)
-
-    # The interval's waiting time is known in total only; its kind is seen at its two ends.
-    # Where the thread was on a CPU at both ends, the nearest wait seen on that thread one
-    # sample later or earlier stands in (a GIL-bound thread alternates quickly).
-    nearest = _shift(end_kind, new, -1)
-    nearest = np.where(nearest >= 0, nearest, _shift(start_kind, new, 1))
-    wait_arr = np.where(np.isnan(wait), 0.0, wait)
-    a_wait = start_kind != NOT_WAITING
-    b_wait = end_kind != NOT_WAITING
-    first = np.where(a_wait, start_kind, np.where(nearest >= 0, nearest, _OTHER))
-    first = np.where(~a_wait & b_wait, end_kind, first)
-    both = a_wait & b_wait
+    del stack_ids
+    text_of = _stack_texts(rec.stacks)
+    sc_codes, sc_names = _codes(ts["syscall_name"], sort)
+    end_kind = _wait_kinds(rec, ts, sort, proc_col, sc_codes, sc_names, stack_codes,
+                           stack_uniq, text_of)
+    dt = _diff(t, new)
+    cpu, rq, wait = _cpu_and_waits(ts, sort, new, dt)
 
     # Intervals with a length; one float block holds t_s, dt_s and the seconds per state,
-    # each a row: all of the wait goes to `first`, or half to each end's kind where both
-    # ends waited.
+    # each a row.
     with np.errstate(invalid="ignore"):
         keep = np.flatnonzero(dt > 0)
-    n = len(keep)
-    floats = np.zeros((2 + len(STATES), n))
+    floats = np.zeros((2 + len(STATES), len(keep)))
     floats[0], floats[1] = t[keep], dt[keep]
+    del t, dt
     seconds = floats[2:]
-    flat = seconds.reshape(-1)  # a view: state k, interval i at k * n + i
-    wait_kept, first, end_kind, both = wait_arr[keep], first[keep], end_kind[keep], both[keep]
-    rows = np.flatnonzero(first >= 0)
-    flat[first[rows] * n + rows] = (wait_kept * np.where(both, 0.5, 1.0))[rows]
-    rows = np.flatnonzero(both & (end_kind >= 0))
-    flat[end_kind[rows] * n + rows] += wait_kept[rows] * 0.5
+    _split_waits(seconds, keep, new, end_kind, wait)
+    del end_kind, wait
     seconds[_CPU] = cpu[keep]
     seconds[_RUNQUEUE] = rq[keep] + seconds[_RUNQUEUE]
+    del cpu, rq
     _cap_gil(seconds, proc_col[keep], floats[0])
     out = pd.DataFrame(floats.T, columns=["t_s", "dt_s", *STATE_COLUMNS], copy=False)
     out.insert(2, "proc_id", sort(ts["proc_id"].to_numpy())[keep])
     out.insert(3, "pid", sort(ts["pid"].to_numpy())[keep])
     out.insert(4, "tid", sort(ts["tid"].to_numpy())[keep])
-    texts = {  # object columns: strings, None (or NaN: a thread without a name) missing
-        "name": _thread_names(rec.threads, proc_col, tid_col, new)[keep],
-        "state": np.asarray(STATES, dtype=object)[_argmax(floats[2:])],
-        "syscall_name": _labels(sc_names)[sc_codes[keep]],
-        "leaf": _leaves(stack_uniq, text_of)[stack_codes[keep]],
-    }
-    out.insert(5, "name", texts["name"])
-    out.insert(6, "state", texts["state"])
-    out["syscall_name"] = pd.Series(texts["syscall_name"], dtype=object, copy=False)
-    out["leaf"] = pd.Series(texts["leaf"], dtype=object, copy=False)
+    out.insert(5, "name", _thread_names(rec.threads, proc_col, tid_col, new, keep))
+    out.insert(6, "state", pd.Categorical.from_codes(_argmax(seconds), categories=STATES))
+    out["syscall_name"] = pd.Categorical.from_codes(sc_codes[keep], categories=sc_names)
+    leaf_codes, leaf_names = pd.factorize(_leaves(stack_uniq, text_of))
+    out["leaf"] = pd.Categorical.from_codes(leaf_codes[stack_codes[keep]], leaf_names)
     return out
+
+
+def _cpu_and_waits(ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray],
+                   new: np.ndarray, dt: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds on a CPU, runnable without one, and waiting, in each interval."""
+
+    def delta(*names: str) -> np.ndarray:
+        total = sum(pd.to_numeric(ts[name], errors="coerce").to_numpy(dtype="float64")
+                    for name in names)
+        return _diff(sort(np.asarray(total)), new)
+
+    d_on_cpu = delta("on_cpu_s")
+    with np.errstate(invalid="ignore"):  # NaN at each thread's first row
+        # schedstat counts nanoseconds; utime/stime come in 10 ms ticks: prefer schedstat.
+        cpu = np.where(np.isnan(d_on_cpu), delta("cpu_user_s", "cpu_system_s"), d_on_cpu)
+        del d_on_cpu
+        cpu = np.minimum(_clip0(np.where(np.isnan(cpu), 0.0, cpu)), dt)
+        d_rq = delta("runqueue_s")
+        rq = np.minimum(_clip0(np.where(np.isnan(d_rq), 0.0, d_rq)), dt - cpu)
+        wait = _clip0(dt - cpu - rq)
+    return cpu, rq, np.where(np.isnan(wait), 0.0, wait)
+
+
+def _wait_kinds(rec: Recording, ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray],
+                proc_col: np.ndarray, sc_codes: np.ndarray, sc_names: list,
+                stack_codes: np.ndarray, stack_uniq: np.ndarray,
+                text_of: dict[int, str | None]) -> np.ndarray:
+    """What each sampled thread was waiting for: a STATES index or NOT_WAITING (int8).
+    Each distinct (syscall, state, stack, process) is classified once: far fewer than
+    rows."""
+    gil_enabled = _gil_enabled_by_proc(rec.processes)
+    st_codes, st_names = _codes(ts["state"], sort)
+    proc_ids = proc_col.astype("int64")
+    proc_codes, _ = pd.factorize(proc_ids)
+    key = np.zeros(len(proc_ids), dtype="int64")
+    for col in (sc_codes + 1, st_codes + 1, stack_codes, proc_codes):
+        key = key * (int(col.max(initial=0)) + 1) + col  # unique per combination
+    codes, n_keys = _dense_codes(key)
+    del key
+    firsts = np.zeros(n_keys, dtype="int64")
+    firsts[codes[::-1]] = np.arange(len(codes))[::-1]  # first row of each combination
+    kinds = np.array([
+        _kind_index(_wait_kind(None if sc_codes[i] < 0 else str(sc_names[sc_codes[i]]),
+                               None if st_codes[i] < 0 else str(st_names[st_codes[i]]),
+                               stack_facts(text_of.get(int(stack_uniq[stack_codes[i]]))),
+                               gil_enabled.get(int(proc_ids[i]), False)))
+        for i in firsts
+    ], dtype="int8")
+    return kinds[codes]
+
+
+def _split_waits(seconds: np.ndarray, keep: np.ndarray, new: np.ndarray,
+                 end_kind: np.ndarray, wait: np.ndarray) -> None:
+    """Adds each kept interval's waiting time to `seconds` (a row per state). The kind of
+    an interval's wait is seen at its two ends only: all of it goes to the kind at its
+    start, or half to each end's kind where both ends waited. Where the thread was on a
+    CPU at both ends, the nearest wait seen on that thread one sample later or earlier
+    stands in (a GIL-bound thread alternates quickly)."""
+    # kinds here: a STATES index, NOT_WAITING, or (beyond a thread's samples) NO_SAMPLE
+    start_kind = _shift(end_kind, new, 1)
+    nearest = _shift(end_kind, new, -1)
+    nearest = np.where(nearest >= 0, nearest, _shift(start_kind, new, 1))
+    a_wait = start_kind != NOT_WAITING
+    b_wait = end_kind != NOT_WAITING
+    first = np.where(a_wait, start_kind, np.where(nearest >= 0, nearest, _OTHER))
+    first = np.where(~a_wait & b_wait, end_kind, first)[keep]
+    both = (a_wait & b_wait)[keep]
+    end_kind, wait = end_kind[keep], wait[keep]
+    n = len(keep)
+    flat = seconds.reshape(-1)  # a view: state k, interval i at k * n + i
+    rows = np.flatnonzero(first >= 0)
+    flat[first[rows].astype("int64") * n + rows] = (wait * np.where(both, 0.5, 1.0))[rows]
+    rows = np.flatnonzero(both & (end_kind >= 0))
+    flat[end_kind[rows].astype("int64") * n + rows] += wait[rows] * 0.5
 
 
 # Wait kinds as integers: an index into STATES, or one of these.
@@ -192,13 +216,6 @@ def _argmax(values: np.ndarray) -> np.ndarray:
     return index
 
 
-def _labels(names: list) -> np.ndarray:
-    """`names` as an object array with None after them, for codes where -1 means missing."""
-    labels = np.empty(len(names) + 1, dtype=object)
-    labels[:-1] = names
-    return labels
-
-
 def _kind_index(kind: str | None) -> int:
     return NOT_WAITING if kind is None else STATES.index(kind)
 
@@ -213,9 +230,9 @@ def _codes(values: pd.Series, sort: Callable[[np.ndarray], np.ndarray]
            ) -> tuple[np.ndarray, list]:
     """Codes (-1 for missing) in sorted order, and the texts they stand for."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return sort(values.cat.codes.to_numpy(dtype="int64")), list(values.cat.categories)
+        return sort(values.cat.codes.to_numpy(dtype="int32")), list(values.cat.categories)
     codes, uniques = pd.factorize(sort(values.to_numpy(dtype=object)), use_na_sentinel=True)
-    return codes.astype("int64"), list(uniques)
+    return codes.astype("int32"), list(uniques)
 
 
 def _diff(x: np.ndarray, new: np.ndarray) -> np.ndarray:
@@ -245,18 +262,17 @@ def _clip0(x: np.ndarray) -> np.ndarray:
 
 
 def _thread_names(threads: pd.DataFrame, proc_col: np.ndarray, tid_col: np.ndarray,
-                  new: np.ndarray) -> np.ndarray:
-    """Each row's thread name from `threads` (NaN where it has none), looked up once per
-    thread."""
-    if threads.empty:
-        return np.full(len(new), None, dtype=object)
+                  new: np.ndarray, keep: np.ndarray) -> pd.Categorical:
+    """The kept rows' thread names from `threads` (missing where it has none), looked up
+    once per thread."""
     starts = np.flatnonzero(new)
     lengths = np.diff(np.append(starts, len(new)))
-    known = dict(zip(zip(threads["proc_id"].tolist(), threads["tid"].tolist()),
-                     threads["name"].to_numpy(dtype=object)))
-    per_thread = np.array([known.get((proc_col[i].item(), tid_col[i].item()), np.nan)
-                           for i in starts], dtype=object)
-    return np.repeat(per_thread, lengths)
+    known = {} if threads.empty else dict(
+        zip(zip(threads["proc_id"].tolist(), threads["tid"].tolist()),
+            threads["name"].to_numpy(dtype=object)))
+    per_thread = [known.get((proc_col[i].item(), tid_col[i].item())) for i in starts]
+    codes, names = pd.factorize(np.array(per_thread, dtype=object))
+    return pd.Categorical.from_codes(np.repeat(codes, lengths)[keep], names)
 
 
 def _stack_texts(stacks: pd.DataFrame) -> dict[int, str | None]:
@@ -282,7 +298,7 @@ def _empty() -> pd.DataFrame:
     for c in ("proc_id", "pid", "tid"):
         df[c] = df[c].astype("int64")
     for c in ("name", "state", "syscall_name", "leaf"):
-        df[c] = df[c].astype(object)
+        df[c] = pd.Categorical([])
     return df
 
 
