@@ -167,16 +167,29 @@ def _state_seconds(states: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_
         return out
     lane = _lane_index(states, lane_of)
     ok = lane >= 0
-    end = states["t_s"].to_numpy(np.float64)[ok]
-    dt = np.nan_to_num(states["dt_s"].to_numpy(np.float64)[ok])
-    lane = lane[ok]
+    every = bool(ok.all())  # no copies then: a long recording's columns are large
+
+    def column(name: str) -> np.ndarray:
+        values = states[name].to_numpy(np.float64)
+        values = values if every else values[ok]
+        return values if np.isfinite(values).all() else np.nan_to_num(values)
+
+    end = states["t_s"].to_numpy(np.float64)
+    end = end if every else end[ok]
+    dt = column("dt_s")
+    lane = lane if every else lane[ok]
     begin = end - dt - origin
     end = end - origin
     first = np.clip(np.floor(begin / width), 0, n_cols - 1).astype(np.int64)
     last = np.clip(np.ceil(end / width - 1e-6) - 1, 0, n_cols - 1).astype(np.int64)
-    weights = [np.nan_to_num(states[c].to_numpy(np.float64)[ok]) if c in states.columns
-               else np.zeros(len(end)) for c in _SECONDS_COLUMNS]
+    weights = [column(c) if c in states.columns else np.zeros(len(end))
+               for c in _SECONDS_COLUMNS]
     for k in range(int((last - first).max(initial=0)) + 1):
+        if k:  # only intervals reaching a k-th column add to it: leave the rest out
+            rows = np.flatnonzero(first + k <= last)
+            first, last, begin, end, dt, lane = (
+                a[rows] for a in (first, last, begin, end, dt, lane))
+            weights = [w[rows] for w in weights]
         col = first + k
         reach = col <= last
         lo = np.maximum(begin, col * width)
@@ -214,7 +227,11 @@ def _cell_stacks(stacks: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_la
     lane = _lane_index(stacks[["proc_id", "tid"]].fillna(-1), lane_of)
     keep = np.flatnonzero(lane >= 0)
     t_s = stacks["t_s"].to_numpy(np.float64)[keep]
-    order = np.lexsort((t_s, lane[keep]))
+    if len(t_s) > 1 and bool(np.all(t_s[1:] >= t_s[:-1])) and n_lanes < 2**15:
+        # in time order already (as load() gives them): a stable sort by lane is enough
+        order = np.argsort(lane[keep].astype(np.int16), kind="stable")
+    else:
+        order = np.lexsort((t_s, lane[keep]))
     lanes = lane[keep][order]
     starts = t_s[order]
     ends = starts + np.maximum(stacks["duration_s"].to_numpy(np.float64)[keep][order],
