@@ -5,6 +5,7 @@ cores, blocked asyncio loops, and which concurrency model fits - each with its n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -206,8 +207,9 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
 
     process_facts: list[ProcessFacts] = []
     contention: dict[int, _Contention] = {}
+    states_of = _rows_by_process(states)
     for row in procs.itertuples(index=False):
-        pid_states = states[states["proc_id"] == row.proc_id]
+        pid_states = states_of(row.proc_id)
         held = gil_held.get(int(row.proc_id))
         c = _contention(pid_states, proc_cpu.get(int(row.proc_id)), cpu_count,
                         gil_by_proc.get(int(row.proc_id), False), held)
@@ -235,6 +237,21 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
         stacks_enabled=stacks_enabled,
         notes=tuple(notes),
     )
+
+
+def _rows_by_process(states: pd.DataFrame) -> Callable[[Any], pd.DataFrame]:
+    """proc_id -> its rows of `states`. thread_states gives them grouped by process: then
+    each process's rows are a slice (a view), not a filtered copy of the whole frame."""
+    proc_ids = states["proc_id"].to_numpy()
+    if not states["proc_id"].is_monotonic_increasing:
+        return lambda proc_id: states[proc_ids == proc_id]
+
+    def rows(proc_id: Any) -> pd.DataFrame:
+        lo = np.searchsorted(proc_ids, proc_id, side="left")
+        hi = np.searchsorted(proc_ids, proc_id, side="right")
+        return states.iloc[lo:hi]
+
+    return rows
 
 
 def _process_cpu(psamp: pd.DataFrame) -> dict[int, pd.Series]:
