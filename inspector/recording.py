@@ -440,7 +440,7 @@ class _Background(threading.Thread):
         left to fetch, once read; None if SQLite could not; raises _Irregular on a value
         of the wrong kind."""
         self._ready[table].wait()
-        read = self._read.get(table)
+        read = self._read.pop(table, None)  # its text goes once parsed
         return None if read is None else (_parse_chunks(read), read.declined)
 
     def verdict(self, path: Path) -> RecordingError | None:
@@ -667,13 +667,16 @@ class _ColumnReader:
         return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1).astype(np.int32)
 
     def result(self) -> Any:
+        """The whole column; the batches are let go (one column's worth of them is
+        alive beside the results, not the whole table's)."""
+        parts, self.parts = self.parts, []
         if self.kind == "text":
-            codes = (np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32))
+            codes = (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32))
             return _categorical(codes, self.names)
         if self.kind in ("integer", "real"):
             empty = np.int64 if self.kind == "integer" else np.float64
-            return np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=empty)
-        values = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=object)
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=empty)
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=object)
         return pd.Series(values).infer_objects().to_numpy()
 
 
@@ -870,7 +873,8 @@ def _with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
     key_values = [np.asarray(columns[k]) for k in keys]
     order = _key_time_order(key_values, t)
     if order is not None:
-        columns = {name: values.take(order) for name, values in columns.items()}
+        for name in columns:  # one column at a time: the table is not held twice
+            columns[name] = columns[name].take(order)
         t = np.asarray(columns["t_s"], dtype=np.float64)
         key_values = [np.asarray(columns[k]) for k in keys]
     cpu = (np.asarray(columns["cpu_user_s"], dtype=np.float64)
