@@ -44,7 +44,7 @@ RATE_HZ = 100
 # The flags inspector gives py-spy (inspector/record/stacks.py), minus its 1-s chunking.
 PY_SPY_FLAGS = ("--subprocesses", "--threads", "--idle")
 COMMAND_TIMEOUT_S = 300  # no single benchmark command runs anywhere near this long
-# A round in which other processes used more than this share of the machine's CPU (/proc/stat
+# A run during which other processes used more than this share of the machine's CPU (/proc/stat
 # busy time minus our commands' own) is set aside: on 2 shared cores one neighbour's test run
 # doubles a 2-process target's time and says nothing about the recorder.
 QUIET_LOAD = 0.10
@@ -258,16 +258,19 @@ def bench_slowdown(sizes: Sizes, keys: Sequence[str] | None, log: Callable[[str]
             work = calibrate(t, sizes.slowdown_target_s, tmp)
             argv = target_argv(t.script, *t.args, "--work", str(work), report=report)
             rounds: list[dict[str, RunResult]] = []
-            # Rounds in which others kept the machine busy are set aside (see QUIET_LOAD);
-            # more are run, up to max_rounds, until enough quiet ones are in hand.
+            # Runs during which others kept the machine busy are set aside (QUIET_LOAD); more
+            # rounds are run, up to max_rounds, until every command has enough quiet runs.
             while (len(rounds) < sizes.rounds
-                   or (len(_quiet(rounds)) < sizes.rounds and len(rounds) < sizes.max_rounds)):
+                   or (min(len(_quiet(rounds, n)) for n in names) < sizes.rounds
+                       and len(rounds) < sizes.max_rounds)):
                 r = len(rounds)
                 order = names[r % len(names):] + names[:r % len(names)]  # rotate: no fixed slot
                 rounds.append({name: run_command(commands[name](argv), report,
                                                  f"{t.key} under {name}") for name in order})
-            quiet = _quiet(rounds)
-            used = quiet if len(quiet) >= min(sizes.rounds, 3) else rounds
+            enough = min(sizes.rounds, 3)
+            all_quiet = all(len(_quiet(rounds, n)) >= enough for n in names)
+            used = {n: _quiet(rounds, n) if all_quiet else [rnd[n] for rnd in rounds]
+                    for n in names}
 
             def series(name: str, get: Callable[[RunResult], float],
                        of: list[dict[str, RunResult]]) -> list[float]:
@@ -283,14 +286,15 @@ def bench_slowdown(sizes: Sizes, keys: Sequence[str] | None, log: Callable[[str]
                 return x.command_wall_s
 
             row: dict[str, Any] = {
-                "key": t.key, "label": t.label, "work": work, "runs": len(used),
-                "rounds_run": len(rounds), "rounds_quiet": len(quiet),
-                "used_quiet_rounds": used is quiet,
-                "plain_target_s": median(series("plain", wall, used)),
-                "plain_command_s": median(series("plain", command, used)), "ratios": {}}
+                "key": t.key, "label": t.label, "work": work,
+                "runs": min(len(v) for v in used.values()),
+                "rounds_run": len(rounds), "used_quiet_rounds": all_quiet,
+                "quiet_runs": {n: len(_quiet(rounds, n)) for n in names},
+                "plain_target_s": median([wall(x) for x in used["plain"]]),
+                "plain_command_s": median([command(x) for x in used["plain"]]), "ratios": {}}
             for name in names[1:]:
                 row["ratios"][name] = {
-                    kind: _ratio(series(name, get, used), series("plain", get, used))
+                    kind: _ratio(rounds, used, name, get)
                     for kind, get in (("target", wall), ("command", command),
                                       ("target_cpu", cpu))}
             row["target_s"] = {n: series(n, wall, rounds) for n in names}
@@ -304,13 +308,19 @@ def bench_slowdown(sizes: Sizes, keys: Sequence[str] | None, log: Callable[[str]
     return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows}
 
 
-def _quiet(rounds: list[dict[str, RunResult]]) -> list[dict[str, RunResult]]:
-    return [rnd for rnd in rounds if max(x.foreign_load for x in rnd.values()) <= QUIET_LOAD]
+def _quiet(rounds: list[dict[str, RunResult]], name: str) -> list[RunResult]:
+    return [rnd[name] for rnd in rounds if rnd[name].foreign_load <= QUIET_LOAD]
 
 
-def _ratio(values: list[float], plain: list[float]) -> dict[str, float]:
-    """Ratio of the medians, and the range of the paired (same-round) ratios."""
-    paired = [v / p for v, p in zip(values, plain)]
+def _ratio(rounds: list[dict[str, RunResult]], used: dict[str, list[RunResult]], name: str,
+           get: Callable[[RunResult], float]) -> dict[str, float]:
+    """`name` against plain: the ratio of the medians and of the fastest runs (of the runs
+    used), and the range of the ratios within a round (rounds where both runs are used)."""
+    values = [get(x) for x in used[name]]
+    plain = [get(x) for x in used["plain"]]
+    chosen = {id(x) for x in used[name]} | {id(x) for x in used["plain"]}
+    paired = [get(rnd[name]) / get(rnd["plain"]) for rnd in rounds
+              if id(rnd[name]) in chosen and id(rnd["plain"]) in chosen] or [float("nan")]
     return {"median": median(values) / median(plain), "min": min(paired), "max": max(paired),
             "best": min(values) / min(plain)}
 
@@ -665,13 +675,13 @@ def render_slowdown(s: dict[str, Any]) -> str:
         f"(its defaults), `py-spy record -r {RATE_HZ} {' '.join(PY_SPY_FLAGS)} -f raw` "
         "(blocking, and `--nonblocking`), and `psutil_poller.py` (children(recursive=True), "
         "cpu_times, memory_info, threads() per process every "
-        f"{INTERVAL_S} s). A round in which other processes used more than "
+        f"{INTERVAL_S} s). A run during which other processes used more than "
         f"{QUIET_LOAD:.0%} of the machine (from /proc/stat, less our own commands' CPU) is set "
-        "aside and another run, up to a limit; `rounds` says how many quiet rounds the figures "
-        f"come from, of how many run (* all rounds, too few were quiet). Goal for inspector: "
-        f"{GOAL_SLOWDOWN}x or less.",
+        "aside and more rounds are run, up to a limit; `runs` says from how many quiet runs "
+        "per command (the fewest) the figures come, of how many rounds (* all runs: too few "
+        f"were quiet). Goal for inspector: {GOAL_SLOWDOWN}x or less.",
         "",
-        "| target | plain (s) | rounds | " + " | ".join(names) + " | inspector within goal |",
+        "| target | plain (s) | runs | " + " | ".join(names) + " | inspector within goal |",
         "|---|---|---|" + "---|" * len(names) + "---|",
     ]
     for row in s["rows"]:
@@ -844,18 +854,21 @@ a few percent either side of 1.00 is within the noise. Each section says when an
 """
 
 
+NOTES = "notes"  # a hand-written section of RESULTS.md (what the figures mean), kept as is
+
+
 def merge_results(path: Path, rendered: dict[str, str]) -> str:
-    """RESULTS.md with the given sections replaced and the others kept as they were."""
+    """RESULTS.md with the given sections replaced and the others (and the notes) kept."""
     old: dict[str, str] = {}
     if path.exists():
         text = path.read_text()
-        for name in SECTIONS:
+        for name in (NOTES, *SECTIONS):
             begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
             if begin in text and end in text:
                 old[name] = text.split(begin, 1)[1].split(end, 1)[0].strip("\n")
     old.update(rendered)
     parts = [HEADER]
-    for name in SECTIONS:
+    for name in (NOTES, *SECTIONS):
         if name in old:
             parts.append(f"<!-- begin:{name} -->\n{old[name]}\n<!-- end:{name} -->\n")
     return "\n".join(parts)

@@ -61,6 +61,7 @@ def test_slowdown_compares_inspector_py_spy_and_psutil_on_every_target(quick) ->
         assert all(len(v) == row["rounds_run"] for v in row["target_s"].values())
         assert all(0 <= x <= 1.5 for v in row["foreign_load"].values() for x in v), row
         assert 1 <= row["runs"] <= row["rounds_run"]
+        assert set(row["quiet_runs"]) == expected | {"plain"}
 
 
 def test_recorder_cpu_is_read_next_to_its_floor(quick) -> None:
@@ -113,11 +114,13 @@ def test_only_one_section_keeps_the_others_in_results(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(RUN.parent))
     path = tmp_path / "RESULTS.md"
-    path.write_text(run.merge_results(path, {name: f"old {name}" for name in SECTIONS}))
+    path.write_text(run.merge_results(path, {name: f"old {name}" for name in SECTIONS})
+                    + "\n<!-- begin:notes -->\nwritten by hand\n<!-- end:notes -->\n")
     merged = run.merge_results(path, {"cpu": "new cpu"})
     assert "new cpu" in merged and "old cpu" not in merged
     for name in ("slowdown", "accuracy", "scale"):
         assert f"old {name}" in merged
+    assert "written by hand" in merged
 
 
 def test_unknown_target_is_one_line_and_exit_2(tmp_path: Path) -> None:
