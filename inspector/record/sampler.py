@@ -20,6 +20,7 @@ from inspector.recording import ProcessRecord, RecordingWriter
 from inspector.syscalls import syscall_name
 
 USS_EVERY_S = 1.0  # USS costs 0.3-0.5 ms per process (it walks smaps): once a second is plenty
+YOUNG_S = 1.0  # a process this young may still exec: its command line is compared each tick
 FLUSH_EVERY_S = 0.5  # commit period: a killed recorder loses at most this much
 
 
@@ -48,6 +49,7 @@ class _Proc:
     io: ProcFile | None
     start_s: float
     exe: str | None = None
+    cmdline: list[str] = field(default_factory=list)
     is_python: bool = False
     threads: dict[int, ThreadFiles] = field(default_factory=dict)
     alive: bool = True
@@ -173,7 +175,7 @@ class Sampler:
         self._next_proc_id += 1
         cmdline, exe = self._identity(p)
         is_py, version, gil = procfs.python_identity(pid, exe, cmdline)
-        p.is_python, p.exe = is_py, exe
+        p.is_python, p.exe, p.cmdline = is_py, exe, cmdline
         self.writer.add_process(ProcessRecord(
             proc_id=p.proc_id, pid=pid, ppid=st.ppid, parent_proc_id=p.parent_proc_id,
             name=st.comm, cmdline=cmdline, exe=exe,
@@ -189,16 +191,17 @@ class Sampler:
             cmdline = procfs.read_cmdline(p.pid)
         except (Gone, Unreadable):
             cmdline = []
-        if self.redact is not None:
-            cmdline = self.redact(cmdline)
-        return cmdline, procfs.read_exe(p.pid)
+        return self._redacted(cmdline), procfs.read_exe(p.pid)
+
+    def _redacted(self, cmdline: list[str]) -> list[str]:
+        return self.redact(cmdline) if self.redact is not None else cmdline
 
     def _reidentify(self, p: _Proc, comm: str) -> None:
         """The process exec'd (its comm changed): a shell or shim became Python, say."""
         p.comm = comm
         cmdline, exe = self._identity(p)
         is_py, version, gil = procfs.python_identity(p.pid, exe, cmdline)
-        p.is_python, p.exe = is_py, exe
+        p.is_python, p.exe, p.cmdline = is_py, exe, cmdline
         self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
                                    is_python=int(is_py), python_version=version,
                                    python_gil=gil)
@@ -287,7 +290,18 @@ class Sampler:
             return
         p.last_seen_s = t_s
         exe = procfs.read_exe(p.pid)
-        if st.comm != p.comm or exe != p.exe:  # it exec'd: a shell or shim became Python
+        # A shell or shim became Python, say. An exe that cannot be read means the process
+        # is exiting (its memory is gone) or mid-exec: keep what we know until it can be.
+        execd = exe is not None and (st.comm != p.comm or exe != p.exe)
+        if not execd and t_s - p.start_s < YOUNG_S:
+            # Python exec'ing Python keeps its name and executable: a child first seen
+            # between fork and exec is told apart by its command line alone.
+            try:
+                cmdline = self._redacted(procfs.read_cmdline(p.pid))
+                execd = bool(cmdline) and cmdline != p.cmdline
+            except (Gone, Unreadable):
+                pass
+        if execd:
             self._reidentify(p, st.comm)
         ctx_v = ctx_i = rchar = wchar = None
         if p.status is not None:
