@@ -69,7 +69,9 @@ def test_sequential_runs_are_their_own_baseline(demo) -> None:
 def test_cpu_job_processes_use_more_than_one_core_and_win(demo) -> None:
     mp = row(demo, "cpu", "multiprocessing")
     assert mp["processes"] >= 1 + CPUS           # the parent and one worker per CPU
-    assert mp["speedup"] > 1.3, mp
+    # 2 cores: ideally 2x; 1.6-1.8x measured on a quiet machine, recorder included. 1.2 keeps
+    # the claim (well above 1x, beyond the few-percent noise) without failing on a busy one.
+    assert mp["speedup"] > 1.2, mp
     assert mp["cpu_percent"] > 130, mp            # more than one core's worth
 
 
