@@ -217,6 +217,17 @@ class RecordingWriter:
         self._db.execute(f"UPDATE processes SET {sets} WHERE proc_id = ?",
                          (*fields.values(), proc_id))
 
+    def thread_start_s(self, proc_id: int, tid: int) -> float | None:
+        row = self._db.execute("SELECT start_s FROM threads WHERE proc_id = ? AND tid = ?",
+                               (proc_id, tid)).fetchone()
+        return row[0] if row else None
+
+    def ended_thread_named(self, proc_id: int, tid: int, name: str) -> bool:
+        """Whether another, ended thread of the process bore this Python name."""
+        return self._db.execute(
+            "SELECT 1 FROM threads WHERE proc_id = ? AND tid != ? AND python_name = ?"
+            " AND end_s IS NOT NULL LIMIT 1", (proc_id, tid, name)).fetchone() is not None
+
     def thread_end_s(self, proc_id: int, tid: int) -> float | None:
         row = self._db.execute("SELECT end_s FROM threads WHERE proc_id = ? AND tid = ?",
                                (proc_id, tid)).fetchone()

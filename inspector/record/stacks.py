@@ -525,7 +525,8 @@ class StackSampler:
         spans = self._trim(parse_chrometrace(events, run.t_launch_s))
         if spans:
             self.spans_written += len(spans)
-            self.sampler.submit(functools.partial(self._write, spans=spans, rate=run.rate))
+            self.sampler.submit(functools.partial(self._write, spans=spans, rate=run.rate,
+                                                  t_launch_s=run.t_launch_s))
 
     def _trim(self, spans: list[StackSpan]) -> list[StackSpan]:
         """Drops what an earlier, overlapping run already recorded for the same thread."""
@@ -563,7 +564,19 @@ class StackSampler:
             self.sampler.problem("py-spy", "attach-failed",
                                  message or f"py-spy exited with {code}", pid=run.root_pid)
 
-    def _write(self, w: RecordingWriter, spans: list[StackSpan], rate: int) -> None:
+    def _stale_name(self, w: RecordingWriter, proc_id: int, tid: int, name: str,
+                    t_launch_s: float) -> bool:
+        """py-spy caches names by pthread id, and a thread started during a run may have
+        reused the pthread id of an ended one: if an ended thread of the process bore the
+        same name, the name is not trusted for this run (the next run names it afresh)."""
+        start = w.thread_start_s(proc_id, tid)
+        if start is None or start < t_launch_s:
+            return False
+        return w.ended_thread_named(proc_id, tid, name)
+
+    def _write(self, w: RecordingWriter, spans: list[StackSpan], rate: int,
+               t_launch_s: float = 0.0) -> None:
+        stale: dict[tuple[int, int, str], bool] = {}
         procs = {}
         for p in self.sampler.snapshot:
             procs[p.pid] = p.proc_id  # the latest process with that pid wins
@@ -580,6 +593,13 @@ class StackSampler:
                     duration = end + slack - s.t_s
                     if duration <= 0:
                         continue
+            if s.thread_name and proc_id is not None:
+                skey = (proc_id, s.tid, s.thread_name)
+                if skey not in stale:
+                    stale[skey] = self._stale_name(w, proc_id, s.tid, s.thread_name,
+                                                   t_launch_s)
+                if stale[skey]:
+                    s = StackSpan(s.t_s, s.duration_s, s.pid, s.tid, None, s.stack)
             samples = max(1, round(duration * rate))
             rows.append((s.t_s, duration, proc_id, s.pid, s.tid, s.thread_name, s.stack,
                          samples, None))
