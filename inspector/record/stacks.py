@@ -33,10 +33,10 @@ CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lo
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
-# py-spy reads every thread's stack at every sample, ~12 us each: a tree of 1,000 threads at
-# 100 Hz would keep it busy more than a core, stealing one of the target's two. The rate is
-# lowered so that threads x rate stays within these budgets (5,000/s: about 6% of a core):
-# 50 threads keep 100 Hz, 200 get 25 Hz, 1,000 get 5 Hz.
+# py-spy reads every thread's stack at every sample, 35-48 us each with --idle (measured by
+# benchmarks/run.py): a tree of 1,000 threads at 100 Hz would need several cores, stealing the
+# target's. The rate is lowered so that threads x rate stays within these budgets (5,000/s:
+# about a quarter of a core): 50 threads keep 100 Hz, 200 get 25 Hz, 1,000 get 5 Hz.
 THREAD_SAMPLES_PER_S = 5000
 GIL_THREAD_SAMPLES_PER_S = 1000
 MIN_RATE_HZ = 1
