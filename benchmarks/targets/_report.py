@@ -35,3 +35,12 @@ def _cpu_s() -> float:
         ru = resource.getrusage(who)
         total += ru.ru_utime + ru.ru_stime
     return total
+
+
+def burn(units: int) -> int:
+    """Pure-Python CPU work, `units` of ~1000 loop iterations (the CPU targets' common load)."""
+    x = 0
+    for _ in range(units):
+        for i in range(1000):
+            x += i * i % 7
+    return x

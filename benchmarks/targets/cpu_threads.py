@@ -8,15 +8,7 @@ from __future__ import annotations
 import argparse
 import threading
 
-from _report import SelfTimer
-
-
-def burn(units: int) -> int:
-    x = 0
-    for _ in range(units):
-        for i in range(1000):
-            x += i * i % 7
-    return x
+from _report import SelfTimer, burn
 
 
 def main() -> None:

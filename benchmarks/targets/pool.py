@@ -5,17 +5,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 
-from _report import SelfTimer
+from _report import SelfTimer, burn
 
 CHUNKS_PER_WORKER = 8  # several chunks each, so the workers stay busy until near the end
-
-
-def burn(units: int) -> int:
-    x = 0
-    for _ in range(units):
-        for i in range(1000):
-            x += i * i % 7
-    return x
 
 
 def main() -> None:
