@@ -15,7 +15,7 @@ import pytest
 from browser import browser, open_report
 
 import inspector
-from inspector.compare import wall_s
+from inspector.analyze.comparison import wall_s
 
 PY = sys.executable
 CPUS = os.cpu_count() or 1

@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.compare import compare, facts, format_table
+    from inspector.analyze.comparison import compare, facts, format_table
     from inspector.recording import load
 
     if len(args.recordings) < 2:
@@ -56,7 +56,7 @@ def write_page(output: Path, title: str, rows: list, recordings: list,
                lead: tuple[str, ...] = ()) -> None:
     """Writes the comparison page, linking each run's recording and (where one exists beside
     it) its report, by paths relative to the page."""
-    from inspector.report.compare import Links, PageInput, build_page
+    from inspector.report.comparison_page import Links, PageInput, build_page
 
     links = []
     for rec in recordings:

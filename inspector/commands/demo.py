@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from inspector.jobs import JOBS, VARIANTS
 
 if TYPE_CHECKING:
-    from inspector.compare import ComparedRun
+    from inspector.analyze.comparison import ComparedRun
 
 DEFAULT_DIR = Path("recordings")
 
@@ -100,7 +100,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.commands.compare import write_page
-    from inspector.compare import by_job_baselines, compare, facts, format_table
+    from inspector.analyze.comparison import by_job_baselines, compare, facts, format_table
     from inspector.recording import load
 
     directory = Path(args.output) if args.output else _default_dir()

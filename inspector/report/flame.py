@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from inspector.analyze.frames import parse_frame
-from inspector.report.chart import Chart, base_layout
+from inspector.report.figure import Chart, base_layout
 from inspector.report.markup import esc, table
 from inspector.report.model import ReportModel, frame_caption
 

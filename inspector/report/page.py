@@ -16,8 +16,8 @@ from plotly.offline import get_plotlyjs
 from inspector.recording import Recording
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
-from inspector.report.chart import Chart
-from inspector.report.charts import cpu_chart, memory_chart
+from inspector.report.figure import Chart
+from inspector.report.usage_charts import cpu_chart, memory_chart
 from inspector.report.flame import (
     FROZEN_COLOR,
     STDLIB_COLOR,

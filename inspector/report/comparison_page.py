@@ -14,10 +14,10 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from inspector.compare import ComparedRun, shows_jobs, verdict_text
+from inspector.analyze.comparison import ComparedRun, shows_jobs, verdict_text
 from inspector.recording import Recording
 from inspector.report.assets import CSS, SCRIPT
-from inspector.report.chart import Chart, base_layout
+from inspector.report.figure import Chart, base_layout
 from inspector.report.downsample import minmax_indices
 from inspector.report.markup import esc, script_json, tag
 from inspector.report.model import PROCESS_COLORS

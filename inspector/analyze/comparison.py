@@ -1,6 +1,6 @@
 """Recordings side by side: wall time, speed-up, CPU used, processes, threads and the
 diagnosis's verdict, one row per recording. Recordings in, rows out (no files, no processes):
-`inspector compare` and `inspector demo` print the rows, report/compare.py draws them.
+`inspector compare` and `inspector demo` print the rows, report/comparison_page.py draws them.
 """
 
 from __future__ import annotations
