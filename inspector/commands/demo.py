@@ -99,8 +99,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.commands.compare import write_page
     from inspector.analyze.comparison import by_job_baselines, compare, facts, format_table
+    from inspector.commands.compare import write_page
     from inspector.recording import load
 
     directory = Path(args.output) if args.output else _default_dir()

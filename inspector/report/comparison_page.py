@@ -17,8 +17,8 @@ from plotly.subplots import make_subplots
 from inspector.analyze.comparison import ComparedRun, shows_jobs, verdict_text
 from inspector.recording import Recording
 from inspector.report.assets import CSS, SCRIPT
-from inspector.report.figure import Chart, base_layout
 from inspector.report.downsample import minmax_indices
+from inspector.report.figure import Chart, base_layout
 from inspector.report.markup import esc, script_json, tag
 from inspector.report.model import PROCESS_COLORS
 from inspector.report.page import CSP

@@ -17,7 +17,6 @@ from inspector.recording import Recording
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
 from inspector.report.figure import Chart
-from inspector.report.usage_charts import cpu_chart, memory_chart
 from inspector.report.flame import (
     FROZEN_COLOR,
     STDLIB_COLOR,
@@ -28,6 +27,7 @@ from inspector.report.flame import (
 from inspector.report.markup import esc, script_json
 from inspector.report.model import build_model
 from inspector.report.timeline import MAX_TIMELINE_LANES, build_timeline
+from inspector.report.usage_charts import cpu_chart, memory_chart
 
 # Nothing may be fetched: scripts and styles are inline (plotly's WebGL code, regl, compiles
 # functions at run time: 'unsafe-eval'), images only data:/blob: URIs

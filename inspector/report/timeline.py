@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from inspector.report.figure import Chart, b64, base_layout
 from inspector.report.downsample import bucket_count
+from inspector.report.figure import Chart, b64, base_layout
 from inspector.report.markup import esc
 from inspector.report.model import (
     STATE_CAPTIONS,

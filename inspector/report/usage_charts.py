@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from inspector.report.figure import Chart, base_layout
 from inspector.report.downsample import minmax_indices
+from inspector.report.figure import Chart, base_layout
 from inspector.report.markup import esc
 from inspector.report.model import MAX_PROCESS_SERIES, OTHER_COLOR, ProcessView, ReportModel
 
