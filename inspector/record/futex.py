@@ -134,23 +134,25 @@ def parse_maps(text: str, exe: str | None = None) -> AddressRanges:
     """AddressRanges from the text of /proc/PID/maps.
 
     The interpreter is the libpython mapped, if any; else `exe` (the realpath of
-    /proc/PID/exe) when it is mapped, else a mapped file named like a python executable. A
-    process holding neither (not Python) has no interpreter ranges: all its waits are LOCK.
+    /proc/PID/exe) when it is named like a python executable (a static build), else a mapped
+    file so named. A process holding neither (not Python, or a Python embedded statically in
+    an executable of another name) has no interpreter ranges: all its waits are LOCK.
     """
     rows: list[tuple[int, int, str, str]] = []
     for line in text.splitlines():
         parts = line.split(None, 5)
         if len(parts) < 5:
             continue
-        lo, _, hi = parts[0].partition("-")
+        low, _, high = parts[0].partition("-")
         try:
-            rows.append((int(lo, 16), int(hi, 16), parts[1], parts[5] if len(parts) > 5 else ""))
+            rows.append((int(low, 16), int(high, 16), parts[1],
+                         parts[5] if len(parts) > 5 else ""))
         except ValueError:
             continue
     rows.sort()
     paths = {path for _, _, _, path in rows if path.startswith("/")}
     interpreter_path = next((p for p in sorted(paths) if _LIBPYTHON.search(p)), None)
-    if interpreter_path is None and exe is not None and exe in paths:
+    if interpreter_path is None and exe is not None and exe in paths and _PYTHON_EXE.search(exe):
         interpreter_path = exe
     if interpreter_path is None:
         interpreter_path = next((p for p in sorted(paths) if _PYTHON_EXE.search(p)), None)
