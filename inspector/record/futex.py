@@ -35,9 +35,9 @@ LOCK = "lock"          # anywhere else: a Lock, Event, Condition, Queue, join, a
 UNKNOWN = "unknown"    # in no mapping even after re-reading the maps (freed meanwhile: a race)
 UNMAPPED = "unmapped"  # classify()'s answer when the ranges given hold no mapping for the address
 
-# Re-reading a process's maps costs a millisecond or so (benchmarks/futex_cost.py) and takes
-# the target's mmap lock: an address that stays outside every mapping (a race with munmap) must
-# not make every tick re-read them.
+# Re-reading a process's maps costs a hundred times a sample (benchmarks/futex_cost.py) and
+# takes the target's mmap lock: an address that stays outside every mapping (a race with
+# munmap) must not make every tick re-read them.
 MIN_REREAD_S = 0.5
 
 # op = command | flags (linux/futex.h).
