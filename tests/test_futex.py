@@ -192,3 +192,38 @@ def test_a_static_python_is_found_by_its_executable() -> None:
     ranges = parse_maps(maps, exe="/usr/bin/python3.11")
     assert ranges.interpreter == ((0x946000, 0xA85000), (0xA85000, 0xACA000))
     assert classify(0xAB0000, ranges) == GIL and classify(0x2000000, ranges) == LOCK
+
+
+SUBINTERPRETER = Path(__file__).parent / "workloads" / "waits_subinterpreter.py"
+
+
+@pytest.mark.parametrize("version", ["3.12.1", "3.13.0"])
+@pytest.mark.parametrize("config", ["isolated", "legacy"])
+def test_a_subinterpreter_sharing_the_gil_is_seen_and_one_with_its_own_is_not(
+        version: str, config: str) -> None:
+    """The documented limit: a subinterpreter with a GIL of its own (the default of
+    _interpreters.create) allocates that GIL on the heap, so its waiters are judged LOCK; one
+    sharing the main GIL ('legacy') is judged GIL like the main interpreter's threads."""
+    python = INTERPRETERS[version]
+    if not os.path.exists(python):
+        pytest.skip(f"{python} is not installed on this machine")
+    proc = subprocess.Popen([python, str(SUBINTERPRETER), config], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        roles = json.loads(proc.stdout.readline())
+        classifier = AddressClassifier(proc.pid)
+        kinds: dict[str, set[str]] = {role: set() for role in roles}
+        for _ in range(SAMPLES):
+            waits = read_thread_waits(proc.pid, classifier)
+            for role, tid in roles.items():
+                wait = waits.get(tid)
+                if wait is not None:
+                    kinds[role].add(wait.kind)
+            time.sleep(0.03)
+    finally:
+        proc.kill()
+        proc.wait()
+    sub_kind = LOCK if config == "isolated" else GIL
+    for role, seen in kinds.items():
+        assert seen == ({GIL} if role.startswith("main-") else {sub_kind}), (role, kinds)

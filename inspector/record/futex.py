@@ -11,6 +11,16 @@ Measured facts: shared/MEASUREMENTS.md; costs: benchmarks/futex_cost.py.
 `classify(addr, ranges)` is the pure per-sample step (a range check on an int);
 `AddressClassifier` reads a process's maps once and again only when an address lies outside
 every mapping it knows (a new mapping, an exec, a libpython loaded late); `forget()` on exec.
+
+Limits (tests/test_futex.py): a subinterpreter with a GIL of its own (3.12+, the default of
+`_interpreters.create()`) allocates that GIL on the heap, so its waiters are judged LOCK; one
+sharing the main GIL is judged right. A free-threaded build (3.13t, none installed here) has no
+GIL to wait for unless PYTHON_GIL=1 turns it back on (then it is `_PyRuntime`'s, as above);
+its PyMutex waits park on the waiting thread's stack: LOCK. The anonymous mapping after the
+interpreter's data is taken whole as its .bss: should the kernel merge a later anonymous mmap
+into it, a lock there would be judged GIL (not seen here). Reading a thread's syscall file
+needs ptrace access to the process (root, or the process's own user with Yama scope <= 1 for
+one's descendants).
 """
 
 from __future__ import annotations
