@@ -45,8 +45,11 @@ def _end(proc: subprocess.Popen) -> None:
 @needs_two_cores
 def test_a_program_under_taskset_has_one_usable_core_by_affinity() -> None:
     proc = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c",
-                             "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+                             "import sys; print('ready', flush=True); sys.stdin.read()"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        assert proc.stdout is not None
+        proc.stdout.readline()  # taskset has set the affinity and exec'd the program
         found = usable_cores(proc.pid)
         assert found.affinity_cores == 1 and found.usable_cores == 1
         assert found.limited_by == AFFINITY and found.machine_cores == MACHINE
