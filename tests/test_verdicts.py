@@ -129,7 +129,9 @@ def test_a_lock_held_across_io_is_not_a_gil_limit_processes_would_lift(
 
 def test_children_run_one_after_another_use_one_core_at_a_time(
         sequential_children: Case) -> None:
-    assert sequential_children.diag.process_count == 6  # the parent and its five children
+    parent = sequential_children.diag.processes[0]
+    children = [p for p in sequential_children.diag.processes if p.ppid == parent.pid]
+    assert len(children) == 5, sequential_children.diag.processes
     v = sequential_children.v
     assert v.bound == "cpu", v
     assert v.advice == "multiprocessing", v
