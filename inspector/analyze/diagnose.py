@@ -527,7 +527,7 @@ def _parallel_evidence(par_procs: list[ProcessFacts], contention: dict[int, _Con
 def _advice(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
             blocks: tuple[LoopBlock, ...], totals: dict[str, float], wall: float, bound: str,
             gil_limited: bool, parallel: bool, over: bool, cpu_count: int) -> tuple[str, str]:
-    """The concurrency model that fits (an ADVICE key), and why."""
+    """The concurrency model that fits (a key of vocabulary.ADVICE), and why."""
     if gil_limited:
         return "multiprocessing", ("CPU-bound Python threads wait for the GIL; processes (or "
                                    "native code that releases the GIL) use every core")
