@@ -227,18 +227,18 @@ t0 = time.perf_counter()
 from inspector.analyze import diagnose, thread_states
 from inspector.recording import load
 from inspector.report import ReportInputs, render_report
-from inspector.commands.report import _write_atomically
+from inspector.report.build import write_atomically
 from pathlib import Path
 t1 = time.perf_counter()
 rec = load(sys.argv[1])
 t2 = time.perf_counter()
 states = thread_states(rec)
 t3 = time.perf_counter()
-diagnosis = diagnose(rec, states).to_dict()
+diagnosis = diagnose(rec, states)
 t4 = time.perf_counter()
 page = render_report(ReportInputs(rec, states, diagnosis))
 t5 = time.perf_counter()
-_write_atomically(Path(sys.argv[2]), page)
+write_atomically(Path(sys.argv[2]), page)
 t6 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "states_s": t3 - t2,
                   "diagnose_s": t4 - t3, "render_s": t5 - t4, "write_s": t6 - t5,

@@ -49,10 +49,6 @@ for _name in ("read", "write", "poll", "select", "pselect6", "ppoll", "epoll_wai
               "io_getevents", "io_uring_enter", "msgrcv", "openat", "getrandom"):
     WAIT_KIND[_name] = "io"
 
-# Syscalls an event loop blocks in while it waits for its selector.
-SELECTOR_SYSCALLS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll",
-                               "select", "pselect6"})
-
 
 def syscall_name(number: int) -> str:
     """'running' for -1 (on a CPU), the name where known, else 'syscall_<n>'."""

@@ -274,6 +274,25 @@ def test_summary_text_puts_verdict_then_processes_then_busy_threads(gil_threads:
     assert "arithmetic (" in out[busy:]
 
 
+def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None:
+    """Each word is written once, in analyze/vocabulary.py: the summary and the report's
+    verdict and state bars say the run's bound, advice and thread states in its words."""
+    from inspector.analyze.vocabulary import ADVICE, BOUNDS, THREAD_STATES
+    from inspector.report.markup import esc
+    from inspector.report.sections import state_bar, verdict_section
+
+    v, threads = gil_threads.v, gil_threads.diag.threads
+    busiest = max(threads, key=lambda t: t.sampled_s)
+    top = max(busiest.state_s, key=lambda s: busiest.state_s[s])
+    out = _inspector("summary", str(gil_threads.path)).stdout
+    assert f"VERDICT: {BOUNDS[v.bound].phrase}" in out
+    assert f"ADVICE:  {v.advice}: {ADVICE[v.advice].title}" in out
+    assert f"{THREAD_STATES[top].word} " in out
+    page = verdict_section(gil_threads.diag, {}, None)
+    assert esc(ADVICE[v.advice].title) in page and esc(ADVICE[v.advice].sentence) in page
+    assert esc(THREAD_STATES[top].word) in state_bar(busiest.state_s)
+
+
 def test_summary_of_a_recording_without_samples_says_so(tmp_path: Path) -> None:
     path = _record(tmp_path, "instant", "true")
     proc = _inspector("summary", str(path))

@@ -316,3 +316,16 @@ def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Pat
     itself = _one_line_error(_inspector("report", str(recording), "-o", str(recording)))
     assert "recording itself" in itself
     assert _inspector("report").returncode == 2
+
+
+def test_commands_load_plotly_only_to_draw_a_page() -> None:
+    """The CLI imports every command and the report's errors for any command, `--help`
+    included; the page's plotly and pandas load when a page is drawn."""
+    code = ("import sys; from inspector.cli import build_parser; build_parser(); "
+            "from inspector.commands.report import ReportError; "
+            "from inspector.report.build import build_report; "
+            "print(sorted(m for m in ('plotly', 'pandas') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

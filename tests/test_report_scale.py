@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import inspector
-from inspector.commands.report import build_report
+from inspector.report.build import build_report
 from inspector.report.downsample import MAX_POINTS_PER_SERIES, minmax_indices
 from inspector.report.timeline import MAX_TIMELINE_COLUMNS
 

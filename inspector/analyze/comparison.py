@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from inspector.analyze import diagnose
+from inspector.analyze.vocabulary import FLAGS, advice_of, bound_term
 from inspector.recording import Recording
 
 JOBS_MODULE = "inspector.jobs"  # recordings of `python -m inspector.jobs JOB VARIANT` are labelled
@@ -153,25 +154,15 @@ def by_job_baselines(runs: Sequence[RunFacts]) -> list[int]:
 
 # -- words ----------------------------------------------------------------------------------
 
-_BOUND_WORDS = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed", "idle": "idle"}
-
-
 def verdict_text(verdict: dict[str, Any]) -> str:
     """'CPU-bound, GIL-limited -> multiprocessing': the verdict in a table cell."""
     if not verdict:
         return "-"
-    words = [_BOUND_WORDS.get(str(verdict.get("bound")), str(verdict.get("bound", "?")))]
-    if verdict.get("gil_limited"):
-        words.append("GIL-limited")
-    if verdict.get("parallel_threads"):
-        words.append("threads in parallel")
-    if verdict.get("oversubscribed"):
-        words.append("oversubscribed")
+    words = [bound_term(str(verdict.get("bound", "?"))).word]
+    words += [term.word for flag, term in FLAGS.items() if verdict.get(flag)]
     advice = verdict.get("advice")
     text = ", ".join(words)
-    if advice == "keep":
-        return f"{text} -> keep this model"
-    return f"{text} -> {advice}" if advice else text
+    return f"{text} -> {advice_of(str(advice)).word}" if advice else text
 
 
 def shows_jobs(rows: Sequence[ComparedRun]) -> bool:

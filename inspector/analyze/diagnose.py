@@ -217,7 +217,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
         process_facts.append(_process_facts(row, psamp, pid_states, c, held))
 
     thread_facts = _thread_facts(rec, states)
-    verdict = _verdict(rec, states, process_facts, contention, thread_facts, blocks, cpu_count)
+    verdict = _verdict(rec, states, process_facts, contention, blocks, cpu_count)
     peak_t, peak_threads, peak_procs = _peak(rec)
     return Diagnosis(
         command=tuple(str(c) for c in rec.meta.get("command") or ()),
@@ -458,93 +458,100 @@ def _top_frames(stacks: pd.DataFrame, n: int = 3) -> dict[tuple[int, int], tuple
 # -- the run's verdict ------------------------------------------------------------------------
 
 def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
-             contention: dict[int, _Contention], threads: list[ThreadFacts],
-             blocks: tuple[LoopBlock, ...], cpu_count: int) -> Verdict:
-    evidence: list[str] = []
+             contention: dict[int, _Contention], blocks: tuple[LoopBlock, ...],
+             cpu_count: int) -> Verdict:
+    """The run's verdict, its evidence in reading order: where the time went, the GIL,
+    threads in parallel, oversubscription, the advice, blocked event loops."""
     if states.empty:
         return Verdict(bound="idle", gil_limited=False, parallel_threads=False,
                        oversubscribed=False, advice="keep",
                        evidence=("no samples: nothing was measured, so nothing is claimed",))
     totals = _state_totals(states)
-    wall = float(states.groupby("t_s")["dt_s"].max().sum()) if not states.empty else 0.0
+    wall = float(states.groupby("t_s")["dt_s"].max().sum())
     bound = _bound(totals, wall)
-    demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
-    evidence.append(
+    evidence = [
         f"threads spent {totals['cpu']:.1f} s on a CPU, {totals['runqueue']:.1f} s waiting "
         f"for a core, {totals['gil']:.1f} s waiting for the GIL, {totals['io']:.1f} s waiting "
         f"for I/O, {totals['lock']:.1f} s waiting on locks/queues/joins/children and "
-        f"{totals['sleep']:.1f} s sleeping, over {wall:.1f} s -> {bound}")
-
+        f"{totals['sleep']:.1f} s sleeping, over {wall:.1f} s -> {bound}"]
     gil_procs = [p for p in processes if p.gil_limited]
-    gil_limited = bool(gil_procs)
+    par_procs = [p for p in processes if p.parallel_threads]
+    evidence += _gil_evidence(gil_procs, contention, cpu_count)
+    evidence += [f"pid {p.pid} runs a free-threaded Python (no GIL): its threads can use "
+                 "several cores" for p in processes if p.python and p.python_gil == "disabled"]
+    evidence += _parallel_evidence(par_procs, contention)
+    over, over_share, runnable = _oversubscription(states, cpu_count)
+    if over:
+        evidence.append(
+            f"{runnable:.1f} threads were runnable on average on {cpu_count} cores in "
+            f"{over_share:.0%} of the busy time: they waited for a core (run queue)")
+    advice, why = _advice(rec, states, processes, blocks, totals, wall, bound,
+                          bool(gil_procs), bool(par_procs), over, cpu_count)
+    evidence.append(f"advice {advice}: {why}")
+    evidence += [f"asyncio loop (pid {b.pid}, tid {b.tid}) blocked {b.duration_s:.2f} s "
+                 f"at {b.start_s:.2f} s in {b.function}: run it in a thread or process "
+                 "(loop.run_in_executor / asyncio.to_thread) or await instead of block"
+                 for b in blocks[:5]]
+    return Verdict(bound=bound, gil_limited=bool(gil_procs), parallel_threads=bool(par_procs),
+                   oversubscribed=over, advice=advice, evidence=tuple(evidence))
+
+
+def _gil_evidence(gil_procs: list[ProcessFacts], contention: dict[int, _Contention],
+                  cpu_count: int) -> list[str]:
+    out = []
     for p in gil_procs:
         c = contention[p.proc_id]
-        evidence.append(
+        out.append(
             f"pid {p.pid}: up to {c.wanting_threads} threads wanted the CPU at once, yet the "
             f"process used {c.contended_cores:.2f} cores (of {cpu_count}); GIL waits were "
             f"{c.contended_gil_share:.0%} of their CPU demand"
             + (f"; py-spy saw the GIL held in {p.gil_held_share:.0%} of its samples"
                if p.gil_held_share is not None else "")
             + " -> the GIL capped it")
-    free = [p for p in processes if p.python and p.python_gil == "disabled"]
-    for p in free:
-        evidence.append(f"pid {p.pid} runs a free-threaded Python (no GIL): its threads can "
-                        "use several cores")
-    par_procs = [p for p in processes if p.parallel_threads]
-    parallel = bool(par_procs)
+    return out
+
+
+def _parallel_evidence(par_procs: list[ProcessFacts], contention: dict[int, _Contention]
+                       ) -> list[str]:
+    out = []
     for p in par_procs:
         c = contention[p.proc_id]
-        evidence.append(
+        out.append(
             f"pid {p.pid}: threads ran at once, {c.parallel_cores:.2f} cores in "
             f"{c.parallel_intervals} intervals (native code releasing the GIL, or no GIL)"
             + (f"; the GIL was held in only {p.gil_held_share:.0%} of py-spy's samples"
                if p.gil_held_share is not None else ""))
+    return out
 
-    over, over_share, runnable = _oversubscription(states, cpu_count)
-    if over:
-        evidence.append(
-            f"{runnable:.1f} threads were runnable on average on {cpu_count} cores in "
-            f"{over_share:.0%} of the busy time: they waited for a core (run queue)")
 
+def _advice(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
+            blocks: tuple[LoopBlock, ...], totals: dict[str, float], wall: float, bound: str,
+            gil_limited: bool, parallel: bool, over: bool, cpu_count: int) -> tuple[str, str]:
+    """The concurrency model that fits (a key of vocabulary.ADVICE), and why."""
+    if gil_limited:
+        return "multiprocessing", ("CPU-bound Python threads wait for the GIL; processes (or "
+                                   "native code that releases the GIL) use every core")
+    if bound == "io":
+        return _io_advice(rec, states, blocks)
+    if bound == "mixed":
+        return "keep", "neither CPU nor I/O dominates; look at the threads below for the slow part"
+    if bound != "cpu":
+        return "keep", "the program mostly slept or waited on itself"
     cores_used = totals["cpu"] / wall if wall > 0 else 0.0
     busy_procs = [p for p in processes if p.cpu_percent_mean >= BUSY_PROCESS_CORES * 100]
-    advice = "keep"
-    if gil_limited:
-        advice = "multiprocessing"
-        evidence.append("advice multiprocessing: CPU-bound Python threads wait for the GIL; "
-                        "processes (or native code that releases the GIL) use every core")
-    elif bound == "cpu":
-        if over:
-            evidence.append(f"advice keep: the model fits, but use about {cpu_count} workers "
-                            f"(one per core) instead of more")
-        elif cpu_count >= 2 and not parallel and len(busy_procs) <= 1 \
-                and cores_used <= NEAR_ONE_CORE and _mean_wanting(states) < 1.5:
-            advice = "multiprocessing"
-            evidence.append(
-                f"advice multiprocessing: one thread computes, on {cores_used:.2f} of "
-                f"{cpu_count} cores; split the work over processes to use the others")
-        elif demand > 0 and totals["runqueue"] / demand >= OVERSUB_RUNQUEUE_SHARE:
-            evidence.append(
-                f"advice keep: the threads could run at once but waited "
-                f"{totals['runqueue']:.1f} s for a core: the machine's cores were busy "
-                "(with other programs, if not with these)")
-        else:
-            evidence.append(f"advice keep: CPU-bound and using {cores_used:.2f} of "
-                            f"{cpu_count} cores already")
-    elif bound == "io":
-        advice, why = _io_advice(rec, states, blocks)
-        evidence.append(f"advice {advice}: {why}")
-    elif bound == "mixed":
-        evidence.append("advice keep: neither CPU nor I/O dominates; look at the threads "
-                        "below for the slow part")
-    else:
-        evidence.append("advice keep: the program mostly slept or waited on itself")
-    for b in blocks[:5]:
-        evidence.append(f"asyncio loop (pid {b.pid}, tid {b.tid}) blocked {b.duration_s:.2f} s "
-                        f"at {b.start_s:.2f} s in {b.function}: run it in a thread or process "
-                        "(loop.run_in_executor / asyncio.to_thread) or await instead of block")
-    return Verdict(bound=bound, gil_limited=gil_limited, parallel_threads=parallel,
-                   oversubscribed=over, advice=advice, evidence=tuple(evidence))
+    demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
+    if over:
+        return "keep", (f"the model fits, but use about {cpu_count} workers (one per core) "
+                        "instead of more")
+    if cpu_count >= 2 and not parallel and len(busy_procs) <= 1 \
+            and cores_used <= NEAR_ONE_CORE and _mean_wanting(states) < 1.5:
+        return "multiprocessing", (f"one thread computes, on {cores_used:.2f} of {cpu_count} "
+                                   "cores; split the work over processes to use the others")
+    if demand > 0 and totals["runqueue"] / demand >= OVERSUB_RUNQUEUE_SHARE:
+        return "keep", (f"the threads could run at once but waited {totals['runqueue']:.1f} s "
+                        "for a core: the machine's cores were busy (with other programs, if "
+                        "not with these)")
+    return "keep", f"CPU-bound and using {cores_used:.2f} of {cpu_count} cores already"
 
 
 def _mean_wanting(states: pd.DataFrame) -> float:

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from inspector.analyze.frames import StackFacts, stack_facts
+from inspector.analyze.vocabulary import STATES
 from inspector.recording import Recording
 from inspector.syscalls import WAIT_KIND
 
-STATES = ("cpu", "gil", "lock", "io", "sleep", "runqueue", "other")
 STATE_COLUMNS = tuple(f"{s}_s" for s in STATES)
 
 # A py-spy span covers a sample time if it started before it and ended no more than this many

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from inspector.errors import UsageError
+from inspector.report.build import CompareError, write_page
 
-
-class CompareError(Exception):
-    """The comparison page cannot be written where asked."""
+__all__ = ["CompareError", "add_parser", "run"]  # CompareError: the CLI catches it from here
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,31 +48,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _default_output(first: Path) -> Path:
     return first.parent / f"comparison-{time.strftime('%Y%m%d-%H%M%S')}.html"
-
-
-def write_page(output: Path, title: str, rows: list, recordings: list,
-               lead: tuple[str, ...] = ()) -> None:
-    """Writes the comparison page, linking each run's recording and (where one exists beside
-    it) its report, by paths relative to the page."""
-    from inspector.report.comparison_page import Links, PageInput, build_page
-
-    links = []
-    for rec in recordings:
-        report = rec.path.with_suffix(".html")
-        links.append(Links(report=_relative(report, output) if report.exists() else None,
-                           recording=_relative(rec.path, output)))
-    cpu_count = max((rec.cpu_count for rec in recordings), default=os.cpu_count() or 1)
-    html = build_page(PageInput(title=title, rows=rows, recordings=recordings, lead=lead,
-                                links=links, cpu_count=cpu_count))
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(html, encoding="utf-8")
-    except OSError as e:
-        raise CompareError(f"cannot write {output}: {e.strerror or e}") from None
-
-
-def _relative(target: Path, page: Path) -> str:
-    try:
-        return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
-    except ValueError:  # another drive (Windows): an absolute link still works
-        return target.resolve().as_uri()

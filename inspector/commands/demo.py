@@ -100,8 +100,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.analyze.comparison import by_job_baselines, compare, facts, format_table
-    from inspector.commands.compare import write_page
     from inspector.recording import load
+    from inspector.report.build import write_page
 
     directory = Path(args.output) if args.output else _default_dir()
     _prepare(directory)
@@ -228,7 +228,7 @@ def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str
 
 
 def _report(path: Path) -> None:
-    from inspector.commands.report import build_report
+    from inspector.report.build import build_report
 
     build_report(path, path.with_suffix(".html"))
 

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def explain_lines(diag: Diagnosis, why: str = "`inspector summary` says why") -> list[str]:
+    from inspector.analyze.vocabulary import bound_term
+
     peak = list(diag.peak_processes)
     if not peak:
         return ["No process was sampled: it ended before the first sample."]
@@ -107,7 +109,8 @@ def explain_lines(diag: Diagnosis, why: str = "`inspector summary` says why") ->
     lines += [
         "In htop, press H to hide threads (then it shows processes, like top), or F5 for the "
         "tree of processes.",
-        f"Verdict: {diag.verdict.bound}, advice {diag.verdict.advice} ({why}).",
+        f"Verdict: {bound_term(diag.verdict.bound).word}, advice {diag.verdict.advice} "
+        f"({why}).",
     ]
     return lines
 
@@ -123,14 +126,15 @@ def _concurrency_text(p: ProcessFacts, diag: Diagnosis) -> str:
                 "native code releasing the GIL, or no GIL")
     if p.python and p.python_gil == "disabled":
         return f"free-threaded Python (no GIL): its threads can run at once ({cpu})"
+    from inspector.analyze.vocabulary import THREAD_STATES, bound_term
+
     busy = [t for t in diag.threads if t.pid == p.pid and t.busy]
     waits = {k: sum(t.state_s[k] for t in diag.threads if t.pid == p.pid)
              for k in ("io", "lock", "sleep")}
     if not busy:
         most = max(waits, key=lambda k: waits[k])
-        label = {"io": "waiting for I/O",
-                 "lock": "waiting on locks, queues, joins or child processes",
-                 "sleep": "sleeping"}[most]
+        label = THREAD_STATES[most].phrase
         who = "its threads were" if p.threads_peak > 1 else "it was"
         return f"{who} mostly {label} ({cpu})"
-    return f"{len(busy)} busy thread{'s' if len(busy) != 1 else ''} ({cpu}; {p.bound}-bound)"
+    return (f"{len(busy)} busy thread{'s' if len(busy) != 1 else ''} "
+            f"({cpu}; {bound_term(p.bound).word})")

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_report(path: Path, quiet: bool) -> None:
     try:
-        from inspector.commands.report import build_report
+        from inspector.report.build import build_report
     except ImportError:
         print("inspector: --report: the report module is not available", file=sys.stderr)
         return

@@ -13,10 +13,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from inspector.analyze import Diagnosis, ProcessFacts, ThreadFacts
 
-STATE_LABELS = {"cpu": "on CPU", "gil": "GIL wait", "lock": "lock/join wait", "io": "I/O wait",
-                "sleep": "sleeping", "runqueue": "waiting for a core", "other": "other"}
-BOUND_TEXT = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed CPU and I/O",
-              "idle": "idle (mostly sleeping or waiting on itself)"}
 MAX_THREADS_LISTED = 12  # per process; the rest are summed into one line
 MAX_BUSY_THREADS = 10
 
@@ -55,20 +51,20 @@ def command_text(argv: Iterable[str], limit: int = 80) -> str:
 
 
 def verdict_line(diag: Diagnosis) -> str:
+    # imported here: the vocabulary's package pulls in pandas, which `--help` does not need
+    from inspector.analyze.vocabulary import FLAGS, bound_term
+
     v = diag.verdict
-    parts = [BOUND_TEXT.get(v.bound, v.bound)]
-    if v.gil_limited:
-        parts.append("the GIL capped its threads to one core")
-    if v.parallel_threads:
-        parts.append("threads really ran in parallel")
-    if v.oversubscribed:
-        parts.append(f"more runnable threads than the {diag.cpu_count} cores")
+    parts = [bound_term(v.bound).phrase]
+    parts += [term.phrase for flag, term in FLAGS.items() if getattr(v, flag)]
     if diag.event_loop_blocks:
         parts.append(f"asyncio loop blocked {len(diag.event_loop_blocks)} time(s)")
     return "; ".join(parts)
 
 
 def summary_lines(diag: Diagnosis, source: str) -> list[str]:
+    from inspector.analyze.vocabulary import advice_of
+
     exit_text = "running" if diag.exit_code is None else f"exit {diag.exit_code}"
     lines = [
         f"inspector summary of {clean(source)}",
@@ -76,7 +72,7 @@ def summary_lines(diag: Diagnosis, source: str) -> list[str]:
         f"{diag.duration_s:.1f} s, {exit_text}, {diag.cpu_count} cores on this machine",
         "",
         f"VERDICT: {verdict_line(diag)}",
-        f"ADVICE:  {diag.verdict.advice}",
+        f"ADVICE:  {diag.verdict.advice}: {advice_of(diag.verdict.advice).title}",
     ]
     lines += [f"  - {clean(e)}" for e in diag.verdict.evidence]
     for b in diag.event_loop_blocks:
@@ -119,7 +115,9 @@ def _split_text(t: ThreadFacts) -> str:
     total = sum(t.state_s.values())
     if total <= 0:
         return "not sampled"
-    parts = [f"{STATE_LABELS[k]} {v / total:.0%}"
+    from inspector.analyze.vocabulary import THREAD_STATES
+
+    parts = [f"{THREAD_STATES[k].word} {v / total:.0%}"
              for k, v in sorted(t.state_s.items(), key=lambda kv: -kv[1]) if v / total >= 0.05]
     return ", ".join(parts) + f" (of {total:.1f} s)"
 
@@ -131,11 +129,11 @@ def _process_lines(p: ProcessFacts, threads: list[ThreadFacts]) -> list[str]:
         kind = f"Python {p.python_version or '?'} ({gil})"
     else:
         kind = "not Python"
-    flags = [p.bound]
-    if p.gil_limited:
-        flags.append("GIL-limited")
-    if p.parallel_threads:
-        flags.append("parallel threads")
+    from inspector.analyze.vocabulary import FLAGS, bound_term
+
+    flags = [bound_term(p.bound).word]
+    flags += [FLAGS[flag].word for flag in ("gil_limited", "parallel_threads")
+              if getattr(p, flag)]
     exit_text = "" if p.exit_code is None else f", exit {p.exit_code}"
     lines = [
         f"  pid {p.pid} (parent {p.ppid}) {command_text(p.cmdline, 60)}",

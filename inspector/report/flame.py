@@ -8,7 +8,7 @@ Samples are wall-clock: a thread waiting in `sleep` or `Lock.acquire` shows that
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
@@ -71,93 +71,137 @@ def _per_thread_stacks(stacks: pd.DataFrame) -> pd.DataFrame:
 
 
 def hotspots_chart(model: ReportModel, stacks: pd.DataFrame) -> Optional[Chart]:
+    """The icicle of every thread's sampled stacks: root > process > thread > frames."""
     agg = _per_thread_stacks(stacks)
     if agg.empty:
         return None
     thread_total = agg.groupby(["proc_id", "tid"])["samples"].sum()
-    # One trie of frames under every thread: node -> (parent, frame key), value = samples.
-    parent_of: list[int] = []
-    key_of: list[Optional[_FrameKey]] = []
-    value_of: list[float] = []
+    trie = _frame_trie(agg, thread_total.index)
+    total = float(agg["samples"].sum())
+    icicle = _Icicle(ids=["root"], labels=["all threads"], parents=[""], values=[total],
+                     colors=["#E4E7EC"], hover=["every sampled thread"])
+    shown = _add_threads(icicle, model, trie, thread_total)
+    _add_frames(icicle, trie, _kept_frames(trie, total), shown)
+    return _icicle_chart(icicle)
+
+
+@dataclass
+class _FrameTrie:
+    """One trie of frames under every thread: node -> (parent, frame key), value = samples.
+    Thread nodes are roots (parent -1, no key); node ids grow from root to leaf."""
+
+    parent_of: list[int] = field(default_factory=list)
+    key_of: list[Optional[_FrameKey]] = field(default_factory=list)
+    value_of: list[float] = field(default_factory=list)
+    thread_node: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def add(self, parent: int, key: Optional[_FrameKey]) -> int:
+        self.parent_of.append(parent)
+        self.key_of.append(key)
+        self.value_of.append(0.0)
+        return len(self.parent_of) - 1
+
+
+def _frame_trie(agg: pd.DataFrame, threads: pd.Index) -> _FrameTrie:
+    trie = _FrameTrie()
+    for (proc_id, tid) in threads:
+        trie.thread_node[(int(proc_id), int(tid))] = trie.add(-1, None)
     child: dict[tuple[int, _FrameKey], int] = {}
-    thread_node: dict[tuple[int, int], int] = {}
-    for (proc_id, tid) in thread_total.index:
-        thread_node[(int(proc_id), int(tid))] = len(parent_of)
-        parent_of.append(-1)
-        key_of.append(None)
-        value_of.append(0.0)
     for proc_id, tid, samples, text in zip(agg["proc_id"], agg["tid"], agg["samples"],
                                            agg["stack"]):
-        node = thread_node[(int(proc_id), int(tid))]
+        node = trie.thread_node[(int(proc_id), int(tid))]
         for part in (text.split(";") if isinstance(text, str) and text else []):
             key = _frame_key(part)
             nxt = child.get((node, key))
             if nxt is None:
-                nxt = child[(node, key)] = len(parent_of)
-                parent_of.append(node)
-                key_of.append(key)
-                value_of.append(0.0)
-            value_of[nxt] += float(samples)
+                nxt = child[(node, key)] = trie.add(node, key)
+            trie.value_of[nxt] += float(samples)
             node = nxt
-    total = float(agg["samples"].sum())
-    values_arr = np.asarray(value_of)
-    frame_ids = np.flatnonzero((values_arr >= total * MIN_NODE_SHARE)
-                               & (np.asarray(parent_of) >= 0))
-    if len(frame_ids) > MAX_ICICLE_NODES:
-        frame_ids = frame_ids[np.argsort(-values_arr[frame_ids], kind="stable")]
-        frame_ids = np.sort(frame_ids[:MAX_ICICLE_NODES])
+    return trie
 
-    ids: list[str] = ["root"]
-    labels: list[str] = ["all threads"]
-    parents: list[str] = [""]
-    values: list[float] = [total]
-    colors: list[str] = ["#E4E7EC"]
-    hover: list[str] = ["every sampled thread"]
+
+def _kept_frames(trie: _FrameTrie, total: float) -> list[int]:
+    """The frame nodes big enough to draw, at most MAX_ICICLE_NODES of the biggest, in id
+    order (parents before children)."""
+    values = np.asarray(trie.value_of)
+    frame_ids = np.flatnonzero((values >= total * MIN_NODE_SHARE)
+                               & (np.asarray(trie.parent_of) >= 0))
+    if len(frame_ids) > MAX_ICICLE_NODES:
+        frame_ids = frame_ids[np.argsort(-values[frame_ids], kind="stable")]
+        frame_ids = np.sort(frame_ids[:MAX_ICICLE_NODES])
+    return frame_ids.tolist()
+
+
+@dataclass
+class _Icicle:
+    """plotly's Icicle columns, a box per row, and each shown trie node's depth."""
+
+    ids: list[str]
+    labels: list[str]
+    parents: list[str]
+    values: list[float]
+    colors: list[str]
+    hover: list[str]
+    depth_of: dict[int, int] = field(default_factory=dict)
+
+    def add(self, id_: str, label: str, parent: str, value: float, color: str,
+            hover: str) -> None:
+        self.ids.append(id_)
+        self.labels.append(label)
+        self.parents.append(parent)
+        self.values.append(value)
+        self.colors.append(color)
+        self.hover.append(hover)
+
+
+def _add_threads(icicle: _Icicle, model: ReportModel, trie: _FrameTrie,
+                 thread_total: pd.Series) -> set[int]:
+    """A box per process and per sampled thread under it, in the model's order; returns
+    the thread nodes drawn."""
     shown: set[int] = set()
-    depth_of: dict[int, int] = {}
     for p in model.processes:
         p_total = sum(float(thread_total.get((p.proc_id, t.tid), 0.0)) for t in p.threads)
         if p_total <= 0:
             continue
-        ids.append(f"p{p.proc_id}")
-        labels.append(esc(p.label))
-        parents.append("root")
-        values.append(p_total)
-        colors.append(p.color)
-        hover.append(esc(" ".join(p.cmdline) or p.name))
+        icicle.add(f"p{p.proc_id}", esc(p.label), "root", p_total, p.color,
+                   esc(" ".join(p.cmdline) or p.name))
         for t in p.threads:
-            tnode = thread_node.get((p.proc_id, t.tid))
+            tnode = trie.thread_node.get((p.proc_id, t.tid))
             if tnode is None:
                 continue
             shown.add(tnode)
-            depth_of[tnode] = 3
-            ids.append(f"n{tnode}")
-            labels.append(esc(t.label))
-            parents.append(f"p{p.proc_id}")
-            values.append(float(thread_total[(p.proc_id, t.tid)]))
-            colors.append(p.color)
-            hover.append(esc(f"thread {t.label} of process {p.pid}"))
-    # Node ids grow from root to leaf, so a parent is always listed before its children.
-    for node in frame_ids.tolist():
-        if parent_of[node] not in shown:
+            icicle.depth_of[tnode] = 3
+            icicle.add(f"n{tnode}", esc(t.label), f"p{p.proc_id}",
+                       float(thread_total[(p.proc_id, t.tid)]), p.color,
+                       esc(f"thread {t.label} of process {p.pid}"))
+    return shown
+
+
+def _add_frames(icicle: _Icicle, trie: _FrameTrie, frame_ids: list[int],
+                shown: set[int]) -> None:
+    """A box per kept frame whose parent is drawn (ids grow from root to leaf, so a parent
+    is always listed before its children)."""
+    for node in frame_ids:
+        parent = trie.parent_of[node]
+        if parent not in shown:
             continue
         shown.add(node)
-        depth_of[node] = depth_of[parent_of[node]] + 1
-        key = key_of[node]
+        icicle.depth_of[node] = icicle.depth_of[parent] + 1
+        key = trie.key_of[node]
         assert key is not None
-        ids.append(f"n{node}")
-        parents.append(f"n{parent_of[node]}")
-        labels.append(esc(key.func))
-        values.append(value_of[node])
-        colors.append(FROZEN_COLOR if key.file.startswith("<frozen")
-                      else STDLIB_COLOR if key.stdlib else USER_COLOR)
-        hover.append(esc(key.file or "(no file)"))
-    levels = max(depth_of.values(), default=3)
+        color = (FROZEN_COLOR if key.file.startswith("<frozen")
+                 else STDLIB_COLOR if key.stdlib else USER_COLOR)
+        icicle.add(f"n{node}", esc(key.func), f"n{parent}", trie.value_of[node], color,
+                   esc(key.file or "(no file)"))
+
+
+def _icicle_chart(icicle: _Icicle) -> Chart:
+    levels = max(icicle.depth_of.values(), default=3)
     fig = go.Figure(go.Icicle(
-        ids=ids, labels=labels, parents=parents, values=values,
+        ids=icicle.ids, labels=icicle.labels, parents=icicle.parents, values=icicle.values,
         branchvalues="total", maxdepth=min(levels, ICICLE_DEPTH), tiling=dict(orientation="v"),
-        marker=dict(colors=colors, line=dict(color="white", width=0.5)), leaf=dict(opacity=1),
-        customdata=hover, sort=False,
+        marker=dict(colors=icicle.colors, line=dict(color="white", width=0.5)),
+        leaf=dict(opacity=1), customdata=icicle.hover, sort=False,
         hovertemplate=("<b>%{label}</b><br>%{customdata}<br>%{value:.0f} samples · "
                        "%{percentParent:.0%} of its caller · %{percentRoot:.1%} of all"
                        "<extra></extra>"),

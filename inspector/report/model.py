@@ -14,15 +14,17 @@ from typing import Any, Optional
 import pandas as pd
 
 from inspector.analyze.frames import parse_frame
+from inspector.analyze.vocabulary import STATES
 
 # One colour per process, the same in every chart; the tree and the legends match them.
 PROCESS_COLORS = ("#3969AC", "#E68310", "#11A579", "#CF1C90", "#7F3C8D", "#80BA5A",
                   "#F2B701", "#008695", "#E73F74", "#A5AA99")
 OTHER_COLOR = "#B0B0B0"
 
-# Thread states, in the order the diagnosis defines them, with a colour and a caption.
-STATES = ("cpu", "gil", "lock", "io", "sleep", "runqueue", "other")
-STATE_COLORS = {
+# A colour per thread state (analyze.vocabulary names them and says them): the report's
+# one mapping of them, used by the legend, the bars and the timeline. Colours are drawing,
+# so they live here; a state without one fails at import, not in a half-drawn page.
+_STATE_COLOR = {
     "cpu": "#2E9E4F",       # green: doing work
     "gil": "#D62728",       # red: wanted to run Python, waited for the GIL
     "lock": "#FF9F1C",      # orange: waiting on the program itself (lock, queue, join)
@@ -31,10 +33,7 @@ STATE_COLORS = {
     "runqueue": "#9467BD",  # purple: runnable, no free core
     "other": "#8C8C8C",     # dark grey: could not tell
 }
-STATE_CAPTIONS = {
-    "cpu": "on CPU", "gil": "waiting for the GIL", "lock": "lock / queue / join",
-    "io": "I/O", "sleep": "sleep", "runqueue": "runnable, no free core", "other": "other",
-}
+STATE_COLORS = {state: _STATE_COLOR[state] for state in STATES}
 
 # Charts with one series per process stay readable up to about this many; the rest are
 # drawn together as "other processes".

@@ -13,6 +13,7 @@ from typing import Any, Optional
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+from inspector.analyze.diagnose import Diagnosis
 from inspector.recording import Recording
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
@@ -25,7 +26,7 @@ from inspector.report.flame import (
     hotspots_chart,
 )
 from inspector.report.markup import esc, script_json
-from inspector.report.model import build_model
+from inspector.report.model import ReportModel, build_model
 from inspector.report.timeline import MAX_TIMELINE_LANES, build_timeline
 from inspector.report.usage_charts import cpu_chart, memory_chart
 
@@ -54,11 +55,11 @@ SECTION_TITLES = (
 @dataclass
 class ReportInputs:
     """What a report is made from: the recording, and the diagnosis's per-interval thread
-    states and verdict (`Diagnosis.to_dict()`); either may be None (then it says so)."""
+    states and its Diagnosis; either may be None (then the page says so)."""
 
     recording: Recording
     states: Optional[pd.DataFrame] = None
-    diagnosis: Optional[dict[str, Any]] = None
+    diagnosis: Optional[Diagnosis] = None
 
 
 def render_report(inputs: ReportInputs) -> str:
@@ -78,86 +79,101 @@ def render_report(inputs: ReportInputs) -> str:
     for (proc_id, _tid), v in cpu_s_by_thread.items():
         cpu_s_by_proc[proc_id] = cpu_s_by_proc.get(proc_id, 0.0) + v
     model = build_model(rec.processes, rec.threads, cpu_s_by_proc)
-    any_gil = any(p.is_python and p.python_gil != "disabled" for p in model.processes)
-    empty_reason = _empty_reason(rec, interval_s)
     total_cpu = sum(cpu_s_by_thread.values()) if cpu_s_by_thread else None
 
-    body: dict[str, str] = {}
     charts: list[Chart] = []
     facts = sections.key_facts(meta, diagnosis, model, total_cpu)
-    body["verdict"] = sections.verdict_section(diagnosis, facts, empty_reason)
-    body["tree"] = (sections.tree_section(model, diagnosis, cpu_s_by_thread) if model.processes
-                    else sections.nothing("No process was recorded."))
-
-    if not states.empty:
-        blocks = (diagnosis or {}).get("event_loop_blocks") or []
-        chart, dropped = build_timeline(model, states, rec.stacks, duration_s, interval_s,
-                                        rate_hz, blocks)
-        charts.append(chart)
-        note = (f'<p class="note">{dropped} quiet threads are left out: the timeline shows '
-                f"the {MAX_TIMELINE_LANES} busiest.</p>" if dropped else "")
-        body["timeline"] = (
-            "<p>One lane per thread, under its process. Each cell is coloured by what the "
-            "thread did most in that stretch; <b>hover</b> to see the whole split and the "
-            "Python stack sampled there. Drag to zoom, double-click to zoom out.</p>"
-            + sections.state_legend() + _figure_div(chart) + note)
-    else:
-        why = ("no thread was sampled" if rec.thread_samples.empty
-               else "the thread states were not worked out for this report")
-        body["timeline"] = sections.nothing(f"No timeline: {why}.")
-
-    cpu = cpu_chart(model, rec.process_samples, interval_s, rec.cpu_count, any_gil)
-    if cpu is not None:
-        charts.append(cpu)
-        ceiling = (" With a GIL, one process's Python threads together stay under the "
-                   "red line however many there are; processes add up to the grey one."
-                   if any_gil else "")
-        body["cpu"] = (f"<p>CPU used by each process, stacked (100% = one core).{ceiling}</p>"
-                       + _figure_div(cpu))
-    else:
-        body["cpu"] = sections.nothing("No CPU samples: no process lived for two sampling "
-                                       "intervals.")
-    mem = memory_chart(model, rec.process_samples)
-    if mem is not None:
-        charts.append(mem)
-        body["memory"] = ("<p>Resident memory (RSS) of each process. Forked processes share "
-                          "pages, which each one's RSS counts again.</p>" + _figure_div(mem))
-    else:
-        body["memory"] = sections.nothing("No memory samples.")
-
-    hot = hotspots_chart(model, rec.stacks)
-    own_frames = {(int(t["proc_id"]), int(t["tid"])):
-                  [(str(f["frame"]), float(f["seconds"])) for f in t.get("top_frames") or []]
-                  for t in (diagnosis or {}).get("threads", []) if "proc_id" in t}
-    hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread, own_frames)
-    if hot is not None and hot_table is not None:
-        charts.append(hot)
-        body["hot"] = (
-            "<p>From the Python stacks sampled at "
-            f"{rate_hz:.0f} Hz per thread (waiting counts too: a thread blocked in "
-            "<code>Lock.acquire</code> shows it). Busiest threads first.</p>" + hot_table
-            + "<h3>All threads, callers above callees</h3>"
-            "<p class=\"note\">Click a box to zoom into it, the top bar to zoom out. "
-            f'<span class="dot" style="background:{USER_COLOR}"></span>the program\'s code '
-            f'<span class="dot" style="background:{STDLIB_COLOR}"></span>standard library '
-            f'<span class="dot" style="background:{FROZEN_COLOR}"></span>frozen modules '
-            "(runpy, importlib)</p>" + _figure_div(hot))
-    else:
-        reason = stacks_meta.get("reason") or ("stacks were turned off"
-                                               if stacks_meta.get("enabled") is False
-                                               else "no Python thread was sampled")
-        body["hot"] = sections.nothing(f"No Python stacks: {reason}.")
-    body["loops"] = sections.loops_section(diagnosis, model)
-    body["run"] = sections.run_section(meta, rec.problems, model)
+    body = {
+        "verdict": sections.verdict_section(diagnosis, facts, _empty_reason(rec, interval_s)),
+        "tree": (sections.tree_section(model, diagnosis, cpu_s_by_thread) if model.processes
+                 else sections.nothing("No process was recorded.")),
+        "timeline": _timeline_section(rec, model, states, diagnosis, interval_s, rate_hz,
+                                      charts),
+        "cpu": _cpu_section(rec, model, interval_s, charts),
+        "memory": _memory_section(rec, model, charts),
+        "hot": _hot_section(rec, model, diagnosis, cpu_s_by_thread, rate_hz, stacks_meta,
+                            charts),
+        "loops": sections.loops_section(diagnosis, model),
+        "run": sections.run_section(meta, rec.problems, model),
+    }
     return _page(meta, body, charts, duration_s)
 
 
-def _thread_cpu_s(thread_samples: pd.DataFrame, diagnosis: Optional[Mapping[str, Any]]
+# Each section below returns its HTML and appends the charts it draws to `charts`.
+
+def _timeline_section(rec: Recording, model: ReportModel, states: pd.DataFrame,
+                      diagnosis: Optional[Diagnosis], interval_s: float, rate_hz: float,
+                      charts: list[Chart]) -> str:
+    if states.empty:
+        why = ("no thread was sampled" if rec.thread_samples.empty
+               else "the thread states were not worked out for this report")
+        return sections.nothing(f"No timeline: {why}.")
+    blocks = diagnosis.event_loop_blocks if diagnosis else ()
+    chart, dropped = build_timeline(model, states, rec.stacks, float(rec.duration_s),
+                                    interval_s, rate_hz, blocks)
+    charts.append(chart)
+    note = (f'<p class="note">{dropped} quiet threads are left out: the timeline shows '
+            f"the {MAX_TIMELINE_LANES} busiest.</p>" if dropped else "")
+    return ("<p>One lane per thread, under its process. Each cell is coloured by what the "
+            "thread did most in that stretch; <b>hover</b> to see the whole split and the "
+            "Python stack sampled there. Drag to zoom, double-click to zoom out.</p>"
+            + sections.state_legend() + _figure_div(chart) + note)
+
+
+def _cpu_section(rec: Recording, model: ReportModel, interval_s: float,
+                 charts: list[Chart]) -> str:
+    any_gil = any(p.is_python and p.python_gil != "disabled" for p in model.processes)
+    cpu = cpu_chart(model, rec.process_samples, interval_s, rec.cpu_count, any_gil)
+    if cpu is None:
+        return sections.nothing("No CPU samples: no process lived for two sampling "
+                                "intervals.")
+    charts.append(cpu)
+    ceiling = (" With a GIL, one process's Python threads together stay under the "
+               "red line however many there are; processes add up to the grey one."
+               if any_gil else "")
+    return (f"<p>CPU used by each process, stacked (100% = one core).{ceiling}</p>"
+            + _figure_div(cpu))
+
+
+def _memory_section(rec: Recording, model: ReportModel, charts: list[Chart]) -> str:
+    mem = memory_chart(model, rec.process_samples)
+    if mem is None:
+        return sections.nothing("No memory samples.")
+    charts.append(mem)
+    return ("<p>Resident memory (RSS) of each process. Forked processes share "
+            "pages, which each one's RSS counts again.</p>" + _figure_div(mem))
+
+
+def _hot_section(rec: Recording, model: ReportModel, diagnosis: Optional[Diagnosis],
+                 cpu_s_by_thread: Mapping[tuple[int, int], float], rate_hz: float,
+                 stacks_meta: Mapping[str, Any], charts: list[Chart]) -> str:
+    hot = hotspots_chart(model, rec.stacks)
+    own_frames = ({(t.proc_id, t.tid): list(t.top_frames) for t in diagnosis.threads}
+                  if diagnosis else {})
+    hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread, own_frames)
+    if hot is None or hot_table is None:
+        reason = stacks_meta.get("reason") or ("stacks were turned off"
+                                               if stacks_meta.get("enabled") is False
+                                               else "no Python thread was sampled")
+        return sections.nothing(f"No Python stacks: {reason}.")
+    charts.append(hot)
+    return (
+        "<p>From the Python stacks sampled at "
+        f"{rate_hz:.0f} Hz per thread (waiting counts too: a thread blocked in "
+        "<code>Lock.acquire</code> shows it). Busiest threads first.</p>" + hot_table
+        + "<h3>All threads, callers above callees</h3>"
+        "<p class=\"note\">Click a box to zoom into it, the top bar to zoom out. "
+        f'<span class="dot" style="background:{USER_COLOR}"></span>the program\'s code '
+        f'<span class="dot" style="background:{STDLIB_COLOR}"></span>standard library '
+        f'<span class="dot" style="background:{FROZEN_COLOR}"></span>frozen modules '
+        "(runpy, importlib)</p>" + _figure_div(hot))
+
+
+def _thread_cpu_s(thread_samples: pd.DataFrame, diagnosis: Optional[Diagnosis]
                   ) -> dict[tuple[int, int], float]:
     """CPU seconds per thread: the diagnosis's figure, else the counters' growth."""
-    if diagnosis and diagnosis.get("threads"):
-        return {(int(t["proc_id"]), int(t["tid"])): float(t.get("cpu_s") or 0.0)
-                for t in diagnosis["threads"] if "proc_id" in t}
+    if diagnosis and diagnosis.threads:
+        return {(t.proc_id, t.tid): t.cpu_s for t in diagnosis.threads}
     if thread_samples.empty:
         return {}
     cpu = thread_samples["cpu_user_s"].fillna(0) + thread_samples["cpu_system_s"].fillna(0)

@@ -11,15 +11,10 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from inspector.analyze import Diagnosis, ThreadFacts
+from inspector.analyze.vocabulary import FLAGS, STATES, THREAD_STATES, advice_of, bound_term
 from inspector.report.markup import esc, table, tag
-from inspector.report.model import (
-    STATE_CAPTIONS,
-    STATE_COLORS,
-    STATES,
-    ProcessView,
-    ReportModel,
-    ThreadView,
-)
+from inspector.report.model import STATE_COLORS, ProcessView, ReportModel, ThreadView
 
 # Threads listed per process in the tree; the quieter rest are counted in one line.
 MAX_TREE_THREADS = 16
@@ -29,31 +24,6 @@ MAX_COMMAND_CHARS = 160
 MAX_PROBLEM_ROWS = 30
 # Blocked event loops listed; the rest are counted.
 MAX_BLOCK_ROWS = 50
-
-BOUND_HEADLINES = {
-    "cpu": "CPU-bound",
-    "io": "I/O-bound",
-    "mixed": "Mixed: CPU and I/O",
-    "idle": "Mostly idle",
-}
-ADVICE = {
-    "multiprocessing": (
-        "Use processes for the CPU work",
-        "Run the CPU-bound Python code in processes (multiprocessing, or "
-        "concurrent.futures.ProcessPoolExecutor): each process has its own interpreter and "
-        "GIL, so they use a core each."),
-    "threading": (
-        "Threads fit",
-        "The work waits on I/O in few, quick waits; threads release the GIL while they "
-        "wait, so a thread pool (concurrent.futures.ThreadPoolExecutor) overlaps them well."),
-    "asyncio": (
-        "Use asyncio for the waiting",
-        "Many slow waits at once: asyncio runs thousands of them on one thread with cheap "
-        "tasks, where threads would cost a stack and a GIL hand-off each."),
-    "keep": (
-        "Keep the concurrency model you have",
-        "The way this program is split into processes and threads already fits its work."),
-}
 
 
 def _fmt_s(value: Optional[float]) -> str:
@@ -77,19 +47,19 @@ def state_bar(state_s: Mapping[str, float]) -> str:
         share = 100 * v / total
         parts.append(f'<span style="width:{share:.2f}%;background:{STATE_COLORS[s]}"></span>')
         if share >= 0.5:
-            tip.append(f"{STATE_CAPTIONS[s]} {share:.0f}%")
+            tip.append(f"{THREAD_STATES[s].word} {share:.0f}%")
     return f'<div class="bar" title="{esc(", ".join(tip))}">{"".join(parts)}</div>'
 
 
 def state_legend() -> str:
     return '<div class="legend">' + "".join(
-        f'<span><i style="background:{STATE_COLORS[s]}"></i>{esc(STATE_CAPTIONS[s])}</span>'
+        f'<span><i style="background:{STATE_COLORS[s]}"></i>{esc(THREAD_STATES[s].word)}</span>'
         for s in STATES) + "</div>"
 
 
 # -- 1. the verdict ---------------------------------------------------------------------------
 
-def verdict_section(diagnosis: Optional[dict[str, Any]], facts: Mapping[str, str],
+def verdict_section(diagnosis: Optional[Diagnosis], facts: Mapping[str, str],
                     empty_reason: Optional[str]) -> str:
     tiles = "".join(
         f'<div class="tile"><div class="num">{esc(v)}</div><div class="cap">{esc(k)}</div></div>'
@@ -100,26 +70,19 @@ def verdict_section(diagnosis: Optional[dict[str, Any]], facts: Mapping[str, str
     if diagnosis is None:
         return ('<div class="verdict"><h2>Measured facts</h2><p class="muted">No diagnosis '
                 "was made for this report.</p></div>" + f'<div class="tiles">{tiles}</div>')
-    v = diagnosis.get("verdict") or {}
-    bound = BOUND_HEADLINES.get(str(v.get("bound")), str(v.get("bound") or "?"))
-    flags = []
-    if v.get("gil_limited"):
-        flags.append("held to one core by the GIL")
-    if v.get("parallel_threads"):
-        flags.append("threads really ran in parallel")
-    if v.get("oversubscribed"):
-        flags.append("more runnable threads than cores")
-    headline = bound + (": " + ", ".join(flags) if flags else "")
-    advice_key = str(v.get("advice") or "")
-    advice_title, advice_text = ADVICE.get(advice_key, (advice_key or "No advice", ""))
-    evidence = "".join(tag("li", esc(e)) for e in v.get("evidence") or [])
-    notes = "".join(tag("li", esc(n)) for n in diagnosis.get("notes") or [])
-    badge_cls = f"advice advice-{esc(advice_key)}"
+    v = diagnosis.verdict
+    bound = bound_term(v.bound).phrase
+    flags = [term.phrase for flag, term in FLAGS.items() if getattr(v, flag)]
+    headline = bound[:1].upper() + bound[1:] + (": " + ", ".join(flags) if flags else "")
+    advice = advice_of(v.advice)
+    evidence = "".join(tag("li", esc(e)) for e in v.evidence)
+    notes = "".join(tag("li", esc(n)) for n in diagnosis.notes)
+    badge_cls = f"advice advice-{esc(v.advice)}"
     return (
         '<div class="verdict">'
         f"<h2>{esc(headline)}</h2>"
-        f'<div class="{badge_cls}"><b>{esc(advice_title)}</b>'
-        f"<span>{esc(advice_text)}</span></div>"
+        f'<div class="{badge_cls}"><b>{esc(advice.title)}</b>'
+        f"<span>{esc(advice.sentence)}</span></div>"
         f'<div class="tiles">{tiles}</div>'
         f"<h3>Evidence</h3><ul class=\"evidence\">{evidence}</ul>"
         + (f'<h3>Notes</h3><ul class="notes">{notes}</ul>' if notes else "")
@@ -140,39 +103,36 @@ def _lifetime(start: Optional[float], end: Optional[float]) -> str:
     return f"{_fmt_s(start or 0.0) if start is not None else '?'} – {_fmt_s(end)}"
 
 
-def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
+def tree_section(model: ReportModel, diagnosis: Optional[Diagnosis],
                  cpu_s_by_thread: Mapping[tuple[int, int], float]) -> str:
-    proc_facts = {int(p["proc_id"]): p for p in (diagnosis or {}).get("processes", [])
-                  if "proc_id" in p}
-    thread_facts = {(int(t["proc_id"]), int(t["tid"])): t
-                    for t in (diagnosis or {}).get("threads", []) if "proc_id" in t}
+    proc_facts = {p.proc_id: p for p in diagnosis.processes} if diagnosis else {}
+    thread_facts = ({(t.proc_id, t.tid): t for t in diagnosis.threads} if diagnosis else {})
     n_threads = sum(len(p.threads) for p in model.processes)
     intro = ""
-    if diagnosis and diagnosis.get("peak_t_s") is not None:
-        peak_rows = int(diagnosis.get("htop_rows_peak") or 0)
-        peak_procs = diagnosis.get("peak_processes") or []
-        at = diagnosis.get("peak_t_s")
-        n_peak = len(peak_procs)
+    if diagnosis and diagnosis.peak_t_s is not None:
+        peak_rows = diagnosis.htop_rows_peak
+        at = diagnosis.peak_t_s
+        n_peak = len(diagnosis.peak_processes)
         intro = (
-            f"<p class=\"lead\">At its busiest{f' (t = {at:.1f} s)' if at is not None else ''}"
+            f"<p class=\"lead\">At its busiest (t = {at:.1f} s)"
             f", htop (default settings: one row per thread) would have shown "
             f"<b>{peak_rows} row{'s' if peak_rows != 1 else ''}</b>. They were "
             f"<b>{n_peak} process{'es' if n_peak != 1 else ''}</b> with "
-            f"<b>{int(diagnosis.get('peak_threads') or 0)} threads</b> in all. A thread's row "
+            f"<b>{diagnosis.peak_threads} threads</b> in all. A thread's row "
             "in htop shows its thread id in the PID column and its process's command; only "
             "separate processes can run Python code on separate cores at once (with a GIL)."
             "</p>")
     sampled = bool(cpu_s_by_thread)
     rows = []
     for p in model.processes:
-        pf = proc_facts.get(p.proc_id, {})
+        pf = proc_facts.get(p.proc_id)
         pad = f"padding-left:{0.4 + 1.4 * p.depth:.1f}em"
         parent = "" if p.depth == 0 else f" (child of {p.ppid})"
         role = "the command you ran" if p.is_target else "process" + parent
         cmd = " ".join(p.cmdline) or p.name
         short = cmd if len(cmd) <= MAX_COMMAND_CHARS else cmd[:MAX_COMMAND_CHARS] + "…"
-        cpu = (f"{pf['cpu_percent_mean']:.0f}% mean, {pf['cpu_percent_peak']:.0f}% peak"
-               if "cpu_percent_mean" in pf and sampled else "–")
+        cpu = (f"{pf.cpu_percent_mean:.0f}% mean, {pf.cpu_percent_peak:.0f}% peak"
+               if pf is not None and sampled else "–")
         exit_note = "" if p.exit_code is None else f" · exit {p.exit_code}"
         rows.append(
             f'<tr class="proc"><td style="{pad}"><span class="dot" '
@@ -180,14 +140,14 @@ def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
             f"<td>{esc(role)}</td>"
             f'<td><code title="{esc(cmd)}">{esc(short)}</code></td>'
             f"<td>{_python_cell(p)}</td><td>{esc(cpu)}</td>"
-            f"<td>{state_bar(pf.get('state_s') or {})}</td>"
+            f"<td>{state_bar(pf.state_s if pf is not None else {})}</td>"
             f"<td>{esc(_lifetime(p.start_s, p.end_s) + exit_note)}</td></tr>")
         ranked = sorted(p.threads, key=lambda t: -cpu_s_by_thread.get((p.proc_id, t.tid), 0.0))
         shown = set(id(t) for t in ranked[:MAX_TREE_THREADS])
         for t in p.threads:
             if id(t) not in shown:
                 continue
-            rows.append(_thread_row(p, t, thread_facts.get((p.proc_id, t.tid), {}),
+            rows.append(_thread_row(p, t, thread_facts.get((p.proc_id, t.tid)),
                                     cpu_s_by_thread.get((p.proc_id, t.tid))))
         hidden = len(p.threads) - len(shown)
         if hidden > 0:
@@ -204,36 +164,34 @@ def tree_section(model: ReportModel, diagnosis: Optional[dict[str, Any]],
             "</tbody></table>")
 
 
-def _thread_row(p: ProcessView, t: ThreadView, tf: Mapping[str, Any],
+def _thread_row(p: ProcessView, t: ThreadView, tf: Optional[ThreadFacts],
                 cpu_s: Optional[float]) -> str:
     pad = f"padding-left:{1.8 + 1.4 * p.depth:.1f}em"
     what = ("main thread of " if t.tid == p.pid else "thread of ") + f"process {p.pid}"
     cpu = f"{cpu_s:.1f} s CPU" if cpu_s is not None else "–"
     return (f'<tr class="thread"><td style="{pad}">{t.tid}</td><td>{esc(what)}</td>'
             f"<td>{esc(t.name)}</td><td></td><td>{esc(cpu)}</td>"
-            f"<td>{state_bar(tf.get('state_s') or {})}</td>"
+            f"<td>{state_bar(tf.state_s if tf is not None else {})}</td>"
             f"<td>{esc(_lifetime(t.start_s, t.end_s))}</td></tr>")
 
 
 # -- 7. blocked event loops -------------------------------------------------------------------
 
-def loops_section(diagnosis: Optional[dict[str, Any]], model: ReportModel) -> str:
+def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
     if diagnosis is None:
         return '<p class="muted">No diagnosis was made, so event loops were not examined.</p>'
-    blocks = diagnosis.get("event_loop_blocks") or []
+    blocks = diagnosis.event_loop_blocks
     if not blocks:
         return ("<p>No asyncio event loop was blocked for 100 ms or more (or none ran: "
                 "blocks are found from the sampled Python stacks).</p>")
     names = {(t.pid, t.tid): t.label for t in model.threads}
     rows = []
-    for b in sorted(blocks, key=lambda b: -float(b.get("duration_s") or 0))[:MAX_BLOCK_ROWS]:
-        where = b.get("frame") or b.get("function") or "?"
+    for b in sorted(blocks, key=lambda b: -b.duration_s)[:MAX_BLOCK_ROWS]:
+        where = b.frame or b.function or "?"
         rows.append([
-            esc(b.get("pid")), esc(names.get((b.get("pid"), b.get("tid")), b.get("tid"))),
-            esc(f"{float(b.get('start_s') or 0):.2f} s"),
-            f"<b>{esc(_fmt_s(float(b.get('duration_s') or 0)))}</b>",
-            f"<code>{esc(b.get('function') or '?')}</code>",
-            f"<code>{esc(where)}</code>", f"<code>{esc(b.get('coroutine') or '')}</code>"])
+            esc(b.pid), esc(names.get((b.pid, b.tid), b.tid)), esc(f"{b.start_s:.2f} s"),
+            f"<b>{esc(_fmt_s(b.duration_s))}</b>", f"<code>{esc(b.function or '?')}</code>",
+            f"<code>{esc(where)}</code>", f"<code>{esc(b.coroutine or '')}</code>"])
     more = (f'<p class="note">The {MAX_BLOCK_ROWS} longest of {len(blocks)} blocks.</p>'
             if len(blocks) > MAX_BLOCK_ROWS else "")
     return ("<p>While a loop's thread runs one callback, every other task on that loop waits. "
@@ -307,15 +265,15 @@ def _problems(problems: pd.DataFrame) -> str:
             + table(["source", "kind", "times", "pids", "first detail"], rows, cls="problems"))
 
 
-def key_facts(meta: Mapping[str, Any], diagnosis: Optional[dict[str, Any]],
+def key_facts(meta: Mapping[str, Any], diagnosis: Optional[Diagnosis],
               model: ReportModel, total_cpu_s: Optional[float]) -> dict[str, str]:
-    d = diagnosis or {}
+    d = diagnosis
     out = {
         "duration": _fmt_s(float(meta.get("duration_s") or 0.0)),
-        "processes": str(d.get("process_count", len(model.processes))),
-        "threads at peak": str(d.get("peak_threads", sum(len(p.threads)
-                                                          for p in model.processes))),
-        "htop rows at peak": str(d.get("htop_rows_peak", "?")),
+        "processes": str(d.process_count if d else len(model.processes)),
+        "threads at peak": str(d.peak_threads if d else sum(len(p.threads)
+                                                            for p in model.processes)),
+        "htop rows at peak": str(d.htop_rows_peak if d else "?"),
         "CPU cores": str(meta.get("cpu_count", "?")),
     }
     if total_cpu_s is not None:

@@ -16,17 +16,12 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from inspector.analyze.eventloop import LoopBlock
+from inspector.analyze.vocabulary import STATES, THREAD_STATES
 from inspector.report.downsample import bucket_count
 from inspector.report.figure import Chart, b64, base_layout
 from inspector.report.markup import esc
-from inspector.report.model import (
-    STATE_CAPTIONS,
-    STATE_COLORS,
-    STATES,
-    ReportModel,
-    ThreadView,
-    frame_caption,
-)
+from inspector.report.model import STATE_COLORS, ReportModel, ThreadView, frame_caption
 
 # Wider than the plot area of most screens (~1,200 px): more columns could not be seen.
 MAX_TIMELINE_COLUMNS = 1500
@@ -43,7 +38,7 @@ _SECONDS_COLUMNS = tuple(f"{s}_s" for s in STATES)
 
 def build_timeline(model: ReportModel, states: pd.DataFrame, stacks: pd.DataFrame,
                    duration_s: float, interval_s: float, rate_hz: float,
-                   loop_blocks: Sequence[dict[str, Any]] = ()) -> tuple[Chart, int]:
+                   loop_blocks: Sequence[LoopBlock] = ()) -> tuple[Chart, int]:
     """The chart, and how many quiet threads were left out to stay under the lane cap."""
     threads, dropped = _lane_threads(model, states)
     lanes = _lanes(model, threads)
@@ -86,9 +81,8 @@ def build_timeline(model: ReportModel, states: pd.DataFrame, stacks: pd.DataFram
         lane = _block_lane(block, lanes, lane_of)
         if lane is None:
             continue
-        start = float(block.get("start_s") or 0.0)
-        shapes.append(dict(type="rect", xref="x", yref="y", x0=start,
-                           x1=start + float(block.get("duration_s") or 0.0),
+        shapes.append(dict(type="rect", xref="x", yref="y", x0=block.start_s,
+                           x1=block.start_s + block.duration_s,
                            y0=lane - 0.5, y1=lane + 0.5, line=dict(color="#111", width=2),
                            fillcolor="rgba(0,0,0,0)"))
     layout = base_layout(
@@ -105,7 +99,7 @@ def build_timeline(model: ReportModel, states: pd.DataFrame, stacks: pd.DataFram
         "x0": origin, "dx": width, "rows": n_lanes, "cols": n_cols,
         "states": list(STATES),
         "colors": [STATE_COLORS[s] for s in STATES],
-        "captions": [STATE_CAPTIONS[s] for s in STATES],
+        "captions": [THREAD_STATES[s].word for s in STATES],
         "lanes": [{"label": ln["label"], "process": ln["process"], "pid": ln["pid"],
                    "tid": ln["tid"]} for ln in lanes],
         "share": b64(share.reshape(-1)),
@@ -278,10 +272,9 @@ def _cell_stacks(stacks: pd.DataFrame, lane_of: dict[tuple[int, int], int], n_la
     return cell, stack_list, frames
 
 
-def _block_lane(block: dict[str, Any], lanes: list[dict[str, Any]],
+def _block_lane(block: LoopBlock, lanes: list[dict[str, Any]],
                 lane_of: dict[tuple[int, int], int]) -> int | None:
-    pid, tid = block.get("pid"), block.get("tid")
     for (_proc_id, t), i in lane_of.items():
-        if t == tid and lanes[i]["pid"] == pid:
+        if t == block.tid and lanes[i]["pid"] == block.pid:
             return i
     return None

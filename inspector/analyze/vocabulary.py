@@ -1,0 +1,81 @@
+"""The words of a diagnosis, each written once: the thread states and what to call them, the
+verdict's bounds and flags, and the advice. The summary, the report and the comparison read
+them from here; the values (`"cpu"`, `"keep"`, ...) are the JSON contract of `summary --json`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Term:
+    word: str        # a few words: a table cell, a legend, a list of flags
+    phrase: str      # the same said in a sentence's words ("it was mostly ...", a headline)
+
+
+# Where a thread's time went, in the order every table and chart lists them (the columns of
+# thread_states are these names with "_s").
+THREAD_STATES: dict[str, Term] = {
+    "cpu": Term("on CPU", "running on a CPU"),
+    "gil": Term("GIL wait", "waiting for the GIL"),
+    "lock": Term("lock/queue/join wait", "waiting on locks, queues, joins or child processes"),
+    "io": Term("I/O wait", "waiting for I/O"),
+    "sleep": Term("sleeping", "sleeping"),
+    "runqueue": Term("waiting for a core", "runnable, waiting for a free core"),
+    "other": Term("other", "in a state the samples could not tell"),
+}
+STATES = tuple(THREAD_STATES)
+
+# Verdict.bound: what the threads' time mostly went to.
+BOUNDS: dict[str, Term] = {
+    "cpu": Term("CPU-bound", "CPU-bound"),
+    "io": Term("I/O-bound", "I/O-bound"),
+    "mixed": Term("mixed", "mixed CPU and I/O"),
+    "idle": Term("idle", "idle (mostly sleeping or waiting on itself)"),
+}
+
+# The verdict's yes/no findings, by the name of their Verdict field.
+FLAGS: dict[str, Term] = {
+    "gil_limited": Term("GIL-limited", "the GIL held its threads to one core"),
+    "parallel_threads": Term("threads in parallel", "threads really ran in parallel"),
+    "oversubscribed": Term("oversubscribed", "more runnable threads than cores"),
+}
+
+
+@dataclass(frozen=True)
+class Advice:
+    word: str        # a table cell: "verdict -> word"
+    title: str       # the advice as a headline
+    sentence: str    # why it fits, in general terms (the evidence has this run's numbers)
+
+
+# Verdict.advice: the concurrency model that fits.
+ADVICE: dict[str, Advice] = {
+    "multiprocessing": Advice(
+        "multiprocessing", "Use processes for the CPU work",
+        "Run the CPU-bound Python code in processes (multiprocessing, or "
+        "concurrent.futures.ProcessPoolExecutor): each process has its own interpreter and "
+        "GIL, so they use a core each."),
+    "threading": Advice(
+        "threading", "Threads fit",
+        "The work waits on I/O in few, quick waits; threads release the GIL while they "
+        "wait, so a thread pool (concurrent.futures.ThreadPoolExecutor) overlaps them well."),
+    "asyncio": Advice(
+        "asyncio", "Use asyncio for the waiting",
+        "Many slow waits at once: asyncio runs thousands of them on one thread with cheap "
+        "tasks, where threads would cost a stack and a GIL hand-off each."),
+    "keep": Advice(
+        "keep this model", "Keep the concurrency model you have",
+        "The way this program is split into processes and threads already fits its work."),
+}
+
+
+def bound_term(bound: str) -> Term:
+    """The words for a Verdict.bound; an unknown value (a newer file) stands for itself."""
+    return BOUNDS.get(bound, Term(bound or "?", bound or "?"))
+
+
+def advice_of(key: str) -> Advice:
+    """The words for a Verdict.advice; an unknown value stands for itself."""
+    return ADVICE.get(key, Advice(key or "?", key or "No advice", ""))

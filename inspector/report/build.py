@@ -1,0 +1,93 @@
+"""The report pipelines the commands call: a recording file in, a page file out (load,
+diagnose, render, write), and the comparison page of several recordings. The only part of
+report/ that touches files; plotly and pandas load when a page is built, not on import.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from inspector.analyze.comparison import ComparedRun
+    from inspector.recording import Recording
+
+
+class ReportError(Exception):
+    """The report could not be written (exit status 1)."""
+
+
+class CompareError(Exception):
+    """The comparison page cannot be written where asked."""
+
+
+def default_output(recording_path: Path) -> Path:
+    return recording_path.with_suffix(".html")
+
+
+def build_report(recording_path: str | os.PathLike[str],
+                 output_path: str | os.PathLike[str] | None = None) -> Path:
+    """Loads, diagnoses and renders a recording; returns where the page was written."""
+    from inspector.analyze import diagnose, thread_states
+    from inspector.recording import load
+    from inspector.report.page import ReportInputs, render_report
+
+    source = Path(recording_path)
+    output = Path(output_path) if output_path is not None else default_output(source)
+    if output.resolve() == source.resolve():
+        raise ReportError(f"report: {output} is the recording itself; give another -o")
+    rec = load(source)
+    states = thread_states(rec)
+    page = render_report(ReportInputs(rec, states, diagnose(rec, states)))
+    write_atomically(output, page)
+    return output
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes beside the target and renames, so a reader never sees half a page."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise ReportError(f"report: cannot write {path}: no such directory {directory}")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise ReportError(f"report: cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ReportError(f"report: cannot write {path}: {e.strerror or e}") from None
+
+
+def write_page(output: Path, title: str, rows: Sequence[ComparedRun],
+               recordings: Sequence[Recording], lead: tuple[str, ...] = ()) -> None:
+    """Writes the comparison page, linking each run's recording and (where one exists beside
+    it) its report, by paths relative to the page."""
+    from inspector.report.comparison_page import Links, PageInput, build_page
+
+    links = []
+    for rec in recordings:
+        report = rec.path.with_suffix(".html")
+        links.append(Links(report=_relative(report, output) if report.exists() else None,
+                           recording=_relative(rec.path, output)))
+    cpu_count = max((rec.cpu_count for rec in recordings), default=os.cpu_count() or 1)
+    html = build_page(PageInput(title=title, rows=rows, recordings=recordings, lead=lead,
+                                links=links, cpu_count=cpu_count))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(html, encoding="utf-8")
+    except OSError as e:
+        raise CompareError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def _relative(target: Path, page: Path) -> str:
+    try:
+        return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
+    except ValueError:  # another drive (Windows): an absolute link still works
+        return target.resolve().as_uri()
