@@ -9,11 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from inspector.errors import UsageError
-
-
-class CompareError(Exception):
-    """The comparison page cannot be written where asked."""
+from inspector.errors import CompareError, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -9,9 +9,7 @@ import tempfile
 import webbrowser
 from pathlib import Path
 
-
-class ReportError(Exception):
-    """The report could not be written (exit status 1)."""
+from inspector.errors import ReportError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

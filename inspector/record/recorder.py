@@ -14,12 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from inspector import __version__
+from inspector.errors import AttachError, OutputError, TargetNotFound
 from inspector.record import procfs
-from inspector.record.sampler import Sampler
+from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.stacks import (
     CHUNK_S,
     GIL_RATE_HZ,
@@ -28,40 +29,27 @@ from inspector.record.stacks import (
     find_py_spy,
     py_spy_version,
 )
-from inspector.recording import RecordingWriter
+from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 _PR_SET_CHILD_SUBREAPER = 36
 _SI_KERNEL = 0x80
+STATUS_EVERY_S = 0.5  # the live status line's refresh period
 
-
-class TargetNotFound(Exception):
-    """The command to run does not exist or may not be executed."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
-class AttachError(Exception):
-    """The process to attach to does not exist or may not be inspected."""
-
-
-class OutputError(Exception):
-    """The recording cannot be written where asked."""
+__all__ = ["AttachError", "OutputError", "RecordOptions", "RecordResult", "TargetNotFound",
+           "attach", "record_command"]
 
 
 @dataclass
 class RecordOptions:
     output: Path
-    interval_s: float = 0.1
-    rate: int = 100
+    interval_s: float = DEFAULT_INTERVAL_S
+    rate: int = DEFAULT_RATE_HZ
     stacks: bool = True
     quiet: bool = False
     duration_s: float | None = None  # attach mode: stop after this long
     redact: str | None = None
-    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -146,10 +134,10 @@ class _Session:
             while not self.stop_sampling.is_set():
                 self.sampler.tick()
                 now = time.monotonic()
-                if now - last_flush >= 0.5:
+                if now - last_flush >= FLUSH_EVERY_S:
                     self._flush()
                     last_flush = now
-                if show_status and now - last_status >= 0.5:
+                if show_status and now - last_status >= STATUS_EVERY_S:
                     self._show_status()
                     last_status = now
                 next_tick += interval
@@ -193,14 +181,20 @@ class _Session:
             self.sampler.problem("py-spy", "missing", "py-spy not found")
             self.writer.set_meta({"stacks": {"enabled": False, "reason": "py-spy not found"}})
             return
-        self.writer.set_meta({"stacks": {"enabled": True, "sampler": "py-spy",
-                                         "py_spy_version": self.py_spy_version,
-                                         "rate_hz": self.opts.rate, "mode": "nonblocking",
-                                         "chunk_s": CHUNK_S, "gil_rate_hz": min(
-                                             self.opts.rate, GIL_RATE_HZ)}})
+        self.writer.set_meta({"stacks": self._stacks_meta()})
         self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
                                    self.ignore_pids)
         self.stacks.start()
+
+    def _stacks_meta(self) -> dict:
+        """How stacks are sampled (the asked rate is in meta["settings"], once); once
+        finished, with the lowest rate py-spy was run at (lowered for many threads)."""
+        meta = {"enabled": True, "sampler": "py-spy", "py_spy_version": self.py_spy_version,
+                "mode": "nonblocking", "chunk_s": CHUNK_S,
+                "gil_rate_hz": min(self.opts.rate, GIL_RATE_HZ)}
+        if self.stacks is not None and self.stacks.lowest_rate_hz is not None:
+            meta["rate_hz_used"] = self.stacks.lowest_rate_hz
+        return meta
 
     def finish(self, exit_code: int | None, extra_meta: dict) -> float:
         if self.stacks is not None:
@@ -209,6 +203,8 @@ class _Session:
                 self.warnings.append(PERMISSION_HINT)
                 self.writer.set_meta({"stacks": {"enabled": False,
                                                  "reason": "ptrace not permitted"}})
+            else:
+                self.writer.set_meta({"stacks": self._stacks_meta()})
         self.stop_sampling.set()
         self._thread.join()
         self.sampler.finish()
@@ -216,7 +212,7 @@ class _Session:
         self.writer.set_meta({
             "duration_s": duration, "exit_code": exit_code, "complete": True,
             "ticks": self.sampler.ticks, "lagged_ticks": self.sampler.lagged_ticks,
-            "interpreters": _interpreters(self.writer),
+            "interpreters": self.writer.interpreters(),
             **extra_meta,
         })
         try:
@@ -226,13 +222,6 @@ class _Session:
         return duration
 
 
-def _interpreters(writer: RecordingWriter) -> list[dict]:
-    rows = writer._db.execute(
-        "SELECT DISTINCT exe, python_version, python_gil FROM processes WHERE is_python = 1"
-    ).fetchall()
-    return [{"exe": exe, "version": version, "gil": gil} for exe, version, gil in rows]
-
-
 def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
     try:
         ptrace_scope = int(procfs.read_text("/proc/sys/kernel/yama/ptrace_scope").strip())
@@ -240,9 +229,9 @@ def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
         ptrace_scope = None
     return {
         "mode": mode, "command": list(command), "cwd": os.getcwd(),
-        "cpu_count": os.cpu_count() or 1, "interval_s": opts.interval_s,
+        "cpu_count": os.cpu_count() or 1,
         "settings": {"interval_s": opts.interval_s, "rate_hz": opts.rate,
-                     "stacks": opts.stacks, **opts.settings},
+                     "stacks": opts.stacks},
         "inspector_version": __version__, "recorder_python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(),
         "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
