@@ -271,6 +271,33 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     writer.flush()
     _become_subreaper()
     tty = _tty_fd()
+    proc = _start_target(command, tty, writer, opts.output)
+
+    # From here on the signals we forward are only ever received by sigwait below: every
+    # thread started later inherits this mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    session.sampler.add_root(proc.pid, is_target=True)
+    session.start()
+    session.start_stacks()
+    target_done = threading.Event()
+    threading.Thread(target=_forward_signals, args=(session, proc, tty, target_done),
+                     name="inspector-signals", daemon=True).start()
+
+    returncode = proc.wait()
+    target_done.set()
+    session.sampler.set_exit_code(proc.pid, returncode)
+    if tty is not None:
+        _take_back_terminal(tty)
+    _wait_for_tree(session)
+    duration = session.finish(returncode, {"target_pid": proc.pid})
+    return _result(session, opts, _exit_status(returncode), duration)
+
+
+def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter,
+                  output: Path) -> subprocess.Popen[bytes]:
+    """The target, started in its own process group (given the terminal, if we have it).
+    A command that cannot run leaves no recording behind: TargetNotFound, with the exit
+    status a shell would give (127 not found, 126 not runnable)."""
 
     def child_setup() -> None:
         # Its own process group, given the terminal: Ctrl-C reaches the target's whole job
@@ -285,65 +312,43 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
             signal.signal(signal.SIGTTOU, old)
 
     try:
-        proc = subprocess.Popen(list(command), preexec_fn=child_setup)
-    except FileNotFoundError:
-        writer.close()
-        opts.output.unlink(missing_ok=True)
-        raise TargetNotFound(f"command not found: {command[0]}", 127) from None
-    except PermissionError:
-        writer.close()
-        opts.output.unlink(missing_ok=True)
-        raise TargetNotFound(f"permission denied: {command[0]}", 126) from None
+        return subprocess.Popen(list(command), preexec_fn=child_setup)
     except OSError as e:
         writer.close()
-        opts.output.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
+        if isinstance(e, FileNotFoundError):
+            raise TargetNotFound(f"command not found: {command[0]}", 127) from None
+        if isinstance(e, PermissionError):
+            raise TargetNotFound(f"permission denied: {command[0]}", 126) from None
         raise TargetNotFound(f"cannot run {command[0]}: {e.strerror or e}", 126) from None
 
-    # From here on the signals we forward are only ever received by sigwait below: every
-    # thread started later inherits this mask.
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-    session.sampler.add_root(proc.pid, is_target=True)
-    session.start()
-    session.start_stacks()
 
-    target_done = threading.Event()
-    signals_seen: list[int] = []
-
-    def forward_signals() -> None:
-        while True:
-            info = signal.sigwaitinfo(FORWARDED_SIGNALS)
-            signals_seen.append(info.si_signo)
-            if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
-                    and _has_terminal(tty, proc.pid)):
-                continue  # from our terminal, whose foreground job is the target's: it got it
-            # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
-            # the target was not given it): only we got it, as from `kill`. Pass it on.
-            if not target_done.is_set():
-                try:
-                    if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
-                        os.killpg(proc.pid, info.si_signo)  # as the terminal would
-                    else:
-                        proc.send_signal(info.si_signo)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            else:  # target gone, descendants linger: pass it on to them
-                for p in session.sampler.snapshot:
-                    if p.alive:
-                        try:
-                            os.kill(p.pid, info.si_signo)
-                        except (ProcessLookupError, PermissionError):
-                            pass
-
-    threading.Thread(target=forward_signals, name="inspector-signals", daemon=True).start()
-
-    returncode = proc.wait()
-    target_done.set()
-    session.sampler.set_exit_code(proc.pid, returncode)
-    if tty is not None:
-        _take_back_terminal(tty)
-    _wait_for_tree(session)
-    duration = session.finish(returncode, {"target_pid": proc.pid})
-    return _result(session, opts, _exit_status(returncode), duration)
+def _forward_signals(session: _Session, proc: subprocess.Popen[bytes], tty: int | None,
+                     target_done: threading.Event) -> None:
+    """Passes each signal sent to us on to the target (or, once it is gone, to its
+    descendants still alive), unless the terminal already delivered it to them."""
+    while True:
+        info = signal.sigwaitinfo(FORWARDED_SIGNALS)
+        if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
+                and _has_terminal(tty, proc.pid)):
+            continue  # from our terminal, whose foreground job is the target's: it got it
+        # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
+        # the target was not given it): only we got it, as from `kill`. Pass it on.
+        if not target_done.is_set():
+            try:
+                if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
+                    os.killpg(proc.pid, info.si_signo)  # as the terminal would
+                else:
+                    proc.send_signal(info.si_signo)
+            except (ProcessLookupError, PermissionError):
+                pass
+        else:  # target gone, descendants linger: pass it on to them
+            for p in session.sampler.snapshot:
+                if p.alive:
+                    try:
+                        os.kill(p.pid, info.si_signo)
+                    except (ProcessLookupError, PermissionError):
+                        pass
 
 
 def _has_terminal(tty: int | None, pgid: int) -> bool:
