@@ -197,19 +197,20 @@ class _Session:
         return meta
 
     def finish(self, exit_code: int | None, extra_meta: dict) -> float:
+        stacks_meta = {}
         if self.stacks is not None:
             self.stacks.stop()
             if self.stacks.permission_denied:
                 self.warnings.append(PERMISSION_HINT)
-                self.writer.set_meta({"stacks": {"enabled": False,
-                                                 "reason": "ptrace not permitted"}})
+                stacks_meta = {"stacks": {"enabled": False, "reason": "ptrace not permitted"}}
             else:
-                self.writer.set_meta({"stacks": self._stacks_meta()})
+                stacks_meta = {"stacks": self._stacks_meta()}
         self.stop_sampling.set()
         self._thread.join()
         self.sampler.finish()
         duration = time.monotonic() - self.t0
         self.writer.set_meta({
+            **stacks_meta,
             "duration_s": duration, "exit_code": exit_code, "complete": True,
             "ticks": self.sampler.ticks, "lagged_ticks": self.sampler.lagged_ticks,
             "interpreters": self.writer.interpreters(),
