@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from inspector.recording import Recording, RecordingError, load
+    from inspector.errors import RecordingError
+    from inspector.recording.reader import Recording, load
 
 __all__ = ["Recording", "RecordingError", "__version__", "load"]
 
@@ -18,7 +19,10 @@ __all__ = ["Recording", "RecordingError", "__version__", "load"]
 def __getattr__(name: str) -> Any:
     # Imported on first use: pandas takes ~0.26 s to import, and the stdlib-only demo jobs
     # (python -m inspector.jobs, recorded by the demo) must not pay it inside a recording.
-    if name in ("Recording", "RecordingError", "load"):
-        from inspector import recording
-        return getattr(recording, name)
+    if name == "RecordingError":
+        from inspector.errors import RecordingError
+        return RecordingError
+    if name in ("Recording", "load"):
+        from inspector.recording import reader
+        return getattr(reader, name)
     raise AttributeError(f"module 'inspector' has no attribute {name!r}")

@@ -5,11 +5,12 @@ failures into one line on stderr and a non-zero exit status (never a traceback).
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from inspector import __version__
-from inspector.errors import UsageError
+from inspector.errors import InspectorError, UsageError
 
 SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo")
 
@@ -31,12 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from inspector.commands.compare import CompareError
-    from inspector.commands.demo import DemoError
-    from inspector.commands.report import ReportError
-    from inspector.record import AttachError, OutputError, TargetNotFound
-    from inspector.recording import RecordingError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -44,15 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         return int(args.func(args))
-    except UsageError as e:
-        print(f"inspector: {e}", file=sys.stderr)
-        return 2
-    except TargetNotFound as e:
+    except InspectorError as e:
         print(f"inspector: {e}", file=sys.stderr)
         return e.exit_status
-    except (AttachError, OutputError, RecordingError, CompareError, DemoError,
-            ReportError) as e:
-        print(f"inspector: {e}", file=sys.stderr)
+    except sqlite3.Error as e:  # a recording SQLite failed on past the reader's checks
+        print(f"inspector: SQLite: {' '.join(str(e).split()) or type(e).__name__}",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("inspector: interrupted", file=sys.stderr)

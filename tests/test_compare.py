@@ -82,7 +82,7 @@ def test_json_rows_carry_the_measurements_and_the_verdict(recs, tmp_path: Path) 
 def test_wall_time_is_the_targets_life_not_the_recorders(recs) -> None:
     rec = inspector.load(recs["sequential"])
     job_s = float(recs["sequential-stdout"].split()[-2])   # "..., 0.512 s" printed by the job
-    interval = rec.meta["interval_s"]
+    interval = rec.interval_s
     assert wall_s(rec) >= job_s - interval            # the process lived through its work
     assert wall_s(rec) < rec.duration_s               # without the recorder's start and stop
 

@@ -66,7 +66,7 @@ def wall_s(rec: Recording) -> float:
     procs = rec.processes
     if procs.empty:
         return rec.duration_s
-    interval_s = float(rec.meta.get("interval_s") or 0.0)
+    interval_s = rec.interval_s
     start = max(float(procs["start_s"].min()), 0.0)
     if procs["end_s"].isna().any():
         end = rec.duration_s

@@ -303,10 +303,7 @@ def _empty() -> pd.DataFrame:
 
 
 def _rate_hz(rec: Recording) -> float:
-    stacks = rec.meta.get("stacks") or {}
-    settings = rec.meta.get("settings") or {}
-    rate = stacks.get("rate_hz") or settings.get("rate_hz") or 100
-    return float(rate)
+    return rec.stack_rate_hz
 
 
 def _gil_enabled_by_proc(processes: pd.DataFrame) -> dict[int, bool]:

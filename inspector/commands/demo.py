@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inspector.errors import DemoError
 from inspector.jobs import JOBS, VARIANTS
 
 if TYPE_CHECKING:
@@ -40,10 +41,6 @@ CALIBRATION_S = 0.2  # time spent timing the CPU job's unit of work before sizin
 # Busy machine: other programs keep at least half a core runnable on average (1-minute load
 # average above cpus - 0.5), so the jobs would share the cores and the speed-ups shrink.
 BUSY_SPARE_CORES = 0.5
-
-
-class DemoError(Exception):
-    """A reference job, or the recording of it, failed."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import webbrowser
 
 from inspector.report.build import ReportError, build_report
 
-__all__ = ["ReportError", "add_parser", "run"]  # ReportError: the CLI catches it from here
+__all__ = ["ReportError", "add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

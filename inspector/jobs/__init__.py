@@ -7,9 +7,9 @@ Run one by hand: `python -m inspector.jobs cpu multiprocessing --size 200`.
 
 from __future__ import annotations
 
+from inspector.errors import JobError
+
 JOBS = ("cpu", "io")
 VARIANTS = ("sequential", "threading", "multiprocessing", "asyncio")
 
-
-class JobError(Exception):
-    """A job produced a wrong answer or could not reach its server."""
+__all__ = ["JOBS", "VARIANTS", "JobError"]

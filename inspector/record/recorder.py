@@ -14,12 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from inspector import __version__
+from inspector.errors import AttachError, OutputError, TargetNotFound
 from inspector.record import procfs
-from inspector.record.sampler import Sampler
+from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.stacks import (
     CHUNK_S,
     GIL_RATE_HZ,
@@ -28,40 +29,27 @@ from inspector.record.stacks import (
     find_py_spy,
     py_spy_version,
 )
-from inspector.recording import RecordingWriter
+from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 _PR_SET_CHILD_SUBREAPER = 36
 _SI_KERNEL = 0x80
+STATUS_EVERY_S = 0.5  # the live status line's refresh period
 
-
-class TargetNotFound(Exception):
-    """The command to run does not exist or may not be executed."""
-
-    def __init__(self, message: str, exit_status: int) -> None:
-        super().__init__(message)
-        self.exit_status = exit_status
-
-
-class AttachError(Exception):
-    """The process to attach to does not exist or may not be inspected."""
-
-
-class OutputError(Exception):
-    """The recording cannot be written where asked."""
+__all__ = ["AttachError", "OutputError", "RecordOptions", "RecordResult", "TargetNotFound",
+           "attach", "record_command"]
 
 
 @dataclass
 class RecordOptions:
     output: Path
-    interval_s: float = 0.1
-    rate: int = 100
+    interval_s: float = DEFAULT_INTERVAL_S
+    rate: int = DEFAULT_RATE_HZ
     stacks: bool = True
     quiet: bool = False
     duration_s: float | None = None  # attach mode: stop after this long
     redact: str | None = None
-    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -146,10 +134,10 @@ class _Session:
             while not self.stop_sampling.is_set():
                 self.sampler.tick()
                 now = time.monotonic()
-                if now - last_flush >= 0.5:
+                if now - last_flush >= FLUSH_EVERY_S:
                     self._flush()
                     last_flush = now
-                if show_status and now - last_status >= 0.5:
+                if show_status and now - last_status >= STATUS_EVERY_S:
                     self._show_status()
                     last_status = now
                 next_tick += interval
@@ -193,30 +181,39 @@ class _Session:
             self.sampler.problem("py-spy", "missing", "py-spy not found")
             self.writer.set_meta({"stacks": {"enabled": False, "reason": "py-spy not found"}})
             return
-        self.writer.set_meta({"stacks": {"enabled": True, "sampler": "py-spy",
-                                         "py_spy_version": self.py_spy_version,
-                                         "rate_hz": self.opts.rate, "mode": "nonblocking",
-                                         "chunk_s": CHUNK_S, "gil_rate_hz": min(
-                                             self.opts.rate, GIL_RATE_HZ)}})
+        self.writer.set_meta({"stacks": self._stacks_meta()})
         self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
                                    self.ignore_pids)
         self.stacks.start()
 
+    def _stacks_meta(self) -> dict:
+        """How stacks are sampled (the asked rate is in meta["settings"], once); once
+        finished, with the lowest rate py-spy was run at (lowered for many threads)."""
+        meta = {"enabled": True, "sampler": "py-spy", "py_spy_version": self.py_spy_version,
+                "mode": "nonblocking", "chunk_s": CHUNK_S,
+                "gil_rate_hz": min(self.opts.rate, GIL_RATE_HZ)}
+        if self.stacks is not None and self.stacks.lowest_rate_hz is not None:
+            meta["rate_hz_used"] = self.stacks.lowest_rate_hz
+        return meta
+
     def finish(self, exit_code: int | None, extra_meta: dict) -> float:
+        stacks_meta = {}
         if self.stacks is not None:
             self.stacks.stop()
             if self.stacks.permission_denied:
                 self.warnings.append(PERMISSION_HINT)
-                self.writer.set_meta({"stacks": {"enabled": False,
-                                                 "reason": "ptrace not permitted"}})
+                stacks_meta = {"stacks": {"enabled": False, "reason": "ptrace not permitted"}}
+            else:
+                stacks_meta = {"stacks": self._stacks_meta()}
         self.stop_sampling.set()
         self._thread.join()
         self.sampler.finish()
         duration = time.monotonic() - self.t0
         self.writer.set_meta({
+            **stacks_meta,
             "duration_s": duration, "exit_code": exit_code, "complete": True,
             "ticks": self.sampler.ticks, "lagged_ticks": self.sampler.lagged_ticks,
-            "interpreters": _interpreters(self.writer),
+            "interpreters": self.writer.interpreters(),
             **extra_meta,
         })
         try:
@@ -226,13 +223,6 @@ class _Session:
         return duration
 
 
-def _interpreters(writer: RecordingWriter) -> list[dict]:
-    rows = writer._db.execute(
-        "SELECT DISTINCT exe, python_version, python_gil FROM processes WHERE is_python = 1"
-    ).fetchall()
-    return [{"exe": exe, "version": version, "gil": gil} for exe, version, gil in rows]
-
-
 def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
     try:
         ptrace_scope = int(procfs.read_text("/proc/sys/kernel/yama/ptrace_scope").strip())
@@ -240,9 +230,9 @@ def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
         ptrace_scope = None
     return {
         "mode": mode, "command": list(command), "cwd": os.getcwd(),
-        "cpu_count": os.cpu_count() or 1, "interval_s": opts.interval_s,
+        "cpu_count": os.cpu_count() or 1,
         "settings": {"interval_s": opts.interval_s, "rate_hz": opts.rate,
-                     "stacks": opts.stacks, **opts.settings},
+                     "stacks": opts.stacks},
         "inspector_version": __version__, "recorder_python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(),
         "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
@@ -282,6 +272,33 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     writer.flush()
     _become_subreaper()
     tty = _tty_fd()
+    proc = _start_target(command, tty, writer, opts.output)
+
+    # From here on the signals we forward are only ever received by sigwait below: every
+    # thread started later inherits this mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    session.sampler.add_root(proc.pid, is_target=True)
+    session.start()
+    session.start_stacks()
+    target_done = threading.Event()
+    threading.Thread(target=_forward_signals, args=(session, proc, tty, target_done),
+                     name="inspector-signals", daemon=True).start()
+
+    returncode = proc.wait()
+    target_done.set()
+    session.sampler.set_exit_code(proc.pid, returncode)
+    if tty is not None:
+        _take_back_terminal(tty)
+    _wait_for_tree(session)
+    duration = session.finish(returncode, {"target_pid": proc.pid})
+    return _result(session, opts, _exit_status(returncode), duration)
+
+
+def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter,
+                  output: Path) -> subprocess.Popen[bytes]:
+    """The target, started in its own process group (given the terminal, if we have it).
+    A command that cannot run leaves no recording behind: TargetNotFound, with the exit
+    status a shell would give (127 not found, 126 not runnable)."""
 
     def child_setup() -> None:
         # Its own process group, given the terminal: Ctrl-C reaches the target's whole job
@@ -296,65 +313,43 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
             signal.signal(signal.SIGTTOU, old)
 
     try:
-        proc = subprocess.Popen(list(command), preexec_fn=child_setup)
-    except FileNotFoundError:
-        writer.close()
-        opts.output.unlink(missing_ok=True)
-        raise TargetNotFound(f"command not found: {command[0]}", 127) from None
-    except PermissionError:
-        writer.close()
-        opts.output.unlink(missing_ok=True)
-        raise TargetNotFound(f"permission denied: {command[0]}", 126) from None
+        return subprocess.Popen(list(command), preexec_fn=child_setup)
     except OSError as e:
         writer.close()
-        opts.output.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
+        if isinstance(e, FileNotFoundError):
+            raise TargetNotFound(f"command not found: {command[0]}", 127) from None
+        if isinstance(e, PermissionError):
+            raise TargetNotFound(f"permission denied: {command[0]}", 126) from None
         raise TargetNotFound(f"cannot run {command[0]}: {e.strerror or e}", 126) from None
 
-    # From here on the signals we forward are only ever received by sigwait below: every
-    # thread started later inherits this mask.
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
-    session.sampler.add_root(proc.pid, is_target=True)
-    session.start()
-    session.start_stacks()
 
-    target_done = threading.Event()
-    signals_seen: list[int] = []
-
-    def forward_signals() -> None:
-        while True:
-            info = signal.sigwaitinfo(FORWARDED_SIGNALS)
-            signals_seen.append(info.si_signo)
-            if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
-                    and _has_terminal(tty, proc.pid)):
-                continue  # from our terminal, whose foreground job is the target's: it got it
-            # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
-            # the target was not given it): only we got it, as from `kill`. Pass it on.
-            if not target_done.is_set():
-                try:
-                    if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
-                        os.killpg(proc.pid, info.si_signo)  # as the terminal would
-                    else:
-                        proc.send_signal(info.si_signo)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            else:  # target gone, descendants linger: pass it on to them
-                for p in session.sampler.snapshot:
-                    if p.alive:
-                        try:
-                            os.kill(p.pid, info.si_signo)
-                        except (ProcessLookupError, PermissionError):
-                            pass
-
-    threading.Thread(target=forward_signals, name="inspector-signals", daemon=True).start()
-
-    returncode = proc.wait()
-    target_done.set()
-    session.sampler.set_exit_code(proc.pid, returncode)
-    if tty is not None:
-        _take_back_terminal(tty)
-    _wait_for_tree(session)
-    duration = session.finish(returncode, {"target_pid": proc.pid})
-    return _result(session, opts, _exit_status(returncode), duration)
+def _forward_signals(session: _Session, proc: subprocess.Popen[bytes], tty: int | None,
+                     target_done: threading.Event) -> None:
+    """Passes each signal sent to us on to the target (or, once it is gone, to its
+    descendants still alive), unless the terminal already delivered it to them."""
+    while True:
+        info = signal.sigwaitinfo(FORWARDED_SIGNALS)
+        if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
+                and _has_terminal(tty, proc.pid)):
+            continue  # from our terminal, whose foreground job is the target's: it got it
+        # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
+        # the target was not given it): only we got it, as from `kill`. Pass it on.
+        if not target_done.is_set():
+            try:
+                if info.si_signo in (signal.SIGINT, signal.SIGQUIT):
+                    os.killpg(proc.pid, info.si_signo)  # as the terminal would
+                else:
+                    proc.send_signal(info.si_signo)
+            except (ProcessLookupError, PermissionError):
+                pass
+        else:  # target gone, descendants linger: pass it on to them
+            for p in session.sampler.snapshot:
+                if p.alive:
+                    try:
+                        os.kill(p.pid, info.si_signo)
+                    except (ProcessLookupError, PermissionError):
+                        pass
 
 
 def _has_terminal(tty: int | None, pgid: int) -> bool:

@@ -310,6 +310,7 @@ class StackSampler:
         self.runs: dict[int, list[_Run]] = {}  # by root proc_id, in launch order
         self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)
+        self.lowest_rate_hz: int | None = None  # of the stack runs so far (meta rate_hz_used)
         self._gil_failures: dict[int, int] = {}
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
         self.failures: dict[int, int] = {}
@@ -393,6 +394,8 @@ class StackSampler:
     def _rate_for(self, root: ProcInfo, wanted: int, budget: int) -> int:
         threads = self._tree_threads(root)
         rate = max(MIN_RATE_HZ, min(wanted, budget // threads))
+        if budget == THREAD_SAMPLES_PER_S:
+            self.lowest_rate_hz = min(rate, self.lowest_rate_hz or rate)
         if rate < wanted and budget == THREAD_SAMPLES_PER_S:
             self.sampler.problem("py-spy", "rate-lowered",
                                  f"{threads} threads: stacks sampled at {rate} Hz instead of "

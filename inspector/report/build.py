@@ -11,17 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from inspector.errors import CompareError, ReportError
+
 if TYPE_CHECKING:
     from inspector.analyze.comparison import ComparedRun
     from inspector.recording import Recording
-
-
-class ReportError(Exception):
-    """The report could not be written (exit status 1)."""
-
-
-class CompareError(Exception):
-    """The comparison page cannot be written where asked."""
 
 
 def default_output(recording_path: Path) -> Path:

@@ -36,8 +36,6 @@ from inspector.report.usage_charts import cpu_chart, memory_chart
 CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
        "img-src data: blob:; font-src data:; connect-src 'none'; base-uri 'none'; "
        "form-action 'none'")
-DEFAULT_INTERVAL_S = 0.1
-DEFAULT_RATE_HZ = 100.0
 
 # (anchor, title, short name for the navigation bar)
 SECTION_TITLES = (
@@ -67,11 +65,9 @@ def render_report(inputs: ReportInputs) -> str:
     meta = rec.meta
     diagnosis = inputs.diagnosis
     states = inputs.states if inputs.states is not None else pd.DataFrame()
-    settings = meta.get("settings") or {}
-    interval_s = float(settings.get("interval_s") or meta.get("interval_s") or
-                       DEFAULT_INTERVAL_S)
+    interval_s = rec.interval_s
     stacks_meta = meta.get("stacks") or {}
-    rate_hz = float(stacks_meta.get("rate_hz") or settings.get("rate_hz") or DEFAULT_RATE_HZ)
+    rate_hz = rec.stack_rate_hz
     duration_s = float(rec.duration_s)
 
     cpu_s_by_thread = _thread_cpu_s(rec.thread_samples, diagnosis)
@@ -94,7 +90,7 @@ def render_report(inputs: ReportInputs) -> str:
         "hot": _hot_section(rec, model, diagnosis, cpu_s_by_thread, rate_hz, stacks_meta,
                             charts),
         "loops": sections.loops_section(diagnosis, model),
-        "run": sections.run_section(meta, rec.problems, model),
+        "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz),
     }
     return _page(meta, body, charts, duration_s)
 

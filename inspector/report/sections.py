@@ -203,7 +203,8 @@ def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
 
 # -- 8. the run itself ------------------------------------------------------------------------
 
-def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportModel) -> str:
+def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportModel,
+                interval_s: float, stack_rate_hz: float) -> str:
     command = meta.get("command") or []
     start = meta.get("start_time_unix")
     started = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M:%S")
@@ -213,11 +214,10 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         f"{i.get('version', '?')} ({i.get('exe', '?')}), "
         + {"enabled": "with a GIL", "disabled": "free-threaded, no GIL"}.get(
             str(i.get("gil")), "GIL unknown") for i in interpreters) or "no Python process seen"
-    settings = meta.get("settings") or {}
     stacks = meta.get("stacks") or {}
     if stacks.get("enabled"):
         stack_text = (f"py-spy {stacks.get('py_spy_version', '?')}, "
-                      f"{stacks.get('rate_hz', settings.get('rate_hz', '?'))} Hz, "
+                      f"{stack_rate_hz:g} Hz, "
                       f"{stacks.get('mode', '?')} mode")
         if stacks.get("gil_rate_hz"):
             stack_text += f"; GIL holder sampled at {stacks['gil_rate_hz']} Hz"
@@ -235,7 +235,7 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         ("exit code", esc("–" if exit_code is None else exit_code)),
         ("Python", esc(interp)),
         ("CPU cores", esc(meta.get("cpu_count", "?"))),
-        ("sampling", esc(f"/proc every {settings.get('interval_s', meta.get('interval_s', '?'))}"
+        ("sampling", esc(f"/proc every {interval_s:g}"
                          f" s; Python stacks: {stack_text}")),
         ("sampling rounds", esc(f"{meta.get('ticks', '?')}, of which "
                                 f"{meta.get('lagged_ticks', 0)} started late")),

@@ -1,8 +1,6 @@
-"""The recording file: one SQLite database per recording, its schema, writer and reader.
-
-This is the only module that knows table names. The recorder writes through
-`RecordingWriter`; everything else reads through `load()`, which returns a
-`Recording` of pandas DataFrames. docs/recording-format.md documents the schema.
+"""Reads a recording into a `Recording` of pandas DataFrames: `load()` raises
+`RecordingError`, and only that, for anything unreadable. The tables that grow with a
+recording's length are read column by column into typed arrays (see _BATCH_ROWS).
 """
 
 from __future__ import annotations
@@ -22,283 +20,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FORMAT_NAME = "inspector-recording"
-FORMAT_VERSION = 1
-
-# Bump FORMAT_VERSION when a change would make an older reader misread a file.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL              -- JSON
-);
-CREATE TABLE IF NOT EXISTS processes (
-    proc_id        INTEGER PRIMARY KEY,   -- ours: a pid can be reused, a proc_id is not
-    pid            INTEGER NOT NULL,
-    ppid           INTEGER,
-    parent_proc_id INTEGER,
-    name           TEXT,                  -- /proc/PID/comm
-    cmdline        TEXT,                  -- JSON list of strings
-    exe            TEXT,
-    create_time    REAL,                  -- unix time the kernel started it
-    start_s        REAL,                  -- seconds since the recording started (may be < 0)
-    end_s          REAL,                  -- last seen alive; NULL while alive
-    exit_code      INTEGER,               -- where known; -N for signal N
-    is_python      INTEGER NOT NULL DEFAULT 0,
-    python_version TEXT,
-    python_gil     TEXT,                  -- 'enabled', 'disabled' or NULL (unknown / not Python)
-    is_target      INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS threads (
-    proc_id     INTEGER NOT NULL,
-    pid         INTEGER NOT NULL,
-    tid         INTEGER NOT NULL,        -- OS thread id, as /proc, psutil and htop show it
-    name        TEXT,                    -- Python thread name where known, else os_name
-    os_name     TEXT,                    -- /proc/PID/task/TID/comm
-    python_name TEXT,
-    start_s     REAL,
-    end_s       REAL,
-    PRIMARY KEY (proc_id, tid)
-);
-CREATE TABLE IF NOT EXISTS process_samples (
-    t_s              REAL NOT NULL,
-    proc_id          INTEGER NOT NULL,
-    pid              INTEGER NOT NULL,
-    cpu_user_s       REAL,               -- cumulative since the process started
-    cpu_system_s     REAL,
-    rss_bytes        INTEGER,
-    uss_bytes        INTEGER,            -- sampled less often: NULL in between
-    num_threads      INTEGER,
-    ctx_voluntary    INTEGER,            -- cumulative, all threads
-    ctx_involuntary  INTEGER,
-    read_bytes       INTEGER,            -- cumulative, /proc/PID/io rchar
-    write_bytes      INTEGER,            -- cumulative, /proc/PID/io wchar
-    state            TEXT
-);
-CREATE TABLE IF NOT EXISTS thread_samples (
-    t_s            REAL NOT NULL,
-    proc_id        INTEGER NOT NULL,
-    pid            INTEGER NOT NULL,
-    tid            INTEGER NOT NULL,
-    cpu_user_s     REAL,                 -- cumulative
-    cpu_system_s   REAL,
-    state          TEXT,                 -- R S D T Z ... from /proc/PID/task/TID/stat
-    syscall        INTEGER,              -- number it is blocked in; -1 running; NULL unreadable
-    syscall_name   TEXT,                 -- 'running', 'futex', 'epoll_wait', ...
-    on_cpu_s       REAL,                 -- cumulative, schedstat field 1
-    runqueue_s     REAL                  -- cumulative, schedstat field 2: runnable, no core
-);
-CREATE TABLE IF NOT EXISTS stack_texts (
-    stack_id INTEGER PRIMARY KEY,
-    text     TEXT NOT NULL UNIQUE         -- 'func (file:line);...' root first, leaf last
-);
-CREATE TABLE IF NOT EXISTS stacks (
-    t_s         REAL NOT NULL,           -- first sample of this span
-    duration_s  REAL NOT NULL,           -- how long the same stack was seen
-    proc_id     INTEGER,
-    pid         INTEGER NOT NULL,
-    tid         INTEGER NOT NULL,        -- OS thread id
-    thread_name TEXT,
-    stack_id    INTEGER NOT NULL,
-    samples     INTEGER NOT NULL,        -- estimated samples in the span (duration * rate, >= 1)
-    owns_gil    INTEGER                  -- 1/0 where known, else NULL
-);
-CREATE TABLE IF NOT EXISTS gil_samples (
-    t_s         REAL NOT NULL,           -- start of a py-spy --gil run
-    duration_s  REAL NOT NULL,
-    proc_id     INTEGER,
-    pid         INTEGER NOT NULL,
-    tid         INTEGER NOT NULL,        -- OS thread id of a thread seen holding the GIL
-    thread_name TEXT,
-    samples     INTEGER NOT NULL,        -- samples in which it held the GIL
-    samples_total INTEGER NOT NULL       -- samples py-spy took of its process in the run
-);
-CREATE TABLE IF NOT EXISTS problems (
-    t_s     REAL NOT NULL,
-    source  TEXT NOT NULL,               -- 'proc', 'py-spy', 'psutil', 'recorder'
-    pid     INTEGER,
-    tid     INTEGER,
-    kind    TEXT NOT NULL,               -- short key: 'permission', 'vanished', 'lag', ...
-    detail  TEXT
-);
-"""
-# Built when the recording is closed, not kept up while it is written: rows arrive in time
-# order, so every insert would update the index at as many places as there are threads
-# (200 threads: 650 us of SQLite per tick with it, 240 us without). load() does not need
-# them; a recording cut short by a crash simply has none.
-INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_thread_samples ON thread_samples (proc_id, tid, t_s);
-CREATE INDEX IF NOT EXISTS ix_process_samples ON process_samples (proc_id, t_s);
-CREATE INDEX IF NOT EXISTS ix_stacks ON stacks (proc_id, tid, t_s);
-"""
-
-PROCESS_SAMPLE_COLUMNS = (
-    "t_s", "proc_id", "pid", "cpu_user_s", "cpu_system_s", "rss_bytes", "uss_bytes",
-    "num_threads", "ctx_voluntary", "ctx_involuntary", "read_bytes", "write_bytes", "state",
-)
-THREAD_SAMPLE_COLUMNS = (
-    "t_s", "proc_id", "pid", "tid", "cpu_user_s", "cpu_system_s", "state", "syscall",
-    "syscall_name", "on_cpu_s", "runqueue_s",
-)
-STACK_COLUMNS = (
-    "t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "stack_id", "samples",
-    "owns_gil",
-)
-PROCESS_COLUMNS = (
-    "proc_id", "pid", "ppid", "parent_proc_id", "name", "cmdline", "exe", "create_time",
-    "start_s", "end_s", "exit_code", "is_python", "python_version", "python_gil", "is_target",
+from inspector.errors import RecordingError
+from inspector.recording.schema import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_RATE_HZ,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    PROCESS_COLUMNS,
+    PROCESS_SAMPLE_COLUMNS,
+    SCHEMA,
+    STACK_COLUMNS,
+    THREAD_SAMPLE_COLUMNS,
 )
 
-
-class RecordingError(Exception):
-    """A file that is not a readable inspector recording (missing, corrupt, too new)."""
-
-
-@dataclass(frozen=True)
-class ProcessRecord:
-    proc_id: int
-    pid: int
-    ppid: int | None
-    parent_proc_id: int | None
-    name: str
-    cmdline: Sequence[str]
-    exe: str | None
-    create_time: float
-    start_s: float
-    is_python: bool = False
-    python_version: str | None = None
-    python_gil: str | None = None
-    is_target: bool = False
-
-
-class RecordingWriter:
-    """Appends to a recording; commits whenever `flush()` is called (the recorder does so
-    about twice a second) so a killed recorder loses at most the last uncommitted batch."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        if self.path.exists():
-            self.path.unlink()
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(str(self.path) + suffix).unlink(missing_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
-        # WAL while recording: appends are cheap and a reader can open the file meanwhile.
-        # close() folds it back into one self-contained file.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._stack_ids: dict[str, int] = {}
-        self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
-        self._db.commit()
-
-    # -- writes -------------------------------------------------------------------------
-    def set_meta(self, items: Mapping[str, Any]) -> None:
-        self._db.executemany(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in items.items()],
-        )
-
-    def add_process(self, p: ProcessRecord) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO processes (proc_id, pid, ppid, parent_proc_id, name, cmdline,"
-            " exe, create_time, start_s, is_python, python_version, python_gil, is_target)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (p.proc_id, p.pid, p.ppid, p.parent_proc_id, p.name, json.dumps(list(p.cmdline)),
-             p.exe, p.create_time, p.start_s, int(p.is_python), p.python_version,
-             p.python_gil, int(p.is_target)),
-        )
-
-    def update_process(self, proc_id: int, **fields: Any) -> None:
-        if "cmdline" in fields:
-            fields["cmdline"] = json.dumps(list(fields["cmdline"]))
-        for key in fields:
-            if key not in PROCESS_COLUMNS:
-                raise ValueError(f"unknown process column {key!r}")
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        self._db.execute(f"UPDATE processes SET {sets} WHERE proc_id = ?",
-                         (*fields.values(), proc_id))
-
-    def thread_start_s(self, proc_id: int, tid: int) -> float | None:
-        row = self._db.execute("SELECT start_s FROM threads WHERE proc_id = ? AND tid = ?",
-                               (proc_id, tid)).fetchone()
-        return row[0] if row else None
-
-    def ended_thread_named(self, proc_id: int, tid: int, name: str) -> bool:
-        """Whether another, ended thread of the process bore this Python name."""
-        return self._db.execute(
-            "SELECT 1 FROM threads WHERE proc_id = ? AND tid != ? AND python_name = ?"
-            " AND end_s IS NOT NULL LIMIT 1", (proc_id, tid, name)).fetchone() is not None
-
-    def thread_end_s(self, proc_id: int, tid: int) -> float | None:
-        row = self._db.execute("SELECT end_s FROM threads WHERE proc_id = ? AND tid = ?",
-                               (proc_id, tid)).fetchone()
-        return row[0] if row else None
-
-    def upsert_thread(self, proc_id: int, pid: int, tid: int, os_name: str | None,
-                      start_s: float) -> None:
-        self._db.execute(
-            "INSERT INTO threads (proc_id, pid, tid, name, os_name, start_s) VALUES (?,?,?,?,?,?)"
-            " ON CONFLICT (proc_id, tid) DO UPDATE SET os_name = excluded.os_name,"
-            " name = COALESCE(threads.python_name, excluded.os_name)",
-            (proc_id, pid, tid, os_name, os_name, start_s),
-        )
-
-    def name_thread(self, proc_id: int, tid: int, python_name: str) -> None:
-        self._db.execute(
-            "UPDATE threads SET python_name = ?, name = ? WHERE proc_id = ? AND tid = ?",
-            (python_name, python_name, proc_id, tid),
-        )
-
-    def end_thread(self, proc_id: int, tid: int, end_s: float) -> None:
-        self._db.execute("UPDATE threads SET end_s = ? WHERE proc_id = ? AND tid = ?",
-                         (end_s, proc_id, tid))
-
-    def add_process_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._db.executemany(
-            f"INSERT INTO process_samples VALUES ({','.join('?' * len(PROCESS_SAMPLE_COLUMNS))})",
-            rows)
-
-    def add_thread_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._db.executemany(
-            f"INSERT INTO thread_samples VALUES ({','.join('?' * len(THREAD_SAMPLE_COLUMNS))})",
-            rows)
-
-    def stack_id(self, text: str) -> int:
-        sid = self._stack_ids.get(text)
-        if sid is None:
-            sid = len(self._stack_ids) + 1
-            self._db.execute("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)", (sid, text))
-            self._stack_ids[text] = sid
-        return sid
-
-    def add_stacks(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows in STACK_COLUMNS order, with a stack *text* in place of stack_id."""
-        converted = [(*r[:6], self.stack_id(r[6]), *r[7:]) for r in rows]
-        self._db.executemany(
-            f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
-
-    def add_gil_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._db.executemany("INSERT INTO gil_samples VALUES (?,?,?,?,?,?,?,?)", rows)
-
-    def add_problem(self, t_s: float, source: str, kind: str, detail: str = "",
-                    pid: int | None = None, tid: int | None = None) -> None:
-        self._db.execute(
-            "INSERT INTO problems (t_s, source, pid, tid, kind, detail) VALUES (?,?,?,?,?,?)",
-            (t_s, source, pid, tid, kind, detail))
-
-    def flush(self) -> None:
-        self._db.commit()
-
-    def close(self) -> None:
-        self._db.commit()
-        self._db.executescript(INDEXES)
-        try:
-            self._db.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.OperationalError:
-            pass  # a reader holds the file open: it stays in WAL mode, which is still valid
-        self._db.close()
-
-
-# -- reading -------------------------------------------------------------------------------
 
 @dataclass
 class Recording:
@@ -322,6 +56,25 @@ class Recording:
     def cpu_count(self) -> int:
         return int(self.meta.get("cpu_count") or os.cpu_count() or 1)
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """How `inspector record` was asked to sample: interval_s, rate_hz, stacks."""
+        settings = self.meta.get("settings")
+        return settings if isinstance(settings, dict) else {}
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds between two /proc sampling rounds."""
+        return float(self.settings.get("interval_s") or DEFAULT_INTERVAL_S)
+
+    @property
+    def stack_rate_hz(self) -> float:
+        """Python stack samples per second per thread that py-spy actually took: the asked
+        rate, or the lowest one the recorder fell to for a tree of many threads."""
+        stacks = self.meta.get("stacks")
+        used = stacks.get("rate_hz_used") if isinstance(stacks, dict) else None
+        return float(used or self.settings.get("rate_hz") or DEFAULT_RATE_HZ)
+
 
 # What SQLite may raise on a damaged file: invalid UTF-8 in its schema or error text comes
 # out as UnicodeDecodeError, not as an sqlite3.Error.
@@ -331,14 +84,16 @@ _READ_FAILURES = (sqlite3.Error, UnicodeDecodeError)
 _META_TYPES: dict[str, tuple[type, ...]] = {
     "duration_s": (int, float), "cpu_count": (int,), "interval_s": (int, float),
     "start_time_unix": (int, float), "complete": (bool,), "command": (list,),
-    "exit_code": (int, type(None)),
+    "exit_code": (int, type(None)), "settings": (dict,), "stacks": (dict,),
+}
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "interval_s": (int, float), "rate_hz": (int, float), "stacks": (bool,),
 }
 
-# The tables that grow with a recording's length (an hour of 64 threads: 2.3 M thread samples,
-# 2.1 M stack spans) are read column by column into typed arrays, with text as categoricals.
-# Read the generic way (rows of Python objects into DataFrame.from_records), that hour took
-# 30 s and 4 GB.
-_TYPED_TABLES = ("process_samples", "thread_samples", "stacks")
+# The tables that grow with a recording's length (process_samples, thread_samples, stacks;
+# an hour of 64 threads: 2.3 M thread samples, 2.1 M stack spans) are read column by column
+# into typed arrays, with text as categoricals. Read the generic way (rows of Python objects
+# into DataFrame.from_records), that hour took 30 s and 4 GB.
 # Rows converted at a time: only one batch's Python objects (~100 bytes a value) are alive at
 # once, and per-batch costs vanish next to 65 k rows.
 _BATCH_ROWS = 65_536
@@ -594,7 +349,31 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
                 f"{path}: corrupt recording (meta {key} is a {type(value).__name__})")
     if not all(isinstance(part, str) for part in meta.get("command", [])):
         raise RecordingError(f"{path}: corrupt recording (meta command is not text)")
+    meta["settings"] = _settings(meta)
+    for key, types in _SETTING_TYPES.items():
+        value = meta["settings"].get(key)
+        if key in meta["settings"] and (not isinstance(value, types)
+                                        or (isinstance(value, bool) and bool not in types)):
+            raise RecordingError(
+                f"{path}: corrupt recording (setting {key} is a {type(value).__name__})")
     return meta
+
+
+def _settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """meta["settings"], the one record of how the recording was sampled. Files written
+    before it held every setting kept interval_s at the top level and the stack rate under
+    meta["stacks"] as well: those copies move into it here, and only here."""
+    settings = dict(meta.get("settings") or {})
+    legacy_interval = meta.pop("interval_s", None)
+    if "interval_s" not in settings and legacy_interval is not None:
+        settings["interval_s"] = legacy_interval
+    stacks = meta.get("stacks")
+    if isinstance(stacks, dict) and "rate_hz" in stacks:
+        stacks = meta["stacks"] = dict(stacks)
+        legacy_rate = stacks.pop("rate_hz")
+        if "rate_hz" not in settings and legacy_rate is not None:
+            settings["rate_hz"] = legacy_rate
+    return settings
 
 
 def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str]) -> pd.DataFrame:

@@ -1,0 +1,42 @@
+"""The recording file: one SQLite database per recording. The only package that knows table
+names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the recorder's
+way in) and `reader` (`load()`, which returns a `Recording` of pandas DataFrames).
+docs/recording-format.md documents the format.
+
+The reader's names are imported on first use: the recorder writes through this package and
+must not pay for pandas (~0.26 s to import) while it starts the target.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from inspector.errors import RecordingError
+from inspector.recording.schema import (
+    DEFAULT_INTERVAL_S,
+    DEFAULT_RATE_HZ,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    INDEXES,
+    PROCESS_COLUMNS,
+    PROCESS_SAMPLE_COLUMNS,
+    SCHEMA,
+    STACK_COLUMNS,
+    THREAD_SAMPLE_COLUMNS,
+)
+from inspector.recording.writer import ProcessRecord, RecordingWriter
+
+if TYPE_CHECKING:
+    from inspector.recording.reader import Recording, load
+
+__all__ = ["DEFAULT_INTERVAL_S", "DEFAULT_RATE_HZ", "FORMAT_NAME", "FORMAT_VERSION", "INDEXES",
+           "PROCESS_COLUMNS", "PROCESS_SAMPLE_COLUMNS", "SCHEMA", "STACK_COLUMNS",
+           "THREAD_SAMPLE_COLUMNS", "ProcessRecord", "Recording", "RecordingError",
+           "RecordingWriter", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Recording", "load"):
+        from inspector.recording import reader
+        return getattr(reader, name)
+    raise AttributeError(f"module 'inspector.recording' has no attribute {name!r}")

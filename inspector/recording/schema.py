@@ -1,0 +1,137 @@
+"""The recording file's format: its name, version, tables and the column order the writer
+and the reader share. docs/recording-format.md documents it; nothing here imports more than
+the standard library.
+"""
+
+from __future__ import annotations
+
+FORMAT_NAME = "inspector-recording"
+FORMAT_VERSION = 1
+
+# `inspector record`'s defaults, which are also what a reader assumes of a file without
+# meta["settings"] (one made by hand, say).
+DEFAULT_INTERVAL_S = 0.1  # /proc sampling period
+DEFAULT_RATE_HZ = 100  # py-spy samples per second, per thread
+
+# Bump FORMAT_VERSION when a change would make an older reader misread a file.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL              -- JSON
+);
+CREATE TABLE IF NOT EXISTS processes (
+    proc_id        INTEGER PRIMARY KEY,   -- ours: a pid can be reused, a proc_id is not
+    pid            INTEGER NOT NULL,
+    ppid           INTEGER,
+    parent_proc_id INTEGER,
+    name           TEXT,                  -- /proc/PID/comm
+    cmdline        TEXT,                  -- JSON list of strings
+    exe            TEXT,
+    create_time    REAL,                  -- unix time the kernel started it
+    start_s        REAL,                  -- seconds since the recording started (may be < 0)
+    end_s          REAL,                  -- last seen alive; NULL while alive
+    exit_code      INTEGER,               -- where known; -N for signal N
+    is_python      INTEGER NOT NULL DEFAULT 0,
+    python_version TEXT,
+    python_gil     TEXT,                  -- 'enabled', 'disabled' or NULL (unknown / not Python)
+    is_target      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS threads (
+    proc_id     INTEGER NOT NULL,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id, as /proc, psutil and htop show it
+    name        TEXT,                    -- Python thread name where known, else os_name
+    os_name     TEXT,                    -- /proc/PID/task/TID/comm
+    python_name TEXT,
+    start_s     REAL,
+    end_s       REAL,
+    PRIMARY KEY (proc_id, tid)
+);
+CREATE TABLE IF NOT EXISTS process_samples (
+    t_s              REAL NOT NULL,
+    proc_id          INTEGER NOT NULL,
+    pid              INTEGER NOT NULL,
+    cpu_user_s       REAL,               -- cumulative since the process started
+    cpu_system_s     REAL,
+    rss_bytes        INTEGER,
+    uss_bytes        INTEGER,            -- sampled less often: NULL in between
+    num_threads      INTEGER,
+    ctx_voluntary    INTEGER,            -- cumulative, all threads
+    ctx_involuntary  INTEGER,
+    read_bytes       INTEGER,            -- cumulative, /proc/PID/io rchar
+    write_bytes      INTEGER,            -- cumulative, /proc/PID/io wchar
+    state            TEXT
+);
+CREATE TABLE IF NOT EXISTS thread_samples (
+    t_s            REAL NOT NULL,
+    proc_id        INTEGER NOT NULL,
+    pid            INTEGER NOT NULL,
+    tid            INTEGER NOT NULL,
+    cpu_user_s     REAL,                 -- cumulative
+    cpu_system_s   REAL,
+    state          TEXT,                 -- R S D T Z ... from /proc/PID/task/TID/stat
+    syscall        INTEGER,              -- number it is blocked in; -1 running; NULL unreadable
+    syscall_name   TEXT,                 -- 'running', 'futex', 'epoll_wait', ...
+    on_cpu_s       REAL,                 -- cumulative, schedstat field 1
+    runqueue_s     REAL                  -- cumulative, schedstat field 2: runnable, no core
+);
+CREATE TABLE IF NOT EXISTS stack_texts (
+    stack_id INTEGER PRIMARY KEY,
+    text     TEXT NOT NULL UNIQUE         -- 'func (file:line);...' root first, leaf last
+);
+CREATE TABLE IF NOT EXISTS stacks (
+    t_s         REAL NOT NULL,           -- first sample of this span
+    duration_s  REAL NOT NULL,           -- how long the same stack was seen
+    proc_id     INTEGER,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id
+    thread_name TEXT,
+    stack_id    INTEGER NOT NULL,
+    samples     INTEGER NOT NULL,        -- estimated samples in the span (duration * rate, >= 1)
+    owns_gil    INTEGER                  -- 1/0 where known, else NULL
+);
+CREATE TABLE IF NOT EXISTS gil_samples (
+    t_s         REAL NOT NULL,           -- start of a py-spy --gil run
+    duration_s  REAL NOT NULL,
+    proc_id     INTEGER,
+    pid         INTEGER NOT NULL,
+    tid         INTEGER NOT NULL,        -- OS thread id of a thread seen holding the GIL
+    thread_name TEXT,
+    samples     INTEGER NOT NULL,        -- samples in which it held the GIL
+    samples_total INTEGER NOT NULL       -- samples py-spy took of its process in the run
+);
+CREATE TABLE IF NOT EXISTS problems (
+    t_s     REAL NOT NULL,
+    source  TEXT NOT NULL,               -- 'proc', 'py-spy', 'psutil', 'recorder'
+    pid     INTEGER,
+    tid     INTEGER,
+    kind    TEXT NOT NULL,               -- short key: 'permission', 'vanished', 'lag', ...
+    detail  TEXT
+);
+"""
+# Built when the recording is closed, not kept up while it is written: rows arrive in time
+# order, so every insert would update the index at as many places as there are threads
+# (200 threads: 650 us of SQLite per tick with it, 240 us without). load() does not need
+# them; a recording cut short by a crash simply has none.
+INDEXES = """
+CREATE INDEX IF NOT EXISTS ix_thread_samples ON thread_samples (proc_id, tid, t_s);
+CREATE INDEX IF NOT EXISTS ix_process_samples ON process_samples (proc_id, t_s);
+CREATE INDEX IF NOT EXISTS ix_stacks ON stacks (proc_id, tid, t_s);
+"""
+
+PROCESS_SAMPLE_COLUMNS = (
+    "t_s", "proc_id", "pid", "cpu_user_s", "cpu_system_s", "rss_bytes", "uss_bytes",
+    "num_threads", "ctx_voluntary", "ctx_involuntary", "read_bytes", "write_bytes", "state",
+)
+THREAD_SAMPLE_COLUMNS = (
+    "t_s", "proc_id", "pid", "tid", "cpu_user_s", "cpu_system_s", "state", "syscall",
+    "syscall_name", "on_cpu_s", "runqueue_s",
+)
+STACK_COLUMNS = (
+    "t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "stack_id", "samples",
+    "owns_gil",
+)
+PROCESS_COLUMNS = (
+    "proc_id", "pid", "ppid", "parent_proc_id", "name", "cmdline", "exe", "create_time",
+    "start_s", "end_s", "exit_code", "is_python", "python_version", "python_gil", "is_target",
+)
