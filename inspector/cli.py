@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from inspector import __version__
 from inspector.errors import InspectorError, UsageError
 
-SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo")
+SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo", "export")
 
 
 class _Parser(argparse.ArgumentParser):

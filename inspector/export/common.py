@@ -1,0 +1,194 @@
+"""What every exporter reads the same way: each process's name and each thread's, the Python
+stack spans of a thread in time order, and a thread's states merged into runs.
+
+Inputs are a Recording's DataFrames and `thread_states`; nothing here knows a file format.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from inspector.analyze.frames import Frame, parse_stack
+
+if TYPE_CHECKING:
+    from inspector.recording import Recording
+
+# Longest process name an export writes: a viewer's track header shows a line, not a page.
+MAX_PROCESS_NAME_CHARS = 100
+# py-spy's rate when a recording does not say (the recorder's default).
+DEFAULT_RATE_HZ = 100.0
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    proc_id: int
+    pid: int
+    name: str                  # the command it ran, as a shell would show it
+    python: str | None         # "Python 3.11 (GIL enabled)", or None when not Python
+    exit_code: int | None
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    proc_id: int
+    pid: int
+    tid: int
+    name: str                  # Python's name for it where known, else the OS name
+
+
+@dataclass(frozen=True)
+class Span:
+    """One unchanged Python stack seen on a thread from start_s to end_s."""
+
+    start_s: float
+    end_s: float
+    samples: int
+    stack: tuple[Frame, ...]   # root first, leaf last
+    stack_text: str
+
+
+def rate_hz(rec: Recording) -> float:
+    stacks = rec.meta.get("stacks") or {}
+    settings = rec.meta.get("settings") or {}
+    rate = stacks.get("rate_hz") or settings.get("rate_hz") or DEFAULT_RATE_HZ
+    return float(rate)
+
+
+def command_text(argv: Any, fallback: str) -> str:
+    if isinstance(argv, str):
+        try:
+            argv = json.loads(argv)
+        except ValueError:
+            argv = [argv]
+    if not isinstance(argv, (list, tuple)) or not argv:
+        return fallback
+    text = shlex.join(str(a) for a in argv)
+    if len(text) > MAX_PROCESS_NAME_CHARS:
+        text = text[:MAX_PROCESS_NAME_CHARS - 1] + "…"
+    return text
+
+
+def processes(rec: Recording) -> list[ProcessInfo]:
+    """The recorded processes in the order they started."""
+    out: list[ProcessInfo] = []
+    procs = rec.processes
+    if procs.empty:
+        return out
+    for row in procs.sort_values(["start_s", "proc_id"], kind="stable").itertuples(index=False):
+        fallback = _text(row.name) or f"pid {int(row.pid)}"
+        python = None
+        if bool(row.is_python):
+            version = _text(row.python_version) or "?"
+            gil = _text(row.python_gil)
+            python = f"Python {version}" + (f" (GIL {gil})" if gil else "")
+        exit_code = None if _missing(row.exit_code) else int(row.exit_code)
+        out.append(ProcessInfo(int(row.proc_id), int(row.pid), command_text(row.cmdline, fallback),
+                               python, exit_code))
+    return out
+
+
+def threads(rec: Recording) -> list[ThreadInfo]:
+    """Every thread the recording saw, from its threads table and its stacks, by process then
+    by when it started; a thread known only from its stacks is named as py-spy named it."""
+    rows: dict[tuple[int, int], tuple[float, ThreadInfo]] = {}
+    proc_of_pid = _proc_of_pid(rec)
+    for row in rec.threads.itertuples(index=False):
+        name = _text(row.name) or _text(row.os_name) or f"thread {int(row.tid)}"
+        start = float(row.start_s) if not _missing(row.start_s) else math.inf
+        rows[(int(row.proc_id), int(row.tid))] = (
+            start, ThreadInfo(int(row.proc_id), int(row.pid), int(row.tid), name))
+    stacks = rec.stacks
+    if not stacks.empty:
+        firsts = stacks.groupby(["pid", "tid"], observed=True, sort=False).agg(
+            start_s=("t_s", "min"), thread_name=("thread_name", "first"))
+        for (pid, tid), first in firsts.iterrows():
+            proc_id = proc_of_pid.get(int(pid), -int(pid))
+            if (proc_id, int(tid)) not in rows:
+                name = _text(first["thread_name"]) or f"thread {int(tid)}"
+                rows[(proc_id, int(tid))] = (float(first["start_s"]),
+                                             ThreadInfo(proc_id, int(pid), int(tid), name))
+    order = {p.proc_id: i for i, p in enumerate(processes(rec))}
+    return [info for _, info in sorted(
+        rows.values(), key=lambda r: (order.get(r[1].proc_id, len(order)), r[0], r[1].tid))]
+
+
+def thread_spans(rec: Recording) -> Iterator[tuple[int, int, list[Span]]]:
+    """(pid, tid, spans in time order) for every thread with Python stacks. A span ends where
+    the next begins if they overlap (py-spy runs meet at seams), so spans never overlap."""
+    stacks = rec.stacks
+    if stacks.empty:
+        return
+    ordered = stacks.sort_values(["pid", "tid", "t_s"], kind="stable")
+    pids = ordered["pid"].to_numpy(dtype=np.int64)
+    tids = ordered["tid"].to_numpy(dtype=np.int64)
+    starts = ordered["t_s"].to_numpy(dtype=np.float64)
+    ends = starts + np.nan_to_num(ordered["duration_s"].to_numpy(dtype=np.float64))
+    samples = ordered["samples"].to_numpy(dtype=np.int64)
+    texts = ordered["stack"].astype(object).to_numpy()
+    breaks = np.flatnonzero((pids[1:] != pids[:-1]) | (tids[1:] != tids[:-1])) + 1
+    for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(pids)]):
+        spans = []
+        for i in range(lo, hi):
+            end = ends[i] if i + 1 == hi else min(ends[i], starts[i + 1])
+            text = texts[i] if isinstance(texts[i], str) else ""
+            spans.append(Span(float(starts[i]), float(max(end, starts[i])), int(samples[i]),
+                              parse_stack(text), text))
+        yield int(pids[lo]), int(tids[lo]), spans
+
+
+def state_runs(states: pd.DataFrame, by: Sequence[str] = ("state",)
+               ) -> dict[tuple[int, int], pd.DataFrame]:
+    """Per (pid, tid): thread_states rows merged while the thread stayed in the same values of
+    `by` (and no interval is missing between them), with start_s, end_s, the `by` columns,
+    and the seconds of every state summed over the run (the *_s columns)."""
+    if states.empty:
+        return {}
+    seconds = [c for c in states.columns if c.endswith("_s") and c not in ("t_s", "dt_s")]
+    df = states.sort_values(["pid", "tid", "t_s"], kind="stable")
+    start = (df["t_s"] - df["dt_s"]).to_numpy()
+    end = df["t_s"].to_numpy()
+    pid = df["pid"].to_numpy()
+    tid = df["tid"].to_numpy()
+    new = np.ones(len(df), dtype=bool)
+    new[1:] = (pid[1:] != pid[:-1]) | (tid[1:] != tid[:-1]) | (start[1:] > end[:-1] + 1e-6)
+    for col in by:
+        values = df[col].astype(str).to_numpy()   # a missing value is "nan": equal to itself
+        new[1:] |= values[1:] != values[:-1]
+    group = np.cumsum(new)
+    frame = pd.DataFrame({"pid": pid, "tid": tid, "start_s": start, "end_s": end,
+                          "group": group})
+    for col in by:
+        frame[col] = df[col].astype(object).to_numpy()
+    for col in seconds:
+        frame[col] = df[col].to_numpy()
+    agg: dict[str, Any] = {"pid": "first", "tid": "first", "start_s": "min", "end_s": "max"}
+    agg.update({col: "first" for col in by})
+    agg.update({col: "sum" for col in seconds})
+    runs = frame.groupby("group", sort=True).agg(agg).reset_index(drop=True)
+    return {(int(p), int(t)): g.reset_index(drop=True)
+            for (p, t), g in runs.groupby(["pid", "tid"], sort=False)}
+
+
+def _proc_of_pid(rec: Recording) -> dict[int, int]:
+    """pid -> the proc_id of the last process that had it (stacks rows may lack proc_id)."""
+    procs = rec.processes
+    if procs.empty:
+        return {}
+    ordered = procs.sort_values("start_s", kind="stable")
+    return {int(p): int(q) for p, q in zip(ordered["pid"], ordered["proc_id"])}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else str(value)
