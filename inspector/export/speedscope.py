@@ -12,7 +12,6 @@ from inspector import __version__
 from inspector.export import common
 
 if TYPE_CHECKING:
-    from inspector.analyze.frames import Frame
     from inspector.recording import Recording
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
@@ -20,28 +19,31 @@ SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 
 def document(rec: Recording) -> dict[str, Any]:
     """The speedscope file as a JSON-ready dict."""
-    frame_index: dict[Frame, int] = {}
+    # one frame per function (name and file): the sandwich view then sums a function's time
+    # over all its lines, as a profiler's function table does
+    frame_index: dict[tuple[str, str], int] = {}
     frames: list[dict[str, Any]] = []
     names = {(t.pid, t.tid): t.name for t in common.threads(rec)}
     order = {key: i for i, key in enumerate(names)}
-    profiles: list[tuple[int, float, dict[str, Any]]] = []
+    profiles: list[tuple[int, tuple[int, int], dict[str, Any]]] = []
     for pid, tid, spans in common.thread_spans(rec):
         samples, weights = [], []
         for span in spans:
             stack = []
             for frame in span.stack:
-                index = frame_index.get(frame)
+                key = (frame.func or "?", frame.file)
+                index = frame_index.get(key)
                 if index is None:
-                    index = frame_index[frame] = len(frames)
-                    entry: dict[str, Any] = {"name": frame.func or "?"}
+                    index = frame_index[key] = len(frames)
+                    entry: dict[str, Any] = {"name": key[0]}
                     if frame.file:
-                        entry["file"], entry["line"] = frame.file, frame.line
+                        entry["file"] = frame.file
                     frames.append(entry)
                 stack.append(index)
             samples.append(stack)
             weights.append(round(span.end_s - span.start_s, 9))
         name = names.get((pid, tid), f"thread {tid}")
-        profiles.append((order.get((pid, tid), len(order)), sum(weights), {
+        profiles.append((order.get((pid, tid), len(order)), (pid, tid), {
             "type": "sampled",
             "name": f"{name} (pid {pid}, tid {tid})",
             "unit": "seconds",
@@ -51,7 +53,10 @@ def document(rec: Recording) -> dict[str, Any]:
             "weights": weights,
         }))
     profiles.sort(key=lambda p: p[0])
-    busiest = max(range(len(profiles)), key=lambda i: profiles[i][1], default=0)
+    # speedscope opens on the thread that used the most CPU: where a reader's question is
+    cpu_s = _cpu_s_by_thread(rec)
+    keys = [p[1] for p in profiles]
+    busiest = max(range(len(profiles)), key=lambda i: cpu_s.get(keys[i], 0.0), default=0)
     return {
         "$schema": SCHEMA_URL,
         "name": common.command_text(rec.meta.get("command"), "inspector recording"),
@@ -65,3 +70,15 @@ def document(rec: Recording) -> dict[str, Any]:
 def to_bytes(rec: Recording) -> bytes:
     return json.dumps(document(rec), ensure_ascii=False, separators=(",", ":"),
                       allow_nan=False).encode("utf-8", "replace")
+
+
+def _cpu_s_by_thread(rec: Recording) -> dict[tuple[int, int], float]:
+    """(pid, tid) -> CPU seconds the thread used while recorded (the cumulative counters'
+    last value less their first)."""
+    ts = rec.thread_samples
+    if ts.empty:
+        return {}
+    cpu = ts["cpu_user_s"].fillna(0) + ts["cpu_system_s"].fillna(0)
+    by = cpu.groupby([ts["pid"], ts["tid"]], sort=False)
+    used = by.max() - by.min()
+    return {(int(p), int(t)): float(v) for (p, t), v in used.items()}

@@ -1,0 +1,502 @@
+"""`inspector export`: a real recording of four GIL-bound threads (tests/workloads/gil_threads.py)
+exported to each format and read back by the tools people use: the trace events checked by
+a strict schema and imported by speedscope's built app; the speedscope file checked by the
+schema speedscope ships and imported by its app in headless Chromium; the pprof profile read
+by `go tool pprof`. Each is compared with the recording it came from.
+
+Needs: Debian's chromium, golang-go and npm (speedscope and ajv are installed from the npm
+registry once, into tests/artifacts/npm/, which git ignores).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import browser, chromium_available
+
+import inspector
+from inspector.analyze import STATES, thread_states
+from inspector.export.perfetto import STATE_NAMES, STATE_TRACK_TID_OFFSET
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+NPM_DIR = ARTIFACTS / "npm"                     # git ignores tests/artifacts/
+NPM_PACKAGES = ("speedscope@1.25.0", "ajv@8.20.0")
+THREADS = ("MainThread", "arith-0", "arith-1", "arith-2", "arith-3")
+HOT_FUNCTION = "arithmetic"
+
+# The trace-event format (the Chrome "Trace Event Format" document) restricted to what
+# the perfetto export writes, strictly: no field it does not define, every field it needs.
+TRACE_EVENT_SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "required": ["traceEvents"],
+    "additionalProperties": False,
+    "properties": {
+        "traceEvents": {"type": "array", "items": {"$ref": "#/definitions/event"}},
+        "displayTimeUnit": {"enum": ["ms", "ns"]},
+        "otherData": {"type": "object"},
+    },
+    "definitions": {
+        "id": {"type": "integer", "minimum": 0, "maximum": 4294967295},
+        "time": {"type": "number", "minimum": 0},
+        "event": {"oneOf": [
+            {"$ref": "#/definitions/metadata"},
+            {"$ref": "#/definitions/complete"},
+            {"$ref": "#/definitions/counter"},
+        ]},
+        "metadata": {
+            "type": "object",
+            "required": ["ph", "name", "pid", "args"],
+            "additionalProperties": False,
+            "properties": {
+                "ph": {"const": "M"},
+                "name": {"enum": ["process_name", "process_labels", "process_sort_index",
+                                  "thread_name", "thread_sort_index"]},
+                "pid": {"$ref": "#/definitions/id"},
+                "tid": {"$ref": "#/definitions/id"},
+                "args": {"type": "object", "minProperties": 1, "maxProperties": 1,
+                         "properties": {"name": {"type": "string", "minLength": 1},
+                                        "labels": {"type": "string"},
+                                        "sort_index": {"type": "integer"}}},
+            },
+            "allOf": [
+                {"if": {"properties": {"name": {"enum": ["process_name", "thread_name"]}}},
+                 "then": {"properties": {"args": {"required": ["name"]}}}},
+                {"if": {"properties": {"name": {"pattern": "^thread_"}}},
+                 "then": {"required": ["tid"]}},
+            ],
+        },
+        "complete": {
+            "type": "object",
+            "required": ["ph", "name", "pid", "tid", "ts", "dur", "args"],
+            "additionalProperties": False,
+            "properties": {
+                "ph": {"const": "X"},
+                "name": {"type": "string", "minLength": 1},
+                "pid": {"$ref": "#/definitions/id"},
+                "tid": {"$ref": "#/definitions/id"},
+                "ts": {"$ref": "#/definitions/time"},
+                "dur": {"$ref": "#/definitions/time"},
+                "args": {"type": "object"},
+            },
+        },
+        "counter": {
+            "type": "object",
+            "required": ["ph", "name", "pid", "ts", "args"],
+            "additionalProperties": False,
+            "properties": {
+                "ph": {"const": "C"},
+                "name": {"type": "string", "minLength": 1},
+                "pid": {"$ref": "#/definitions/id"},
+                "ts": {"$ref": "#/definitions/time"},
+                "args": {"type": "object", "minProperties": 1,
+                         "additionalProperties": {"type": "number"}},
+            },
+        },
+    },
+}
+
+# Validates a JSON file against a JSON schema with ajv; prints the errors and exits 1 if not.
+VALIDATE_JS = """
+const Ajv = require("ajv");
+const fs = require("fs");
+const [schemaPath, dataPath] = process.argv.slice(2);
+const ajv = new Ajv({allErrors: true, strict: false});
+const validate = ajv.compile(JSON.parse(fs.readFileSync(schemaPath, "utf8")));
+if (!validate(JSON.parse(fs.readFileSync(dataPath, "utf8")))) {
+  console.log(JSON.stringify(validate.errors.slice(0, 10)));
+  process.exit(1);
+}
+console.log("valid");
+"""
+
+
+def _inspector(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def _one_line_error(result: subprocess.CompletedProcess[bytes], status: int) -> str:
+    stderr = result.stderr.decode()
+    assert result.returncode == status, stderr
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("export") / "gil.sqlite"
+    result = _inspector("record", "-q", "-o", str(path), "--", sys.executable,
+                        str(ROOT / "tests" / "workloads" / "gil_threads.py"), "2.0")
+    assert result.returncode == 0, result.stderr.decode()
+    return path
+
+
+@pytest.fixture(scope="module")
+def rec(recording: Path) -> inspector.Recording:
+    return inspector.load(recording)
+
+
+@pytest.fixture(scope="module")
+def exported(recording: Path) -> dict[str, Path]:
+    """Each format written where `inspector export` puts it by default."""
+    out = {}
+    for fmt, ending in (("perfetto", ".perfetto.json"), ("speedscope", ".speedscope.json"),
+                        ("pprof", ".pb.gz")):
+        result = _inspector("export", str(recording), "--format", fmt)
+        path = recording.with_name(recording.stem + ending)
+        assert result.returncode == 0, result.stderr.decode()
+        assert f"written to {path}" in result.stderr.decode()
+        out[fmt] = path
+    return out
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """speedscope's built app and ajv, from the npm registry, installed once."""
+    npm = shutil.which("npm")
+    assert npm, "npm must be installed (Debian's npm package; .ci/run installs it)"
+    stamp = NPM_DIR / "installed.txt"
+    if not stamp.is_file() or stamp.read_text() != " ".join(NPM_PACKAGES):
+        NPM_DIR.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run([npm, "install", "--prefix", str(NPM_DIR), "--no-audit",
+                                 "--no-fund", "--ignore-scripts", *NPM_PACKAGES],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        stamp.write_text(" ".join(NPM_PACKAGES))
+    (NPM_DIR / "validate.cjs").write_text(VALIDATE_JS)
+    return NPM_DIR / "node_modules"
+
+
+def _validate(node_modules: Path, schema: Path, data: Path) -> subprocess.CompletedProcess[str]:
+    node = shutil.which("node") or shutil.which("nodejs")
+    assert node, "node must be installed (Debian's npm package brings it)"
+    return subprocess.run([node, str(node_modules.parent / "validate.cjs"), str(schema),
+                           str(data)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    assert chromium_available(), "Debian's chromium must be installed (.ci/run installs it)"
+    with browser() as b:
+        yield b
+
+
+def _span_seconds(rec: inspector.Recording) -> dict[tuple[int, int], float]:
+    """Per thread: seconds its stack spans cover, each cut where the thread's next began."""
+    out: dict[tuple[int, int], float] = {}
+    for (pid, tid), g in rec.stacks.sort_values("t_s").groupby(["pid", "tid"]):
+        starts = g["t_s"].to_numpy()
+        ends = starts + g["duration_s"].to_numpy()
+        ends[:-1] = [min(e, s) for e, s in zip(ends[:-1], starts[1:])]
+        out[(int(pid), int(tid))] = float((ends - starts).sum())
+    return out
+
+
+# --- perfetto (trace-event JSON) -------------------------------------------------------
+
+def _trace(exported: dict[str, Path]) -> list[dict[str, Any]]:
+    return json.loads(exported["perfetto"].read_text(encoding="utf-8"))["traceEvents"]
+
+
+def test_perfetto_trace_passes_a_strict_trace_event_schema(
+        exported: dict[str, Path], node_modules: Path, tmp_path: Path) -> None:
+    schema = tmp_path / "trace-event-schema.json"
+    schema.write_text(json.dumps(TRACE_EVENT_SCHEMA))
+    result = _validate(node_modules, schema, exported["perfetto"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    # and the schema does reject what is not a trace event
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"traceEvents": [{"ph": "X", "name": "f", "pid": 1, "tid": 1,
+                                                "ts": 0, "args": {}}]}))
+    assert _validate(node_modules, schema, bad).returncode == 1
+
+
+def test_perfetto_slices_on_each_track_nest(exported: dict[str, Path]) -> None:
+    """Viewers draw a track's slices as a stack of nested intervals: a slice that starts
+    inside another must end inside it too."""
+    by_track: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for e in _trace(exported):
+        if e["ph"] == "X":
+            by_track[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"]))
+    assert by_track
+    for track, slices in by_track.items():
+        open_ends: list[float] = []
+        for start, end in sorted(slices, key=lambda s: (s[0], -s[1])):
+            while open_ends and open_ends[-1] <= start + 1e-3:
+                open_ends.pop()
+            assert not open_ends or end <= open_ends[-1] + 1e-3, (track, start, end)
+            open_ends.append(end)
+
+
+def test_perfetto_names_the_process_by_its_command_and_each_thread_as_python_does(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    events = _trace(exported)
+    pid = int(rec.processes["pid"].iloc[0])
+    process_names = {e["pid"]: e["args"]["name"] for e in events
+                     if e["ph"] == "M" and e["name"] == "process_name"}
+    assert "gil_threads.py" in process_names[pid]
+    thread_names = {e["tid"]: e["args"]["name"] for e in events
+                    if e["ph"] == "M" and e["name"] == "thread_name"}
+    for row in rec.threads.itertuples():
+        assert thread_names[row.tid] == row.name
+        assert thread_names[row.tid + STATE_TRACK_TID_OFFSET] == f"{row.name} (state)"
+    assert set(THREADS) <= set(thread_names.values())
+
+
+def test_perfetto_state_slices_account_for_every_sampled_interval(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    states = thread_states(rec)
+    slices = [e for e in _trace(exported)
+              if e["ph"] == "X" and e["tid"] >= STATE_TRACK_TID_OFFSET]
+    assert {e["name"] for e in slices} <= set(STATE_NAMES.values())
+    assert all("syscall" in e["args"] for e in slices)
+    for tid, group in states.groupby("tid"):
+        mine = [e for e in slices if e["tid"] == tid + STATE_TRACK_TID_OFFSET]
+        assert sum(e["dur"] for e in mine) / 1e6 == pytest.approx(group["dt_s"].sum(), abs=1e-5)
+        for state in STATES:
+            recorded = group[f"{state}_s"].sum()
+            in_trace = sum(e["args"].get(f"{state}_s", 0.0) for e in mine)
+            assert in_trace == pytest.approx(recorded, abs=1e-4), (tid, state)
+    # the arithmetic threads spent time on a CPU and waiting for the GIL or a core
+    arith = [e["name"] for e in slices if e["tid"] - STATE_TRACK_TID_OFFSET in
+             set(rec.threads.loc[rec.threads["name"].str.startswith("arith"), "tid"])]
+    assert STATE_NAMES["cpu"] in arith or STATE_NAMES["runqueue"] in arith
+
+
+def test_perfetto_stack_slices_cover_the_sampled_stacks(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    spans = _span_seconds(rec)
+    slices = [e for e in _trace(exported) if e["ph"] == "X" and e["tid"] < STATE_TRACK_TID_OFFSET]
+    for (_pid, tid), seconds in spans.items():
+        mine = sorted((e for e in slices if e["tid"] == tid), key=lambda e: (e["ts"], -e["dur"]))
+        roots, end = 0.0, -1.0
+        for e in mine:                       # depth-0 slices: those not inside an earlier one
+            if e["ts"] >= end - 1e-3:
+                roots += e["dur"]
+                end = e["ts"] + e["dur"]
+        assert roots / 1e6 == pytest.approx(seconds, rel=0.02, abs=0.02), tid
+    hot = defaultdict(float)
+    names = dict(zip(rec.threads["tid"], rec.threads["name"]))
+    for e in slices:
+        if e["name"] == HOT_FUNCTION:
+            assert e["args"]["file"].endswith("gil_threads.py")
+            hot[names[e["tid"]]] += e["dur"] / 1e6
+    assert set(hot) == {"arith-0", "arith-1", "arith-2", "arith-3"}
+    assert all(seconds > 1.0 for seconds in hot.values()), hot
+
+
+def test_perfetto_counts_cpu_rss_and_threads_per_process(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    counters = defaultdict(list)
+    for e in _trace(exported):
+        if e["ph"] == "C":
+            counters[e["name"]].append(next(iter(e["args"].values())))
+    ps = rec.process_samples
+    assert len(counters["CPU"]) == ps["cpu_percent"].notna().sum()
+    assert max(counters["CPU"]) == pytest.approx(ps["cpu_percent"].max(), abs=0.001)
+    assert max(counters["RSS"]) == pytest.approx(ps["rss_bytes"].max() / 2**20, abs=0.001)
+    assert max(counters["Threads"]) == 5
+
+
+# --- speedscope ------------------------------------------------------------------------
+
+def _speedscope(exported: dict[str, Path]) -> dict[str, Any]:
+    return json.loads(exported["speedscope"].read_text(encoding="utf-8"))
+
+
+def test_speedscope_file_passes_the_schema_speedscope_ships(
+        exported: dict[str, Path], node_modules: Path) -> None:
+    schema = node_modules / "speedscope" / "dist" / "release" / "file-format-schema.json"
+    result = _validate(node_modules, schema, exported["speedscope"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_speedscope_has_one_profile_per_thread_weighted_in_seconds(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    doc = _speedscope(exported)
+    frames = doc["shared"]["frames"]
+    spans = _span_seconds(rec)
+    rows = rec.stacks.groupby("tid").size()
+    by_tid = {int(re.search(r"tid (\d+)\)$", p["name"]).group(1)): p for p in doc["profiles"]}
+    assert set(by_tid) == {tid for _, tid in spans}
+    names = dict(zip(rec.threads["tid"], rec.threads["name"]))
+    for tid, profile in by_tid.items():
+        assert profile["name"].startswith(f"{names[tid]} (pid ")
+        assert profile["unit"] == "seconds"
+        assert len(profile["samples"]) == len(profile["weights"]) == rows[tid]
+        pid = int(rec.stacks.loc[rec.stacks["tid"] == tid, "pid"].iloc[0])
+        assert sum(profile["weights"]) == pytest.approx(spans[(pid, tid)], abs=1e-6)
+        leaves = {frames[s[-1]]["name"] for s in profile["samples"]}
+        if names[tid].startswith("arith"):
+            assert HOT_FUNCTION in leaves
+    # it opens on a thread that did the work
+    assert doc["profiles"][doc["activeProfileIndex"]]["name"].startswith("arith-")
+
+
+def _open_in_speedscope(chromium: Any, node_modules: Path, path: Path, shot: str
+                        ) -> tuple[str, str, list[str]]:
+    """Imports `path` into speedscope's app; returns the sandwich table's text, the list of
+    profiles' text, and the console errors."""
+    app = node_modules / "speedscope" / "dist" / "release" / "index.html"
+    page = chromium.new_page(viewport={"width": 1360, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(app.as_uri(), wait_until="load")
+        page.set_input_files("input#file", str(path))
+        counter = re.compile(r"\(\d+/\d+\)")
+        page.get_by_text(counter).wait_for(timeout=30_000)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-flamechart.png"))
+        page.get_by_text("Sandwich").click()
+        page.get_by_text("Symbol Name").wait_for(timeout=10_000)
+        sandwich = page.inner_text("body")
+        page.get_by_text(counter).click()
+        page.get_by_text("Total Weight").wait_for(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-profiles.png"))
+        profiles = page.inner_text("body")
+        return sandwich, profiles, errors
+    finally:
+        page.close()
+
+
+def test_speedscope_app_shows_every_thread_and_the_hot_function(
+        exported: dict[str, Path], node_modules: Path, chromium: Any) -> None:
+    sandwich, profiles, errors = _open_in_speedscope(chromium, node_modules,
+                                                     exported["speedscope"], "speedscope")
+    assert not errors
+    assert HOT_FUNCTION in sandwich              # the opening thread is an arith- one
+    for name in THREADS:
+        assert f"{name} (pid " in profiles
+
+
+def test_perfetto_trace_imports_into_speedscope_as_a_real_consumer(
+        exported: dict[str, Path], node_modules: Path, chromium: Any) -> None:
+    """speedscope reads trace-event JSON too: every thread's stack and state tracks show."""
+    _, profiles, errors = _open_in_speedscope(chromium, node_modules, exported["perfetto"],
+                                              "perfetto-in-speedscope")
+    assert not errors
+    for name in THREADS:
+        assert f"{name} (tid" in profiles
+        assert f"{name} (state) (tid" in profiles
+
+
+# --- pprof -----------------------------------------------------------------------------
+
+def _go_pprof(*args: str) -> str:
+    go = shutil.which("go")
+    assert go, "go must be installed (Debian's golang-go package; .ci/run installs it)"
+    result = subprocess.run([go, "tool", "pprof", *args], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _raw_samples(text: str) -> list[tuple[int, int, dict[str, str]]]:
+    """(samples, wall ns, labels) per sample of `go tool pprof -raw`."""
+    out: list[tuple[int, int, dict[str, str]]] = []
+    body = text.split("Samples:", 1)[1].split("Locations", 1)[0]
+    for line in body.splitlines():
+        m = re.match(r"^\s+(\d+)\s+(\d+): [\d ]+$", line)
+        if m:
+            out.append((int(m.group(1)), int(m.group(2)), {}))
+        elif out and ":[" in line:
+            out[-1][2].update(re.findall(r"(\w+):\[([^\]]*)\]", line))
+    return out
+
+
+def test_pprof_is_a_gzipped_profile_go_tool_pprof_reads_with_the_hot_function_on_top(
+        exported: dict[str, Path]) -> None:
+    assert exported["pprof"].read_bytes()[:2] == b"\x1f\x8b"
+    top = _go_pprof("-top", str(exported["pprof"]))
+    rows = [line.split() for line in top.splitlines() if re.match(r"^\s+[\d.]+m?s ", line)]
+    assert rows[0][-1] == HOT_FUNCTION, top
+    assert "Type: wall" in top
+
+
+def test_pprof_samples_carry_pid_tid_thread_name_and_state_and_add_up_to_the_recording(
+        exported: dict[str, Path], rec: inspector.Recording) -> None:
+    samples = _raw_samples(_go_pprof("-raw", str(exported["pprof"])))
+    assert samples
+    for _, _, labels in samples:
+        assert set(labels) == {"pid", "tid", "thread_name", "state"}, labels
+        assert labels["state"] in STATES
+    assert sum(s[0] for s in samples) == int(rec.stacks["samples"].sum())
+    spans = _span_seconds(rec)
+    assert sum(s[1] for s in samples) / 1e9 == pytest.approx(sum(spans.values()), abs=1e-3)
+    names = dict(zip(rec.threads["tid"], rec.threads["name"]))
+    wall_by_thread: dict[str, float] = defaultdict(float)
+    for _, wall_ns, labels in samples:
+        assert labels["thread_name"] == names[int(labels["tid"])]
+        assert int(labels["pid"]) == int(rec.processes["pid"].iloc[0])
+        wall_by_thread[labels["thread_name"]] += wall_ns / 1e9
+    for (_, tid), seconds in spans.items():
+        assert wall_by_thread[names[tid]] == pytest.approx(seconds, abs=1e-3)
+    tags = _go_pprof("-tags", str(exported["pprof"]))
+    for name in THREADS:
+        assert name in tags
+
+
+# --- the command -----------------------------------------------------------------------
+
+def test_export_to_standard_output(recording: Path) -> None:
+    result = _inspector("export", str(recording), "-f", "pprof", "-o", "-")
+    assert result.returncode == 0, result.stderr.decode()
+    assert gzip.decompress(result.stdout)          # a whole gzip stream, nothing else
+
+
+def test_a_missing_recording_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    line = _one_line_error(_inspector("export", str(tmp_path / "nope.sqlite"), "-f", "pprof"), 1)
+    assert "nope.sqlite" in line
+
+
+def test_a_file_that_is_not_a_recording_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.sqlite"
+    bogus.write_text("not a database")
+    _one_line_error(_inspector("export", str(bogus), "-f", "speedscope"), 1)
+
+
+def test_an_unknown_format_is_one_line_and_exit_2(recording: Path) -> None:
+    line = _one_line_error(_inspector("export", str(recording), "--format", "svg"), 2)
+    assert "svg" in line and "perfetto" in line
+
+
+def test_an_output_in_a_missing_folder_is_one_line_and_exit_1(
+        recording: Path, tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "trace.json"
+    line = _one_line_error(_inspector("export", str(recording), "-f", "perfetto", "-o",
+                                      str(target)), 1)
+    assert str(target) in line
+    assert not target.exists()
+
+
+def test_a_recording_without_samples_exports_empty_but_valid_files(
+        tmp_path: Path, node_modules: Path) -> None:
+    """`true` ends before anything is sampled: every format still writes a file its
+    readers accept."""
+    recording = tmp_path / "true.sqlite"
+    assert _inspector("record", "-q", "-o", str(recording), "--", "true").returncode == 0
+    for fmt in ("perfetto", "speedscope", "pprof"):
+        result = _inspector("export", str(recording), "-f", fmt, "-o", str(tmp_path / fmt))
+        assert result.returncode == 0, result.stderr.decode()
+    schema = node_modules / "speedscope" / "dist" / "release" / "file-format-schema.json"
+    assert _validate(node_modules, schema, tmp_path / "speedscope").returncode == 0
+    trace_schema = tmp_path / "trace-event-schema.json"
+    trace_schema.write_text(json.dumps(TRACE_EVENT_SCHEMA))
+    assert _validate(node_modules, trace_schema, tmp_path / "perfetto").returncode == 0
+    assert "Type: wall" in _go_pprof("-top", str(tmp_path / "pprof"))
