@@ -348,9 +348,9 @@ def test_speedscope_has_one_profile_per_thread_weighted_in_seconds(
 
 
 def _open_in_speedscope(chromium: Any, node_modules: Path, path: Path, shot: str
-                        ) -> tuple[str, str, list[str]]:
-    """Imports `path` into speedscope's app; returns the sandwich table's text, the list of
-    profiles' text, and the console errors."""
+                        ) -> tuple[str, list[str], list[str]]:
+    """Imports `path` into speedscope's app; returns the sandwich table's text for the
+    profile it opens on, every profile's title, and the console errors."""
     app = node_modules / "speedscope" / "dist" / "release" / "index.html"
     page = chromium.new_page(viewport={"width": 1360, "height": 900})
     errors: list[str] = []
@@ -359,41 +359,49 @@ def _open_in_speedscope(chromium: Any, node_modules: Path, path: Path, shot: str
     try:
         page.goto(app.as_uri(), wait_until="load")
         page.set_input_files("input#file", str(path))
-        counter = re.compile(r"\(\d+/\d+\)")
-        page.get_by_text(counter).wait_for(timeout=30_000)
+        counter = page.get_by_text(re.compile(r"^\(\d+/\d+\)$"))
+        counter.wait_for(timeout=30_000)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{shot}-flamechart.png"))
         page.get_by_text("Sandwich").click()
         page.get_by_text("Symbol Name").wait_for(timeout=10_000)
+        page.screenshot(path=str(ARTIFACTS / f"{shot}-sandwich.png"))
         sandwich = page.inner_text("body")
-        page.get_by_text(counter).click()
-        page.get_by_text("Total Weight").wait_for(timeout=10_000)
-        page.screenshot(path=str(ARTIFACTS / f"{shot}-profiles.png"))
-        profiles = page.inner_text("body")
-        return sandwich, profiles, errors
+        # the title says "NAME (n/N)"; the app's "p" and "n" keys move to the previous and
+        # the next profile (stopping at the first and the last)
+        count = int(re.search(r"/(\d+)\)", counter.inner_text()).group(1))
+        for _ in range(count):
+            page.keyboard.press("p")
+        titles = []
+        for _ in range(count):
+            titles.append(counter.locator("..").inner_text())
+            page.keyboard.press("n")
+        return sandwich, titles, errors
     finally:
         page.close()
 
 
 def test_speedscope_app_shows_every_thread_and_the_hot_function(
         exported: dict[str, Path], node_modules: Path, chromium: Any) -> None:
-    sandwich, profiles, errors = _open_in_speedscope(chromium, node_modules,
-                                                     exported["speedscope"], "speedscope")
+    sandwich, titles, errors = _open_in_speedscope(chromium, node_modules,
+                                                   exported["speedscope"], "speedscope")
     assert not errors
     assert HOT_FUNCTION in sandwich              # the opening thread is an arith- one
+    assert len(titles) == len(THREADS)
     for name in THREADS:
-        assert f"{name} (pid " in profiles
+        assert any(t.startswith(f"{name} (pid ") for t in titles), titles
 
 
 def test_perfetto_trace_imports_into_speedscope_as_a_real_consumer(
         exported: dict[str, Path], node_modules: Path, chromium: Any) -> None:
     """speedscope reads trace-event JSON too: every thread's stack and state tracks show."""
-    _, profiles, errors = _open_in_speedscope(chromium, node_modules, exported["perfetto"],
-                                              "perfetto-in-speedscope")
+    _, titles, errors = _open_in_speedscope(chromium, node_modules, exported["perfetto"],
+                                            "perfetto-in-speedscope")
     assert not errors
+    assert len(titles) == 2 * len(THREADS)
     for name in THREADS:
-        assert f"{name} (tid" in profiles
-        assert f"{name} (state) (tid" in profiles
+        assert any(f", {name} (tid" in t for t in titles), titles
+        assert any(f", {name} (state) (tid" in t for t in titles), titles
 
 
 # --- pprof -----------------------------------------------------------------------------

@@ -127,31 +127,27 @@ def thread_spans(rec: Recording) -> Iterator[tuple[int, int, list[Span]]]:
     if stacks.empty:
         return
     ordered = stacks.sort_values(["pid", "tid", "t_s"], kind="stable")
-    pids = ordered["pid"].to_numpy(dtype=np.int64)
-    tids = ordered["tid"].to_numpy(dtype=np.int64)
     starts = ordered["t_s"].to_numpy(dtype=np.float64)
     ends = starts + np.nan_to_num(ordered["duration_s"].to_numpy(dtype=np.float64))
     samples = ordered["samples"].to_numpy(dtype=np.int64)
     texts = ordered["stack"].astype(object).to_numpy()
-    breaks = np.flatnonzero((pids[1:] != pids[:-1]) | (tids[1:] != tids[:-1])) + 1
-    for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(pids)]):
+    for pid, tid, lo, hi in thread_slices(ordered):
         spans = []
         for i in range(lo, hi):
             end = ends[i] if i + 1 == hi else min(ends[i], starts[i + 1])
             text = texts[i] if isinstance(texts[i], str) else ""
             spans.append(Span(float(starts[i]), float(max(end, starts[i])), int(samples[i]),
                               parse_stack(text), text))
-        yield int(pids[lo]), int(tids[lo]), spans
+        yield pid, tid, spans
 
 
-def state_runs(states: pd.DataFrame, by: Sequence[str] = ("state",)
-               ) -> dict[tuple[int, int], pd.DataFrame]:
-    """Per (pid, tid): thread_states rows merged while the thread stayed in the same values of
-    `by` (and no interval is missing between them), with start_s, end_s, the `by` columns,
-    and the seconds of every state summed over the run (the *_s columns)."""
-    if states.empty:
-        return {}
+def state_runs(states: pd.DataFrame, by: Sequence[str] = ("state",)) -> pd.DataFrame:
+    """thread_states rows merged while a thread stayed in the same values of `by` (and no
+    interval is missing between them): pid, tid, start_s, end_s, the `by` columns and the
+    seconds of every state summed over the run (the *_s columns), by thread then time."""
     seconds = [c for c in states.columns if c.endswith("_s") and c not in ("t_s", "dt_s")]
+    if states.empty:
+        return pd.DataFrame(columns=["pid", "tid", "start_s", "end_s", *by, *seconds])
     df = states.sort_values(["pid", "tid", "t_s"], kind="stable")
     start = (df["t_s"] - df["dt_s"]).to_numpy()
     end = df["t_s"].to_numpy()
@@ -162,19 +158,28 @@ def state_runs(states: pd.DataFrame, by: Sequence[str] = ("state",)
     for col in by:
         values = df[col].astype(str).to_numpy()   # a missing value is "nan": equal to itself
         new[1:] |= values[1:] != values[:-1]
-    group = np.cumsum(new)
-    frame = pd.DataFrame({"pid": pid, "tid": tid, "start_s": start, "end_s": end,
-                          "group": group})
+    group = np.cumsum(new) - 1
+    firsts = np.flatnonzero(new)
+    lasts = np.r_[firsts[1:], len(df)] - 1
+    runs = pd.DataFrame({"pid": pid[firsts], "tid": tid[firsts], "start_s": start[firsts],
+                         "end_s": end[lasts]})
     for col in by:
-        frame[col] = df[col].astype(object).to_numpy()
+        runs[col] = df[col].astype(object).to_numpy()[firsts]
     for col in seconds:
-        frame[col] = df[col].to_numpy()
-    agg: dict[str, Any] = {"pid": "first", "tid": "first", "start_s": "min", "end_s": "max"}
-    agg.update({col: "first" for col in by})
-    agg.update({col: "sum" for col in seconds})
-    runs = frame.groupby("group", sort=True).agg(agg).reset_index(drop=True)
-    return {(int(p), int(t)): g.reset_index(drop=True)
-            for (p, t), g in runs.groupby(["pid", "tid"], sort=False)}
+        runs[col] = np.bincount(group, weights=df[col].to_numpy(dtype=np.float64),
+                                minlength=len(firsts))
+    return runs
+
+
+def thread_slices(frame: pd.DataFrame) -> Iterator[tuple[int, int, int, int]]:
+    """(pid, tid, first row, end row) of each thread's rows in a frame sorted by thread."""
+    if frame.empty:
+        return
+    pid = frame["pid"].to_numpy()
+    tid = frame["tid"].to_numpy()
+    breaks = np.flatnonzero((pid[1:] != pid[:-1]) | (tid[1:] != tid[:-1])) + 1
+    for lo, hi in zip(np.r_[0, breaks], np.r_[breaks, len(pid)]):
+        yield int(pid[lo]), int(tid[lo]), int(lo), int(hi)
 
 
 def _proc_of_pid(rec: Recording) -> dict[int, int]:

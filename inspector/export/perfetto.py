@@ -162,20 +162,22 @@ def _state_slices(states: pd.DataFrame, track_of: dict[tuple[int, int], int]
                   ) -> Iterator[tuple[int, int, int, dict[str, Any]]]:
     """Intervals merged while a thread's main state and syscall stay the same; the args
     give the seconds of every state inside the slice (an interval is rarely all one state)."""
-    for (pid, tid), runs in common.state_runs(states, by=("state", "syscall_name")).items():
+    runs = common.state_runs(states, by=("state", "syscall_name"))
+    names = [STATE_NAMES.get(str(s), str(s)) for s in runs["state"]]
+    syscalls = runs["syscall_name"].tolist()
+    seconds = {state: runs[f"{state}_s"].to_numpy() for state in STATES}
+    starts, ends = runs["start_s"].to_numpy(), runs["end_s"].to_numpy()
+    for pid, tid, lo, hi in common.thread_slices(runs):
         tpid = track_of.get((pid, tid), pid)
-        for run in runs.itertuples(index=False):
+        for i in range(lo, hi):
             args: dict[str, Any] = {}
-            syscall = run.syscall_name
-            if isinstance(syscall, str):
-                args["syscall"] = syscall
+            if isinstance(syscalls[i], str):
+                args["syscall"] = syscalls[i]
             for state in STATES:
-                seconds = float(getattr(run, f"{state}_s"))
-                if seconds > 0:
-                    args[f"{state}_s"] = round(seconds, 6)
-            yield _slice(STATE_NAMES.get(run.state, str(run.state)), tpid,
-                         tid + STATE_TRACK_TID_OFFSET, _ns(run.start_s), _ns(run.end_s), 0,
-                         args)
+                if seconds[state][i] > 0:
+                    args[f"{state}_s"] = round(float(seconds[state][i]), 6)
+            yield _slice(names[i], tpid, tid + STATE_TRACK_TID_OFFSET, _ns(starts[i]),
+                         _ns(ends[i]), 0, args)
 
 
 def _counters(rec: Recording, trace_pid: dict[int, int], pid_of_proc: dict[int, int]

@@ -109,11 +109,12 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
     totals: dict[tuple[int, int, str, str], list[int]] = {}
     stacks_of: dict[str, tuple[Frame, ...]] = {}
     runs = common.state_runs(states)
+    run_arrays = (runs["start_s"].to_numpy(), runs["end_s"].to_numpy(),
+                  runs["state"].astype(str).to_numpy())
+    runs_of = {(pid, tid): tuple(a[lo:hi] for a in run_arrays)
+               for pid, tid, lo, hi in common.thread_slices(runs)}
     for pid, tid, spans in common.thread_spans(rec):
-        found = runs.get((pid, tid))
-        thread_runs = None if found is None or found.empty else (
-            found["start_s"].to_numpy(), found["end_s"].to_numpy(),
-            found["state"].astype(str).to_numpy())
+        thread_runs = runs_of.get((pid, tid))
         for span in spans:
             stacks_of.setdefault(span.stack_text, span.stack)
             for state, seconds, samples in _split_by_state(span, thread_runs):
