@@ -508,3 +508,20 @@ def test_a_recording_without_samples_exports_empty_but_valid_files(
     trace_schema.write_text(json.dumps(TRACE_EVENT_SCHEMA))
     assert _validate(node_modules, trace_schema, tmp_path / "perfetto").returncode == 0
     assert "Type: wall" in _go_pprof("-top", str(tmp_path / "pprof"))
+
+
+def test_exporting_onto_the_recording_itself_is_refused(recording: Path) -> None:
+    before = recording.read_bytes()
+    line = _one_line_error(_inspector("export", str(recording), "-f", "perfetto", "-o",
+                                      str(recording)), 1)
+    assert "recording itself" in line
+    assert recording.read_bytes() == before
+
+
+def test_the_library_entry_refuses_an_unknown_format(rec: inspector.Recording) -> None:
+    from inspector.errors import UsageError
+    from inspector.export import export
+
+    with pytest.raises(UsageError, match="svg"):
+        export(rec, "svg")
+    assert export(rec, "speedscope").startswith(b"{")
