@@ -42,19 +42,15 @@ def run(args: argparse.Namespace) -> int:
     to_stdout = args.output == "-"
     output = None if to_stdout else (
         Path(args.output) if args.output else default_output(source, args.format))
-    try:
-        if output is not None and output.exists() and source.exists() \
-                and output.resolve() == source.resolve():
-            raise ExportError(f"export: {output} is the recording itself; give another -o")
-        data = export(inspector.load(source), args.format)
-        if output is None:
-            sys.stdout.buffer.write(data)
-            sys.stdout.buffer.flush()
-            return 0
-        _write_atomically(output, data)
-    except ExportError as e:   # ours alone: the CLI's own handler does not know it yet
-        print(f"inspector: {e}", file=sys.stderr)
-        return 1
+    if output is not None and output.exists() and source.exists() \
+            and output.resolve() == source.resolve():
+        raise ExportError(f"export: {output} is the recording itself; give another -o")
+    data = export(inspector.load(source), args.format)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    _write_atomically(output, data)
     print(f"inspector: {args.format} export written to {output} ({len(data):,} bytes)",
           file=sys.stderr)
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from inspector.errors import UsageError
+from inspector.errors import InspectorError, UsageError
 
 if TYPE_CHECKING:
     from inspector.recording import Recording
@@ -20,8 +20,8 @@ FORMATS = {"perfetto": ".perfetto.json", "speedscope": ".speedscope.json",
            "pprof": ".pb.gz"}
 
 
-class ExportError(Exception):
-    """An export cannot be written where asked (exit status 1)."""
+class ExportError(InspectorError):
+    """An export cannot be written where asked."""
 
 
 def export(rec: Recording, fmt: str) -> bytes:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 
 # Longest process name an export writes: a viewer's track header shows a line, not a page.
 MAX_PROCESS_NAME_CHARS = 100
-# py-spy's rate when a recording does not say (the recorder's default).
-DEFAULT_RATE_HZ = 100.0
 
 
 @dataclass(frozen=True)
@@ -53,13 +51,6 @@ class Span:
     samples: int
     stack: tuple[Frame, ...]   # root first, leaf last
     stack_text: str
-
-
-def rate_hz(rec: Recording) -> float:
-    stacks = rec.meta.get("stacks") or {}
-    settings = rec.meta.get("settings") or {}
-    rate = stacks.get("rate_hz") or settings.get("rate_hz") or DEFAULT_RATE_HZ
-    return float(rate)
 
 
 def command_text(argv: Any, fallback: str) -> str:

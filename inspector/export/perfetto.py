@@ -16,6 +16,7 @@ import pandas as pd
 
 from inspector.analyze import STATES
 from inspector.analyze.states import STACK_SLACK_PERIODS
+from inspector.analyze.vocabulary import THREAD_STATES
 from inspector.export import common
 
 if TYPE_CHECKING:
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 STATE_TRACK_TID_OFFSET = 2**22
 # A reused pid gets a process of its own in the trace, numbered past every real pid.
 REUSED_PID_OFFSET = 2**22
-# What each state slice is called: the words the summary uses.
-STATE_NAMES = {"cpu": "on CPU", "gil": "GIL wait", "lock": "lock/join wait", "io": "I/O wait",
-               "sleep": "sleeping", "runqueue": "waiting for a core", "other": "other"}
+# What each state slice is called: the words the summary and the report use.
+STATE_NAMES = {state: term.word for state, term in THREAD_STATES.items()}
 # Trace events time in microseconds; ours are kept as whole nanoseconds so that a child slice
 # never ends past its parent after rounding.
 _NS = 1e9
@@ -67,7 +67,7 @@ def trace(rec: Recording, states: pd.DataFrame) -> dict[str, Any]:
                               sort_index=2 * index + 1))
 
     events: list[tuple[int, int, int, dict[str, Any]]] = []   # (ts_ns, -dur_ns, depth, event)
-    period_s = 1.0 / max(common.rate_hz(rec), 1.0)
+    period_s = 1.0 / max(rec.stack_rate_hz, 1.0)
     for pid, tid, spans in common.thread_spans(rec):
         tpid = track_of.get((pid, tid), pid)
         events.extend(_stack_slices(tpid, tid, spans, STACK_SLACK_PERIODS * period_s))

@@ -146,7 +146,7 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
     mapping = (_int_field(_MAPPING_ID, 1) + _int_field(_MAPPING_FILENAME, strings("python"))
                + _int_field(_MAPPING_HAS_FUNCTIONS, 1) + _int_field(_MAPPING_HAS_FILENAMES, 1)
                + _int_field(_MAPPING_HAS_LINE_NUMBERS, 1))
-    rate = common.rate_hz(rec)
+    rate = rec.stack_rate_hz
     command = common.command_text(rec.meta.get("command"), "?")
     comment = strings(f"inspector {__version__} recording of: {command}")
     start_unix = rec.meta.get("start_time_unix")
