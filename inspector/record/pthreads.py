@@ -4,7 +4,9 @@ Before 3.11 a thread state holds no native thread id, and py-spy finds one only 
 unwinding a stopped thread, which `--nonblocking` never does: its `thread (0x7F..)` frames
 carry the pthread id, the address of glibc's `struct pthread`, which keeps the kernel tid
 at a fixed offset. The offset is learnt from our own threads (same glibc), and each id is
-read from the target's /proc/PID/mem, the access py-spy itself needs.
+read from the target's /proc/PID/mem, the access py-spy itself needs. A thread that ends is
+found by a scan made while it lived: glibc keeps each thread's struct pthread at the top
+of its stack mapping, starting with two pointers to itself.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from pathlib import Path
 
 _TID_SIZE = 4  # pid_t
 _SEARCH_BYTES = 0x800  # struct pthread is ~2 KiB on x86-64 glibc; its tid sits at 0x2d0
+_STACK_TOP_BYTES = 128 << 10  # struct pthread and static TLS sit this near a stack's top
+_STACK_BYTES = (64 << 10, 256 << 20)  # sizes of mappings that may be thread stacks
 
 
 def _tid_offsets(mem_fd: int, pthread_id: int, tid: int) -> set[int]:
@@ -57,6 +62,46 @@ class PthreadTids:
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, int], int] = {}
+
+    def scan(self, pid: int) -> None:
+        """Finds the struct pthread of every thread of `pid` now alive (but the main
+        thread's, whose tid is the pid) and remembers its tid."""
+        offset = tid_offset()
+        if offset is None:
+            return
+        import numpy as np  # only for Python < 3.11 targets
+
+        try:
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            for line in maps.splitlines():
+                fields = line.split()
+                if len(fields) != 5 or fields[1] != "rw-p" or fields[4] != "0":
+                    continue  # thread stacks are private anonymous mappings
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                if not _STACK_BYTES[0] <= end - start <= _STACK_BYTES[1]:
+                    continue
+                base = max(start, end - _STACK_TOP_BYTES)
+                try:
+                    raw = os.pread(fd, end - base, base)
+                except OSError:
+                    continue
+                words = np.frombuffer(raw[:len(raw) // 8 * 8], dtype="<u8")
+                addresses = np.arange(len(words), dtype=np.uint64) * np.uint64(8) \
+                    + np.uint64(base)
+                selfish = np.flatnonzero(words == addresses)  # tcbhead_t.tcb == itself
+                for i in selfish:
+                    if i + 2 >= len(words) or words[i + 2] != words[i]:  # and .self
+                        continue
+                    at = int(i) * 8 + offset
+                    tid = int.from_bytes(raw[at:at + _TID_SIZE], "little")
+                    if tid > 0 and os.path.exists(f"/proc/{pid}/task/{tid}"):
+                        self._known[(pid, int(words[i]))] = tid
+        finally:
+            os.close(fd)
 
     def tid_of(self, pid: int, pthread_id: int) -> int | None:
         key = (pid, pthread_id)

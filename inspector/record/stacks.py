@@ -52,11 +52,20 @@ _THREAD_ROOT = re.compile(r"^thread \((0x[0-9A-Fa-f]+|\d+)\)(?::\s?(.*))?$")
 TidOf = Callable[[int, int], "int | None"]  # (pid, pthread id) -> OS thread id
 
 
-def _root_tid(pid: int, text: str, tid_of: TidOf | None) -> int | None:
+def _root_tid(pid: int, text: str, name: str | None, tid_of: TidOf | None) -> int | None:
     """The OS thread id of a `thread (...)` root frame's id."""
     if not text.startswith("0x"):
         return int(text)
-    return tid_of(pid, int(text, 16)) if tid_of is not None else None
+    tid = tid_of(pid, int(text, 16)) if tid_of is not None else None
+    if tid is None and name == "MainThread":
+        return pid  # the main thread's tid is its process's pid
+    return tid
+
+
+def names_pthreads(python_version: str | None) -> bool:
+    """Whether py-spy --nonblocking gives this Python's threads as pthread ids (< 3.11)."""
+    m = re.match(r"(\d+)\.(\d+)", python_version or "")
+    return m is not None and (int(m[1]), int(m[2])) < (3, 11)
 
 PERMISSION_HINT = (
     "inspector: cannot read Python stacks (ptrace not permitted); recording everything else. "
@@ -156,7 +165,7 @@ def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
                     (0, None))
         if m is None or i + 1 >= len(frames):
             return
-        tid = _root_tid(pid, m.group(1), tid_of)
+        tid = _root_tid(pid, m.group(1), m.group(2), tid_of)
         if tid is None:
             return
         name = m.group(2) if first_tid.setdefault((pid, ptid), tid) == tid else None
@@ -228,7 +237,7 @@ def parse_gil_counts(text: str, tid_of: TidOf | None = None) -> list[GilCount]:
             t = _THREAD_ROOT.match(frame)
             if t:
                 if pid is not None:
-                    tid, name = _root_tid(pid, t.group(1), tid_of), t.group(2)
+                    tid, name = _root_tid(pid, t.group(1), t.group(2), tid_of), t.group(2)
                 break
         if pid is None or tid is None:
             continue
@@ -375,6 +384,7 @@ class StackSampler:
         self.gil_chain = _Chain.named("--gil")
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
         self.pthread_tids = PthreadTids()  # Python < 3.11: py-spy names pthread ids
+        self._scanned_threads: dict[int, int] = {}  # proc_id -> its thread count then
         self.permission_denied = False
         self.runs_done = 0
         self.spans_written = 0
@@ -394,6 +404,7 @@ class StackSampler:
     # -- loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._scan_pthreads()
             self._reap()
             self._launch()
             self._stop.wait(0.02)
@@ -416,6 +427,15 @@ class StackSampler:
                 run.kill()
             self._ingest_gil(proc_id, run, code)
         self.gil_runs.clear()
+
+    def _scan_pthreads(self) -> None:
+        """On Python < 3.11, learns each thread's pthread id while it lives: a thread that
+        ends during a py-spy run could not be named when the run's output is read."""
+        for p in self.sampler.snapshot:
+            if (p.alive and p.is_python and names_pthreads(p.python_version)
+                    and self._scanned_threads.get(p.proc_id) != p.threads):
+                self._scanned_threads[p.proc_id] = p.threads
+                self.pthread_tids.scan(p.pid)
 
     def _roots(self, covered: set[int], chain: _Chain) -> list[ProcInfo]:
         """The Python processes with no ancestor that a run of this chain covers."""
