@@ -44,8 +44,8 @@ MIN_RATE_HZ = 1
 NOBODY_TID = 0  # gil_samples row of "no thread held the GIL" (no OS thread has id 0)
 # A process caught before its interpreter is loaded (just exec'd, libpython not mapped or
 # not initialised) makes py-spy fail with "No python processes found" or "Failed to find
-# python version": runs are retried after these growing pauses, then given up.
-RETRY_PAUSES_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+# python version" (after ~1 s of looking): runs are retried after these pauses, then given up.
+RETRY_PAUSES_S = (0.05, 0.2, 0.5)
 MAX_ATTACH_TRIES = len(RETRY_PAUSES_S) + 1
 # `thread (TID): name`; on Python < 3.11 under --nonblocking, `thread (0x7F..)`: a pthread id
 _THREAD_ROOT = re.compile(r"^thread \((0x[0-9A-Fa-f]+|\d+)\)(?::\s?(.*))?$")
