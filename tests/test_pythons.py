@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import inspector
-from inspector.analyze import diagnose
+from inspector.analyze import diagnose, thread_states
 from inspector.record.interpreters import identify
 
 PY = sys.executable
@@ -92,12 +92,27 @@ def test_the_machine_has_interpreters_besides_the_running_one() -> None:
         f"`pyenv install 3.9.18 3.10.13` under {PYENV_ROOT}")
 
 
+BUSY_RERUNS = 2  # a recording made while other programs held the cores is made again
+
+
+def _cores_were_busy(rec: inspector.Recording) -> bool:
+    """The target's threads waited longer for a core than they ran or waited for the GIL:
+    other programs held the machine's cores (2 here, shared), and the GIL cannot be judged
+    from this run."""
+    states = thread_states(rec)
+    return bool(states["runqueue_s"].sum() > states["cpu_s"].sum() + states["gil_s"].sum())
+
+
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_gil_bound_threads_get_stacks_names_version_and_the_gil_verdict(
         python: str, tmp_path: Path) -> None:
     version, free_threaded = _facts(python)
-    rec = _record(tmp_path / "gil.sqlite", python, str(WORKLOADS / "gil_threads.py"),
-                  WORKLOAD_S)
+    for attempt in range(BUSY_RERUNS + 1):
+        rec = _record(tmp_path / f"gil-{attempt}.sqlite", python,
+                      str(WORKLOADS / "gil_threads.py"), WORKLOAD_S)
+        if not _cores_were_busy(rec):
+            break
+        print(f"{python}: the machine's cores were busy during recording {attempt + 1}")
     target = rec.processes[rec.processes.is_target.astype(bool)].iloc[0]
     assert bool(target.is_python)
     assert target.python_version == version + ("t" if free_threaded else ""), target
