@@ -520,7 +520,9 @@ class StackSampler:
                 continue
             self.ignore_pids.add(run.pid)
             self.runs.setdefault(p.proc_id, []).append(run)
-        for p in self._roots(set(self.gil_runs), self.gil_chain):
+        # A --gil run ends before the next starts: between the two, the stacks runs (which
+        # overlap) still say which processes a run on an ancestor covers.
+        for p in self._roots(set(self.gil_runs) | set(self.runs), self.gil_chain):
             if p.proc_id in self.gil_runs or not self.gil_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
