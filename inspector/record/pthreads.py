@@ -62,6 +62,9 @@ class PthreadTids:
 
     def __init__(self) -> None:
         self._known: dict[tuple[int, int], int] = {}
+        # mappings already scanned, by pid: a stack glibc reuses for a new thread keeps its
+        # struct pthread where it was, and tid_of reads the new tid there
+        self._scanned: dict[int, set[tuple[int, int]]] = {}
 
     def scan(self, pid: int) -> None:
         """Finds the struct pthread of every thread of `pid` now alive (but the main
@@ -76,14 +79,17 @@ class PthreadTids:
             fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
         except OSError:
             return
+        scanned = self._scanned.setdefault(pid, set())
         try:
             for line in maps.splitlines():
                 fields = line.split()
                 if len(fields) != 5 or fields[1] != "rw-p" or fields[4] != "0":
                     continue  # thread stacks are private anonymous mappings
                 start, end = (int(x, 16) for x in fields[0].split("-"))
-                if not _STACK_BYTES[0] <= end - start <= _STACK_BYTES[1]:
+                if (not _STACK_BYTES[0] <= end - start <= _STACK_BYTES[1]
+                        or (start, end) in scanned):
                     continue
+                scanned.add((start, end))
                 base = max(start, end - _STACK_TOP_BYTES)
                 try:
                     raw = os.pread(fd, end - base, base)

@@ -5,7 +5,9 @@ is sampled by `py-spy record --pid P -d 1 --subprocesses --nonblocking --threads
 -f chrometrace`, one run after another; each run's spans are put on the recording's clock
 (py-spy's ts 0 is within a few ms of our launch) and written as soon as the run ends.
 Nonblocking mode keeps the target's slowdown within noise at any thread count
-(shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads.
+(shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads. On
+Python < 3.11 it names threads by pthread id, turned into OS thread ids by record/pthreads.
+A run that fails is a problem of its process, in py-spy's words, and is retried.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +296,7 @@ class _Run:
 
     def stop(self) -> None:
         """SIGINT makes py-spy write what it has (SIGTERM would lose it)."""
+        self.stopping = True
         try:
             os.kill(self.pid, signal.SIGINT)
         except ProcessLookupError:
@@ -341,13 +344,9 @@ class _Chain:
     so a failing --gil run never costs the stacks."""
 
     name: str  # as the problems say it
-    failures: dict[int, int]  # by root proc_id: failed runs in a row
-    next_try_s: dict[int, float]
-    gave_up: set[int]
-
-    @classmethod
-    def named(cls, name: str) -> _Chain:
-        return cls(name, {}, {}, set())
+    failures: dict[int, int] = field(default_factory=dict)  # by root proc_id, in a row
+    next_try_s: dict[int, float] = field(default_factory=dict)
+    gave_up: set[int] = field(default_factory=set)
 
     def ready(self, proc_id: int, now_s: float) -> bool:
         return proc_id not in self.gave_up and now_s >= self.next_try_s.get(proc_id, 0.0)
@@ -380,8 +379,8 @@ class StackSampler:
         self.runs: dict[int, list[_Run]] = {}  # by root proc_id, in launch order
         self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)
-        self.stacks_chain = _Chain.named("stacks")
-        self.gil_chain = _Chain.named("--gil")
+        self.stacks_chain = _Chain("stacks")
+        self.gil_chain = _Chain("--gil")
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
         self.pthread_tids = PthreadTids()  # Python < 3.11: py-spy names pthread ids
         self._scanned_threads: dict[int, int] = {}  # proc_id -> its thread count then
@@ -427,6 +426,10 @@ class StackSampler:
                 run.kill()
             self._ingest_gil(proc_id, run, code)
         self.gil_runs.clear()
+
+    def _tid_of_for_one_run(self) -> TidOf:
+        """pthread id -> tid, read once per thread of one run's output (not per sample)."""
+        return functools.lru_cache(maxsize=None)(self.pthread_tids.tid_of)
 
     def _scan_pthreads(self) -> None:
         """On Python < 3.11, learns each thread's pthread id while it lives: a thread that
@@ -567,7 +570,7 @@ class StackSampler:
         end = run.t_end_s if run.t_end_s is not None else self.sampler.now_s()
         # py-spy takes its first sample 10-50 ms after it starts: count from then
         start = run.t_launch_s + PY_SPY_STARTUP_S
-        counts = parse_gil_counts(text, self.pthread_tids.tid_of)
+        counts = parse_gil_counts(text, self._tid_of_for_one_run())
         # Every Python process the run sampled gets a row, even if nobody held its GIL:
         # "held 0% of the time" must not look like "not sampled".
         pids = {c.pid for c in counts} | {p.pid for p in self._subtree(proc_id) if p.is_python}
@@ -612,7 +615,7 @@ class StackSampler:
         if isinstance(events, dict):
             events = events.get("traceEvents", [])
         spans = self._trim(parse_chrometrace(events, run.t_launch_s,
-                                             tid_of=self.pthread_tids.tid_of))
+                                             tid_of=self._tid_of_for_one_run()))
         if spans:
             self.spans_written += len(spans)
             self.sampler.submit(functools.partial(self._write, spans=spans, rate=run.rate,
@@ -650,8 +653,16 @@ class StackSampler:
             return
         if not alive:
             return  # the process ended before py-spy could read it: normal for short lives
-        reason = run.first_line() or (f"py-spy exited with {code}" if code is not None
-                                      else "py-spy was stopped before it wrote anything")
+        reason = run.first_line()
+        if not reason and run.stopping:
+            # we stopped it (the recording ended, or its tree grew threads and the next run
+            # samples at a lower rate) before py-spy had written anything
+            self.sampler.problem("py-spy", "run-failed", f"{chain.name}: stopped by the "
+                                 "recorder before py-spy wrote anything",
+                                 pid=run.root_pid, once_key=f"{chain.name}-cut")
+            return
+        reason = reason or (f"py-spy exited with {code}" if code is not None
+                            else "py-spy was stopped before it wrote anything")
         self.sampler.problem("py-spy", "run-failed", f"{chain.name}: {reason}",
                              pid=run.root_pid, once_key=f"{chain.name}-failed: {reason}")
         if chain.failed(proc_id, self.sampler.now_s()):
