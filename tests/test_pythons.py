@@ -248,3 +248,10 @@ def test_a_py_spy_failure_is_stored_in_its_words_and_shown_by_summary(tmp_path: 
                              text=True, timeout=60)
     assert summary.returncode == 0, summary.stderr
     assert f"py-spy could not sample pid {int(target.pid)}: stacks: Error: " in summary.stdout
+    page = tmp_path / "fake.html"
+    report = subprocess.run([PY, "-m", "inspector", "report", "-o", str(page), str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    section = page.read_text().split("What could not be sampled", 1)[1]
+    assert "run-failed" in section and "gave-up" in section
+    assert details[0] in section  # py-spy's words
