@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_mixed_records_exactly_the_real_processes(mixed) -> None:
     workers = rec.processes[~rec.processes.is_target]
     assert (workers.parent_proc_id == parent.proc_id).all()
     assert rec.processes.is_python.all()
-    assert set(rec.processes.python_version) == {f"{sys.version_info[0]}.{sys.version_info[1]}"}
+    assert set(rec.processes.python_version) == {platform.python_version()}  # the full one
     assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
 
 

@@ -199,6 +199,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
     if not stacks_enabled and procs["is_python"].any():
         notes.append("no Python stacks: GIL waits cannot be told from lock waits "
                      "(they are counted as lock waits)")
+    notes += _py_spy_failures(rec)
 
     proc_cpu = _process_cpu(psamp)
     gil_held = _gil_held_share(getattr(rec, "gil_samples", None))
@@ -237,6 +238,25 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
         stacks_enabled=stacks_enabled,
         notes=tuple(notes),
     )
+
+
+def _py_spy_failures(rec: Recording) -> list[str]:
+    """Why py-spy could not sample a process, in py-spy's words as the recorder stored them;
+    a failed run that a retry made good (the process has stacks) is left out."""
+    p = rec.problems
+    if p.empty or "source" not in p.columns:
+        return []
+    sampled = set(rec.stacks["pid"].dropna().astype(int)) if not rec.stacks.empty else set()
+    notes: list[str] = []
+    for r in p[(p["source"] == "py-spy") & p["kind"].isin(["run-failed", "gave-up"])
+               ].itertuples(index=False):
+        pid = int(r.pid) if pd.notna(r.pid) else None
+        if r.kind == "run-failed" and pid in sampled:
+            continue
+        note = f"py-spy could not sample pid {pid}: {r.detail}"
+        if note not in notes:
+            notes.append(note)
+    return notes
 
 
 def _rows_by_process(states: pd.DataFrame) -> Callable[[Any], pd.DataFrame]:

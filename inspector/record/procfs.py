@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -289,51 +288,3 @@ def btime() -> float:
         if line.startswith("btime "):
             return float(line.split()[1])
     return 0.0
-
-
-_PY_EXE = re.compile(r"^python(\d+)\.(\d+)(t?)(?:-dbg)?$")
-_PY_LIB = re.compile(r"libpython(\d+)\.(\d+)(t?)[a-z]*\.so")
-_PY_GENERIC = re.compile(r"^(?:python|python\d)$")
-
-
-def python_identity(pid: int, exe: str | None, cmdline: list[str]) -> tuple[bool, str | None,
-                                                                            str | None]:
-    """(is_python, 'X.Y' version or None, 'enabled'|'disabled'|None) for a live process.
-
-    From the executable's name (python3.11, python3.13t) or else a libpython mapped into
-    it (embedded interpreters, --enable-shared builds). A free-threaded build ('t') runs
-    without the GIL unless PYTHON_GIL=1 or -X gil=1 turns it back on.
-    """
-    version = None
-    free_threaded = False
-    found = False
-    if exe:
-        base = os.path.basename(os.path.realpath(exe) if os.path.exists(exe) else exe)
-        m = _PY_EXE.match(base)
-        if m:
-            found, version, free_threaded = True, f"{m.group(1)}.{m.group(2)}", bool(m.group(3))
-        elif _PY_GENERIC.match(base):
-            found = True
-    if not found or version is None:
-        try:
-            maps = read_text(f"/proc/{pid}/maps")
-        except (Gone, Unreadable):
-            maps = ""
-        m2 = _PY_LIB.search(maps)
-        if m2:
-            found, version, free_threaded = True, f"{m2.group(1)}.{m2.group(2)}", bool(m2.group(3))
-    if not found:
-        return False, None, None
-    gil = "enabled"
-    if free_threaded:
-        gil = "disabled"
-        if "gil=1" in " ".join(cmdline):
-            gil = "enabled"
-        else:
-            try:
-                env = read_text(f"/proc/{pid}/environ").split("\x00")
-                if "PYTHON_GIL=1" in env:
-                    gil = "enabled"
-            except (Gone, Unreadable):
-                pass
-    return True, version, gil

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from inspector.record import procfs
+from inspector.record.interpreters import identify
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
 from inspector.recording import ProcessRecord, RecordingWriter
 from inspector.syscalls import syscall_name
@@ -35,6 +36,7 @@ class ProcInfo:
     alive: bool
     start_s: float
     threads: int = 0
+    python_version: str | None = None
 
 
 @dataclass
@@ -51,6 +53,7 @@ class _Proc:
     exe: str | None = None
     cmdline: list[str] = field(default_factory=list)
     is_python: bool = False
+    python_version: str | None = None
     threads: dict[int, ThreadFiles] = field(default_factory=dict)
     alive: bool = True
     last_seen_s: float = 0.0
@@ -174,13 +177,15 @@ class Sampler:
         )
         self._next_proc_id += 1
         cmdline, exe = self._identity(p)
-        is_py, version, gil = procfs.python_identity(pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = is_py, exe, cmdline
+        py = identify(pid, exe, cmdline)
+        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
+        p.python_version = py.version if py else None
         self.writer.add_process(ProcessRecord(
             proc_id=p.proc_id, pid=pid, ppid=st.ppid, parent_proc_id=p.parent_proc_id,
             name=st.comm, cmdline=cmdline, exe=exe,
             create_time=self._btime + start_since_boot, start_s=p.start_s,
-            is_python=is_py, python_version=version, python_gil=gil, is_target=is_target,
+            is_python=py is not None, python_version=p.python_version,
+            python_gil=py.gil if py else None, is_target=is_target,
         ))
         self._procs[pid] = p
         self._all.append(p)
@@ -200,11 +205,22 @@ class Sampler:
         """The process exec'd (its comm changed): a shell or shim became Python, say."""
         p.comm = comm
         cmdline, exe = self._identity(p)
-        is_py, version, gil = procfs.python_identity(p.pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = is_py, exe, cmdline
+        py = identify(p.pid, exe, cmdline)
+        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
+        p.python_version = py.version if py else None
         self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
-                                   is_python=int(is_py), python_version=version,
-                                   python_gil=gil)
+                                   is_python=int(py is not None),
+                                   python_version=p.python_version,
+                                   python_gil=py.gil if py else None)
+
+    def _complete_version(self, p: _Proc) -> None:
+        """A Python caught before its libpython was mapped knows only the exe name's X.Y:
+        read again once the library is there."""
+        py = identify(p.pid, p.exe, p.cmdline)
+        if py is not None and py.version != p.python_version and _is_full(py.version):
+            p.python_version = py.version
+            self.writer.update_process(p.proc_id, python_version=py.version,
+                                       python_gil=py.gil)
 
     def _end(self, p: _Proc, exit_code: int | None) -> None:
         p.alive = False
@@ -257,7 +273,7 @@ class Sampler:
             self.writer.add_thread_samples(thread_rows)
             self.snapshot = tuple(
                 ProcInfo(p.proc_id, p.pid, p.parent_proc_id, p.is_python, p.alive, p.start_s,
-                         len(p.threads))
+                         len(p.threads), p.python_version)
                 for p in self._all)
         self.ticks += 1
         alive = [p for p in self._all if p.alive]
@@ -303,6 +319,8 @@ class Sampler:
                 pass
         if execd:
             self._reidentify(p, st.comm)
+        elif p.is_python and not _is_full(p.python_version) and t_s - p.start_s < YOUNG_S:
+            self._complete_version(p)
         ctx_v = ctx_i = rchar = wchar = None
         if p.status is not None:
             try:
@@ -412,6 +430,11 @@ class Sampler:
             for f in self._own_children.values():
                 f.close()
             self._own_children.clear()
+
+
+def _is_full(version: str | None) -> bool:
+    """'3.9.18' (or '3.13.0t'), not '3.9' from an executable's name."""
+    return version is not None and version.count(".") >= 2
 
 
 def _decode_wait_status(status: int) -> int:

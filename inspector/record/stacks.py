@@ -5,7 +5,9 @@ is sampled by `py-spy record --pid P -d 1 --subprocesses --nonblocking --threads
 -f chrometrace`, one run after another; each run's spans are put on the recording's clock
 (py-spy's ts 0 is within a few ms of our launch) and written as soon as the run ends.
 Nonblocking mode keeps the target's slowdown within noise at any thread count
-(shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads.
+(shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads. On
+Python < 3.11 it names threads by pthread id, turned into OS thread ids by record/pthreads.
+A run that fails is a problem of its process, in py-spy's words, and is retried.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inspector.record.pthreads import PthreadTids
 from inspector.record.sampler import ProcInfo, Sampler
 from inspector.recording import RecordingWriter
 
@@ -41,8 +44,30 @@ THREAD_SAMPLES_PER_S = 5000
 GIL_THREAD_SAMPLES_PER_S = 1000
 MIN_RATE_HZ = 1
 NOBODY_TID = 0  # gil_samples row of "no thread held the GIL" (no OS thread has id 0)
-MAX_ATTACH_TRIES = 5  # a process that just exec'd Python may not be readable yet
-_THREAD_ROOT = re.compile(r"^thread \((\d+)\)(?::\s?(.*))?$")
+# A process caught before its interpreter is loaded (just exec'd, libpython not mapped or
+# not initialised) makes py-spy fail with "No python processes found" or "Failed to find
+# python version" (after ~1 s of looking): runs are retried after these pauses, then given up.
+RETRY_PAUSES_S = (0.05, 0.2, 0.5)
+MAX_ATTACH_TRIES = len(RETRY_PAUSES_S) + 1
+# `thread (TID): name`; on Python < 3.11 under --nonblocking, `thread (0x7F..)`: a pthread id
+_THREAD_ROOT = re.compile(r"^thread \((0x[0-9A-Fa-f]+|\d+)\)(?::\s?(.*))?$")
+TidOf = Callable[[int, int], "int | None"]  # (pid, pthread id) -> OS thread id
+
+
+def _root_tid(pid: int, text: str, name: str | None, tid_of: TidOf | None) -> int | None:
+    """The OS thread id of a `thread (...)` root frame's id."""
+    if not text.startswith("0x"):
+        return int(text)
+    tid = tid_of(pid, int(text, 16)) if tid_of is not None else None
+    if tid is None and name == "MainThread":
+        return pid  # the main thread's tid is its process's pid
+    return tid
+
+
+def names_pthreads(python_version: str | None) -> bool:
+    """Whether py-spy --nonblocking gives this Python's threads as pthread ids (< 3.11)."""
+    m = re.match(r"(\d+)\.(\d+)", python_version or "")
+    return m is not None and (int(m[1]), int(m[2])) < (3, 11)
 
 PERMISSION_HINT = (
     "inspector: cannot read Python stacks (ptrace not permitted); recording everything else. "
@@ -108,15 +133,18 @@ class StackSpan:
 
 
 def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
-                      end_ts_us: float | None = None) -> list[StackSpan]:
+                      end_ts_us: float | None = None,
+                      tid_of: TidOf | None = None) -> list[StackSpan]:
     """Turns py-spy's B/E events into spans of one unchanged stack on one thread.
 
     py-spy writes each sample as the difference from the previous sample *with the same
     pthread id*, whatever its process, and forked processes share pthread ids (every pool
     worker's main thread has its parent's): so the frames are rebuilt per pthread id, as
     py-spy keeps them, and each sample is then given to its process (the events' `pid`) and
-    OS thread (the root frame `thread (TID): name` that `--threads` adds). A thread's stack
-    holds from one of its samples until its next sample that differs.
+    OS thread (the root frame `thread (TID): name` that `--threads` adds; where that frame
+    holds a pthread id, `tid_of` turns it into the OS thread id, and a sample whose thread
+    it cannot name is dropped). A thread's stack holds from one of its samples until its
+    next sample that differs.
     """
     frames_by_ptid: dict[int, list[str]] = {}
     current: dict[tuple[int, int], tuple[float, str, str | None]] = {}  # (pid, tid) -> span
@@ -139,7 +167,9 @@ def parse_chrometrace(events: Iterable[dict[str, Any]], t_launch_s: float,
                     (0, None))
         if m is None or i + 1 >= len(frames):
             return
-        tid = int(m.group(1))
+        tid = _root_tid(pid, m.group(1), m.group(2), tid_of)
+        if tid is None:
+            return
         name = m.group(2) if first_tid.setdefault((pid, ptid), tid) == tid else None
         stack = ";".join(frames[i + 1:])
         key = (pid, tid)
@@ -192,7 +222,7 @@ class GilCount:
 _PROCESS_ROOT = re.compile(r"^process (\d+):")
 
 
-def parse_gil_counts(text: str) -> list[GilCount]:
+def parse_gil_counts(text: str, tid_of: TidOf | None = None) -> list[GilCount]:
     """Sums py-spy `--gil --threads -f raw` lines (`frames... COUNT`) per thread."""
     counts: dict[tuple[int, int], GilCount] = {}
     for line in text.splitlines():
@@ -208,7 +238,8 @@ def parse_gil_counts(text: str) -> list[GilCount]:
                 continue
             t = _THREAD_ROOT.match(frame)
             if t:
-                tid, name = int(t.group(1)), t.group(2)
+                if pid is not None:
+                    tid, name = _root_tid(pid, t.group(1), t.group(2), tid_of), t.group(2)
                 break
         if pid is None or tid is None:
             continue
@@ -265,6 +296,7 @@ class _Run:
 
     def stop(self) -> None:
         """SIGINT makes py-spy write what it has (SIGTERM would lose it)."""
+        self.stopping = True
         try:
             os.kill(self.pid, signal.SIGINT)
         except ProcessLookupError:
@@ -284,6 +316,15 @@ class _Run:
             except OSError:
                 pass
 
+    def first_line(self) -> str:
+        """py-spy's own first line on stderr: the reason a run failed."""
+        try:
+            text = Path(self.log).read_text(errors="replace")
+        except OSError:
+            return ""
+        return next((ln.strip() for ln in text.splitlines()
+                     if ln.strip() and not ln.startswith("py-spy> ")), "")
+
     def message(self) -> str:
         """py-spy's error and its causes on one line (without a RUST_BACKTRACE dump)."""
         try:
@@ -294,6 +335,34 @@ class _Run:
         lines = [ln.strip() for ln in text.splitlines()
                  if ln.strip() and not ln.startswith("py-spy> ")]
         return " ".join(lines)
+
+
+@dataclass
+class _Chain:
+    """One kind of py-spy run (stacks, or --gil counts) kept going on each process tree. Its
+    failures are counted, retried after a pause and given up apart from the other chain's,
+    so a failing --gil run never costs the stacks."""
+
+    name: str  # as the problems say it
+    failures: dict[int, int] = field(default_factory=dict)  # by root proc_id, in a row
+    next_try_s: dict[int, float] = field(default_factory=dict)
+    gave_up: set[int] = field(default_factory=set)
+
+    def ready(self, proc_id: int, now_s: float) -> bool:
+        return proc_id not in self.gave_up and now_s >= self.next_try_s.get(proc_id, 0.0)
+
+    def succeeded(self, proc_id: int) -> None:
+        self.failures.pop(proc_id, None)
+        self.next_try_s.pop(proc_id, None)
+
+    def failed(self, proc_id: int, now_s: float) -> bool:
+        """Counts a failed run; whether the chain now gives up on this process."""
+        n = self.failures[proc_id] = self.failures.get(proc_id, 0) + 1
+        if n >= MAX_ATTACH_TRIES:
+            self.gave_up.add(proc_id)
+            return True
+        self.next_try_s[proc_id] = now_s + RETRY_PAUSES_S[min(n, len(RETRY_PAUSES_S)) - 1]
+        return False
 
 
 class StackSampler:
@@ -311,10 +380,11 @@ class StackSampler:
         self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)
         self.lowest_rate_hz: int | None = None  # of the stack runs so far (meta rate_hz_used)
-        self._gil_failures: dict[int, int] = {}
+        self.stacks_chain = _Chain("stacks")
+        self.gil_chain = _Chain("--gil")
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
-        self.failures: dict[int, int] = {}
-        self.gave_up: set[int] = set()
+        self.pthread_tids = PthreadTids()  # Python < 3.11: py-spy names pthread ids
+        self._scanned_threads: dict[int, int] = {}  # proc_id -> its thread count then
         self.permission_denied = False
         self.runs_done = 0
         self.spans_written = 0
@@ -334,6 +404,7 @@ class StackSampler:
     # -- loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._scan_pthreads()
             self._reap()
             self._launch()
             self._stop.wait(0.02)
@@ -354,15 +425,28 @@ class StackSampler:
             run.t_end_s = self.sampler.now_s()
             if code is None:
                 run.kill()
-            self._ingest_gil(proc_id, run)
+            self._ingest_gil(proc_id, run, code)
         self.gil_runs.clear()
 
-    def _roots(self) -> list[ProcInfo]:
+    def _tid_of_for_one_run(self) -> TidOf:
+        """pthread id -> tid, read once per thread of one run's output (not per sample)."""
+        return functools.lru_cache(maxsize=None)(self.pthread_tids.tid_of)
+
+    def _scan_pthreads(self) -> None:
+        """On Python < 3.11, learns each thread's pthread id while it lives: a thread that
+        ends during a py-spy run could not be named when the run's output is read."""
+        for p in self.sampler.snapshot:
+            if (p.alive and p.is_python and names_pthreads(p.python_version)
+                    and self._scanned_threads.get(p.proc_id) != p.threads):
+                self._scanned_threads[p.proc_id] = p.threads
+                self.pthread_tids.scan(p.pid)
+
+    def _roots(self, covered: set[int], chain: _Chain) -> list[ProcInfo]:
+        """The Python processes with no ancestor that a run of this chain covers."""
         procs = {p.proc_id: p for p in self.sampler.snapshot}
-        covered = set(self.runs)
         roots = []
         for p in procs.values():
-            if not (p.alive and p.is_python) or p.proc_id in self.gave_up:
+            if not (p.alive and p.is_python) or p.proc_id in chain.gave_up:
                 continue
             ancestor = p.parent_proc_id
             is_covered = False
@@ -418,7 +502,7 @@ class StackSampler:
         if self.permission_denied:
             return
         now = self.sampler.now_s()
-        for p in self._roots():
+        for p in self._roots(set(self.runs), self.stacks_chain):
             runs = self.runs.get(p.proc_id, [])
             self._stop_if_too_fast(p, runs[-1] if runs else None, self.rate,
                                    THREAD_SAMPLES_PER_S)
@@ -429,6 +513,8 @@ class StackSampler:
             if runs and (len(runs) > 1 or (not runs[-1].stopping
                                            and now - runs[-1].t_launch_s < CHUNK_S - OVERLAP_S)):
                 continue
+            if not runs and not self.stacks_chain.ready(p.proc_id, now):
+                continue
             self._seq += 1
             try:
                 run = _Run(self.exe, p.pid, self._rate_for(p, self.rate, THREAD_SAMPLES_PER_S),
@@ -436,19 +522,23 @@ class StackSampler:
             except OSError as e:
                 self.sampler.problem("py-spy", "launch-failed", str(e), pid=p.pid,
                                      once_key="launch")
-                self.gave_up.add(p.proc_id)
+                self.stacks_chain.gave_up.add(p.proc_id)
                 continue
             self.ignore_pids.add(run.pid)
             self.runs.setdefault(p.proc_id, []).append(run)
-        for p in self._roots():
-            if (p.proc_id in self.gil_runs or p.proc_id not in self.runs
-                    or self._gil_failures.get(p.proc_id, 0) >= MAX_ATTACH_TRIES):
+        # A --gil run ends before the next starts: between the two, the stacks runs (which
+        # overlap) still say which processes a run on an ancestor covers.
+        for p in self._roots(set(self.gil_runs) | set(self.runs), self.gil_chain):
+            if p.proc_id in self.gil_runs or not self.gil_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
             try:
                 rate = self._rate_for(p, self.gil_rate, GIL_THREAD_SAMPLES_PER_S)
                 run = _Run(self.exe, p.pid, rate, self.out_dir, now, self._seq, gil=True)
-            except OSError:
+            except OSError as e:
+                self.sampler.problem("py-spy", "launch-failed", f"--gil: {e}", pid=p.pid,
+                                     once_key="launch-gil")
+                self.gil_chain.gave_up.add(p.proc_id)
                 continue
             self.ignore_pids.add(run.pid)
             self.gil_runs[p.proc_id] = run
@@ -464,24 +554,26 @@ class StackSampler:
             if not runs:
                 del self.runs[proc_id]
         for proc_id, run in list(self.gil_runs.items()):
-            if run.poll(self.sampler.now_s()) is not None:
+            code = run.poll(self.sampler.now_s())
+            if code is not None:
                 del self.gil_runs[proc_id]
-                self._ingest_gil(proc_id, run)
+                self._ingest_gil(proc_id, run, code)
 
-    def _ingest_gil(self, proc_id: int, run: _Run) -> None:
+    def _ingest_gil(self, proc_id: int, run: _Run, code: int | None) -> None:
         try:
             text = Path(run.out).read_text(errors="replace")
         except OSError:
             text = None
+        if text is None:
+            self._failed(proc_id, run, code, self.gil_chain)  # reads the log: keep it till then
         run.remove_files()
         if text is None:
-            self._gil_failures[proc_id] = self._gil_failures.get(proc_id, 0) + 1
             return
-        self._gil_failures.pop(proc_id, None)
+        self.gil_chain.succeeded(proc_id)
         end = run.t_end_s if run.t_end_s is not None else self.sampler.now_s()
         # py-spy takes its first sample 10-50 ms after it starts: count from then
         start = run.t_launch_s + PY_SPY_STARTUP_S
-        counts = parse_gil_counts(text)
+        counts = parse_gil_counts(text, self._tid_of_for_one_run())
         # Every Python process the run sampled gets a row, even if nobody held its GIL:
         # "held 0% of the time" must not look like "not sampled".
         pids = {c.pid for c in counts} | {p.pid for p in self._subtree(proc_id) if p.is_python}
@@ -518,14 +610,15 @@ class StackSampler:
         except (OSError, ValueError) as e:
             self.sampler.problem("py-spy", "bad-output", str(e), pid=run.root_pid)
         if events is None:
-            self._failed(proc_id, run, code)  # reads the log: before it is removed
+            self._failed(proc_id, run, code, self.stacks_chain)  # reads the log: keep it
         run.remove_files()
         if events is None:
             return
-        self.failures.pop(proc_id, None)
+        self.stacks_chain.succeeded(proc_id)
         if isinstance(events, dict):
             events = events.get("traceEvents", [])
-        spans = self._trim(parse_chrometrace(events, run.t_launch_s))
+        spans = self._trim(parse_chrometrace(events, run.t_launch_s,
+                                             tid_of=self._tid_of_for_one_run()))
         if spans:
             self.spans_written += len(spans)
             self.sampler.submit(functools.partial(self._write, spans=spans, rate=run.rate,
@@ -549,7 +642,9 @@ class StackSampler:
             covered[key] = max(covered.get(key, 0.0), s.t_s + s.duration_s)
         return kept
 
-    def _failed(self, proc_id: int, run: _Run, code: int | None) -> None:
+    def _failed(self, proc_id: int, run: _Run, code: int | None, chain: _Chain) -> None:
+        """A run that wrote nothing: its reason (py-spy's first line) becomes a problem of
+        the process, once per reason; the chain retries after a pause, or gives up."""
         message = run.message()
         alive = any(p.proc_id == proc_id and p.alive for p in self.sampler.snapshot)
         lowered = message.lower()
@@ -561,11 +656,24 @@ class StackSampler:
             return
         if not alive:
             return  # the process ended before py-spy could read it: normal for short lives
-        self.failures[proc_id] = self.failures.get(proc_id, 0) + 1
-        if self.failures[proc_id] >= MAX_ATTACH_TRIES:
-            self.gave_up.add(proc_id)
-            self.sampler.problem("py-spy", "attach-failed",
-                                 message or f"py-spy exited with {code}", pid=run.root_pid)
+        reason = run.first_line()
+        if not reason and run.stopping:
+            # we stopped it (the recording ended, or its tree grew threads and the next run
+            # samples at a lower rate) before py-spy had written anything
+            self.sampler.problem("py-spy", "run-failed", f"{chain.name}: stopped by the "
+                                 "recorder before py-spy wrote anything",
+                                 pid=run.root_pid, once_key=f"{chain.name}-cut")
+            return
+        reason = reason or (f"py-spy exited with {code}" if code is not None
+                            else "py-spy was stopped before it wrote anything")
+        self.sampler.problem("py-spy", "run-failed", f"{chain.name}: {reason}",
+                             pid=run.root_pid, once_key=f"{chain.name}-failed: {reason}")
+        if chain.failed(proc_id, self.sampler.now_s()):
+            what = "Python stacks" if chain is self.stacks_chain else "GIL holders"
+            self.sampler.problem("py-spy", "gave-up",
+                                 f"{chain.name}: no {what} for this process after "
+                                 f"{MAX_ATTACH_TRIES} failed runs; the last said: {reason}",
+                                 pid=run.root_pid, once_key=f"{chain.name}-gave-up")
 
     def _stale_name(self, w: RecordingWriter, proc_id: int, tid: int, name: str,
                     t_launch_s: float) -> bool:

@@ -1,0 +1,257 @@
+"""Every CPython from 3.9 on that this machine has, as a target: stacks on its threads, their
+names, its full version and the right verdicts; its identity read from its files; and a
+py-spy run that fails is stored, in py-spy's words, never silent."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.analyze import diagnose, thread_states
+from inspector.record.interpreters import identify
+
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+MIN_VERSION = (3, 9)
+WORKLOAD_S = "1.5"  # each recording; the matrix is 2 recordings per interpreter
+
+
+def _version_of_name(path: str) -> tuple[int, int] | None:
+    name = Path(path).name
+    if not name.startswith("python3.") or name.endswith("-config"):
+        return None
+    minor = name[len("python3."):].rstrip("t")
+    return (3, int(minor)) if minor.isdigit() else None
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"  # not a pyenv shim (a shell script)
+    except OSError:
+        return False
+
+
+def find_interpreters() -> list[str]:
+    """Each installed CPython >= 3.9 once (by real path): pyenv's versions, /usr/bin's,
+    any python3.X on PATH."""
+    candidates = sorted(glob.glob(str(PYENV_ROOT / "versions" / "*" / "bin" / "python3.*")))
+    candidates += sorted(glob.glob("/usr/bin/python3.*"))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidates += sorted(glob.glob(os.path.join(folder, "python3.*")))
+    seen: dict[str, str] = {}
+    for path in candidates:
+        version = _version_of_name(path)
+        real = os.path.realpath(path)
+        if (version is None or version < MIN_VERSION or not os.access(real, os.X_OK)
+                or not _is_elf(real) or real in seen.values()):
+            continue
+        seen.setdefault(real, path)
+    return list(seen.values())
+
+
+INTERPRETERS = find_interpreters()
+
+
+def _facts(python: str) -> tuple[str, bool]:
+    """(version, free-threaded) as the interpreter itself says: the test may run it."""
+    out = subprocess.run(
+        [python, "-c", "import platform, sysconfig; print(platform.python_version(), "
+                       "bool(sysconfig.get_config_var('Py_GIL_DISABLED')))"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    return out[0], out[1] == "True"
+
+
+def _record(out: Path, *command: str) -> inspector.Recording:
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--",
+                           *command], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return inspector.load(out)
+
+
+def test_the_machine_has_interpreters_besides_the_running_one() -> None:
+    mine = os.path.realpath(PY)
+    others = [p for p in INTERPRETERS if os.path.realpath(p) != mine]
+    print("interpreters in the matrix:", ", ".join(INTERPRETERS) or "none")
+    assert others, (
+        f"no CPython >= 3.9 besides {mine} found under {PYENV_ROOT}/versions/*/bin, "
+        "/usr/bin or PATH: this machine kind carries pyenv's 3.9.18, 3.10.13, 3.11.7, "
+        "3.12.1 and 3.13.0 (`pyenv install 3.9.18 3.10.13 3.12.1 3.13.0`) and Debian's "
+        "/usr/bin/python3.11")
+    versions = {_version_of_name(p) for p in INTERPRETERS}
+    assert (3, 9) in versions and (3, 10) in versions, (
+        f"the matrix lacks 3.9 or 3.10 (found {sorted(v for v in versions if v)}): "
+        f"`pyenv install 3.9.18 3.10.13` under {PYENV_ROOT}")
+
+
+BUSY_RERUNS = 2  # a recording made while other programs held the cores is made again
+
+
+def _cores_were_busy(rec: inspector.Recording) -> bool:
+    """The target's threads waited longer for a core than they ran or waited for the GIL:
+    other programs held the machine's cores (2 here, shared), and the GIL cannot be judged
+    from this run."""
+    states = thread_states(rec)
+    return bool(states["runqueue_s"].sum() > states["cpu_s"].sum() + states["gil_s"].sum())
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_gil_bound_threads_get_stacks_names_version_and_the_gil_verdict(
+        python: str, tmp_path: Path) -> None:
+    version, free_threaded = _facts(python)
+    for attempt in range(BUSY_RERUNS + 1):
+        rec = _record(tmp_path / f"gil-{attempt}.sqlite", python,
+                      str(WORKLOADS / "gil_threads.py"), WORKLOAD_S)
+        if not _cores_were_busy(rec):
+            break
+        print(f"{python}: the machine's cores were busy during recording {attempt + 1}")
+    target = rec.processes[rec.processes.is_target.astype(bool)].iloc[0]
+    assert bool(target.is_python)
+    assert target.python_version == version + ("t" if free_threaded else ""), target
+    assert len(rec.stacks) > 0, rec.problems
+    names = set(rec.threads.name.dropna())
+    assert {f"arith-{i}" for i in range(4)} <= names, names
+    assert rec.stacks["stack"].str.contains("arithmetic", regex=False).any()
+    v = diagnose(rec).verdict
+    if free_threaded:
+        assert not v.gil_limited, v.evidence
+    else:
+        assert v.bound == "cpu" and v.gil_limited, v.evidence
+
+
+@pytest.mark.parametrize("python", INTERPRETERS)
+def test_threads_waiting_on_sockets_are_not_cpu_bound(python: str, tmp_path: Path) -> None:
+    rec = _record(tmp_path / "io.sqlite", python, str(WORKLOADS / "socket_waits.py"),
+                  WORKLOAD_S)
+    assert len(rec.stacks) > 0, rec.problems
+    assert {f"waiter-{i}" for i in range(4)} <= set(rec.threads.name.dropna())
+    assert rec.stacks["stack"].str.contains("wait_for_input", regex=False).any()
+    v = diagnose(rec).verdict
+    assert v.bound != "cpu" and not v.gil_limited, v.evidence
+
+
+# -- identity from files ---------------------------------------------------------------------
+
+def _pyenv(minor: int) -> str:
+    found = sorted(glob.glob(str(PYENV_ROOT / "versions" / f"3.{minor}.*" / "bin" /
+                                 f"python3.{minor}")))
+    assert found, f"pyenv's 3.{minor} is missing: `pyenv install 3.{minor}` under {PYENV_ROOT}"
+    return found[-1]
+
+
+def _identify_running(argv: list[str], env: dict[str, str] | None = None):
+    """identify() on a real process, once its interpreter is up."""
+    proc = subprocess.Popen([*argv, "-c", "import time; print(1, flush=True); time.sleep(30)"],
+                            stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"1"
+        exe = os.readlink(f"/proc/{proc.pid}/exe")
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode().split("\0")
+        return identify(proc.pid, exe, [c for c in cmdline if c])
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_venv_python_symlink_is_identified_with_its_full_version(tmp_path: Path) -> None:
+    base = _pyenv(9)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True,
+                   timeout=60)
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    assert venv_python.is_symlink()
+    found = _identify_running([str(venv_python)])
+    assert found is not None and found.version == _facts(base)[0] and not found.free_threaded
+
+
+def test_debians_static_python_is_identified_with_its_full_version() -> None:
+    static = "/usr/bin/python3.11"
+    if not os.path.exists(static):
+        pytest.fail(f"{static} (Debian's statically linked python3.11) is missing: "
+                    "`apt-get install python3.11`")
+    found = _identify_running([static])
+    assert found is not None and found.version == _facts(static)[0]
+
+
+@pytest.fixture()
+def python313_copies(tmp_path: Path) -> dict[str, Path]:
+    """A real 3.13 interpreter under a free-threaded build's name (python3.13t) and, as a
+    control, under its own name: only the name differs."""
+    real = Path(_pyenv(13))
+    copies = {}
+    for name in ("python3.13t", "python3.13"):
+        (tmp_path / name).mkdir()
+        copies[name] = tmp_path / name / name
+        shutil.copy2(real, copies[name])
+    return copies
+
+
+def _home_env() -> dict[str, str]:
+    # a copy elsewhere finds its standard library through PYTHONHOME
+    home = str(Path(os.path.realpath(_pyenv(13))).parent.parent)
+    return {**os.environ, "PYTHONHOME": home}
+
+
+def test_a_free_threaded_name_is_told_from_the_interpreter_file(
+        python313_copies: dict[str, Path]) -> None:
+    env = _home_env()
+    version = _facts(_pyenv(13))[0]
+    free = _identify_running([str(python313_copies["python3.13t"])], env)
+    assert free is not None and free.free_threaded
+    assert (free.version, free.gil) == (version + "t", "disabled")
+    forced = _identify_running([str(python313_copies["python3.13t"])],
+                               {**env, "PYTHON_GIL": "1"})
+    assert forced is not None and (forced.free_threaded, forced.gil) == (True, "enabled")
+    control = _identify_running([str(python313_copies["python3.13"])], env)
+    assert control is not None and not control.free_threaded
+    assert (control.version, control.gil) == (version, "enabled")
+
+
+def test_a_free_threaded_name_is_recorded_per_process(
+        python313_copies: dict[str, Path], tmp_path: Path) -> None:
+    home = _home_env()["PYTHONHOME"]  # for the target only: `env` execs it
+    rec = _record(tmp_path / "ft.sqlite", "env", f"PYTHONHOME={home}",
+                  str(python313_copies["python3.13t"]), str(WORKLOADS / "gil_threads.py"),
+                  "0.5")
+    target = rec.processes.iloc[0]
+    assert (target.python_version, target.python_gil) == (_facts(_pyenv(13))[0] + "t",
+                                                          "disabled")
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+def test_a_py_spy_failure_is_stored_in_its_words_and_shown_by_summary(tmp_path: Path) -> None:
+    # Not Python at all, but named like it: every py-spy run on it fails.
+    fake = tmp_path / "python3.12"
+    shutil.copy2(shutil.which("sleep") or "/bin/sleep", fake)
+    out = tmp_path / "fake.sqlite"
+    rec = _record(out, str(fake), "7")  # a failing run takes py-spy ~1 s: 4 tries fit
+    target = rec.processes.iloc[0]
+    assert bool(target.is_python) and target.python_version == "3.12"
+    spy = rec.problems[rec.problems.source == "py-spy"]
+    failed = spy[spy.kind == "run-failed"]
+    assert set(failed.pid) == {int(target.pid)}
+    details = list(failed.detail)
+    # py-spy's own first line, per chain: both were tried, both failed
+    assert any(d.startswith("stacks: Error: ") for d in details), details
+    assert any(d.startswith("--gil: Error: ") for d in details), details
+    gave_up = set(spy[spy.kind == "gave-up"].detail.str.split(":").str[0])
+    assert gave_up == {"stacks", "--gil"}
+    summary = subprocess.run([PY, "-m", "inspector", "summary", str(out)], capture_output=True,
+                             text=True, timeout=60)
+    assert summary.returncode == 0, summary.stderr
+    assert f"py-spy could not sample pid {int(target.pid)}: stacks: Error: " in summary.stdout
+    page = tmp_path / "fake.html"
+    report = subprocess.run([PY, "-m", "inspector", "report", "-o", str(page), str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    section = page.read_text().split("What could not be sampled", 1)[1]
+    assert "run-failed" in section and "gave-up" in section
+    assert details[0] in section  # py-spy's words
