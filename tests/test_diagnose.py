@@ -34,9 +34,9 @@ def _record(tmp: Path, name: str, *command: str, cores: int | None = None) -> Pa
     return out
 
 
-def _inspector(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def _inspector(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, **kw)
 
 
 class Case:
@@ -327,14 +327,17 @@ def test_explain_a_recording_tells_threads_from_child_processes(shell: Case) -> 
 
 
 def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
+    # the program and the recorder both get their cores (tests/machine.py): its GIL-bound
+    # threads must compete with each other, not with the machine's other programs
     live = subprocess.Popen([PY, str(WORKLOADS / "live_threads_and_child.py")],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=for_the_recording(2))
     try:
         assert live.stdout is not None
         words = live.stdout.readline().split()
         assert words[0] == "ready", words
         pid, child = int(words[1]), int(words[2])
-        proc = _inspector("explain", "--pid", str(pid), "--duration", "2", timeout=60)
+        proc = _inspector("explain", "--pid", str(pid), "--duration", "2", timeout=60,
+                          preexec_fn=for_the_recording())
     finally:
         live.kill()
         live.wait()
