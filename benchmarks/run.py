@@ -327,16 +327,23 @@ def _ratio(rounds: list[dict[str, RunResult]], used: dict[str, list[RunResult]],
 
 # -- 2. the recorder's own CPU ------------------------------------------------------------
 
-def _schedstat_ns(pid: int) -> int:
-    """CPU time of all live threads of pid, in ns (schedstat is exact, stat is in ticks)."""
-    total = 0
+def _schedstat_ns(pid: int) -> dict[str, int]:
+    """CPU time of each live thread of pid, in ns (schedstat is exact, stat is in ticks)."""
+    out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                out[tid] = int(f.read().split()[0])
         except (FileNotFoundError, ProcessLookupError):
             pass
-    return total
+    return out
+
+
+def _cpu_between_ns(before: dict[str, int], after: dict[str, int]) -> int:
+    """The threads' CPU between two readings: a thread that ended in between takes its whole
+    time with it (a plain sum then went negative on a busy machine), so only threads alive at
+    the end count, each from the first reading or, born in between, from its birth."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items())
 
 
 def _reaped_children_s(pid: int) -> float:
@@ -388,7 +395,7 @@ def measure_recorder_cpu(config: CpuConfig, stacks: bool, sizes: Sizes, tmp: Pat
         raise BenchError(f"recorder CPU run ({config.label}): exit status {proc.returncode}: "
                          f"{err.decode(errors='replace').strip()[-200:]}")
     span = t1 - t0
-    return {"own_ms_per_s": (own1 - own0) / 1e6 / span,
+    return {"own_ms_per_s": _cpu_between_ns(own0, own1) / 1e6 / span,
             "py_spy_ms_per_s": (kids1 - kids0) * 1e3 / span, "window_s": span}
 
 
