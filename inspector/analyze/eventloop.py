@@ -4,9 +4,10 @@ something other than its selector for long enough that every other task on it st
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from inspector.analyze.frames import function_name, parse_stack, stack_facts
@@ -28,6 +29,11 @@ class LoopBlock:
     function: str              # the program's function on top for most of the block
     frame: str | None          # that function's frame text (file:line) at its longest
     coroutine: str | None      # the outermost program frame run by the loop (the task's coroutine)
+    # 'confirmed': the loop's thread sat in a blocking call (a syscall other than its
+    # selector's) or a known blocking function for the stretch; 'possible': it computed, and
+    # samples cannot tell one long callback from many short ones that yield between them.
+    confidence: str = "possible"
+    blocking_call: str | None = None   # e.g. 'urllib.request.urlopen', 'a sleep', where seen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,6 +96,96 @@ def _close(run: list[tuple[float, float, str]], pid: int, tid: int, min_s: float
     coroutine = max(by_coro, key=lambda k: by_coro[k]) if by_coro else None
     out.append(LoopBlock(pid, tid, round(start, 4), round(end - start, 4), function,
                          longest.get(function, (0.0, None))[1], coroutine))
+
+
+# -- judging a block by what the OS saw the loop's thread do meanwhile ----------------------
+# Known blocking calls, found by a frame's file (suffix) and function: what to name in the
+# advice. C functions (time.sleep, socket.recv) have no Python frame: the syscall names them.
+BLOCKING_FRAMES = (
+    ("urllib/request.py", "urlopen", "urllib.request.urlopen"),
+    ("/requests/api.py", "", "requests"),
+    ("/requests/sessions.py", "", "requests"),
+    ("/http/client.py", "", "http.client (blocking HTTP)"),
+    ("/subprocess.py", "run", "subprocess.run"),
+    ("/subprocess.py", "wait", "subprocess (waiting for a child)"),
+    ("/subprocess.py", "communicate", "subprocess (waiting for a child)"),
+    ("/socket.py", "create_connection", "socket.create_connection"),
+)
+# The loop's thread runnable but not running (waiting for the GIL or a core) for at least
+# this share of a stretch: it was starved of CPU by other threads, not blocked by its task.
+STARVED_SHARE = 0.5
+# ... in a blocking syscall (I/O, sleep, a lock, a child) for at least this share: blocked.
+BLOCKED_SHARE = 0.5
+
+
+def judge_blocks(blocks: list[LoopBlock], stacks: pd.DataFrame, states: pd.DataFrame
+                 ) -> tuple[list[LoopBlock], list[LoopBlock]]:
+    """Splits candidate blocks into (blocks, starved): a stretch in which the loop's thread
+    mostly waited for the GIL or a core is starvation, not a block; one in which it sat in a
+    blocking call is a confirmed block; one in which it computed is a possible block."""
+    kept: list[LoopBlock] = []
+    starved: list[LoopBlock] = []
+    for b in blocks:
+        share = _thread_shares(states, b)
+        call = _blocking_call(stacks, b)
+        # Starved: mostly waiting for the GIL or a core, and too little CPU in the stretch
+        # for the callback itself to have been slow.
+        if share is not None and share["starved"] >= STARVED_SHARE \
+                and share["cpu_s"] < LOOP_BLOCK_MIN_S:
+            starved.append(replace(b, confidence="starved"))
+            continue
+        blocked = share is not None and share["blocked"] >= BLOCKED_SHARE
+        if blocked and call is None and share is not None:
+            call = share["call"]
+        confidence = "confirmed" if blocked or call is not None else "possible"
+        kept.append(replace(b, confidence=confidence, blocking_call=call))
+    return kept, starved
+
+
+def _thread_shares(states: pd.DataFrame, b: LoopBlock) -> dict[str, Any] | None:
+    """What the loop's thread did during the block, from its intervals (each weighted by
+    how much of it the block overlaps): seconds on a CPU, shares starved and blocked."""
+    if states.empty:
+        return None
+    end = b.start_s + b.duration_s
+    rows = states[(states["pid"] == b.pid) & (states["tid"] == b.tid)
+                  & (states["t_s"] > b.start_s) & (states["t_s"] - states["dt_s"] < end)]
+    if rows.empty:
+        return None
+    t1 = rows["t_s"].to_numpy(dtype="float64")
+    dt = rows["dt_s"].to_numpy(dtype="float64")
+    overlap = (np.minimum(t1, end) - np.maximum(t1 - dt, b.start_s)).clip(min=0.0)
+    weight = np.divide(overlap, dt, out=np.zeros_like(dt), where=dt > 0)
+    total = float(overlap.sum())
+    if total <= 0:
+        return None
+
+    def seconds(*cols: str) -> np.ndarray:
+        return sum(rows[c].to_numpy(dtype="float64") for c in cols) * weight
+
+    blocked = seconds("io_s", "sleep_s", "lock_s")
+    calls = rows["syscall_name"].astype(object)[blocked > 0].dropna().astype(str)
+    calls = calls[calls != "running"]
+    call = None
+    if len(calls):
+        name = calls.value_counts().index[0]
+        call = ("a sleep (time.sleep)" if name in ("nanosleep", "clock_nanosleep")
+                else f"a blocking {name} call")
+    return {"cpu_s": float(seconds("cpu_s").sum()),
+            "starved": float(seconds("gil_s", "runqueue_s").sum()) / total,
+            "blocked": float(blocked.sum()) / total, "call": call}
+
+
+def _blocking_call(stacks: pd.DataFrame, b: LoopBlock) -> str | None:
+    end = b.start_s + b.duration_s
+    mine = stacks[(stacks["pid"] == b.pid) & (stacks["tid"] == b.tid)
+                  & (stacks["t_s"] >= b.start_s) & (stacks["t_s"] < end)]
+    for text in mine["stack"].unique():
+        for f in parse_stack(text):
+            for suffix, func, name in BLOCKING_FRAMES:
+                if f.file.endswith(suffix) and (not func or f.func.rsplit(".", 1)[-1] == func):
+                    return name
+    return None
 
 
 def _task_frame(text: str) -> str | None:

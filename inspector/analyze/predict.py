@@ -1,0 +1,160 @@
+"""Predicted speed-ups: from one recording, about how much faster the same work would run
+under each concurrency model (multiprocessing, threading, asyncio), with a low-high range
+and the basis of the estimate. A model of the recorded wall time, not a simulation:
+
+    recorded wall = computing + waiting on I/O + the rest (locks, sleeps, start-up)
+    work (core-seconds) = computing seconds x cores used at once
+
+and each model changes one part: processes spread the work over the usable cores (less what
+the recorder itself took) at a start-up cost per worker; threads overlap the I/O waits but,
+holding the GIL, not Python's work; asyncio overlaps socket waits on one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from inspector.analyze.wall import WallTime
+
+MODELS = ("multiprocessing", "threading", "asyncio")
+
+# Requests in flight assumed for the I/O part when the caller states none: the size at which
+# concurrent.futures' default thread pool stops growing (min(32, cpus + 4)) is the usual
+# upper bound of a thread pool; 16 is a common choice below it (and the demo's).
+DEFAULT_IO_CONCURRENCY = 16
+# Starting a worker process (fork, or spawn + import) and handing it its work: a forked
+# Python worker costs ~10-50 ms; the estimate takes the high end, spread over the cores.
+PROCESS_START_S = 0.05
+# Parallel efficiency of processes on the work, low end: pickling arguments and results,
+# the last lone task, cores shared with the rest of the machine.
+PROCESS_EFFICIENCY_LOW = 0.8
+# Threads taking turns on the GIL cost a little more than one thread doing the same work
+# (switches every 5 ms, cache misses): up to this much more, measured 0.89-0.95x here.
+GIL_SWITCH_COST = 0.12
+# Overlapping waits is never perfect (connection set-up, the server's own limits): the low
+# end assumes this share of the ideal overlap.
+OVERLAP_EFFICIENCY_LOW = 0.75
+
+
+# However busy the machine was, a program gets some of a core: the floor of the estimate.
+MIN_FREE_CORES = 0.1
+
+
+@dataclass(frozen=True)
+class Prediction:
+    model: str
+    speedup: float
+    low: float
+    high: float
+    workers: int
+    basis: str
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("speedup", "low", "high"):
+            d[k] = round(d[k], 2)
+        return d
+
+    def sentence(self) -> str:
+        return (f"{self.model} ({self.workers} workers): about {self.speedup:.1f}x "
+                f"({self.low:.1f}-{self.high:.1f}x)")
+
+
+@dataclass(frozen=True)
+class PredictionInputs:
+    wall: WallTime
+    usable_cores: float
+    python_holds_gil: bool       # the work is Python under a GIL (no parallel threads seen)
+    recorder_cores: float = 0.0  # cores the recorder and py-spy took meanwhile (mean)
+    other_cores: float = 0.0     # cores other programs kept busy meanwhile (mean)
+    io_concurrency: int = DEFAULT_IO_CONCURRENCY
+    socket_waits: bool = True    # the I/O waits are on sockets (asyncio can overlap them)
+
+
+def predict(x: PredictionInputs) -> dict[str, Prediction | None | str]:
+    """model -> Prediction, or a string saying why there is none."""
+    w = x.wall
+    if w.wall_s <= 0:
+        return {m: "nothing was measured" for m in MODELS}
+    work = w.computing_s * max(w.cores_at_once_mean, 0.0)  # core-seconds the work took
+    io = w.io_s
+    rest = max(w.wall_s - w.computing_s - io, 0.0)
+    out: dict[str, Prediction | None | str] = {}
+    out["multiprocessing"] = _processes(x, work, io, rest)
+    out["threading"] = _threads(x, work, io, rest)
+    out["asyncio"] = _asyncio(x, work, io, rest)
+    return out
+
+
+def _free_cores(x: PredictionInputs) -> float:
+    """Cores the program could have had: usable, less what the recorder and others took."""
+    return max(MIN_FREE_CORES, x.usable_cores - x.recorder_cores - x.other_cores)
+
+
+def _ratio(wall: float, t: float) -> float:
+    return wall / t if t > 0 else 1.0
+
+
+def _processes(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction:
+    w = x.wall
+    cores = _free_cores(x)
+    io_bound = io > w.computing_s
+    workers = x.io_concurrency if io_bound else max(1, int(x.usable_cores))
+    start = PROCESS_START_S * workers / cores
+    # Work spreads over min(workers, cores); waits overlap workers at a time.
+    spread = min(float(workers), cores)
+    mid = work / spread + io / workers + rest + start
+    best = work / min(float(workers), max(cores, x.usable_cores - x.other_cores)) \
+        + io / workers + rest
+    worst = work / (spread * PROCESS_EFFICIENCY_LOW) + io / (workers * OVERLAP_EFFICIENCY_LOW) \
+        + rest + 2 * start
+    basis = (f"{work:.1f} core-s of work over {spread:.1f} usable cores"
+             + (f" (of {x.usable_cores:g}, less {x.recorder_cores + x.other_cores:.2f} "
+                "the recorder and other programs took)"
+                if x.recorder_cores + x.other_cores > 0.01 else "")
+             + (f", {io:.1f} s of I/O waits overlapped {workers} at a time" if io > 0.05 else "")
+             + f", {start:.2f} s to start {workers} processes")
+    return _made("multiprocessing", w.wall_s, mid, best, worst, workers, basis)
+
+
+def _threads(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction:
+    w = x.wall
+    c = max(1, x.io_concurrency)
+    one = min(1.0, _free_cores(x))  # one core's worth at most, under the GIL
+    if x.python_holds_gil:
+        cpu_mid, cpu_best, cpu_worst = (work / one * (1 + GIL_SWITCH_COST / 2), work / one,
+                                        work / one * (1 + GIL_SWITCH_COST))
+        why = f"{work:.1f} core-s of Python work stay serial under the GIL"
+    else:
+        cores = _free_cores(x)
+        cpu_mid, cpu_best, cpu_worst = (work / cores, work / x.usable_cores,
+                                        work / (cores * PROCESS_EFFICIENCY_LOW))
+        why = f"{work:.1f} core-s of work released the GIL: it spreads over {cores:.1f} cores"
+    mid = cpu_mid + io / c + rest
+    best = cpu_best + io / c + rest
+    worst = cpu_worst + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
+    basis = why + (f"; {io:.1f} s of I/O waits overlapped {c} at a time" if io > 0.05 else "")
+    return _made("threading", w.wall_s, mid, best, worst, c, basis)
+
+
+def _asyncio(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction | str:
+    w = x.wall
+    if io > 0.05 and not x.socket_waits:
+        return "the I/O waits are not on sockets (files, disks): an event loop cannot overlap them"
+    c = max(1, x.io_concurrency)
+    one = min(1.0, _free_cores(x))
+    mid = work / one + io / c + rest
+    worst = work / one * (1 + GIL_SWITCH_COST / 2) + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
+    basis = (f"{work:.1f} core-s of work on one thread"
+             + (f"; {io:.1f} s of socket waits overlapped {c} at a time, with non-blocking calls"
+                if io > 0.05 else ""))
+    return _made("asyncio", w.wall_s, mid, mid, worst, c, basis)
+
+
+def _made(model: str, wall: float, mid: float, best: float, worst: float, workers: int,
+          basis: str) -> Prediction:
+    s = _ratio(wall, mid)
+    hi = max(_ratio(wall, best), s)
+    lo = min(_ratio(wall, worst), s)
+    return Prediction(model=model, speedup=s, low=lo, high=hi, workers=workers, basis=basis)

@@ -1,0 +1,243 @@
+"""Where the program's wall time went, moment by moment: at each sampling interval, was any
+thread of the whole process tree computing (on a CPU, or wanting one: the GIL, the run
+queue), or were they all waiting (on I/O, on each other, asleep)? And phases: stretches of
+the run whose behaviour differs (parallel, serial, waiting on I/O), each with its share.
+
+Pure functions over `thread_states` (one row per thread per interval) and the process samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# -- thresholds, each with its reason ------------------------------------------------------
+# An interval is "computing" when the tree wanted at least half a core in it (on a CPU, or
+# runnable: waiting for the GIL or a core): something was working for most of that moment.
+COMPUTING_CORES = 0.5
+# ... "waiting on I/O" when nothing computed and at least half a thread's worth of the
+# interval was spent in an I/O wait (a socket, a pipe, a disk).
+IO_THREADS = 0.5
+# Cores used at once above this is two threads or processes truly running together: a
+# single thread measures 1.0 plus sampling jitter (the 10 ms tick), never a third more.
+PARALLEL_CORES = 1.3
+# Phases: the label of each interval is smoothed over this many intervals (a majority
+# vote), so a thread switching in and out of a state does not cut the run into slivers...
+SMOOTH_INTERVALS = 5
+# ... and a stretch shorter than this share of the run (and MIN_PHASE_S) is folded into
+# its neighbour: a phase worth its own advice costs a noticeable part of the wall time.
+MIN_PHASE_SHARE = 0.1
+MIN_PHASE_S = 0.5
+
+# Interval labels, as the phases name them.
+PARALLEL = "parallel"    # computing on more than one core at once
+SERIAL = "serial"        # computing, on one core's worth (one thread, or threads taking turns)
+IO = "io"                # nothing computing; waiting on I/O
+WAITING = "waiting"      # nothing computing or doing I/O: locks, children, sleeps
+LABELS = (PARALLEL, SERIAL, IO, WAITING)
+
+
+@dataclass(frozen=True)
+class WallTime:
+    """The run's wall clock split by what the whole tree did at each moment (seconds)."""
+
+    wall_s: float
+    computing_s: float          # some thread computed or wanted a CPU
+    parallel_s: float           # ... on more than PARALLEL_CORES at once
+    io_s: float                 # nothing computed; some thread waited on I/O
+    waiting_s: float            # the rest: locks, joins, children's start-up, sleeps
+    cores_at_once_mean: float   # cores used at once, mean over the computing intervals
+    cores_at_once_peak: float
+    busy_processes_mean: float  # processes using half a core or more at once (computing)
+    # Of the core time the threads wanted while computing (on a CPU or runnable), the share
+    # they got: below 1 when other programs (or too many threads) kept the cores busy.
+    core_share: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: round(v, 3) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Phase:
+    start_s: float
+    end_s: float
+    kind: str                   # one of LABELS
+    share: float                # of the run's wall time
+    cores_mean: float           # cores used at once, mean over the phase
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
+              ) -> pd.DataFrame:
+    """One row per sampling tick of the whole tree: t_s, dt_s, demand (cores wanted),
+    cores (cores used at once: the processes' measured CPU where sampled, else the threads'),
+    io, lock, sleep (threads' worth of each wait), busy_processes and the interval's label."""
+    if states.empty:
+        return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
+                                     "busy_processes", "label"])
+    demand = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
+    per_t = pd.DataFrame({
+        "t_s": states["t_s"].to_numpy(), "dt": states["dt_s"].to_numpy(),
+        "demand": demand.to_numpy(), "cpu": states["cpu_s"].to_numpy(),
+        "io": states["io_s"].to_numpy(), "lock": states["lock_s"].to_numpy(),
+        "sleep": states["sleep_s"].to_numpy(), "rq": states["runqueue_s"].to_numpy(),
+        "proc_id": states["proc_id"].to_numpy(),
+    })
+    by_proc = per_t.groupby(["t_s", "proc_id"], sort=True).agg(
+        cpu=("cpu", "sum"), dt=("dt", "max"))
+    busy = (by_proc["cpu"] >= 0.5 * by_proc["dt"]).groupby(level=0).sum()
+    g = per_t.groupby("t_s", sort=True).agg(
+        dt_s=("dt", "max"), demand=("demand", "sum"), cpu=("cpu", "sum"), io=("io", "sum"),
+        lock=("lock", "sum"), sleep=("sleep", "sum"), rq=("rq", "sum"))
+    dt = g["dt_s"].where(g["dt_s"] > 0)
+    out = pd.DataFrame({"t_s": g.index.to_numpy(dtype="float64"),
+                        "dt_s": g["dt_s"].to_numpy()})
+    for col in ("demand", "io", "lock", "sleep", "cpu", "rq"):
+        out[col] = (g[col] / dt).fillna(0.0).to_numpy()
+    threads_cores = (g["cpu"] / dt).fillna(0.0)
+    measured = _measured_cores(process_samples, g.index)
+    cores = threads_cores if measured is None else measured.where(measured.notna(),
+                                                                   threads_cores)
+    out["cores"] = cores.to_numpy(dtype="float64")
+    out["busy_processes"] = busy.reindex(g.index, fill_value=0).to_numpy()
+    out["label"] = _labels(out)
+    return out
+
+
+def _measured_cores(process_samples: pd.DataFrame | None, ticks: pd.Index
+                    ) -> pd.Series | None:
+    """The tree's cores used at each tick, summed over processes from /proc/PID/stat."""
+    if process_samples is None or process_samples.empty \
+            or "cpu_percent" not in process_samples.columns:
+        return None
+    ps = process_samples[["t_s", "cpu_percent"]].dropna()
+    if ps.empty:
+        return None
+    summed = ps.groupby("t_s")["cpu_percent"].sum() / 100.0
+    return summed.reindex(ticks)
+
+
+def _labels(iv: pd.DataFrame) -> np.ndarray:
+    computing = iv["demand"].to_numpy() >= COMPUTING_CORES
+    parallel = computing & (iv["cores"].to_numpy() > PARALLEL_CORES)
+    io = ~computing & (iv["io"].to_numpy() >= IO_THREADS)
+    return np.select([parallel, computing, io], [PARALLEL, SERIAL, IO], default=WAITING)
+
+
+def wall_time(iv: pd.DataFrame) -> WallTime:
+    """Totals of `intervals(...)`: where the wall clock went."""
+    if iv.empty:
+        return WallTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+    dt = iv["dt_s"].to_numpy(dtype="float64")
+    label = iv["label"].to_numpy()
+    computing = (label == PARALLEL) | (label == SERIAL)
+    cores = iv["cores"].to_numpy(dtype="float64")
+    busy = iv["busy_processes"].to_numpy(dtype="float64")
+    weight = dt[computing]
+    return WallTime(
+        wall_s=float(dt.sum()),
+        computing_s=float(weight.sum()),
+        parallel_s=float(dt[label == PARALLEL].sum()),
+        io_s=float(dt[label == IO].sum()),
+        waiting_s=float(dt[label == WAITING].sum()),
+        cores_at_once_mean=_weighted(cores[computing], weight),
+        cores_at_once_peak=float(cores.max()) if len(cores) else 0.0,
+        busy_processes_mean=_weighted(busy[computing], weight),
+        core_share=_core_share(iv, computing),
+    )
+
+
+def _core_share(iv: pd.DataFrame, computing: np.ndarray) -> float:
+    if "cpu" not in iv.columns:
+        return 1.0
+    cpu = float(iv["cpu"].to_numpy()[computing].sum())
+    rq = float(iv["rq"].to_numpy()[computing].sum())
+    return cpu / (cpu + rq) if cpu + rq > 0 else 1.0
+
+
+def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
+    total = float(weights.sum())
+    return float((values * weights).sum() / total) if total > 0 else 0.0
+
+
+def phases(iv: pd.DataFrame) -> list[Phase]:
+    """The run cut where its behaviour changes for long enough; one phase when it never does.
+    Labels are smoothed by a majority vote over SMOOTH_INTERVALS, then stretches shorter
+    than MIN_PHASE_SHARE of the run (and MIN_PHASE_S) join the neighbour they touch longest."""
+    if iv.empty:
+        return []
+    t = iv["t_s"].to_numpy(dtype="float64")
+    dt = iv["dt_s"].to_numpy(dtype="float64")
+    cores = iv["cores"].to_numpy(dtype="float64")
+    labels = _smooth(iv["label"].to_numpy())
+    # runs of equal labels: [start row, end row)
+    cut = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    bounds = list(zip(np.r_[0, cut], np.r_[cut, len(labels)]))
+    runs: list[tuple[int, int, str]] = [(int(a), int(b), str(labels[a])) for a, b in bounds]
+    wall = float(dt.sum())
+    floor = max(MIN_PHASE_S, MIN_PHASE_SHARE * wall)
+    while len(runs) > 1:
+        lengths = [float(dt[a:b].sum()) for a, b, _ in runs]
+        i = int(np.argmin(lengths))
+        if lengths[i] >= floor:
+            break
+        # fold the shortest into its longer neighbour
+        if i == 0:
+            j = 1
+        elif i == len(runs) - 1:
+            j = i - 1
+        else:
+            j = i - 1 if lengths[i - 1] >= lengths[i + 1] else i + 1
+        lo, hi = min(i, j), max(i, j)
+        keep = runs[j][2]
+        runs[lo:hi + 1] = [(runs[lo][0], runs[hi][1], keep)]
+        # neighbours of the same kind become one
+        merged: list[tuple[int, int, str]] = []
+        for r in runs:
+            if merged and merged[-1][2] == r[2]:
+                merged[-1] = (merged[-1][0], r[1], r[2])
+            else:
+                merged.append(r)
+        runs = merged
+    out: list[Phase] = []
+    for a, b, kind in runs:
+        d = dt[a:b]
+        out.append(Phase(start_s=float(t[a] - dt[a]), end_s=float(t[b - 1]), kind=kind,
+                         share=float(d.sum() / wall) if wall > 0 else 0.0,
+                         cores_mean=_weighted(cores[a:b], d)))
+    return out
+
+
+def _smooth(labels: np.ndarray) -> np.ndarray:
+    """Each label replaced by the most common one in a centred window (ties keep it)."""
+    n = len(labels)
+    if n < SMOOTH_INTERVALS:
+        return labels
+    half = SMOOTH_INTERVALS // 2
+    codes = np.array([LABELS.index(x) for x in labels])
+    counts = np.zeros((len(LABELS), n))
+    for k in range(len(LABELS)):
+        hits = np.r_[0, np.cumsum(codes == k)]
+        lo = np.clip(np.arange(n) - half, 0, n)
+        hi = np.clip(np.arange(n) + half + 1, 0, n)
+        counts[k] = hits[hi] - hits[lo]
+    best = counts.argmax(axis=0)
+    own = counts[codes, np.arange(n)]
+    keep_own = own >= counts.max(axis=0)
+    return np.array(LABELS, dtype=object)[np.where(keep_own, codes, best)]
+
+
+def phase_rows(states: pd.DataFrame, phase: Phase) -> pd.DataFrame:
+    """The rows of `states` whose interval ends inside `phase`."""
+    t = states["t_s"]
+    return states[(t > phase.start_s + 1e-9) & (t <= phase.end_s + 1e-9)]
