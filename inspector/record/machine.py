@@ -1,0 +1,94 @@
+"""The machine around the recording, once a tick: how many cores everything was using
+(/proc/stat), and how much of that was the recorder itself and the py-spy runs it started,
+so a diagnosis can tell "waiting for a core" caused by other programs, or by us.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from inspector.record import procfs
+from inspector.record.procfs import Gone, ProcFile, Unreadable
+
+
+@dataclass(frozen=True)
+class MachineSample:
+    t_s: float
+    busy_cores: float       # every CPU of the machine, busy (not idle/iowait), in cores
+    recorder_cores: float   # the recorder's process and its py-spy children
+
+
+class MachineMeter:
+    """Reads /proc/stat and the recorder's own stat files (kept open) each tick; gives the
+    cores used since the previous reading."""
+
+    def __init__(self) -> None:
+        self._stat = ProcFile("/proc/stat")
+        self._self = ProcFile(f"/proc/{os.getpid()}/stat")
+        self._helpers: dict[int, ProcFile] = {}
+        self._last: tuple[float, float, float] | None = None  # t, machine busy s, ours s
+
+    def close(self) -> None:
+        self._stat.close()
+        self._self.close()
+        for f in self._helpers.values():
+            f.close()
+        self._helpers.clear()
+
+    def read(self, t_s: float, helper_pids: set[int]) -> MachineSample | None:
+        """The cores used since the last call (None at the first call, or if unreadable)."""
+        try:
+            busy = _machine_busy_s(self._stat.read())
+            ours = _cpu_s(self._self.read()) + self._helpers_cpu(helper_pids)
+        except (Gone, Unreadable, ValueError, IndexError):
+            return None
+        last, self._last = self._last, (t_s, busy, ours)
+        if last is None or t_s <= last[0]:
+            return None
+        dt = t_s - last[0]
+        return MachineSample(t_s=t_s, busy_cores=max(0.0, (busy - last[1]) / dt),
+                             recorder_cores=max(0.0, (ours - last[2]) / dt))
+
+    def _helpers_cpu(self, pids: set[int]) -> float:
+        for pid in list(self._helpers):
+            if pid not in pids:
+                self._forget(pid)
+        total = 0.0
+        for pid in pids:
+            f = self._helpers.get(pid)
+            if f is None:
+                try:
+                    f = self._helpers[pid] = ProcFile(f"/proc/{pid}/stat")
+                except (Gone, Unreadable):
+                    continue
+            try:
+                cpu = _cpu_s(f.read())
+            except (Gone, Unreadable, ValueError, IndexError):
+                self._forget(pid)
+                continue
+            total += cpu
+        return total
+
+    def _forget(self, pid: int) -> None:
+        # An ended helper's CPU comes back in the recorder's cutime/cstime once reaped.
+        f = self._helpers.pop(pid, None)
+        if f is not None:
+            f.close()
+
+
+def _machine_busy_s(text: str) -> float:
+    """Seconds all CPUs spent busy since boot: the 'cpu' line less idle and iowait."""
+    fields = text.split("\n", 1)[0].split()
+    ticks = [int(x) for x in fields[1:]]
+    # user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
+    busy = sum(ticks[:8]) - ticks[3] - ticks[4]
+    return busy / procfs.CLK_TCK
+
+
+def _cpu_s(stat_text: str) -> float:
+    """utime + stime of a /proc/PID/stat text, children included once reaped (cutime,
+    cstime): py-spy runs the recorder started and waited for."""
+    rest = stat_text[stat_text.rindex(")") + 2:].split()
+    # fields after comm: state(0) ppid pgrp ... utime(11) stime(12) cutime(13) cstime(14)
+    return sum(int(x) for x in rest[11:15]) / procfs.CLK_TCK
