@@ -65,8 +65,9 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     del stack_ids
     text_of = _stack_texts(rec.stacks)
     sc_codes, sc_names = _codes(ts["syscall_name"], sort)
-    end_kind = _wait_kinds(rec, ts, sort, proc_col, sc_codes, sc_names, stack_codes,
-                           stack_uniq, text_of)
+    fk_codes = _futex_codes(ts, sort)
+    end_kind, by_address = _wait_kinds(rec, ts, sort, proc_col, sc_codes, sc_names,
+                                       stack_codes, stack_uniq, text_of, fk_codes)
     dt = _diff(t, new)
     cpu, rq, wait = _cpu_and_waits(ts, sort, new, dt)
 
@@ -79,11 +80,12 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     del t, dt
     seconds = floats[2:]
     _split_waits(seconds, keep, new, end_kind, wait)
-    del end_kind, wait
+    gil_by_address = (by_address | (_shift(by_address.astype("int8"), new, 1) == 1))[keep]
+    del end_kind, wait, by_address
     seconds[_CPU] = cpu[keep]
     seconds[_RUNQUEUE] = rq[keep] + seconds[_RUNQUEUE]
     del cpu, rq
-    _cap_gil(seconds, proc_col[keep], floats[0])
+    _cap_gil(seconds, proc_col[keep], floats[0], ~gil_by_address)
     out = pd.DataFrame(floats.T, columns=["t_s", "dt_s", *STATE_COLUMNS], copy=False)
     out.insert(2, "proc_id", sort(ts["proc_id"].to_numpy())[keep])
     out.insert(3, "pid", sort(ts["pid"].to_numpy())[keep])
@@ -91,6 +93,11 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     out.insert(5, "name", _thread_names(rec.threads, proc_col, tid_col, new, keep))
     out.insert(6, "state", pd.Categorical.from_codes(_argmax(seconds), categories=STATES))
     out["syscall_name"] = pd.Categorical.from_codes(sc_codes[keep], categories=sc_names)
+    # What told a GIL wait from a lock wait in this interval: the futex's address (exact) or
+    # the stack on top (a guess, capped by the CPU of the thread's peers).
+    out["futex_basis"] = pd.Categorical.from_codes(
+        np.where(gil_by_address, 0, np.where(fk_codes[keep] >= 0, 0, 1)).astype("int8"),
+        categories=["address", "stack"])
     leaf_codes, leaf_names = pd.factorize(_leaves(stack_uniq, text_of))
     out["leaf"] = pd.Categorical.from_codes(leaf_codes[stack_codes[keep]], leaf_names)
     return out
@@ -121,16 +128,17 @@ def _cpu_and_waits(ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray],
 def _wait_kinds(rec: Recording, ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray],
                 proc_col: np.ndarray, sc_codes: np.ndarray, sc_names: list,
                 stack_codes: np.ndarray, stack_uniq: np.ndarray,
-                text_of: dict[int, str | None]) -> np.ndarray:
-    """What each sampled thread was waiting for: a STATES index or NOT_WAITING (int8).
-    Each distinct (syscall, state, stack, process) is classified once: far fewer than
-    rows."""
+                text_of: dict[int, str | None], fk_codes: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """What each sampled thread was waiting for: a STATES index or NOT_WAITING (int8), and
+    whether a futex's address decided it. Each distinct (syscall, state, stack, process,
+    futex kind) is classified once: far fewer than rows."""
     gil_enabled = _gil_enabled_by_proc(rec.processes)
     st_codes, st_names = _codes(ts["state"], sort)
     proc_ids = proc_col.astype("int64")
     proc_codes, _ = pd.factorize(proc_ids)
     key = np.zeros(len(proc_ids), dtype="int64")
-    for col in (sc_codes + 1, st_codes + 1, stack_codes, proc_codes):
+    for col in (sc_codes + 1, st_codes + 1, stack_codes, proc_codes, fk_codes + 1):
         key = key * (int(col.max(initial=0)) + 1) + col  # unique per combination
     codes, n_keys = _dense_codes(key)
     del key
@@ -140,10 +148,29 @@ def _wait_kinds(rec: Recording, ts: pd.DataFrame, sort: Callable[[np.ndarray], n
         _kind_index(_wait_kind(None if sc_codes[i] < 0 else str(sc_names[sc_codes[i]]),
                                None if st_codes[i] < 0 else str(st_names[st_codes[i]]),
                                stack_facts(text_of.get(int(stack_uniq[stack_codes[i]]))),
-                               gil_enabled.get(int(proc_ids[i]), False)))
+                               gil_enabled.get(int(proc_ids[i]), False),
+                               FUTEX_KINDS[fk_codes[i]] if fk_codes[i] >= 0 else None))
         for i in firsts
     ], dtype="int8")
-    return kinds[codes]
+    decided = np.array([fk_codes[i] >= 0 and sc_codes[i] >= 0
+                        and str(sc_names[sc_codes[i]]) in FUTEX_SYSCALLS for i in firsts],
+                       dtype=bool)
+    return kinds[codes], decided[codes]
+
+
+# thread_samples.futex_kind: where a thread's futex lay (docs/recording-format.md).
+FUTEX_KINDS = {0: "interpreter", 1: "elsewhere"}  # code -> meaning, codes are value - 1
+FUTEX_IN_INTERPRETER, FUTEX_ELSEWHERE = 1, 2      # the values stored
+
+
+def _futex_codes(ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Per sample: 0 when its futex lay in the interpreter's data (the GIL), 1 elsewhere
+    (a lock, event, queue, join), -1 unknown (no futex, an older recording, unreadable)."""
+    if "futex_kind" not in ts.columns:
+        return np.full(len(ts), -1, dtype="int64")
+    v = pd.to_numeric(ts["futex_kind"], errors="coerce").to_numpy(dtype="float64")
+    codes = np.where(v == FUTEX_IN_INTERPRETER, 0, np.where(v == FUTEX_ELSEWHERE, 1, -1))
+    return sort(codes.astype("int64"))
 
 
 def _split_waits(seconds: np.ndarray, keep: np.ndarray, new: np.ndarray,
@@ -377,12 +404,16 @@ def _runs(a: np.ndarray, b: np.ndarray) -> dict[tuple[Any, Any], tuple[int, int]
 
 
 def _wait_kind(syscall: str | None, sched_state: str | None, facts: StackFacts,
-               gil_enabled: bool) -> str | None:
-    """What a thread seen at one sample was waiting for; None when it was not waiting."""
+               gil_enabled: bool, futex_at: str | None = None) -> str | None:
+    """What a thread seen at one sample was waiting for; None when it was not waiting.
+    A futex in the interpreter's own data is the GIL's condition variable (every CPython
+    3.9-3.13 here, shared/MEASUREMENTS.md); anywhere else, a lock, event, queue or join."""
     if syscall == "running":
         return None
     if syscall is None:
         return "io" if sched_state in DISK_WAIT_STATES else "other"
+    if syscall in FUTEX_SYSCALLS and futex_at is not None:
+        return "gil" if futex_at == "interpreter" and gil_enabled else "lock"
     kind = WAIT_KIND.get(syscall)
     if kind == "sleep":
         return "sleep"
@@ -401,11 +432,14 @@ def _wait_kind(syscall: str | None, sched_state: str | None, facts: StackFacts,
     return "io" if sched_state in DISK_WAIT_STATES else "other"
 
 
-def _cap_gil(seconds: np.ndarray, proc_ids: np.ndarray, t: np.ndarray) -> None:
+def _cap_gil(seconds: np.ndarray, proc_ids: np.ndarray, t: np.ndarray,
+             guessed: np.ndarray) -> None:
     """A thread can wait for the GIL only while another thread of its process holds it:
-    moves the excess of `seconds` (a row per state) from GIL to lock waits, in place."""
+    moves the excess of `seconds` (a row per state) from GIL to lock waits, in place, in
+    the intervals whose GIL wait was guessed from the stack (`guessed`), not seen at the
+    GIL's own address."""
     gil = seconds[_GIL]
-    if not (gil > 0).any():
+    if not (gil[guessed] > 0).any():
         return
     cpu = seconds[_CPU]
     proc_codes, proc_uniq = pd.factorize(proc_ids)
@@ -413,6 +447,6 @@ def _cap_gil(seconds: np.ndarray, proc_ids: np.ndarray, t: np.ndarray) -> None:
     t_codes, t_uniq = pd.factorize((t + 0.0).view("int64"))
     group, _ = _dense_codes(proc_codes.astype("int64") * len(t_uniq) + t_codes)
     others = _clip0(np.bincount(group, weights=cpu)[group] - cpu)
-    excess = _clip0(gil - others)
+    excess = np.where(guessed, _clip0(gil - others), 0.0)
     seconds[_LOCK] = seconds[_LOCK] + excess
     seconds[_GIL] = gil - excess

@@ -27,6 +27,7 @@ class MachineMeter:
         self._stat = ProcFile("/proc/stat")
         self._self = ProcFile(f"/proc/{os.getpid()}/stat")
         self._helpers: dict[int, ProcFile] = {}
+        self._gone: set[int] = set()             # helpers seen ended: not opened again
         self._last: tuple[float, float, float] | None = None  # t, machine busy s, ours s
 
     def close(self) -> None:
@@ -50,7 +51,8 @@ class MachineMeter:
         return MachineSample(t_s=t_s, busy_cores=max(0.0, (busy - last[1]) / dt),
                              recorder_cores=max(0.0, (ours - last[2]) / dt))
 
-    def _helpers_cpu(self, pids: set[int]) -> float:
+    def _helpers_cpu(self, live: set[int]) -> float:
+        pids = set(live) - self._gone  # a copy: the stacks thread adds to `live` meanwhile
         for pid in list(self._helpers):
             if pid not in pids:
                 self._forget(pid)
@@ -61,11 +63,13 @@ class MachineMeter:
                 try:
                     f = self._helpers[pid] = ProcFile(f"/proc/{pid}/stat")
                 except (Gone, Unreadable):
+                    self._gone.add(pid)
                     continue
             try:
                 cpu = _cpu_s(f.read())
             except (Gone, Unreadable, ValueError, IndexError):
                 self._forget(pid)
+                self._gone.add(pid)
                 continue
             total += cpu
         return total

@@ -167,6 +167,7 @@ class ThreadReading(NamedTuple):
     on_cpu_s: float | None
     runqueue_s: float | None
     starttime_ticks: int
+    syscall_text: str | None = None   # the syscall line read (its arguments: a futex's address)
 
 
 class ThreadFiles:
@@ -178,7 +179,7 @@ class ThreadFiles:
     """
 
     __slots__ = ("tid", "stat", "syscall", "schedstat", "children", "syscall_denied", "comm",
-                 "ran", "_last_on_cpu_s", "_last_syscall", "_children")
+                 "ran", "_last_on_cpu_s", "_last_syscall", "_last_syscall_text", "_children")
 
     def __init__(self, pid: int, tid: int) -> None:
         base = f"/proc/{pid}/task/{tid}/"
@@ -192,6 +193,7 @@ class ThreadFiles:
         self.ran = True
         self._last_on_cpu_s: float | None = None
         self._last_syscall: int | None = None
+        self._last_syscall_text: str | None = None
         self._children: list[int] = []
         try:
             self.syscall = ProcFile(base + "syscall")
@@ -216,18 +218,20 @@ class ThreadFiles:
         comm, state, utime_s, stime_s, starttime = parse_thread_stat(self.stat.read())
         self.ran = on_cpu is None or on_cpu != self._last_on_cpu_s
         self._last_on_cpu_s = on_cpu
-        sc = self._last_syscall
+        sc, text = self._last_syscall, self._last_syscall_text
         if self.syscall is not None and self.ran:
+            text = None
             try:
-                sc = parse_syscall(self.syscall.read())
+                text = self.syscall.read()
+                sc = parse_syscall(text)
             except Unreadable:
                 self.syscall_denied = True
                 sc = None
             except (ValueError, IndexError):
                 sc = None
-            self._last_syscall = sc
+            self._last_syscall, self._last_syscall_text = sc, text
         return ThreadReading(self.tid, comm, state, utime_s, stime_s, sc, on_cpu, runq,
-                             starttime)
+                             starttime, text)
 
     def child_pids(self, refresh: bool = True) -> list[int]:
         """The thread's children; with refresh=False, as last read (see `ran`)."""

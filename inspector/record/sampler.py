@@ -14,15 +14,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from inspector.record import procfs
+from inspector.record import cores, futex, procfs
 from inspector.record.interpreters import identify
+from inspector.record.machine import MachineMeter
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
 from inspector.recording import ProcessRecord, RecordingWriter
 from inspector.syscalls import syscall_name
 
 USS_EVERY_S = 1.0  # USS costs 0.3-0.5 ms per process (it walks smaps): once a second is plenty
 YOUNG_S = 1.0  # a process this young may still exec: its command line is compared each tick
-FLUSH_EVERY_S = 0.5  # commit period: a killed recorder loses at most this much
+FLUSH_EVERY_S = 0.5
+# Affinity and cgroup quota are read at a process's start and again this often (0.16 ms a
+# read): a program may pin itself (os.sched_setaffinity, taskset -p) after it starts.
+CORES_EVERY_S = 1.0  # commit period: a killed recorder loses at most this much
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class _Proc:
     exit_code: int | None = None
     last_uss_s: float = -1e9
     cpu_s: float = 0.0
+    # where its futex addresses lie (the GIL or a lock): maps read once, for Python processes
+    waits: futex.AddressClassifier | None = None
+    cores_read_s: float = -1e9
+    usable: tuple[int | None, float | None] | None = None  # affinity, quota last written
 
     def close(self) -> None:
         for f in (self.stat, self.status, self.io):
@@ -111,6 +119,7 @@ class Sampler:
         # cold open+read+close costs ~2-3x a pread.
         self._own_children: dict[int, ProcFile] = {}
         self._lock = threading.Lock()
+        self._machine = MachineMeter()
 
     # -- clocks ---------------------------------------------------------------------------
     def now_s(self) -> float:
@@ -189,7 +198,23 @@ class Sampler:
         ))
         self._procs[pid] = p
         self._all.append(p)
+        self._note_cores(p, t_s)
         return p
+
+    def _note_cores(self, p: _Proc, t_s: float) -> None:
+        """The cores this process may use: its affinity and its cgroup's CPU quota, written
+        when first read and whenever they change."""
+        p.cores_read_s = t_s
+        try:
+            u = cores.usable_cores(p.pid)
+        except (Gone, Unreadable, OSError, ValueError):
+            return
+        if p.usable == (u.affinity_cores, u.quota_cores):
+            return
+        p.usable = (u.affinity_cores, u.quota_cores)
+        self.writer.update_process(p.proc_id, affinity_cores=u.affinity_cores,
+                                   quota_cores=u.quota_cores, usable_cores=u.usable_cores,
+                                   cores_limited_by=u.limited_by)
 
     def _identity(self, p: _Proc) -> tuple[list[str], str | None]:
         try:
@@ -208,6 +233,7 @@ class Sampler:
         py = identify(p.pid, exe, cmdline)
         p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
         p.python_version = py.version if py else None
+        p.waits = None  # new mappings
         self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
                                    is_python=int(py is not None),
                                    python_version=p.python_version,
@@ -271,6 +297,7 @@ class Sampler:
                 cpu_total += p.cpu_s
             self.writer.add_process_samples(proc_rows)
             self.writer.add_thread_samples(thread_rows)
+            self._sample_machine(t_s)
             self.snapshot = tuple(
                 ProcInfo(p.proc_id, p.pid, p.parent_proc_id, p.is_python, p.alive, p.start_s,
                          len(p.threads), p.python_version)
@@ -332,6 +359,8 @@ class Sampler:
                 rchar, wchar = procfs.parse_io(p.io.read())
             except (Gone, Unreadable, ValueError):
                 pass
+        if t_s - p.cores_read_s >= CORES_EVERY_S:
+            self._note_cores(p, t_s)
         uss = None
         if t_s - p.last_uss_s >= USS_EVERY_S:
             p.last_uss_s = t_s
@@ -382,12 +411,37 @@ class Sampler:
                 self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm,
                                           self._to_recording_s(r.starttime_ticks))
             name = syscall_name(r.syscall) if r.syscall is not None else None
+            fk = (self._futex_kind(p, r.syscall_text)
+                  if r.syscall == futex.FUTEX_NR and r.syscall_text else None)
             thread_rows.append((t_s, p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state,
-                                r.syscall, name, r.on_cpu_s, r.runqueue_s))
+                                r.syscall, name, r.on_cpu_s, r.runqueue_s, fk))
             children.extend(tf.child_pids(refresh=tf.ran or any_ended))
         for child in children:
             if child not in self._procs:
                 self._add(child, p, False, t_s)
+
+    def _futex_kind(self, p: _Proc, syscall_text: str) -> int | None:
+        """thread_samples.futex_kind for a thread blocked in futex: 1 when the address lies
+        in the interpreter's own data (the GIL), 2 elsewhere (a lock), None when it cannot
+        be told. Only Python processes are asked (others have no GIL: their waits are locks
+        whatever the address), and each process's maps are read once."""
+        if not p.is_python:
+            return None
+        wait = futex.parse_futex_wait(syscall_text)
+        if wait is None or not wait.waiting:
+            return None
+        if p.waits is None:
+            p.waits = futex.AddressClassifier(p.pid)
+        try:
+            kind = p.waits.kind(wait.uaddr)
+        except (Gone, Unreadable):
+            return None
+        return 1 if kind == futex.GIL else 2 if kind == futex.LOCK else None
+
+    def _sample_machine(self, t_s: float) -> None:
+        m = self._machine.read(t_s, self.ignore_pids)
+        if m is not None:
+            self.writer.add_machine_sample(m.t_s, m.busy_cores, m.recorder_cores)
 
     def _adopt_orphans(self, t_s: float) -> None:
         """Descendants whose parent died are re-parented to us (we are a subreaper)."""
@@ -430,6 +484,7 @@ class Sampler:
             for f in self._own_children.values():
                 f.close()
             self._own_children.clear()
+            self._machine.close()
 
 
 def _is_full(version: str | None) -> bool:

@@ -26,11 +26,13 @@ from inspector.recording.schema import (
     DEFAULT_RATE_HZ,
     FORMAT_NAME,
     FORMAT_VERSION,
+    MACHINE_SAMPLE_COLUMNS,
     PROCESS_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
     SCHEMA,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
+    required,
 )
 
 
@@ -47,6 +49,7 @@ class Recording:
     stacks: pd.DataFrame
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
     gil_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    machine_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def duration_s(self) -> float:
@@ -55,6 +58,30 @@ class Recording:
     @property
     def cpu_count(self) -> int:
         return int(self.meta.get("cpu_count") or os.cpu_count() or 1)
+
+    @property
+    def usable_cores(self) -> float:
+        """Cores the program could use: its first process's affinity and cgroup quota, or
+        the machine's CPUs where the recording does not say (older files)."""
+        machine = float(self.cpu_count)
+        if "usable_cores" not in self.processes.columns or self.processes.empty:
+            return machine
+        p = self._root_process()
+        value = pd.to_numeric(pd.Series([p.get("usable_cores")]), errors="coerce").iloc[0]
+        return float(min(machine, value)) if value == value and value > 0 else machine
+
+    @property
+    def cores_limited_by(self) -> str | None:
+        """'affinity' or 'cgroup quota' where either leaves fewer usable cores than CPUs."""
+        if "cores_limited_by" not in self.processes.columns or self.processes.empty:
+            return None
+        value = self._root_process().get("cores_limited_by")
+        return value if isinstance(value, str) else None
+
+    def _root_process(self) -> pd.Series:
+        procs = self.processes
+        target = procs[procs["is_target"]] if "is_target" in procs.columns else procs
+        return (target if not target.empty else procs).iloc[0]
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -386,7 +413,7 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
     except _READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt recording ({e})") from None
     df = pd.DataFrame.from_records(rows, columns=names)
-    missing = [c for c in columns if c not in df.columns]
+    missing = [c for c in required(tuple(columns)) if c not in df.columns]
     if missing:
         raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
     kinds = _column_kinds()
@@ -495,7 +522,7 @@ def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequen
     try:
         cur = db.execute(sql)
         names = [d[0] for d in cur.description]
-        missing = [c for c in columns if c not in names]
+        missing = [c for c in required(tuple(columns)) if c not in names]
         if missing:
             raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
         readers = [_ColumnReader(kinds.get(name)) for name in names]
@@ -546,7 +573,7 @@ def _table_columns(db: sqlite3.Connection, path: Path, table: str,
         names = [d[0] for d in db.execute(everything + " LIMIT 0").description]
     except _READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt recording ({e})") from None
-    missing = [c for c in columns if c not in names]
+    missing = [c for c in required(tuple(columns)) if c not in names]
     if missing:
         raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
     ints, texts = background.columns.get(table, ([], []))
@@ -704,6 +731,20 @@ def _key_time_order(keys: list[np.ndarray], t: np.ndarray) -> np.ndarray | None:
     return None if np.array_equal(order, np.arange(len(order))) else order
 
 
+def _present_columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """The columns each typed table has in this file (an older file lacks ADDED_COLUMNS);
+    all of the schema's where the file cannot say (load() then finds what is wrong)."""
+    out: dict[str, set[str]] = {}
+    for table, columns in (("thread_samples", THREAD_SAMPLE_COLUMNS), ("stacks", STACK_COLUMNS),
+                           ("process_samples", PROCESS_SAMPLE_COLUMNS)):
+        try:
+            names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        except _READ_FAILURES:
+            names = set()
+        out[table] = names or set(columns)
+    return out
+
+
 def load(path: str | os.PathLike[str]) -> Recording:
     """Opens a recording. Raises RecordingError, and only that, for anything unreadable."""
     p = Path(path)
@@ -712,9 +753,10 @@ def load(path: str | os.PathLike[str]) -> Recording:
     except OSError as e:
         raise RecordingError(f"{p}: cannot read ({e.strerror or e})") from None
     kinds = _column_kinds()
+    present = _present_columns(db)
     check = _Background(uri, {
-        table: ([c for c in columns if kinds[c] == "integer"],
-                [c for c in columns if kinds[c] == "text"])
+        table: ([c for c in columns if kinds[c] == "integer" and c in present[table]],
+                [c for c in columns if kinds[c] == "text" and c in present[table]])
         for table, columns in (("thread_samples", THREAD_SAMPLE_COLUMNS),
                                ("stacks", STACK_COLUMNS),
                                ("process_samples", PROCESS_SAMPLE_COLUMNS))})
@@ -769,6 +811,11 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
                          ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
     gil_samples["share"] = (gil_samples["samples"].astype("float64")
                             / gil_samples["samples_total"].clip(lower=1))
+    # machine_samples came later within format version 1 too
+    machine_samples = _frame(
+        db, p, "SELECT * FROM machine_samples ORDER BY t_s" if _has_table(db, p, "machine_samples")
+        else "SELECT NULL AS t_s, NULL AS busy_cores, NULL AS recorder_cores WHERE 0",
+        MACHINE_SAMPLE_COLUMNS)
     process_samples, thread_samples = tables["process_samples"], tables["thread_samples"]
     if "duration_s" not in meta:
         # A recorder killed mid-run never wrote its summary: derive what we can.
@@ -776,4 +823,4 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
         meta["duration_s"] = float(max(last)) if last else 0.0
         meta.setdefault("complete", False)
     return Recording(p, meta, processes, threads, process_samples, thread_samples,
-                     tables["stacks"], problems, gil_samples)
+                     tables["stacks"], problems, gil_samples, machine_samples)

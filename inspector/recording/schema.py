@@ -34,7 +34,11 @@ CREATE TABLE IF NOT EXISTS processes (
     is_python      INTEGER NOT NULL DEFAULT 0,
     python_version TEXT,
     python_gil     TEXT,                  -- 'enabled', 'disabled' or NULL (unknown / not Python)
-    is_target      INTEGER NOT NULL DEFAULT 0
+    is_target      INTEGER NOT NULL DEFAULT 0,
+    affinity_cores INTEGER,               -- CPUs its affinity mask allows (sched_getaffinity)
+    quota_cores    REAL,                  -- its cgroup's CPU quota in cores (cpu.max, cfs)
+    usable_cores   REAL,                  -- the least of those and the machine's CPUs
+    cores_limited_by TEXT                 -- 'affinity', 'cgroup quota' or NULL
 );
 CREATE TABLE IF NOT EXISTS threads (
     proc_id     INTEGER NOT NULL,
@@ -73,7 +77,15 @@ CREATE TABLE IF NOT EXISTS thread_samples (
     syscall        INTEGER,              -- number it is blocked in; -1 running; NULL unreadable
     syscall_name   TEXT,                 -- 'running', 'futex', 'epoll_wait', ...
     on_cpu_s       REAL,                 -- cumulative, schedstat field 1
-    runqueue_s     REAL                  -- cumulative, schedstat field 2: runnable, no core
+    runqueue_s     REAL,                 -- cumulative, schedstat field 2: runnable, no core
+    futex_kind     INTEGER               -- in a futex wait: 1 = in the interpreter's data (the
+                                         -- GIL), 2 = elsewhere (a lock, event, queue, join);
+                                         -- NULL: no futex wait, or it could not be told
+);
+CREATE TABLE IF NOT EXISTS machine_samples (
+    t_s            REAL NOT NULL,
+    busy_cores     REAL,                 -- the whole machine's busy CPUs since the last row
+    recorder_cores REAL                  -- of which the recorder and its py-spy runs
 );
 CREATE TABLE IF NOT EXISTS stack_texts (
     stack_id INTEGER PRIMARY KEY,
@@ -125,7 +137,7 @@ PROCESS_SAMPLE_COLUMNS = (
 )
 THREAD_SAMPLE_COLUMNS = (
     "t_s", "proc_id", "pid", "tid", "cpu_user_s", "cpu_system_s", "state", "syscall",
-    "syscall_name", "on_cpu_s", "runqueue_s",
+    "syscall_name", "on_cpu_s", "runqueue_s", "futex_kind",
 )
 STACK_COLUMNS = (
     "t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "stack_id", "samples",
@@ -134,4 +146,15 @@ STACK_COLUMNS = (
 PROCESS_COLUMNS = (
     "proc_id", "pid", "ppid", "parent_proc_id", "name", "cmdline", "exe", "create_time",
     "start_s", "end_s", "exit_code", "is_python", "python_version", "python_gil", "is_target",
+    "affinity_cores", "quota_cores", "usable_cores", "cores_limited_by",
 )
+MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores")
+# Columns added within format version 1: a file written before them lacks them, and reads
+# with them missing (NULL where a reader wants them). A reader requires only the others.
+ADDED_COLUMNS = frozenset({"futex_kind", "affinity_cores", "quota_cores", "usable_cores",
+                           "cores_limited_by"})
+
+
+def required(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns every version-1 file has."""
+    return tuple(c for c in columns if c not in ADDED_COLUMNS)
