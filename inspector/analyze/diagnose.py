@@ -12,9 +12,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inspector.analyze.eventloop import LoopBlock, loop_blocks
+from inspector.analyze import wall as wallmod
+from inspector.analyze.eventloop import LoopBlock, judge_blocks, loop_blocks
 from inspector.analyze.frames import stack_facts
+from inspector.analyze.locks import LockContention, lock_contention
+from inspector.analyze.predict import (
+    DEFAULT_IO_CONCURRENCY,
+    Prediction,
+    PredictionInputs,
+    predict,
+)
 from inspector.analyze.states import STATE_COLUMNS, STATES, thread_states
+from inspector.analyze.wall import Phase, WallTime
 from inspector.recording import Recording
 
 # -- thresholds (each a rule of thumb with its reason; docs/diagnosis.md has the long form) --
@@ -64,6 +73,17 @@ OVERSUB_TIME_SHARE = 0.3
 # "many", the case asyncio's one thread and cheap tasks are made for.
 SLOW_WAIT_S = 0.1
 MANY_WAITS = 32
+# Processes only help where there is more than one core to use: with fewer usable cores than
+# this (affinity, a cgroup quota), a second process would share the one core.
+MIN_USABLE_FOR_PROCESSES = 1.5
+# A thread that never ran: less CPU than this over its whole life (and than IDLE_THREAD_SHARE
+# of it) - an idle listener or a parked worker, blocked from start to end. Its waits say
+# nothing about what bounds the program (a fetcher waking once a second uses ~0.2%).
+IDLE_THREAD_CPU_S = 0.002
+IDLE_THREAD_SHARE = 0.001
+# Syscalls that wait on a disk, not a socket or pipe: an event loop cannot overlap them.
+DISK_SYSCALLS = frozenset({"fsync", "fdatasync", "pread64", "pwrite64", "preadv", "pwritev",
+                           "io_getevents", "io_uring_enter", "openat", "sync_file_range"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +176,26 @@ class Diagnosis:
     intervals: int = 0                  # thread-sample intervals analysed
     stacks_enabled: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Added with issue 12 (the JSON gains these keys; none changed):
+    usable_cores: float = 0.0           # cores the program could use (affinity, cgroup quota)
+    cores_limited_by: str | None = None
+    wall: WallTime | None = None        # the run's wall clock by what the tree did
+    phases: tuple[Phase, ...] = ()      # two or more when the behaviour changed
+    verdict_phase: Phase | None = None  # the phase the verdict and advice address
+    lock_contention: LockContention | None = None
+    loop_starved: tuple[LoopBlock, ...] = ()  # loop stretches starved of CPU, not blocked
+    predicted: dict[str, Prediction | str] = field(default_factory=dict)
+    recorder_cores: float | None = None  # mean cores the recorder and py-spy took
+    other_cores: float | None = None     # mean cores other programs took meanwhile
+    gil_waits_by_address_share: float | None = None  # of futex waits, told by the address
+
+    @property
+    def cores_sentence(self) -> str:
+        usable = f"{self.usable_cores:g}"
+        if self.cores_limited_by and self.usable_cores < self.cpu_count:
+            return (f"{self.cpu_count} cores on this machine, {usable} usable by this "
+                    f"program ({self.cores_limited_by})")
+        return f"{self.cpu_count} cores on this machine, all usable by this program"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -177,48 +217,79 @@ class Diagnosis:
             "intervals": self.intervals,
             "stacks_enabled": self.stacks_enabled,
             "notes": list(self.notes),
+            "usable_cores": self.usable_cores,
+            "cores_limited_by": self.cores_limited_by,
+            "cores": self.cores_sentence,
+            "wall": self.wall.to_dict() if self.wall is not None else None,
+            "phases": [ph.to_dict() for ph in self.phases],
+            "verdict_phase": (self.verdict_phase.to_dict()
+                              if self.verdict_phase is not None else None),
+            "lock_contention": (self.lock_contention.to_dict()
+                                if self.lock_contention is not None else None),
+            "loop_starved": [b.to_dict() for b in self.loop_starved],
+            "predicted": {m: (p.to_dict() if isinstance(p, Prediction)
+                              else {"speedup": None, "reason": p})
+                          for m, p in self.predicted.items()},
+            "recorder_cores": _round(self.recorder_cores),
+            "other_cores": _round(self.other_cores),
+            "gil_waits_by_address_share": _round(self.gil_waits_by_address_share),
         }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 # -- the analysis ------------------------------------------------------------------------------
 
-def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
-    """Everything the summary and explain commands say, with the numbers behind it."""
+def diagnose(rec: Recording, states: pd.DataFrame | None = None,
+             io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> Diagnosis:
+    """Everything the summary and explain commands say, with the numbers behind it.
+    `io_concurrency`: the waits in flight the predictions assume for threads and asyncio."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
+    usable = min(float(cpu_count), rec.usable_cores)
     procs = rec.processes
     psamp = rec.process_samples
-    blocks = tuple(loop_blocks(rec.stacks))
+    candidates, starved = judge_blocks(loop_blocks(rec.stacks), rec.stacks, states)
+    blocks = tuple(candidates)
     notes: list[str] = []
     if states.empty:
         notes.append("no thread samples: the program ended before the first two samples, "
                      "or the recording was cut short")
     stacks_meta = rec.meta.get("stacks") or {}
     stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
-    if not stacks_enabled and procs["is_python"].any():
-        notes.append("no Python stacks: GIL waits cannot be told from lock waits "
-                     "(they are counted as lock waits)")
+    by_address = _address_share(states)
+    if not stacks_enabled and procs["is_python"].any() and not by_address:
+        notes.append("no Python stacks and no futex addresses: GIL waits cannot be told "
+                     "from lock waits (they are counted as lock waits)")
     notes += _py_spy_failures(rec)
 
-    proc_cpu = _process_cpu(psamp)
-    gil_held = _gil_held_share(getattr(rec, "gil_samples", None))
-    gil_by_proc = {int(r.proc_id): (bool(r.is_python) and r.python_gil != "disabled")
-                   for r in procs.itertuples(index=False)}
-
-    process_facts: list[ProcessFacts] = []
-    contention: dict[int, _Contention] = {}
-    states_of = _rows_by_process(states)
-    for row in procs.itertuples(index=False):
-        pid_states = states_of(row.proc_id)
-        held = gil_held.get(int(row.proc_id))
-        c = _contention(pid_states, proc_cpu.get(int(row.proc_id)), cpu_count,
-                        gil_by_proc.get(int(row.proc_id), False), held)
-        contention[int(row.proc_id)] = c
-        process_facts.append(_process_facts(row, psamp, pid_states, c, held))
-
+    ctx = _Context(rec, usable)
+    process_facts, contention = ctx.processes(states)
+    working = _working_rows(states)
+    iv = wallmod.intervals(working, psamp)
+    wall = wallmod.wall_time(iv)
+    phases = tuple(wallmod.phases(iv))
+    focus: Phase | None = None
+    v_states, v_procs, v_contention, v_wall = states, process_facts, contention, wall
+    if len(phases) >= 2:
+        focus = max(phases, key=lambda ph: ph.share)
+        v_states = wallmod.phase_rows(states, focus)
+        v_procs, v_contention = ctx.processes(v_states)
+        v_wall = wallmod.wall_time(wallmod.intervals(_working_rows(v_states), psamp))
+    locks = lock_contention(v_states) if by_address else None
+    recorder, others = _machine_load(rec, iv)
+    verdict = _verdict(rec, v_states, v_procs, v_contention, blocks, _Cores(cpu_count, usable,
+                       rec.cores_limited_by), v_wall, locks, phases, focus, starved)
+    python_gil = bool(procs["is_python"].any()) and not any(
+        p.parallel_threads or p.python_gil == "disabled" for p in process_facts)
+    predicted = predict(PredictionInputs(
+        wall=wall, usable_cores=usable, python_holds_gil=python_gil,
+        recorder_cores=recorder or 0.0, other_cores=others or 0.0,
+        io_concurrency=io_concurrency, socket_waits=_socket_waits(working)))
     thread_facts = _thread_facts(rec, states)
-    verdict = _verdict(rec, states, process_facts, contention, blocks, cpu_count)
     peak_t, peak_threads, peak_procs = _peak(rec)
     return Diagnosis(
         command=tuple(str(c) for c in rec.meta.get("command") or ()),
@@ -237,6 +308,11 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None) -> Diagnosis:
         intervals=int(len(states)),
         stacks_enabled=stacks_enabled,
         notes=tuple(notes),
+        usable_cores=round(usable, 3),
+        cores_limited_by=rec.cores_limited_by if usable < cpu_count else None,
+        wall=wall, phases=phases if len(phases) >= 2 else (), verdict_phase=focus,
+        lock_contention=locks, loop_starved=tuple(starved), predicted=predicted,
+        recorder_cores=recorder, other_cores=others, gil_waits_by_address_share=by_address,
     )
 
 
@@ -257,6 +333,98 @@ def _py_spy_failures(rec: Recording) -> list[str]:
         if note not in notes:
             notes.append(note)
     return notes
+
+
+@dataclass(frozen=True)
+class _Cores:
+    machine: int
+    usable: float
+    limited_by: str | None
+
+    def of(self) -> str:
+        """'2' or '1 usable (affinity) of 2', for evidence sentences."""
+        if self.usable < self.machine:
+            return f"{self.usable:g} usable ({self.limited_by or 'limited'}) of {self.machine}"
+        return f"{self.machine}"
+
+
+class _Context:
+    """What every per-process judgement needs, computed once for the recording."""
+
+    def __init__(self, rec: Recording, usable: float) -> None:
+        self.rec = rec
+        self.usable = usable
+        self.proc_cpu = _process_cpu(rec.process_samples)
+        self.gil_held = _gil_held_share(getattr(rec, "gil_samples", None))
+        self.gil_by_proc = {int(r.proc_id): (bool(r.is_python) and r.python_gil != "disabled")
+                            for r in rec.processes.itertuples(index=False)}
+
+    def processes(self, states: pd.DataFrame
+                  ) -> tuple[list[ProcessFacts], dict[int, _Contention]]:
+        facts: list[ProcessFacts] = []
+        contention: dict[int, _Contention] = {}
+        states_of = _rows_by_process(states)
+        for row in self.rec.processes.itertuples(index=False):
+            pid_states = states_of(row.proc_id)
+            held = self.gil_held.get(int(row.proc_id))
+            c = _contention(pid_states, self.proc_cpu.get(int(row.proc_id)), self.usable,
+                            self.gil_by_proc.get(int(row.proc_id), False), held)
+            contention[int(row.proc_id)] = c
+            facts.append(_process_facts(row, self.rec.process_samples, pid_states, c, held))
+        return facts, contention
+
+
+def _working_rows(states: pd.DataFrame) -> pd.DataFrame:
+    """`states` without the threads that never ran (idle listeners, parked workers): their
+    waits, from the first sample to the last, bound nothing."""
+    if states.empty:
+        return states
+    ran = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
+    per = pd.DataFrame({"ran": ran, "dt": states["dt_s"], "proc_id": states["proc_id"],
+                        "tid": states["tid"]}).groupby(["proc_id", "tid"]).sum()
+    idle = per[(per["ran"] < IDLE_THREAD_CPU_S) & (per["ran"] < IDLE_THREAD_SHARE * per["dt"])]
+    if idle.empty:
+        return states
+    keys = pd.MultiIndex.from_arrays([states["proc_id"], states["tid"]])
+    return states[~keys.isin(idle.index)]
+
+
+def _address_share(states: pd.DataFrame) -> float | None:
+    """Of the intervals with GIL or lock waits, the share told apart by the futex's address
+    (None when none was: an older recording, another architecture, no ptrace)."""
+    if states.empty or "futex_basis" not in states.columns:
+        return None
+    waits = states[(states["gil_s"] + states["lock_s"]) > 0]
+    if waits.empty:
+        return None
+    share = float((waits["futex_basis"] == "address").mean())
+    return share if share > 0 else None
+
+
+def _machine_load(rec: Recording, iv: pd.DataFrame) -> tuple[float | None, float | None]:
+    """Mean cores the recorder (with py-spy) took, and other programs, over the run."""
+    ms = getattr(rec, "machine_samples", None)
+    if ms is None or ms.empty or iv.empty:
+        return None, None
+    ms = ms.dropna(subset=["busy_cores"])
+    if ms.empty:
+        return None, None
+    recorder = float(ms["recorder_cores"].mean())
+    tree = float((iv["cores"] * iv["dt_s"]).sum() / iv["dt_s"].sum()) if iv["dt_s"].sum() else 0.0
+    others = max(0.0, float(ms["busy_cores"].mean()) - recorder - tree)
+    return recorder, others
+
+
+def _socket_waits(states: pd.DataFrame) -> bool:
+    """Whether the I/O waits were on sockets or pipes (an event loop can overlap those), not
+    on disks (state D, or file reads: an event loop cannot)."""
+    if states.empty:
+        return True
+    io = states[states["io_s"] > 0]
+    if io.empty:
+        return True
+    disk = io["syscall_name"].astype(object).isin(DISK_SYSCALLS)
+    return float(io.loc[disk, "io_s"].sum()) < 0.5 * float(io["io_s"].sum())
 
 
 def _rows_by_process(states: pd.DataFrame) -> Callable[[Any], pd.DataFrame]:
@@ -316,7 +484,7 @@ def _gil_held_share(gil: pd.DataFrame | None) -> dict[int, float]:
     return out
 
 
-def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
+def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
                 gil_enabled: bool, gil_held: float | None = None) -> _Contention:
     if st.empty:
         return _Contention()
@@ -345,7 +513,7 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, cpu_count: int,
     demand = float(per_t["demand"][contended].sum())
     gil_share = float(per_t["gil"][contended].sum()) / demand if demand > 0 else 0.0
     need = max(MIN_INTERVALS, MIN_TIME_SHARE * n_busy)
-    gil_limited = (gil_enabled and cpu_count >= 2 and n_cont >= need
+    gil_limited = (gil_enabled and usable_cores >= MIN_USABLE_FOR_PROCESSES and n_cont >= need
                    and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE
                    and (gil_held is None or gil_held >= GIL_BUSY_SHARE))
     parallel_threads = n_par >= PARALLEL_MIN_INTERVALS
@@ -361,12 +529,14 @@ def _state_totals(st: pd.DataFrame) -> dict[str, float]:
     return {s: round(float(st[f"{s}_s"].sum()), 3) if not st.empty else 0.0 for s in STATES}
 
 
-def _bound(totals: dict[str, float], wall_s: float) -> str:
-    demand = totals["cpu"] + totals["gil"]
-    io = totals["io"]
-    if wall_s <= 0 or demand + io < IDLE_SHARE * wall_s:
+def _wall_bound(w: WallTime) -> str:
+    """What the wall clock went to: moments in which something computed (or wanted a CPU)
+    against moments in which nothing did and the program waited on I/O. Moments spent
+    waiting on itself (locks, sleeps, children starting) count for neither."""
+    active = w.computing_s + w.io_s
+    if w.wall_s <= 0 or active < IDLE_SHARE * w.wall_s:
         return "idle"
-    share = demand / (demand + io)
+    share = w.computing_s / active
     if share >= BOUND_SHARE:
         return "cpu"
     if share <= 1 - BOUND_SHARE:
@@ -385,7 +555,6 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contenti
     end_s = row.end_s if row.end_s is not None and not pd.isna(row.end_s) else (
         float(ps["t_s"].max()) if not ps.empty else float(row.start_s or 0.0))
     totals = _state_totals(st)
-    wall = float(st.groupby("t_s")["dt_s"].max().sum()) if not st.empty else 0.0
     exit_code = None if row.exit_code is None or pd.isna(row.exit_code) else int(row.exit_code)
     return ProcessFacts(
         proc_id=int(row.proc_id), pid=int(row.pid),
@@ -399,7 +568,8 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: _Contenti
         start_s=round(float(row.start_s or 0.0), 3), end_s=round(float(end_s), 3),
         exit_code=exit_code,
         gil_held_share=None if gil_held is None else round(gil_held, 3),
-        bound=_bound(totals, wall), gil_limited=c.gil_limited,
+        bound=_wall_bound(wallmod.wall_time(wallmod.intervals(_working_rows(st), ps))),
+        gil_limited=c.gil_limited,
         parallel_threads=c.parallel_threads, state_s=totals)
 
 
@@ -479,51 +649,85 @@ def _top_frames(stacks: pd.DataFrame, n: int = 3) -> dict[tuple[int, int], tuple
 
 def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
              contention: dict[int, _Contention], blocks: tuple[LoopBlock, ...],
-             cpu_count: int) -> Verdict:
-    """The run's verdict, its evidence in reading order: where the time went, the GIL,
-    threads in parallel, oversubscription, the advice, blocked event loops."""
+             cores: _Cores, wall: WallTime, locks: LockContention | None,
+             phases: tuple[Phase, ...], focus: Phase | None,
+             starved: list[LoopBlock]) -> Verdict:
+    """The run's verdict (or its costliest phase's), its evidence in reading order: the
+    cores, the phases, where the wall time went, the GIL, threads in parallel, locks,
+    oversubscription, the advice, blocked event loops."""
     if states.empty:
         return Verdict(bound="idle", gil_limited=False, parallel_threads=False,
                        oversubscribed=False, advice="keep",
                        evidence=("no samples: nothing was measured, so nothing is claimed",))
     totals = _state_totals(states)
-    wall = float(states.groupby("t_s")["dt_s"].max().sum())
-    bound = _bound(totals, wall)
-    evidence = [
+    bound = _wall_bound(wall)
+    evidence: list[str] = []
+    if cores.usable < cores.machine:
+        evidence.append(f"{cores.machine} cores on this machine, {cores.usable:g} usable by "
+                        f"this program ({cores.limited_by or 'limited'})")
+    if focus is not None:
+        evidence.append(
+            "phases: " + ", ".join(f"{ph.start_s:.1f}-{ph.end_s:.1f} s {ph.kind} "
+                                   f"({ph.share:.0%}, {ph.cores_mean:.2f} cores)"
+                                   for ph in phases)
+            + f"; the verdict is the {focus.kind} phase's, the costliest")
+    evidence.append(
+        f"of {wall.wall_s:.1f} s, something computed in {wall.computing_s:.1f} s (on "
+        f"{wall.cores_at_once_mean:.2f} cores at once on average), the program waited on "
+        f"I/O with nothing computing in {wall.io_s:.1f} s and on itself (locks, sleeps, "
+        f"children) in {wall.waiting_s:.1f} s -> {bound}")
+    evidence.append(
         f"threads spent {totals['cpu']:.1f} s on a CPU, {totals['runqueue']:.1f} s waiting "
         f"for a core, {totals['gil']:.1f} s waiting for the GIL, {totals['io']:.1f} s waiting "
         f"for I/O, {totals['lock']:.1f} s waiting on locks/queues/joins/children and "
-        f"{totals['sleep']:.1f} s sleeping, over {wall:.1f} s -> {bound}"]
+        f"{totals['sleep']:.1f} s sleeping")
     gil_procs = [p for p in processes if p.gil_limited]
     par_procs = [p for p in processes if p.parallel_threads]
-    evidence += _gil_evidence(gil_procs, contention, cpu_count)
+    evidence += _gil_evidence(gil_procs, contention, cores)
     evidence += [f"pid {p.pid} runs a free-threaded Python (no GIL): its threads can use "
                  "several cores" for p in processes if p.python and p.python_gil == "disabled"]
     evidence += _parallel_evidence(par_procs, contention)
-    over, over_share, runnable = _oversubscription(states, cpu_count)
+    if locks is not None:
+        evidence.append(
+            f"{locks.threads} working threads spent {locks.share:.0%} of their time queued on "
+            f"a lock their own code takes" + (f" (most at {locks.line})" if locks.line else ""))
+    over, over_share, runnable = _oversubscription(states, cores.usable)
     if over:
         evidence.append(
-            f"{runnable:.1f} threads were runnable on average on {cpu_count} cores in "
+            f"{runnable:.1f} threads were runnable on average on {cores.of()} cores in "
             f"{over_share:.0%} of the busy time: they waited for a core (run queue)")
-    advice, why = _advice(rec, states, processes, blocks, totals, wall, bound,
-                          bool(gil_procs), bool(par_procs), over, cpu_count)
+    advice, why = _advice(rec, states, blocks, totals, wall, bound, bool(gil_procs),
+                          bool(par_procs), over, cores, locks)
     evidence.append(f"advice {advice}: {why}")
-    evidence += [f"asyncio loop (pid {b.pid}, tid {b.tid}) blocked {b.duration_s:.2f} s "
-                 f"at {b.start_s:.2f} s in {b.function}: run it in a thread or process "
-                 "(loop.run_in_executor / asyncio.to_thread) or await instead of block"
-                 for b in blocks[:5]]
+    evidence += [_block_sentence(b) for b in blocks[:5]]
+    evidence += [f"asyncio loop (pid {b.pid}, tid {b.tid}) was starved of CPU for "
+                 f"{b.duration_s:.2f} s at {b.start_s:.2f} s (waiting for the GIL or a core "
+                 "inside a callback): not a block by the task, but other threads took its CPU"
+                 for b in starved[:3]]
     return Verdict(bound=bound, gil_limited=bool(gil_procs), parallel_threads=bool(par_procs),
                    oversubscribed=over, advice=advice, evidence=tuple(evidence))
 
 
+def _block_sentence(b: LoopBlock) -> str:
+    if b.confidence == "confirmed":
+        call = f" in {b.blocking_call}" if b.blocking_call else ""
+        return (f"asyncio loop (pid {b.pid}, tid {b.tid}) blocked {b.duration_s:.2f} s at "
+                f"{b.start_s:.2f} s{call}, called from {b.function}: await a non-blocking "
+                "version, or run it with asyncio.to_thread / loop.run_in_executor")
+    return (f"asyncio loop (pid {b.pid}, tid {b.tid}) possibly blocked {b.duration_s:.2f} s at "
+            f"{b.start_s:.2f} s computing in {b.function}: the samples cannot tell one long "
+            "callback from short ones that yield between samples; if it is one, move it to a "
+            "process (run_in_executor) or split it")
+
+
 def _gil_evidence(gil_procs: list[ProcessFacts], contention: dict[int, _Contention],
-                  cpu_count: int) -> list[str]:
+                  cores: _Cores) -> list[str]:
     out = []
     for p in gil_procs:
         c = contention[p.proc_id]
         out.append(
             f"pid {p.pid}: up to {c.wanting_threads} threads wanted the CPU at once, yet the "
-            f"process used {c.contended_cores:.2f} cores (of {cpu_count}); GIL waits were "
+            f"process used {c.contended_cores:.2f} cores (of {cores.of()}); GIL waits were "
             f"{c.contended_gil_share:.0%} of their CPU demand"
             + (f"; py-spy saw the GIL held in {p.gil_held_share:.0%} of its samples"
                if p.gil_held_share is not None else "")
@@ -544,34 +748,62 @@ def _parallel_evidence(par_procs: list[ProcessFacts], contention: dict[int, _Con
     return out
 
 
-def _advice(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts],
-            blocks: tuple[LoopBlock, ...], totals: dict[str, float], wall: float, bound: str,
-            gil_limited: bool, parallel: bool, over: bool, cpu_count: int) -> tuple[str, str]:
+def _advice(rec: Recording, states: pd.DataFrame, blocks: tuple[LoopBlock, ...],
+            totals: dict[str, float], wall: WallTime, bound: str, gil_limited: bool,
+            parallel: bool, over: bool, cores: _Cores, locks: LockContention | None
+            ) -> tuple[str, str]:
     """The concurrency model that fits (a key of vocabulary.ADVICE), and why."""
+    if locks is not None and locks.lock_s >= totals["gil"]:
+        return "keep", (f"{locks.threads} threads take turns on a lock held while they work "
+                        "or wait; more threads or processes would queue on it too: hold it "
+                        "for less time (not across I/O or long computations)")
     if gil_limited:
         return "multiprocessing", ("CPU-bound Python threads wait for the GIL; processes (or "
-                                   "native code that releases the GIL) use every core")
+                                   f"native code that releases the GIL) use all {cores.of()} "
+                                   "cores")
+    blocking = [b for b in blocks if b.confidence == "confirmed"]
+    if blocking and bound in ("io", "mixed"):
+        calls = sorted({b.blocking_call or b.function for b in blocking})
+        return "asyncio", (f"the coroutines make blocking calls ({', '.join(calls[:3])}) that "
+                           "stall the event loop: every other task waits meanwhile; use "
+                           "non-blocking versions (asyncio streams, aiohttp, "
+                           "asyncio.create_subprocess_exec) or asyncio.to_thread")
     if bound == "io":
-        return _io_advice(rec, states, blocks)
+        return _io_advice(rec, _working_rows(states), blocks)
     if bound == "mixed":
         return "keep", "neither CPU nor I/O dominates; look at the threads below for the slow part"
     if bound != "cpu":
         return "keep", "the program mostly slept or waited on itself"
-    cores_used = totals["cpu"] / wall if wall > 0 else 0.0
-    busy_procs = [p for p in processes if p.cpu_percent_mean >= BUSY_PROCESS_CORES * 100]
+    cores_used = wall.cores_at_once_mean
     demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
     if over:
-        return "keep", (f"the model fits, but use about {cpu_count} workers (one per core) "
-                        "instead of more")
-    if cpu_count >= 2 and not parallel and len(busy_procs) <= 1 \
-            and cores_used <= NEAR_ONE_CORE and _mean_wanting(states) < 1.5:
-        return "multiprocessing", (f"one thread computes, on {cores_used:.2f} of {cpu_count} "
-                                   "cores; split the work over processes to use the others")
+        return "keep", (f"the model fits, but use about {cores.usable:g} workers (one per "
+                        "usable core) instead of more")
+    one_at_a_time = (not parallel and cores_used <= NEAR_ONE_CORE
+                     and wall.busy_processes_mean < 1.5 and _mean_wanting(states) < 1.5)
+    if one_at_a_time and cores.usable < MIN_USABLE_FOR_PROCESSES:
+        return "keep", (f"one core's worth of work at a time, and {cores.usable:g} usable core "
+                        f"({cores.limited_by or 'limited'}): processes would share it, not be "
+                        "faster")
+    if one_at_a_time:
+        who = ("one process at a time computes" if wall.busy_processes_mean >= 0.5
+               and _busy_process_count(states) > 1 else "one thread computes")
+        return "multiprocessing", (f"{who}, on {cores_used:.2f} of {cores.of()} cores; split "
+                                   "the work over processes (run them at once) to use the "
+                                   "others")
     if demand > 0 and totals["runqueue"] / demand >= OVERSUB_RUNQUEUE_SHARE:
         return "keep", (f"the threads could run at once but waited {totals['runqueue']:.1f} s "
                         "for a core: the machine's cores were busy (with other programs, if "
                         "not with these)")
-    return "keep", f"CPU-bound and using {cores_used:.2f} of {cpu_count} cores already"
+    return "keep", f"CPU-bound and using {cores_used:.2f} of {cores.of()} cores already"
+
+
+def _busy_process_count(states: pd.DataFrame) -> int:
+    """Processes that computed (a CPU second or more) at some point of the run."""
+    if states.empty:
+        return 0
+    cpu = states.groupby("proc_id")["cpu_s"].sum()
+    return int((cpu >= 0.5).sum())
 
 
 def _mean_wanting(states: pd.DataFrame) -> float:
@@ -585,7 +817,7 @@ def _mean_wanting(states: pd.DataFrame) -> float:
     return float(per_t.mean()) if len(per_t) else 0.0
 
 
-def _oversubscription(states: pd.DataFrame, cpu_count: int) -> tuple[bool, float, float]:
+def _oversubscription(states: pd.DataFrame, cores: float) -> tuple[bool, float, float]:
     if states.empty:
         return False, 0.0, 0.0
     per_t = states.groupby("t_s").agg(cpu=("cpu_s", "sum"), rq=("runqueue_s", "sum"),
@@ -593,7 +825,7 @@ def _oversubscription(states: pd.DataFrame, cpu_count: int) -> tuple[bool, float
     runnable = (per_t["cpu"] + per_t["rq"]) / per_t["dt"]
     rq_share = per_t["rq"] / (per_t["cpu"] + per_t["rq"]).where(lambda s: s > 0)
     busy = per_t["cpu"] / per_t["dt"] >= BUSY_PROCESS_CORES
-    over = (runnable >= cpu_count + OVERSUB_EXTRA_RUNNABLE) & (rq_share >= OVERSUB_RUNQUEUE_SHARE)
+    over = (runnable >= cores + OVERSUB_EXTRA_RUNNABLE) & (rq_share >= OVERSUB_RUNQUEUE_SHARE)
     n_busy = int(busy.sum())
     n_over = int((over & busy).sum())
     if n_busy == 0:

@@ -72,7 +72,7 @@ class PredictionInputs:
     socket_waits: bool = True    # the I/O waits are on sockets (asyncio can overlap them)
 
 
-def predict(x: PredictionInputs) -> dict[str, Prediction | None | str]:
+def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
     """model -> Prediction, or a string saying why there is none."""
     w = x.wall
     if w.wall_s <= 0:
@@ -80,7 +80,7 @@ def predict(x: PredictionInputs) -> dict[str, Prediction | None | str]:
     work = w.computing_s * max(w.cores_at_once_mean, 0.0)  # core-seconds the work took
     io = w.io_s
     rest = max(w.wall_s - w.computing_s - io, 0.0)
-    out: dict[str, Prediction | None | str] = {}
+    out: dict[str, Prediction | str] = {}
     out["multiprocessing"] = _processes(x, work, io, rest)
     out["threading"] = _threads(x, work, io, rest)
     out["asyncio"] = _asyncio(x, work, io, rest)
