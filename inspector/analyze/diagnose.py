@@ -73,6 +73,10 @@ OVERSUB_TIME_SHARE = 0.3
 # "many", the case asyncio's one thread and cheap tasks are made for.
 SLOW_WAIT_S = 0.1
 MANY_WAITS = 32
+# A thread is CPU-hungry when it ran at least this share of its life (besides wanting the CPU
+# most of it): GIL-bound threads each get 1/N of a core (4 threads on a loaded machine:
+# ~5-25%); a thread that only wakes from I/O to answer runs well under 1%.
+HUNGRY_CPU_SHARE = 0.02
 # Processes only help where there is more than one core to use: with fewer usable cores than
 # this (affinity, a cgroup quota), a second process would share the one core.
 MIN_USABLE_FOR_PROCESSES = 1.5
@@ -513,7 +517,8 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
     demand = float(per_t["demand"][contended].sum())
     gil_share = float(per_t["gil"][contended].sum()) / demand if demand > 0 else 0.0
     need = max(MIN_INTERVALS, MIN_TIME_SHARE * n_busy)
-    gil_limited = (gil_enabled and usable_cores >= MIN_USABLE_FOR_PROCESSES and n_cont >= need
+    gil_limited = (gil_enabled and usable_cores >= MIN_USABLE_FOR_PROCESSES
+                   and _cpu_hungry_threads(st) >= 2 and n_cont >= need
                    and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE
                    and (gil_held is None or gil_held >= GIL_BUSY_SHARE))
     parallel_threads = n_par >= PARALLEL_MIN_INTERVALS
@@ -523,6 +528,18 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
         parallel_intervals=n_par,
         parallel_cores=float(threads_used[parallel].mean()) if n_par else 0.0,
         gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads))
+
+
+def _cpu_hungry_threads(st: pd.DataFrame) -> int:
+    """Threads that wanted a CPU most of their life and got one some of it: the threads a
+    GIL can hold back. A thread that wakes from I/O and waits for the GIL behind a holder the
+    OS preempted wants the CPU too, but runs almost nothing when it gets it."""
+    per = pd.DataFrame({"tid": st["tid"], "cpu": st["cpu_s"], "dt": st["dt_s"],
+                        "demand": st["cpu_s"] + st["gil_s"] + st["runqueue_s"]}
+                       ).groupby("tid").sum()
+    hungry = (per["demand"] >= WANT_CPU_SHARE * per["dt"]) & (
+        per["cpu"] >= HUNGRY_CPU_SHARE * per["dt"])
+    return int(hungry.sum())
 
 
 def _state_totals(st: pd.DataFrame) -> dict[str, float]:

@@ -22,7 +22,9 @@ COMPUTING_CORES = 0.5
 # interval was spent in an I/O wait (a socket, a pipe, a disk).
 IO_THREADS = 0.5
 # Cores used at once above this is two threads or processes truly running together: a
-# single thread measures 1.0 plus sampling jitter (the 10 ms tick), never a third more.
+# single thread measures 1.0 plus sampling jitter (the 10 ms tick), never a third more. The
+# phases count threads runnable at once (on a CPU or queued for one) the same way, so a
+# parallel stretch is seen even when other programs left it one core.
 PARALLEL_CORES = 1.3
 # Phases: the label of each interval is smoothed over this many intervals (a majority
 # vote), so a thread switching in and out of a state does not cut the run into slivers...
@@ -84,7 +86,7 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
     io, lock, sleep (threads' worth of each wait), busy_processes and the interval's label."""
     if states.empty:
         return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
-                                     "busy_processes", "label"])
+                                     "cpu", "rq", "busy_processes", "runnable", "label"])
     demand = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
     per_t = pd.DataFrame({
         "t_s": states["t_s"].to_numpy(), "dt": states["dt_s"].to_numpy(),
@@ -110,6 +112,9 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
                                                                    threads_cores)
     out["cores"] = cores.to_numpy(dtype="float64")
     out["busy_processes"] = busy.reindex(g.index, fill_value=0).to_numpy()
+    # Runnable at once (on a CPU or queued for one; not waiting for the GIL): what the tree
+    # could run in parallel given free cores, whatever other programs left it.
+    out["runnable"] = ((g["cpu"] + g["rq"]) / dt).fillna(0.0).to_numpy()
     out["label"] = _labels(out)
     return out
 
@@ -129,7 +134,8 @@ def _measured_cores(process_samples: pd.DataFrame | None, ticks: pd.Index
 
 def _labels(iv: pd.DataFrame) -> np.ndarray:
     computing = iv["demand"].to_numpy() >= COMPUTING_CORES
-    parallel = computing & (iv["cores"].to_numpy() > PARALLEL_CORES)
+    parallel = computing & (np.maximum(iv["cores"].to_numpy(), iv["runnable"].to_numpy())
+                            > PARALLEL_CORES)
     io = ~computing & (iv["io"].to_numpy() >= IO_THREADS)
     return np.select([parallel, computing, io], [PARALLEL, SERIAL, IO], default=WAITING)
 
