@@ -57,9 +57,28 @@ def verdict_line(diag: Diagnosis) -> str:
     v = diag.verdict
     parts = [bound_term(v.bound).phrase]
     parts += [term.phrase for flag, term in FLAGS.items() if getattr(v, flag)]
-    if diag.event_loop_blocks:
-        parts.append(f"asyncio loop blocked {len(diag.event_loop_blocks)} time(s)")
+    confirmed = [b for b in diag.event_loop_blocks if b.confidence == "confirmed"]
+    possible = len(diag.event_loop_blocks) - len(confirmed)
+    if confirmed:
+        parts.append(f"asyncio loop blocked {len(confirmed)} time(s)")
+    if possible:
+        parts.append(f"asyncio loop possibly blocked {possible} time(s)")
+    if diag.lock_contention is not None:
+        parts.append(f"{diag.lock_contention.threads} threads queued on a lock")
     return "; ".join(parts)
+
+
+def prediction_lines(diag: Diagnosis) -> list[str]:
+    """One line per model: the predicted speed-up over this run, or why there is none."""
+    from inspector.analyze.predict import Prediction
+
+    lines = []
+    for model, p in diag.predicted.items():
+        if isinstance(p, Prediction):
+            lines.append(f"  {p.sentence()}: {clean(p.basis)}")
+        else:
+            lines.append(f"  {model}: no estimate ({clean(p)})")
+    return lines
 
 
 def summary_lines(diag: Diagnosis, source: str) -> list[str]:
@@ -69,7 +88,7 @@ def summary_lines(diag: Diagnosis, source: str) -> list[str]:
     lines = [
         f"inspector summary of {clean(source)}",
         f"command: {command_text(diag.command)}",
-        f"{diag.duration_s:.1f} s, {exit_text}, {diag.cpu_count} cores on this machine",
+        f"{diag.duration_s:.1f} s, {exit_text}, {diag.cores_sentence}",
         "",
         f"VERDICT: {verdict_line(diag)}",
         f"ADVICE:  {diag.verdict.advice}: {advice_of(diag.verdict.advice).title}",
@@ -77,8 +96,13 @@ def summary_lines(diag: Diagnosis, source: str) -> list[str]:
     lines += [f"  - {clean(e)}" for e in diag.verdict.evidence]
     for b in diag.event_loop_blocks:
         where = f" ({clean(b.frame)})" if b.frame else ""
-        lines.append(f"  - blocked loop: pid {b.pid} tid {b.tid} at {b.start_s:.2f} s for "
-                     f"{b.duration_s:.2f} s in {clean(b.function)}{where}")
+        how = "blocked" if b.confidence == "confirmed" else "possibly blocked"
+        call = f", in {clean(b.blocking_call)}" if b.blocking_call else ""
+        lines.append(f"  - {how} loop: pid {b.pid} tid {b.tid} at {b.start_s:.2f} s for "
+                     f"{b.duration_s:.2f} s in {clean(b.function)}{where}{call}")
+    if diag.predicted:
+        lines += ["", "PREDICTED SPEED-UP over this run (the same work, another model):"]
+        lines += prediction_lines(diag)
     if diag.intervals == 0:
         lines += ["", "NO SAMPLES: nothing to judge; the program ended before the recorder "
                       "took two samples of any thread (or the recording was cut short)."]

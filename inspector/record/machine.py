@@ -28,6 +28,8 @@ class MachineMeter:
         self._self = ProcFile(f"/proc/{os.getpid()}/stat")
         self._helpers: dict[int, ProcFile] = {}
         self._gone: set[int] = set()             # helpers seen ended: not opened again
+        self._helper_cpu: dict[int, float] = {}   # each live helper's CPU when last read
+        self._ended_cpu = 0.0                     # what ended helpers used, as last read
         self._last: tuple[float, float, float] | None = None  # t, machine busy s, ours s
 
     def close(self) -> None:
@@ -41,7 +43,7 @@ class MachineMeter:
         """The cores used since the last call (None at the first call, or if unreadable)."""
         try:
             busy = _machine_busy_s(self._stat.read())
-            ours = _cpu_s(self._self.read()) + self._helpers_cpu(helper_pids)
+            ours = _own_cpu_s(self._self.read()) + self._helpers_cpu(helper_pids)
         except (Gone, Unreadable, ValueError, IndexError):
             return None
         last, self._last = self._last, (t_s, busy, ours)
@@ -71,11 +73,15 @@ class MachineMeter:
                 self._forget(pid)
                 self._gone.add(pid)
                 continue
+            self._helper_cpu[pid] = cpu
             total += cpu
-        return total
+        return total + self._ended_cpu
 
     def _forget(self, pid: int) -> None:
-        # An ended helper's CPU comes back in the recorder's cutime/cstime once reaped.
+        # An ended helper counts with the CPU it had when last read: what it used in its last
+        # tick is lost (under one interval of a run of a second or more). The recorder's own
+        # cutime would hold it, but also the target's and every orphan's once reaped.
+        self._ended_cpu += self._helper_cpu.pop(pid, 0.0)
         f = self._helpers.pop(pid, None)
         if f is not None:
             f.close()
@@ -91,8 +97,10 @@ def _machine_busy_s(text: str) -> float:
 
 
 def _cpu_s(stat_text: str) -> float:
-    """utime + stime of a /proc/PID/stat text, children included once reaped (cutime,
-    cstime): py-spy runs the recorder started and waited for."""
+    """utime + stime of a /proc/PID/stat text."""
     rest = stat_text[stat_text.rindex(")") + 2:].split()
-    # fields after comm: state(0) ppid pgrp ... utime(11) stime(12) cutime(13) cstime(14)
-    return sum(int(x) for x in rest[11:15]) / procfs.CLK_TCK
+    # fields after comm: state(0) ppid pgrp ... utime(11) stime(12)
+    return (int(rest[11]) + int(rest[12])) / procfs.CLK_TCK
+
+
+_own_cpu_s = _cpu_s  # the recorder's own: its children (the target!) are not ours
