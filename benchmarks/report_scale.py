@@ -160,17 +160,19 @@ def write_synthetic(path: Path, duration_s: float, processes: int = 8,
             cum[:, 2] += busy[i]
             cum[:, 3] += wait_rq[i]
             for j, (proc_id, pid, tid, _name, kind) in enumerate(threads):
+                futex_kind = None  # as the sampler stores it: 1 the GIL's futex, 2 a lock's
                 if running[i, j]:
                     state, sc = "R", "running"
                 elif kind == "gil" or kind == "main":
                     state, sc = "S", "futex"
+                    futex_kind = 1 if kind == "gil" else 2
                 elif kind == "io":
                     state, sc = "S", "epoll_wait" if j % 2 else "recvfrom"
                 else:
                     state, sc = "S", "clock_nanosleep"
                 rows.append((float(t[i]), proc_id, pid, tid, round(cum[j, 0], 2),
                              round(cum[j, 1], 2), state, _SYSCALLS[sc], sc,
-                             float(cum[j, 2]), float(cum[j, 3])))
+                             float(cum[j, 2]), float(cum[j, 3]), futex_kind))
             for p in range(processes):
                 mine = proc_of == p
                 rss[p] = max(20e6, rss[p] + rng.normal(0, 2e5))

@@ -51,7 +51,8 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (t_s, proc_id, 100 * proc_id, tid, round(cpu[i], 2), 0.01 * tick,
              "R" if i % 3 else "S", None if i % 5 == 0 else 202,
              None if i % 5 == 0 else ("futex" if i % 3 == 0 else "running"),
-             float(cpu[i]) + 1e-7, None if i % 4 == 0 else 0.001 * tick)
+             float(cpu[i]) + 1e-7, None if i % 4 == 0 else 0.001 * tick,
+             (1 if i % 2 else 2) if i % 3 == 0 and i % 5 else None)
             for i, (proc_id, tid) in enumerate(tids)])
         w.add_process_samples([
             (t_s, proc_id, 100 * proc_id, 0.1 * tick, 0.0, 2**40 + tick,

@@ -1,0 +1,114 @@
+"""The evidence issue 12's verdicts stand on, as recorded from real programs: each futex wait
+told apart by its address (the GIL's or a lock's), the cores a program may use (affinity), the
+machine's load and the recorder's own share; and recordings made before these columns existed
+still load and diagnose."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import inspector
+from inspector.analyze import diagnose, thread_states
+
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+
+
+def _record(out: Path, *command: str, extra: tuple[str, ...] = ()) -> Path:
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", *extra, "-o", str(out), "--",
+                           *command], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def idle_pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(tmp_path_factory.mktemp("pool") / "pool.sqlite", PY,
+                   str(WORKLOADS / "shape_idle_pool_main_computes.py"))
+
+
+@pytest.fixture(scope="module")
+def gil_threads_no_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _record(tmp_path_factory.mktemp("gil") / "gil.sqlite", PY,
+                   str(WORKLOADS / "gil_threads.py"), extra=("--no-stacks",))
+
+
+def test_parked_pool_workers_wait_on_a_lock_by_their_futex_address(idle_pool: Path) -> None:
+    rec = inspector.load(idle_pool)
+    states = thread_states(rec)
+    pool = states[states["name"].astype(str).str.startswith("pool_")]
+    assert pool["tid"].nunique() == 8
+    # every sampled wait of the parked workers was a futex judged by its address: a lock's
+    assert pool["gil_s"].sum() == 0, pool.groupby("name", observed=True)["gil_s"].sum()
+    assert pool["lock_s"].sum() > 0.8 * pool["dt_s"].sum()
+    assert (pool["futex_basis"] == "address").mean() > 0.9
+    kinds = rec.thread_samples.loc[rec.thread_samples["syscall_name"] == "futex", "futex_kind"]
+    assert set(kinds.dropna().astype(int)) <= {1, 2} and (kinds == 2).sum() > 0
+
+
+def test_gil_waits_are_told_without_stacks_by_the_futex_address(
+        gil_threads_no_stacks: Path) -> None:
+    rec = inspector.load(gil_threads_no_stacks)
+    assert rec.stacks.empty  # --no-stacks: no py-spy at all
+    diag = diagnose(rec)
+    # without py-spy the threads carry their OS names only: the workers are the non-main ones
+    workers = [t for t in diag.threads if t.tid != t.pid]
+    assert len(workers) == 4
+    # the four threads wait on the interpreter's own futex: GIL waits, no stack needed
+    assert sum(t.state_s["gil"] for t in workers) > sum(t.state_s["lock"] for t in workers)
+    assert diag.gil_waits_by_address_share is not None and diag.gil_waits_by_address_share > 0.9
+    assert not any("cannot be told" in n for n in diag.notes)
+
+
+def test_a_program_pinned_to_one_core_is_recorded_with_one_usable_core(tmp_path: Path) -> None:
+    taskset = shutil.which("taskset")
+    assert taskset, "taskset (util-linux) is part of every Debian system"
+    rec = inspector.load(_record(tmp_path / "pinned.sqlite", taskset, "-c", "0", PY, "-c",
+                                 "import time; time.sleep(0.6)", extra=("--no-stacks",)))
+    assert rec.usable_cores == 1.0
+    assert rec.cores_limited_by == "affinity"
+    diag = diagnose(rec)
+    assert diag.cores_sentence.endswith("1 usable by this program (affinity)")
+
+
+def test_the_machine_load_and_the_recorders_own_share_are_sampled(idle_pool: Path) -> None:
+    rec = inspector.load(idle_pool)
+    ms = rec.machine_samples
+    assert len(ms) >= 10
+    assert (ms["busy_cores"] >= 0).all() and (ms["recorder_cores"] >= 0).all()
+    # the computing main thread alone keeps one core busy: the machine was at least that busy
+    assert ms["busy_cores"].median() >= 0.5
+    assert (ms["recorder_cores"] <= ms["busy_cores"] + 0.2).mean() > 0.9
+    diag = diagnose(rec)
+    assert diag.recorder_cores is not None and diag.other_cores is not None
+
+
+def test_a_recording_without_the_added_columns_still_loads_and_is_diagnosed(
+        idle_pool: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.sqlite"
+    shutil.copy(idle_pool, old)
+    db = sqlite3.connect(old)
+    added = {"thread_samples": {"futex_kind"},
+             "processes": {"affinity_cores", "quota_cores", "usable_cores", "cores_limited_by"}}
+    for table, gone in added.items():  # as the landed version wrote them
+        keep = [row[1] for row in db.execute(f"PRAGMA table_info({table})")
+                if row[1] not in gone]
+        db.execute(f"CREATE TABLE old_{table} AS SELECT {', '.join(keep)} FROM {table}")
+        db.execute(f"DROP TABLE {table}")
+        db.execute(f"ALTER TABLE old_{table} RENAME TO {table}")
+    db.execute("DROP TABLE machine_samples")
+    db.commit()
+    db.close()
+    rec = inspector.load(old)
+    assert "futex_kind" not in rec.thread_samples.columns
+    assert rec.machine_samples.empty
+    assert rec.usable_cores == float(rec.cpu_count)
+    diag = diagnose(rec)
+    assert diag.verdict.bound == "cpu"
+    assert diag.recorder_cores is None and diag.gil_waits_by_address_share is None
