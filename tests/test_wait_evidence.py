@@ -62,7 +62,7 @@ def test_gil_waits_are_told_without_stacks_by_the_futex_address(
     assert len(workers) == 4
     # the four threads wait on the interpreter's own futex: GIL waits, no stack needed
     assert sum(t.state_s["gil"] for t in workers) > sum(t.state_s["lock"] for t in workers)
-    assert diag.gil_waits_by_address_share is not None and diag.gil_waits_by_address_share > 0.9
+    assert diag.gil_waits_by_address_share is not None and diag.gil_waits_by_address_share > 0.7
     assert not any("cannot be told" in n for n in diag.notes)
 
 
