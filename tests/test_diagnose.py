@@ -139,7 +139,9 @@ def test_gil_bound_threads_mostly_wait_for_the_gil_in_their_own_code(gil_threads
 def test_joining_main_thread_waits_on_a_lock_not_the_gil(gil_threads: Case) -> None:
     main = gil_threads.threads_named("MainThread")[0]
     assert main.state_s["lock"] > 0.8 * main.sampled_s
-    assert main.state_s["gil"] == 0
+    # it takes the GIL back after starting each thread and after each join: a few real GIL
+    # waits (seen at the GIL's own futex), never a share of its life
+    assert main.state_s["gil"] < 0.1 * main.sampled_s
 
 
 # -- the corpus --------------------------------------------------------------------------
