@@ -120,6 +120,8 @@ class Sampler:
         self._own_children: dict[int, ProcFile] = {}
         self._lock = threading.Lock()
         self._machine = MachineMeter()
+        # Held while the recorder starts a helper (py-spy): see StackSampler._spawn.
+        self.spawning = threading.Lock()
 
     # -- clocks ---------------------------------------------------------------------------
     def now_s(self) -> float:
@@ -444,7 +446,12 @@ class Sampler:
             self.writer.add_machine_sample(m.t_s, m.busy_cores, m.recorder_cores)
 
     def _adopt_orphans(self, t_s: float) -> None:
-        """Descendants whose parent died are re-parented to us (we are a subreaper)."""
+        """Descendants whose parent died are re-parented to us (we are a subreaper). Not
+        while a py-spy run is being started: it is our child too, and not yet known as ours."""
+        with self.spawning:
+            self._adopt_orphans_now(t_s)
+
+    def _adopt_orphans_now(self, t_s: float) -> None:
         try:
             tids = procfs.list_tids(self._my_pid)
         except (Gone, Unreadable):

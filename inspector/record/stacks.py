@@ -516,32 +516,40 @@ class StackSampler:
             if not runs and not self.stacks_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
-            try:
-                run = _Run(self.exe, p.pid, self._rate_for(p, self.rate, THREAD_SAMPLES_PER_S),
-                           self.out_dir, now, self._seq)
-            except OSError as e:
-                self.sampler.problem("py-spy", "launch-failed", str(e), pid=p.pid,
+            rate = self._rate_for(p, self.rate, THREAD_SAMPLES_PER_S)
+            run_or_error = self._spawn(p.pid, rate, now)
+            if isinstance(run_or_error, OSError):
+                self.sampler.problem("py-spy", "launch-failed", str(run_or_error), pid=p.pid,
                                      once_key="launch")
                 self.stacks_chain.gave_up.add(p.proc_id)
                 continue
-            self.ignore_pids.add(run.pid)
-            self.runs.setdefault(p.proc_id, []).append(run)
+            self.runs.setdefault(p.proc_id, []).append(run_or_error)
         # A --gil run ends before the next starts: between the two, the stacks runs (which
         # overlap) still say which processes a run on an ancestor covers.
         for p in self._roots(set(self.gil_runs) | set(self.runs), self.gil_chain):
             if p.proc_id in self.gil_runs or not self.gil_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
-            try:
-                rate = self._rate_for(p, self.gil_rate, GIL_THREAD_SAMPLES_PER_S)
-                run = _Run(self.exe, p.pid, rate, self.out_dir, now, self._seq, gil=True)
-            except OSError as e:
-                self.sampler.problem("py-spy", "launch-failed", f"--gil: {e}", pid=p.pid,
-                                     once_key="launch-gil")
+            rate = self._rate_for(p, self.gil_rate, GIL_THREAD_SAMPLES_PER_S)
+            run_or_error = self._spawn(p.pid, rate, now, gil=True)
+            if isinstance(run_or_error, OSError):
+                self.sampler.problem("py-spy", "launch-failed", f"--gil: {run_or_error}",
+                                     pid=p.pid, once_key="launch-gil")
                 self.gil_chain.gave_up.add(p.proc_id)
                 continue
+            self.gil_runs[p.proc_id] = run_or_error
+
+    def _spawn(self, pid: int, rate: int, now: float, gil: bool = False) -> _Run | OSError:
+        """Starts a py-spy run, known as ours before the sampler can see it: the sampler's
+        orphan scan waits while a run is being started (between fork and the pid's entry
+        in ignore_pids, a py-spy child of the recorder looks like a re-parented orphan)."""
+        with self.sampler.spawning:
+            try:
+                run = _Run(self.exe, pid, rate, self.out_dir, now, self._seq, gil=gil)
+            except OSError as e:
+                return e
             self.ignore_pids.add(run.pid)
-            self.gil_runs[p.proc_id] = run
+            return run
 
     def _reap(self) -> None:
         for proc_id, runs in list(self.runs.items()):
