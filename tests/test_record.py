@@ -120,7 +120,7 @@ def test_samples_are_on_one_clock_at_the_interval(mixed) -> None:
     _, rec = mixed
     ts = rec.thread_samples
     assert ts.t_s.min() >= 0 and ts.t_s.max() <= rec.duration_s
-    interval = rec.meta["interval_s"]
+    interval = rec.interval_s
     assert interval == 0.1
     # All in the recording's own clock, none in the test's: the sampler never ticks faster
     # than its schedule (a late tick moves the schedule on instead of bursting to catch up;
