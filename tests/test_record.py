@@ -312,7 +312,7 @@ def test_attach_to_a_running_program(tmp_path: Path) -> None:
     assert "napper" in set(rec.threads.name)
     # it recorded for --duration by its own clock and then let go: the target lives on (above)
     assert rec.duration_s >= 1.5
-    assert rec.thread_samples.t_s.max() >= 1.5 - rec.meta["interval_s"]
+    assert rec.thread_samples.t_s.max() >= 1.5 - rec.interval_s
 
 
 def test_default_output_goes_under_recordings(tmp_path: Path) -> None:
