@@ -215,7 +215,8 @@ def compare(groups: Sequence[Sequence[RunFacts]], baselines: Sequence[int] | Non
     groups = [list(g) for g in groups if g]
     if baselines is None:
         baselines = [0] * len(groups)
-    reps = [median_run(g) for g in groups]
+    # The median run stands for its group, under the label of the group's first run.
+    reps = [replace(median_run(g), label=g[0].label) for g in groups]
     labels = [r.label for r in reps]
     reps = [replace(r, label=f"{r.label} ({r.path.name})") if labels.count(r.label) > 1 else r
             for r in reps]

@@ -99,7 +99,8 @@ def build_page(page: PageInput) -> str:
     body = "".join(f'<section id="s-{key}"><h2><span class="n">{n}</span>{esc(title)}</h2>'
                    f"{content}</section>"
                    for n, (key, title, content) in enumerate(sections, start=1))
-    sub = (f"{len(page.rows)} recordings · {page.cpu_count} CPU cores · made "
+    runs = sum(len(r.runs) for r in page.rows)
+    sub = (f"{len(page.rows)} rows from {runs} recordings · {page.cpu_count} CPU cores · made "
            f"{datetime.date.today().isoformat()}")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
