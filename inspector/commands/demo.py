@@ -137,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     busy = busy_sentence(rows)
     warnings = [busy] if busy else []
     notes = noise_sentences(rows)
-    lead = takeaways(rows, plan) + notes + [f"Warning: {w}" for w in warnings]
+    said = takeaways(rows, plan)
+    lead = said + notes + [f"Warning: {w}" for w in warnings]
     page = directory / "comparison.html"
     shown = [load(r.facts.path) for r in rows]
     write_page(page, "multiprocessing vs threading vs asyncio, measured on this machine",
@@ -145,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     result = {"rows": [r.to_dict() for r in rows], "plan": asdict(plan),
               "python": platform.python_version(), "directory": str(directory),
               "page": str(page), "warnings": warnings, "notes": notes,
-              "takeaways": takeaways(rows, plan)}
+              "takeaways": said}
     (directory / "demo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
