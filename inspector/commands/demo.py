@@ -32,13 +32,13 @@ DEFAULT_DIR = Path("recordings")
 # and a spread instead of one draw, and a burst of load elsewhere spoils one round, not the
 # figure. With the recorder's start and stop (most of a second per run) and the reports, the
 # default demo takes about two minutes on 2 cores and --quick about half a minute.
-SEQUENTIAL_S = {"default": 3.0, "quick": 0.8}
+SEQUENTIAL_S = {"default": 3.0, "quick": 0.6}
 # Runs of every variant: enough for a median that one disturbed run cannot move, and a
 # min-max that says how far the machine's noise reaches, within the time above.
 REPEAT = {"default": 5, "quick": 3}
 # The I/O server's delay: a slow service, long enough that waiting dominates every request
 # (a loopback round trip costs well under a millisecond), short enough for several rounds.
-IO_DELAY_S = {"default": 0.05, "quick": 0.04}
+IO_DELAY_S = {"default": 0.05, "quick": 0.03}
 # Python-level cost of one request (urllib, a thread switch), added to the delay when sizing.
 IO_REQUEST_OVERHEAD_S = 0.003
 # A run still going after this long is stuck (the longest planned one takes a few seconds).
