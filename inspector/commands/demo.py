@@ -38,7 +38,9 @@ SEQUENTIAL_S = {"default": 3.0, "quick": 0.6}
 REPEAT = {"default": 5, "quick": 3}
 # The I/O server's delay: a slow service, long enough that waiting dominates every request
 # (a loopback round trip costs well under a millisecond), short enough for several rounds.
-IO_DELAY_S = {"default": 0.05, "quick": 0.03}
+# The concurrent variants live (rounds x delay) at least 0.12 s, more than one 0.1 s sampling
+# interval, so every recording sees all their threads and processes at once.
+IO_DELAY_S = {"default": 0.05, "quick": 0.06}
 # Python-level cost of one request (urllib, a thread switch), added to the delay when sizing.
 IO_REQUEST_OVERHEAD_S = 0.003
 # A run still going after this long is stuck (the longest planned one takes a few seconds).
