@@ -14,7 +14,6 @@ import datetime
 import json
 import os
 import platform
-import resource
 import shutil
 import signal
 import statistics
@@ -26,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from inspector.machine_load import BUSY_SHARE, CpuMark
 
 HERE = Path(__file__).resolve().parent
 TARGETS = HERE / "targets"
@@ -47,7 +48,7 @@ COMMAND_TIMEOUT_S = 300  # no single benchmark command runs anywhere near this l
 # A run during which other processes used more than this share of the machine's CPU (/proc/stat
 # busy time minus our commands' own) is set aside: on 2 shared cores one neighbour's test run
 # doubles a 2-process target's time and says nothing about the recorder.
-QUIET_LOAD = 0.10
+QUIET_LOAD = BUSY_SHARE
 
 
 class BenchError(Exception):
@@ -113,23 +114,6 @@ class RunResult:
     foreign_load: float  # share of the machine's CPU that others used meanwhile (0..1)
 
 
-def _machine_busy_s() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat: user..softirq, not steal)."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:8]]
-    user, nice, system, _idle, _iowait, irq, softirq = fields
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    """This runner's CPU and that of every command it has waited for (their trees too)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    return total
-
-
 def run_command(argv: Sequence[str], report_path: Path | None, label: str,
                 timeout_s: float = COMMAND_TIMEOUT_S) -> RunResult:
     """Runs argv to completion, its output discarded; returns its wall time and the
@@ -137,7 +121,7 @@ def run_command(argv: Sequence[str], report_path: Path | None, label: str,
     if report_path is not None:
         report_path.unlink(missing_ok=True)
     with tempfile.TemporaryFile() as err:
-        busy0, own0 = _machine_busy_s(), _own_cpu_s()
+        mark = CpuMark.now()
         t0 = time.perf_counter()
         proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, start_new_session=True)
@@ -147,8 +131,7 @@ def run_command(argv: Sequence[str], report_path: Path | None, label: str,
             _kill_group(proc)
             raise BenchError(f"{label}: timed out after {timeout_s:.0f} s") from None
         wall = time.perf_counter() - t0
-        foreign_s = (_machine_busy_s() - busy0) - (_own_cpu_s() - own0)
-        foreign = max(0.0, foreign_s) / (wall * (os.cpu_count() or 1))
+        foreign = mark.foreign_share(wall)
         if code != 0:
             err.seek(0)
             tail = err.read().decode(errors="replace").strip().splitlines()[-1:]

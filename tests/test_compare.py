@@ -52,11 +52,80 @@ def recs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return out
 
 
+NAP = "import os, time; time.sleep(float(os.environ['NAP_S']))"
+
+
+@pytest.fixture(scope="module")
+def repeated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three commands recorded twice each, interleaved. The naps are set so that the answer
+    holds whatever the load: `b` spans `a` on both sides by half a second (no measurable
+    difference), `c` naps 0.7 s longer than `a` in every run (measurably slower)."""
+    d = tmp_path_factory.mktemp("repeated")
+    naps = {"a": (0.5, 0.5), "b": (0.0, 1.0), "c": (1.2, 1.2)}
+    paths = []
+    for n in range(2):
+        for name, nap in naps.items():
+            path = d / f"{name}-{n + 1}.sqlite"
+            proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks", "-o",
+                                   str(path), "--", PY, "-c", NAP, name],
+                                  capture_output=True, text=True, timeout=120,
+                                  env={**os.environ, "NAP_S": str(nap[n])})
+            assert proc.returncode == 0, proc.stderr
+            paths.append(path)
+    return paths
+
+
+def test_recordings_of_one_command_are_one_row_with_their_spread(repeated, tmp_path) -> None:
+    proc = run("compare", "--json", "-o", str(tmp_path / "c.html"), *map(str, repeated))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    a, b, c = out["rows"]
+    assert [r["label"] for r in (a, b, c)] == ["a-1", "b-1", "c-1"]
+    for r, name in ((a, "a"), (b, "b"), (c, "c")):
+        assert r["runs"] == 2 and r["command"][-1] == name
+        assert [Path(p).name for p in r["recordings"]] == [f"{name}-1.sqlite", f"{name}-2.sqlite"]
+        assert r["wall_s_min"] <= r["wall_s"] <= r["wall_s_max"]
+        assert r["foreign_load_runs"] == [None, None] and r["busy_runs"] == 0  # not measured
+        assert r["baseline"] == "a-1"
+    assert b["wall_s_min"] < a["wall_s_min"] <= a["wall_s_max"] < b["wall_s_max"]
+    assert b["within_noise"] and b["speedup_low"] < 1.0 < b["speedup_high"]
+    assert not c["within_noise"] and c["speedup_high"] < 1.0            # measurably slower
+    assert not a["within_noise"] and a["speedup"] == 1.0
+    assert out["notes"] == [f"b-1 vs a-1: no measurable difference ({b['speedup_low']:.2f}-"
+                            f"{b['speedup_high']:.2f}x, 2 and 2 runs)."]
+
+
+def test_table_says_no_measurable_difference_instead_of_a_figure(repeated) -> None:
+    proc = run("compare", "-o", str(repeated[0].parent / "t.html"), *map(str, repeated))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:7] == ["recording", "wall", "(median,", "min-max)", "speed-up",
+                                    "(range)", "CPU%"]
+    assert re.match(r"a-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+1\.00x\s", lines[1]), lines
+    assert re.match(r"b-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+~1x \([\d.]+-[\d.]+\)\s", lines[2])
+    assert re.match(r"c-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+0\.\d\dx \([\d.]+-[\d.]+\)\s",
+                    lines[3]), lines
+    assert lines[4] == "b-1 vs a-1: no measurable difference " + lines[4].split("difference ")[1]
+    assert len(lines) == 5
+
+
+def test_page_draws_each_rows_range_as_an_error_bar(repeated, tmp_path: Path) -> None:
+    page_path = tmp_path / "spread.html"
+    proc = run("compare", "-o", str(page_path), *map(str, repeated))
+    assert proc.returncode == 0, proc.stderr
+    with browser() as b, open_report(b, page_path) as (page, report):
+        assert report.console_errors == [] and report.rendered == 3
+        assert page.locator("table.runs tbody tr").count() == 3
+        assert page.locator("table.runs tr.noise").count() == 1          # b
+        assert page.locator("#chart-speed-up path.yerror").count() == 3
+        assert "b-1 vs a-1: no measurable difference" in page.inner_text("#s-runs")
+
+
 def test_table_compares_against_the_first_recording(recs) -> None:
     proc = run("compare", str(recs["sequential"]), str(recs["multiprocessing"]))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:4] == ["job", "variant", "wall", "speed-up"]
+    assert lines[0].split()[:6] == ["job", "variant", "wall", "(median,", "min-max)", "speed-up"]
     assert re.match(r"cpu\s+sequential\s+[\d.]+ s\s+1\.00x", lines[1]), lines
     assert re.match(r"cpu\s+multiprocessing\s+[\d.]+ s\s+[\d.]+x", lines[2]), lines
     page = proc.stderr.strip().rsplit(" ", 1)[-1]

@@ -1,16 +1,21 @@
-"""`inspector demo --quick`, run once for real on this machine: what theory predicts must show
-in the measurements (ratios, never times), and the page it writes must work in a browser.
+"""`inspector demo --quick`, run once for real on this machine: every variant run several times,
+interleaved, with its median and spread; what theory predicts must show in the measurements,
+asserted only as what holds on a loaded machine too (no timings, no margins that need free
+cores), and the page it writes must work in a browser.
 
-- CPU-bound pure Python: processes use several cores and win; threads stay on one core
-  (the GIL); asyncio without awaits runs the work one piece after another.
-- I/O-bound waits: threads and asyncio overlap them and win many times over; processes
-  overlap them too, but start a process per worker first.
+- CPU-bound pure Python: processes split the work and, given free cores, win; threads stay
+  within one core (the GIL); asyncio without awaits runs on one thread.
+- I/O-bound waits: threads and asyncio overlap them and win; processes overlap them too, but
+  start a process per worker first (and pay for it in memory).
+- A claim that needs free cores (processes beat sequential) is checked when the demo measured
+  its runs quiet, and otherwise the demo must say that they were busy: never silently.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +24,22 @@ from typing import Any
 import pytest
 from browser import browser, open_report
 
+import inspector
+from inspector.machine_load import BUSY_SHARE
+
 PY = sys.executable
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CPUS = os.cpu_count() or 1
+JOBS = ("cpu", "io")
 VARIANTS = ("sequential", "threading", "multiprocessing", "asyncio")
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "run"
+    # Generous: ~30 s alone, several times that while others load the 2 cores.
     proc = subprocess.run([PY, "-m", "inspector", "demo", "--quick", "--json", "-o", str(out)],
-                          capture_output=True, text=True, timeout=240)
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     result["_stderr"] = proc.stderr
@@ -42,72 +52,164 @@ def row(demo: dict[str, Any], job: str, variant: str) -> dict[str, Any]:
     return demo["_by"][(job, variant)]
 
 
+def quiet(demo: dict[str, Any], *rows: dict[str, Any]) -> bool:
+    return all(r["busy_runs"] == 0 for r in rows)
+
+
 def test_demo_records_every_job_and_variant_and_writes_its_files(demo) -> None:
     assert [(r["job"], r["variant"]) for r in demo["rows"]] == [
-        (job, v) for job in ("cpu", "io") for v in VARIANTS]
+        (job, v) for job in JOBS for v in VARIANTS]
     d: Path = demo["_dir"]
-    for job in ("cpu", "io"):
-        for v in VARIANTS:
-            assert (d / f"{job}-{v}.sqlite").stat().st_size > 0
-            assert (d / f"{job}-{v}.html").stat().st_size > 1_000_000  # plotly.js embedded
+    repeat = demo["plan"]["repeat"]
+    assert repeat == 3                                   # --quick's default
+    for r in demo["rows"]:
+        assert r["runs"] == repeat and len(r["recordings"]) == repeat
+        assert [Path(p).name for p in r["recordings"]] == [
+            f"{r['job']}-{r['variant']}-{n}.sqlite" for n in range(1, repeat + 1)]
+        for p in r["recordings"]:
+            assert Path(p).stat().st_size > 0
+        # the median run stands for the row: its report is written, the others' are not
+        assert r["recording"] in r["recordings"]
+        assert Path(r["recording"]).with_suffix(".html").stat().st_size > 1_000_000
+        assert sum(Path(p).with_suffix(".html").exists() for p in r["recordings"]) == 1
     assert Path(demo["page"]) == d / "comparison.html"
     assert json.loads((d / "demo.json").read_text())["rows"] == demo["rows"]
     for r in demo["rows"]:
-        assert r["exit_code"] == 0, r  # every job checked its own answer and passed
-        assert r["wall_s"] > 0 and r["cpu_percent"] >= 0
+        assert r["exit_codes"] == [0] * repeat, r  # every job checked its own answer
+        assert r["exit_code"] == 0 and r["cpu_percent"] >= 0
         assert set(r["verdict"]) >= {"bound", "gil_limited", "parallel_threads",
                                      "oversubscribed", "advice", "evidence"}
+        assert "predicted_speedup" in r and r["predicted_speedup"] is None   # issue 12's place
+
+
+def test_runs_are_interleaved_across_variants(demo) -> None:
+    """A B C D ... A B C D ...: the recordings' own start times, not the demo's word."""
+    runs = []
+    for r in demo["rows"]:
+        for p in r["recordings"]:
+            runs.append((inspector.load(p).meta["start_time_unix"], r["job"], r["variant"]))
+    order = [(job, v) for _, job, v in sorted(runs)]
+    assert order == [(job, v) for job in JOBS for v in VARIANTS] * demo["plan"]["repeat"]
+
+
+def test_each_row_states_its_median_and_range(demo) -> None:
+    for r in demo["rows"]:
+        walls = r["wall_s_runs"]
+        assert len(walls) == r["runs"] and all(w > 0 for w in walls)
+        assert r["wall_s_min"] == min(walls) and r["wall_s_max"] == max(walls)
+        assert r["wall_s"] == pytest.approx(sorted(walls)[len(walls) // 2], abs=0.002)
+        assert r["speedup_low"] <= r["speedup"] <= r["speedup_high"], r
+        seq = row(demo, r["job"], "sequential")
+        if r is seq:
+            assert r["speedup"] == r["speedup_low"] == r["speedup_high"] == 1.0
+            assert r["within_noise"] is False
+            continue
+        # the range is what the runs allow: fastest over slowest, slowest over fastest
+        assert r["speedup_low"] == pytest.approx(seq["wall_s_min"] / r["wall_s_max"], rel=0.01)
+        assert r["speedup_high"] == pytest.approx(seq["wall_s_max"] / r["wall_s_min"], rel=0.01)
+        assert r["speedup"] == pytest.approx(seq["wall_s"] / r["wall_s"], rel=0.01)
+
+
+def test_a_difference_inside_the_spread_is_called_no_measurable_difference(demo) -> None:
+    noisy = [r for r in demo["rows"]
+             if r["variant"] != "sequential" and r["speedup_low"] <= 1.0 <= r["speedup_high"]]
+    assert [r["label"] for r in demo["rows"] if r["within_noise"]] == [r["label"] for r in noisy]
+    assert len(demo["notes"]) == len(noisy)
+    for note, r in zip(demo["notes"], noisy):
+        said = re.fullmatch(rf"{r['label']} vs {r['baseline']}: no measurable difference "
+                            rf"\(([\d.]+)-([\d.]+)x, {r['runs']} and {r['runs']} runs\)\.", note)
+        assert said, note
+        assert float(said[1]) == pytest.approx(r["speedup_low"], abs=0.006)
+        assert float(said[2]) == pytest.approx(r["speedup_high"], abs=0.006)
+    # and the sentences about each job never give a noisy row a speed-up figure of its own
+    text = " ".join(demo["takeaways"])
+    for r in noisy:
+        assert f"{r['speedup']:.2f}x as fast" not in text
+
+
+def test_busy_runs_are_measured_flagged_and_said(demo) -> None:
+    busy = 0
+    for r in demo["rows"]:
+        loads = r["foreign_load_runs"]
+        assert len(loads) == r["runs"] and all(0.0 <= x <= 1.0 for x in loads), r
+        assert r["busy_runs"] == sum(x > BUSY_SHARE for x in loads)
+        busy += r["busy_runs"]
+    said = [w for w in demo["warnings"] if "runs were busy" in w]
+    assert said == ([f"{busy} of {8 * demo['plan']['repeat']} runs were busy: other programs "
+                     f"used more than {BUSY_SHARE:.0%} of the machine's CPU during them. They "
+                     "are kept and flagged (the runs column); their slowness widens the "
+                     "ranges, so a difference still called measurable held despite them."]
+                    if busy else [])
 
 
 def test_sequential_runs_are_their_own_baseline(demo) -> None:
-    for job in ("cpu", "io"):
+    for job in JOBS:
         assert row(demo, job, "sequential")["speedup"] == pytest.approx(1.0)
         for v in VARIANTS:
             assert row(demo, job, v)["baseline"] == f"{job} sequential"
 
 
-def test_cpu_job_processes_use_more_than_one_core_and_win(demo) -> None:
-    mp = row(demo, "cpu", "multiprocessing")
+def _cpu_by_process(path: str) -> list[float]:
+    ps = inspector.load(path).process_samples
+    cpu = ps["cpu_user_s"].astype("float64") + ps["cpu_system_s"].astype("float64")
+    return sorted(cpu.groupby(ps["proc_id"]).max().tolist(), reverse=True)
+
+
+def test_cpu_job_processes_split_the_work(demo) -> None:
+    mp, seq = row(demo, "cpu", "multiprocessing"), row(demo, "cpu", "sequential")
     assert mp["processes"] >= 1 + CPUS           # the parent and one worker per CPU
-    # 2 cores: ideally 2x; 1.6-1.8x measured on a quiet machine, recorder included. 1.2 keeps
-    # the claim (well above 1x, beyond the few-percent noise) without failing on a busy one.
-    assert mp["speedup"] > 1.2, mp
-    assert mp["cpu_percent"] > 130, mp            # more than one core's worth
+    # The same work, done by the workers: each of two did a real share of it, whatever the
+    # load (pool.map hands out 4 chunks per worker; a starved worker still gets one).
+    per_process = _cpu_by_process(mp["recording"])
+    total = sum(per_process)
+    assert total >= 0.5 * seq["cpu_s"], (per_process, seq["cpu_s"])
+    assert per_process[1] >= 0.1 * total, per_process
 
 
-def test_cpu_job_threads_stay_near_one_core(demo) -> None:
+def test_cpu_job_processes_win_when_the_cores_were_free(demo) -> None:
+    """Needs free cores: asserted on runs the demo measured quiet; on busy ones the demo
+    must have said the machine was busy (and then it may not claim a speed-up it cannot
+    tell from noise: checked by the noise test)."""
+    mp, th, seq = (row(demo, "cpu", v) for v in ("multiprocessing", "threading", "sequential"))
+    if quiet(demo, mp, seq, th):
+        assert mp["speedup_low"] > 1.0 and not mp["within_noise"], mp
+        assert mp["speedup"] > th["speedup"]
+        assert mp["cpu_percent"] > 130, mp        # more than one core's worth
+    else:
+        assert any("runs were busy" in w for w in demo["warnings"]), demo["warnings"]
+
+
+def test_cpu_job_threads_stay_within_one_core(demo) -> None:
     th = row(demo, "cpu", "threading")
     assert th["processes"] == 1 and th["threads"] >= 1 + CPUS
-    assert th["speedup"] < 1.3, th
-    assert th["cpu_percent"] < 130, th            # the GIL: one thread runs Python at a time
-    assert row(demo, "cpu", "multiprocessing")["speedup"] > th["speedup"]
+    # The GIL: one thread runs Python at a time. Other load can only lower this.
+    assert th["cpu_percent"] < 130, th
 
 
-def test_cpu_job_asyncio_is_no_faster_than_sequential(demo) -> None:
+def test_cpu_job_asyncio_runs_on_one_thread(demo) -> None:
     aio = row(demo, "cpu", "asyncio")
     assert aio["processes"] == 1 and aio["threads"] == 1
-    assert aio["speedup"] < 1.3, aio
+    assert aio["cpu_percent"] < 130, aio
 
 
 def test_io_job_threads_and_asyncio_overlap_the_waits(demo) -> None:
     th, aio = row(demo, "io", "threading"), row(demo, "io", "asyncio")
-    assert th["speedup"] > 3, th
-    assert aio["speedup"] > 3, aio
+    # Waiting dominates every run, sequential's 16 times over: a loaded CPU slows each
+    # variant's few milliseconds of Python alike and cannot close that gap.
+    assert th["speedup"] > 1 and aio["speedup"] > 1, (th, aio)
     workers = demo["plan"]["io_workers"]
     assert th["processes"] == 1 and th["threads"] >= workers
     assert aio["processes"] == 1 and aio["threads"] == 1   # one thread, many sockets
-    # Waiting is not computing: far below one core, let alone the CPU job's.
-    assert th["cpu_percent"] < 60 and aio["cpu_percent"] < 60
+    # Waiting is not computing: far below one core (other load only lowers it).
+    assert th["cpu_percent"] < 100 and aio["cpu_percent"] < 100
 
 
 def test_io_job_processes_overlap_the_waits_but_pay_for_starting(demo) -> None:
     mp = row(demo, "io", "multiprocessing")
     workers = demo["plan"]["io_workers"]
     assert mp["processes"] >= 1 + workers
-    assert mp["speedup"] > 1.5, mp
-    # The same concurrency as the thread pool; what differs is a process per worker.
-    assert mp["speedup"] < max(row(demo, "io", "threading")["speedup"],
-                               row(demo, "io", "asyncio")["speedup"])
+    # The same concurrency as the thread pool; what differs is a process per worker, which
+    # costs memory whatever the load.
     assert mp["rss_peak_bytes"] > 3 * row(demo, "io", "threading")["rss_peak_bytes"]
 
 
@@ -117,9 +219,7 @@ def test_sequential_runs_are_diagnosed_as_what_they_are(demo) -> None:
 
 
 def test_io_server_ran_outside_the_recordings(demo) -> None:
-    import inspector
-
-    rec = inspector.load(demo["_dir"] / "io-sequential.sqlite")
+    rec = inspector.load(demo["_dir"] / "io-sequential-1.sqlite")
     assert len(rec.processes) == 1
     assert len(rec.threads) == 1          # the job's main thread: no server thread in there
     command = rec.meta["command"]
@@ -135,15 +235,25 @@ def test_comparison_page_renders_in_a_browser(demo) -> None:
         assert set(figures) == {"chart-speed-up", "chart-cpu", "chart-cpu-time"}
         for f in figures.values():
             assert f["plotly"] and f["svg"] > 0 and f["traces"] >= 2, f
-        # one bar per run in the speed-up and CPU charts, one line per run over time
+        # one bar per variant in the speed-up and CPU charts, one line per variant over time;
+        # the speed-up bars carry their range as error bars
         assert page.locator("#chart-speed-up .barlayer .point").count() == 8
+        assert page.locator("#chart-speed-up path.yerror").count() == 8
         assert page.locator("#chart-cpu .barlayer .point").count() == 8
         assert figures["chart-cpu-time"]["traces"] == 8
         assert page.locator("table.runs tbody tr").count() == 8
-        assert "processes ran" in page.inner_text("#s-runs")   # what the numbers say
+        runs = page.inner_text("#s-runs")
+        assert "processes ran" in runs                         # what the numbers say
+        assert f"median of {demo['plan']['repeat']} interleaved runs" in runs
+        for note in demo["notes"]:
+            assert note in runs
+        noisy = sum(r["within_noise"] for r in demo["rows"])
+        assert page.locator("table.runs tr.noise").count() == noisy
         links = page.locator("table.runs a").evaluate_all(
             "els => els.map(e => e.getAttribute('href'))")
-        assert "cpu-threading.html" in links and "io-asyncio.sqlite" in links
+        for r in demo["rows"]:          # each row links its median run's report and recording
+            name = Path(r["recording"]).name
+            assert name in links and name.replace(".sqlite", ".html") in links
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "demo-comparison.png"), full_page=True)
 
@@ -157,3 +267,10 @@ def test_demo_into_a_file_is_one_clear_error(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"inspector: demo: {target} exists and is not a directory"]
     assert "Traceback" not in proc.stderr
+
+
+def test_demo_repeat_below_one_is_one_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run([PY, "-m", "inspector", "demo", "--repeat", "0", "-o",
+                           str(tmp_path / "d")], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["inspector: demo: --repeat must be at least 1"]

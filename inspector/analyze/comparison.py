@@ -1,19 +1,23 @@
 """Recordings side by side: wall time, speed-up, CPU used, processes, threads and the
-diagnosis's verdict, one row per recording. Recordings in, rows out (no files, no processes):
-`inspector compare` and `inspector demo` print the rows, report/comparison_page.py draws them.
+diagnosis's verdict, one row per command. Several recordings of the same command are one row:
+its median and the spread of its runs, and a difference inside the spread is said to be noise.
+Recordings in, rows out (no files, no processes): `inspector compare` and `inspector demo`
+print the rows, report/comparison_page.py draws them. The rule is in docs/diagnosis.md.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from inspector.analyze import diagnose
+from inspector.analyze import Verdict, diagnose
 from inspector.analyze.vocabulary import FLAGS, advice_of, bound_term
+from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
 
 JOBS_MODULE = "inspector.jobs"  # recordings of `python -m inspector.jobs JOB VARIANT` are labelled
@@ -35,24 +39,87 @@ class RunFacts:
     threads: int                 # most OS threads alive at once, all processes together (idem)
     rss_peak_bytes: int          # highest sum of the processes' RSS at one sample
     exit_code: int | None
-    verdict: dict[str, Any] = field(default_factory=dict)   # the diagnosis's
+    verdict: Verdict             # the diagnosis's
+    # Share (0..1) of the machine's CPU other programs used during the run, when whoever ran
+    # it measured that (the demo does); None for a recording made elsewhere.
+    foreign_load: float | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.foreign_load is not None and self.foreign_load > BUSY_SHARE
 
 
 @dataclass(frozen=True)
 class ComparedRun:
+    """One command's row: its runs, the median one's facts, and the speed-up against the
+    baseline row with its range. `facts` is the run whose wall time is the median (the lower
+    of the two middle ones for an even count): its recording, report and verdict stand for
+    the row."""
+
     facts: RunFacts
-    baseline: str                # label of the run the speed-up is against
-    speedup: float               # baseline wall time / this wall time
+    runs: tuple[RunFacts, ...]   # every run of the command, in the order given
+    baseline: str                # label of the row the speed-up is against
+    speedup: float               # baseline's median wall time / this row's median wall time
+    speedup_low: float           # the baseline's fastest run / this row's slowest
+    speedup_high: float          # the baseline's slowest run / this row's fastest
+    is_baseline: bool = False
+    # Issue 12 puts the speed-up predicted from the baseline's recording here (None: none).
+    predicted_speedup: float | None = None
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(r.wall_s for r in self.runs)
+
+    @property
+    def wall_s_min(self) -> float:
+        return min(r.wall_s for r in self.runs)
+
+    @property
+    def wall_s_max(self) -> float:
+        return max(r.wall_s for r in self.runs)
+
+    @property
+    def cpu_percent(self) -> float:
+        return statistics.median(r.cpu_percent for r in self.runs)
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(r.cpu_s for r in self.runs)
+
+    @property
+    def busy_runs(self) -> int:
+        return sum(r.busy for r in self.runs)
+
+    @property
+    def within_noise(self) -> bool:
+        """No measurable difference from the baseline: the two rows' ranges of wall times
+        overlap (equivalently, the speed-up's range holds 1.0). One run each: no spread
+        measured, so never said to be noise."""
+        if self.is_baseline:
+            return False
+        return self.speedup_low <= 1.0 <= self.speedup_high and self.speedup_low < self.speedup_high
 
     def to_dict(self) -> dict[str, Any]:
         f = self.facts
         return {
             "label": f.label, "job": f.job, "variant": f.variant, "recording": str(f.path),
-            "command": f.command, "wall_s": round(f.wall_s, 3), "speedup": round(self.speedup, 3),
-            "baseline": self.baseline, "cpu_percent": round(f.cpu_percent, 1),
-            "cpu_s": round(f.cpu_s, 3), "processes": f.processes, "threads": f.threads,
-            "rss_peak_bytes": f.rss_peak_bytes, "exit_code": f.exit_code,
-            "verdict": f.verdict,
+            "command": f.command, "wall_s": round(self.wall_s, 3),
+            "speedup": round(self.speedup, 3), "baseline": self.baseline,
+            "cpu_percent": round(self.cpu_percent, 1), "cpu_s": round(self.cpu_s, 3),
+            "processes": f.processes, "threads": f.threads, "rss_peak_bytes": f.rss_peak_bytes,
+            "exit_code": f.exit_code, "verdict": f.verdict.to_dict(),
+            "runs": len(self.runs),
+            "wall_s_runs": [round(r.wall_s, 3) for r in self.runs],
+            "wall_s_min": round(self.wall_s_min, 3), "wall_s_max": round(self.wall_s_max, 3),
+            "speedup_low": round(self.speedup_low, 3),
+            "speedup_high": round(self.speedup_high, 3),
+            "within_noise": self.within_noise,
+            "predicted_speedup": self.predicted_speedup,
+            "recordings": [str(r.path) for r in self.runs],
+            "exit_codes": [r.exit_code for r in self.runs],
+            "foreign_load_runs": [None if r.foreign_load is None else round(r.foreign_load, 3)
+                                  for r in self.runs],
+            "busy_runs": self.busy_runs,
         }
 
 
@@ -109,7 +176,7 @@ def job_of(command: Sequence[str]) -> tuple[str | None, str | None]:
 def facts(rec: Recording, label: str | None = None) -> RunFacts:
     """The row of one recording: measured here (wall, CPU, memory) and diagnosed by
     inspector.analyze (process and thread counts, verdict)."""
-    diagnosis = diagnose(rec).to_dict()
+    diagnosis = diagnose(rec)
     command = [str(c) for c in rec.meta.get("command") or []]
     job, variant = job_of(command)
     if label is None:
@@ -120,49 +187,129 @@ def facts(rec: Recording, label: str | None = None) -> RunFacts:
     return RunFacts(
         label=label, path=rec.path, command=command, job=job, variant=variant,
         wall_s=wall, cpu_s=cpu, cpu_percent=100.0 * cpu / wall if wall > 0 else 0.0,
-        processes=int(diagnosis["process_count"]), threads=int(diagnosis["peak_threads"]),
+        processes=diagnosis.process_count, threads=diagnosis.peak_threads,
         rss_peak_bytes=rss_peak_bytes(rec),
         exit_code=int(exit_code) if exit_code is not None else None,
-        verdict=dict(diagnosis["verdict"]),
+        verdict=diagnosis.verdict,
     )
 
 
-def compare(runs: Sequence[RunFacts], baselines: Sequence[int] | None = None
+def group_runs(runs: Sequence[RunFacts]) -> list[list[RunFacts]]:
+    """Recordings of the same command together, in the order each command first appears."""
+    groups: dict[tuple[str, ...], list[RunFacts]] = {}
+    for run in runs:
+        groups.setdefault(tuple(run.command), []).append(run)
+    return list(groups.values())
+
+
+def median_run(runs: Sequence[RunFacts]) -> RunFacts:
+    """The run whose wall time is the median (the lower middle one for an even count)."""
+    ordered = sorted(runs, key=lambda r: r.wall_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def compare(groups: Sequence[Sequence[RunFacts]], baselines: Sequence[int] | None = None
             ) -> list[ComparedRun]:
-    """Speed-up of each run against `runs[baselines[i]]` (default: against the first).
+    """One row per group of runs of one command: the speed-up of its median wall time against
+    that of `groups[baselines[i]]` (default: the first group), with the range the runs allow.
     Labels that repeat get the recording's file name added, so every row can be told apart."""
+    groups = [list(g) for g in groups if g]
     if baselines is None:
-        baselines = [0] * len(runs)
-    labels = [r.label for r in runs]
-    runs = [replace(r, label=f"{r.label} ({r.path.name})") if labels.count(r.label) > 1 else r
-            for r in runs]
+        baselines = [0] * len(groups)
+    # The median run stands for its group, under the label of the group's first run.
+    reps = [replace(median_run(g), label=g[0].label) for g in groups]
+    labels = [r.label for r in reps]
+    reps = [replace(r, label=f"{r.label} ({r.path.name})") if labels.count(r.label) > 1 else r
+            for r in reps]
     out = []
-    for run, b in zip(runs, baselines):
-        base = runs[b]
-        speedup = base.wall_s / run.wall_s if run.wall_s > 0 else 0.0
-        out.append(ComparedRun(run, base.label, speedup))
+    for i, (group, rep, b) in enumerate(zip(groups, reps, baselines)):
+        base = [r.wall_s for r in groups[b]]
+        mine = [r.wall_s for r in group]
+        if b == i:
+            low = mid = high = 1.0
+        else:
+            mid = _ratio(statistics.median(base), statistics.median(mine))
+            low = _ratio(min(base), max(mine))
+            high = _ratio(max(base), min(mine))
+        out.append(ComparedRun(rep, tuple(group), reps[b].label, mid, low, high,
+                               is_baseline=b == i))
     return out
 
 
-def by_job_baselines(runs: Sequence[RunFacts]) -> list[int]:
-    """Each run against the sequential run of its own job (the demo's reading); runs of no
-    known job, or of a job without a sequential run, against the first run."""
+def _ratio(base_s: float, this_s: float) -> float:
+    return base_s / this_s if this_s > 0 else 0.0
+
+
+def by_job_baselines(groups: Sequence[Sequence[RunFacts]]) -> list[int]:
+    """Each group against the sequential group of its own job (the demo's reading); groups of
+    no known job, or of a job without a sequential group, against the first."""
     sequential: dict[str | None, int] = {
-        r.job: i for i, r in reversed(list(enumerate(runs))) if r.job and r.variant == "sequential"}
-    return [sequential.get(r.job, 0) for r in runs]
+        g[0].job: i for i, g in reversed(list(enumerate(groups)))
+        if g and g[0].job and g[0].variant == "sequential"}
+    return [sequential.get(g[0].job, 0) if g else 0 for g in groups]
 
 
 # -- words ----------------------------------------------------------------------------------
 
-def verdict_text(verdict: dict[str, Any]) -> str:
+NO_DIFFERENCE = "no measurable difference"
+
+
+def verdict_text(verdict: Verdict | None) -> str:
     """'CPU-bound, GIL-limited -> multiprocessing': the verdict in a table cell."""
-    if not verdict:
+    if verdict is None:
         return "-"
-    words = [bound_term(str(verdict.get("bound", "?"))).word]
-    words += [term.word for flag, term in FLAGS.items() if verdict.get(flag)]
-    advice = verdict.get("advice")
+    words = [bound_term(verdict.bound).word]
+    words += [term.word for flag, term in FLAGS.items() if getattr(verdict, flag)]
     text = ", ".join(words)
-    return f"{text} -> {advice_of(str(advice)).word}" if advice else text
+    return f"{text} -> {advice_of(verdict.advice).word}" if verdict.advice else text
+
+
+def wall_text(r: ComparedRun, dash: str = "-") -> str:
+    """'3.02 s (2.98-3.10)': the median wall time and the runs' range."""
+    if len(r.runs) == 1:
+        return f"{r.wall_s:.2f} s"
+    return f"{r.wall_s:.2f} s ({r.wall_s_min:.2f}{dash}{r.wall_s_max:.2f})"
+
+
+def speedup_text(r: ComparedRun, dash: str = "-") -> str:
+    """'1.63x (1.52-1.71)'; '~1x (0.95-1.04)' when the difference is within the noise, so no
+    reader takes 0.97x for a finding."""
+    if r.is_baseline or r.speedup_low == r.speedup_high:
+        return f"{r.speedup:.2f}x"
+    spread = f"({r.speedup_low:.2f}{dash}{r.speedup_high:.2f})"
+    return f"~1x {spread}" if r.within_noise else f"{r.speedup:.2f}x {spread}"
+
+
+def runs_text(r: ComparedRun) -> str:
+    """'5' runs, or '5, 2 busy' when others kept the machine busy during some."""
+    busy = r.busy_runs
+    return f"{len(r.runs)}, {busy} busy" if busy else str(len(r.runs))
+
+
+def noise_sentences(rows: Sequence[ComparedRun]) -> list[str]:
+    """'cpu asyncio vs cpu sequential: no measurable difference (0.95-1.04x, 5 and 5 runs)'
+    for every row whose difference from its baseline is within the runs' spread."""
+    by_label = {r.facts.label: r for r in rows}
+    out = []
+    for r in rows:
+        if r.within_noise:
+            base = by_label.get(r.baseline)
+            counts = f"{len(base.runs)} and {len(r.runs)} runs" if base else f"{len(r.runs)} runs"
+            out.append(f"{r.facts.label} vs {r.baseline}: {NO_DIFFERENCE} "
+                       f"({r.speedup_low:.2f}-{r.speedup_high:.2f}x, {counts}).")
+    return out
+
+
+def busy_sentence(rows: Sequence[ComparedRun]) -> str | None:
+    """Says how many runs were busy, or None when none was (or none was measured)."""
+    runs = [run for r in rows for run in r.runs]
+    busy = sum(run.busy for run in runs)
+    if not busy:
+        return None
+    return (f"{busy} of {len(runs)} runs were busy: other programs used more than "
+            f"{BUSY_SHARE:.0%} of the machine's CPU during them. They are kept and flagged "
+            "(the runs column); their slowness widens the ranges, so a difference still "
+            "called measurable held despite them.")
 
 
 def shows_jobs(rows: Sequence[ComparedRun]) -> bool:
@@ -175,14 +322,16 @@ def format_table(rows: Sequence[ComparedRun]) -> str:
     """The terminal table. Job and variant columns for reference jobs, else the label."""
     jobs = shows_jobs(rows)
     head = (["job", "variant"] if jobs else ["recording"]) + [
-        "wall", "speed-up", "CPU%", "procs", "threads", "verdict -> advice"]
+        "wall (median, min-max)", "speed-up (range)", "CPU%", "procs", "threads", "runs",
+        "verdict -> advice"]
     body = []
     for r in rows:
         f = r.facts
         name = [f.job or "", f.variant or ""] if jobs else [f.label]
-        body.append(name + [f"{f.wall_s:.2f} s", f"{r.speedup:.2f}x", f"{f.cpu_percent:.0f}%",
-                            str(f.processes), str(f.threads), verdict_text(f.verdict)])
-    right = {"wall", "speed-up", "CPU%", "procs", "threads"}
+        body.append(name + [wall_text(r), speedup_text(r), f"{r.cpu_percent:.0f}%",
+                            str(f.processes), str(f.threads), runs_text(r),
+                            verdict_text(f.verdict)])
+    right = {"wall (median, min-max)", "speed-up (range)", "CPU%", "procs", "threads"}
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(head)]
 

@@ -1,4 +1,5 @@
-"""`inspector compare REC_A REC_B [...] [-o FILE.html] [--json]`: recordings side by side."""
+"""`inspector compare REC_A REC_B [...] [-o FILE.html] [--json]`: recordings side by side;
+recordings of the same command make one row, with the median and the spread of its runs."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "compare", help="put recordings side by side: wall time, speed-up, CPU, threads",
         description="Print a table of the recordings (wall time, speed-up against the first, "
                     "CPU used, processes, peak threads, verdict and advice) and write the "
-                    "same comparison as one self-contained HTML page.")
+                    "same comparison as one self-contained HTML page. Recordings of the same "
+                    "command are one row: the median of their wall times with its min-max, "
+                    "and a speed-up whose range overlaps 1.0 is called no measurable "
+                    "difference.")
     p.add_argument("recordings", nargs="+", metavar="RECORDING", help="recordings to compare")
     p.add_argument("-o", "--output", metavar="FILE.html",
                    help="the page to write (default: comparison-TIME.html beside the first "
@@ -29,19 +33,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.analyze.comparison import compare, facts, format_table
+    from inspector.analyze.comparison import (
+        compare,
+        facts,
+        format_table,
+        group_runs,
+        noise_sentences,
+    )
     from inspector.recording import load
 
     if len(args.recordings) < 2:
         raise UsageError("compare: give at least two recordings")
     recordings = [load(path) for path in args.recordings]
-    rows = compare([facts(rec) for rec in recordings])
+    rows = compare(group_runs([facts(rec) for rec in recordings]))
+    noise = noise_sentences(rows)
     output = Path(args.output) if args.output else _default_output(recordings[0].path)
-    write_page(output, "inspector: recordings compared", rows, recordings)
+    write_page(output, "inspector: recordings compared", rows, recordings, lead=tuple(noise))
     if args.json:
-        print(json.dumps({"rows": [r.to_dict() for r in rows], "page": str(output)}, indent=2))
+        print(json.dumps({"rows": [r.to_dict() for r in rows], "page": str(output),
+                          "notes": noise}, indent=2))
     else:
         print(format_table(rows))
+        for sentence in noise:
+            print(sentence)
     print(f"inspector: comparison page written to {output}", file=sys.stderr)
     return 0
 

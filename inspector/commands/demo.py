@@ -1,7 +1,8 @@
-"""`inspector demo [-o DIR] [--quick] [--json]`: record the bundled reference jobs (CPU-bound and
-I/O-bound, each sequential, threading, multiprocessing and asyncio) on this machine and put
-them side by side: a terminal table and one comparison page, with every run's recording and
-report beside it.
+"""`inspector demo [-o DIR] [--quick] [--repeat N] [--json]`: record the bundled reference jobs
+(CPU-bound and I/O-bound, each sequential, threading, multiprocessing and asyncio) on this
+machine several times, interleaved, and put them side by side: a terminal table and one
+comparison page with each variant's median and spread, every run's recording beside it and
+the median run's report.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import platform
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from inspector.errors import DemoError
+from inspector.errors import DemoError, UsageError
 from inspector.jobs import JOBS, VARIANTS
 
 if TYPE_CHECKING:
@@ -27,25 +28,29 @@ DEFAULT_DIR = Path("recordings")
 
 # How long each job's sequential variant should run, in seconds. The CPU job's threading and
 # asyncio variants take as long again and multiprocessing about half, the I/O job's concurrent
-# variants a fraction of a second; with the recorder's ~0.6 s per run and the reports, the
+# variants a fraction of a second. Short jobs run several times beat one long run: a median
+# and a spread instead of one draw, and a burst of load elsewhere spoils one round, not the
+# figure. With the recorder's start and stop (most of a second per run) and the reports, the
 # default demo takes about two minutes on 2 cores and --quick about half a minute.
-SEQUENTIAL_S = {"default": 18.0, "quick": 3.0}
-# The I/O server's delay: a slow service (100-200 ms), long enough that waiting dominates
-# every request (a loopback round trip costs well under a millisecond).
-IO_DELAY_S = {"default": 0.2, "quick": 0.1}
+SEQUENTIAL_S = {"default": 3.0, "quick": 0.6}
+# Runs of every variant: enough for a median that one disturbed run cannot move, and a
+# min-max that says how far the machine's noise reaches, within the time above.
+REPEAT = {"default": 5, "quick": 3}
+# The I/O server's delay: a slow service, long enough that waiting dominates every request
+# (a loopback round trip costs well under a millisecond), short enough for several rounds.
+# The concurrent variants live (rounds x delay) at least 0.12 s, more than one 0.1 s sampling
+# interval, so every recording sees all their threads and processes at once.
+IO_DELAY_S = {"default": 0.05, "quick": 0.06}
 # Python-level cost of one request (urllib, a thread switch), added to the delay when sizing.
 IO_REQUEST_OVERHEAD_S = 0.003
-# A run still going after this long is stuck (the longest planned one takes ~20 s).
+# A run still going after this long is stuck (the longest planned one takes a few seconds).
 RUN_TIMEOUT_S = 600
 CALIBRATION_S = 0.2  # time spent timing the CPU job's unit of work before sizing it
-# Busy machine: other programs keep at least half a core runnable on average (1-minute load
-# average above cpus - 0.5), so the jobs would share the cores and the speed-ups shrink.
-BUSY_SPARE_CORES = 0.5
 
 
 @dataclass(frozen=True)
 class DemoPlan:
-    """How big each job is on this machine, and why."""
+    """How big each job is on this machine, how often each runs, and why."""
 
     mode: str                    # 'default' or 'quick'
     cpu_count: int
@@ -56,9 +61,10 @@ class DemoPlan:
     io_size: int                 # URLs fetched
     io_delay_s: float
     io_workers: int
+    repeat: int = 1              # runs of every variant, interleaved A B C D A B C D ...
 
 
-def make_plan(quick: bool) -> DemoPlan:
+def make_plan(quick: bool, repeat: int | None = None) -> DemoPlan:
     """Times the CPU job's unit of work here and sizes both jobs to the mode's budget."""
     from inspector.jobs import cpu_bound, io_bound
 
@@ -77,7 +83,8 @@ def make_plan(quick: bool) -> DemoPlan:
     return DemoPlan(mode=mode, cpu_count=cpus, cpu_size=cpu_size,
                     cpu_chunk=cpu_bound.DEFAULT_CHUNK, cpu_workers=cpus,
                     seconds_per_number=per_number, io_size=rounds * workers,
-                    io_delay_s=delay, io_workers=workers)
+                    io_delay_s=delay, io_workers=workers,
+                    repeat=repeat if repeat is not None else REPEAT[mode])
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -89,42 +96,55 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="DIR",
                    help="directory to write into (default: recordings/demo-TIME)")
     p.add_argument("--quick", action="store_true",
-                   help="smaller jobs: about 30 s instead of about 2 minutes")
+                   help="smaller jobs, 3 runs each: about 30 s instead of about 2 minutes")
+    p.add_argument("--repeat", type=int, metavar="N",
+                   help="runs of every variant, interleaved (default: 5; --quick: 3)")
     p.add_argument("--json", action="store_true",
                    help="print the rows as JSON (progress still goes to stderr)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.analyze.comparison import by_job_baselines, compare, facts, format_table
+    from inspector.analyze.comparison import (
+        busy_sentence,
+        by_job_baselines,
+        compare,
+        facts,
+        format_table,
+        noise_sentences,
+    )
     from inspector.recording import load
     from inspector.report.build import write_page
 
+    if args.repeat is not None and args.repeat < 1:
+        raise UsageError("demo: --repeat must be at least 1")
     directory = Path(args.output) if args.output else _default_dir()
     _prepare(directory)
     say = _progress()
-    plan = make_plan(args.quick)
+    plan = make_plan(args.quick, args.repeat)
     say(f"inspector demo: {plan.cpu_count} CPUs; CPU job {plan.cpu_size} numbers "
         f"({plan.seconds_per_number * 1000:.1f} ms each here), I/O job {plan.io_size} URLs "
-        f"answered after {plan.io_delay_s} s; writing to {directory}")
-    warnings = []
-    busy = busy_warning(plan.cpu_count)
-    if busy:
-        warnings.append(busy)
-        say(f"inspector demo: warning: {busy}")
-    paths = record_jobs(plan, directory, say)
-    recordings = [load(path) for path in paths]
-    runs = [facts(rec) for rec in recordings]
-    rows = compare(runs, by_job_baselines(runs))
-    for path in paths:
-        _report(path)
-    lead = takeaways(rows, plan) + [f"Warning: {w}" for w in warnings]
+        f"answered after {plan.io_delay_s} s; {plan.repeat} runs of each, interleaved; "
+        f"writing to {directory}")
+    done = record_jobs(plan, directory, say)
+    groups = [[replace(facts(load(path)), foreign_load=load_share) for path, load_share in runs]
+              for runs in done]
+    rows = compare(groups, by_job_baselines(groups))
+    for r in rows:
+        _report(r.facts.path)
+    busy = busy_sentence(rows)
+    warnings = [busy] if busy else []
+    notes = noise_sentences(rows)
+    said = takeaways(rows, plan)
+    lead = said + notes + [f"Warning: {w}" for w in warnings]
     page = directory / "comparison.html"
+    shown = [load(r.facts.path) for r in rows]
     write_page(page, "multiprocessing vs threading vs asyncio, measured on this machine",
-               rows, recordings, lead=tuple(lead))
+               rows, shown, lead=tuple(lead))
     result = {"rows": [r.to_dict() for r in rows], "plan": asdict(plan),
               "python": platform.python_version(), "directory": str(directory),
-              "page": str(page), "warnings": warnings}
+              "page": str(page), "warnings": warnings, "notes": notes,
+              "takeaways": said}
     (directory / "demo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
@@ -135,19 +155,6 @@ def run(args: argparse.Namespace) -> int:
             print(sentence)
     say(f"inspector demo: comparison page {page}")
     return 0
-
-
-def busy_warning(cpus: int) -> str | None:
-    """A sentence when other programs are keeping the cores busy, else None. Asked before
-    the jobs run: afterwards the load average would count the demo's own jobs."""
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return None
-    if load <= cpus - BUSY_SPARE_CORES:
-        return None
-    return (f"the machine was busy (load average {load:.1f} on {cpus} CPUs): other programs "
-            "competed for the cores, so the speed-ups understate what it can do.")
 
 
 def _default_dir() -> Path:
@@ -179,25 +186,28 @@ def job_command(job: str, variant: str, plan: DemoPlan, url: str | None) -> list
                       "--url", str(url)]
 
 
-def record_jobs(plan: DemoPlan, directory: Path, say: Any) -> list[Path]:
-    """Records every job and variant, one clean `inspector record` run each; the I/O job's
-    server runs here, in the demo's process, outside every recorded process tree."""
+def record_jobs(plan: DemoPlan, directory: Path, say: Any
+                ) -> list[list[tuple[Path, float]]]:
+    """Records every job and variant `plan.repeat` times, one clean `inspector record` run
+    each, interleaved (all eight, then all eight again) so that a change in the machine's load
+    falls on every variant alike. Returns per variant its runs: the recording and the share
+    of the machine's CPU others used meanwhile. The I/O job's server runs here, in the demo's
+    process, outside every recorded process tree."""
     from inspector.jobs.server import DelayServer
+    from inspector.machine_load import CpuMark
 
-    paths = []
+    order = [(job, variant) for job in JOBS for variant in VARIANTS]
+    done: dict[tuple[str, str], list[tuple[Path, float]]] = {key: [] for key in order}
     warned: set[str] = set()
-    for job in JOBS:
-        server = DelayServer(plan.io_delay_s).start() if job == "io" else None
-        try:
-            for variant in VARIANTS:
-                path = directory / f"{job}-{variant}.sqlite"
-                command = job_command(job, variant, plan, server.url if server else None)
-                _record(command, path, f"{job} {variant}", say, warned)
-                paths.append(path)
-        finally:
-            if server is not None:
-                server.stop()
-    return paths
+    with DelayServer(plan.io_delay_s) as server:
+        for n in range(1, plan.repeat + 1):
+            for job, variant in order:
+                path = directory / f"{job}-{variant}-{n}.sqlite"
+                command = job_command(job, variant, plan, server.url if job == "io" else None)
+                mark = CpuMark.now()
+                _record(command, path, f"{job} {variant} ({n}/{plan.repeat})", say, warned)
+                done[(job, variant)].append((path, mark.foreign_share()))
+    return [done[key] for key in order]
 
 
 def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str]) -> None:
@@ -216,7 +226,7 @@ def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str
     if proc.returncode != 0:
         why = lines[-1] if lines else "no message"
         raise DemoError(f"demo: {name} failed (exit status {proc.returncode}): {why}")
-    say(f"  {name:<20} recorded in {time.monotonic() - started:5.1f} s")
+    say(f"  {name:<26} recorded in {time.monotonic() - started:5.1f} s")
     # The recorder's warnings (no py-spy, ptrace not permitted...) hold for every run: once.
     for line in lines:
         if line not in warned:
@@ -232,28 +242,41 @@ def _report(path: Path) -> None:
 
 def takeaways(rows: list[ComparedRun], plan: DemoPlan) -> list[str]:
     """What the numbers say, one sentence per job; the explanations only where the diagnosis
-    of that very run supports them."""
+    of that very run supports them, and no speed-up where the runs cannot tell it from 1."""
     by = {(r.facts.job, r.facts.variant): r for r in rows}
     out = []
     cpu = [by.get(("cpu", v)) for v in ("multiprocessing", "threading", "asyncio")]
     if all(cpu):
         mp, th, aio = (r for r in cpu if r is not None)
-        gil = " (the diagnosis: GIL-limited)" if th.facts.verdict.get("gil_limited") else ""
+        gil = " (the diagnosis: GIL-limited)" if th.facts.verdict.gil_limited else ""
         out.append(
-            f"CPU-bound job: {plan.cpu_workers} processes ran {mp.speedup:.1f}x as fast as "
-            f"sequential, using {mp.facts.cpu_percent:.0f}% CPU (100% is one core); "
-            f"{plan.cpu_workers} threads {th.speedup:.1f}x at {th.facts.cpu_percent:.0f}%{gil}; "
-            f"asyncio {aio.speedup:.1f}x: its coroutines never await, so they ran one after "
-            f"another on one thread.")
+            f"CPU-bound job: {plan.cpu_workers} processes ran {_vs(mp)}, using "
+            f"{mp.cpu_percent:.0f}% CPU (100% is one core); {plan.cpu_workers} threads "
+            f"{_vs(th)} at {th.cpu_percent:.0f}%{gil}; asyncio {_vs(aio)}: its coroutines "
+            f"never await, so they ran one after another on one thread.")
     io = [by.get(("io", v)) for v in ("multiprocessing", "threading", "asyncio")]
     if all(io):
         mp, th, aio = (r for r in io if r is not None)
         out.append(
             f"I/O-bound job ({plan.io_size} requests answered after {plan.io_delay_s} s each, "
-            f"{plan.io_workers} at a time): threads ran {th.speedup:.1f}x and asyncio "
-            f"{aio.speedup:.1f}x as fast as sequential, at {th.facts.cpu_percent:.0f}% and "
-            f"{aio.facts.cpu_percent:.0f}% CPU, asyncio with {aio.facts.threads} thread; "
-            f"processes {mp.speedup:.1f}x, after starting {mp.facts.processes} processes "
-            f"({mp.facts.rss_peak_bytes / 2**20:.0f} MiB RSS in all, threads "
-            f"{th.facts.rss_peak_bytes / 2**20:.0f} MiB).")
+            f"{plan.io_workers} at a time): threads ran {_vs(th)} and asyncio {_vs(aio)}, at "
+            f"{th.cpu_percent:.0f}% and {aio.cpu_percent:.0f}% CPU, asyncio with "
+            f"{aio.facts.threads} thread; processes {_vs(mp)}, after starting "
+            f"{mp.facts.processes} processes ({mp.facts.rss_peak_bytes / 2**20:.0f} MiB RSS in "
+            f"all, threads {th.facts.rss_peak_bytes / 2**20:.0f} MiB).")
+    out.append(f"Each figure is the median of {plan.repeat} interleaved runs, in brackets the "
+               "range they allow." if plan.repeat > 1 else
+               "One run of each (--repeat 1): no spread measured, so no difference can be "
+               "told from noise.")
     return out
+
+
+def _vs(r: ComparedRun) -> str:
+    """'1.6x as fast as sequential (1.5-1.7x)', or that the runs show no difference."""
+    from inspector.analyze.comparison import NO_DIFFERENCE
+
+    if r.within_noise:
+        return f"with {NO_DIFFERENCE} from sequential ({r.speedup_low:.2f}-{r.speedup_high:.2f}x)"
+    spread = (f" ({r.speedup_low:.2f}-{r.speedup_high:.2f}x)"
+              if r.speedup_low < r.speedup_high else "")
+    return f"{r.speedup:.2f}x as fast as sequential{spread}"

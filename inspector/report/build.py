@@ -61,17 +61,20 @@ def write_atomically(path: Path, text: str) -> None:
 
 def write_page(output: Path, title: str, rows: Sequence[ComparedRun],
                recordings: Sequence[Recording], lead: tuple[str, ...] = ()) -> None:
-    """Writes the comparison page, linking each run's recording and (where one exists beside
-    it) its report, by paths relative to the page."""
+    """Writes the comparison page, one row per group of runs: each row's median run stands
+    for it, linked by its recording and (where one exists beside it) its report, by paths
+    relative to the page."""
     from inspector.report.comparison_page import Links, PageInput, build_page
 
+    by_path = {rec.path: rec for rec in recordings}
+    shown = [by_path[r.facts.path] for r in rows]
     links = []
-    for rec in recordings:
+    for rec in shown:
         report = rec.path.with_suffix(".html")
         links.append(Links(report=_relative(report, output) if report.exists() else None,
                            recording=_relative(rec.path, output)))
     cpu_count = max((rec.cpu_count for rec in recordings), default=os.cpu_count() or 1)
-    html = build_page(PageInput(title=title, rows=rows, recordings=recordings, lead=lead,
+    html = build_page(PageInput(title=title, rows=rows, recordings=shown, lead=lead,
                                 links=links, cpu_count=cpu_count))
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,14 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from inspector.analyze.comparison import ComparedRun, shows_jobs, verdict_text
+from inspector.analyze.comparison import (
+    ComparedRun,
+    runs_text,
+    shows_jobs,
+    speedup_text,
+    verdict_text,
+    wall_text,
+)
 from inspector.recording import Recording
 from inspector.report.assets import CSS, SCRIPT
 from inspector.report.downsample import minmax_indices
@@ -33,6 +40,7 @@ _CSS = """
 table.runs td.n { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 table.runs td.v { white-space:nowrap; }
 details { margin:4px 0; } summary { cursor:pointer; }
+table.runs tr.noise td.n { color:#666; }
 """
 
 
@@ -61,15 +69,19 @@ def build_page(page: PageInput) -> str:
     groups = _groups(page.rows)
     charts = [
         ("speed-up", "Speed-up",
-         "Wall time of the sequential (or first) run divided by each run's; above 1 is faster. "
-         "Hover a bar for its wall time.", _speedup_figure(page.rows, groups)),
+         "Median wall time of the sequential (or first) runs divided by each row's; above 1 "
+         "is faster. The bar is the ratio of the medians; the error bar spans the baseline's "
+         "fastest run over this row's slowest to its slowest over this row's fastest. A bar "
+         "whose range holds 1.0 is no measurable difference. Hover a bar for its runs.",
+         _speedup_figure(page.rows, groups)),
         ("cpu", "CPU used",
-         "CPU time of all the run's processes over its wall time, in % of one core. Dotted: "
+         "CPU time of all the run's processes over its wall time, in % of one core (the "
+         "median of the runs). Dotted: "
          "100%, one core, the most one process's Python threads can use together while the "
          f"GIL is held. Dashed: all {page.cpu_count} cores.",
          _cpu_figure(page.rows, groups, page.cpu_count)),
         ("cpu-time", "CPU over time",
-         "All processes of each run together, % of one core, at every sample.",
+         "All processes of each row's median run together, % of one core, at every sample.",
          _cpu_time_figure(page.rows, page.recordings, groups, page.cpu_count)),
     ]
     sections = [
@@ -87,7 +99,8 @@ def build_page(page: PageInput) -> str:
     body = "".join(f'<section id="s-{key}"><h2><span class="n">{n}</span>{esc(title)}</h2>'
                    f"{content}</section>"
                    for n, (key, title, content) in enumerate(sections, start=1))
-    sub = (f"{len(page.rows)} recordings · {page.cpu_count} CPU cores · made "
+    runs = sum(len(r.runs) for r in page.rows)
+    sub = (f"{len(page.rows)} rows from {runs} recordings · {page.cpu_count} CPU cores · made "
            f"{datetime.date.today().isoformat()}")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -113,23 +126,25 @@ def _figure_script(chart: Chart) -> str:
 def _runs_table(rows: Sequence[ComparedRun], links: Sequence[Links]) -> str:
     jobs = shows_jobs(rows)
     headers = (["job", "variant"] if jobs else ["recording"]) + [
-        "wall", "speed-up", "CPU (% of one core)", "processes", "peak threads", "peak RSS",
-        "verdict → advice", "files"]
+        "wall (median, min–max)", "speed-up (range)", "CPU (% of one core)", "processes",
+        "peak threads", "peak RSS", "runs", "verdict → advice", "files"]
     head = "".join(tag("th", esc(h)) for h in headers)
     body = []
     for i, r in enumerate(rows):
         f = r.facts
         name = [esc(f.job), esc(f.variant)] if jobs else [
             esc(f.label) + "<br>" + tag("code", esc(" ".join(f.command)))]
-        numbers = [f"{f.wall_s:.2f} s", f"{r.speedup:.2f}x", f"{f.cpu_percent:.0f}%",
-                   str(f.processes), str(f.threads), f"{f.rss_peak_bytes / 2**20:.0f} MiB"]
+        numbers = [wall_text(r, "–"), speedup_text(r, "–"), f"{r.cpu_percent:.0f}%",
+                   str(f.processes), str(f.threads), f"{f.rss_peak_bytes / 2**20:.0f} MiB",
+                   runs_text(r)]
         link = links[i] if i < len(links) else Links()
         files = " ".join(tag("a", esc(text), href=target) for text, target in
                          (("report", link.report), ("recording", link.recording)) if target)
         cells = ([tag("td", c) for c in name]
                  + [tag("td", esc(n), class_="n") for n in numbers]
                  + [tag("td", esc(_verdict(r)), class_="v"), tag("td", files)])
-        body.append(tag("tr", "".join(cells), title=f"speed-up against {r.baseline}"))
+        body.append(tag("tr", "".join(cells), title=f"speed-up against {r.baseline}",
+                        class_="noise" if r.within_noise else None))
     return tag("table", tag("thead", tag("tr", head)) + tag("tbody", "".join(body)),
                class_="runs")
 
@@ -141,7 +156,7 @@ def _verdict(r: ComparedRun) -> str:
 def _evidence(rows: Sequence[ComparedRun]) -> str:
     out = []
     for r in rows:
-        evidence = [str(e) for e in r.facts.verdict.get("evidence") or []]
+        evidence = [str(e) for e in r.facts.verdict.evidence]
         items = "".join(tag("li", esc(e)) for e in evidence) or tag(
             "li", esc("no diagnosis for this recording"))
         out.append(tag("details", tag("summary", esc(f"{r.facts.label}: {_verdict(r)}"))
@@ -188,10 +203,15 @@ def _subplots(groups: list[str], height: int) -> go.Figure:
 
 
 def _bars(rows: Sequence[ComparedRun], groups: list[str], fig: go.Figure, values: list[float],
-          texts: list[str], hover: list[str]) -> None:
+          texts: list[str], hover: list[str],
+          errors: Sequence[tuple[float, float]] | None = None) -> None:
+    """One bar per row, a subplot per group; `errors` (below, above) draws error bars."""
     for g in range(len(groups)):
         picked = [i for i, r in enumerate(rows) if _group_of(r, groups) == g]
-        fig.add_trace(go.Bar(
+        error_y = None if errors is None else dict(
+            type="data", symmetric=False, color="#222", thickness=1.5, width=6,
+            array=[errors[i][1] for i in picked], arrayminus=[errors[i][0] for i in picked])
+        fig.add_trace(go.Bar(error_y=error_y,
             x=[esc(_short(rows[i], groups)) for i in picked], y=[values[i] for i in picked],
             text=[texts[i] for i in picked], textposition="outside", cliponaxis=False,
             marker_color=[_color(rows[i], i) for i in picked],
@@ -201,9 +221,12 @@ def _bars(rows: Sequence[ComparedRun], groups: list[str], fig: go.Figure, values
 
 def _speedup_figure(rows: Sequence[ComparedRun], groups: list[str]) -> go.Figure:
     fig = _subplots(groups, 360)
-    _bars(rows, groups, fig, [r.speedup for r in rows], [f"{r.speedup:.1f}x" for r in rows],
-          [f"{r.facts.label}: {r.facts.wall_s:.2f} s, {r.speedup:.2f}x against {r.baseline}"
-           for r in rows])
+    _bars(rows, groups, fig, [r.speedup for r in rows],
+          ["~1x" if r.within_noise else f"{r.speedup:.1f}x" for r in rows],
+          [f"{r.facts.label}: {wall_text(r, '–')} over {len(r.runs)} runs "
+           f"({', '.join(f'{x.wall_s:.2f}' for x in r.runs)} s); {speedup_text(r, '–')} "
+           f"against {r.baseline}" for r in rows],
+          errors=[(r.speedup - r.speedup_low, r.speedup_high - r.speedup) for r in rows])
     for g in range(len(groups)):
         fig.add_hline(y=1.0, line=dict(color="#444", width=1, dash="dot"), row=1, col=g + 1)
     fig.update_yaxes(title_text="speed-up (x)", row=1, col=1)
@@ -212,9 +235,10 @@ def _speedup_figure(rows: Sequence[ComparedRun], groups: list[str]) -> go.Figure
 
 def _cpu_figure(rows: Sequence[ComparedRun], groups: list[str], cpu_count: int) -> go.Figure:
     fig = _subplots(groups, 360)
-    _bars(rows, groups, fig, [r.facts.cpu_percent for r in rows],
-          [f"{r.facts.cpu_percent:.0f}%" for r in rows],
-          [f"{r.facts.label}: {r.facts.cpu_s:.2f} s CPU in {r.facts.wall_s:.2f} s, "
+    _bars(rows, groups, fig, [r.cpu_percent for r in rows],
+          [f"{r.cpu_percent:.0f}%" for r in rows],
+          [f"{r.facts.label} (its median run): {r.facts.cpu_s:.2f} s CPU in "
+           f"{r.facts.wall_s:.2f} s, "
            f"{r.facts.processes} processes, {r.facts.threads} threads at most" for r in rows])
     for g in range(len(groups)):
         fig.add_hline(y=100.0, line=dict(color="#D62728", width=1, dash="dot"), row=1, col=g + 1)
