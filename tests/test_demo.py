@@ -242,7 +242,11 @@ def test_comparison_page_renders_in_a_browser(demo) -> None:
         # one bar per variant in the speed-up and CPU charts, one line per variant over time;
         # the speed-up bars carry their range as error bars
         assert page.locator("#chart-speed-up .barlayer .point").count() == 8
-        assert page.locator("#chart-speed-up path.yerror").count() == 8
+        predicted = sum(r["predicted_speedup"] is not None for r in demo["rows"])
+        assert predicted == 6                  # three models of each job's sequential work
+        # each predicted speed-up is a diamond with its range beside the measured bar
+        assert page.locator("#chart-speed-up .scatterlayer .point").count() == predicted
+        assert page.locator("#chart-speed-up path.yerror").count() == 8 + predicted
         assert page.locator("#chart-cpu .barlayer .point").count() == 8
         assert figures["chart-cpu-time"]["traces"] == 8
         assert page.locator("table.runs tbody tr").count() == 8
@@ -278,3 +282,23 @@ def test_demo_repeat_below_one_is_one_clear_error(tmp_path: Path) -> None:
                            str(tmp_path / "d")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["inspector: demo: --repeat must be at least 1"]
+
+
+def test_every_model_row_carries_the_speed_up_its_sequential_run_predicted(demo) -> None:
+    """Issue 12: beside each measured speed-up, the one the sequential run's recording
+    predicted, with its range and basis (how close they come is measured, not asserted)."""
+    for r in demo["rows"]:
+        if r["variant"] == "sequential":
+            assert r["predicted_speedup"] is None
+            continue
+        p, lo, hi = r["predicted_speedup"], r["predicted_low"], r["predicted_high"]
+        assert p is not None and 0 < lo <= p <= hi, r
+        assert r["predicted_basis"], r
+    by = {(r["job"], r["variant"]): r for r in demo["rows"]}
+    # CPU-bound Python: threads and asyncio are predicted no faster than the GIL allows
+    for model in ("threading", "asyncio"):
+        assert by[("cpu", model)]["predicted_speedup"] <= 1.05
+    # I/O waits overlap: threads and asyncio are predicted well above 1
+    for model in ("threading", "asyncio"):
+        assert by[("io", model)]["predicted_speedup"] > 2
+

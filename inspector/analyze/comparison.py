@@ -8,14 +8,15 @@ print the rows, report/comparison_page.py draws them. The rule is in docs/diagno
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from inspector.analyze import Verdict, diagnose
+from inspector.analyze.predict import DEFAULT_IO_CONCURRENCY, MODELS, Prediction
 from inspector.analyze.vocabulary import FLAGS, advice_of, bound_term
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
@@ -43,6 +44,8 @@ class RunFacts:
     # Share (0..1) of the machine's CPU other programs used during the run, when whoever ran
     # it measured that (the demo does); None for a recording made elsewhere.
     foreign_load: float | None = None
+    # What the diagnosis predicts for the same work under each model (issue 12)
+    predicted: Mapping[str, Prediction | str] = field(default_factory=dict)
 
     @property
     def busy(self) -> bool:
@@ -63,8 +66,13 @@ class ComparedRun:
     speedup_low: float           # the baseline's fastest run / this row's slowest
     speedup_high: float          # the baseline's slowest run / this row's fastest
     is_baseline: bool = False
-    # Issue 12 puts the speed-up predicted from the baseline's recording here (None: none).
+    # The speed-up the baseline's recordings predicted for this row's model (the median over
+    # the baseline's runs, and the lowest low and highest high of their ranges); None when
+    # the row is no model of the baseline's work (another job, or the baseline itself).
     predicted_speedup: float | None = None
+    predicted_low: float | None = None
+    predicted_high: float | None = None
+    predicted_basis: str | None = None
 
     @property
     def wall_s(self) -> float:
@@ -114,13 +122,20 @@ class ComparedRun:
             "speedup_low": round(self.speedup_low, 3),
             "speedup_high": round(self.speedup_high, 3),
             "within_noise": self.within_noise,
-            "predicted_speedup": self.predicted_speedup,
+            "predicted_speedup": _r(self.predicted_speedup),
+            "predicted_low": _r(self.predicted_low),
+            "predicted_high": _r(self.predicted_high),
+            "predicted_basis": self.predicted_basis,
             "recordings": [str(r.path) for r in self.runs],
             "exit_codes": [r.exit_code for r in self.runs],
             "foreign_load_runs": [None if r.foreign_load is None else round(r.foreign_load, 3)
                                   for r in self.runs],
             "busy_runs": self.busy_runs,
         }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
 
 
 def wall_s(rec: Recording) -> float:
@@ -173,10 +188,12 @@ def job_of(command: Sequence[str]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def facts(rec: Recording, label: str | None = None) -> RunFacts:
+def facts(rec: Recording, label: str | None = None,
+          io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> RunFacts:
     """The row of one recording: measured here (wall, CPU, memory) and diagnosed by
-    inspector.analyze (process and thread counts, verdict)."""
-    diagnosis = diagnose(rec)
+    inspector.analyze (process and thread counts, verdict, predicted speed-ups with waits
+    overlapped `io_concurrency` at a time)."""
+    diagnosis = diagnose(rec, io_concurrency=io_concurrency)
     command = [str(c) for c in rec.meta.get("command") or []]
     job, variant = job_of(command)
     if label is None:
@@ -190,7 +207,7 @@ def facts(rec: Recording, label: str | None = None) -> RunFacts:
         processes=diagnosis.process_count, threads=diagnosis.peak_threads,
         rss_peak_bytes=rss_peak_bytes(rec),
         exit_code=int(exit_code) if exit_code is not None else None,
-        verdict=diagnosis.verdict,
+        verdict=diagnosis.verdict, predicted=dict(diagnosis.predicted),
     )
 
 
@@ -231,9 +248,24 @@ def compare(groups: Sequence[Sequence[RunFacts]], baselines: Sequence[int] | Non
             mid = _ratio(statistics.median(base), statistics.median(mine))
             low = _ratio(min(base), max(mine))
             high = _ratio(max(base), min(mine))
-        out.append(ComparedRun(rep, tuple(group), reps[b].label, mid, low, high,
-                               is_baseline=b == i))
+        row = ComparedRun(rep, tuple(group), reps[b].label, mid, low, high, is_baseline=b == i)
+        out.append(_with_prediction(row, groups[b]) if b != i else row)
     return out
+
+
+def _with_prediction(row: ComparedRun, baseline: Sequence[RunFacts]) -> ComparedRun:
+    """The row with the speed-up its baseline's recordings predicted for its model."""
+    model = row.facts.variant
+    if model not in MODELS or row.facts.job is None \
+            or any(b.job != row.facts.job for b in baseline):
+        return row
+    found = [p for b in baseline if isinstance(p := b.predicted.get(model), Prediction)]
+    if not found:
+        return row
+    mid = statistics.median(p.speedup for p in found)
+    basis = min(found, key=lambda p: abs(p.speedup - mid)).basis
+    return replace(row, predicted_speedup=mid, predicted_low=min(p.low for p in found),
+                   predicted_high=max(p.high for p in found), predicted_basis=basis)
 
 
 def _ratio(base_s: float, this_s: float) -> float:
@@ -280,6 +312,14 @@ def speedup_text(r: ComparedRun, dash: str = "-") -> str:
     return f"~1x {spread}" if r.within_noise else f"{r.speedup:.2f}x {spread}"
 
 
+def predicted_text(r: ComparedRun, dash: str = "-") -> str:
+    """'1.70x (1.50-1.90)': what the baseline's recording predicted for this row; '-'."""
+    if r.predicted_speedup is None:
+        return "-"
+    return (f"{r.predicted_speedup:.2f}x ({r.predicted_low or 0:.2f}{dash}"
+            f"{r.predicted_high or 0:.2f})")
+
+
 def runs_text(r: ComparedRun) -> str:
     """'5' runs, or '5, 2 busy' when others kept the machine busy during some."""
     busy = r.busy_runs
@@ -322,16 +362,18 @@ def format_table(rows: Sequence[ComparedRun]) -> str:
     """The terminal table. Job and variant columns for reference jobs, else the label."""
     jobs = shows_jobs(rows)
     head = (["job", "variant"] if jobs else ["recording"]) + [
-        "wall (median, min-max)", "speed-up (range)", "CPU%", "procs", "threads", "runs",
-        "verdict -> advice"]
+        "wall (median, min-max)", "speed-up (range)", "predicted", "CPU%", "procs", "threads",
+        "runs", "verdict -> advice"]
     body = []
     for r in rows:
         f = r.facts
         name = [f.job or "", f.variant or ""] if jobs else [f.label]
-        body.append(name + [wall_text(r), speedup_text(r), f"{r.cpu_percent:.0f}%",
+        body.append(name + [wall_text(r), speedup_text(r), predicted_text(r),
+                            f"{r.cpu_percent:.0f}%",
                             str(f.processes), str(f.threads), runs_text(r),
                             verdict_text(f.verdict)])
-    right = {"wall (median, min-max)", "speed-up (range)", "CPU%", "procs", "threads"}
+    right = {"wall (median, min-max)", "speed-up (range)", "predicted", "CPU%", "procs",
+             "threads"}
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(head)]
 

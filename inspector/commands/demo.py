@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         f"answered after {plan.io_delay_s} s; {plan.repeat} runs of each, interleaved; "
         f"writing to {directory}")
     done = record_jobs(plan, directory, say)
-    groups = [[replace(facts(load(path)), foreign_load=load_share) for path, load_share in runs]
+    groups = [[replace(facts(load(path), io_concurrency=plan.io_workers),
+                       foreign_load=load_share) for path, load_share in runs]
               for runs in done]
     rows = compare(groups, by_job_baselines(groups))
     for r in rows:

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from inspector.analyze.comparison import (
     ComparedRun,
+    predicted_text,
     runs_text,
     shows_jobs,
     speedup_text,
@@ -126,7 +127,8 @@ def _figure_script(chart: Chart) -> str:
 def _runs_table(rows: Sequence[ComparedRun], links: Sequence[Links]) -> str:
     jobs = shows_jobs(rows)
     headers = (["job", "variant"] if jobs else ["recording"]) + [
-        "wall (median, min–max)", "speed-up (range)", "CPU (% of one core)", "processes",
+        "wall (median, min–max)", "speed-up (range)", "predicted (range)",
+        "CPU (% of one core)", "processes",
         "peak threads", "peak RSS", "runs", "verdict → advice", "files"]
     head = "".join(tag("th", esc(h)) for h in headers)
     body = []
@@ -134,7 +136,8 @@ def _runs_table(rows: Sequence[ComparedRun], links: Sequence[Links]) -> str:
         f = r.facts
         name = [esc(f.job), esc(f.variant)] if jobs else [
             esc(f.label) + "<br>" + tag("code", esc(" ".join(f.command)))]
-        numbers = [wall_text(r, "–"), speedup_text(r, "–"), f"{r.cpu_percent:.0f}%",
+        numbers = [wall_text(r, "–"), speedup_text(r, "–"), predicted_text(r, "–"),
+                   f"{r.cpu_percent:.0f}%",
                    str(f.processes), str(f.threads), f"{f.rss_peak_bytes / 2**20:.0f} MiB",
                    runs_text(r)]
         link = links[i] if i < len(links) else Links()
@@ -227,10 +230,31 @@ def _speedup_figure(rows: Sequence[ComparedRun], groups: list[str]) -> go.Figure
            f"({', '.join(f'{x.wall_s:.2f}' for x in r.runs)} s); {speedup_text(r, '–')} "
            f"against {r.baseline}" for r in rows],
           errors=[(r.speedup - r.speedup_low, r.speedup_high - r.speedup) for r in rows])
+    _predicted_marks(rows, groups, fig)
     for g in range(len(groups)):
         fig.add_hline(y=1.0, line=dict(color="#444", width=1, dash="dot"), row=1, col=g + 1)
     fig.update_yaxes(title_text="speed-up (x)", row=1, col=1)
     return fig
+
+
+def _predicted_marks(rows: Sequence[ComparedRun], groups: list[str], fig: go.Figure) -> None:
+    """A hollow diamond with its range beside each bar that has a predicted speed-up: what
+    the sequential run's recording foretold, next to what was measured."""
+    for g in range(len(groups)):
+        picked = [r for r in rows if _group_of(r, groups) == g and r.predicted_speedup is not None]
+        if not picked:
+            continue
+        mid = [float(r.predicted_speedup or 0.0) for r in picked]
+        fig.add_trace(go.Scatter(
+            x=[esc(_short(r, groups)) for r in picked], y=mid, mode="markers",
+            marker=dict(symbol="diamond-open", size=12, color="#222", line=dict(width=2)),
+            error_y=dict(type="data", symmetric=False, color="#777", thickness=1, width=4,
+                         array=[(r.predicted_high or m) - m for r, m in zip(picked, mid)],
+                         arrayminus=[m - (r.predicted_low or m) for r, m in zip(picked, mid)]),
+            hovertext=[esc(f"predicted from {r.baseline}'s recording: "
+                           f"{predicted_text(r, '–')}; {r.predicted_basis or ''}")
+                       for r in picked],
+            hoverinfo="text", name="predicted"), row=1, col=g + 1)
 
 
 def _cpu_figure(rows: Sequence[ComparedRun], groups: list[str], cpu_count: int) -> go.Figure:
