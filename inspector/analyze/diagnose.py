@@ -20,6 +20,7 @@ from inspector.analyze.predict import (
     DEFAULT_IO_CONCURRENCY,
     Prediction,
     PredictionInputs,
+    Segment,
     predict,
 )
 from inspector.analyze.states import STATE_COLUMNS, STATES, thread_states
@@ -287,11 +288,9 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     recorder, others = _machine_load(rec, iv)
     verdict = _verdict(rec, v_states, v_procs, v_contention, blocks, _Cores(cpu_count, usable,
                        rec.cores_limited_by), v_wall, locks, phases, focus, starved)
-    python_gil = bool(procs["is_python"].any()) and not any(
-        p.parallel_threads or p.python_gil == "disabled" for p in process_facts)
     predicted = predict(PredictionInputs(
-        wall=wall, usable_cores=usable, python_holds_gil=python_gil,
-        recorder_cores=recorder or 0.0, other_cores=others or 0.0,
+        segments=_segments(ctx, states, psamp, phases, process_facts, wall),
+        usable_cores=usable, recorder_cores=recorder or 0.0, other_cores=others or 0.0,
         io_concurrency=io_concurrency, socket_waits=_socket_waits(working)))
     thread_facts = _thread_facts(rec, states)
     peak_t, peak_threads, peak_procs = _peak(rec)
@@ -337,6 +336,26 @@ def _py_spy_failures(rec: Recording) -> list[str]:
         if note not in notes:
             notes.append(note)
     return notes
+
+
+def _segments(ctx: _Context, states: pd.DataFrame, psamp: pd.DataFrame,
+              phases: tuple[Phase, ...], facts: list[ProcessFacts], wall: WallTime
+              ) -> tuple[Segment, ...]:
+    """The stretches predicted on their own: each phase, or the whole run. Python work holds
+    the GIL unless the stretch showed threads in parallel (native code) or no GIL."""
+    def holds_gil(procs: list[ProcessFacts]) -> bool:
+        return any(p.python for p in procs) and not any(
+            p.parallel_threads or p.python_gil == "disabled" for p in procs)
+
+    if len(phases) < 2:
+        return (Segment(wall, holds_gil(facts)),)
+    out = []
+    for ph in phases:
+        rows = wallmod.phase_rows(states, ph)
+        procs, _ = ctx.processes(rows)
+        seg_wall = wallmod.wall_time(wallmod.intervals(_working_rows(rows), psamp))
+        out.append(Segment(seg_wall, holds_gil(procs), ph.kind))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -62,29 +62,74 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class PredictionInputs:
+class Segment:
+    """A stretch of the run predicted on its own (a phase, or the whole run)."""
+
     wall: WallTime
+    python_holds_gil: bool       # its work is Python under a GIL (no parallel threads seen)
+    name: str = ""               # the phase's kind, where the run has phases
+
+
+@dataclass(frozen=True)
+class PredictionInputs:
+    segments: tuple[Segment, ...]
     usable_cores: float
-    python_holds_gil: bool       # the work is Python under a GIL (no parallel threads seen)
     recorder_cores: float = 0.0  # cores the recorder and py-spy took meanwhile (mean)
     other_cores: float = 0.0     # cores other programs kept busy meanwhile (mean)
     io_concurrency: int = DEFAULT_IO_CONCURRENCY
     socket_waits: bool = True    # the I/O waits are on sockets (asyncio can overlap them)
 
 
+# (mid, best, worst) seconds, workers, basis: one model's estimate of one segment
+_Estimate = tuple[tuple[float, float, float], int, str]
+
+
 def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
-    """model -> Prediction, or a string saying why there is none."""
-    w = x.wall
-    if w.wall_s <= 0:
+    """model -> Prediction, or a string saying why there is none. Each segment (phase) is
+    estimated on its own and the times added: a parallel phase of native code and a serial
+    phase of Python gain differently."""
+    wall = sum(seg.wall.wall_s for seg in x.segments)
+    if wall <= 0:
         return {m: "nothing was measured" for m in MODELS}
-    work = w.computing_s * max(w.cores_at_once_mean, 0.0)  # core-seconds the work took
-    io = w.io_s
-    rest = max(w.wall_s - w.computing_s - io, 0.0)
     out: dict[str, Prediction | str] = {}
-    out["multiprocessing"] = _processes(x, work, io, rest)
-    out["threading"] = _threads(x, work, io, rest)
-    out["asyncio"] = _asyncio(x, work, io, rest)
+    for model, estimate in (("multiprocessing", _processes), ("threading", _threads),
+                            ("asyncio", _asyncio)):
+        parts: list[_Estimate] = []
+        why_not = None
+        for seg in x.segments:
+            e = estimate(x, seg)
+            if isinstance(e, str):
+                why_not = e
+                break
+            parts.append(e)
+        if why_not is not None:
+            out[model] = why_not
+            continue
+        mid, best, worst = (sum(p[0][k] for p in parts) for k in range(3))
+        if model == "multiprocessing":  # the workers start once, not once per phase
+            workers = max(p[1] for p in parts)
+            start = PROCESS_START_S * workers / _free_cores(x)
+            mid, worst = mid + start, worst + 2 * start
+            basis = _joined(x, parts) + f"; {start:.2f} s to start {workers} processes"
+        else:
+            workers = max(p[1] for p in parts)
+            basis = _joined(x, parts)
+        out[model] = _made(model, wall, mid, best, worst, workers, basis)
     return out
+
+
+def _joined(x: PredictionInputs, parts: list[_Estimate]) -> str:
+    if len(parts) == 1:
+        return parts[0][2]
+    return "; ".join(f"{seg.name or 'phase'} phase: {p[2]}" for seg, p in zip(x.segments, parts))
+
+
+def _split(seg: Segment) -> tuple[float, float, float]:
+    """Core-seconds of work, seconds waiting on I/O with nothing computing, and the rest."""
+    w = seg.wall
+    work = w.computing_s * max(w.cores_at_once_mean, 0.0)
+    io = w.io_s
+    return work, io, max(w.wall_s - w.computing_s - io, 0.0)
 
 
 def _free_cores(x: PredictionInputs) -> float:
@@ -96,33 +141,31 @@ def _ratio(wall: float, t: float) -> float:
     return wall / t if t > 0 else 1.0
 
 
-def _processes(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction:
-    w = x.wall
+def _processes(x: PredictionInputs, seg: Segment) -> _Estimate:
+    work, io, rest = _split(seg)
     cores = _free_cores(x)
-    io_bound = io > w.computing_s
+    io_bound = io > seg.wall.computing_s
     workers = x.io_concurrency if io_bound else max(1, int(x.usable_cores))
-    start = PROCESS_START_S * workers / cores
     # Work spreads over min(workers, cores); waits overlap workers at a time.
     spread = min(float(workers), cores)
-    mid = work / spread + io / workers + rest + start
+    mid = work / spread + io / workers + rest
     best = work / min(float(workers), max(cores, x.usable_cores - x.other_cores)) \
         + io / workers + rest
     worst = work / (spread * PROCESS_EFFICIENCY_LOW) + io / (workers * OVERLAP_EFFICIENCY_LOW) \
-        + rest + 2 * start
+        + rest
     basis = (f"{work:.1f} core-s of work over {spread:.1f} usable cores"
              + (f" (of {x.usable_cores:g}, less {x.recorder_cores + x.other_cores:.2f} "
                 "the recorder and other programs took)"
                 if x.recorder_cores + x.other_cores > 0.01 else "")
-             + (f", {io:.1f} s of I/O waits overlapped {workers} at a time" if io > 0.05 else "")
-             + f", {start:.2f} s to start {workers} processes")
-    return _made("multiprocessing", w.wall_s, mid, best, worst, workers, basis)
+             + (f", {io:.1f} s of I/O waits overlapped {workers} at a time" if io > 0.05 else ""))
+    return (mid, best, worst), workers, basis
 
 
-def _threads(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction:
-    w = x.wall
+def _threads(x: PredictionInputs, seg: Segment) -> _Estimate:
+    work, io, rest = _split(seg)
     c = max(1, x.io_concurrency)
     one = min(1.0, _free_cores(x))  # one core's worth at most, under the GIL
-    if x.python_holds_gil:
+    if seg.python_holds_gil:
         cpu_mid, cpu_best, cpu_worst = (work / one * (1 + GIL_SWITCH_COST / 2), work / one,
                                         work / one * (1 + GIL_SWITCH_COST))
         why = f"{work:.1f} core-s of Python work stay serial under the GIL"
@@ -135,11 +178,11 @@ def _threads(x: PredictionInputs, work: float, io: float, rest: float) -> Predic
     best = cpu_best + io / c + rest
     worst = cpu_worst + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
     basis = why + (f"; {io:.1f} s of I/O waits overlapped {c} at a time" if io > 0.05 else "")
-    return _made("threading", w.wall_s, mid, best, worst, c, basis)
+    return (mid, best, worst), c, basis
 
 
-def _asyncio(x: PredictionInputs, work: float, io: float, rest: float) -> Prediction | str:
-    w = x.wall
+def _asyncio(x: PredictionInputs, seg: Segment) -> _Estimate | str:
+    work, io, rest = _split(seg)
     if io > 0.05 and not x.socket_waits:
         return "the I/O waits are not on sockets (files, disks): an event loop cannot overlap them"
     c = max(1, x.io_concurrency)
@@ -149,7 +192,7 @@ def _asyncio(x: PredictionInputs, work: float, io: float, rest: float) -> Predic
     basis = (f"{work:.1f} core-s of work on one thread"
              + (f"; {io:.1f} s of socket waits overlapped {c} at a time, with non-blocking calls"
                 if io > 0.05 else ""))
-    return _made("asyncio", w.wall_s, mid, mid, worst, c, basis)
+    return (mid, mid, worst), c, basis
 
 
 def _made(model: str, wall: float, mid: float, best: float, worst: float, workers: int,

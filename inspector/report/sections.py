@@ -83,10 +83,45 @@ def verdict_section(diagnosis: Optional[Diagnosis], facts: Mapping[str, str],
         f"<h2>{esc(headline)}</h2>"
         f'<div class="{badge_cls}"><b>{esc(advice.title)}</b>'
         f"<span>{esc(advice.sentence)}</span></div>"
+        f'<p class="cores">{esc(diagnosis.cores_sentence)}.</p>'
         f'<div class="tiles">{tiles}</div>'
-        f"<h3>Evidence</h3><ul class=\"evidence\">{evidence}</ul>"
+        + _phases(diagnosis) + _predictions(diagnosis)
+        + f"<h3>Evidence</h3><ul class=\"evidence\">{evidence}</ul>"
         + (f'<h3>Notes</h3><ul class="notes">{notes}</ul>' if notes else "")
         + "</div>")
+
+
+def _phases(d: Diagnosis) -> str:
+    """The run's phases when its behaviour changed: a table, the costliest marked."""
+    if len(d.phases) < 2:
+        return ""
+    rows = "".join(
+        tag("tr", tag("td", esc(f"{ph.start_s:.1f}–{ph.end_s:.1f} s"))
+            + tag("td", esc(ph.kind)) + tag("td", esc(f"{ph.share:.0%}"), class_="n")
+            + tag("td", esc(f"{ph.cores_mean:.2f}"), class_="n")
+            + tag("td", "the verdict above" if ph == d.verdict_phase else ""))
+        for ph in d.phases)
+    head = "".join(tag("th", h) for h in ("when", "phase", "of the run", "cores at once", ""))
+    return ("<h3>Phases</h3><p>The program's behaviour changed during the run; the verdict "
+            "and advice address the phase that cost the most wall time.</p>"
+            + tag("table", tag("thead", tag("tr", head)) + tag("tbody", rows),
+                  class_="phases"))
+
+
+def _predictions(d: Diagnosis) -> str:
+    """Predicted speed-ups of the same work under each model, each with its basis."""
+    from inspector.analyze.predict import Prediction
+
+    if not d.predicted:
+        return ""
+    items = []
+    for model, p in d.predicted.items():
+        if isinstance(p, Prediction):
+            items.append(tag("li", tag("b", esc(p.sentence())) + " — " + esc(p.basis)))
+        else:
+            items.append(tag("li", tag("b", esc(model)) + ": no estimate — " + esc(p)))
+    return ("<h3>Predicted speed-up over this run</h3><ul class=\"predicted\">"
+            + "".join(items) + "</ul>")
 
 
 # -- 2. processes and threads -----------------------------------------------------------------
@@ -276,6 +311,8 @@ def key_facts(meta: Mapping[str, Any], diagnosis: Optional[Diagnosis],
         "htop rows at peak": str(d.htop_rows_peak if d else "?"),
         "CPU cores": str(meta.get("cpu_count", "?")),
     }
+    if d is not None and d.usable_cores and d.usable_cores < d.cpu_count:
+        out["usable by it"] = f"{d.usable_cores:g} ({d.cores_limited_by or 'limited'})"
     if total_cpu_s is not None:
         duration = float(meta.get("duration_s") or 0.0)
         mean = 100 * total_cpu_s / duration if duration > 0 else 0.0
