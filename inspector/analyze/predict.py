@@ -37,7 +37,7 @@ GIL_SWITCH_COST = 0.12
 OVERLAP_EFFICIENCY_LOW = 0.75
 
 
-# However busy the machine was, a program gets some of a core: the floor of the estimate.
+# However busy the recorder kept the machine, a model gets some of a core.
 MIN_FREE_CORES = 0.1
 
 
@@ -75,7 +75,7 @@ class PredictionInputs:
     segments: tuple[Segment, ...]
     usable_cores: float
     recorder_cores: float = 0.0  # cores the recorder and py-spy took meanwhile (mean)
-    other_cores: float = 0.0     # cores other programs kept busy meanwhile (mean)
+    other_cores: float = 0.0     # cores other programs kept busy meanwhile (mean; evidence)
     io_concurrency: int = DEFAULT_IO_CONCURRENCY
     socket_waits: bool = True    # the I/O waits are on sockets (asyncio can overlap them)
 
@@ -125,16 +125,26 @@ def _joined(x: PredictionInputs, parts: list[_Estimate]) -> str:
 
 
 def _split(seg: Segment) -> tuple[float, float, float]:
-    """Core-seconds of work, seconds waiting on I/O with nothing computing, and the rest."""
+    """Seconds computing, the I/O waits as if made one at a time (the seconds waiting on
+    I/O with nothing computing, times the waits that were in flight at once), and the rest."""
     w = seg.wall
-    work = w.computing_s * max(w.cores_at_once_mean, 0.0)
-    io = w.io_s
-    return work, io, max(w.wall_s - w.computing_s - io, 0.0)
+    in_flight = max(1.0, w.io_waits_mean)
+    return w.computing_s, w.io_s * in_flight, max(w.wall_s - w.computing_s - w.io_s, 0.0)
 
 
 def _free_cores(x: PredictionInputs) -> float:
-    """Cores the program could have had: usable, less what the recorder and others took."""
-    return max(MIN_FREE_CORES, x.usable_cores - x.recorder_cores - x.other_cores)
+    """Cores a model's workers can spread over: the usable ones, less the recorder's share."""
+    return max(MIN_FREE_CORES, x.usable_cores - x.recorder_cores)
+
+
+def _recorded_cores(x: PredictionInputs, seg: Segment) -> float:
+    """How many cores the recorded program's structure could use while it computed: one per
+    process wanting a CPU where Python held a GIL, else the threads runnable at once; at
+    least one, at most the usable cores. A model using k cores runs the computing part
+    k / this times as fast (other programs' load slows both alike)."""
+    w = seg.wall
+    n = w.wanting_processes_mean if seg.python_holds_gil else w.runnable_mean
+    return max(1.0, min(x.usable_cores, n))
 
 
 def _ratio(wall: float, t: float) -> float:
@@ -142,38 +152,41 @@ def _ratio(wall: float, t: float) -> float:
 
 
 def _processes(x: PredictionInputs, seg: Segment) -> _Estimate:
-    work, io, rest = _split(seg)
-    cores = _free_cores(x)
-    io_bound = io > seg.wall.computing_s
+    computing, io, rest = _split(seg)
+    rec = _recorded_cores(x, seg)
+    io_bound = io > computing
     workers = x.io_concurrency if io_bound else max(1, int(x.usable_cores))
-    # Work spreads over min(workers, cores); waits overlap workers at a time.
-    spread = min(float(workers), cores)
-    mid = work / spread + io / workers + rest
-    best = work / min(float(workers), max(cores, x.usable_cores - x.other_cores)) \
-        + io / workers + rest
-    worst = work / (spread * PROCESS_EFFICIENCY_LOW) + io / (workers * OVERLAP_EFFICIENCY_LOW) \
-        + rest
-    basis = (f"{work:.1f} core-s of work over {spread:.1f} usable cores"
-             + (f" (of {x.usable_cores:g}, less {x.recorder_cores + x.other_cores:.2f} "
-                "the recorder and other programs took)"
-                if x.recorder_cores + x.other_cores > 0.01 else "")
+    # Work spreads over min(workers, free cores); waits overlap `workers` at a time.
+    spread = min(float(workers), _free_cores(x))
+    best_spread = min(float(workers), x.usable_cores)
+    mid = computing * rec / spread + io / workers + rest
+    best = computing * rec / best_spread + io / workers + rest
+    worst = computing * rec / (spread * PROCESS_EFFICIENCY_LOW) \
+        + io / (workers * OVERLAP_EFFICIENCY_LOW) + rest
+    basis = (f"{computing:.1f} s of computing on {rec:.1f} cores' worth, spread over "
+             f"{spread:.1f} usable cores"
+             + (f" (of {x.usable_cores:g}, less {x.recorder_cores:.2f} the recorder took)"
+                if x.recorder_cores > 0.01 else "")
              + (f", {io:.1f} s of I/O waits overlapped {workers} at a time" if io > 0.05 else ""))
     return (mid, best, worst), workers, basis
 
 
 def _threads(x: PredictionInputs, seg: Segment) -> _Estimate:
-    work, io, rest = _split(seg)
+    computing, io, rest = _split(seg)
+    rec = _recorded_cores(x, seg)
     c = max(1, x.io_concurrency)
-    one = min(1.0, _free_cores(x))  # one core's worth at most, under the GIL
     if seg.python_holds_gil:
-        cpu_mid, cpu_best, cpu_worst = (work / one * (1 + GIL_SWITCH_COST / 2), work / one,
-                                        work / one * (1 + GIL_SWITCH_COST))
-        why = f"{work:.1f} core-s of Python work stay serial under the GIL"
+        t = computing * rec  # one core's worth at a time, under one GIL
+        cpu_mid, cpu_best, cpu_worst = (t * (1 + GIL_SWITCH_COST / 2), t,
+                                        t * (1 + GIL_SWITCH_COST))
+        why = f"{computing:.1f} s of computing in Python stay on one core under the GIL"
     else:
         cores = _free_cores(x)
-        cpu_mid, cpu_best, cpu_worst = (work / cores, work / x.usable_cores,
-                                        work / (cores * PROCESS_EFFICIENCY_LOW))
-        why = f"{work:.1f} core-s of work released the GIL: it spreads over {cores:.1f} cores"
+        cpu_mid, cpu_best, cpu_worst = (computing * rec / cores,
+                                        computing * rec / x.usable_cores,
+                                        computing * rec / (cores * PROCESS_EFFICIENCY_LOW))
+        why = (f"{computing:.1f} s of computing released the GIL: it spreads over "
+               f"{cores:.1f} cores")
     mid = cpu_mid + io / c + rest
     best = cpu_best + io / c + rest
     worst = cpu_worst + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
@@ -182,14 +195,15 @@ def _threads(x: PredictionInputs, seg: Segment) -> _Estimate:
 
 
 def _asyncio(x: PredictionInputs, seg: Segment) -> _Estimate | str:
-    work, io, rest = _split(seg)
+    computing, io, rest = _split(seg)
     if io > 0.05 and not x.socket_waits:
         return "the I/O waits are not on sockets (files, disks): an event loop cannot overlap them"
+    rec = _recorded_cores(x, seg)
     c = max(1, x.io_concurrency)
-    one = min(1.0, _free_cores(x))
-    mid = work / one + io / c + rest
-    worst = work / one * (1 + GIL_SWITCH_COST / 2) + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
-    basis = (f"{work:.1f} core-s of work on one thread"
+    t = computing * rec  # one thread
+    mid = t + io / c + rest
+    worst = t * (1 + GIL_SWITCH_COST / 2) + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
+    basis = (f"{computing:.1f} s of computing on one thread"
              + (f"; {io:.1f} s of socket waits overlapped {c} at a time, with non-blocking calls"
                 if io > 0.05 else ""))
     return (mid, mid, worst), c, basis

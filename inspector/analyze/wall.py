@@ -57,6 +57,12 @@ class WallTime:
     # Of the core time the threads wanted while computing (on a CPU or runnable), the share
     # they got: below 1 when other programs (or too many threads) kept the cores busy.
     core_share: float = 1.0
+    # Over the computing moments: threads runnable at once (on a CPU or queued for one, not
+    # waiting for the GIL) and processes wanting half a core or more at once. They say how
+    # many cores the program's structure could use, whatever the machine gave it.
+    runnable_mean: float = 1.0
+    wanting_processes_mean: float = 1.0
+    io_waits_mean: float = 1.0  # I/O waits in flight at once, over the waiting-on-I/O moments
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) for k, v in asdict(self).items()}
@@ -86,7 +92,8 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
     io, lock, sleep (threads' worth of each wait), busy_processes and the interval's label."""
     if states.empty:
         return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
-                                     "cpu", "rq", "busy_processes", "runnable", "label"])
+                                     "cpu", "rq", "busy_processes", "wanting_processes",
+                                     "runnable", "label"])
     demand = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
     per_t = pd.DataFrame({
         "t_s": states["t_s"].to_numpy(), "dt": states["dt_s"].to_numpy(),
@@ -98,6 +105,8 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
     by_proc = per_t.groupby(["t_s", "proc_id"], sort=True).agg(
         cpu=("cpu", "sum"), dt=("dt", "max"))
     busy = (by_proc["cpu"] >= 0.5 * by_proc["dt"]).groupby(level=0).sum()
+    by_proc_demand = per_t.groupby(["t_s", "proc_id"], sort=True)["demand"].sum()
+    wanting = (by_proc_demand >= 0.5 * by_proc["dt"]).groupby(level=0).sum()
     g = per_t.groupby("t_s", sort=True).agg(
         dt_s=("dt", "max"), demand=("demand", "sum"), cpu=("cpu", "sum"), io=("io", "sum"),
         lock=("lock", "sum"), sleep=("sleep", "sum"), rq=("rq", "sum"))
@@ -112,6 +121,7 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
                                                                    threads_cores)
     out["cores"] = cores.to_numpy(dtype="float64")
     out["busy_processes"] = busy.reindex(g.index, fill_value=0).to_numpy()
+    out["wanting_processes"] = wanting.reindex(g.index, fill_value=0).to_numpy()
     # Runnable at once (on a CPU or queued for one; not waiting for the GIL): what the tree
     # could run in parallel given free cores, whatever other programs left it.
     out["runnable"] = ((g["cpu"] + g["rq"]) / dt).fillna(0.0).to_numpy()
@@ -143,7 +153,7 @@ def _labels(iv: pd.DataFrame) -> np.ndarray:
 def wall_time(iv: pd.DataFrame) -> WallTime:
     """Totals of `intervals(...)`: where the wall clock went."""
     if iv.empty:
-        return WallTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+        return WallTime(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     dt = iv["dt_s"].to_numpy(dtype="float64")
     label = iv["label"].to_numpy()
     computing = (label == PARALLEL) | (label == SERIAL)
@@ -160,6 +170,11 @@ def wall_time(iv: pd.DataFrame) -> WallTime:
         cores_at_once_peak=float(cores.max()) if len(cores) else 0.0,
         busy_processes_mean=_weighted(busy[computing], weight),
         core_share=_core_share(iv, computing),
+        runnable_mean=_weighted(iv["runnable"].to_numpy(dtype="float64")[computing], weight),
+        wanting_processes_mean=_weighted(
+            iv["wanting_processes"].to_numpy(dtype="float64")[computing], weight),
+        io_waits_mean=_weighted(iv["io"].to_numpy(dtype="float64")[label == IO],
+                                dt[label == IO]),
     )
 
 
