@@ -99,8 +99,8 @@ def test_table_says_no_measurable_difference_instead_of_a_figure(repeated) -> No
     proc = run("compare", "-o", str(repeated[0].parent / "t.html"), *map(str, repeated))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].split()[:7] == ["recording", "wall", "(median,", "min-max)", "speed-up",
-                                    "(range)", "CPU%"]
+    assert lines[0].split()[:8] == ["recording", "wall", "(median,", "min-max)", "speed-up",
+                                    "(range)", "predicted", "CPU%"]
     assert re.match(r"a-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+1\.00x\s", lines[1]), lines
     assert re.match(r"b-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+~1x \([\d.]+-[\d.]+\)\s", lines[2])
     assert re.match(r"c-1\s+[\d.]+ s \([\d.]+-[\d.]+\)\s+0\.\d\dx \([\d.]+-[\d.]+\)\s",

@@ -123,8 +123,10 @@ def test_a_difference_inside_the_spread_is_called_no_measurable_difference(demo)
         assert float(said[2]) == pytest.approx(r["speedup_high"], abs=0.006)
     # and the sentences about each job never give a noisy row a speed-up figure of its own
     text = " ".join(demo["takeaways"])
+    measured = {f"{o['speedup']:.2f}" for o in demo["rows"] if o not in noisy}
     for r in noisy:
-        assert f"{r['speedup']:.2f}x as fast" not in text
+        if f"{r['speedup']:.2f}" not in measured:  # a measurable row may share the figure
+            assert f"{r['speedup']:.2f}x as fast" not in text
 
 
 def test_busy_runs_are_measured_flagged_and_said(demo) -> None:
