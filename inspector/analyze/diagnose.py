@@ -725,7 +725,7 @@ def _verdict(rec: Recording, states: pd.DataFrame, processes: list[ProcessFacts]
     evidence += _parallel_evidence(par_procs, contention)
     if locks is not None:
         evidence.append(
-            f"{locks.threads} working threads spent {locks.share:.0%} of their time queued on "
+            f"{locks.threads} threads spent {locks.share:.0%} of their time queued on "
             f"a lock their own code takes" + (f" (most at {locks.line})" if locks.line else ""))
     over, over_share, runnable = _oversubscription(states, cores.usable)
     if over:

@@ -12,11 +12,11 @@ import pandas as pd
 
 from inspector.analyze.frames import parse_frame
 
-# A thread "works" when at least this share of its sampled life went to computing (or
-# wanting a core) or to I/O: parked pool workers, joiners and idle listeners do not.
-WORKING_SHARE = 0.1
-# A working thread is held back by a lock when it waited on one, at a line of the program's
-# own code, for at least a third of its life: removing the wait would speed it up by half.
+# A thread is held back by a lock when it waited on one, at a line of the program's own code,
+# for at least a third of its life: removing the wait would speed it up by half. A thread
+# that never got the lock at all (threading.Lock is not fair: the holder may take it again at
+# once) counts too. Parked pool workers, joiners and event waiters have a standard-library
+# frame on top (queue, threading) and are waiting for work, not queued on a lock.
 LOCK_SHARE = 1 / 3
 # Contention needs two threads at least: a lone thread waiting on a lock waits on another
 # kind of thread (a producer), which the I/O or CPU verdict already describes.
@@ -25,7 +25,7 @@ MIN_THREADS = 2
 
 @dataclass(frozen=True)
 class LockContention:
-    threads: int                # working threads queued on the program's own lock(s)
+    threads: int                # threads queued on the program's own lock(s)
     lock_s: float               # their seconds waiting there
     share: float                # of their sampled time
     line: str | None            # the line they queued at most (file:line of `with lock:`)
@@ -36,18 +36,16 @@ class LockContention:
 
 
 def lock_contention(states: pd.DataFrame) -> LockContention | None:
-    """The working threads queued on locks taken in the program's own code, or None when
-    fewer than MIN_THREADS are (or no stacks say where the waits were)."""
+    """The threads queued on locks taken in the program's own code, or None when fewer than
+    MIN_THREADS are (or no stacks say where the waits were)."""
     if states.empty or states["leaf"].isna().all():
         return None
-    active = states["cpu_s"] + states["gil_s"] + states["runqueue_s"] + states["io_s"]
     user_leaf = states["leaf"].astype(object).map(_is_user_frame)
     direct = states["lock_s"].where(user_leaf.fillna(False).astype(bool), 0.0)
     per = pd.DataFrame({"proc_id": states["proc_id"], "tid": states["tid"],
-                        "dt": states["dt_s"], "active": active, "direct": direct})
+                        "dt": states["dt_s"], "direct": direct})
     sums = per.groupby(["proc_id", "tid"]).sum()
-    working = sums["active"] >= WORKING_SHARE * sums["dt"]
-    queued = working & (sums["direct"] >= LOCK_SHARE * sums["dt"])
+    queued = sums["direct"] >= LOCK_SHARE * sums["dt"]
     if int(queued.sum()) < MIN_THREADS:
         return None
     q = sums[queued]
