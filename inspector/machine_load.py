@@ -19,8 +19,12 @@ BUSY_SHARE = 0.10
 def machine_busy_s() -> float:
     """CPU seconds all cores spent busy since boot (/proc/stat: user..softirq, not steal)."""
     with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:8]]
-    user, nice, system, _idle, _iowait, irq, softirq = fields
+        return busy_s_of(f.readline())
+
+
+def busy_s_of(cpu_line: str) -> float:
+    """The busy seconds of /proc/stat's first ('cpu ...') line."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in cpu_line.split()[1:8])
     return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 

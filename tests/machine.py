@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 import resource
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
+
+from inspector.machine_load import CpuMark
 
 T = TypeVar("T")
 
@@ -85,32 +86,12 @@ def for_the_recording(cores: int | None = None) -> Callable[[], None]:
     return setup
 
 
-def _machine_busy_s() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat: user..softirq, not steal)."""
-    with open("/proc/stat") as f:
-        user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in
-                                                            f.readline().split()[1:8])
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    """This process's CPU and that of every child it has waited for (their trees too)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        ru = resource.getrusage(who)
-        total += ru.ru_utime + ru.ru_stime
-    return total
-
-
 def measure_foreign_load(run: Callable[[], T]) -> tuple[T, float]:
     """Runs `run` (which must wait for the processes it starts) and returns its result and
     the share of the machine's CPU that other programs used meanwhile (0..1)."""
-    busy0, own0, t0 = _machine_busy_s(), _own_cpu_s(), time.monotonic()
+    mark = CpuMark.now()
     value = run()
-    span_s = time.monotonic() - t0
-    foreign_s = (_machine_busy_s() - busy0) - (_own_cpu_s() - own0)
-    cores = os.cpu_count() or 1
-    return value, max(0.0, foreign_s) / (max(span_s, 1e-3) * cores)
+    return value, mark.foreign_share()
 
 
 def until_it_had_the_cores(run: Callable[[], T], had_them: Callable[[T], bool],

@@ -4,9 +4,7 @@ as a file that Perfetto, speedscope or pprof (and the backends that read pprof) 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from inspector.export import FORMATS, ExportError
@@ -58,18 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _write_atomically(path: Path, data: bytes) -> None:
     """Writes beside the target and renames, so a viewer never opens half a file."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ExportError(f"export: cannot write {path}: no such directory {directory}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise ExportError(f"export: cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ExportError(f"export: cannot write {path}: {e.strerror or e}") from None
+    from inspector.export import ExportError
+    from inspector.files import write_atomically
+
+    write_atomically(path, data, ExportError, "export")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from inspector.machine_load import busy_s_of
 from inspector.record import procfs
 from inspector.record.procfs import Gone, ProcFile, Unreadable
 
@@ -88,12 +89,8 @@ class MachineMeter:
 
 
 def _machine_busy_s(text: str) -> float:
-    """Seconds all CPUs spent busy since boot: the 'cpu' line less idle and iowait."""
-    fields = text.split("\n", 1)[0].split()
-    ticks = [int(x) for x in fields[1:]]
-    # user nice system idle iowait irq softirq steal [guest guest_nice: inside user/nice]
-    busy = sum(ticks[:8]) - ticks[3] - ticks[4]
-    return busy / procfs.CLK_TCK
+    """Seconds all CPUs spent busy since boot (the same count as `inspector demo`'s)."""
+    return busy_s_of(text.split("\n", 1)[0])
 
 
 def _cpu_s(stat_text: str) -> float:

@@ -6,7 +6,6 @@ report/ that touches files; plotly and pandas load when a page is built, not on 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,21 +41,9 @@ def build_report(recording_path: str | os.PathLike[str],
 
 def write_atomically(path: Path, text: str) -> None:
     """Writes beside the target and renames, so a reader never sees half a page."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ReportError(f"report: cannot write {path}: no such directory {directory}")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise ReportError(f"report: cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise ReportError(f"report: cannot write {path}: {e.strerror or e}") from None
+    from inspector.files import write_atomically as write
+
+    write(path, text.encode("utf-8"), ReportError, "report")
 
 
 def write_page(output: Path, title: str, rows: Sequence[ComparedRun],
