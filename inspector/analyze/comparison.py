@@ -134,6 +134,19 @@ class ComparedRun:
         }
 
 
+def _target_wall_s(rec: Recording) -> float | None:
+    """The launched command's own lifetime, as the recorder timed it (start to its wait()
+    returning, to the millisecond) when no process of the tree outlived it by a sampling
+    interval; None otherwise (attach mode, daemons, older recordings)."""
+    start, exit_ = rec.meta.get("target_start_s"), rec.meta.get("target_exit_s")
+    if not isinstance(start, (int, float)) or not isinstance(exit_, (int, float)):
+        return None
+    ends = rec.processes["end_s"]
+    if ends.isna().any() or float(ends.max()) > exit_ + rec.interval_s:
+        return None
+    return max(0.0, float(exit_) - float(start))
+
+
 def _r(x: float | None) -> float | None:
     return None if x is None else round(x, 3)
 
@@ -149,6 +162,9 @@ def wall_s(rec: Recording) -> float:
     if procs.empty:
         return rec.duration_s
     interval_s = rec.interval_s
+    exact = _target_wall_s(rec)
+    if exact is not None:
+        return exact
     start = max(float(procs["start_s"].min()), 0.0)
     if procs["end_s"].isna().any():
         end = rec.duration_s

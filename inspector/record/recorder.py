@@ -273,6 +273,7 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     _become_subreaper()
     tty = _tty_fd()
     proc = _start_target(command, tty, writer, opts.output)
+    started_s = time.monotonic() - session.t0  # to the ms, where samples see 0.1 s steps
 
     # From here on the signals we forward are only ever received by sigwait below: every
     # thread started later inherits this mask.
@@ -285,12 +286,15 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
                      name="inspector-signals", daemon=True).start()
 
     returncode = proc.wait()
+    exited_s = time.monotonic() - session.t0
     target_done.set()
     session.sampler.set_exit_code(proc.pid, returncode)
     if tty is not None:
         _take_back_terminal(tty)
     _wait_for_tree(session)
-    duration = session.finish(returncode, {"target_pid": proc.pid})
+    duration = session.finish(returncode, {
+        "target_pid": proc.pid, "target_start_s": round(started_s, 6),
+        "target_exit_s": round(exited_s, 6)})
     return _result(session, opts, _exit_status(returncode), duration)
 
 
