@@ -86,6 +86,10 @@ MIN_USABLE_FOR_PROCESSES = 1.5
 # nothing about what bounds the program (a fetcher waking once a second uses ~0.2%).
 IDLE_THREAD_CPU_S = 0.002
 IDLE_THREAD_SHARE = 0.001
+# ...and it ran (schedstat moved, by however little) in at most this many of its intervals:
+# its start, its end. A thread woken every 50 ms to read a byte uses microseconds each time,
+# but runs in nearly every interval: it waits for its input, it is not idle.
+IDLE_THREAD_WAKES = 2
 # Syscalls that wait on a disk, not a socket or pipe: an event loop cannot overlap them.
 DISK_SYSCALLS = frozenset({"fsync", "fdatasync", "pread64", "pwrite64", "preadv", "pwritev",
                            "io_getevents", "io_uring_enter", "openat", "sync_file_range"})
@@ -404,8 +408,10 @@ def _working_rows(states: pd.DataFrame) -> pd.DataFrame:
         return states
     ran = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
     per = pd.DataFrame({"ran": ran, "dt": states["dt_s"], "proc_id": states["proc_id"],
-                        "tid": states["tid"]}).groupby(["proc_id", "tid"]).sum()
-    idle = per[(per["ran"] < IDLE_THREAD_CPU_S) & (per["ran"] < IDLE_THREAD_SHARE * per["dt"])]
+                        "tid": states["tid"], "woke": (ran > 0).astype("int64")}
+                       ).groupby(["proc_id", "tid"]).sum()
+    idle = per[(per["ran"] < IDLE_THREAD_CPU_S) & (per["ran"] < IDLE_THREAD_SHARE * per["dt"])
+               & (per["woke"] <= IDLE_THREAD_WAKES)]
     if idle.empty:
         return states
     keys = pd.MultiIndex.from_arrays([states["proc_id"], states["tid"]])
