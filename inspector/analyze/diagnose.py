@@ -6,7 +6,7 @@ cores, blocked asyncio loops, and which concurrency model fits - each with its n
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -90,6 +90,8 @@ IDLE_THREAD_SHARE = 0.001
 # its start, its end. A thread woken every 50 ms to read a byte uses microseconds each time,
 # but runs in nearly every interval: it waits for its input, it is not idle.
 IDLE_THREAD_WAKES = 2
+# Waiting for a core worth explaining: a tenth of the wall time in thread-seconds.
+RUNQUEUE_NOTE_SHARE = 0.1
 # Syscalls that wait on a disk, not a socket or pipe: an event loop cannot overlap them.
 DISK_SYSCALLS = frozenset({"fsync", "fdatasync", "pread64", "pwrite64", "preadv", "pwritev",
                            "io_getevents", "io_uring_enter", "openat", "sync_file_range"})
@@ -292,6 +294,9 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     recorder, others = _machine_load(rec, iv)
     verdict = _verdict(rec, v_states, v_procs, v_contention, blocks, _Cores(cpu_count, usable,
                        rec.cores_limited_by), v_wall, locks, phases, focus, starved)
+    share = _recorder_share_of_queueing(states, recorder, others, wall)
+    if share is not None:
+        verdict = replace(verdict, evidence=(*verdict.evidence, share))
     predicted = predict(PredictionInputs(
         segments=_segments(ctx, states, psamp, phases, process_facts, wall),
         usable_cores=usable, recorder_cores=recorder or 0.0, other_cores=others or 0.0,
@@ -442,6 +447,24 @@ def _machine_load(rec: Recording, iv: pd.DataFrame) -> tuple[float | None, float
     tree = float((iv["cores"] * iv["dt_s"]).sum() / iv["dt_s"].sum()) if iv["dt_s"].sum() else 0.0
     others = max(0.0, float(ms["busy_cores"].mean()) - recorder - tree)
     return recorder, others
+
+
+def _recorder_share_of_queueing(states: pd.DataFrame, recorder: float | None,
+                                others: float | None, wall: WallTime) -> str | None:
+    """Who took the cores the program waited for: a sentence when its threads waited for a
+    core for a noticeable part of the run and the recording measured the machine. The
+    waiting is shared out in proportion to the cores the recorder and other programs used
+    (an estimate: the scheduler does not say who ran instead)."""
+    if recorder is None or others is None or states.empty or wall.wall_s <= 0:
+        return None
+    queued = float(states["runqueue_s"].sum())
+    if queued < RUNQUEUE_NOTE_SHARE * wall.wall_s:
+        return None
+    taken = recorder + others
+    ours = queued * recorder / taken if taken > 0 else 0.0
+    return (f"threads waited {queued:.1f} s for a core; meanwhile the recorder and its py-spy "
+            f"runs used {recorder:.2f} cores on average and other programs {others:.2f}: about "
+            f"{ours:.1f} s of that wait is the recorder's share")
 
 
 def _socket_waits(states: pd.DataFrame) -> bool:
