@@ -5,6 +5,7 @@ still load and diagnose."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -20,9 +21,12 @@ PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
 
 
-def _record(out: Path, *command: str, extra: tuple[str, ...] = ()) -> Path:
+def _record(out: Path, *command: str, extra: tuple[str, ...] = (),
+            core: int | None = None) -> Path:
+    pin = None if core is None else (lambda: os.sched_setaffinity(0, {core}))
     proc = subprocess.run([PY, "-m", "inspector", "record", "-q", *extra, "-o", str(out), "--",
-                           *command], capture_output=True, text=True, timeout=120)
+                           *command], capture_output=True, text=True, timeout=120,
+                          preexec_fn=pin)
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -112,3 +116,26 @@ def test_a_recording_without_the_added_columns_still_loads_and_is_diagnosed(
     diag = diagnose(rec)
     assert diag.verdict.bound == "cpu"
     assert diag.recorder_cores is None and diag.gil_waits_by_address_share is None
+
+
+def test_waiting_for_a_core_is_shared_out_between_the_recorder_and_other_programs(
+        tmp_path: Path) -> None:
+    # A hog on the same single core as the target: the target waits for that core about
+    # half the time, and the other program that took it is measured.
+    burn = "import time\nend = time.monotonic() + 1.5\nwhile time.monotonic() < end: pass\n"
+    hog = subprocess.Popen([PY, "-c", "while True: pass"],
+                           preexec_fn=lambda: os.sched_setaffinity(0, {_one_core()}))
+    try:
+        rec = inspector.load(_record(tmp_path / "shared.sqlite", PY, "-c", burn,
+                                     extra=("--no-stacks",), core=_one_core()))
+    finally:
+        hog.kill()
+        hog.wait()
+    diag = diagnose(rec)
+    assert diag.other_cores is not None and diag.other_cores > 0.3, diag.other_cores
+    said = [e for e in diag.verdict.evidence if "of that wait is the recorder's share" in e]
+    assert said, diag.verdict.evidence
+
+
+def _one_core() -> int:
+    return min(os.sched_getaffinity(0))
