@@ -236,6 +236,7 @@ class Sampler:
         p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
         p.python_version = py.version if py else None
         p.waits = None  # new mappings
+        self._note_cores(p, p.last_seen_s)  # taskset and friends set affinity, then exec
         self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
                                    is_python=int(py is not None),
                                    python_version=p.python_version,
