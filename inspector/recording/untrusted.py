@@ -21,12 +21,15 @@ TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "
 
 # SQLite calls the progress handler every _STEPS_PER_CALL virtual-machine instructions; a
 # connection may make _BASE_CALLS calls plus _CALLS_PER_BYTE per byte of the file (and its
-# -wal). Reading a real recording in full takes about a tenth of that (measured: see
-# tests/test_safety.py::test_the_read_budget_leaves_room_for_a_real_recording), and a file
-# can only hold rows in proportion to its size: beyond it, something loops.
+# -wal). Loading a real recording in full made about 1.3e-4 calls a byte on its two
+# connections together (1.8 M thread samples, 157 MB; 2026-11-30), some 80 times less: a
+# file can only hold rows in proportion to its size, and beyond that something loops.
 _STEPS_PER_CALL = 10_000
+# The longest text or blob a read may make: the reader's longest is a million integers as
+# comma-separated text (21 MB at most); SQLite's own limit is 1 GB.
+_MAX_VALUE_BYTES = 256 << 20
 _BASE_CALLS = 20_000
-_CALLS_PER_BYTE = 0.05
+_CALLS_PER_BYTE = 0.01
 
 
 def uri_for(path: Path) -> str:
@@ -62,6 +65,9 @@ def connect(path: Path) -> sqlite3.Connection:
             return 1 if budget[0] < 0 else 0
 
         db.set_progress_handler(spend, _STEPS_PER_CALL)
+        length = getattr(sqlite3, "SQLITE_LIMIT_LENGTH", None)
+        if length is not None:  # Python 3.11+: no value (a function's result) beyond it
+            db.setlimit(length, _MAX_VALUE_BYTES)  # type: ignore[attr-defined]
     except BaseException:
         db.close()
         raise
