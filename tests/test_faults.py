@@ -100,6 +100,7 @@ def endings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
         "exit3": ([FAULT_EXIT, "0.8", "exit:3"], {}),
         "sigusr1": ([FAULT_EXIT, "0.8", f"signal:{int(signal.SIGUSR1)}"], {}),
         "abort": ([FAULT_EXIT, "0.8", "abort"], {}),
+        "segfault": ([FAULT_EXIT, "0.8", "segfault"], {}),
         "close_stdout": ([FAULT_EXIT, "0.8", "close-stdout"], {}),
         "sh": (["sh", "-c", SH_LOOP], {}),
         "true": (["true"], {}),
@@ -119,6 +120,7 @@ def endings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
     ("exit3", 3, 3),
     ("sigusr1", 128 + signal.SIGUSR1, -signal.SIGUSR1),
     ("abort", 128 + signal.SIGABRT, -signal.SIGABRT),
+    ("segfault", 128 + signal.SIGSEGV, -signal.SIGSEGV),
 ])
 def test_python_target_ending_badly_keeps_its_status_and_a_complete_recording(
         endings: dict[str, Finished], name: str, status: int, exit_code: int) -> None:
