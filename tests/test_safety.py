@@ -257,7 +257,8 @@ def test_attach_to_another_users_process(tmp_path: Path,
                                          other_user: pwd.struct_passwd) -> None:
     if os.geteuid() != 0:
         skip_or_fail("needs root to run a process as another user")
-    theirs = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"], **as_user(other_user))
+    theirs = subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(60)"],
+                              **as_user(other_user))
     mine = subprocess.Popen(["sleep", "60"])
     tmp_path.chmod(0o777)
     try:
