@@ -41,6 +41,9 @@ class ProcessRecord:
     is_target: bool = False
 
 
+_MASK_MEMO_SIZE = 10_000  # distinct texts remembered masked (a thread name per thread)
+
+
 class TextMask(Protocol):
     """What the writer applies to every text it stores (secrets, --redact)."""
 
@@ -121,6 +124,7 @@ class RecordingWriter:
         self._uncommitted_stacks: list[int] = []  # stack_ids the next commit makes real
         self._masked_stacks: dict[str, int] = {}  # masked text -> stack_id
         self._next_stack_id = 1
+        self._masked_texts: dict[str, str] = {}
         self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
         db.commit()  # raises: a file that cannot take its first commit is not made
 
@@ -137,7 +141,15 @@ class RecordingWriter:
         self._next_stack_id = max(self._stack_ids.values(), default=0) + 1
 
     def _text(self, value: str | None) -> str | None:
-        return self.mask.text(value) if self.mask is not None and value is not None else value
+        if self.mask is None or value is None:
+            return value
+        # thread names and paths repeat: each distinct text is masked once
+        masked = self._masked_texts.get(value)
+        if masked is None:
+            if len(self._masked_texts) >= _MASK_MEMO_SIZE:
+                self._masked_texts.clear()
+            masked = self._masked_texts[value] = self.mask.text(value)
+        return masked
 
     def _command(self, argv: Sequence[str]) -> list[str]:
         return self.mask.command(argv) if self.mask is not None else list(argv)
