@@ -23,6 +23,9 @@ _AUTHORIZATION = re.compile(r"(?i)(authorization\s*[:=]\s*(?:(?:bearer|basic|tok
                             r"([^\s'\"]+)")
 # scheme://user:password@host
 _URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(@)")
+# Every pattern above needs one of these: a text without any (nearly all) is left at once
+# (substring tests on the lowered text: several times faster than a case-blind regex).
+_MAYBE = ("pass", "pwd", "token", "secret", "key", "credential", "authorization", "://")
 # An argument that is only a secret's flag name: the next argument is its value.
 _FLAG_ONLY = re.compile(rf"(?i)--?{_SECRET_NAME}")
 
@@ -34,12 +37,14 @@ class SecretMask:
         self.extra = re.compile(pattern) if pattern else None
 
     def text(self, value: str) -> str:
-        value = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, value)
-        value = _ASSIGNED.sub(lambda m: m.group(1) + MASK, value)
-        value = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), value)
         if self.extra is not None:
             value = self.extra.sub(MASK, value)
-        return value
+        lowered = value.lower()
+        if not any(word in lowered for word in _MAYBE):
+            return value
+        value = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, value)
+        value = _ASSIGNED.sub(lambda m: m.group(1) + MASK, value)
+        return _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), value)
 
     def command(self, argv: Sequence[str]) -> list[str]:
         out: list[str] = []
