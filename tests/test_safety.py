@@ -203,6 +203,39 @@ def test_attach_ends_when_its_process_goes_and_follows_descendants_for_linger_s(
             kill_quietly(int(pidfile.read_text()))
 
 
+def test_a_sigint_at_any_moment_of_the_start_never_orphans_the_target(tmp_path: Path) -> None:
+    # SIGINT sent ever later into the recorder's start: before the target exists, while it
+    # starts, once it runs. Whenever the target ran, it got the signal (it ends on it), and
+    # the recorder ended too.
+    hits = 0
+    for i in range(12):
+        pidfile = tmp_path / f"target-{i}.pid"
+        command = [PY, "-c", "import os, sys, time\n"
+                   "with open(sys.argv[1] + '.tmp', 'w') as f: f.write(str(os.getpid()))\n"
+                   "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+                   "time.sleep(30)\n", str(pidfile)]
+        proc = subprocess.Popen(record_argv(tmp_path / f"r{i}.sqlite", command,
+                                            ("-q", "--no-stacks")),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(0.05 * i)  # a sweep of moments, not a timing assertion
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=TIMEOUT_S)
+            if pidfile.exists():
+                hits += 1
+                target = int(pidfile.read_text())
+                deadline = time.monotonic() + 60  # a hang guard, not a timing
+                while alive(target) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert not alive(target), f"target orphaned by a SIGINT after {0.05 * i} s"
+        finally:
+            proc.kill()
+            if pidfile.exists():
+                kill_quietly(int(pidfile.read_text()))
+    assert hits > 0, "the sweep reached the target's life"
+
+
 def test_zombies_of_the_target_neither_hang_it_nor_count_as_running(tmp_path: Path) -> None:
     # The target leaves 3 children unreaped (zombies) and exits: they are re-parented to
     # the recorder, which reaps them; none is "left running".
