@@ -152,6 +152,9 @@ def _publish(partial: Path, path: Path) -> tuple[Path, str | None]:
             for suffix in ("-wal", "-shm"):  # never left beside another file to be replayed
                 if os.path.exists(str(path) + suffix):
                     os.replace(str(path) + suffix, str(old) + suffix)
+        else:  # a -wal whose database is gone would be replayed onto ours: it is nothing now
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
         for suffix in ("-wal", "-shm"):  # a reader kept it open in WAL mode
             if os.path.exists(str(partial) + suffix):
                 os.replace(str(partial) + suffix, str(path) + suffix)
