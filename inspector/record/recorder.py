@@ -8,6 +8,7 @@ import ctypes
 import os
 import platform
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -383,6 +384,7 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     except BaseException:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         raise
+    started_s = time.monotonic() - session.t0  # to the ms, where samples see 0.1 s steps
     session.sampler.add_root(proc.pid, is_target=True)
     session.start()
     session.start_stacks()
@@ -390,11 +392,12 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     threading.Thread(target=_forward_signals, args=(session, proc, tty, target_done),
                      name="inspector-signals", daemon=True).start()
 
-    while proc.poll() is None and not session.finish_now.is_set():
-        session.finish_now.wait(0.05)
-    returncode = proc.returncode
+    returncode = _wait_target(proc, session.finish_now)
+    exited_s = time.monotonic() - session.t0
     target_done.set()
+    extra_meta = {"target_pid": proc.pid, "target_start_s": round(started_s, 6)}
     if returncode is not None:
+        extra_meta["target_exit_s"] = round(exited_s, 6)
         session.sampler.set_exit_code(proc.pid, returncode)
         if tty is not None:
             _take_back_terminal(tty)
@@ -404,8 +407,27 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     else:  # a second SIGINT/SIGTERM: the target ignored the first
         session.note_still_running("when told twice to stop")
         status = 128 + session.last_signal
-    duration = session.finish(returncode, {"target_pid": proc.pid})
+    duration = session.finish(returncode, extra_meta)
     return _result(session, opts, status, duration)
+
+
+def _wait_target(proc: subprocess.Popen[bytes], stop: threading.Event) -> int | None:
+    """The target's exit status as soon as it exits (a pidfd says when, to the
+    microsecond), or None if `stop` is set first."""
+    try:
+        pidfd: int | None = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # Linux < 5.3: poll
+        pidfd = None
+    try:
+        while proc.poll() is None and not stop.is_set():
+            if pidfd is not None:
+                select.select([pidfd], [], [], 0.05)
+            else:
+                stop.wait(0.005)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    return proc.returncode
 
 
 def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter
