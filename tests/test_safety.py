@@ -429,7 +429,7 @@ def test_redact_masks_every_text_field_names_paths_and_stacks_included(
     script = folder / "acme-corp-job.py"
     script.write_text("import threading, time\n"
                       "def acme_corp_spin():\n"
-                      "    end = time.monotonic() + 0.8\n"
+                      "    end = time.monotonic() + 2.0\n"
                       "    while time.monotonic() < end: pass\n"
                       "t = threading.Thread(target=acme_corp_spin, name='acme-corp-thread')\n"
                       "t.start(); t.join()\n")
