@@ -388,7 +388,7 @@ SECRET_ARGS = ["--password=hunter2x", "--token", "tok-5ec7", "API_KEY=k3y-abc",
                "https://bob:pw-9d1@example.com/x", "Authorization: Bearer bear-77q"]
 SECRET_TARGET = ("import subprocess, sys, threading, time\n"
                  "threading.current_thread().name = 'main ' + sys.argv[1]\n"
-                 "t = threading.Thread(target=time.sleep, args=(0.8,), name=sys.argv[1])\n"
+                 "t = threading.Thread(target=time.sleep, args=(2.0,), name=sys.argv[1])\n"
                  "t.start()\n"
                  "subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.5)',"
                  " *sys.argv[1:]])\n"
