@@ -100,6 +100,7 @@ def endings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
         "exit3": ([FAULT_EXIT, "0.8", "exit:3"], {}),
         "sigusr1": ([FAULT_EXIT, "0.8", f"signal:{int(signal.SIGUSR1)}"], {}),
         "abort": ([FAULT_EXIT, "0.8", "abort"], {}),
+        "segfault": ([FAULT_EXIT, "0.8", "segfault"], {}),
         "close_stdout": ([FAULT_EXIT, "0.8", "close-stdout"], {}),
         "sh": (["sh", "-c", SH_LOOP], {}),
         "true": (["true"], {}),
@@ -119,6 +120,7 @@ def endings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Finished]:
     ("exit3", 3, 3),
     ("sigusr1", 128 + signal.SIGUSR1, -signal.SIGUSR1),
     ("abort", 128 + signal.SIGABRT, -signal.SIGABRT),
+    ("segfault", 128 + signal.SIGSEGV, -signal.SIGSEGV),
 ])
 def test_python_target_ending_badly_keeps_its_status_and_a_complete_recording(
         endings: dict[str, Finished], name: str, status: int, exit_code: int) -> None:
@@ -349,8 +351,12 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
         tmp_path: Path) -> None:
     """Measured in the recording's own clock, not the test's: the test reads the live file,
     sees commits arrive, kills the recorder once 2.5 s of its clock are committed, then
-    checks that the file kept every commit it saw and that commits came every half second."""
+    checks that the file kept every commit it saw and that commits came every half second.
+    The recording is written as OUT.partial until complete: a killed recorder leaves it
+    there; reading it changes neither it nor its -wal; the next run removes the killed
+    recorder's py-spy folder (command lines in it)."""
     out, pidfile = tmp_path / "killed.sqlite", tmp_path / "target.pid"
+    live = tmp_path / "killed.sqlite.partial"
     proc = subprocess.Popen(record_argv(out, [PY, FAULT_EXIT, "30", "exit:0"], ("-q",)),
                             start_new_session=True, stderr=subprocess.PIPE,
                             # TMPDIR: the killed recorder's py-spy scratch folder stays here
@@ -361,7 +367,7 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
         deadline = time.monotonic() + 60  # a hang guard, not a timing
         while not seen or seen[-1][1] < 2.5:
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
-            now = committed_ticks(out)
+            now = committed_ticks(live)
             if now is not None and (not seen or now != seen[-1]):
                 seen.append(now)
             time.sleep(0.01)
@@ -371,7 +377,13 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
         if pidfile.exists() and pidfile.read_text():
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
         proc.kill()
-    rec = inspector.load(out)
+    assert not out.exists(), "only a complete recording is at the path asked for"
+    on_disk = {f.name: f.read_bytes() for f in tmp_path.glob("killed.sqlite.partial*")
+               if not f.name.endswith("-shm")}  # -shm: SQLite's index of the -wal, not data
+    assert f"{live.name}-wal" in on_disk
+    rec = inspector.load(live)
+    assert on_disk == {f.name: f.read_bytes() for f in tmp_path.glob("killed.sqlite.partial*")
+                       if not f.name.endswith("-shm")}, "reading changed the recording"
     assert rec.meta["complete"] is False
     ticks = rec.thread_samples.t_s.nunique()
     last_t = rec.thread_samples.t_s.max()
@@ -389,6 +401,12 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
     assert last_t - stacks_end <= MAX_STACKS_BEHIND_S
     assert rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
     assert rec.duration_s == pytest.approx(last_t)
+    stale = [d for d in tmp_path.glob(f"inspector-pyspy-{proc.pid}-*") if d.is_dir()]
+    assert stale, "the killed recorder left its py-spy folder"
+    subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks", "-o",
+                    str(tmp_path / "next.sqlite"), "--", "true"], check=True,
+                   env={**os.environ, "TMPDIR": str(tmp_path)}, timeout=TIMEOUT_S)
+    assert not any(d.exists() for d in stale), "a later run removed it"
 
 
 # -- many processes, many threads ----------------------------------------------------------

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                                                     quiet=True))
             for warning in result.warnings:
                 print(warning, file=sys.stderr)
-            diag = diagnose(inspector.load(path))
+            diag = diagnose(inspector.load(result.path))
         header = f"Looked at pid {args.pid} and its children for {diag.duration_s:.1f} s."
         why = f"`inspector record --pid {args.pid}` then `inspector summary` say why"
     else:

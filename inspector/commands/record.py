@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from inspector.errors import UsageError
+from inspector.recording.schema import DEFAULT_LINGER_S
 
 DEFAULT_DIR = Path("recordings")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -23,7 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         usage="inspector record [options] -- COMMAND [ARGS...]\n"
               "       inspector record [options] --pid PID [--duration S]")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="recording file to write (default: recordings/NAME-TIME.sqlite)")
+                   help="recording file to write (default: recordings/NAME-TIME.sqlite); "
+                        "written as PATH.partial and renamed when complete, a recording "
+                        "already at PATH kept as PATH.old; any other file there is refused")
     p.add_argument("--pid", type=int, help="attach to a running process and its children")
     p.add_argument("-d", "--duration", type=float, metavar="S",
                    help="with --pid: stop after S seconds")
@@ -34,7 +37,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks")
     p.add_argument("-q", "--quiet", action="store_true", help="no live status line")
     p.add_argument("--redact", metavar="REGEX",
-                   help="mask matches of REGEX in command lines before they are written")
+                   help="also mask matches of REGEX in every text written (command lines, "
+                        "names, paths, stacks); values of arguments that look like secrets "
+                        "(--password=X, --token X, API_KEY=X, Authorization: X, user:pass@) "
+                        "are always masked")
+    p.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
+                   help="after the command exits, follow its descendants still running for "
+                        f"up to S seconds ({DEFAULT_LINGER_S:g}; inf: until they exit), then "
+                        "finish and name them (they are left running)")
     p.add_argument("--report", action="store_true",
                    help="write the HTML report beside the recording when done")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
@@ -82,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("record: --interval must be between 0.01 and 60 seconds")
     if not 1 <= args.rate <= 1000:
         raise UsageError("record: --rate must be between 1 and 1000")
+    if not args.linger >= 0:  # NaN too
+        raise UsageError("record: --linger must be 0 or more seconds (inf: no limit)")
     if args.redact:
         try:
             re.compile(args.redact)
@@ -93,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         output = default_output(command or [f"pid{args.pid}"])
     opts = RecordOptions(output=output, interval_s=args.interval, rate=args.rate,
                          stacks=not args.no_stacks, quiet=args.quiet,
-                         duration_s=args.duration, redact=args.redact)
+                         duration_s=args.duration, redact=args.redact, linger_s=args.linger)
     if args.pid is not None:
         result = attach(args.pid, opts)
     else:

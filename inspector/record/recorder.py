@@ -8,9 +8,12 @@ import ctypes
 import os
 import platform
 import resource
+import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -21,6 +24,7 @@ from inspector import __version__
 from inspector.errors import AttachError, OutputError, TargetNotFound
 from inspector.record import procfs
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
+from inspector.record.secrets import SecretMask
 from inspector.record.stacks import (
     CHUNK_S,
     GIL_RATE_HZ,
@@ -30,12 +34,20 @@ from inspector.record.stacks import (
     py_spy_version,
 )
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
+from inspector.recording.schema import DEFAULT_LINGER_S
+from inspector.recording.untrusted import is_recording
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
                      signal.SIGUSR1, signal.SIGUSR2)
 _PR_SET_CHILD_SUBREAPER = 36
 _SI_KERNEL = 0x80
 STATUS_EVERY_S = 0.5  # the live status line's refresh period
+# The recording is written beside its path under this suffix (a killed recorder leaves it
+# there, readable) and renamed onto the path when complete; a recording already at the path
+# is kept as PATH.old, as perf keeps perf.data.old.
+PARTIAL_SUFFIX = ".partial"
+OLD_SUFFIX = ".old"
+_PYSPY_TEMP_PREFIX = "inspector-pyspy-"  # stacks.StackSampler's folders: ...-PID-XXXX
 
 __all__ = ["AttachError", "OutputError", "RecordOptions", "RecordResult", "TargetNotFound",
            "attach", "record_command"]
@@ -49,7 +61,8 @@ class RecordOptions:
     stacks: bool = True
     quiet: bool = False
     duration_s: float | None = None  # attach mode: stop after this long
-    redact: str | None = None
+    redact: str | None = None  # a regex masked in every text stored (secrets always are)
+    linger_s: float = DEFAULT_LINGER_S  # follow descendants this long after the target ends
 
 
 @dataclass
@@ -81,18 +94,97 @@ def _become_subreaper() -> bool:
         return False
 
 
-def _open_output(path: Path) -> RecordingWriter:
-    # The writer replaces an existing file: never a device, FIFO or folder (as root,
-    # `-o /dev/null` would otherwise delete /dev/null).
-    if path.exists() and not path.is_file():
-        raise OutputError(f"cannot write recording {path}: exists and is not a regular file")
+def _replaceable(path: Path) -> bool:
+    """Whether a file at `path` may be moved aside for a new recording: a recording (kept
+    as .old) or an empty file (`mktemp`'s)."""
+    try:
+        return path.stat().st_size == 0 or is_recording(path)
+    except OSError:
+        return False
+
+
+def partial_path(path: Path) -> Path:
+    return path.with_name(path.name + PARTIAL_SUFFIX)
+
+
+def _open_output(path: Path, mask: SecretMask) -> RecordingWriter:
+    """The writer, on PATH.partial, created 0600. Never destroys what is not ours: a path
+    holding anything but a recording (or an empty file) is refused and left as it is."""
+    for where in (path, partial_path(path)):
+        if where.exists() and not where.is_file():
+            raise OutputError(f"cannot write recording {where}: exists and is not a regular file")
+        if where.exists() and not _replaceable(where):
+            raise OutputError(f"cannot write recording {where}: exists and is not an inspector"
+                              " recording (left as it is; choose another -o)")
+    partial = partial_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return RecordingWriter(path)
+        # The file, its -wal and -shm are created private: a recording holds command lines.
+        old_umask = os.umask(0o077)
+        try:
+            writer = RecordingWriter(partial, mask)
+        finally:
+            os.umask(old_umask)
+        os.chmod(partial, 0o600)
+        return writer
     except OSError as e:
         raise OutputError(f"cannot write recording {path}: {e.strerror or e}") from None
     except Exception as e:  # sqlite3.Error: a path SQLite cannot create or lock
         raise OutputError(f"cannot write recording {path}: {e}") from None
+
+
+def _discard_output(writer: RecordingWriter) -> None:
+    """A recording that never started (the command cannot run): gone, all of it."""
+    writer.close()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(str(writer.path) + suffix).unlink(missing_ok=True)
+
+
+def _publish(partial: Path, path: Path) -> tuple[Path, str | None]:
+    """Renames the finished recording onto `path`, a recording there kept as PATH.old;
+    returns where the recording is and, if not at `path`, why."""
+    try:
+        if path.exists() or path.is_symlink():
+            if not path.is_file() or not _replaceable(path):
+                return partial, (f"inspector: {path} was replaced meanwhile by something not a"
+                                 f" recording: the recording stays at {partial}")
+            old = path.with_name(path.name + OLD_SUFFIX)
+            os.replace(path, old)
+            for suffix in ("-wal", "-shm"):  # never left beside another file to be replayed
+                if os.path.exists(str(path) + suffix):
+                    os.replace(str(path) + suffix, str(old) + suffix)
+        else:  # a -wal whose database is gone would be replayed onto ours: it is nothing now
+            for suffix in ("-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        for suffix in ("-wal", "-shm"):  # a reader kept it open in WAL mode
+            if os.path.exists(str(partial) + suffix):
+                os.replace(str(partial) + suffix, str(path) + suffix)
+        os.replace(partial, path)
+    except OSError as e:
+        return partial, (f"inspector: cannot move the recording to {path}"
+                         f" ({e.strerror or e}): it stays at {partial}")
+    return path, None
+
+
+def clean_stale_temp_folders() -> None:
+    """Removes the py-spy folders (command lines in them) of recorders that were killed."""
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.name.startswith(_PYSPY_TEMP_PREFIX):
+            continue
+        owner = entry.name[len(_PYSPY_TEMP_PREFIX):].split("-", 1)[0]
+        try:
+            if not owner.isdigit() or entry.stat(follow_symlinks=False).st_uid != os.getuid() \
+                    or not entry.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue
+        if int(owner) == os.getpid() or os.path.exists(f"/proc/{owner}"):
+            continue  # its recorder is alive (or its pid reused: left for a later run)
+        shutil.rmtree(entry.path, ignore_errors=True)
 
 
 class _Session:
@@ -105,9 +197,8 @@ class _Session:
         self.t0 = time.monotonic()
         self.start_unix = time.time()
         self.ignore_pids: set[int] = set()
-        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids,
-                               redact=(lambda cmd: _redact(cmd, opts.redact))
-                               if opts.redact else None)
+        # secrets and --redact are masked by the writer, in every text it stores
+        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids)
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
@@ -116,6 +207,9 @@ class _Session:
         self._thread = threading.Thread(target=self._sample_loop, name="inspector-sampler",
                                         daemon=True)
         self.write_failed: str | None = None
+        self.finish_now = threading.Event()  # a second SIGINT or SIGTERM: stop waiting
+        self.last_signal = int(signal.SIGINT)  # the one that set finish_now
+        self.still_running: list[tuple[int, str]] = []  # (pid, name) left running at the end
         # Found before the target starts: once we are a subreaper, every child we start
         # ourselves would look like an orphan of the target's.
         self.py_spy = find_py_spy() if opts.stacks else None
@@ -156,11 +250,7 @@ class _Session:
                 sys.stderr.flush()
 
     def _flush(self) -> None:
-        try:
-            self.writer.flush()
-        except Exception as e:  # sqlite3.Error: disk full, file removed
-            if self.write_failed is None:
-                self.write_failed = str(e)
+        self.writer.flush()  # never raises: a failure is kept in writer.error
 
     def _show_status(self) -> None:
         st = self.sampler.status
@@ -214,13 +304,33 @@ class _Session:
             "duration_s": duration, "exit_code": exit_code, "complete": True,
             "ticks": self.sampler.ticks, "lagged_ticks": self.sampler.lagged_ticks,
             "interpreters": self.writer.interpreters(),
+            "left_running": [{"pid": pid, "name": name} for pid, name in self.still_running],
             **extra_meta,
         })
-        try:
-            self.writer.close()
-        except Exception as e:  # sqlite3.Error: disk full at the very end
-            self.write_failed = self.write_failed or str(e)
+        self.writer.close()  # never raises: every write failure is kept in writer.error
+        if self.writer.error is not None:
+            self.write_failed = self.writer.error
         return duration
+
+    def note_still_running(self, since: str) -> None:
+        """Names the processes of the tree still alive as the recording ends (left alone)."""
+        alive = {p.pid for p in self.sampler.snapshot if p.alive} | set(_living_children(self))
+        self.still_running = [(pid, _comm(pid)) for pid in sorted(alive)
+                              if os.path.exists(f"/proc/{pid}")]
+        if self.still_running:
+            named = ", ".join(f"{pid} ({name})" for pid, name in self.still_running[:5])
+            more = len(self.still_running) - 5
+            self.warnings.append(
+                f"inspector: {len(self.still_running)} process"
+                f"{'es' if len(self.still_running) > 1 else ''} still running {since},"
+                f" left running: {named}{f' and {more} more' if more > 0 else ''}")
+
+
+def _comm(pid: int) -> str:
+    try:
+        return procfs.read_text(f"/proc/{pid}/comm").strip()
+    except (procfs.Gone, procfs.Unreadable):
+        return "?"
 
 
 def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
@@ -240,14 +350,6 @@ def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
     }
 
 
-def _redact(command: Sequence[str], pattern: str | None) -> list[str]:
-    if not pattern:
-        return list(command)
-    import re
-    rx = re.compile(pattern)
-    return [rx.sub("***", part) for part in command]
-
-
 def _exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
@@ -265,19 +367,24 @@ def _tty_fd() -> int | None:
 def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     """Runs `command` with stdio passed through and records it; returns its exit status."""
     _raise_fd_limit()
-    writer = _open_output(opts.output)
+    clean_stale_temp_folders()
+    writer = _open_output(opts.output, SecretMask(opts.redact))
     session = _Session(opts, writer, "launch")
-    writer.set_meta({**_base_meta(opts, "launch", _redact(command, opts.redact)),
+    writer.set_meta({**_base_meta(opts, "launch", command),
                      "start_time_unix": session.start_unix})
     writer.flush()
     _become_subreaper()
     tty = _tty_fd()
-    proc = _start_target(command, tty, writer, opts.output)
-    started_s = time.monotonic() - session.t0  # to the ms, where samples see 0.1 s steps
-
-    # From here on the signals we forward are only ever received by sigwait below: every
-    # thread started later inherits this mask.
+    # The signals we forward are only ever received by sigwait below, from before the
+    # target starts (a Ctrl-C in between would otherwise orphan it): every thread started
+    # later inherits this mask; the target unblocks them for itself.
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
+    try:
+        proc = _start_target(command, tty, writer)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
+        raise
+    started_s = time.monotonic() - session.t0  # to the ms, where samples see 0.1 s steps
     session.sampler.add_root(proc.pid, is_target=True)
     session.start()
     session.start_stacks()
@@ -285,21 +392,46 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     threading.Thread(target=_forward_signals, args=(session, proc, tty, target_done),
                      name="inspector-signals", daemon=True).start()
 
-    returncode = proc.wait()
+    returncode = _wait_target(proc, session.finish_now)
     exited_s = time.monotonic() - session.t0
     target_done.set()
-    session.sampler.set_exit_code(proc.pid, returncode)
-    if tty is not None:
-        _take_back_terminal(tty)
-    _wait_for_tree(session)
-    duration = session.finish(returncode, {
-        "target_pid": proc.pid, "target_start_s": round(started_s, 6),
-        "target_exit_s": round(exited_s, 6)})
-    return _result(session, opts, _exit_status(returncode), duration)
+    extra_meta = {"target_pid": proc.pid, "target_start_s": round(started_s, 6)}
+    if returncode is not None:
+        extra_meta["target_exit_s"] = round(exited_s, 6)
+        session.sampler.set_exit_code(proc.pid, returncode)
+        if tty is not None:
+            _take_back_terminal(tty)
+        _wait_for_tree(session, time.monotonic() + opts.linger_s)
+        session.note_still_running(f"{opts.linger_s:g} s after the command exited (--linger)")
+        status = _exit_status(returncode)
+    else:  # a second SIGINT/SIGTERM: the target ignored the first
+        session.note_still_running("when told twice to stop")
+        status = 128 + session.last_signal
+    duration = session.finish(returncode, extra_meta)
+    return _result(session, opts, status, duration)
 
 
-def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter,
-                  output: Path) -> subprocess.Popen[bytes]:
+def _wait_target(proc: subprocess.Popen[bytes], stop: threading.Event) -> int | None:
+    """The target's exit status as soon as it exits (a pidfd says when, to the
+    microsecond), or None if `stop` is set first."""
+    try:
+        pidfd: int | None = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # Linux < 5.3: poll
+        pidfd = None
+    try:
+        while proc.poll() is None and not stop.is_set():
+            if pidfd is not None:
+                select.select([pidfd], [], [], 0.05)
+            else:
+                stop.wait(0.005)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    return proc.returncode
+
+
+def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter
+                  ) -> subprocess.Popen[bytes]:
     """The target, started in its own process group (given the terminal, if we have it).
     A command that cannot run leaves no recording behind: TargetNotFound, with the exit
     status a shell would give (127 not found, 126 not runnable)."""
@@ -308,6 +440,7 @@ def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWrit
         # Its own process group, given the terminal: Ctrl-C reaches the target's whole job
         # (as without inspector) and not us, so it is delivered exactly once.
         os.setpgid(0, 0)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)  # blocked only in us
         if tty is not None:
             old = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
             try:
@@ -319,8 +452,7 @@ def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWrit
     try:
         return subprocess.Popen(list(command), preexec_fn=child_setup)
     except OSError as e:
-        writer.close()
-        output.unlink(missing_ok=True)
+        _discard_output(writer)  # whatever was at the output path stays as it was
         if isinstance(e, FileNotFoundError):
             raise TargetNotFound(f"command not found: {command[0]}", 127) from None
         if isinstance(e, PermissionError):
@@ -331,12 +463,20 @@ def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWrit
 def _forward_signals(session: _Session, proc: subprocess.Popen[bytes], tty: int | None,
                      target_done: threading.Event) -> None:
     """Passes each signal sent to us on to the target (or, once it is gone, to its
-    descendants still alive), unless the terminal already delivered it to them."""
+    descendants still alive), unless the terminal already delivered it to them. A second
+    SIGINT or SIGTERM finishes the recording at once (the target ignored the first)."""
+    stops = 0
     while True:
         info = signal.sigwaitinfo(FORWARDED_SIGNALS)
         if (info.si_code == _SI_KERNEL and info.si_signo in (signal.SIGINT, signal.SIGQUIT)
                 and _has_terminal(tty, proc.pid)):
             continue  # from our terminal, whose foreground job is the target's: it got it
+        if info.si_signo in (signal.SIGINT, signal.SIGTERM):
+            stops += 1
+            if stops >= 2:
+                session.last_signal = info.si_signo
+                session.finish_now.set()
+                continue
         # Otherwise the terminal's foreground job is ours (stdin was not the terminal, so
         # the target was not given it): only we got it, as from `kill`. Pass it on.
         if not target_done.is_set():
@@ -385,9 +525,9 @@ def _wait_for_tree(session: _Session, deadline: float | None = None) -> None:
             return
         if deadline is not None and time.monotonic() >= deadline:
             return
-        if session.sampler_error is not None:
+        if session.sampler_error is not None or session.finish_now.is_set():
             return
-        time.sleep(min(0.05, session.opts.interval_s))
+        session.finish_now.wait(min(0.05, session.opts.interval_s))
 
 
 def _living_children(session: _Session) -> list[int]:
@@ -441,14 +581,14 @@ def attach(pid: int, opts: RecordOptions) -> RecordResult:
     if pid == os.getpid():
         raise AttachError("cannot attach to inspector itself")
     _raise_fd_limit()
-    writer = _open_output(opts.output)
+    clean_stale_temp_folders()
+    writer = _open_output(opts.output, SecretMask(opts.redact))
     session = _Session(opts, writer, "attach")
-    writer.set_meta({**_base_meta(opts, "attach", _redact(cmdline, opts.redact)),
+    writer.set_meta({**_base_meta(opts, "attach", cmdline),
                      "start_time_unix": session.start_unix, "target_pid": pid})
     writer.flush()
     if not session.sampler.add_root(pid, is_target=True):
-        writer.close()
-        opts.output.unlink(missing_ok=True)
+        _discard_output(writer)
         raise AttachError(f"no process with pid {pid}")
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     session.start()
@@ -461,10 +601,18 @@ def attach(pid: int, opts: RecordOptions) -> RecordResult:
 
     threading.Thread(target=on_signal, name="inspector-signals", daemon=True).start()
     deadline = time.monotonic() + opts.duration_s if opts.duration_s else None
+    root_gone_at: float | None = None
     while not stop.is_set():
         if session.sampler.ticks > 0 and session.sampler.alive_count() == 0:
             break
-        if deadline is not None and time.monotonic() >= deadline:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        if root_gone_at is None and not any(p.alive for p in session.sampler.snapshot
+                                            if p.pid == pid):
+            root_gone_at = now if session.sampler.ticks > 0 else None
+        if root_gone_at is not None and now - root_gone_at >= opts.linger_s:
+            session.note_still_running(f"{opts.linger_s:g} s after pid {pid} exited (--linger)")
             break
         stop.wait(0.05)
     duration = session.finish(None, {})
@@ -479,5 +627,8 @@ def _result(session: _Session, opts: RecordOptions, status: int, duration: float
         session.warnings.append(f"inspector: could not write all of the recording: "
                                 f"{session.write_failed}")
     n = len({p.proc_id for p in session.sampler.snapshot})
-    return RecordResult(opts.output, status, duration, n, session.warnings)
+    where, why = _publish(session.writer.path, opts.output)
+    if why is not None:
+        session.warnings.append(why)
+    return RecordResult(where, status, duration, n, session.warnings)
 

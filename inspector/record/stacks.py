@@ -375,7 +375,9 @@ class StackSampler:
         self.exe = exe
         self.rate = rate
         self.quiet = quiet
-        self.out_dir = tempfile.mkdtemp(prefix="inspector-pyspy-")
+        # 0700; named by our pid, so a later run removes it if we are killed (it holds
+        # command lines): recorder.clean_stale_temp_folders
+        self.out_dir = tempfile.mkdtemp(prefix=f"inspector-pyspy-{os.getpid()}-")
         self.runs: dict[int, list[_Run]] = {}  # by root proc_id, in launch order
         self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)

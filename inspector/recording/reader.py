@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 import threading
-import urllib.parse
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import RecordingError
+from inspector.recording import untrusted
 from inspector.recording.schema import (
     DEFAULT_INTERVAL_S,
     DEFAULT_RATE_HZ,
@@ -148,29 +148,38 @@ def _column_kinds() -> dict[str, str]:
     return kinds
 
 
-def _open(path: Path) -> tuple[sqlite3.Connection, str]:
-    """A read-only connection (read-write if a -wal file must be folded in) and its URI."""
+def _open(path: Path) -> sqlite3.Connection:
+    """A read-only, untrusting connection (see recording.untrusted), even with a -wal file
+    beside the recording (a recorder killed mid-run leaves one: SQLite reads it, and
+    changes neither it nor the file)."""
     if not path.exists():
         raise RecordingError(f"{path}: no such file")
     if path.is_dir():
         raise RecordingError(f"{path}: is a directory, not a recording")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head != b"SQLite format 3\x00":
+    if head != untrusted.SQLITE_MAGIC:
         raise RecordingError(f"{path}: not an inspector recording (not an SQLite file)")
-    # A recorder killed mid-run leaves a -wal file beside the recording; opening read-write
-    # lets SQLite fold it in. Otherwise open read-only so loading never changes the file.
-    wal = Path(str(path) + "-wal").exists()
-    # Quoted: a '?', '#' or '%' in the path would otherwise be read as URI syntax (and open,
-    # or create, another file).
-    uri = ("file:" + urllib.parse.quote(str(path.resolve()), safe="/")
-           + ("" if wal else "?mode=ro"))
     try:
-        db = sqlite3.connect(uri, uri=True)
-        db.execute("PRAGMA query_only = 1")
+        db = untrusted.connect(path)
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt or unreadable recording ({e})") from None
-    return db, uri
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({_said(e)})") from None
+    try:
+        odd = untrusted.unexpected_objects(db)
+    except _READ_FAILURES as e:
+        db.close()
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({_said(e)})") from None
+    if odd:
+        db.close()
+        raise RecordingError(f"{path}: not an inspector recording ({', '.join(odd)}"
+                             f" {'is not a table' if len(odd) == 1 else 'are not tables'})")
+    return db
+
+
+def _said(e: BaseException) -> str:
+    """What SQLite said, in one line; an interrupted statement is the read budget's doing."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return "too much work to read: a damaged or hostile file" if text == "interrupted" else text
 
 
 @dataclass
@@ -191,10 +200,10 @@ class _Background(threading.Thread):
     in ~0.1 s, against ~0.13 s through the sqlite3 module), then runs quick_check (0.9 s
     for 390 MB)."""
 
-    def __init__(self, uri: str, columns: Mapping[str, tuple[Sequence[str], Sequence[str]]]
-                 ) -> None:
+    def __init__(self, path: Path,
+                 columns: Mapping[str, tuple[Sequence[str], Sequence[str]]]) -> None:
         super().__init__(name="inspector-load", daemon=True)
-        self.uri = uri
+        self.path = path
         # table -> (its integer columns, its text columns)
         self.columns = {table: (list(ints), list(texts))
                         for table, (ints, texts) in columns.items()}
@@ -204,14 +213,13 @@ class _Background(threading.Thread):
 
     def run(self) -> None:
         try:
-            db = sqlite3.connect(self.uri, uri=True)
+            db = untrusted.connect(self.path)
         except _READ_FAILURES as e:
-            self.corrupt = str(e)
+            self.corrupt = _said(e)
             for ready in self._ready.values():
                 ready.set()
             return
         try:
-            db.execute("PRAGMA query_only = 1")
             for table, (ints, texts) in self.columns.items():
                 try:
                     self._read[table] = _aggregate_chunks(db, table, ints, texts)
@@ -222,7 +230,7 @@ class _Background(threading.Thread):
             if not check or check[0] != "ok":
                 self.corrupt = " ".join(str(check[0]).split()) if check else "no answer"
         except _READ_FAILURES as e:
-            self.corrupt = str(e)
+            self.corrupt = _said(e)
         finally:
             db.close()
             for ready in self._ready.values():
@@ -255,13 +263,18 @@ _AGGREGATE_ROWS = 1_000_000
 _MAX_CODED_TEXTS = 256
 
 
+def _q(name: str) -> str:
+    """A column name as an SQL identifier (a name from the file is data, not SQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _vocabularies(db: sqlite3.Connection, table: str, names: Sequence[str]
                   ) -> dict[str, list[str]] | None:
     """The distinct texts of each of these columns, in one scan; None if there are too
     many, or values that are not text (or NULL)."""
     if not names:
         return {}
-    rows = db.execute(f"SELECT DISTINCT {', '.join(f'{n}, typeof({n})' for n in names)}"
+    rows = db.execute(f"SELECT DISTINCT {', '.join(f'{_q(n)}, typeof({_q(n)})' for n in names)}"
                       f" FROM {table} LIMIT {_MAX_CODED_TEXTS + 1}").fetchall()
     if len(rows) > _MAX_CODED_TEXTS:
         return None
@@ -351,7 +364,7 @@ def _read_meta(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
     try:
         rows = db.execute("SELECT key, value FROM meta").fetchall()
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: not an inspector recording ({e})") from None
+        raise RecordingError(f"{path}: not an inspector recording ({_said(e)})") from None
     meta: dict[str, Any] = {}
     for key, value in rows:
         try:
@@ -411,7 +424,7 @@ def _frame(db: sqlite3.Connection, path: Path, sql: str, columns: Sequence[str])
         rows = cur.fetchall()
         names = [d[0] for d in cur.description]
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+        raise RecordingError(f"{path}: corrupt recording ({_said(e)})") from None
     df = pd.DataFrame.from_records(rows, columns=names)
     missing = [c for c in required(tuple(columns)) if c not in df.columns]
     if missing:
@@ -540,7 +553,7 @@ def _typed_columns(db: sqlite3.Connection, path: Path, sql: str, columns: Sequen
             for i, reader in enumerate(readers):
                 reader.add(block[:, i])
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+        raise RecordingError(f"{path}: corrupt recording ({_said(e)})") from None
     return {name: reader.result() for name, reader in zip(names, readers)}
 
 
@@ -572,7 +585,7 @@ def _table_columns(db: sqlite3.Connection, path: Path, table: str,
     try:
         names = [d[0] for d in db.execute(everything + " LIMIT 0").description]
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+        raise RecordingError(f"{path}: corrupt recording ({_said(e)})") from None
     missing = [c for c in required(tuple(columns)) if c not in names]
     if missing:
         raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
@@ -581,7 +594,8 @@ def _table_columns(db: sqlite3.Connection, path: Path, table: str,
         return _typed_columns(db, path, everything, columns)
 
     def fetch(wanted: list[str]) -> dict[str, Any]:
-        return _typed_columns(db, path, f"SELECT rowid AS {_ROWID}, {', '.join(wanted)}"
+        # the file's own column names: quoted, never SQL
+        return _typed_columns(db, path, f"SELECT rowid AS {_ROWID}, {', '.join(map(_q, wanted))}"
                                         f" FROM {table} ORDER BY rowid", ())
 
     try:
@@ -676,7 +690,7 @@ def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                           (name,)).fetchone() is not None
     except _READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({e})") from None
+        raise RecordingError(f"{path}: corrupt recording ({_said(e)})") from None
 
 
 def _with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
@@ -749,12 +763,12 @@ def load(path: str | os.PathLike[str]) -> Recording:
     """Opens a recording. Raises RecordingError, and only that, for anything unreadable."""
     p = Path(path)
     try:
-        db, uri = _open(p)
+        db = _open(p)
     except OSError as e:
         raise RecordingError(f"{p}: cannot read ({e.strerror or e})") from None
     kinds = _column_kinds()
     present = _present_columns(db)
-    check = _Background(uri, {
+    check = _Background(p, {
         table: ([c for c in columns if kinds[c] == "integer" and c in present[table]],
                 [c for c in columns if kinds[c] == "text" and c in present[table]])
         for table, columns in (("thread_samples", THREAD_SAMPLE_COLUMNS),

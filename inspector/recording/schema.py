@@ -12,6 +12,10 @@ FORMAT_VERSION = 1
 # meta["settings"] (one made by hand, say).
 DEFAULT_INTERVAL_S = 0.1  # /proc sampling period
 DEFAULT_RATE_HZ = 100  # py-spy samples per second, per thread
+# After the launched command exits, its descendants still running are followed this long
+# (`--linger`): a pool's workers or a pipeline's last members end within a fraction of a
+# second of it, a daemon (`setsid server &`) never does; those left are named, not killed.
+DEFAULT_LINGER_S = 5.0
 
 # Bump FORMAT_VERSION when a change would make an older reader misread a file.
 SCHEMA = """

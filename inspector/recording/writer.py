@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from inspector.recording.schema import (
     FORMAT_NAME,
@@ -41,31 +41,137 @@ class ProcessRecord:
     is_target: bool = False
 
 
+_MASK_MEMO_SIZE = 10_000  # distinct texts remembered masked (a thread name per thread)
+
+
+class TextMask(Protocol):
+    """What the writer applies to every text it stores (secrets, --redact)."""
+
+    def text(self, value: str) -> str: ...
+
+    def command(self, argv: Sequence[str]) -> list[str]: ...
+
+
+class _NoRows:
+    """What a failed statement returns: no rows (the failure is in `RecordingWriter.error`)."""
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+
+class _Guarded:
+    """The writer's connection once the file exists: an SQLite failure (disk full, file
+    removed, I/O error) rolls the open batch back and is noted, once, instead of raising;
+    what was committed before stays a readable recording."""
+
+    def __init__(self, db: sqlite3.Connection, on_failure: Any) -> None:
+        self.raw = db
+        self._on_failure = on_failure
+
+    def _run(self, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.raw, method)(*args)
+        except sqlite3.Error as e:
+            try:
+                self.raw.rollback()
+            except sqlite3.Error:
+                pass
+            self._on_failure(e)
+            return _NoRows()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._run("execute", sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        return self._run("executemany", sql, rows)
+
+    def executescript(self, sql: str) -> Any:
+        return self._run("executescript", sql)
+
+    def commit(self) -> bool:
+        return not isinstance(self._run("commit"), _NoRows)
+
+    def close(self) -> None:
+        self._run("close")
+
+
 class RecordingWriter:
     """Appends to a recording; commits whenever `flush()` is called (the recorder does so
-    about twice a second) so a killed recorder loses at most the last uncommitted batch."""
+    about twice a second) so a killed recorder loses at most the last uncommitted batch.
+    Once the file is made, no write raises: an SQLite failure loses the uncommitted batch
+    and is kept in `error` (the first) and `failures` (how many)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], mask: TextMask | None = None) -> None:
         self.path = Path(path)
+        self.mask = mask
         if self.path.exists():
             self.path.unlink()
         for suffix in ("-wal", "-shm", "-journal"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
+        db = sqlite3.connect(str(self.path), check_same_thread=False)
         # WAL while recording: appends are cheap and a reader can open the file meanwhile.
         # close() folds it back into one self-contained file.
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+        self.error: str | None = None
+        self.failures = 0
+        self._db = _Guarded(db, self._failed)
         self._stack_ids: dict[str, int] = {}
+        self._uncommitted_stacks: list[int] = []  # stack_ids the next commit makes real
+        self._masked_stacks: dict[str, int] = {}  # masked text -> stack_id
+        self._next_stack_id = 1
+        self._masked_texts: dict[str, str] = {}
         self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
-        self._db.commit()
+        db.commit()  # raises: a file that cannot take its first commit is not made
+
+    def _failed(self, e: sqlite3.Error) -> None:
+        self.failures += 1
+        if self.error is None:
+            self.error = " ".join(str(e).split()) or type(e).__name__
+        # the batch was rolled back: its stack texts are not in the file
+        gone = set(self._uncommitted_stacks)
+        if gone:
+            self._stack_ids = {k: v for k, v in self._stack_ids.items() if v not in gone}
+            self._masked_stacks = {k: v for k, v in self._masked_stacks.items() if v not in gone}
+        self._uncommitted_stacks.clear()
+        self._next_stack_id = max(self._stack_ids.values(), default=0) + 1
+
+    def _text(self, value: str | None) -> str | None:
+        if self.mask is None or value is None:
+            return value
+        # thread names and paths repeat: each distinct text is masked once
+        masked = self._masked_texts.get(value)
+        if masked is None:
+            if len(self._masked_texts) >= _MASK_MEMO_SIZE:
+                self._masked_texts.clear()
+            masked = self._masked_texts[value] = self.mask.text(value)
+        return masked
+
+    def _command(self, argv: Sequence[str]) -> list[str]:
+        return self.mask.command(argv) if self.mask is not None else list(argv)
+
+    def _masked_meta(self, key: str, value: Any) -> Any:
+        if self.mask is None:
+            return value
+        if key == "command" and isinstance(value, list):
+            return self._command([str(v) for v in value])
+        if isinstance(value, str):
+            return self._text(value)
+        if isinstance(value, list):
+            return [self._masked_meta("", v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._masked_meta(k, v) for k, v in value.items()}
+        return value
 
     # -- writes -------------------------------------------------------------------------
     def set_meta(self, items: Mapping[str, Any]) -> None:
         self._db.executemany(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            [(k, json.dumps(v)) for k, v in items.items()],
+            [(k, json.dumps(self._masked_meta(k, v))) for k, v in items.items()],
         )
 
     def add_process(self, p: ProcessRecord) -> None:
@@ -73,14 +179,17 @@ class RecordingWriter:
             "INSERT OR REPLACE INTO processes (proc_id, pid, ppid, parent_proc_id, name, cmdline,"
             " exe, create_time, start_s, is_python, python_version, python_gil, is_target)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (p.proc_id, p.pid, p.ppid, p.parent_proc_id, p.name, json.dumps(list(p.cmdline)),
-             p.exe, p.create_time, p.start_s, int(p.is_python), p.python_version,
-             p.python_gil, int(p.is_target)),
+            (p.proc_id, p.pid, p.ppid, p.parent_proc_id, self._text(p.name),
+             json.dumps(self._command(p.cmdline)), self._text(p.exe), p.create_time, p.start_s,
+             int(p.is_python), p.python_version, p.python_gil, int(p.is_target)),
         )
 
     def update_process(self, proc_id: int, **fields: Any) -> None:
         if "cmdline" in fields:
-            fields["cmdline"] = json.dumps(list(fields["cmdline"]))
+            fields["cmdline"] = json.dumps(self._command(fields["cmdline"]))
+        for key in ("name", "exe"):
+            if isinstance(fields.get(key), str):
+                fields[key] = self._text(fields[key])
         for key in fields:
             if key not in PROCESS_COLUMNS:
                 raise ValueError(f"unknown process column {key!r}")
@@ -95,6 +204,7 @@ class RecordingWriter:
 
     def ended_thread_named(self, proc_id: int, tid: int, name: str) -> bool:
         """Whether another, ended thread of the process bore this Python name."""
+        name = self._text(name) or ""
         return self._db.execute(
             "SELECT 1 FROM threads WHERE proc_id = ? AND tid != ? AND python_name = ?"
             " AND end_s IS NOT NULL LIMIT 1", (proc_id, tid, name)).fetchone() is not None
@@ -110,10 +220,11 @@ class RecordingWriter:
             "INSERT INTO threads (proc_id, pid, tid, name, os_name, start_s) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (proc_id, tid) DO UPDATE SET os_name = excluded.os_name,"
             " name = COALESCE(threads.python_name, excluded.os_name)",
-            (proc_id, pid, tid, os_name, os_name, start_s),
+            (proc_id, pid, tid, self._text(os_name), self._text(os_name), start_s),
         )
 
     def name_thread(self, proc_id: int, tid: int, python_name: str) -> None:
+        python_name = self._text(python_name) or ""
         self._db.execute(
             "UPDATE threads SET python_name = ?, name = ? WHERE proc_id = ? AND tid = ?",
             (python_name, python_name, proc_id, tid),
@@ -143,14 +254,28 @@ class RecordingWriter:
     def stack_id(self, text: str) -> int:
         sid = self._stack_ids.get(text)
         if sid is None:
-            sid = len(self._stack_ids) + 1
-            self._db.execute("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)", (sid, text))
+            # two stacks may differ only in what the mask hides: one row for both
+            masked = self._text(text) or ""
+            sid = self._masked_stacks.get(masked)
+            if sid is None:
+                sid = self._next_stack_id
+                failures = self.failures
+                self._db.execute("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)",
+                                 (sid, masked))
+                if self.failures != failures:
+                    return sid  # rolled back: not cached, written again next time
+                self._masked_stacks[masked] = sid
+                self._next_stack_id += 1
+                self._uncommitted_stacks.append(sid)
             self._stack_ids[text] = sid
         return sid
 
     def add_stacks(self, rows: Iterable[Sequence[Any]]) -> None:
         """Rows in STACK_COLUMNS order, with a stack *text* in place of stack_id."""
-        converted = [(*r[:6], self.stack_id(r[6]), *r[7:]) for r in rows]
+        failures = self.failures
+        converted = [(*r[:5], self._text(r[5]), self.stack_id(r[6]), *r[7:]) for r in rows]
+        if self.failures != failures:
+            return  # their stack texts were rolled back: spans pointing at none are lost too
         self._db.executemany(
             f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
 
@@ -159,22 +284,24 @@ class RecordingWriter:
                          (t_s, busy_cores, recorder_cores))
 
     def add_gil_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        self._db.executemany("INSERT INTO gil_samples VALUES (?,?,?,?,?,?,?,?)", rows)
+        masked = [(*r[:5], self._text(r[5]), *r[6:]) for r in rows]
+        self._db.executemany("INSERT INTO gil_samples VALUES (?,?,?,?,?,?,?,?)", masked)
 
     def add_problem(self, t_s: float, source: str, kind: str, detail: str = "",
                     pid: int | None = None, tid: int | None = None) -> None:
         self._db.execute(
             "INSERT INTO problems (t_s, source, pid, tid, kind, detail) VALUES (?,?,?,?,?,?)",
-            (t_s, source, pid, tid, kind, detail))
+            (t_s, source, pid, tid, kind, self._text(detail)))
 
     def flush(self) -> None:
-        self._db.commit()
+        if self._db.commit():
+            self._uncommitted_stacks.clear()
 
     def close(self) -> None:
-        self._db.commit()
+        self.flush()
         self._db.executescript(INDEXES)
         try:
-            self._db.execute("PRAGMA journal_mode=DELETE")
-        except sqlite3.OperationalError:
+            self._db.raw.execute("PRAGMA journal_mode=DELETE")
+        except sqlite3.Error:
             pass  # a reader holds the file open: it stays in WAL mode, which is still valid
         self._db.close()

@@ -192,8 +192,15 @@ def _short(r: ComparedRun, groups: list[str]) -> str:
 
 
 def _titles(groups: list[str]) -> list[str]:
+    """Subplot titles, escaped: plotly reads them as its pseudo-HTML (<b>, <a href>)."""
     names = {"cpu": "CPU-bound job", "io": "I/O-bound job"}
-    return [names.get(g, g) for g in groups]
+    return [esc(names.get(g, g)) for g in groups]
+
+
+def _template_text(text: str) -> str:
+    """Text inside a hovertemplate: escaped, and a `%` as an entity so `%{...}` in a label
+    stays text, not a placeholder."""
+    return esc(text).replace("%", "&#37;")
 
 
 def _subplots(groups: list[str], height: int) -> go.Figure:
@@ -290,7 +297,8 @@ def _cpu_time_figure(rows: Sequence[ComparedRun], recordings: Sequence[Recording
             x=t[keep].astype(np.float32), y=y[keep].astype(np.float32), mode="lines",
             name=esc(r.facts.label), line=dict(color=_color(r, i), width=1.5),
             showlegend=True,
-            hovertemplate="%{y:.0f}% at %{x:.1f} s<extra>" + esc(r.facts.label) + "</extra>"),
+            hovertemplate="%{y:.0f}% at %{x:.1f} s<extra>" + _template_text(r.facts.label)
+                          + "</extra>"),
             row=1, col=_group_of(r, groups) + 1)
     for g in range(len(groups)):
         fig.add_hline(y=100.0, line=dict(color="#D62728", width=1, dash="dot"), row=1, col=g + 1)

@@ -1,7 +1,8 @@
 """Computes for SPIN_S seconds in `spin_before_the_end`, then ends as ENDING says.
 
 ENDING: `exit:N` (sys.exit(N)), `signal:N` (kills itself with signal N), `abort`
-(os.abort(): SIGABRT), `close-stdout` (closes fd 1 first, then computes and exits 0).
+(os.abort(): SIGABRT), `segfault` (reads address 0), `close-stdout` (closes fd 1 first,
+then computes and exits 0).
 With FAULT_PIDFILE set, writes its pid there first (a test that kills the recorder must
 still be able to clean up the orphaned target). With FAULT_UNDUMPABLE=1, makes itself
 non-dumpable first (prctl PR_SET_DUMPABLE 0): only a tracer with CAP_SYS_PTRACE may read it.
@@ -48,6 +49,10 @@ def main() -> None:
         time.sleep(5)  # a stopped-not-killed signal would leave us here: the test then fails
     if kind == "abort":
         os.abort()
+    if kind == "segfault":
+        import faulthandler
+        faulthandler.disable()  # the kernel's SIGSEGV, not Python's report of it
+        ctypes.string_at(0)  # reads address 0: a real segmentation fault
 
 
 if __name__ == "__main__":
