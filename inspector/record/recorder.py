@@ -50,6 +50,8 @@ class RecordOptions:
     quiet: bool = False
     duration_s: float | None = None  # attach mode: stop after this long
     redact: str | None = None
+    # attach mode: set by another thread (`inspector top` quitting) to end the recording
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -457,7 +459,7 @@ def attach(pid: int, opts: RecordOptions) -> RecordResult:
 
     threading.Thread(target=on_signal, name="inspector-signals", daemon=True).start()
     deadline = time.monotonic() + opts.duration_s if opts.duration_s else None
-    while not stop.is_set():
+    while not stop.is_set() and not (opts.stop is not None and opts.stop.is_set()):
         if session.sampler.ticks > 0 and session.sampler.alive_count() == 0:
             break
         if deadline is not None and time.monotonic() >= deadline:
