@@ -9,6 +9,7 @@ no more, and rich or textual would be a new dependency (textual a large one) for
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -91,10 +92,9 @@ def run(args: argparse.Namespace) -> int:
             print(warning, file=sys.stderr)
     if output is not None:
         print(f"inspector: recording written to {output}", file=sys.stderr)
-    if log is not None or (output is not None and session.log_path.exists()
-                           and session.command is not None):
-        print(f"inspector: the command's output is in {log or session.log_path}",
-              file=sys.stderr)
+    log = log or session.log_path
+    if session.command is not None and log.exists() and log.stat().st_size > 0:
+        print(f"inspector: the command's output is in {log}", file=sys.stderr)
     return status
 
 
@@ -196,6 +196,10 @@ def _live(session: LiveSession, args: argparse.Namespace) -> int:
             elif key == curses.KEY_PPAGE:
                 view.top = max(0, view.top - 10)
 
+    # ncurses takes LINES and COLUMNS from the environment over the terminal's own size:
+    # exported by a script (or pytest), they would pin the view's size through resizes.
+    for name in ("LINES", "COLUMNS"):
+        os.environ.pop(name, None)
     try:
         return int(curses.wrapper(main))
     except KeyboardInterrupt:
@@ -251,11 +255,11 @@ def render(frame: Frame, verdict: str | None, sort: str = "cpu", tree: bool = Fa
              f"{'IN':<13} COMMAND / THREAD"]
     for p in ordered(frame, sort, tree):
         indent = "  " * p.depth
-        gil = f"  [{p.gil_waiters} waiting for the GIL now]" if p.gil_waiters else ""
+        gil = f"[{p.gil_waiters} waiting for the GIL now] " if p.gil_waiters else ""
         count = f"{len(p.threads)} thread{'s' if len(p.threads) != 1 else ''}"
         lines.append(f"{p.pid:>7} {'':>7} {p.cpu_percent:>6.1f} {_size(p.rss_bytes):>6}  "
-                     f"{count:<{STATE_WIDTH}}  {'':<13} {indent}"
-                     f"{command_text(p.command, 200)}{gil}")
+                     f"{count:<{STATE_WIDTH}}  {'':<13} {indent}{gil}"
+                     f"{command_text(p.command, 200)}")
         if not threads:
             continue
         for i, t in enumerate(p.threads):
