@@ -3,13 +3,10 @@ terminal (tmux: send-keys, capture-pane)."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 import inspector
 
@@ -87,7 +84,6 @@ def _wait_for(session: str, text: str, timeout_s: float = 30) -> str:
     raise AssertionError(f"{text!r} never showed; the pane:\n{pane}")
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (README's apt-get line)")
 def test_live_view_in_tmux_sorts_folds_trees_quits_and_keeps_the_recording(
         tmp_path: Path) -> None:
     out = tmp_path / "top.sqlite"
