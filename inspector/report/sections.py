@@ -204,7 +204,8 @@ def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
 # -- 8. the run itself ------------------------------------------------------------------------
 
 def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportModel,
-                interval_s: float, stack_rate_hz: float) -> str:
+                interval_s: float, stack_rate_hz: float,
+                recording_path: str | None = None) -> str:
     command = meta.get("command") or []
     start = meta.get("start_time_unix")
     started = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M:%S")
@@ -245,8 +246,38 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         ("recorded by", esc(f"inspector {meta.get('inspector_version', '?')} on Python "
                             f"{meta.get('recorder_python', '?')}")),
     ]
+    if recording_path is not None:
+        pairs.append(("exports", _export_links(recording_path)))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs)
     return f'<dl class="run">{dl}</dl>' + _problems(problems)
+
+
+# Where each export opens (inspector export's formats; docs/export.md).
+EXPORT_VIEWERS = {"perfetto": ("ui.perfetto.dev", "https://ui.perfetto.dev"),
+                  "speedscope": ("speedscope.app", "https://www.speedscope.app"),
+                  "pprof": ("go tool pprof, Pyroscope, Grafana, Parca", None)}
+
+
+def _export_links(recording_path: str) -> str:
+    """Each export's file beside the recording (linked: it is there once written) with the
+    command that writes it and the viewer that opens it."""
+    import os.path
+    import urllib.parse
+
+    from inspector.export import FORMATS
+
+    recording = os.path.basename(recording_path)
+    stem = os.path.splitext(recording)[0]
+    items = []
+    for fmt, ending in FORMATS.items():
+        name = stem + ending
+        viewer, url = EXPORT_VIEWERS.get(fmt, (fmt, None))
+        opens = f'<a href="{esc(url)}">{esc(viewer)}</a>' if url else esc(viewer)
+        items.append(
+            f'<li><a href="{esc(urllib.parse.quote(name))}">{esc(name)}</a> for {opens}: '
+            f"<code>inspector export {esc(recording)} -f {esc(fmt)}</code></li>")
+    return ('<ul class="exports">' + "".join(items) + "</ul>"
+            "<small>beside the recording; each is written by the command shown</small>")
 
 
 def _problems(problems: pd.DataFrame) -> str:
