@@ -19,7 +19,7 @@ from pathlib import Path
 
 from inspector import __version__
 from inspector.errors import AttachError, OutputError, TargetNotFound
-from inspector.record import procfs
+from inspector.record import portable, procfs
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.stacks import (
     CHUNK_S,
@@ -107,9 +107,10 @@ class _Session:
         self.t0 = time.monotonic()
         self.start_unix = time.time()
         self.ignore_pids: set[int] = set()
-        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids,
-                               redact=(lambda cmd: _redact(cmd, opts.redact))
-                               if opts.redact else None)
+        sampler = portable.sampler_class()  # /proc, or psutil where there is none
+        self.sampler: Sampler = sampler(writer, self.t0, opts.interval_s, self.ignore_pids,
+                                        redact=(lambda cmd: _redact(cmd, opts.redact))
+                                        if opts.redact else None)
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
@@ -238,7 +239,7 @@ def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
         "inspector_version": __version__, "recorder_python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(),
         "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
-        "ptrace_scope": ptrace_scope, "complete": False,
+        "ptrace_scope": ptrace_scope, "complete": False, "backend": portable.backend(),
     }
 
 
@@ -428,12 +429,16 @@ def _reap_orphans(session: _Session) -> None:
 
 def attach(pid: int, opts: RecordOptions) -> RecordResult:
     """Records a running process and its descendants until they exit or `duration_s`."""
+    # psutil: the same check where /proc does not exist (pid and create time stay its
+    # identity for the sampler)
+    import psutil
+
     try:
-        cmdline = procfs.read_cmdline(pid)
+        cmdline = portable.check_attachable(pid)
         os.kill(pid, 0)
-    except (procfs.Gone, ProcessLookupError):
+    except (psutil.NoSuchProcess, ProcessLookupError):
         raise AttachError(f"no process with pid {pid}") from None
-    except (procfs.Unreadable, PermissionError):
+    except (psutil.AccessDenied, PermissionError):
         raise AttachError(f"not permitted to inspect pid {pid} (try as its user or root)") \
             from None
     if pid == os.getpid():

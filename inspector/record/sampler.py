@@ -103,8 +103,7 @@ class Sampler:
         # children list until reaped and must not come back as a new process every tick.
         self._ended: set[tuple[int, int]] = set()
         self._next_proc_id = 1
-        self._boot_offset = procfs.boot_offset_s()
-        self._btime = procfs.btime()
+        self._boot_offset, self._btime = self._clock()
         self._tasks: queue.SimpleQueue[Callable[[RecordingWriter], None]] = queue.SimpleQueue()
         self._problem_seen: set[tuple[str, int | None]] = set()
         self.snapshot: tuple[ProcInfo, ...] = ()
@@ -119,7 +118,7 @@ class Sampler:
         # cold open+read+close costs ~2-3x a pread.
         self._own_children: dict[int, ProcFile] = {}
         self._lock = threading.Lock()
-        self._machine = MachineMeter()
+        self._machine = self._machine_meter()
         # Held while the recorder starts a helper (py-spy): see StackSampler._spawn.
         self.spawning = threading.Lock()
         self._native = native.NativeNamer()
@@ -127,6 +126,14 @@ class Sampler:
         self._naming_due: set[int] = set()  # pids with new threads not yet looked at
 
     # -- clocks ---------------------------------------------------------------------------
+    def _clock(self) -> tuple[float, float]:
+        """(CLOCK_BOOTTIME - CLOCK_MONOTONIC, boot time): turn /proc start times into the
+        recording's clock and unix time (the psutil backend has its own)."""
+        return procfs.boot_offset_s(), procfs.btime()
+
+    def _machine_meter(self) -> MachineMeter:
+        return MachineMeter()
+
     def now_s(self) -> float:
         return time.monotonic() - self.t0
 

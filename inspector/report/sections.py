@@ -236,8 +236,8 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         ("exit code", esc("–" if exit_code is None else exit_code)),
         ("Python", esc(interp)),
         ("CPU cores", esc(meta.get("cpu_count", "?"))),
-        ("sampling", esc(f"/proc every {interval_s:g}"
-                         f" s; Python stacks: {stack_text}")),
+        ("sampling", esc(f"{_SAMPLED_BY.get(str(meta.get('backend')), '/proc')} every "
+                         f"{interval_s:g} s; Python stacks: {stack_text}")),
         ("sampling rounds", esc(f"{meta.get('ticks', '?')}, of which "
                                 f"{meta.get('lagged_ticks', 0)} started late")),
         ("complete", esc("yes" if meta.get("complete") else
@@ -251,6 +251,14 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs)
     return f'<dl class="run">{dl}</dl>' + _problems(problems)
 
+
+# meta["backend"] -> how threads were sampled (an older file has none: /proc)
+_SAMPLED_BY = {
+    "procfs": "/proc",
+    "psutil": "psutil (no /proc here, or INSPECTOR_BACKEND=psutil): each thread's CPU only, so "
+              "a thread is on a CPU or not and its waits are 'other' (the GIL, locks, I/O and "
+              "sleep cannot be told apart)",
+}
 
 # Where each export opens (inspector export's formats; docs/export.md).
 EXPORT_VIEWERS = {"perfetto": ("ui.perfetto.dev", "https://ui.perfetto.dev"),
