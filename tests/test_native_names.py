@@ -45,9 +45,10 @@ def test_an_openblas_pool_is_named_in_the_recording_summary_and_export(tmp_path:
     assert b"OpenBLAS worker" in perfetto
 
 
-def test_top_shows_the_openblas_worker() -> None:
+def test_top_shows_the_openblas_worker(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "inspector", "top", "--once", "-d", "1.5",
-                          "--", sys.executable, str(WORKLOAD), "20"],
+                          "-o", str(tmp_path / "top.sqlite"), "--", sys.executable,
+                          str(WORKLOAD), "20"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "OpenBLAS worker" in out.stdout

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import inspector
+from inspector.analyze.vocabulary import THREAD_STATES
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ROOT / "tests" / "workloads"
@@ -20,8 +21,9 @@ def _top(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           timeout=timeout, cwd=ROOT)
 
 
-def test_once_shows_gil_threads_folded_under_their_process_with_the_holder() -> None:
-    out = _top("--once", "-d", "1.5", "--", sys.executable,
+def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
+        tmp_path: Path) -> None:
+    out = _top("--once", "-d", "1.5", "-o", str(tmp_path / "seen.sqlite"), "--", sys.executable,
                str(WORKLOADS / "gil_threads.py"), "20")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -29,11 +31,19 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder() -> 
     assert lines[1].startswith("Verdict so far: CPU-bound")
     threads = [ln for ln in lines if "arith-" in ln]
     assert len(threads) == 4
-    # the state words are the vocabulary's; the GIL-bound threads wait for it
-    assert sum("GIL wait" in ln for ln in threads) >= 2
+    # the state words are the vocabulary's: threads that want the CPU (the GIL, or a core
+    # when other programs keep the machine busy), never sleeping or waiting on a lock
+    wanting = {THREAD_STATES[k].word for k in ("cpu", "gil", "runqueue")}
+    assert all(any(w in ln for w in wanting) for ln in threads), threads
+    # while threads wait for the GIL, the one on a CPU is named its holder
+    waiting_now = "waiting for the GIL now" in out.stdout
+    assert waiting_now == (sum("holds the GIL" in ln for ln in threads) == 1)
     # one process row, its threads under it
     process_rows = [ln for ln in lines if "gil_threads.py" in ln]
     assert len(process_rows) == 1 and "5 threads" in process_rows[0]
+    # top stopped the command it started, as Ctrl-C would, and kept what it saw
+    assert "KeyboardInterrupt" in (tmp_path / "seen.log").read_text()
+    assert set(inspector.load(tmp_path / "seen.sqlite").threads["name"]) >= {"arith-0"}
 
 
 def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
@@ -52,6 +62,14 @@ def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
     finally:
         prog.kill()
         prog.wait()
+
+
+def test_a_missing_pid_or_command_is_one_line() -> None:
+    for args, status in ((("--once", "--pid", "999999999"), 1),
+                         (("--once", "--", "/nonexistent/command"), 127)):
+        out = _top(*args)
+        assert out.returncode == status
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith("inspector: ")
 
 
 def test_top_refuses_a_pipe_without_once() -> None:

@@ -28,6 +28,7 @@ VERDICT_COST_FACTOR = 4.0
 # py-spy runs in one-second chunks and its first samples name the threads: --once waits
 # for them.
 STACKS_FIRST_S = 1.6
+STACKS_WAIT_S = 4.0  # and at most this much longer, should they be late
 KEYS_HELP = "q quit  P cpu  N pid  M mem  S state  t tree  H threads  arrows scroll"
 SORT_BY_KEY = {ord("P"): "cpu", ord("N"): "pid", ord("M"): "mem", ord("S"): "state"}
 
@@ -107,6 +108,12 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     look_s = max(args.delay, 2 * args.interval) + args.interval
     session.wait_for_samples(look_s if args.no_stacks else max(look_s, STACKS_FIRST_S))
     rec = session.latest()
+    # a busy machine can delay py-spy's first chunk: wait a little more for the names
+    deadline = time.monotonic() + STACKS_WAIT_S
+    while (not args.no_stacks and rec is not None and rec.stacks.empty and session.running
+           and time.monotonic() < deadline):
+        time.sleep(0.2)
+        rec = session.latest()
     if rec is None:
         if session.error is not None:
             return 1
@@ -157,6 +164,8 @@ def _live(session: LiveSession, args: argparse.Namespace) -> int:
         dirty = True
         while True:
             now = time.monotonic()
+            if session.error is not None and frame is None:
+                return 1  # nothing to show (no such pid, not permitted): said on exit
             if now >= next_frame and not ended:
                 ended = not session.running
                 rec = session.latest()
