@@ -41,6 +41,8 @@ def sampler_class() -> type[Sampler]:
 def check_attachable(pid: int) -> list[str]:
     """The command line of a process we may look at. Raises psutil.NoSuchProcess or
     psutil.AccessDenied (the attach check, on every system)."""
+    if pid <= 0:  # psutil takes 0 for the kernel's idle task and refuses negatives
+        raise psutil.NoSuchProcess(pid)
     proc = psutil.Process(pid)
     try:
         return proc.cmdline()
