@@ -3,6 +3,8 @@ their process's name (`python`), so they are named by the library that holds the
 routine, the function glibc keeps in each thread's `struct pthread` (found at the top of the
 thread's stack by `pthreads.PthreadTids`), looked up in /proc/PID/maps. Threads Python
 started (their start routine is the interpreter's) keep the names py-spy gives them.
+Only processes that load a known pool library (POOLS) are looked at: the stack scan costs
+milliseconds, and most processes have no native pool to name.
 """
 
 from __future__ import annotations
@@ -118,12 +120,21 @@ class NativeNamer:
         wanted = {t for t in tids if (pid, t) not in self._named and t != pid}
         if offset is None or not wanted:
             return {}
+        try:
+            mappings = _code_mappings(pid)
+        except OSError:
+            return {}
+        if not any(os.path.basename(path).lower().startswith(tuple(p for p, _ in POOLS))
+                   for _, _, path in mappings):
+            # no thread pool library loaded: nothing to name, and the stacks are not read
+            # (most processes: the scan costs milliseconds and numpy's import, once)
+            self._named.update((pid, t) for t in wanted)
+            return {}
         self._tids.scan(pid)
         pthreads = {tid: pt for tid, pt in self._tids.pthreads_of(pid).items() if tid in wanted}
         if not pthreads:
             return {}
         try:
-            mappings = _code_mappings(pid)
             fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
         except OSError:
             return {}
