@@ -64,9 +64,11 @@ def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
         prog.wait()
 
 
-def test_a_missing_pid_or_command_is_one_line() -> None:
+def test_a_missing_pid_or_command_or_a_bad_output_is_one_line(tmp_path: Path) -> None:
     for args, status in ((("--once", "--pid", "999999999"), 1),
-                         (("--once", "--", "/nonexistent/command"), 127)):
+                         (("--once", "--", "/nonexistent/command"), 127),
+                         (("--once", "-o", str(tmp_path), "--", "true"), 2),
+                         (("--once", "-o", str(tmp_path / "no" / "x.sqlite"), "--", "true"), 1)):
         out = _top(*args)
         assert out.returncode == status
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("inspector: ")

@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.once and not sys.stdout.isatty():
         raise UsageError("top: standard output is not a terminal; use --once for one frame")
     output = Path(args.output) if args.output else None
+    if output is not None and output.exists() and not output.is_file():
+        raise UsageError(f"top: {output} exists and is not a regular file")
     session = LiveSession(pid=args.pid, command=command or None, output=output,
                           interval_s=args.interval, stacks=not args.no_stacks)
     session.start()

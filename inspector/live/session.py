@@ -49,18 +49,25 @@ class LiveSession:
 
     def start(self) -> None:
         if self.command is not None:
+            from inspector.errors import OutputError, TargetNotFound
+
             try:
                 with open(self.log_path, "wb") as log:
-                    # its own session: the terminal's keys are top's, not the command's
-                    self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
-                                                 stdout=log, stderr=subprocess.STDOUT,
-                                                 start_new_session=True)
+                    try:
+                        # its own session: the terminal's keys are top's, not the command's
+                        self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
+                                                     stdout=log, stderr=subprocess.STDOUT,
+                                                     start_new_session=True)
+                    except OSError as e:
+                        code = 127 if isinstance(e, FileNotFoundError) else 126
+                        raise TargetNotFound(f"cannot run {self.command[0]}: "
+                                             f"{e.strerror or e}", code) from None
             except OSError as e:
                 self.close()
-                from inspector.errors import TargetNotFound
-                code = 127 if isinstance(e, FileNotFoundError) else 126
-                raise TargetNotFound(f"cannot run {self.command[0]}: {e.strerror or e}",
-                                     code) from None
+                raise OutputError(f"cannot write {self.log_path}: {e.strerror or e}") from None
+            except TargetNotFound:
+                self.close()
+                raise
             self.pid = self.proc.pid
         self._thread.start()
 
@@ -73,7 +80,9 @@ class LiveSession:
                 output=self.path, interval_s=self.interval_s, stacks=self.stacks, quiet=True,
                 stop=self.stop))
         except InspectorError as e:
-            self.error = e
+            if self.proc is None or self.proc.poll() is None:
+                self.error = e
+            # else: the command top started ended before the first sample: nothing to see
         finally:
             if self.proc is not None:
                 self.proc.wait()
