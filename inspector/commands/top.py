@@ -28,7 +28,8 @@ VERDICT_COST_FACTOR = 4.0
 # py-spy runs in one-second chunks and its first samples name the threads: --once waits
 # for them.
 STACKS_FIRST_S = 1.6
-STACKS_WAIT_S = 4.0  # and at most this much longer, should they be late
+LATE_WAIT_S = 4.0  # and at most this much longer, should they be late
+MIN_ROUNDS = 3  # sampling rounds a frame needs: each thread's state is a difference of two
 KEYS_HELP = "q quit  P cpu  N pid  M mem  S state  t tree  H threads  arrows scroll"
 SORT_BY_KEY = {ord("P"): "cpu", ord("N"): "pid", ord("M"): "mem", ord("S"): "state"}
 
@@ -110,10 +111,12 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     look_s = max(args.delay, 2 * args.interval) + args.interval
     session.wait_for_samples(look_s if args.no_stacks else max(look_s, STACKS_FIRST_S))
     rec = session.latest()
-    # a busy machine can delay py-spy's first chunk: wait a little more for the names
-    deadline = time.monotonic() + STACKS_WAIT_S
-    while (not args.no_stacks and rec is not None and rec.stacks.empty and session.running
-           and time.monotonic() < deadline):
+    # A busy machine can delay the sampling rounds and py-spy's first chunk: wait a little
+    # more for a frame's worth of rounds, and for the names.
+    deadline = time.monotonic() + LATE_WAIT_S
+    while rec is not None and session.running and time.monotonic() < deadline and (
+            rec.thread_samples["t_s"].nunique() < MIN_ROUNDS
+            or (not args.no_stacks and rec.stacks.empty)):
         time.sleep(0.2)
         rec = session.latest()
     if rec is None:
