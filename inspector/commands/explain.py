@@ -131,6 +131,8 @@ def _concurrency_text(p: ProcessFacts, diag: Diagnosis) -> str:
     busy = [t for t in diag.threads if t.pid == p.pid and t.busy]
     waits = {k: sum(t.state_s[k] for t in diag.threads if t.pid == p.pid)
              for k in ("io", "lock", "sleep")}
+    if not busy and not any(waits.values()):  # waits not told apart (the psutil backend)
+        return f"its waits could not be told apart ({cpu})"
     if not busy:
         most = max(waits, key=lambda k: waits[k])
         label = THREAD_STATES[most].phrase

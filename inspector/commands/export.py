@@ -43,7 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if output is not None and output.exists() and source.exists() \
             and output.resolve() == source.resolve():
         raise ExportError(f"export: {output} is the recording itself; give another -o")
-    data = export(inspector.load(source), args.format)
+    from inspector.progress import Progress
+
+    with Progress(f"export {args.format}") as progress:
+        progress.step(f"reading {source}")
+        rec = inspector.load(source)
+        progress.step(f"writing {args.format}")
+        data = export(rec, args.format)
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

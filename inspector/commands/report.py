@@ -25,7 +25,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    output = build_report(args.recording, args.output)
+    from inspector.progress import Progress
+
+    with Progress("report") as progress:
+        progress.step(f"reading and drawing {args.recording}")
+        output = build_report(args.recording, args.output)
     print(f"inspector: report written to {output}", file=sys.stderr)
     if args.open:
         webbrowser.open(output.resolve().as_uri())

@@ -109,6 +109,10 @@ class PthreadTids:
         finally:
             os.close(fd)
 
+    def pthreads_of(self, pid: int) -> dict[int, int]:
+        """tid -> pthread id of the threads of `pid` found so far (see scan)."""
+        return {tid: pt for (p, pt), tid in self._known.items() if p == pid}
+
     def tid_of(self, pid: int, pthread_id: int) -> int | None:
         key = (pid, pthread_id)
         tid = self._read(pid, pthread_id)

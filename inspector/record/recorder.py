@@ -22,7 +22,7 @@ from pathlib import Path
 
 from inspector import __version__
 from inspector.errors import AttachError, OutputError, TargetNotFound
-from inspector.record import procfs
+from inspector.record import portable, procfs
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.secrets import SecretMask
 from inspector.record.stacks import (
@@ -63,6 +63,8 @@ class RecordOptions:
     duration_s: float | None = None  # attach mode: stop after this long
     redact: str | None = None  # a regex masked in every text stored (secrets always are)
     linger_s: float = DEFAULT_LINGER_S  # follow descendants this long after the target ends
+    # attach mode: set by another thread (`inspector top` quitting) to end the recording
+    stop: threading.Event | None = None
 
 
 @dataclass
@@ -198,7 +200,8 @@ class _Session:
         self.start_unix = time.time()
         self.ignore_pids: set[int] = set()
         # secrets and --redact are masked by the writer, in every text it stores
-        self.sampler = Sampler(writer, self.t0, opts.interval_s, self.ignore_pids)
+        sampler = portable.sampler_class()  # /proc, or psutil where there is none
+        self.sampler: Sampler = sampler(writer, self.t0, opts.interval_s, self.ignore_pids)
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
@@ -346,7 +349,7 @@ def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
         "inspector_version": __version__, "recorder_python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(),
         "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
-        "ptrace_scope": ptrace_scope, "complete": False,
+        "ptrace_scope": ptrace_scope, "complete": False, "backend": portable.backend(),
     }
 
 
@@ -570,12 +573,16 @@ def _reap_orphans(session: _Session) -> None:
 
 def attach(pid: int, opts: RecordOptions) -> RecordResult:
     """Records a running process and its descendants until they exit or `duration_s`."""
+    # psutil: the same check where /proc does not exist (pid and create time stay its
+    # identity for the sampler)
+    import psutil
+
     try:
-        cmdline = procfs.read_cmdline(pid)
+        cmdline = portable.check_attachable(pid)
         os.kill(pid, 0)
-    except (procfs.Gone, ProcessLookupError):
+    except (psutil.NoSuchProcess, ProcessLookupError):
         raise AttachError(f"no process with pid {pid}") from None
-    except (procfs.Unreadable, PermissionError):
+    except (psutil.AccessDenied, PermissionError):
         raise AttachError(f"not permitted to inspect pid {pid} (try as its user or root)") \
             from None
     if pid == os.getpid():
@@ -602,7 +609,7 @@ def attach(pid: int, opts: RecordOptions) -> RecordResult:
     threading.Thread(target=on_signal, name="inspector-signals", daemon=True).start()
     deadline = time.monotonic() + opts.duration_s if opts.duration_s else None
     root_gone_at: float | None = None
-    while not stop.is_set():
+    while not stop.is_set() and not (opts.stop is not None and opts.stop.is_set()):
         if session.sampler.ticks > 0 and session.sampler.alive_count() == 0:
             break
         now = time.monotonic()

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from inspector.record import cores, futex, procfs
+from inspector.record import cores, futex, native, procfs
 from inspector.record.interpreters import identify
 from inspector.record.machine import MachineMeter
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
@@ -103,8 +103,7 @@ class Sampler:
         # children list until reaped and must not come back as a new process every tick.
         self._ended: set[tuple[int, int]] = set()
         self._next_proc_id = 1
-        self._boot_offset = procfs.boot_offset_s()
-        self._btime = procfs.btime()
+        self._boot_offset, self._btime = self._clock()
         self._tasks: queue.SimpleQueue[Callable[[RecordingWriter], None]] = queue.SimpleQueue()
         self._problem_seen: set[tuple[str, int | None]] = set()
         self.snapshot: tuple[ProcInfo, ...] = ()
@@ -119,11 +118,22 @@ class Sampler:
         # cold open+read+close costs ~2-3x a pread.
         self._own_children: dict[int, ProcFile] = {}
         self._lock = threading.Lock()
-        self._machine = MachineMeter()
+        self._machine = self._machine_meter()
         # Held while the recorder starts a helper (py-spy): see StackSampler._spawn.
         self.spawning = threading.Lock()
+        self._native = native.NativeNamer()
+        self._naming: set[int] = set()  # pids whose native threads a helper is naming
+        self._naming_due: set[int] = set()  # pids with new threads not yet looked at
 
     # -- clocks ---------------------------------------------------------------------------
+    def _clock(self) -> tuple[float, float]:
+        """(CLOCK_BOOTTIME - CLOCK_MONOTONIC, boot time): turn /proc start times into the
+        recording's clock and unix time (the psutil backend has its own)."""
+        return procfs.boot_offset_s(), procfs.btime()
+
+    def _machine_meter(self) -> MachineMeter:
+        return MachineMeter()
+
     def now_s(self) -> float:
         return time.monotonic() - self.t0
 
@@ -389,6 +399,7 @@ class Sampler:
                 self.writer.end_thread(p.proc_id, tid, t_s)
                 any_ended = True
         children: list[int] = []
+        new_threads = False
         for tid in tids:
             tf = p.threads.get(tid)
             if tf is None:
@@ -410,6 +421,7 @@ class Sampler:
                 self.writer.end_thread(p.proc_id, tid, t_s)
                 continue
             if r.comm != tf.comm:  # new thread, or renamed, or its process exec'd
+                new_threads = new_threads or tid != p.pid
                 tf.comm = r.comm
                 self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm,
                                           self._to_recording_s(r.starttime_ticks))
@@ -422,6 +434,34 @@ class Sampler:
         for child in children:
             if child not in self._procs:
                 self._add(child, p, False, t_s)
+        if new_threads or p.pid in self._naming_due:
+            self._name_native_threads(p, set(tids), t_s)
+
+    def _name_native_threads(self, p: _Proc, tids: set[int], t_s: float) -> None:
+        """Names threads a native library started (OpenBLAS, OpenMP...), in a helper thread:
+        a scan of the process's stacks costs milliseconds, a tick's budget."""
+        if p.pid in self._naming or not self._native.due(p.pid, t_s):
+            self._naming_due.add(p.pid)  # looked at on a later tick
+            return
+        self._naming_due.discard(p.pid)
+        self._naming.add(p.pid)
+        proc_id, pid = p.proc_id, p.pid
+
+        def write(found: dict[int, str]) -> Callable[[RecordingWriter], None]:
+            def apply(w: RecordingWriter) -> None:
+                for tid, label in found.items():
+                    w.name_native_thread(proc_id, tid, label)
+            return apply
+
+        def name() -> None:
+            try:
+                found = self._native.names(pid, tids, t_s)
+            finally:
+                self._naming.discard(pid)
+            if found:
+                self.submit(write(found))
+
+        threading.Thread(target=name, name="inspector-native-names", daemon=True).start()
 
     def _futex_kind(self, p: _Proc, syscall_text: str) -> int | None:
         """thread_samples.futex_kind for a thread blocked in futex: 1 when the address lies

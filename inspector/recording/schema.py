@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS threads (
     name        TEXT,                    -- Python thread name where known, else os_name
     os_name     TEXT,                    -- /proc/PID/task/TID/comm
     python_name TEXT,
+    native_name TEXT,                    -- what started a native thread: 'OpenBLAS worker',
+                                         -- 'OpenMP (GOMP)', ... (the library of its start routine)
     start_s     REAL,
     end_s       REAL,
     PRIMARY KEY (proc_id, tid)
@@ -156,7 +158,7 @@ MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores")
 # Columns added within format version 1: a file written before them lacks them, and reads
 # with them missing (NULL where a reader wants them). A reader requires only the others.
 ADDED_COLUMNS = frozenset({"futex_kind", "affinity_cores", "quota_cores", "usable_cores",
-                           "cores_limited_by"})
+                           "cores_limited_by", "native_name"})
 
 
 def required(columns: tuple[str, ...]) -> tuple[str, ...]:

@@ -219,7 +219,7 @@ class RecordingWriter:
         self._db.execute(
             "INSERT INTO threads (proc_id, pid, tid, name, os_name, start_s) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (proc_id, tid) DO UPDATE SET os_name = excluded.os_name,"
-            " name = COALESCE(threads.python_name, excluded.os_name)",
+            " name = COALESCE(threads.python_name, threads.native_name, excluded.os_name)",
             (proc_id, pid, tid, self._text(os_name), self._text(os_name), start_s),
         )
 
@@ -229,6 +229,12 @@ class RecordingWriter:
             "UPDATE threads SET python_name = ?, name = ? WHERE proc_id = ? AND tid = ?",
             (python_name, python_name, proc_id, tid),
         )
+
+    def name_native_thread(self, proc_id: int, tid: int, native_name: str) -> None:
+        """A native thread named by what started it; a Python name, where known, stays."""
+        self._db.execute(
+            "UPDATE threads SET native_name = ?, name = COALESCE(python_name, ?)"
+            " WHERE proc_id = ? AND tid = ?", (native_name, native_name, proc_id, tid))
 
     def end_thread(self, proc_id: int, tid: int, end_s: float) -> None:
         self._db.execute("UPDATE threads SET end_s = ? WHERE proc_id = ? AND tid = ?",

@@ -90,7 +90,8 @@ def render_report(inputs: ReportInputs) -> str:
         "hot": _hot_section(rec, model, diagnosis, cpu_s_by_thread, rate_hz, stacks_meta,
                             charts),
         "loops": sections.loops_section(diagnosis, model),
-        "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz),
+        "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz,
+                                    str(rec.path)),
     }
     return _page(meta, body, charts, duration_s)
 

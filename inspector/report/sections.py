@@ -239,7 +239,8 @@ def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
 # -- 8. the run itself ------------------------------------------------------------------------
 
 def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportModel,
-                interval_s: float, stack_rate_hz: float) -> str:
+                interval_s: float, stack_rate_hz: float,
+                recording_path: str | None = None) -> str:
     command = meta.get("command") or []
     start = meta.get("start_time_unix")
     started = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M:%S")
@@ -270,8 +271,8 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         ("exit code", esc("–" if exit_code is None else exit_code)),
         ("Python", esc(interp)),
         ("CPU cores", esc(meta.get("cpu_count", "?"))),
-        ("sampling", esc(f"/proc every {interval_s:g}"
-                         f" s; Python stacks: {stack_text}")),
+        ("sampling", esc(f"{_SAMPLED_BY.get(str(meta.get('backend')), '/proc')} every "
+                         f"{interval_s:g} s; Python stacks: {stack_text}")),
         ("sampling rounds", esc(f"{meta.get('ticks', '?')}, of which "
                                 f"{meta.get('lagged_ticks', 0)} started late")),
         ("complete", esc("yes" if meta.get("complete") else
@@ -280,8 +281,46 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         ("recorded by", esc(f"inspector {meta.get('inspector_version', '?')} on Python "
                             f"{meta.get('recorder_python', '?')}")),
     ]
+    if recording_path is not None:
+        pairs.append(("exports", _export_links(recording_path)))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs)
     return f'<dl class="run">{dl}</dl>' + _problems(problems)
+
+
+# meta["backend"] -> how threads were sampled (an older file has none: /proc)
+_SAMPLED_BY = {
+    "procfs": "/proc",
+    "psutil": "psutil (no /proc here, or INSPECTOR_BACKEND=psutil): each thread's CPU only, so "
+              "a thread is on a CPU or not and its waits are 'other' (the GIL, locks, I/O and "
+              "sleep cannot be told apart)",
+}
+
+# Where each export opens (inspector export's formats; docs/export.md).
+EXPORT_VIEWERS = {"perfetto": ("ui.perfetto.dev", "https://ui.perfetto.dev"),
+                  "speedscope": ("speedscope.app", "https://www.speedscope.app"),
+                  "pprof": ("go tool pprof, Pyroscope, Grafana, Parca", None)}
+
+
+def _export_links(recording_path: str) -> str:
+    """Each export's file beside the recording (linked: it is there once written) with the
+    command that writes it and the viewer that opens it."""
+    import os.path
+    import urllib.parse
+
+    from inspector.export import FORMATS
+
+    recording = os.path.basename(recording_path)
+    stem = os.path.splitext(recording)[0]
+    items = []
+    for fmt, ending in FORMATS.items():
+        name = stem + ending
+        viewer, url = EXPORT_VIEWERS.get(fmt, (fmt, None))
+        opens = f'<a href="{esc(url)}">{esc(viewer)}</a>' if url else esc(viewer)
+        items.append(
+            f'<li><a href="{esc(urllib.parse.quote(name))}">{esc(name)}</a> for {opens}: '
+            f"<code>inspector export {esc(recording)} -f {esc(fmt)}</code></li>")
+    return ('<ul class="exports">' + "".join(items) + "</ul>"
+            "<small>beside the recording; each is written by the command shown</small>")
 
 
 def _problems(problems: pd.DataFrame) -> str:
