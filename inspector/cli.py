@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from inspector import __version__
 from inspector.errors import InspectorError, UsageError
 
-SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo", "export")
+SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo", "export",
+               "merge")
 
 
 class _Parser(argparse.ArgumentParser):
