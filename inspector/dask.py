@@ -12,6 +12,7 @@ extra (`pip install 'inspector[dask]'`) here and inspector installed on every wo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import os
@@ -82,29 +83,29 @@ class RecordWorkers(WorkerPlugin):
         self._path: Path | None = None
         self._error: str | None = None
 
-    def setup(self, worker: Any) -> None:
+    async def setup(self, worker: Any) -> None:
+        # A coroutine: waiting for the recorder must not block the worker's event loop
+        # (the recording would show it as a blocked loop).
         folder = Path(tempfile.mkdtemp(prefix="inspector-dask-"))
-        self._path = folder / f"worker-{os.getpid()}.sqlite"
+        path = self._path = folder / f"worker-{os.getpid()}.sqlite"
         command = [sys.executable, "-m", "inspector", "record", "-q", "--pid", str(os.getpid()),
-                   "-i", str(self.interval_s), "-r", str(self.rate_hz), "-o", str(self._path)]
+                   "-i", str(self.interval_s), "-r", str(self.rate_hz), "-o", str(path)]
         if not self.stacks:
             command.append("--no-stacks")
         if self.duration_s:
             command += ["--duration", str(self.duration_s)]
-        # Its own session: a Ctrl-C meant for the worker's terminal does not end it early.
-        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                      start_new_session=True)
-        _allow_ptrace_by(self._proc.pid)
+        # In the worker's own session: a session of its own would be an autogroup of its own,
+        # scheduled apart from the worker's (a worker at raised priority would starve it).
+        proc = self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _allow_ptrace_by(proc.pid)
         deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
-        while not self._path.exists() and time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        if self._proc.poll() is not None or not self._path.exists():
+        while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if proc.poll() is not None or not path.exists():
             self._error = "the recorder did not start: " + self._stderr()
         else:
-            time.sleep(2 * self.interval_s)  # its first samples taken
+            await asyncio.sleep(2 * self.interval_s)  # its first samples taken
 
     def _stderr(self) -> str:
         if self._proc is None or self._proc.stderr is None:
@@ -187,6 +188,7 @@ class ClusterRecording:
         self.output = output
         self.plugin = plugin
         self.workers: list[WorkerRecording] = []
+        self.errors: list[str] = []
 
     def start(self) -> None:
         _register(self.client, self.plugin)
@@ -196,14 +198,14 @@ class ClusterRecording:
         `output` (the workers' own files beside it, in OUTPUT-workers/)."""
         from inspector.recording.merge import Source, merge
 
-        clocks = measure_clocks(self.client)
         results = self.client.run(_stop_recording)
+        clocks = measure_clocks(self.client)  # after: the recordings end with the work
         _unregister(self.client)
         names = {a: str(w.get("name", a))
                  for a, w in self.client.scheduler_info()["workers"].items()}
         folder = self.output.with_name(self.output.stem + "-workers")
         folder.mkdir(parents=True, exist_ok=True)
-        errors = []
+        errors = self.errors
         for address, (pid, host, data, error) in sorted(results.items(),
                                                         key=lambda kv: names.get(kv[0], kv[0])):
             name = names.get(address, address)
@@ -222,7 +224,6 @@ class ClusterRecording:
         merge([Source(w.path, label=w.name, clock_offset_s=w.clock.offset_s,
                       clock_uncertainty_s=w.clock.uncertainty_s) for w in self.workers],
               self.output, command=["dask", str(self.client.scheduler.address)])
-        self.errors = errors
         return self.output
 
 

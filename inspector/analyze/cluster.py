@@ -6,10 +6,11 @@ Dask's own settings (processes=True, nthreads). Pure: Recordings in, dataclasses
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from inspector.analyze.diagnose import BUSY_PROCESS_CORES, Diagnosis, diagnose
 from inspector.recording import Recording
@@ -132,7 +133,7 @@ def clock_note(ps: Sequence[Part]) -> str:
 
 
 def _worker(part: Part) -> WorkerVerdict:
-    rec = part.recording
+    rec = busy_stretch(part.recording)
     diag = diagnose(rec)
     v = diag.verdict
     working = sum(1 for t in diag.threads if t.busy and _demand_s(t.state_s) >= t.state_s.get(
@@ -153,6 +154,34 @@ def _worker(part: Part) -> WorkerVerdict:
     return WorkerVerdict(part.index, part.label, part.host, pids, working, busy, cpu_s, v.bound,
                          v.gil_limited, v.parallel_threads, v.oversubscribed, advice,
                          part.clock_offset_s, part.clock_uncertainty_s, diag)
+
+
+def busy_stretch(rec: Recording) -> Recording:
+    """The recording from the first to the last interval in which its processes used
+    BUSY_PROCESS_CORES or more together: a worker is judged by the stretch it had work, not
+    by the idle time before its first task and after its last (a GIL idle then would
+    outvote the GIL held all through the work). The whole recording if it never was busy."""
+    ps = rec.process_samples
+    if ps.empty:
+        return rec
+    per_t = ps.groupby("t_s")["cpu_percent"].sum(min_count=1) / 100.0
+    busy = per_t[per_t >= BUSY_PROCESS_CORES].index
+    if len(busy) < 2:
+        return rec
+    lo = float(busy.min()) - rec.interval_s  # the first busy interval began a sample before
+    hi = float(busy.max())
+
+    def within(df: pd.DataFrame) -> pd.DataFrame:
+        if df.empty or "t_s" not in df.columns:
+            return df
+        t = df["t_s"].astype("float64")
+        if "duration_s" in df.columns:  # spans and runs: those whose middle lies within
+            t = t + df["duration_s"].astype("float64").fillna(0.0) / 2
+        return df[(t >= lo) & (t <= hi)].reset_index(drop=True)
+
+    return replace(rec, process_samples=within(ps), thread_samples=within(rec.thread_samples),
+                   stacks=within(rec.stacks), gil_samples=within(rec.gil_samples),
+                   machine_samples=within(rec.machine_samples))
 
 
 def _demand_s(state_s: dict[str, float]) -> float:
