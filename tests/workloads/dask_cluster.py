@@ -14,7 +14,6 @@ from distributed import Client, LocalCluster
 from inspector.dask import record_cluster
 
 
-
 def pure_python(seconds: float) -> int:
     end = time.monotonic() + seconds
     n = 0
