@@ -223,7 +223,8 @@ class ClusterRecording:
             raise DaskRecordError("no worker's recording came back: " + "; ".join(errors))
         merge([Source(w.path, label=w.name, clock_offset_s=w.clock.offset_s,
                       clock_uncertainty_s=w.clock.uncertainty_s) for w in self.workers],
-              self.output, command=["dask", str(self.client.scheduler.address)])
+              self.output, command=["inspector", "record", "--dask",
+                                    str(self.client.scheduler.address), "-o", str(self.output)])
         return self.output
 
 

@@ -108,7 +108,7 @@ def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> Non
 
 def test_record_dask_records_a_running_cluster_from_outside(cluster_run: ClusterRun) -> None:
     cd = diagnose_cluster(cluster_run.cli)
-    assert cluster_run.cli.meta["command"][0] == "dask"
+    assert cluster_run.cli.meta["command"][:3] == ["inspector", "record", "--dask"]
     assert len(cd.workers) == 2
     # the pure-Python tasks ran while it recorded: their threads are in it
     names = [t.name or "" for w in cd.workers for t in w.diagnosis.threads if t.cpu_s > 0.2]

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inspector.analyze.diagnose import BUSY_PROCESS_CORES, Diagnosis, diagnose
+from inspector.analyze.diagnose import BUSY_PROCESS_CORES, Diagnosis, Verdict, diagnose
 from inspector.recording import Recording
 from inspector.recording.merge import Part, parts
 
@@ -115,6 +115,24 @@ def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
     advice, sentence, evidence = _cluster_verdict(workers, hosts)
     return ClusterDiagnosis(rec.duration_s, hosts, workers, advice, sentence, evidence,
                             clock_note(parts(rec)))
+
+
+# The concurrency model each worker advice amounts to, in the words a single run's verdict
+# uses (compare puts a cluster's row beside single runs).
+_MODEL_OF_ADVICE = {"processes": "multiprocessing", "more-threads": "threading"}
+
+
+def cluster_verdict(cd: ClusterDiagnosis) -> Verdict:
+    """The cluster's verdict as one run's: what most workers were bound by, flags any
+    worker showed, and the advice most workers got; its evidence, the workers' sentences."""
+    working = [w for w in cd.workers if w.bound != "idle"] or list(cd.workers)
+    bounds = [w.bound for w in working]
+    bound = max(dict.fromkeys(bounds), key=bounds.count) if bounds else "idle"
+    return Verdict(bound=bound, gil_limited=any(w.gil_limited for w in cd.workers),
+                   parallel_threads=any(w.parallel_threads for w in cd.workers),
+                   oversubscribed=any(w.oversubscribed for w in cd.workers),
+                   advice=_MODEL_OF_ADVICE.get(cd.advice, "keep"),
+                   evidence=(cd.sentence, *cd.evidence))
 
 
 def clock_note(ps: Sequence[Part]) -> str:

@@ -190,8 +190,16 @@ def facts(rec: Recording, label: str | None = None) -> RunFacts:
         processes=diagnosis.process_count, threads=diagnosis.peak_threads,
         rss_peak_bytes=rss_peak_bytes(rec),
         exit_code=int(exit_code) if exit_code is not None else None,
-        verdict=diagnosis.verdict,
+        verdict=_verdict(rec, diagnosis.verdict),
     )
+
+
+def _verdict(rec: Recording, single: Verdict) -> Verdict:
+    """A merged recording's row (many hosts or workers) carries the cluster's verdict."""
+    from inspector.analyze.cluster import cluster_verdict, diagnose_cluster
+    from inspector.recording.merge import is_merged
+
+    return cluster_verdict(diagnose_cluster(rec)) if is_merged(rec) else single
 
 
 def group_runs(runs: Sequence[RunFacts]) -> list[list[RunFacts]]:
