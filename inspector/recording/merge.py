@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import OutputError, RecordingError
+from inspector.recording import reader
 from inspector.recording.reader import Recording, load
 from inspector.recording.schema import (
     PROCESS_SAMPLE_COLUMNS,
@@ -60,8 +61,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
     for s in sources:
         if output.exists() and s.path.exists() and output.resolve() == s.path.resolve():
             raise OutputError(f"merge: {output} is one of the recordings; give another -o")
-    recs = [load(s.path) for s in sources]
-    starts = [_start_unix(rec) - s.clock_offset_s for rec, s in zip(recs, sources)]
+    # One recording in memory at a time: their start times first, from their meta alone.
+    starts = [_start_unix(s.path) - s.clock_offset_s for s in sources]
     t0 = min(starts)
     if output.exists() and not output.is_file():
         raise OutputError(f"cannot write recording {output}: exists and is not a regular file")
@@ -76,7 +77,14 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
     next_proc_id = 1
     pids_by_host: dict[str, set[int]] = {}
     machine_hosts: set[str] = set()
-    for index, (rec, source, start) in enumerate(zip(recs, sources, starts)):
+    durations: list[float] = []
+    complete = True
+    first: dict[str, Any] = {}
+    for index, (source, start) in enumerate(zip(sources, starts)):
+        rec = load(source.path)
+        first = first or rec.meta
+        durations.append(rec.duration_s)
+        complete = complete and bool(rec.meta.get("complete"))
         host = str(rec.meta.get("hostname") or f"host{index + 1}")
         shift = start - t0
         pid_offset = _pid_offset(rec, host, pids_by_host)
@@ -99,21 +107,21 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
         ids = sorted(proc_map.values())
         described.append({
             "label": source.label or source.path.stem, "path": str(source.path), "host": host,
-            "start_time_unix": _start_unix(rec), "clock_offset_s": source.clock_offset_s,
+            "start_time_unix": start + source.clock_offset_s, "clock_offset_s": source.clock_offset_s,
             "clock_uncertainty_s": source.clock_uncertainty_s, "shift_s": shift,
             "proc_ids": [ids[0], ids[-1]] if ids else [], "pid_offset": pid_offset,
             "meta": {k: v for k, v in rec.meta.items() if k != "merge"},
         })
         next_proc_id += max(len(proc_map), 1)
         writer.flush()
+        del rec
     hosts = list(dict.fromkeys(d["host"] for d in described))
     cores = {d["host"]: int(d["meta"].get("cpu_count") or 1) for d in described}
-    first = recs[0].meta
     writer.set_meta({
         "mode": "merged", "command": list(command) or ["inspector", "merge"],
         "start_time_unix": t0,
-        "duration_s": max(d["shift_s"] + r.duration_s for d, r in zip(described, recs)),
-        "cpu_count": sum(cores.values()), "complete": all(r.meta.get("complete") for r in recs),
+        "duration_s": max(d["shift_s"] + dur for d, dur in zip(described, durations)),
+        "cpu_count": sum(cores.values()), "complete": complete,
         "exit_code": None, "settings": first.get("settings", {}),
         "stacks": first.get("stacks", {}), "hostname": hosts[0] if len(hosts) == 1 else None,
         "inspector_version": first.get("inspector_version"),
@@ -123,10 +131,18 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
     return MergeResult(output, tuple(hosts), len(sources), next_proc_id - 1)
 
 
-def _start_unix(rec: Recording) -> float:
-    value = rec.meta.get("start_time_unix")
+def _start_unix(path: Path) -> float:
+    """When the recording started, by its host's wall clock (meta alone is read)."""
+    try:
+        db, _uri = reader._open(path)
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        value = reader._read_meta(db, path).get("start_time_unix")
+    finally:
+        db.close()
     if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RecordingError(f"{rec.path}: no start time (meta start_time_unix): "
+        raise RecordingError(f"{path}: no start time (meta start_time_unix): "
                              "it cannot be put on a common clock")
     return float(value)
 
