@@ -107,7 +107,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
         ids = sorted(proc_map.values())
         described.append({
             "label": source.label or source.path.stem, "path": str(source.path), "host": host,
-            "start_time_unix": start + source.clock_offset_s, "clock_offset_s": source.clock_offset_s,
+            "start_time_unix": start + source.clock_offset_s,
+            "clock_offset_s": source.clock_offset_s,
             "clock_uncertainty_s": source.clock_uncertainty_s, "shift_s": shift,
             "proc_ids": [ids[0], ids[-1]] if ids else [], "pid_offset": pid_offset,
             "meta": {k: v for k, v in rec.meta.items() if k != "merge"},
