@@ -263,3 +263,41 @@ def test_merge_bad_input_is_one_line(two_hosts: tuple[Path, Path], tmp_path: Pat
     done = _inspector(*[subst.get(x, x) for x in args])
     assert done.returncode == status
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    a, b = two_hosts
+    merged = tmp_path / "two.sqlite"
+    assert _inspector("merge", str(a), str(b), "-o", str(merged), "--offset",
+                      f"{b}={SKEW_S}").returncode == 0
+    host_a = inspector.load(a).meta["hostname"]
+    page = tmp_path / "two.html"
+    done = _inspector("report", str(merged), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert "cluster: 2 of 2 workers on 2 hosts" in html
+    assert html.index(f"<b>{host_a}</b>") < html.index("<b>host-b</b>")
+    assert "worker a:" in html and "worker b:" in html
+    trace = tmp_path / "two.json"
+    assert _inspector("export", str(merged), "-f", "perfetto", "-o", str(trace)).returncode == 0
+    names = {e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"]
+             if e.get("name") == "process_name"}
+    assert any(n.startswith(f"{host_a}: ") for n in names)
+    assert any(n.startswith("host-b: ") for n in names)
+    rows = json.loads(_inspector("compare", str(a), str(merged), "--json", "-o",
+                                 str(tmp_path / "cmp.html")).stdout)["rows"]
+    assert rows[1]["verdict"]["evidence"][0].startswith("cluster: 2 of 2 workers")
+    assert not rows[0]["verdict"]["evidence"][0].startswith("cluster:")
+
+
+def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "cluster.speedscope.json"
+    done = _inspector("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
+                      "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    host = cluster_run.python.meta["merge"]["hosts"][0]
+    names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
+    assert names and all(f"({host}, pid " in n for n in names)
+    assert sum("Dask-Default-Threads" in n for n in names) >= 4  # 2 task threads x 2 workers
