@@ -79,8 +79,9 @@ class RecordWorkers(WorkerPlugin):
         self.rate_hz = rate_hz
         self.stacks = stacks
         self.duration_s = duration_s
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None          # the recorder's
         self._path: Path | None = None
+        self._log: Path | None = None
         self._error: str | None = None
 
     async def setup(self, worker: Any) -> None:
@@ -88,65 +89,89 @@ class RecordWorkers(WorkerPlugin):
         # (the recording would show it as a blocked loop).
         folder = Path(tempfile.mkdtemp(prefix="inspector-dask-"))
         path = self._path = folder / f"worker-{os.getpid()}.sqlite"
+        log = self._log = folder / "recorder.log"
         command = [sys.executable, "-m", "inspector", "record", "-q", "--pid", str(os.getpid()),
                    "-i", str(self.interval_s), "-r", str(self.rate_hz), "-o", str(path)]
         if not self.stacks:
             command.append("--no-stacks")
         if self.duration_s:
             command += ["--duration", str(self.duration_s)]
-        # In the worker's own session: a session of its own would be an autogroup of its own,
-        # scheduled apart from the worker's (a worker at raised priority would starve it).
-        proc = self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _allow_ptrace_by(proc.pid)
+        # Started by a shell that exits at once, so the recorder is not the worker's child:
+        # py-spy follows the worker's children (--subprocesses) and would record the
+        # recorder's own threads as the worker's. In the worker's session still: a session
+        # of its own is an autogroup of its own, scheduled apart from the worker's (a worker
+        # at raised priority starved it).
+        launched = subprocess.run(
+            ["/bin/sh", "-c", '"$@" </dev/null >/dev/null 2>"$INSPECTOR_LOG" & echo $!', "sh",
+             *command], env={**os.environ, "INSPECTOR_LOG": str(log)},
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+        try:
+            pid = self._pid = int(launched.stdout.strip())
+        except ValueError:
+            self._error = f"the recorder could not be started: {launched.stderr.strip()}"
+            return
+        _allow_ptrace_by(pid)
         deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
-        while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        while not path.exists() and _alive(pid) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if proc.poll() is not None or not path.exists():
-            self._error = "the recorder did not start: " + self._stderr()
+        if not _alive(pid) or not path.exists():
+            self._error = "the recorder did not start: " + self._log_text()
         else:
             await asyncio.sleep(2 * self.interval_s)  # its first samples taken
 
-    def _stderr(self) -> str:
-        if self._proc is None or self._proc.stderr is None:
+    def _log_text(self) -> str:
+        try:
+            text = self._log.read_text(errors="replace") if self._log else ""
+        except OSError:
             return ""
-        if self._proc.poll() is None:
-            return "(still running)"
-        return " ".join(self._proc.stderr.read().decode(errors="replace").split())[-300:]
+        return " ".join(text.split())[-300:]
 
-    def stop(self) -> tuple[int, str, bytes | None, str | None]:
+    async def stop(self) -> tuple[int, str, bytes | None, str | None]:
         """Ends the recording (SIGINT: the recorder finishes its file) and returns (pid,
         host, the file's bytes, an error) and removes the file."""
-        proc, path = self._proc, self._path
-        if proc is None or path is None:
+        pid, path = self._pid, self._path
+        if path is None:
             return os.getpid(), socket.gethostname(), None, "never set up"
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(RECORDER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if pid is not None and _alive(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + RECORDER_STOP_TIMEOUT_S
+            while _alive(pid) and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if _alive(pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         error = self._error
-        data = None
-        if proc.returncode != 0 and error is None:
-            error = f"the recorder exited with status {proc.returncode}: {self._stderr()}"
-        if path.exists():
-            data = path.read_bytes()
-            path.unlink()
+        # the recorder says so on stderr when it finished its file; anything else went wrong
+        if error is None and "recording written" not in self._log_text():
+            error = f"the recorder failed: {self._log_text() or 'no word from it'}"
+        data = path.read_bytes() if path.exists() else None
+        for leftover in (path, self._log):
+            if leftover is not None:
+                leftover.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()
-        self._proc = None
+        self._pid = self._path = None
         return os.getpid(), socket.gethostname(), data, error
 
-    def teardown(self, worker: Any) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self.stop()
+    async def teardown(self, worker: Any) -> None:
+        if self._pid is not None and _alive(self._pid):
+            await self.stop()
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, not yet reaped by its new parent, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def _allow_ptrace_by(pid: int) -> None:
-    """Under Yama's ptrace_scope 1 only an ancestor may read a process's stacks; the recorder
-    is the worker's child, so the worker names it (and its py-spy runs) as its tracer."""
+    """Under Yama's ptrace_scope 1 only an ancestor may read a process's stacks, and the
+    recorder is not the worker's: the worker names it (and its py-spy runs) as its tracer."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PTRACER, pid, 0, 0, 0)
@@ -154,11 +179,11 @@ def _allow_ptrace_by(pid: int) -> None:
         pass
 
 
-def _stop_recording(dask_worker: Any) -> tuple[int, str, bytes | None, str | None]:
+async def _stop_recording(dask_worker: Any) -> tuple[int, str, bytes | None, str | None]:
     plugin = dask_worker.plugins.get(PLUGIN_NAME)
     if plugin is None:
         return os.getpid(), socket.gethostname(), None, "no inspector plugin on this worker"
-    return plugin.stop()  # type: ignore[no-any-return]
+    return await plugin.stop()  # type: ignore[no-any-return]
 
 
 def measure_clocks(client: Client, reads: int = CLOCK_READS) -> dict[str, ClockOffset]:
