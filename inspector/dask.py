@@ -41,6 +41,8 @@ RECORDER_STOP_TIMEOUT_S = 60.0
 # Clock reads per worker for the offset: the one with the shortest round trip is kept, as
 # NTP does (a short round trip leaves the least room for error).
 CLOCK_READS = 7
+# How long `inspector record --dask` tries to reach the scheduler before saying it cannot.
+CONNECT_TIMEOUT_S = 10.0
 _PR_SET_PTRACER = 0x59616D61  # Yama: let this process (and its children) ptrace us
 
 
@@ -289,9 +291,10 @@ def record_scheduler(address: str, duration_s: float, output: Path,
     """`inspector record --dask ADDRESS`: every worker of a running cluster for
     `duration_s` seconds (or until interrupted)."""
     try:
-        client = Client(address, timeout=30)
-    except (OSError, TimeoutError) as e:
-        raise DaskRecordError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+        client = Client(address, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as e:  # ValueError: not an address Dask knows
+        raise DaskRecordError(f"cannot reach the Dask scheduler at {address}: "
+                              f"{' '.join(str(e).split())}") from None
     try:
         session = ClusterRecording(client, output, RecordWorkers(interval_s, rate_hz, stacks))
         session.start()

@@ -301,3 +301,15 @@ def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
     names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
     assert names and all(f"({host}, pid " in n for n in names)
     assert sum("Dask-Default-Threads" in n for n in names) >= 4  # 2 task threads x 2 workers
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["--dask", "tcp://127.0.0.1:9"], 2, "needs a positive --duration"),
+    (["--dask", "nonsense://x", "--duration", "1"], 1, "cannot reach the Dask scheduler"),
+    (["--dask", "tcp://127.0.0.1:9", "--duration", "1", "--pid", "1"], 2, "without --pid"),
+])
+def test_record_dask_bad_input_is_one_line(tmp_path: Path, args: list[str], status: int,
+                                           words: str) -> None:
+    done = _inspector("record", "-o", str(tmp_path / "x.sqlite"), *args)
+    assert done.returncode == status
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
