@@ -31,6 +31,8 @@ from inspector.recording.writer import ProcessRecord, RecordingWriter
 # (containers all start at 1) gets its pids and tids moved up by a multiple of it, so that
 # (pid, tid), which exporters and stack matching key on, stays unique in the merged file.
 PID_SPACE = 2**22
+# Rows turned into Python values and written at a time (as the reader reads them).
+WRITE_BATCH_ROWS = 65_536
 _GIL_COLUMNS = ("t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "samples",
                 "samples_total")
 
@@ -244,18 +246,18 @@ def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], sh
 
 def _write_samples(writer: RecordingWriter, rec: Recording, proc_map: dict[int, int],
                    shift: float, pid_offset: int) -> None:
-    writer.add_process_samples(_rows(rec.process_samples, PROCESS_SAMPLE_COLUMNS, proc_map,
-                                     shift, pid_offset))
-    writer.add_thread_samples(_rows(rec.thread_samples, THREAD_SAMPLE_COLUMNS, proc_map,
-                                    shift, pid_offset))
     stacks = rec.stacks
     if not stacks.empty:
         stacks = stacks[stacks["stack"].notna()]
-        columns = [c if c != "stack_id" else "stack" for c in STACK_COLUMNS]
-        writer.add_stacks(_rows(stacks, columns, proc_map, shift, pid_offset))
-    gil = rec.gil_samples
-    if not gil.empty:
-        writer.add_gil_samples(_rows(gil, _GIL_COLUMNS, proc_map, shift, pid_offset))
+    stack_columns = [c if c != "stack_id" else "stack" for c in STACK_COLUMNS]
+    for df, columns, add in (
+            (rec.process_samples, PROCESS_SAMPLE_COLUMNS, writer.add_process_samples),
+            (rec.thread_samples, THREAD_SAMPLE_COLUMNS, writer.add_thread_samples),
+            (stacks, stack_columns, writer.add_stacks),
+            (rec.gil_samples, _GIL_COLUMNS, writer.add_gil_samples)):
+        # a batch at a time: Python rows of a whole host-hour would outweigh its DataFrames
+        for lo in range(0, len(df), WRITE_BATCH_ROWS):
+            add(_rows(df.iloc[lo:lo + WRITE_BATCH_ROWS], columns, proc_map, shift, pid_offset))
 
 
 # -- reading a merged recording back as its parts -------------------------------------------
