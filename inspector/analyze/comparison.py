@@ -184,13 +184,14 @@ def facts(rec: Recording, label: str | None = None) -> RunFacts:
     wall = wall_s(rec)
     cpu = cpu_seconds(rec)
     exit_code = rec.meta.get("exit_code")
+    diagnosis = replace(diagnosis, verdict=_verdict(rec, diagnosis.verdict))
     return RunFacts(
         label=label, path=rec.path, command=command, job=job, variant=variant,
         wall_s=wall, cpu_s=cpu, cpu_percent=100.0 * cpu / wall if wall > 0 else 0.0,
         processes=diagnosis.process_count, threads=diagnosis.peak_threads,
         rss_peak_bytes=rss_peak_bytes(rec),
         exit_code=int(exit_code) if exit_code is not None else None,
-        verdict=_verdict(rec, diagnosis.verdict),
+        verdict=diagnosis.verdict,
     )
 
 
