@@ -20,6 +20,9 @@ from inspector.analyze.cluster import ClusterDiagnosis, diagnose_cluster
 from inspector.recording.merge import PID_SPACE, hosts_of, is_merged, parts
 
 pytest.importorskip("distributed", reason="the dask extra is not installed")
+# The cluster fixture is set up by whichever test runs first, and may take a few tries on a
+# busy machine (each ~40 s quiet, ~3 min loaded).
+pytestmark = pytest.mark.timeout(900)
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -65,7 +68,6 @@ def _inspector(*args: str) -> subprocess.CompletedProcess:
 
 # -- the Dask cluster ------------------------------------------------------------------------
 
-@pytest.mark.timeout(900)
 def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterRun) -> None:
     for rec in (cluster_run.python, cluster_run.numpy, cluster_run.cli):
         assert is_merged(rec)
