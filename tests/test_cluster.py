@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from machine import for_the_recording, until_it_had_the_cores
+from machine import for_the_recording, skip_or_fail, until_it_had_the_cores
 
 import inspector
 from inspector.analyze.cluster import ClusterDiagnosis, diagnose_cluster
 from inspector.recording.merge import PID_SPACE, hosts_of, is_merged, parts
 
-pytest.importorskip("distributed", reason="the dask extra is not installed")
 # The cluster fixture is set up by whichever test runs first, and may take a few tries on a
 # busy machine (each ~40 s quiet, ~3 min loaded).
 pytestmark = pytest.mark.timeout(900)
@@ -56,6 +55,10 @@ def _diagnosed_right(run: ClusterRun) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
+    try:
+        import distributed  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        skip_or_fail("Dask is not installed: pip install -e '.[test]'")
     tmp = tmp_path_factory.mktemp("cluster")
     return until_it_had_the_cores(lambda: _run_cluster(tmp), _diagnosed_right,
                                   "a 2-worker LocalCluster's GIL verdicts")
