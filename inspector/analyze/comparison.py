@@ -217,6 +217,7 @@ def facts(rec: Recording, label: str | None = None,
     wall = wall_s(rec)
     cpu = cpu_seconds(rec)
     exit_code = rec.meta.get("exit_code")
+    diagnosis = replace(diagnosis, verdict=_verdict(rec, diagnosis.verdict))
     return RunFacts(
         label=label, path=rec.path, command=command, job=job, variant=variant,
         wall_s=wall, cpu_s=cpu, cpu_percent=100.0 * cpu / wall if wall > 0 else 0.0,
@@ -225,6 +226,14 @@ def facts(rec: Recording, label: str | None = None,
         exit_code=int(exit_code) if exit_code is not None else None,
         verdict=diagnosis.verdict, predicted=dict(diagnosis.predicted),
     )
+
+
+def _verdict(rec: Recording, single: Verdict) -> Verdict:
+    """A merged recording's row (many hosts or workers) carries the cluster's verdict."""
+    from inspector.analyze.cluster import cluster_verdict, diagnose_cluster
+    from inspector.recording.merge import is_merged
+
+    return cluster_verdict(diagnose_cluster(rec)) if is_merged(rec) else single
 
 
 def group_runs(runs: Sequence[RunFacts]) -> list[list[RunFacts]]:

@@ -29,7 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "already at PATH kept as PATH.old; any other file there is refused")
     p.add_argument("--pid", type=int, help="attach to a running process and its children")
     p.add_argument("-d", "--duration", type=float, metavar="S",
-                   help="with --pid: stop after S seconds")
+                   help="with --pid: stop after S seconds (with --dask: record S seconds)")
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="record every worker of the Dask cluster at SCHEDULER "
+                        "(tcp://HOST:8786) for --duration seconds, merged into one "
+                        "recording (needs the dask extra; inspector on every worker)")
     p.add_argument("-i", "--interval", type=float, default=0.1, metavar="S",
                    help="seconds between /proc samples of every process and thread (0.1)")
     p.add_argument("-r", "--rate", type=int, default=100, metavar="HZ",
@@ -82,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
+    if args.dask is not None:
+        return _record_dask(args, command)
     if args.pid is None and not command:
         raise UsageError("record: give a COMMAND after --, or --pid PID")
     if args.pid is not None and command:
@@ -117,6 +123,27 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         _write_report(result.path, quiet=args.quiet)
     return result.exit_status
+
+
+def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
+    if command or args.pid is not None:
+        raise UsageError("record: give --dask alone, without --pid or a COMMAND")
+    if args.duration is None or args.duration <= 0:
+        raise UsageError("record: --dask needs a positive --duration")
+    try:
+        from inspector.dask import record_scheduler
+    except ImportError:
+        raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
+    output = Path(args.output) if args.output else default_output(["dask"])
+    session = record_scheduler(args.dask, args.duration, output, interval_s=args.interval,
+                               rate_hz=args.rate, stacks=not args.no_stacks)
+    for error in session.errors:
+        print(f"inspector: {error}", file=sys.stderr)
+    print(f"inspector: recording of {len(session.workers)} Dask worker(s) written to "
+          f"{output} (each worker's own in {output.stem}-workers/)", file=sys.stderr)
+    if args.report:
+        _write_report(output, quiet=args.quiet)
+    return 0
 
 
 def _write_report(path: Path, quiet: bool) -> None:

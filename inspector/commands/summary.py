@@ -30,8 +30,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import inspector
     from inspector.analyze import diagnose
+    from inspector.recording.merge import is_merged
 
-    diag = diagnose(inspector.load(args.recording))
+    rec = inspector.load(args.recording)
+    if is_merged(rec):  # many hosts or workers: a verdict for each, and the cluster's
+        from inspector.commands.merge import summary
+        return summary(rec, str(args.recording), args.json)
+    diag = diagnose(rec)
     if args.json:
         json.dump(diag.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -32,6 +32,7 @@ class ProcessInfo:
     name: str                  # the command it ran, as a shell would show it
     python: str | None         # "Python 3.11 (GIL enabled)", or None when not Python
     exit_code: int | None
+    host: str | None = None    # in a merged recording (inspector merge): the machine
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ThreadInfo:
     pid: int
     tid: int
     name: str                  # Python's name for it where known, else the OS name
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,18 @@ def command_text(argv: Any, fallback: str) -> str:
 
 
 def processes(rec: Recording) -> list[ProcessInfo]:
-    """The recorded processes in the order they started."""
+    """The recorded processes in the order they started (by host, then in that order, in a
+    merged recording; its names start with the host)."""
     out: list[ProcessInfo] = []
     procs = rec.processes
     if procs.empty:
         return out
-    for row in procs.sort_values(["start_s", "proc_id"], kind="stable").itertuples(index=False):
+    hosts = host_of_proc(rec)
+    order = ["start_s", "proc_id"]
+    if hosts:
+        procs = procs.assign(host_=[hosts.get(int(p), "") for p in procs["proc_id"]])
+        order = ["host_", *order]
+    for row in procs.sort_values(order, kind="stable").itertuples(index=False):
         fallback = _text(row.name) or f"pid {int(row.pid)}"
         python = None
         if bool(row.is_python):
@@ -81,9 +89,19 @@ def processes(rec: Recording) -> list[ProcessInfo]:
             gil = _text(row.python_gil)
             python = f"Python {version}" + (f" (GIL {gil})" if gil else "")
         exit_code = None if _missing(row.exit_code) else int(row.exit_code)
-        out.append(ProcessInfo(int(row.proc_id), int(row.pid), command_text(row.cmdline, fallback),
-                               python, exit_code))
+        host = hosts.get(int(row.proc_id))
+        name = command_text(row.cmdline, fallback)
+        out.append(ProcessInfo(int(row.proc_id), int(row.pid),
+                               f"{host}: {name}" if host else name, python, exit_code, host))
     return out
+
+
+def host_of_proc(rec: Recording) -> dict[int, str]:
+    """proc_id -> host in a merged recording (its host column); empty for one host's."""
+    procs = rec.processes
+    if "host" not in procs.columns or not procs["host"].notna().any():
+        return {}
+    return {int(p): str(h) for p, h in zip(procs["proc_id"], procs["host"]) if isinstance(h, str)}
 
 
 def threads(rec: Recording) -> list[ThreadInfo]:
@@ -91,11 +109,13 @@ def threads(rec: Recording) -> list[ThreadInfo]:
     by when it started; a thread known only from its stacks is named as py-spy named it."""
     rows: dict[tuple[int, int], tuple[float, ThreadInfo]] = {}
     proc_of_pid = _proc_of_pid(rec)
+    hosts = host_of_proc(rec)
     for row in rec.threads.itertuples(index=False):
         name = _text(row.name) or _text(row.os_name) or f"thread {int(row.tid)}"
         start = float(row.start_s) if not _missing(row.start_s) else math.inf
         rows[(int(row.proc_id), int(row.tid))] = (
-            start, ThreadInfo(int(row.proc_id), int(row.pid), int(row.tid), name))
+            start, ThreadInfo(int(row.proc_id), int(row.pid), int(row.tid), name,
+                              hosts.get(int(row.proc_id))))
     stacks = rec.stacks
     if not stacks.empty:
         firsts = stacks.groupby(["pid", "tid"], observed=True, sort=False).agg(
@@ -105,7 +125,8 @@ def threads(rec: Recording) -> list[ThreadInfo]:
             if (proc_id, int(tid)) not in rows:
                 name = _text(first["thread_name"]) or f"thread {int(tid)}"
                 rows[(proc_id, int(tid))] = (float(first["start_s"]),
-                                             ThreadInfo(proc_id, int(pid), int(tid), name))
+                                             ThreadInfo(proc_id, int(pid), int(tid), name,
+                                                        hosts.get(proc_id)))
     order = {p.proc_id: i for i, p in enumerate(processes(rec))}
     return [info for _, info in sorted(
         rows.values(), key=lambda r: (order.get(r[1].proc_id, len(order)), r[0], r[1].tid))]

@@ -122,7 +122,9 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
                 entry[0] += samples
                 entry[1] += int(round(seconds * 1e9))
 
-    names = {(t.pid, t.tid): t.name for t in common.threads(rec)}
+    listed = common.threads(rec)
+    names = {(t.pid, t.tid): t.name for t in listed}
+    hosts = {(t.pid, t.tid): t.host for t in listed if t.host}  # merged recordings only
     samples_type = _value_type(strings, "samples", "count")
     wall_type = _value_type(strings, "wall", "nanoseconds")
     key_pid, key_tid = strings("pid"), strings("tid")
@@ -137,6 +139,9 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
             + _int_field(_LABEL_STR, strings(names.get((pid, tid), f"thread {tid}"))),
             _int_field(_LABEL_KEY, key_state) + _int_field(_LABEL_STR, strings(state)),
         ]
+        if (pid, tid) in hosts:
+            labels.append(_int_field(_LABEL_KEY, strings("host"))
+                          + _int_field(_LABEL_STR, strings(hosts[(pid, tid)])))
         sample_msgs.append(_packed_field(_SAMPLE_LOCATION_ID, leaf_first)
                            + _packed_field(_SAMPLE_VALUE, [count, wall_ns])
                            + b"".join(_bytes_field(_SAMPLE_LABEL, lab) for lab in labels))

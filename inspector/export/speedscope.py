@@ -23,7 +23,9 @@ def document(rec: Recording) -> dict[str, Any]:
     # over all its lines, as a profiler's function table does
     frame_index: dict[tuple[str, str], int] = {}
     frames: list[dict[str, Any]] = []
-    names = {(t.pid, t.tid): t.name for t in common.threads(rec)}
+    listed = common.threads(rec)
+    names = {(t.pid, t.tid): t.name for t in listed}
+    hosts = {(t.pid, t.tid): f"{t.host}, " for t in listed if t.host}
     order = {key: i for i, key in enumerate(names)}
     profiles: list[tuple[int, tuple[int, int], dict[str, Any]]] = []
     for pid, tid, spans in common.thread_spans(rec):
@@ -45,7 +47,7 @@ def document(rec: Recording) -> dict[str, Any]:
         name = names.get((pid, tid), f"thread {tid}")
         profiles.append((order.get((pid, tid), len(order)), (pid, tid), {
             "type": "sampled",
-            "name": f"{name} (pid {pid}, tid {tid})",
+            "name": f"{name} ({hosts.get((pid, tid), '')}pid {pid}, tid {tid})",
             "unit": "seconds",
             "startValue": round(spans[0].start_s, 9),
             "endValue": round(spans[-1].end_s, 9),

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS processes (
     affinity_cores INTEGER,               -- CPUs its affinity mask allows (sched_getaffinity)
     quota_cores    REAL,                  -- its cgroup's CPU quota in cores (cpu.max, cfs)
     usable_cores   REAL,                  -- the least of those and the machine's CPUs
-    cores_limited_by TEXT                 -- 'affinity', 'cgroup quota' or NULL
+    cores_limited_by TEXT,                -- 'affinity', 'cgroup quota' or NULL
+    host           TEXT                   -- the machine it ran on: set by `inspector merge`
+                                          -- (NULL in one host's recording: meta hostname)
 );
 CREATE TABLE IF NOT EXISTS threads (
     proc_id     INTEGER NOT NULL,
@@ -91,7 +93,8 @@ CREATE TABLE IF NOT EXISTS thread_samples (
 CREATE TABLE IF NOT EXISTS machine_samples (
     t_s            REAL NOT NULL,
     busy_cores     REAL,                 -- the whole machine's busy CPUs since the last row
-    recorder_cores REAL                  -- of which the recorder and its py-spy runs
+    recorder_cores REAL,                 -- of which the recorder and its py-spy runs
+    host           TEXT                  -- whose machine: set by `inspector merge`
 );
 CREATE TABLE IF NOT EXISTS stack_texts (
     stack_id INTEGER PRIMARY KEY,
@@ -152,13 +155,13 @@ STACK_COLUMNS = (
 PROCESS_COLUMNS = (
     "proc_id", "pid", "ppid", "parent_proc_id", "name", "cmdline", "exe", "create_time",
     "start_s", "end_s", "exit_code", "is_python", "python_version", "python_gil", "is_target",
-    "affinity_cores", "quota_cores", "usable_cores", "cores_limited_by",
+    "affinity_cores", "quota_cores", "usable_cores", "cores_limited_by", "host",
 )
-MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores")
+MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores", "host")
 # Columns added within format version 1: a file written before them lacks them, and reads
 # with them missing (NULL where a reader wants them). A reader requires only the others.
 ADDED_COLUMNS = frozenset({"futex_kind", "affinity_cores", "quota_cores", "usable_cores",
-                           "cores_limited_by", "native_name"})
+                           "cores_limited_by", "native_name", "host"})
 
 
 def required(columns: tuple[str, ...]) -> tuple[str, ...]:

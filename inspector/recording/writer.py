@@ -285,9 +285,10 @@ class RecordingWriter:
         self._db.executemany(
             f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
 
-    def add_machine_sample(self, t_s: float, busy_cores: float, recorder_cores: float) -> None:
-        self._db.execute("INSERT INTO machine_samples VALUES (?,?,?)",
-                         (t_s, busy_cores, recorder_cores))
+    def add_machine_sample(self, t_s: float, busy_cores: float, recorder_cores: float,
+                           host: str | None = None) -> None:
+        self._db.execute("INSERT INTO machine_samples (t_s, busy_cores, recorder_cores, host)"
+                         " VALUES (?,?,?,?)", (t_s, busy_cores, recorder_cores, host))
 
     def add_gil_samples(self, rows: Iterable[Sequence[Any]]) -> None:
         masked = [(*r[:5], self._text(r[5]), *r[6:]) for r in rows]

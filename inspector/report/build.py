@@ -26,6 +26,7 @@ def build_report(recording_path: str | os.PathLike[str],
     """Loads, diagnoses and renders a recording; returns where the page was written."""
     from inspector.analyze import diagnose, thread_states
     from inspector.recording import load
+    from inspector.recording.merge import is_merged
     from inspector.report.page import ReportInputs, render_report
 
     source = Path(recording_path)
@@ -34,7 +35,11 @@ def build_report(recording_path: str | os.PathLike[str],
         raise ReportError(f"report: {output} is the recording itself; give another -o")
     rec = load(source)
     states = thread_states(rec)
-    page = render_report(ReportInputs(rec, states, diagnose(rec, states)))
+    cluster = None
+    if is_merged(rec):  # many hosts or workers: the answer is per worker, and the cluster's
+        from inspector.analyze.cluster import diagnose_cluster
+        cluster = diagnose_cluster(rec)
+    page = render_report(ReportInputs(rec, states, diagnose(rec, states), cluster))
     write_atomically(output, page)
     return output
 

@@ -13,10 +13,12 @@ from typing import Any, Optional
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
+from inspector.analyze.cluster import ClusterDiagnosis
 from inspector.analyze.diagnose import Diagnosis
 from inspector.recording import Recording
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
+from inspector.report.cluster import cluster_section
 from inspector.report.figure import Chart
 from inspector.report.flame import (
     FROZEN_COLOR,
@@ -58,6 +60,7 @@ class ReportInputs:
     recording: Recording
     states: Optional[pd.DataFrame] = None
     diagnosis: Optional[Diagnosis] = None
+    cluster: Optional[ClusterDiagnosis] = None  # a merged recording's: answers per worker
 
 
 def render_report(inputs: ReportInputs) -> str:
@@ -80,7 +83,8 @@ def render_report(inputs: ReportInputs) -> str:
     charts: list[Chart] = []
     facts = sections.key_facts(meta, diagnosis, model, total_cpu)
     body = {
-        "verdict": sections.verdict_section(diagnosis, facts, _empty_reason(rec, interval_s)),
+        "verdict": (cluster_section(inputs.cluster) if inputs.cluster is not None else
+                    sections.verdict_section(diagnosis, facts, _empty_reason(rec, interval_s))),
         "tree": (sections.tree_section(model, diagnosis, cpu_s_by_thread) if model.processes
                  else sections.nothing("No process was recorded.")),
         "timeline": _timeline_section(rec, model, states, diagnosis, interval_s, rate_hz,

@@ -1,0 +1,332 @@
+"""Merges recordings made on many hosts (one per Dask worker, say) into one: each host's
+processes get a `host`, proc_ids are renumbered to stay unique, and every time is put on one
+clock (each recording's wall clock corrected by the offset measured when it was collected).
+
+Reads with `load()`, writes with `RecordingWriter`; meta["merge"] says where each part came
+from, and `parts()` splits a merged Recording back into one Recording per source.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from inspector.errors import OutputError, RecordingError
+from inspector.recording import reader
+from inspector.recording.reader import Recording, load
+from inspector.recording.schema import (
+    PROCESS_SAMPLE_COLUMNS,
+    STACK_COLUMNS,
+    THREAD_SAMPLE_COLUMNS,
+)
+from inspector.recording.writer import ProcessRecord, RecordingWriter
+
+# Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
+# (containers all start at 1) gets its pids and tids moved up by a multiple of it, so that
+# (pid, tid), which exporters and stack matching key on, stays unique in the merged file.
+PID_SPACE = 2**22
+# Rows turned into Python values and written at a time (as the reader reads them).
+WRITE_BATCH_ROWS = 65_536
+_GIL_COLUMNS = ("t_s", "duration_s", "proc_id", "pid", "tid", "thread_name", "samples",
+                "samples_total")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One recording to merge, and what is known of its clock."""
+
+    path: Path
+    label: str | None = None          # a worker's name; default the file's stem
+    clock_offset_s: float = 0.0       # its clock minus the reference clock
+    clock_uncertainty_s: float | None = None  # None: not measured, wall clocks trusted
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    path: Path
+    hosts: tuple[str, ...]
+    sources: int
+    processes: int
+
+
+def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) -> MergeResult:
+    """Writes the merged recording of `sources` to `output`; raises RecordingError for an
+    unreadable input and OutputError where the output cannot be written."""
+    if not sources:
+        raise RecordingError("merge: no recordings given")
+    for s in sources:
+        if output.exists() and s.path.exists() and output.resolve() == s.path.resolve():
+            raise OutputError(f"merge: {output} is one of the recordings; give another -o")
+    # One recording in memory at a time: their start times first, from their meta alone.
+    starts = [_start_unix(s.path) - s.clock_offset_s for s in sources]
+    t0 = min(starts)
+    if output.exists() and not output.is_file():
+        raise OutputError(f"cannot write recording {output}: exists and is not a regular file")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        writer = RecordingWriter(output)
+    except OSError as e:
+        raise OutputError(f"cannot write recording {output}: {e.strerror or e}") from None
+    except Exception as e:  # sqlite3.Error: a path SQLite cannot create
+        raise OutputError(f"cannot write recording {output}: {e}") from None
+    described: list[dict[str, Any]] = []
+    next_proc_id = 1
+    pids_by_host: dict[str, set[int]] = {}
+    machine_hosts: set[str] = set()
+    durations: list[float] = []
+    complete = True
+    first: dict[str, Any] = {}
+    for index, (source, start) in enumerate(zip(sources, starts)):
+        rec = load(source.path)
+        first = first or rec.meta
+        durations.append(rec.duration_s)
+        complete = complete and bool(rec.meta.get("complete"))
+        host = str(rec.meta.get("hostname") or f"host{index + 1}")
+        shift = start - t0
+        pid_offset = _pid_offset(rec, host, pids_by_host)
+        proc_map = _write_processes(writer, rec, host, shift, source.clock_offset_s,
+                                    next_proc_id, pid_offset)
+        _write_samples(writer, rec, proc_map, shift, pid_offset)
+        if host not in machine_hosts:  # one series per machine: every recorder there saw it
+            machine_hosts.add(host)
+            for t, busy, mine in zip(rec.machine_samples["t_s"].tolist(),
+                                     rec.machine_samples["busy_cores"].tolist(),
+                                     rec.machine_samples["recorder_cores"].tolist()):
+                writer.add_machine_sample(t + shift, busy, mine, host=host)
+        for row in rec.problems.itertuples(index=False):
+            pid = _int(getattr(row, "pid", None))
+            tid = _int(getattr(row, "tid", None))
+            writer.add_problem(float(row.t_s) + shift, str(row.source), str(row.kind),
+                               str(getattr(row, "detail", "") or ""),
+                               pid + pid_offset if pid is not None else None,
+                               tid + pid_offset if tid is not None else None)
+        ids = sorted(proc_map.values())
+        described.append({
+            "label": source.label or source.path.stem, "path": str(source.path), "host": host,
+            "start_time_unix": start + source.clock_offset_s,
+            "clock_offset_s": source.clock_offset_s,
+            "clock_uncertainty_s": source.clock_uncertainty_s, "shift_s": shift,
+            "proc_ids": [ids[0], ids[-1]] if ids else [], "pid_offset": pid_offset,
+            "meta": {k: v for k, v in rec.meta.items() if k != "merge"},
+        })
+        next_proc_id += max(len(proc_map), 1)
+        writer.flush()
+        del rec
+    hosts = list(dict.fromkeys(d["host"] for d in described))
+    cores = {d["host"]: int(d["meta"].get("cpu_count") or 1) for d in described}
+    writer.set_meta({
+        "mode": "merged", "command": list(command) or ["inspector", "merge"],
+        "start_time_unix": t0,
+        "duration_s": max(d["shift_s"] + dur for d, dur in zip(described, durations)),
+        "cpu_count": sum(cores.values()), "complete": complete,
+        "exit_code": None, "settings": first.get("settings", {}),
+        "stacks": first.get("stacks", {}), "hostname": hosts[0] if len(hosts) == 1 else None,
+        "inspector_version": first.get("inspector_version"),
+        "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described},
+    })
+    writer.close()
+    return MergeResult(output, tuple(hosts), len(sources), next_proc_id - 1)
+
+
+def _start_unix(path: Path) -> float:
+    """When the recording started, by its host's wall clock (meta alone is read)."""
+    try:
+        db, _uri = reader._open(path)
+    except OSError as e:
+        raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        value = reader._read_meta(db, path).get("start_time_unix")
+    finally:
+        db.close()
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise RecordingError(f"{path}: no start time (meta start_time_unix): "
+                             "it cannot be put on a common clock")
+    return float(value)
+
+
+def _pid_offset(rec: Recording, host: str, pids_by_host: dict[str, set[int]]) -> int:
+    pids = set(rec.processes["pid"].astype(int).tolist())
+    taken = set().union(*(p for h, p in pids_by_host.items() if h != host)) \
+        if pids_by_host else set()
+    offset = 0
+    if pids & taken:
+        offset = PID_SPACE * (1 + max(p // PID_SPACE for p in taken))
+    pids_by_host.setdefault(host, set()).update(p + offset for p in pids)
+    return offset
+
+
+def _int(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return int(value)
+
+
+def _value(value: Any) -> Any:
+    """A DataFrame value as SQLite takes it: None for missing, Python numbers."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: float,
+                     offset_s: float, first_id: int, pid_offset: int) -> dict[int, int]:
+    procs = rec.processes
+    proc_map = {int(old): first_id + i for i, old in enumerate(procs["proc_id"].tolist())}
+    extra = [c for c in ("end_s", "exit_code", "affinity_cores", "quota_cores",
+                         "usable_cores", "cores_limited_by") if c in procs.columns]
+    for row in procs.to_dict("records"):
+        parent = _int(row.get("parent_proc_id"))
+        ppid = _int(row.get("ppid"))
+        create = _value(row.get("create_time"))
+        proc_id = proc_map[int(row["proc_id"])]
+        writer.add_process(ProcessRecord(
+            proc_id=proc_id, pid=int(row["pid"]) + pid_offset,
+            ppid=ppid + pid_offset if ppid is not None else None,
+            parent_proc_id=proc_map.get(parent) if parent is not None else None,
+            name=str(_value(row.get("name")) or ""), cmdline=list(row.get("cmdline") or []),
+            exe=_value(row.get("exe")),
+            create_time=create - offset_s if create is not None else None,  # type: ignore
+            start_s=float(row["start_s"]) + shift,
+            is_python=bool(row.get("is_python")), python_version=_value(row.get("python_version")),
+            python_gil=_value(row.get("python_gil")), is_target=bool(row.get("is_target"))))
+        fields = {c: _value(row.get(c)) for c in extra}
+        if fields.get("end_s") is not None:
+            fields["end_s"] = fields["end_s"] + shift
+        writer.update_process(proc_id, host=host, **fields)
+    for row in rec.threads.to_dict("records"):
+        thread_proc = proc_map.get(int(row["proc_id"]))
+        if thread_proc is None:
+            continue
+        tid = int(row["tid"]) + pid_offset
+        start = _value(row.get("start_s"))
+        writer.upsert_thread(thread_proc, int(row["pid"]) + pid_offset, tid,
+                             _value(row.get("os_name")) or _value(row.get("name")),
+                             (start if start is not None else 0.0) + shift)
+        if _value(row.get("python_name")):
+            writer.name_thread(thread_proc, tid, str(row["python_name"]))
+        end = _value(row.get("end_s"))
+        if end is not None:
+            writer.end_thread(thread_proc, tid, end + shift)
+    return proc_map
+
+
+def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], shift: float,
+          pid_offset: int, time_columns: Sequence[str] = ("t_s",)) -> list[tuple[Any, ...]]:
+    """The frame's `columns` as rows of Python values, times shifted, ids renumbered."""
+    if df.empty:
+        return []
+    out: list[list[Any]] = []
+    for name in columns:
+        if name not in df.columns:
+            out.append([None] * len(df))
+            continue
+        col = df[name]
+        if name in time_columns:
+            values = (col.to_numpy(dtype=np.float64) + shift).tolist()
+        elif name == "proc_id":
+            values = [proc_map.get(int(v)) if v == v else None
+                      for v in col.to_numpy(dtype=np.float64).tolist()]
+        elif name in ("pid", "tid"):
+            values = (col.to_numpy(dtype=np.int64) + pid_offset).tolist()
+        elif isinstance(col.dtype, pd.CategoricalDtype):
+            values = col.astype(object).where(col.notna(), None).tolist()
+        else:
+            values = col.tolist()
+        out.append(values)
+    return list(zip(*out))
+
+
+def _write_samples(writer: RecordingWriter, rec: Recording, proc_map: dict[int, int],
+                   shift: float, pid_offset: int) -> None:
+    stacks = rec.stacks
+    if not stacks.empty:
+        stacks = stacks[stacks["stack"].notna()]
+    stack_columns = [c if c != "stack_id" else "stack" for c in STACK_COLUMNS]
+    for df, columns, add in (
+            (rec.process_samples, PROCESS_SAMPLE_COLUMNS, writer.add_process_samples),
+            (rec.thread_samples, THREAD_SAMPLE_COLUMNS, writer.add_thread_samples),
+            (stacks, stack_columns, writer.add_stacks),
+            (rec.gil_samples, _GIL_COLUMNS, writer.add_gil_samples)):
+        # a batch at a time: Python rows of a whole host-hour would outweigh its DataFrames
+        for lo in range(0, len(df), WRITE_BATCH_ROWS):
+            add(_rows(df.iloc[lo:lo + WRITE_BATCH_ROWS], columns, proc_map, shift, pid_offset))
+
+
+# -- reading a merged recording back as its parts -------------------------------------------
+
+@dataclass(frozen=True)
+class Part:
+    """One source of a merged recording (a worker), as a Recording of its own on the
+    merged clock."""
+
+    index: int
+    label: str
+    host: str
+    clock_offset_s: float
+    clock_uncertainty_s: float | None
+    shift_s: float
+    recording: Recording
+
+
+def is_merged(rec: Recording) -> bool:
+    merged = rec.meta.get("merge")
+    return isinstance(merged, dict) and isinstance(merged.get("sources"), list)
+
+
+def hosts_of(rec: Recording) -> pd.Series:
+    """Each process's host (by proc_id): the host column, or the recording's hostname where
+    a file has none (one host's recording, or one written before the column)."""
+    procs = rec.processes
+    fallback = str(rec.meta.get("hostname") or "this host")
+    if "host" not in procs.columns:
+        return pd.Series(fallback, index=procs["proc_id"].to_numpy())
+    hosts = procs["host"].astype(object).where(procs["host"].notna(), fallback)
+    return pd.Series(hosts.to_numpy(), index=procs["proc_id"].to_numpy())
+
+
+def parts(rec: Recording) -> list[Part]:
+    """The merged recording split into its sources; one part (the whole) if not merged."""
+    if not is_merged(rec):
+        host = str(rec.meta.get("hostname") or "this host")
+        return [Part(0, rec.path.stem, host, 0.0, None, 0.0, rec)]
+    out = []
+    for i, s in enumerate(rec.meta["merge"]["sources"]):
+        lo, hi = (s.get("proc_ids") or [0, -1])[:2]
+        ids = set(range(int(lo), int(hi) + 1))
+        meta = dict(s.get("meta") or {})
+        shift = float(s.get("shift_s") or 0.0)
+        meta["duration_s"] = float(meta.get("duration_s") or 0.0) + shift
+        meta["hostname"] = s.get("host")
+        out.append(Part(i, str(s.get("label") or i), str(s.get("host")),
+                        float(s.get("clock_offset_s") or 0.0), s.get("clock_uncertainty_s"),
+                        shift, _subset(rec, ids, str(s.get("host")), meta)))
+    return out
+
+
+def _subset(rec: Recording, proc_ids: set[int], host: str, meta: dict[str, Any]) -> Recording:
+    def by_proc(df: pd.DataFrame) -> pd.DataFrame:
+        if df.empty or "proc_id" not in df.columns:
+            return df
+        return df[df["proc_id"].isin(proc_ids)].reset_index(drop=True)
+
+    procs = by_proc(rec.processes)
+    pids = set(procs["pid"].astype(int).tolist())
+    problems = rec.problems
+    if not problems.empty and "pid" in problems.columns:
+        problems = problems[problems["pid"].isin(pids)].reset_index(drop=True)
+    machine = rec.machine_samples
+    if not machine.empty and "host" in machine.columns:
+        machine = machine[machine["host"] == host].reset_index(drop=True)
+    return Recording(Path(f"{rec.path}#{meta.get('hostname')}"), meta, procs,
+                     by_proc(rec.threads), by_proc(rec.process_samples),
+                     by_proc(rec.thread_samples), by_proc(rec.stacks), problems,
+                     by_proc(rec.gil_samples), machine)
+

@@ -1,0 +1,320 @@
+"""Recording a Dask cluster and merging hosts: a real LocalCluster(processes=True, n_workers=2,
+threads_per_worker=2) recorded through inspector.dask's worker plugin (and through
+`inspector record --dask`), merged on one clock and judged per worker; and two recordings
+made on "hosts" whose clocks disagree, merged and aligned by the offset."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from machine import for_the_recording, skip_or_fail, until_it_had_the_cores
+
+import inspector
+from inspector.analyze.cluster import ClusterDiagnosis, diagnose_cluster
+from inspector.recording.merge import PID_SPACE, hosts_of, is_merged, parts
+
+# The cluster fixture is set up by whichever test runs first, and may take a few tries on a
+# busy machine (each ~40 s quiet, ~3 min loaded).
+pytestmark = pytest.mark.timeout(900)
+
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+TASK_S = 4.0  # each worker runs 2 tasks of this long at once, per map
+
+
+class ClusterRun:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.python = inspector.load(folder / "python.sqlite")
+        self.numpy = inspector.load(folder / "numpy.sqlite")
+        self.cli = inspector.load(folder / "cli.sqlite")
+        self.python_verdict: ClusterDiagnosis = diagnose_cluster(self.python)
+        self.numpy_verdict: ClusterDiagnosis = diagnose_cluster(self.numpy)
+
+
+def _run_cluster(tmp: Path) -> ClusterRun:
+    folder = tmp / f"try-{time.monotonic_ns()}"
+    folder.mkdir()
+    proc = subprocess.run([PY, str(WORKLOADS / "dask_cluster.py"), str(folder), str(TASK_S)],
+                          capture_output=True, text=True, timeout=240,
+                          preexec_fn=for_the_recording())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return ClusterRun(folder)
+
+
+def _diagnosed_right(run: ClusterRun) -> bool:
+    return (all(w.gil_limited for w in run.python_verdict.workers)
+            and not any(w.gil_limited for w in run.numpy_verdict.workers))
+
+
+@pytest.fixture(scope="module")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
+    try:
+        import distributed  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        skip_or_fail("Dask is not installed: pip install -e '.[test]'")
+    tmp = tmp_path_factory.mktemp("cluster")
+    return until_it_had_the_cores(lambda: _run_cluster(tmp), _diagnosed_right,
+                                  "a 2-worker LocalCluster's GIL verdicts")
+
+
+def _inspector(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+# -- the Dask cluster ------------------------------------------------------------------------
+
+def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterRun) -> None:
+    for rec in (cluster_run.python, cluster_run.numpy, cluster_run.cli):
+        assert is_merged(rec)
+        ps = parts(rec)
+        assert [p.label for p in ps] == ["0", "1"]  # LocalCluster's worker names
+        targets = rec.processes[rec.processes["is_target"]]
+        assert len(targets) == 2 and targets["pid"].nunique() == 2  # the two worker processes
+        assert rec.processes["proc_id"].is_unique
+        assert set(hosts_of(rec)) == {rec.meta["merge"]["hosts"][0]}
+        # each worker's own file came back through Dask too, and holds its worker alone
+        for p in ps:
+            own = inspector.load(Path(rec.meta["merge"]["sources"][p.index]["path"]))
+            assert set(own.processes["pid"]) == set(p.recording.processes["pid"])
+        # the offsets were measured, and on one machine they are tiny
+        assert all(p.clock_uncertainty_s is not None and abs(p.clock_offset_s) < 0.05
+                   for p in ps)
+
+
+def test_each_worker_of_a_pure_python_map_is_gil_limited(cluster_run: ClusterRun) -> None:
+    cd = cluster_run.python_verdict
+    for w in cd.workers:
+        assert w.gil_limited and w.advice == "processes", w.sentence()
+        assert w.working_threads >= 2 and w.busy_cores < 1.5
+        assert "GIL-limited at" in w.sentence()
+        assert w.sentence().endswith("use processes=True or nthreads=1 (more worker "
+                                     "processes, fewer threads each)")
+    assert cd.advice == "processes"
+    assert cd.sentence.startswith("cluster: 2 of 2 workers on 1 host GIL-limited")
+
+
+def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> None:
+    cd = cluster_run.numpy_verdict
+    assert not any(w.gil_limited for w in cd.workers), cd.evidence
+    assert cd.advice != "processes"
+    for w in cd.workers:  # the NumPy threads did the work, outside the GIL
+        gil_s = sum(t.state_s.get("gil", 0.0) for t in w.diagnosis.threads)
+        cpu_s = sum(t.state_s.get("cpu", 0.0) for t in w.diagnosis.threads)
+        assert cpu_s > 0.5 and gil_s < 0.25 * cpu_s, (gil_s, cpu_s)
+
+
+def test_record_dask_records_a_running_cluster_from_outside(cluster_run: ClusterRun) -> None:
+    cd = diagnose_cluster(cluster_run.cli)
+    assert cluster_run.cli.meta["command"][:3] == ["inspector", "record", "--dask"]
+    assert len(cd.workers) == 2
+    # the pure-Python tasks ran while it recorded: their threads are in it
+    names = [t.name or "" for w in cd.workers for t in w.diagnosis.threads if t.cpu_s > 0.2]
+    assert sum("Dask-Default-Threads" in n for n in names) >= 2, names
+
+
+def test_summary_shows_hosts_workers_processes_threads(cluster_run: ClusterRun) -> None:
+    path = cluster_run.folder / "python.sqlite"
+    text = _inspector("summary", str(path))
+    assert text.returncode == 0, text.stderr
+    out = text.stdout
+    host = cluster_run.python.meta["merge"]["hosts"][0]
+    assert f"HOST {host} (" in out
+    assert out.index(f"HOST {host}") < out.index("WORKER 0:") < out.index("WORKER 1:")
+    assert "VERDICT: cluster: 2 of 2 workers" in out
+    assert "Dask-Default-Threads" in out.split("WORKER 1:")[1]
+    as_json = json.loads(_inspector("summary", "--json", str(path)).stdout)
+    assert [w["label"] for w in as_json["workers"]] == ["0", "1"]
+    assert all(w["gil_limited"] for w in as_json["workers"])
+
+
+# -- merging recordings from hosts whose clocks disagree -------------------------------------
+
+SKEW_S = 37.0  # host B's clock runs this far ahead of host A's
+
+# Waits until wall-clock time T (argv[1]) on this machine, then computes for a second: the
+# same real moment on both "hosts".
+AT_T_COMPUTE = ("import sys, time\n"
+                "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+                "end = time.time() + 1.0\n"
+                "while time.time() < end: pass\n")
+
+
+def _as_if_recorded_on(path: Path, host: str, skew_s: float) -> None:
+    """What the same recording would hold had its host's clock run skew_s ahead: every wall
+    time in it (the start, each process's creation) later by skew_s, and another hostname."""
+    db = sqlite3.connect(path)
+    with db:
+        meta = dict(db.execute("SELECT key, value FROM meta"))
+        start = json.loads(meta["start_time_unix"]) + skew_s
+        db.execute("UPDATE meta SET value = ? WHERE key = 'start_time_unix'", (json.dumps(start),))
+        db.execute("UPDATE meta SET value = ? WHERE key = 'hostname'", (json.dumps(host),))
+        db.execute("UPDATE processes SET create_time = create_time + ?", (skew_s,))
+    db.close()
+
+
+def _onset_s(rec: inspector.Recording) -> float:
+    """When the target first used half a core or more."""
+    ps = rec.process_samples
+    target = rec.processes[rec.processes["is_target"]]["proc_id"].iloc[0]
+    busy = ps[(ps["proc_id"] == target) & (ps["cpu_percent"] >= 50)]
+    assert not busy.empty
+    return float(busy["t_s"].iloc[0])
+
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("hosts")
+    at = time.time() + 3.0
+    paths = [tmp / "a.sqlite", tmp / "b.sqlite"]
+    recorders = [subprocess.Popen([PY, "-m", "inspector", "record", "-q", "-i", "0.05",
+                                   "--no-stacks", "-o", str(p), "--", PY, "-c", AT_T_COMPUTE,
+                                   str(at)], preexec_fn=for_the_recording())
+                 for p in paths]
+    assert [r.wait(60) for r in recorders] == [0, 0]
+    _as_if_recorded_on(paths[1], "host-b", SKEW_S)
+    return paths[0], paths[1]
+
+
+def test_two_hosts_merged_with_the_measured_offset_are_aligned(
+        two_hosts: tuple[Path, Path], tmp_path: Path) -> None:
+    a, b = two_hosts
+    out = tmp_path / "aligned.sqlite"
+    done = _inspector("merge", str(a), str(b), "-o", str(out), "--offset", f"{b}={SKEW_S}")
+    assert done.returncode == 0, done.stderr
+    merged = inspector.load(out)
+    ps = parts(merged)
+    assert [p.host for p in ps] == [inspector.load(a).meta["hostname"], "host-b"]
+    assert set(hosts_of(merged)) == {ps[0].host, "host-b"}
+    # the same real moment lands at the same merged time, to within a sampling interval or
+    # two (each recorder saw it at its own next sample)
+    assert abs(_onset_s(ps[0].recording) - _onset_s(ps[1].recording)) < 0.3
+    # and where each host's own timeline had it, shifted by the difference of the starts
+    for part, path in zip(ps, (a, b)):
+        own = inspector.load(path)
+        assert _onset_s(part.recording) == pytest.approx(_onset_s(own) + part.shift_s,
+                                                         abs=1e-6)
+    # create_time is back on the reference clock: the two targets started within a second
+    created = merged.processes.groupby(hosts_of(merged).to_numpy())["create_time"].min()
+    assert abs(created.iloc[0] - created.iloc[1]) < 1.0
+
+
+def test_without_the_offset_the_skew_shows_as_time_apart(two_hosts: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    a, b = two_hosts
+    out = tmp_path / "skewed.sqlite"
+    assert _inspector("merge", str(a), str(b), "-o", str(out)).returncode == 0
+    ps = parts(inspector.load(out))
+    apart = _onset_s(ps[1].recording) - _onset_s(ps[0].recording)
+    assert apart == pytest.approx(SKEW_S, abs=0.3)
+
+
+def test_merge_renumbers_proc_ids_and_moves_colliding_pids(two_hosts: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    a, _b = two_hosts
+    copy = tmp_path / "same-pids.sqlite"
+    copy.write_bytes(a.read_bytes())
+    _as_if_recorded_on(copy, "host-c", 0.0)  # the same pids on another host: a collision
+    out = tmp_path / "collide.sqlite"
+    assert _inspector("merge", str(a), str(copy), "-o", str(out)).returncode == 0
+    merged = inspector.load(out)
+    original = inspector.load(a)
+    assert len(merged.processes) == 2 * len(original.processes)
+    assert merged.processes["proc_id"].is_unique
+    assert merged.processes["pid"].is_unique
+    moved = parts(merged)[1].recording
+    assert set(moved.processes["pid"]) == {p + PID_SPACE for p in original.processes["pid"]}
+    assert len(moved.thread_samples) == len(original.thread_samples)
+    assert set(moved.thread_samples["tid"]) == {t + PID_SPACE
+                                               for t in original.thread_samples["tid"]}
+
+
+def test_an_older_file_without_the_host_column_reads_as_its_hostname(
+        two_hosts: tuple[Path, Path], tmp_path: Path) -> None:
+    a, _b = two_hosts
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(a.read_bytes())
+    db = sqlite3.connect(old)
+    with db:  # the tables as a file written before the column had them
+        for table in ("processes", "machine_samples"):
+            columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})") if r[1] != "host"]
+            db.execute(f"CREATE TABLE old_{table} AS SELECT {', '.join(columns)} FROM {table}")
+            db.execute(f"DROP TABLE {table}")
+            db.execute(f"ALTER TABLE old_{table} RENAME TO {table}")
+    db.close()
+    rec = inspector.load(old)
+    assert "host" not in rec.processes.columns
+    assert set(hosts_of(rec)) == {rec.meta["hostname"]}
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["merge", "A", "-o", "X"], 2, "at least two"),
+    (["merge", "A", "B", "-o", "X", "--offset", "A"], 2, "FILE=SECONDS"),
+    (["merge", "A", "B", "-o", "X", "--offset", "C=1"], 2, "not one of the recordings"),
+    (["merge", "A", "NOPE", "-o", "X"], 1, "no such file"),
+])
+def test_merge_bad_input_is_one_line(two_hosts: tuple[Path, Path], tmp_path: Path,
+                                     args: list[str], status: int, words: str) -> None:
+    a, _b = two_hosts
+    subst = {"A": str(a), "B": str(a), "X": str(tmp_path / "x.sqlite"),
+             "NOPE": str(tmp_path / "nope.sqlite")}
+    done = _inspector(*[subst.get(x, x) for x in args])
+    assert done.returncode == status
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    a, b = two_hosts
+    merged = tmp_path / "two.sqlite"
+    assert _inspector("merge", str(a), str(b), "-o", str(merged), "--offset",
+                      f"{b}={SKEW_S}").returncode == 0
+    host_a = inspector.load(a).meta["hostname"]
+    page = tmp_path / "two.html"
+    done = _inspector("report", str(merged), "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert "cluster: 2 of 2 workers on 2 hosts" in html
+    assert html.index(f"<b>{host_a}</b>") < html.index("<b>host-b</b>")
+    assert "worker a:" in html and "worker b:" in html
+    trace = tmp_path / "two.json"
+    assert _inspector("export", str(merged), "-f", "perfetto", "-o", str(trace)).returncode == 0
+    names = {e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"]
+             if e.get("name") == "process_name"}
+    assert any(n.startswith(f"{host_a}: ") for n in names)
+    assert any(n.startswith("host-b: ") for n in names)
+    rows = json.loads(_inspector("compare", str(a), str(merged), "--json", "-o",
+                                 str(tmp_path / "cmp.html")).stdout)["rows"]
+    assert rows[1]["verdict"]["evidence"][0].startswith("cluster: 2 of 2 workers")
+    assert not rows[0]["verdict"]["evidence"][0].startswith("cluster:")
+
+
+def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
+                                                    tmp_path: Path) -> None:
+    out = tmp_path / "cluster.speedscope.json"
+    done = _inspector("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
+                      "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    host = cluster_run.python.meta["merge"]["hosts"][0]
+    names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
+    assert names and all(f"({host}, pid " in n for n in names)
+    assert sum("Dask-Default-Threads" in n for n in names) >= 4  # 2 task threads x 2 workers
+
+
+@pytest.mark.parametrize("args, status, words", [
+    (["--dask", "tcp://127.0.0.1:9"], 2, "needs a positive --duration"),
+    (["--dask", "nonsense://x", "--duration", "1"], 1, "cannot reach the Dask scheduler"),
+    (["--dask", "tcp://127.0.0.1:9", "--duration", "1", "--pid", "1"], 2, "without --pid"),
+])
+def test_record_dask_bad_input_is_one_line(tmp_path: Path, args: list[str], status: int,
+                                           words: str) -> None:
+    done = _inspector("record", "-o", str(tmp_path / "x.sqlite"), *args)
+    assert done.returncode == status
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
