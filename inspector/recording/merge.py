@@ -137,7 +137,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
 def _start_unix(path: Path) -> float:
     """When the recording started, by its host's wall clock (meta alone is read)."""
     try:
-        db, _uri = reader._open(path)
+        db = reader._open(path)
     except OSError as e:
         raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
