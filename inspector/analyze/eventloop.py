@@ -116,6 +116,11 @@ BLOCKING_FRAMES = (
 STARVED_SHARE = 0.5
 # ... in a blocking syscall (I/O, sleep, a lock, a child) for at least this share: blocked.
 BLOCKED_SHARE = 0.5
+# ... in the selector's own syscall for at least this share: not a block at all (the samples
+# of the stack missed the selector's frame: a seam between py-spy runs, a late sample).
+SELECTOR_SHARE = 0.5
+SELECTOR_SYSCALLS = frozenset({"epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll",
+                               "select", "pselect6", "kevent"})
 
 
 def judge_blocks(blocks: list[LoopBlock], stacks: pd.DataFrame, states: pd.DataFrame
@@ -127,6 +132,8 @@ def judge_blocks(blocks: list[LoopBlock], stacks: pd.DataFrame, states: pd.DataF
     starved: list[LoopBlock] = []
     for b in blocks:
         share = _thread_shares(states, b)
+        if share is not None and share["in_selector"] >= SELECTOR_SHARE:
+            continue  # the OS saw it in its selector's wait: py-spy's frames were stale
         call = _blocking_call(stacks, b)
         # Starved: mostly waiting for the GIL or a core, and too little CPU in the stretch
         # for the callback itself to have been slow.
@@ -163,8 +170,12 @@ def _thread_shares(states: pd.DataFrame, b: LoopBlock) -> dict[str, Any] | None:
     def seconds(*cols: str) -> np.ndarray:
         return sum(rows[c].to_numpy(dtype="float64") for c in cols) * weight
 
-    blocked = seconds("io_s", "sleep_s", "lock_s")
-    calls = rows["syscall_name"].astype(object)[blocked > 0].dropna().astype(str)
+    names = rows["syscall_name"].astype(object)
+    selector = names.isin(SELECTOR_SYSCALLS).to_numpy()
+    waited = seconds("io_s", "sleep_s", "lock_s")
+    in_selector = np.where(selector, waited, 0.0)
+    blocked = np.where(selector, 0.0, waited)
+    calls = names[blocked > 0].dropna().astype(str)
     calls = calls[calls != "running"]
     call = None
     if len(calls):
@@ -173,7 +184,8 @@ def _thread_shares(states: pd.DataFrame, b: LoopBlock) -> dict[str, Any] | None:
                 else f"a blocking {name} call")
     return {"cpu_s": float(seconds("cpu_s").sum()),
             "starved": float(seconds("gil_s", "runqueue_s").sum()) / total,
-            "blocked": float(blocked.sum()) / total, "call": call}
+            "blocked": float(blocked.sum()) / total, "call": call,
+            "in_selector": float(in_selector.sum()) / total}
 
 
 def _blocking_call(stacks: pd.DataFrame, b: LoopBlock) -> str | None:

@@ -31,7 +31,7 @@ FUTEX_SYSCALLS = frozenset({"futex", "futex_waitv"})
 DISK_WAIT_STATES = frozenset({"D"})
 
 _OUT_COLUMNS = ("t_s", "dt_s", "proc_id", "pid", "tid", "name", "state", *STATE_COLUMNS,
-                "syscall_name", "leaf")
+                "syscall_name", "leaf", "importing")
 
 
 def thread_states(rec: Recording) -> pd.DataFrame:
@@ -100,7 +100,19 @@ def thread_states(rec: Recording) -> pd.DataFrame:
         categories=["address", "stack"])
     leaf_codes, leaf_names = pd.factorize(_leaves(stack_uniq, text_of))
     out["leaf"] = pd.Categorical.from_codes(leaf_codes[stack_codes[keep]], leaf_names)
+    # Importing modules (the interpreter's start, a lazy import): serial by nature, the same
+    # under every concurrency model; the wall-time verdict sets it apart.
+    importing = np.array([_importing(text_of.get(int(sid))) for sid in stack_uniq], dtype=bool)
+    out["importing"] = importing[stack_codes[keep]] if len(importing) else False
     return out
+
+
+# py-spy names the import machinery's frames by this file (a frozen module).
+IMPORT_FRAME = "<frozen importlib._bootstrap"
+
+
+def _importing(text: str | None) -> bool:
+    return bool(text) and IMPORT_FRAME in str(text)
 
 
 def _cpu_and_waits(ts: pd.DataFrame, sort: Callable[[np.ndarray], np.ndarray],
@@ -326,6 +338,7 @@ def _empty() -> pd.DataFrame:
         df[c] = df[c].astype("int64")
     for c in ("name", "state", "syscall_name", "leaf"):
         df[c] = pd.Categorical([])
+    df["importing"] = df["importing"].astype(bool)
     return df
 
 

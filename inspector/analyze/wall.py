@@ -18,6 +18,10 @@ import pandas as pd
 # An interval is "computing" when the tree wanted at least half a core in it (on a CPU, or
 # runnable: waiting for the GIL or a core): something was working for most of that moment.
 COMPUTING_CORES = 0.5
+# A thread's wait for a core counts towards that only when it ran at least this share of the
+# interval too: a CPU-bound thread on a machine ten times oversubscribed still gets ~10-20%;
+# an I/O thread that wakes to read runs well under 1%.
+RQ_WANTS_CPU_SHARE = 0.05
 # ... "waiting on I/O" when nothing computed and at least half a thread's worth of the
 # interval was spent in an I/O wait (a socket, a pipe, a disk).
 IO_THREADS = 0.5
@@ -38,7 +42,7 @@ MIN_PHASE_S = 0.5
 PARALLEL = "parallel"    # computing on more than one core at once
 SERIAL = "serial"        # computing, on one core's worth (one thread, or threads taking turns)
 IO = "io"                # nothing computing; waiting on I/O
-WAITING = "waiting"      # nothing computing or doing I/O: locks, children, sleeps
+WAITING = "waiting"      # nothing computing or doing I/O: locks, children, sleeps, imports
 LABELS = (PARALLEL, SERIAL, IO, WAITING)
 
 
@@ -94,7 +98,14 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
         return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
                                      "cpu", "rq", "busy_processes", "wanting_processes",
                                      "runnable", "label"])
-    demand = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
+    # Waiting for a core counts as wanting one from a thread that computes when it gets one:
+    # an I/O thread woken for a byte on a busy machine queues for a core too, but would run
+    # for microseconds; other programs' load must not make its waits look like work.
+    queued = states["runqueue_s"].where(states["cpu_s"] >= RQ_WANTS_CPU_SHARE * states["dt_s"],
+                                        0.0)
+    demand = states["cpu_s"] + states["gil_s"] + queued
+    if "importing" in states.columns:  # importing modules is start-up, not the work
+        demand = demand.where(~states["importing"].to_numpy(dtype=bool), 0.0)
     per_t = pd.DataFrame({
         "t_s": states["t_s"].to_numpy(), "dt": states["dt_s"].to_numpy(),
         "demand": demand.to_numpy(), "cpu": states["cpu_s"].to_numpy(),
