@@ -95,10 +95,14 @@ class LiveSession:
         """The recording as written so far; None before its first samples."""
         import inspector
 
-        if not self.path.exists():
+        from inspector.record.recorder import partial_path
+
+        # the recorder writes PATH.partial and renames it to PATH once complete
+        path = self.path if self.path.exists() else partial_path(self.path)
+        if not path.exists():
             return None
         try:
-            rec = inspector.load(self.path)
+            rec = inspector.load(path)
         except RecordingError:
             return None  # caught between the file's creation and its tables
         return rec if not rec.thread_samples.empty else None
