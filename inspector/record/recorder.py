@@ -22,9 +22,10 @@ from inspector.errors import AttachError, OutputError, TargetNotFound
 from inspector.record import procfs
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.stacks import (
-    CHUNK_S,
     GIL_RATE_HZ,
     PERMISSION_HINT,
+    RUN_LENGTHS_S,
+    STACKS_BUDGET_CORES,
     StackSampler,
     find_py_spy,
     py_spy_version,
@@ -50,6 +51,7 @@ class RecordOptions:
     quiet: bool = False
     duration_s: float | None = None  # attach mode: stop after this long
     redact: str | None = None
+    gil_check: bool = False  # also run py-spy --gil (a cross-check of the futex GIL waits)
 
 
 @dataclass
@@ -183,17 +185,20 @@ class _Session:
             return
         self.writer.set_meta({"stacks": self._stacks_meta()})
         self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
-                                   self.ignore_pids)
+                                   self.ignore_pids, gil_check=self.opts.gil_check)
         self.stacks.start()
 
     def _stacks_meta(self) -> dict:
         """How stacks are sampled (the asked rate is in meta["settings"], once); once
         finished, with the lowest rate py-spy was run at (lowered for many threads)."""
         meta = {"enabled": True, "sampler": "py-spy", "py_spy_version": self.py_spy_version,
-                "mode": "nonblocking", "chunk_s": CHUNK_S,
-                "gil_rate_hz": min(self.opts.rate, GIL_RATE_HZ)}
+                "mode": "nonblocking", "chunk_s": RUN_LENGTHS_S[0],
+                "run_lengths_s": list(RUN_LENGTHS_S), "budget_cores": STACKS_BUDGET_CORES}
+        if self.opts.gil_check:
+            meta["gil_rate_hz"] = min(self.opts.rate, GIL_RATE_HZ)
         if self.stacks is not None and self.stacks.lowest_rate_hz is not None:
             meta["rate_hz_used"] = self.stacks.lowest_rate_hz
+            meta["rates_hz_used"] = [list(c) for c in self.stacks.rate_changes]
         return meta
 
     def finish(self, exit_code: int | None, extra_meta: dict) -> float:
@@ -208,6 +213,9 @@ class _Session:
         self.stop_sampling.set()
         self._thread.join()
         self.sampler.finish()
+        recorder_cpu = self.sampler.recorder_cpu()
+        if recorder_cpu is not None:
+            extra_meta = {"recorder_cpu": recorder_cpu, **extra_meta}
         duration = time.monotonic() - self.t0
         self.writer.set_meta({
             **stacks_meta,

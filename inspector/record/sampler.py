@@ -481,6 +481,10 @@ class Sampler:
                     continue
                 self._add(pid, None, False, t_s)
 
+    def recorder_cpu(self) -> dict[str, float] | None:
+        """The recorder's own mean CPU and its py-spy runs' (meta recorder_cpu)."""
+        return self._machine.mean_cores()
+
     def finish(self) -> None:
         """Ends whatever is still tracked and writes the remaining rows."""
         with self._lock:
