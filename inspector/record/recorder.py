@@ -113,6 +113,9 @@ class _Session:
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
+        # set to take the next sample now (the target exited: the tree's end is seen at once,
+        # not up to an interval later) or to stop
+        self.wake = threading.Event()
         self.sampler_error: BaseException | None = None
         self._status_shown = False
         self._thread = threading.Thread(target=self._sample_loop, name="inspector-sampler",
@@ -148,7 +151,8 @@ class _Session:
                     self.sampler.lagged_ticks += 1
                     next_tick = time.monotonic()  # skip, don't burst to catch up
                     delay = 0
-                self.stop_sampling.wait(delay)
+                self.wake.wait(delay)
+                self.wake.clear()
             self.sampler.tick()
         except BaseException as e:
             self.sampler_error = e
@@ -211,6 +215,7 @@ class _Session:
             else:
                 stacks_meta = {"stacks": self._stacks_meta()}
         self.stop_sampling.set()
+        self.wake.set()
         self._thread.join()
         self.sampler.finish()
         recorder_cpu = self.sampler.recorder_cpu()
@@ -294,12 +299,24 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
 
     returncode = proc.wait()
     target_done.set()
+    _sample_now(session)
     session.sampler.set_exit_code(proc.pid, returncode)
     if tty is not None:
         _take_back_terminal(tty)
     _wait_for_tree(session)
     duration = session.finish(returncode, {"target_pid": proc.pid})
     return _result(session, opts, _exit_status(returncode), duration)
+
+
+def _sample_now(session: _Session) -> None:
+    """Takes a sample at once and waits for it (at most an interval): a target that
+    exited is seen gone now, not up to an interval later (a whole command's tail)."""
+    ticks = session.sampler.ticks
+    session.wake.set()
+    deadline = time.monotonic() + session.opts.interval_s
+    while (session.sampler.ticks == ticks and session.sampler_error is None
+           and time.monotonic() < deadline):
+        time.sleep(0.002)
 
 
 def _start_target(command: Sequence[str], tty: int | None, writer: RecordingWriter,
