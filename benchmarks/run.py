@@ -651,9 +651,15 @@ def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
                 funcs = by_thread.get(name, {})
                 top = max(funcs, key=lambda f: funcs[f]) if funcs else None
                 per_thread[name] = (sum(funcs.values()), top)
+        cpu = meta.get("recorder_cpu") or {}
+        if not cpu:  # a recorder from before meta recorder_cpu: its per-tick rows, over time
+            ticks = db.execute("SELECT t_s, recorder_cores FROM machine_samples"
+                               " ORDER BY t_s").fetchall()
+            spans = [(t1 - t0, c) for (t0, _), (t1, c) in zip(ticks, ticks[1:]) if t1 > t0]
+            if spans:
+                cpu = {"mean_cores": sum(dt * c for dt, c in spans) / sum(dt for dt, _ in spans)}
     finally:
         db.close()
-    cpu = meta.get("recorder_cpu") or {}
     stacks = meta.get("stacks") or {}
     return {
         "recorder_cores": cpu.get("mean_cores"), "own_cores": cpu.get("own_cores"),
