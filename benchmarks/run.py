@@ -638,10 +638,13 @@ def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
             (duration, duration)).fetchone()[0] or 0.0
         per_thread: dict[str, tuple[int, str | None]] = {}
         if busy:
+            # named as the threads table names them (a span's own thread_name is left out
+            # where py-spy's name could be stale)
             rows = db.execute(
-                "SELECT s.thread_name, SUM(s.samples), t.text FROM stacks s"
-                " JOIN stack_texts t USING (stack_id) WHERE s.thread_name IS NOT NULL"
-                " GROUP BY s.pid, s.tid, s.thread_name, s.stack_id").fetchall()
+                "SELECT th.name, SUM(s.samples), t.text FROM stacks s"
+                " JOIN stack_texts t USING (stack_id)"
+                " JOIN threads th ON th.proc_id = s.proc_id AND th.tid = s.tid"
+                " WHERE th.name IS NOT NULL GROUP BY s.proc_id, s.tid, s.stack_id").fetchall()
             by_thread: dict[str, dict[str, int]] = {}
             for name, samples, text in rows:
                 leaf = text.rsplit(";", 1)[-1].split(" (", 1)[0]
@@ -671,7 +674,11 @@ def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
     }
 
 
-def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
+BASELINE = "inspector before"  # section 5's name for --baseline's inspector
+
+
+def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None = None
+               ) -> dict[str, Any]:
     """Each target plain, under inspector at its defaults and under py-spy --nonblocking
     alone, interleaved; the recorder's CPU from each recording's meta; the file's size per
     thread-second; and the whole command on a short target."""
@@ -687,6 +694,9 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
             commands["py-spy nonblocking"] = lambda argv: [
                 py_spy, "record", "-r", str(RATE_HZ), *PY_SPY_FLAGS, "--nonblocking", "-f",
                 "raw", "-o", str(raw), "--", *argv]
+        if baseline is not None:  # an older inspector package, ahead on the path
+            commands[BASELINE] = lambda argv: [
+                "env", f"PYTHONPATH={baseline}", *inspector_record(rec), *argv]
         names = list(commands)
         for t in COST_TARGETS:
             if t.calibration_work:
@@ -699,6 +709,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
                                    report=report)
             rounds: list[dict[str, RunResult]] = []
             costs: list[dict[str, Any]] = []
+            before: list[dict[str, Any]] = []
             for r in range(sizes.rounds):
                 order = names[r % len(names):] + names[:r % len(names)]
                 rnd = {}
@@ -707,6 +718,8 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
                                             f"{t.key} under {name}")
                     if name == "inspector":
                         costs.append(_recording_cost(rec, t.busy_threads))
+                    elif name == BASELINE:
+                        before.append(_recording_cost(rec, t.busy_threads))
                 rounds.append(rnd)
             used = {n: [rnd[n] for rnd in rounds] for n in names}
 
@@ -736,7 +749,11 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
                 "busy_samples_min": min((min(c["busy_samples"], default=0) for c in costs),
                                         default=0),
                 "foreign_load": {n: [rnd[n].foreign_load for rnd in rounds] for n in names},
-                "costs": costs,
+                "costs": costs, "before": before,
+                "before_cores": median([c["recorder_cores"] for c in before
+                                        if c["recorder_cores"] is not None]),
+                "before_bytes_per_thread_s": median([c["bytes"] / c["thread_s"] for c in before
+                                                     if c["thread_s"] > 0]),
             }
             rows.append(row)
             log(f"cost {t.key}: inspector {row['ratios']['inspector']['target']['median']:.3f}x"
@@ -746,17 +763,21 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
         work = calibrate(SlowdownTarget("short", "short", "cpu_threads.py", ("--threads", "1"),
                                         5000), sizes.cost_short_s, tmp)
         argv = target_argv("cpu_threads.py", "--threads", "1", "--work", str(work))
-        short: dict[str, list[float]] = {"plain": [], "inspector": []}
+        short_names = ["plain", "inspector"] + ([BASELINE] if baseline is not None else [])
+        short: dict[str, list[float]] = {n: [] for n in short_names}
         for r in range(max(sizes.rounds, 5)):
-            for name in (("plain", "inspector") if r % 2 == 0 else ("inspector", "plain")):
+            for name in short_names[r % len(short_names):] + short_names[:r % len(short_names)]:
                 short[name].append(run_command(commands[name](argv), None,
                                                f"short target under {name}").command_wall_s)
         extra = [i - p for i, p in zip(short["inspector"], short["plain"])]
+        before_extra = [i - p for i, p in zip(short.get(BASELINE, []), short["plain"])]
     return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows,
+            "baseline": str(baseline) if baseline else None,
             "short": {"plain_s": median(short["plain"]),
                       "inspector_s": median(short["inspector"]),
                       "extra_s": median(extra), "extra_min_s": min(extra),
-                      "extra_max_s": max(extra), "runs": len(extra)}}
+                      "extra_max_s": max(extra), "runs": len(extra),
+                      "before_extra_s": median(before_extra) if before_extra else None}}
 
 
 def machine() -> dict[str, Any]:
@@ -1021,9 +1042,22 @@ def render_cost(s: dict[str, Any]) -> str:
         "| busy threads named (fewest samples) | within goals (wall / CPU / bytes) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    if s.get("baseline"):
+        out[-2:-2] = [
+            f"`inspector before` is the inspector package in `{s['baseline']}` (its commit is "
+            "named in the notes), run in the same rounds; its recorder CPU is the time-weighted "
+            "mean of its `machine_samples.recorder_cores`.",
+            "",
+        ]
+        out[-2] = out[-2].replace("| within goals", "| before: wall / recorder CPU / bytes "
+                                  "| within goals")
+        out[-1] += "---|"
     for row in s["rows"]:
         ins = row["ratios"]["inspector"]
         spy = row["ratios"].get("py-spy nonblocking")
+        old = row["ratios"].get(BASELINE)
+        before = (f"| {_x(old['target'])} / {row['before_cores']:.3f} / "
+                  f"{row['before_bytes_per_thread_s']:,.0f} " if old else "")
         busy = (f"{row['busy_named']}/{row['busy_threads']} ({row['busy_samples_min']})"
                 if row["busy_threads"] else "-")
         wall_ok = ins["target"]["median"] <= max(GOAL_COST_WALL,
@@ -1034,7 +1068,7 @@ def render_cost(s: dict[str, Any]) -> str:
             f"| {_x(ins['command'])} "
             f"| {row['recorder_cores']:.3f} / {row['own_cores']:.3f} / {row['py_spy_cores']:.3f} "
             f"| {row['rate_hz_used']:g} | {row['bytes_per_thread_s']:,.0f} | {busy} "
-            f"| {_yes(wall_ok)} / {_yes(row['recorder_cores'] <= GOAL_COST_CORES)} "
+            f"{before}| {_yes(wall_ok)} / {_yes(row['recorder_cores'] <= GOAL_COST_CORES)} "
             f"/ {_yes(row['bytes_per_thread_s'] <= GOAL_COST_BYTES)} |")
     sh = s["short"]
     out += [
@@ -1043,7 +1077,9 @@ def render_cost(s: dict[str, Any]) -> str:
         f"interleaved, {sh['runs']} pairs: `inspector record` took {sh['inspector_s']:.2f} s, "
         f"**{sh['extra_s']:+.2f} s** over plain (median of the pairs; "
         f"{sh['extra_min_s']:+.2f} to {sh['extra_max_s']:+.2f}). Goal: "
-        f"+{GOAL_COST_COMMAND_S} s or less: {_yes(sh['extra_s'] <= GOAL_COST_COMMAND_S)}.",
+        f"+{GOAL_COST_COMMAND_S} s or less: {_yes(sh['extra_s'] <= GOAL_COST_COMMAND_S)}."
+        + (f" `inspector before`: {sh['before_extra_s']:+.2f} s over plain."
+           if sh.get("before_extra_s") is not None else ""),
     ]
     return "\n".join(out)
 
@@ -1095,6 +1131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--quick)")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     ap.add_argument("--rounds", type=int, help="runs per figure (default 5; --quick 1)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="section cost: also run the inspector package found in DIR (e.g. "
+                         "`git archive COMMIT inspector | tar -x -C DIR`), interleaved")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
@@ -1124,7 +1163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu": lambda: bench_cpu(sizes, log),
         "accuracy": lambda: bench_accuracy(sizes, log),
         "scale": lambda: bench_scale(sizes, log),
-        "cost": lambda: bench_cost(sizes, log),
+        "cost": lambda: bench_cost(sizes, log, args.baseline),
     }
     rendered: dict[str, str] = {}
     try:

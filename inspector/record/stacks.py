@@ -1,8 +1,9 @@
 """Python stacks from py-spy, in back-to-back runs of growing length.
 
-py-spy writes its output only when it stops (its issue #604), so each Python process tree
-is sampled by `py-spy record --pid P -d N --subprocesses --nonblocking --threads --idle
--f chrometrace`, one run after another, N growing 1, 2, 4, ... 30 s: the first stacks land
+py-spy writes its output only when it stops (its issue #604), so each Python process is
+sampled by `py-spy record --pid P -d N --nonblocking --threads --idle -f chrometrace`
+(no --subprocesses: the recorder knows the tree and starts one per process), one run after
+another, N growing 1, 2, 4, ... 30 s: the first stacks land
 at once and a long recording pays py-spy's start-up rarely. Every graceful finish ends the
 runs with SIGINT (py-spy writes what it has); a SIGKILLed recorder loses the current runs'
 stacks, up to RUN_LENGTHS_S[-1] of them. Each run's spans are put on the recording's clock
@@ -37,23 +38,24 @@ from inspector.record.pthreads import PthreadTids
 from inspector.record.sampler import ProcInfo, Sampler
 from inspector.recording import RecordingWriter
 
-# py-spy's -d takes whole seconds. Each run of a process tree is longer than the one before:
-# the first stacks land after 1 s, and each launch costs py-spy 20-30 ms of CPU (reading the
-# target's maps and symbols), which runs of 1 s paid twice a second (two chains). The last
-# length bounds what a SIGKILLed recorder loses.
+# py-spy's -d takes whole seconds. Each run of a process is longer than the one before: the
+# first stacks land after 1 s, and the launches (a process start, py-spy reading the target's
+# maps and symbols, 20-50 ms before its first sample) that runs of 1 s paid twice a second
+# (two chains) become rare. The last length bounds what a SIGKILLed recorder loses.
 RUN_LENGTHS_S = (1, 2, 4, 8, 16, 30)
 CHUNK_S = RUN_LENGTHS_S[0]  # the first run's length
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
-# py-spy reads every thread's stack at every sample, 35-48 us each with --idle
-# (benchmarks/RESULTS.md): at 100 Hz, 50 waiting threads cost it half a core. Its rate is
-# chosen to keep it within this share of one core; the recorder's own /proc sampling takes
-# 0.5-3% more (up to 200 threads), so the two stay near 5%. A tree of few threads keeps the
-# asked rate; fifty get ~15 Hz; hundreds a few Hz.
+# py-spy reads every thread's stack at every sample, waiting or not, mostly in system calls:
+# 35-48 us each on a quiet machine (benchmarks/RESULTS.md), about 100 us on a busy one: at
+# 100 Hz, 50 waiting threads cost it half a core. Its rate is chosen to keep all runs
+# together within this share of one core, at the cost each run measures (wait4, or /proc
+# mid-run); the recorder's own /proc sampling takes 0.5-3% more (up to 200 threads), so the
+# two stay near 5%. A few threads keep the asked rate; fifty get 5-15 Hz; hundreds 1-3 Hz.
 STACKS_BUDGET_CORES = 0.03
-# Before a tree's first run has been measured: py-spy's CPU per thread sample (with --idle)
-# and per sample of the tree (walking its processes), both from RESULTS.md's fits.
+# Before a process's first run has been measured: py-spy's CPU per thread sample (RESULTS.md's
+# quiet-machine figure) and per sample of the process (a guess; the first run corrects both).
 PRIOR_THREAD_SAMPLE_S = 45e-6
 PRIOR_TREE_SAMPLE_S = 50e-6
 PY_SPY_LAUNCH_CPU_S = 0.02  # a run's start-up CPU, not counted in its cost per sample
