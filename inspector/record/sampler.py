@@ -348,6 +348,8 @@ class Sampler:
                 pass
         if execd:
             self._reidentify(p, st.comm)
+            # `taskset -c 0 python ...` pins itself, then exec's: read its cores again now
+            self._note_cores(p, t_s)
         elif p.is_python and not _is_full(p.python_version) and t_s - p.start_s < YOUNG_S:
             self._complete_version(p)
         ctx_v = ctx_i = rchar = wchar = None
