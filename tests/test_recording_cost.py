@@ -60,6 +60,9 @@ def test_with_gil_check_the_cross_check_runs_and_says_its_rate(tmp_path: Path) -
     rec = inspector.load(out)
     assert rec.meta["stacks"]["gil_rate_hz"] == 20
     assert not rec.gil_samples.empty
+    # and the diagnosis reads it: some thread held the GIL in most of its samples
+    proc = diagnose(rec, thread_states(rec)).processes[0]
+    assert proc.gil_held_share is not None and proc.gil_held_share >= 0.6
 
 
 PHASES = textwrap.dedent("""
