@@ -33,7 +33,7 @@ TARGETS = HERE / "targets"
 REPO = HERE.parent
 DEFAULT_RESULTS = HERE / "RESULTS.md"
 POLLER = HERE / "psutil_poller.py"
-SECTIONS = ("slowdown", "cpu", "accuracy", "scale")
+SECTIONS = ("slowdown", "cpu", "accuracy", "scale", "cost")
 
 # Goals, from issue 6.
 GOAL_SLOWDOWN = 1.05  # recorded / plain wall time of the target
@@ -90,6 +90,8 @@ class Sizes:
     duty_s: float  # how long each duty-cycle thread burns
     children_per_lifetime: int
     scale_durations_s: tuple[float, ...]
+    cost_target_s: float = 4.0  # section 5: each target's plain wall time (issue 13: 4 s)
+    cost_short_s: float = 1.0  # section 5: the short target the whole command is timed on
 
 
 FULL = Sizes(rounds=5, max_rounds=12, slowdown_target_s=2.5,
@@ -102,7 +104,8 @@ QUICK = Sizes(rounds=1, max_rounds=1, slowdown_target_s=0.2,
               cpu_configs=(CpuConfig(1, 4), CpuConfig(2, 2, wake_every_s=0.01)),
               cpu_window_s=0.5, cpu_settle_s=0.5, cpu_align=False,
               floor_rounds=20, floor_paced_rounds=3,
-              duty_s=1.0, children_per_lifetime=2, scale_durations_s=(5.0,))
+              duty_s=1.0, children_per_lifetime=2, scale_durations_s=(5.0,),
+             cost_target_s=0.5, cost_short_s=0.3)
 
 
 # -- running commands ---------------------------------------------------------------------
@@ -591,6 +594,192 @@ def bench_scale(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
 
 # -- the machine ------------------------------------------------------------------------------
 
+# -- 5. what recording costs, side by side (issue 13) -------------------------------------------
+
+@dataclass(frozen=True)
+class CostTarget:
+    key: str
+    label: str
+    script: str
+    args: tuple[str, ...]
+    calibration_work: int  # 0: the target runs for --seconds instead of a calibrated --work
+    busy_threads: tuple[str, ...] = ()  # names of the threads that compute (hot functions)
+
+
+COST_TARGETS = (
+    CostTarget("1-thread", "1 pure-Python thread", "cpu_threads.py", ("--threads", "1"), 5000,
+               ("worker-0",)),
+    CostTarget("50-threads", "50 GIL-bound threads", "cpu_threads.py", ("--threads", "50"),
+               5000, tuple(f"worker-{i}" for i in range(50))),
+    CostTarget("1+50-waiting", "1 computing + 50 threads in Event.wait()", "cpu_threads.py",
+               ("--threads", "1", "--waiters", "50"), 5000, ("worker-0",)),
+    CostTarget("pool-2", "2-process pool on 2 cores", "pool.py", ("--processes", "2"), 5000),
+    CostTarget("200-threads", "200 GIL-bound threads", "cpu_threads.py", ("--threads", "200"),
+               5000, tuple(f"worker-{i}" for i in range(200))),
+    CostTarget("8x8", "8 processes x 8 waiting threads", "idle.py",
+               ("--processes", "8", "--threads", "8"), 0),
+)
+GOAL_COST_WALL = 1.03  # issue 13: target wall under inspector / plain
+GOAL_COST_CORES = 0.05  # issue 13: recorder + everything it launches, mean, in cores
+GOAL_COST_COMMAND_S = 0.15  # issue 13: whole command over plain on a 1-s target
+GOAL_COST_BYTES = 200  # issue 13: recording bytes per thread per second
+HOT_FUNCTION = "burn"  # the function every computing thread of the targets spends its time in
+
+
+def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
+    """What one inspector run's recording says it cost, and what its stacks hold."""
+    import sqlite3
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        meta = {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
+        duration = float(meta.get("duration_s") or 0.0)
+        thread_s = db.execute(
+            "SELECT SUM(MIN(COALESCE(end_s, ?), ?) - MAX(start_s, 0)) FROM threads",
+            (duration, duration)).fetchone()[0] or 0.0
+        per_thread: dict[str, tuple[int, str | None]] = {}
+        if busy:
+            # named as the threads table names them (a span's own thread_name is left out
+            # where py-spy's name could be stale)
+            rows = db.execute(
+                "SELECT th.name, SUM(s.samples), t.text FROM stacks s"
+                " JOIN stack_texts t USING (stack_id)"
+                " JOIN threads th ON th.proc_id = s.proc_id AND th.tid = s.tid"
+                " WHERE th.name IS NOT NULL GROUP BY s.proc_id, s.tid, s.stack_id").fetchall()
+            by_thread: dict[str, dict[str, int]] = {}
+            for name, samples, text in rows:
+                leaf = text.rsplit(";", 1)[-1].split(" (", 1)[0]
+                funcs = by_thread.setdefault(name, {})
+                funcs[leaf] = funcs.get(leaf, 0) + int(samples)
+            for name in busy:
+                funcs = by_thread.get(name, {})
+                top = max(funcs, key=lambda f: funcs[f]) if funcs else None
+                per_thread[name] = (sum(funcs.values()), top)
+        cpu = meta.get("recorder_cpu") or {}
+        if not cpu:  # a recorder from before meta recorder_cpu: its per-tick rows, over time
+            ticks = db.execute("SELECT t_s, recorder_cores FROM machine_samples"
+                               " ORDER BY t_s").fetchall()
+            spans = [(t1 - t0, c) for (t0, _), (t1, c) in zip(ticks, ticks[1:]) if t1 > t0]
+            if spans:
+                cpu = {"mean_cores": sum(dt * c for dt, c in spans) / sum(dt for dt, _ in spans)}
+    finally:
+        db.close()
+    stacks = meta.get("stacks") or {}
+    return {
+        "recorder_cores": cpu.get("mean_cores"), "own_cores": cpu.get("own_cores"),
+        "py_spy_cores": cpu.get("py_spy_cores"), "bytes": path.stat().st_size,
+        "thread_s": thread_s, "rate_hz_used": stacks.get("rate_hz_used"),
+        "busy_samples": [n for n, _ in per_thread.values()],
+        "busy_named": sum(1 for _, top in per_thread.values() if top == HOT_FUNCTION),
+        "busy_threads": len(per_thread),
+    }
+
+
+BASELINE = "inspector before"  # section 5's name for --baseline's inspector
+
+
+def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None = None
+               ) -> dict[str, Any]:
+    """Each target plain, under inspector at its defaults and under py-spy --nonblocking
+    alone, interleaved; the recorder's CPU from each recording's meta; the file's size per
+    thread-second; and the whole command on a short target."""
+    py_spy = find_py_spy()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="inspector-cost-") as d:
+        tmp = Path(d)
+        rec, raw, report = tmp / "rec.sqlite", tmp / "py-spy.txt", tmp / "report.json"
+        commands: dict[str, Callable[[list[str]], list[str]]] = {
+            "plain": lambda argv: argv,
+            "inspector": lambda argv: inspector_record(rec) + argv}
+        if py_spy is not None:
+            commands["py-spy nonblocking"] = lambda argv: [
+                py_spy, "record", "-r", str(RATE_HZ), *PY_SPY_FLAGS, "--nonblocking", "-f",
+                "raw", "-o", str(raw), "--", *argv]
+        if baseline is not None:  # an older inspector package, ahead on the path
+            commands[BASELINE] = lambda argv: [
+                "env", f"PYTHONPATH={baseline}", *inspector_record(rec), *argv]
+        names = list(commands)
+        for t in COST_TARGETS:
+            if t.calibration_work:
+                work = calibrate(SlowdownTarget(t.key, t.label, t.script, t.args,
+                                                t.calibration_work),
+                                 sizes.cost_target_s, tmp)
+                argv = target_argv(t.script, *t.args, "--work", str(work), report=report)
+            else:
+                argv = target_argv(t.script, *t.args, "--seconds", str(sizes.cost_target_s),
+                                   report=report)
+            rounds: list[dict[str, RunResult]] = []
+            costs: list[dict[str, Any]] = []
+            before: list[dict[str, Any]] = []
+            for r in range(sizes.rounds):
+                order = names[r % len(names):] + names[:r % len(names)]
+                rnd = {}
+                for name in order:
+                    rnd[name] = run_command(commands[name](argv), report,
+                                            f"{t.key} under {name}")
+                    if name == "inspector":
+                        costs.append(_recording_cost(rec, t.busy_threads))
+                    elif name == BASELINE:
+                        before.append(_recording_cost(rec, t.busy_threads))
+                rounds.append(rnd)
+            used = {n: [rnd[n] for rnd in rounds] for n in names}
+
+            def wall(x: RunResult) -> float:
+                return float(x.report["wall_s"])
+
+            def command(x: RunResult) -> float:
+                return x.command_wall_s
+
+            def med(key: str, costs: list[dict[str, Any]] = costs) -> float:
+                return median([c[key] for c in costs if c[key] is not None])
+
+            row: dict[str, Any] = {
+                "key": t.key, "label": t.label, "runs": len(rounds),
+                "plain_target_s": median([wall(x) for x in used["plain"]]),
+                "ratios": {n: {"target": _ratio(rounds, used, n, wall),
+                               "command": _ratio(rounds, used, n, command)}
+                           for n in names[1:]},
+                "recorder_cores": med("recorder_cores"), "own_cores": med("own_cores"),
+                "py_spy_cores": med("py_spy_cores"),
+                "bytes_per_thread_s": median([c["bytes"] / c["thread_s"] for c in costs
+                                              if c["thread_s"] > 0]),
+                "rate_hz_used": median([c["rate_hz_used"] for c in costs
+                                        if c["rate_hz_used"] is not None]),
+                "busy_threads": max((c["busy_threads"] for c in costs), default=0),
+                "busy_named": min((c["busy_named"] for c in costs), default=0),
+                "busy_samples_min": min((min(c["busy_samples"], default=0) for c in costs),
+                                        default=0),
+                "foreign_load": {n: [rnd[n].foreign_load for rnd in rounds] for n in names},
+                "costs": costs, "before": before,
+                "before_cores": median([c["recorder_cores"] for c in before
+                                        if c["recorder_cores"] is not None]),
+                "before_bytes_per_thread_s": median([c["bytes"] / c["thread_s"] for c in before
+                                                     if c["thread_s"] > 0]),
+            }
+            rows.append(row)
+            log(f"cost {t.key}: inspector {row['ratios']['inspector']['target']['median']:.3f}x"
+                f", recorder {row['recorder_cores']:.3f} cores, "
+                f"{row['bytes_per_thread_s']:.0f} B/thread/s")
+        # the whole command on a short target: plain, then inspector, interleaved
+        work = calibrate(SlowdownTarget("short", "short", "cpu_threads.py", ("--threads", "1"),
+                                        5000), sizes.cost_short_s, tmp)
+        argv = target_argv("cpu_threads.py", "--threads", "1", "--work", str(work))
+        short_names = ["plain", "inspector"] + ([BASELINE] if baseline is not None else [])
+        short: dict[str, list[float]] = {n: [] for n in short_names}
+        for r in range(max(sizes.rounds, 5)):
+            for name in short_names[r % len(short_names):] + short_names[:r % len(short_names)]:
+                short[name].append(run_command(commands[name](argv), None,
+                                               f"short target under {name}").command_wall_s)
+        extra = [i - p for i, p in zip(short["inspector"], short["plain"])]
+        before_extra = [i - p for i, p in zip(short.get(BASELINE, []), short["plain"])]
+    return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows,
+            "baseline": str(baseline) if baseline else None,
+            "short": {"plain_s": median(short["plain"]),
+                      "inspector_s": median(short["inspector"]),
+                      "extra_s": median(extra), "extra_min_s": min(extra),
+                      "extra_max_s": max(extra), "runs": len(extra),
+                      "before_extra_s": median(before_extra) if before_extra else None}}
+
+
 def machine() -> dict[str, Any]:
     cpu_model = ""
     try:
@@ -832,8 +1021,71 @@ def _cell(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def render_cost(s: dict[str, Any]) -> str:
+    out = [
+        "## 5. What recording costs, side by side",
+        "",
+        f"Each target (calibrated to run about the same time plain) run plain, under `inspector "
+        f"record` at its defaults and under `py-spy record -r {RATE_HZ} --subprocesses --threads "
+        "--idle --nonblocking` alone, interleaved (the order rotated each round), medians of the "
+        "runs. Target wall: the target's own time (it times itself), recorded / plain, ratio of "
+        "the medians (range of the same-round ratios). Recorder CPU: the recording's "
+        "meta `recorder_cpu` (the recorder's process and its py-spy runs, first tick to last: "
+        "start-up left out), in cores. Bytes: the recording's size over the sum of its threads' "
+        "lifetimes. Busy threads named: of the threads that compute, how many have `burn` as "
+        "their top function in the stacks, in the worst run, and the fewest stack samples any "
+        f"had. Goals (issue 13): wall {GOAL_COST_WALL}x and never worse than py-spy alone; "
+        f"recorder {GOAL_COST_CORES:g} cores; {GOAL_COST_BYTES} bytes per thread per second.",
+        "",
+        "| target | plain (s) | runs | inspector wall | py-spy alone wall | inspector command "
+        "| recorder CPU (cores): all / own / py-spy | stack rate (Hz) | bytes per thread-s "
+        "| busy threads named (fewest samples) | within goals (wall / CPU / bytes) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    if s.get("baseline"):
+        out[-2:-2] = [
+            f"`inspector before` is the inspector package in `{s['baseline']}` (its commit is "
+            "named in the notes), run in the same rounds; its recorder CPU is the time-weighted "
+            "mean of its `machine_samples.recorder_cores`.",
+            "",
+        ]
+        out[-2] = out[-2].replace("| within goals", "| before: wall / recorder CPU / bytes "
+                                  "| within goals")
+        out[-1] += "---|"
+    for row in s["rows"]:
+        ins = row["ratios"]["inspector"]
+        spy = row["ratios"].get("py-spy nonblocking")
+        old = row["ratios"].get(BASELINE)
+        before = (f"| {_x(old['target'])} / {row['before_cores']:.3f} / "
+                  f"{row['before_bytes_per_thread_s']:,.0f} " if old else "")
+        busy = (f"{row['busy_named']}/{row['busy_threads']} ({row['busy_samples_min']})"
+                if row["busy_threads"] else "-")
+        wall_ok = ins["target"]["median"] <= max(GOAL_COST_WALL,
+                                                  spy["target"]["median"] if spy else 0)
+        out.append(
+            f"| {row['label']} | {row['plain_target_s']:.2f} | {row['runs']} "
+            f"| {_x(ins['target'])} | {_x(spy['target']) if spy else '-'} "
+            f"| {_x(ins['command'])} "
+            f"| {row['recorder_cores']:.3f} / {row['own_cores']:.3f} / {row['py_spy_cores']:.3f} "
+            f"| {row['rate_hz_used']:g} | {row['bytes_per_thread_s']:,.0f} | {busy} "
+            f"{before}| {_yes(wall_ok)} / {_yes(row['recorder_cores'] <= GOAL_COST_CORES)} "
+            f"/ {_yes(row['bytes_per_thread_s'] <= GOAL_COST_BYTES)} |")
+    sh = s["short"]
+    out += [
+        "",
+        f"The whole command on a short target ({sh['plain_s']:.2f} s plain, 1 thread), "
+        f"interleaved, {sh['runs']} pairs: `inspector record` took {sh['inspector_s']:.2f} s, "
+        f"**{sh['extra_s']:+.2f} s** over plain (median of the pairs; "
+        f"{sh['extra_min_s']:+.2f} to {sh['extra_max_s']:+.2f}). Goal: "
+        f"+{GOAL_COST_COMMAND_S} s or less: {_yes(sh['extra_s'] <= GOAL_COST_COMMAND_S)}."
+        + (f" `inspector before`: {sh['before_extra_s']:+.2f} s over plain."
+           if sh.get("before_extra_s") is not None else ""),
+    ]
+    return "\n".join(out)
+
+
 RENDER = {"slowdown": render_slowdown, "cpu": render_cpu, "accuracy": render_accuracy,
-          "scale": render_scale}
+          "scale": render_scale, "cost": render_cost}
 
 HEADER = """# inspector benchmarks
 
@@ -879,6 +1131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--quick)")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     ap.add_argument("--rounds", type=int, help="runs per figure (default 5; --quick 1)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="section cost: also run the inspector package found in DIR (e.g. "
+                         "`git archive COMMIT inspector | tar -x -C DIR`), interleaved")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
@@ -908,6 +1163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cpu": lambda: bench_cpu(sizes, log),
         "accuracy": lambda: bench_accuracy(sizes, log),
         "scale": lambda: bench_scale(sizes, log),
+        "cost": lambda: bench_cost(sizes, log, args.baseline),
     }
     rendered: dict[str, str] = {}
     try:

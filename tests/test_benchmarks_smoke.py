@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 RUN = REPO / "benchmarks" / "run.py"
-SECTIONS = ("slowdown", "cpu", "accuracy", "scale")
+SECTIONS = ("slowdown", "cpu", "accuracy", "scale", "cost")
 SLOWDOWN_TARGETS = {"1-thread", "50-threads", "200-threads", "pool-2", "io"}
 
 
@@ -101,11 +101,29 @@ def test_scale_section_measures_report_scale(quick) -> None:
         assert positive(r["html_beyond_plotlyjs_mb"]) and positive(r["rows_thread_samples"]), r
 
 
+def test_cost_compares_inspector_with_plain_and_py_spy_and_reads_the_recorders_cpu(quick
+                                                                                  ) -> None:
+    _, results, _ = quick
+    cost = results["sections"]["cost"]
+    assert {row["key"] for row in cost["rows"]} == {"1-thread", "50-threads", "1+50-waiting",
+                                                     "pool-2", "200-threads", "8x8"}
+    assert set(cost["commands"]) == {"inspector", "py-spy nonblocking"}
+    for row in cost["rows"]:
+        for name in cost["commands"]:
+            assert positive(row["ratios"][name]["target"]["median"]), (row["key"], name)
+        # the recording's own statement of what the recorder cost, and its size
+        assert positive(row["recorder_cores"]) and positive(row["bytes_per_thread_s"]), row
+        assert row["rate_hz_used"] >= 1
+        assert 0 <= row["busy_named"] <= row["busy_threads"]
+    assert positive(cost["short"]["plain_s"]) and positive(cost["short"]["inspector_s"])
+
+
 def test_markdown_has_every_section_and_says_quick_numbers_mean_nothing(quick) -> None:
     proc, _, markdown = quick
     for name in SECTIONS:
         assert f"<!-- begin:{name} -->" in markdown and f"<!-- end:{name} -->" in markdown
     assert "## 1. Target slowdown" in markdown and "## 4. Report scale" in markdown
+    assert "## 5. What recording costs, side by side" in markdown
     assert "--quick run" in markdown
     assert "## 2. The recorder's own CPU" in proc.stdout  # also printed
 

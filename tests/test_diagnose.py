@@ -153,8 +153,9 @@ def test_four_python_threads_are_gil_limited_and_told_to_use_processes(gil_threa
     assert any("GIL" in e for e in v.evidence)
     proc = gil_threads.diag.processes[0]
     assert proc.gil_limited and proc.cpu_percent_mean < 130
-    # py-spy --gil found some thread holding the GIL in most of its samples
-    assert proc.gil_held_share is not None and proc.gil_held_share >= 0.6
+    # told from the futex addresses alone: py-spy --gil (its cross-check) runs only with
+    # --gil-check (tests/test_recording_cost.py)
+    assert proc.gil_held_share is None
 
 
 def test_a_free_threaded_interpreter_is_never_told_the_gil_capped_it(gil_threads: Case) -> None:

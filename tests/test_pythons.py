@@ -70,8 +70,8 @@ def _facts(python: str) -> tuple[str, bool]:
     return out[0], out[1] == "True"
 
 
-def _record(out: Path, *command: str) -> inspector.Recording:
-    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--",
+def _record(out: Path, *command: str, extra: tuple[str, ...] = ()) -> inspector.Recording:
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), *extra, "--",
                            *command], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return inspector.load(out)
@@ -232,7 +232,8 @@ def test_a_py_spy_failure_is_stored_in_its_words_and_shown_by_summary(tmp_path: 
     fake = tmp_path / "python3.12"
     shutil.copy2(shutil.which("sleep") or "/bin/sleep", fake)
     out = tmp_path / "fake.sqlite"
-    rec = _record(out, str(fake), "7")  # a failing run takes py-spy ~1 s: 4 tries fit
+    # a failing run takes py-spy ~1 s: 4 tries fit; --gil-check: that chain is tried too
+    rec = _record(out, str(fake), "7", extra=("--gil-check",))
     target = rec.processes.iloc[0]
     assert bool(target.is_python) and target.python_version == "3.12"
     spy = rec.problems[rec.problems.source == "py-spy"]

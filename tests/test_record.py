@@ -43,8 +43,9 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     tmp = tmp_path_factory.mktemp("mixed")
     # Its CPU shares and the sampler's pace are the program's, not its neighbours': pinned to
     # 2 cores and run at raised priority where permitted (tests/machine.py).
+    # --gil-check: the py-spy --gil cross-check (opt-in) is asserted on below
     proc, out = record(tmp, PY, "-m", "inspector.examples.threads_and_processes",
-                       "--seconds", "3", preexec_fn=for_the_recording(2))
+                       "--seconds", "3", extra=("--gil-check",), preexec_fn=for_the_recording(2))
     return proc, inspector.load(out)
 
 

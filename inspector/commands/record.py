@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-r", "--rate", type=int, default=100, metavar="HZ",
                    help="Python stack samples per second, per thread (100)")
     p.add_argument("--no-stacks", action="store_true", help="do not sample Python stacks")
+    p.add_argument("--gil-check", action="store_true",
+                   help="also sample which thread holds the GIL with py-spy --gil (20 Hz): a "
+                        "cross-check of the GIL waits told from /proc, at extra CPU")
     p.add_argument("-q", "--quiet", action="store_true", help="no live status line")
     p.add_argument("--redact", metavar="REGEX",
                    help="also mask matches of REGEX in every text written (command lines, "
@@ -111,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         output = default_output(command or [f"pid{args.pid}"])
     opts = RecordOptions(output=output, interval_s=args.interval, rate=args.rate,
                          stacks=not args.no_stacks, quiet=args.quiet,
-                         duration_s=args.duration, redact=args.redact, linger_s=args.linger)
+                         duration_s=args.duration, redact=args.redact, linger_s=args.linger,
+                         gil_check=args.gil_check)
     if args.pid is not None:
         result = attach(args.pid, opts)
     else:

@@ -32,6 +32,9 @@ class MachineMeter:
         self._helper_cpu: dict[int, float] = {}   # each live helper's CPU when last read
         self._ended_cpu = 0.0                     # what ended helpers used, as last read
         self._last: tuple[float, float, float] | None = None  # t, machine busy s, ours s
+        # the first and latest readings of (t, own CPU s, helpers' CPU s): the run's means
+        self._first_own: tuple[float, float, float] | None = None
+        self._last_own: tuple[float, float, float] | None = None
 
     def close(self) -> None:
         self._stat.close()
@@ -44,15 +47,31 @@ class MachineMeter:
         """The cores used since the last call (None at the first call, or if unreadable)."""
         try:
             busy = _machine_busy_s(self._stat.read())
-            ours = _own_cpu_s(self._self.read()) + self._helpers_cpu(helper_pids)
+            own, helpers = _own_cpu_s(self._self.read()), self._helpers_cpu(helper_pids)
         except (Gone, Unreadable, ValueError, IndexError):
             return None
+        ours = own + helpers
+        self._last_own = (t_s, own, helpers)
+        if self._first_own is None:
+            self._first_own = self._last_own
         last, self._last = self._last, (t_s, busy, ours)
         if last is None or t_s <= last[0]:
             return None
         dt = t_s - last[0]
         return MachineSample(t_s=t_s, busy_cores=max(0.0, (busy - last[1]) / dt),
                              recorder_cores=max(0.0, (ours - last[2]) / dt))
+
+    def mean_cores(self) -> dict[str, float] | None:
+        """The recorder's mean CPU in cores from its first reading to its last (the whole
+        recording but the recorder's start-up): its own process, its py-spy runs, both.
+        Exact, where a mean of the per-tick rows would over-weigh a short last tick."""
+        first, last = self._first_own, self._last_own
+        if first is None or last is None or last[0] <= first[0]:
+            return None
+        dt = last[0] - first[0]
+        own, helpers = (last[1] - first[1]) / dt, (last[2] - first[2]) / dt
+        return {"mean_cores": round(own + helpers, 4), "own_cores": round(own, 4),
+                "py_spy_cores": round(helpers, 4), "over_s": round(dt, 3)}
 
     def _helpers_cpu(self, live: set[int]) -> float:
         pids = set(live) - self._gone  # a copy: the stacks thread adds to `live` meanwhile

@@ -26,9 +26,10 @@ from inspector.record import portable, procfs
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.secrets import SecretMask
 from inspector.record.stacks import (
-    CHUNK_S,
     GIL_RATE_HZ,
     PERMISSION_HINT,
+    RUN_LENGTHS_S,
+    STACKS_BUDGET_CORES,
     StackSampler,
     find_py_spy,
     py_spy_version,
@@ -65,6 +66,7 @@ class RecordOptions:
     linger_s: float = DEFAULT_LINGER_S  # follow descendants this long after the target ends
     # attach mode: set by another thread (`inspector top` quitting) to end the recording
     stop: threading.Event | None = None
+    gil_check: bool = False  # also run py-spy --gil (a cross-check of the futex GIL waits)
 
 
 @dataclass
@@ -205,6 +207,9 @@ class _Session:
         self.stacks: StackSampler | None = None
         self.warnings: list[str] = []
         self.stop_sampling = threading.Event()
+        # set to take the next sample now (the target exited: the tree's end is seen at once,
+        # not up to an interval later) or to stop
+        self.wake = threading.Event()
         self.sampler_error: BaseException | None = None
         self._status_shown = False
         self._thread = threading.Thread(target=self._sample_loop, name="inspector-sampler",
@@ -243,7 +248,8 @@ class _Session:
                     self.sampler.lagged_ticks += 1
                     next_tick = time.monotonic()  # skip, don't burst to catch up
                     delay = 0
-                self.stop_sampling.wait(delay)
+                self.wake.wait(delay)
+                self.wake.clear()
             self.sampler.tick()
         except BaseException as e:
             self.sampler_error = e
@@ -276,17 +282,20 @@ class _Session:
             return
         self.writer.set_meta({"stacks": self._stacks_meta()})
         self.stacks = StackSampler(self.sampler, exe, self.opts.rate, self.opts.quiet,
-                                   self.ignore_pids)
+                                   self.ignore_pids, gil_check=self.opts.gil_check)
         self.stacks.start()
 
     def _stacks_meta(self) -> dict:
         """How stacks are sampled (the asked rate is in meta["settings"], once); once
         finished, with the lowest rate py-spy was run at (lowered for many threads)."""
         meta = {"enabled": True, "sampler": "py-spy", "py_spy_version": self.py_spy_version,
-                "mode": "nonblocking", "chunk_s": CHUNK_S,
-                "gil_rate_hz": min(self.opts.rate, GIL_RATE_HZ)}
+                "mode": "nonblocking", "chunk_s": RUN_LENGTHS_S[0],
+                "run_lengths_s": list(RUN_LENGTHS_S), "budget_cores": STACKS_BUDGET_CORES}
+        if self.opts.gil_check:
+            meta["gil_rate_hz"] = min(self.opts.rate, GIL_RATE_HZ)
         if self.stacks is not None and self.stacks.lowest_rate_hz is not None:
             meta["rate_hz_used"] = self.stacks.lowest_rate_hz
+            meta["rates_hz_used"] = [list(c) for c in self.stacks.rate_changes]
         return meta
 
     def finish(self, exit_code: int | None, extra_meta: dict) -> float:
@@ -299,8 +308,12 @@ class _Session:
             else:
                 stacks_meta = {"stacks": self._stacks_meta()}
         self.stop_sampling.set()
+        self.wake.set()
         self._thread.join()
         self.sampler.finish()
+        recorder_cpu = self.sampler.recorder_cpu()
+        if recorder_cpu is not None:
+            extra_meta = {"recorder_cpu": recorder_cpu, **extra_meta}
         duration = time.monotonic() - self.t0
         self.writer.set_meta({
             **stacks_meta,
@@ -401,6 +414,7 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     extra_meta = {"target_pid": proc.pid, "target_start_s": round(started_s, 6)}
     if returncode is not None:
         extra_meta["target_exit_s"] = round(exited_s, 6)
+        _sample_now(session)
         session.sampler.set_exit_code(proc.pid, returncode)
         if tty is not None:
             _take_back_terminal(tty)
@@ -412,6 +426,17 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
         status = 128 + session.last_signal
     duration = session.finish(returncode, extra_meta)
     return _result(session, opts, status, duration)
+
+
+def _sample_now(session: _Session) -> None:
+    """Takes a sample at once and waits for it (at most an interval): a target that
+    exited is seen gone now, not up to an interval later (a whole command's tail)."""
+    ticks = session.sampler.ticks
+    session.wake.set()
+    deadline = time.monotonic() + session.opts.interval_s
+    while (session.sampler.ticks == ticks and session.sampler_error is None
+           and time.monotonic() < deadline):
+        time.sleep(0.002)
 
 
 def _wait_target(proc: subprocess.Popen[bytes], stop: threading.Event) -> int | None:

@@ -359,6 +359,8 @@ class Sampler:
                 pass
         if execd:
             self._reidentify(p, st.comm)
+            # `taskset -c 0 python ...` pins itself, then exec's: read its cores again now
+            self._note_cores(p, t_s)
         elif p.is_python and not _is_full(p.python_version) and t_s - p.start_s < YOUNG_S:
             self._complete_version(p)
         ctx_v = ctx_i = rchar = wchar = None
@@ -521,6 +523,10 @@ class Sampler:
                 except (Gone, Unreadable):
                     continue
                 self._add(pid, None, False, t_s)
+
+    def recorder_cpu(self) -> dict[str, float] | None:
+        """The recorder's own mean CPU and its py-spy runs' (meta recorder_cpu)."""
+        return self._machine.mean_cores()
 
     def finish(self) -> None:
         """Ends whatever is still tracked and writes the remaining rows."""

@@ -1,9 +1,14 @@
-"""Python stacks from py-spy, in short back-to-back runs so a killed recorder loses little.
+"""Python stacks from py-spy, in back-to-back runs of growing length.
 
-py-spy writes its output only when it stops (its issue #604), so each Python process tree
-is sampled by `py-spy record --pid P -d 1 --subprocesses --nonblocking --threads --idle
--f chrometrace`, one run after another; each run's spans are put on the recording's clock
+py-spy writes its output only when it stops (its issue #604), so each Python process is
+sampled by `py-spy record --pid P -d N --nonblocking --threads --idle -f chrometrace`
+(no --subprocesses: the recorder knows the tree and starts one per process), one run after
+another, N growing 1, 2, 4, ... 30 s: the first stacks land
+at once and a long recording pays py-spy's start-up rarely. Every graceful finish ends the
+runs with SIGINT (py-spy writes what it has); a SIGKILLed recorder loses the current runs'
+stacks, up to RUN_LENGTHS_S[-1] of them. Each run's spans are put on the recording's clock
 (py-spy's ts 0 is within a few ms of our launch) and written as soon as the run ends.
+The rate keeps py-spy within a CPU budget (STACKS_BUDGET_CORES), measured run by run.
 Nonblocking mode keeps the target's slowdown within noise at any thread count
 (shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads. On
 Python < 3.11 it names threads by pthread id, turned into OS thread ids by record/pthreads.
@@ -28,21 +33,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inspector.record import procfs
 from inspector.record.pthreads import PthreadTids
 from inspector.record.sampler import ProcInfo, Sampler
 from inspector.recording import RecordingWriter
 
-CHUNK_S = 1  # py-spy's -d takes whole seconds; 1 s bounds what a SIGKILL can lose
+# py-spy's -d takes whole seconds. Each run of a process is longer than the one before: the
+# first stacks land after 1 s, and the launches (a process start, py-spy reading the target's
+# maps and symbols, 20-50 ms before its first sample) that runs of 1 s paid twice a second
+# (two chains) become rare. The last length bounds what a SIGKILLed recorder loses.
+RUN_LENGTHS_S = (1, 2, 4, 8, 16, 30)
+CHUNK_S = RUN_LENGTHS_S[0]  # the first run's length
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
-# py-spy reads every thread's stack at every sample, 35-48 us each with --idle (measured by
-# benchmarks/run.py): a tree of 1,000 threads at 100 Hz would need several cores, stealing the
-# target's. The rate is lowered so that threads x rate stays within these budgets (5,000/s:
-# about a quarter of a core): 50 threads keep 100 Hz, 200 get 25 Hz, 1,000 get 5 Hz.
-THREAD_SAMPLES_PER_S = 5000
-GIL_THREAD_SAMPLES_PER_S = 1000
+# py-spy reads every thread's stack at every sample, waiting or not, mostly in system calls:
+# 35-48 us each on a quiet machine (benchmarks/RESULTS.md), about 100 us on a busy one: at
+# 100 Hz, 50 waiting threads cost it half a core. Its rate is chosen to keep all runs
+# together within this share of one core, at the cost each run measures (wait4, or /proc
+# mid-run); the recorder's own /proc sampling takes 0.5-3% more (up to 200 threads), so the
+# two stay near 5%. A few threads keep the asked rate; fifty get 5-15 Hz; hundreds 1-3 Hz.
+STACKS_BUDGET_CORES = 0.03
+# Before a process's first run has been measured: py-spy's CPU per thread sample (RESULTS.md's
+# quiet-machine figure) and per sample of the process (a guess; the first run corrects both).
+PRIOR_THREAD_SAMPLE_S = 45e-6
+PRIOR_TREE_SAMPLE_S = 50e-6
+PY_SPY_LAUNCH_CPU_S = 0.02  # a run's start-up CPU, not counted in its cost per sample
 MIN_RATE_HZ = 1
+GIL_THREAD_SAMPLES_PER_S = 1000  # the opt-in --gil chain's budget in thread samples per second
 NOBODY_TID = 0  # gil_samples row of "no thread held the GIL" (no OS thread has id 0)
 # A process caught before its interpreter is loaded (just exec'd, libpython not mapped or
 # not initialised) makes py-spy fail with "No python processes found" or "Failed to find
@@ -62,6 +80,18 @@ def _root_tid(pid: int, text: str, name: str | None, tid_of: TidOf | None) -> in
     if tid is None and name == "MainThread":
         return pid  # the main thread's tid is its process's pid
     return tid
+
+
+# The rates a tree is sampled at, highest first: a measured cost moves the rate between
+# a few steps, not to a new value every run (each lowered rate is a problem row, once).
+RATE_STEPS_HZ = (1000, 500, 200, 100, 50, 40, 30, 20, 15, 10, 7, 5, 3, 2, 1)
+MAX_RATE_CHANGES = 200  # meta stacks.rates_hz_used keeps at most this many changes
+COST_CHECK_AFTER_S = 1.5  # a run's CPU is checked mid-run once past its start-up
+
+
+def _rounded_rate(rate: float) -> int:
+    """The highest step at or below `rate` (at least MIN_RATE_HZ)."""
+    return next((r for r in RATE_STEPS_HZ if r <= rate), MIN_RATE_HZ)
 
 
 def names_pthreads(python_version: str | None) -> bool:
@@ -252,21 +282,28 @@ class _Run:
     """One py-spy run on one Python process tree."""
 
     def __init__(self, exe: str, root_pid: int, rate: int, out_dir: str, t_launch_s: float,
-                 seq: int, gil: bool = False) -> None:
+                 seq: int, gil: bool = False, duration_s: int = CHUNK_S) -> None:
         self.root_pid = root_pid
         self.gil = gil
         self.rate = rate
+        self.duration_s = duration_s
+        self.cpu_s: float | None = None  # py-spy's own CPU, once reaped
         self.out = os.path.join(out_dir, f"{root_pid}-{seq}.{'txt' if gil else 'json'}")
         self.log = os.path.join(out_dir, f"{root_pid}-{seq}.log")
         self.t_launch_s = t_launch_s
         self.t_end_s: float | None = None
         self.stopping = False
+        self.cost_checked_s = t_launch_s
         # A GIL run keeps only the samples of the thread holding the GIL (--gil); chrometrace
         # would merge those into spans that never close, so it counts them (raw format).
-        mode = (["--gil", "--format", "raw"] if gil
+        # Stack runs sample one process each: --subprocesses makes py-spy walk every pid of
+        # the machine for children, 1-2% of a core however slow its rate, and its
+        # chrometrace diffs stacks by pthread id, which forked processes share (so whole
+        # stacks are written at every sample). The recorder already knows the tree.
+        mode = (["--gil", "--subprocesses", "--format", "raw"] if gil
                 else ["--idle", "--format", "chrometrace"])
-        argv = [exe, "record", "--pid", str(root_pid), "--duration", str(CHUNK_S),
-                "--rate", str(rate), "--nonblocking", "--subprocesses", "--threads", *mode,
+        argv = [exe, "record", "--pid", str(root_pid), "--duration", str(duration_s),
+                "--rate", str(rate), "--nonblocking", "--threads", *mode,
                 "--output", self.out]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -279,10 +316,11 @@ class _Run:
                                   setpgroup=0, setsigmask=())
 
     def poll(self, now_s: float | None = None) -> int | None:
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        pid, status, usage = os.wait4(self.pid, os.WNOHANG)
         if pid == 0:
             return None
         self.t_end_s = now_s
+        self.cpu_s = usage.ru_utime + usage.ru_stime
         return os.waitstatus_to_exitcode(status)
 
     def wait(self, timeout_s: float) -> int | None:
@@ -305,7 +343,7 @@ class _Run:
     def kill(self) -> None:
         try:
             os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
+            os.wait4(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
 
@@ -366,11 +404,14 @@ class _Chain:
 
 
 class StackSampler:
-    """Keeps one py-spy run going on every Python process with no sampled Python ancestor."""
+    """Keeps one py-spy run going on every Python process, all at one rate within budget."""
 
     def __init__(self, sampler: Sampler, exe: str, rate: int, quiet: bool,
-                 ignore_pids: set[int]) -> None:
+                 ignore_pids: set[int], gil_check: bool = False,
+                 budget_cores: float = STACKS_BUDGET_CORES) -> None:
         self.sampler = sampler
+        self.gil_check = gil_check  # the py-spy --gil cross-check chain (opt-in)
+        self.budget_cores = budget_cores
         self.ignore_pids = ignore_pids  # py-spy runs are ours, not the target's
         self.exe = exe
         self.rate = rate
@@ -382,6 +423,13 @@ class StackSampler:
         self.gil_runs: dict[int, _Run] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)
         self.lowest_rate_hz: int | None = None  # of the stack runs so far (meta rate_hz_used)
+        # (t_s, pid, rate) each time a tree's rate changed: meta stacks.rates_hz_used
+        self.rate_changes: list[tuple[float, int, int]] = []
+        self._last_rate: dict[int, int] = {}  # by root proc_id
+        self._launches: dict[int, int] = {}  # stack runs launched, by root proc_id
+        # py-spy's CPU per thread sample, by root proc_id, as its last finished run measured
+        self._thread_sample_cost_s: dict[int, float] = {}
+        self.py_spy_cpu_s = 0.0  # all finished stack runs together
         self.stacks_chain = _Chain("stacks")
         self.gil_chain = _Chain("--gil")
         self._covered_until: dict[tuple[int, int], float] = {}  # (pid, tid) -> t_s
@@ -477,62 +525,117 @@ class StackSampler:
     def _tree_threads(self, root: ProcInfo) -> int:
         return max(1, sum(p.threads for p in self._subtree(root.proc_id)))
 
-    def _rate_for(self, root: ProcInfo, wanted: int, budget: int) -> int:
-        threads = self._tree_threads(root)
-        rate = max(MIN_RATE_HZ, min(wanted, budget // threads))
-        if budget == THREAD_SAMPLES_PER_S:
-            self.lowest_rate_hz = min(rate, self.lowest_rate_hz or rate)
-        if rate < wanted and budget == THREAD_SAMPLES_PER_S:
-            self.sampler.problem("py-spy", "rate-lowered",
-                                 f"{threads} threads: stacks sampled at {rate} Hz instead of "
-                                 f"{wanted} Hz to keep py-spy's cost small", pid=root.pid,
-                                 once_key=f"rate-{rate}")
-        return rate
+    def _sampled(self) -> list[ProcInfo]:
+        """The Python processes the stack runs sample (each its own run)."""
+        return [p for p in self.sampler.snapshot
+                if p.alive and p.is_python and p.proc_id not in self.stacks_chain.gave_up]
 
-    def _stop_if_too_fast(self, root: ProcInfo, run: _Run | None, wanted: int,
-                          budget: int) -> None:
-        """A tree that grew many threads during a run: end the run now (SIGINT, py-spy
-        writes what it has) so the next one starts at a rate within the budget."""
+    def _rate_for(self) -> int:
+        """The stack runs' rate, one for every process: the asked one, or lower to keep all
+        py-spy runs together within the CPU budget, at the cost per sample each process's
+        last run measured (a prior before its first)."""
+        per_second = 0.0  # py-spy's CPU per second at 1 Hz on every sampled process
+        for p in self._sampled():
+            per_thread = self._thread_sample_cost_s.get(p.proc_id)
+            threads = max(1, p.threads)
+            per_second += (per_thread * threads if per_thread is not None
+                           else PRIOR_TREE_SAMPLE_S + PRIOR_THREAD_SAMPLE_S * threads)
+        if per_second <= 0:
+            return self.rate
+        within = self.budget_cores / per_second
+        return self.rate if within >= self.rate else min(self.rate, _rounded_rate(within))
+
+    def _gil_rate_for(self, root: ProcInfo) -> int:
+        threads = self._tree_threads(root)
+        return max(MIN_RATE_HZ, min(self.gil_rate, GIL_THREAD_SAMPLES_PER_S // threads))
+
+    def _sampled_threads(self) -> int:
+        return sum(max(1, p.threads) for p in self._sampled())
+
+    def _note_rate(self, root: ProcInfo, rate: int) -> None:
+        self.lowest_rate_hz = min(rate, self.lowest_rate_hz or rate)
+        if self._last_rate.get(root.proc_id) != rate:
+            self._last_rate[root.proc_id] = rate
+            if len(self.rate_changes) < MAX_RATE_CHANGES:
+                self.rate_changes.append((round(self.sampler.now_s(), 3), root.pid, rate))
+        if rate < self.rate:
+            self.sampler.problem("py-spy", "rate-lowered",
+                                 f"{self._sampled_threads()} threads: stacks sampled at "
+                                 f"{rate} Hz instead of {self.rate} Hz to keep py-spy within "
+                                 f"{self.budget_cores:.0%} of a core", pid=root.pid,
+                                 once_key=f"rate-{rate}")
+
+    def _stop_if_too_fast(self, run: _Run | None, rate: int) -> None:
+        """A run whose tree grew many threads, or that costs more than the budget: end it
+        now (SIGINT, py-spy writes what it has) so the next one starts at a lower rate."""
         if run is None or run.stopping:
             return
-        threads = self._tree_threads(root)
-        if run.rate > 2 * max(MIN_RATE_HZ, min(wanted, budget // threads)):
-            run.stopping = True
+        if run.rate > 2 * rate:
             run.stop()
+
+    def _check_cost(self, root: ProcInfo, run: _Run, now: float) -> None:
+        """py-spy's CPU so far in a run, from /proc, once a second past its start-up: the
+        cost is learnt, and a run costing well beyond the budget is cut short rather than
+        kept for up to 30 s."""
+        elapsed = now - run.t_launch_s
+        if run.stopping or elapsed < COST_CHECK_AFTER_S or now - run.cost_checked_s < 1.0:
+            return
+        run.cost_checked_s = now
+        try:
+            cpu = procfs.parse_stat(procfs.read_text(f"/proc/{run.pid}/stat"))
+        except (procfs.Gone, procfs.Unreadable, ValueError):
+            return
+        self._learn_cost(root.proc_id, run, cpu.utime_s + cpu.stime_s - PY_SPY_LAUNCH_CPU_S,
+                         elapsed)
+        self._stop_if_too_fast(run, self._rate_for())
+
+    def _learn_cost(self, proc_id: int, run: _Run, cpu_s: float, elapsed_s: float) -> None:
+        threads = max(1, next((p.threads for p in self.sampler.snapshot
+                               if p.proc_id == proc_id), 1))
+        samples = run.rate * max(elapsed_s - PY_SPY_STARTUP_S, 0.1) * threads
+        self._thread_sample_cost_s[proc_id] = max(cpu_s, 0.0) / samples
 
     def _launch(self) -> None:
         if self.permission_denied:
             return
         now = self.sampler.now_s()
-        for p in self._roots(set(self.runs), self.stacks_chain):
+        rate = self._rate_for()
+        for p in self._sampled():
             runs = self.runs.get(p.proc_id, [])
-            self._stop_if_too_fast(p, runs[-1] if runs else None, self.rate,
-                                   THREAD_SAMPLES_PER_S)
-            self._stop_if_too_fast(p, self.gil_runs.get(p.proc_id), self.gil_rate,
-                                   GIL_THREAD_SAMPLES_PER_S)
+            if runs:
+                self._stop_if_too_fast(runs[-1], rate)
+                self._check_cost(p, runs[-1], now)
+            gil_run = self.gil_runs.get(p.proc_id)
+            if gil_run is not None:
+                self._stop_if_too_fast(gil_run, self._gil_rate_for(p))
             # The next run starts OVERLAP_S before the current one ends, so the seams
             # (py-spy's start-up, 10-50 ms) are covered; _ingest trims the overlap.
-            if runs and (len(runs) > 1 or (not runs[-1].stopping
-                                           and now - runs[-1].t_launch_s < CHUNK_S - OVERLAP_S)):
+            if runs and (len(runs) > 1 or (
+                    not runs[-1].stopping
+                    and now - runs[-1].t_launch_s < runs[-1].duration_s - OVERLAP_S)):
                 continue
             if not runs and not self.stacks_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
-            rate = self._rate_for(p, self.rate, THREAD_SAMPLES_PER_S)
-            run_or_error = self._spawn(p.pid, rate, now)
+            self._note_rate(p, rate)
+            n = self._launches[p.proc_id] = self._launches.get(p.proc_id, 0) + 1
+            length = RUN_LENGTHS_S[min(n, len(RUN_LENGTHS_S)) - 1]
+            run_or_error = self._spawn(p.pid, rate, now, duration_s=length)
             if isinstance(run_or_error, OSError):
                 self.sampler.problem("py-spy", "launch-failed", str(run_or_error), pid=p.pid,
                                      once_key="launch")
                 self.stacks_chain.gave_up.add(p.proc_id)
                 continue
             self.runs.setdefault(p.proc_id, []).append(run_or_error)
+        if not self.gil_check:
+            return
         # A --gil run ends before the next starts: between the two, the stacks runs (which
         # overlap) still say which processes a run on an ancestor covers.
         for p in self._roots(set(self.gil_runs) | set(self.runs), self.gil_chain):
             if p.proc_id in self.gil_runs or not self.gil_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
-            rate = self._rate_for(p, self.gil_rate, GIL_THREAD_SAMPLES_PER_S)
+            rate = self._gil_rate_for(p)
             run_or_error = self._spawn(p.pid, rate, now, gil=True)
             if isinstance(run_or_error, OSError):
                 self.sampler.problem("py-spy", "launch-failed", f"--gil: {run_or_error}",
@@ -541,13 +644,15 @@ class StackSampler:
                 continue
             self.gil_runs[p.proc_id] = run_or_error
 
-    def _spawn(self, pid: int, rate: int, now: float, gil: bool = False) -> _Run | OSError:
+    def _spawn(self, pid: int, rate: int, now: float, gil: bool = False,
+               duration_s: int = CHUNK_S) -> _Run | OSError:
         """Starts a py-spy run, known as ours before the sampler can see it: the sampler's
         orphan scan waits while a run is being started (between fork and the pid's entry
         in ignore_pids, a py-spy child of the recorder looks like a re-parented orphan)."""
         with self.sampler.spawning:
             try:
-                run = _Run(self.exe, pid, rate, self.out_dir, now, self._seq, gil=gil)
+                run = _Run(self.exe, pid, rate, self.out_dir, now, self._seq, gil=gil,
+                           duration_s=duration_s)
             except OSError as e:
                 return e
             self.ignore_pids.add(run.pid)
@@ -557,7 +662,7 @@ class StackSampler:
         for proc_id, runs in list(self.runs.items()):
             # in launch order, so the overlap is trimmed from the later run
             while runs:
-                code = runs[0].poll()
+                code = runs[0].poll(self.sampler.now_s())
                 if code is None:
                     break
                 self._ingest(proc_id, runs.pop(0), code)
@@ -611,6 +716,12 @@ class StackSampler:
 
     def _ingest(self, proc_id: int, run: _Run, code: int | None) -> None:
         self.runs_done += 1
+        if run.cpu_s is not None:
+            self.py_spy_cpu_s += run.cpu_s
+            end = run.t_end_s if run.t_end_s is not None else self.sampler.now_s()
+            if end - run.t_launch_s >= 0.5:  # a run cut at once says little of its cost
+                self._learn_cost(proc_id, run, run.cpu_s - PY_SPY_LAUNCH_CPU_S,
+                                 end - run.t_launch_s)
         events = None
         try:
             with open(run.out, "rb") as f:

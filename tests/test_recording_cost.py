@@ -1,0 +1,138 @@
+"""What recording costs, as behaviour (timings live in benchmarks/): py-spy runs of growing
+length ended with SIGINT keep their stacks, the --gil chain is opt-in, and the recording
+says how much CPU the recorder and its py-spy runs took."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import inspector
+from inspector.analyze import diagnose, thread_states
+
+PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
+
+
+def record(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_by_default_no_gil_chain_runs_and_the_gil_verdict_comes_from_the_futex(
+        tmp_path: Path) -> None:
+    out = tmp_path / "gil.sqlite"
+    proc = record(out, "--", PY, str(WORKLOADS / "gil_threads.py"), "2")
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    stacks = rec.meta["stacks"]
+    assert stacks["enabled"] and "gil_rate_hz" not in stacks
+    assert rec.gil_samples.empty
+    # the stacks of the four GIL-bound threads are there all the same
+    named = set(rec.stacks.thread_name.dropna())
+    assert {"arith-0", "arith-1", "arith-2", "arith-3"} <= named
+    # and a file without gil_samples still diagnoses (the futex addresses decide)
+    diag = diagnose(rec, thread_states(rec))
+    assert diag.verdict is not None
+
+
+def test_the_recording_states_the_recorders_own_cpu_and_its_py_spy_runs(tmp_path: Path) -> None:
+    out = tmp_path / "cpu.sqlite"
+    proc = record(out, "--", PY, "-c", "import time; time.sleep(1.5)")
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    cpu = rec.meta["recorder_cpu"]
+    assert set(cpu) == {"mean_cores", "own_cores", "py_spy_cores", "over_s"}
+    assert cpu["over_s"] > 1.0
+    assert cpu["own_cores"] > 0  # the recorder always works a little
+    assert abs(cpu["mean_cores"] - cpu["own_cores"] - cpu["py_spy_cores"]) < 1e-3
+    assert 0 <= cpu["mean_cores"] < rec.meta["cpu_count"]
+    # the per-tick rows say the same in time
+    assert (rec.machine_samples.recorder_cores >= 0).all()
+
+
+def test_with_gil_check_the_cross_check_runs_and_says_its_rate(tmp_path: Path) -> None:
+    out = tmp_path / "gilcheck.sqlite"
+    proc = record(out, "--gil-check", "--", PY, str(WORKLOADS / "gil_threads.py"), "1.5")
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    assert rec.meta["stacks"]["gil_rate_hz"] == 20
+    assert not rec.gil_samples.empty
+    # and the diagnosis reads it: some thread held the GIL in most of its samples
+    proc = diagnose(rec, thread_states(rec)).processes[0]
+    assert proc.gil_held_share is not None and proc.gil_held_share >= 0.6
+
+
+PHASES = textwrap.dedent("""
+    import sys, time
+    def phase_one(until):
+        while time.monotonic() < until:
+            sum(i * i for i in range(1000))
+    def phase_two():
+        while True:
+            sum(i * i for i in range(1000))
+    print("ready", flush=True)
+    phase_one(time.monotonic() + 1.3)
+    phase_two()
+""")
+
+
+def test_a_long_run_cut_by_the_end_of_the_recording_keeps_its_stacks(tmp_path: Path) -> None:
+    # Runs of 1 s, then 2 s: the second (from ~0.9 s) is still going when the recording
+    # ends at 2.6 s, and is ended with SIGINT, which makes py-spy write what it has.
+    target = subprocess.Popen([PY, "-c", PHASES], stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline() == "ready\n"
+        out = tmp_path / "attach.sqlite"
+        proc = record(out, "--pid", str(target.pid), "--duration", "2.6")
+        assert proc.returncode == 0, proc.stderr
+    finally:
+        target.kill()
+        target.wait()
+    rec = inspector.load(out)
+    leaves = rec.stacks.assign(end=rec.stacks.t_s + rec.stacks.duration_s,
+                               text=rec.stacks["stack"].astype(str))
+    two = leaves[leaves.text.str.contains("phase_two")]
+    assert not two.empty
+    assert two.end.max() > 2.0  # sampled past the first two runs' planned seams
+    # and the main thread's stacks cover the run without a gap at the seams
+    main = leaves[leaves.tid == target.pid].sort_values("t_s")
+    gaps = (main.t_s - main.end.cummax().shift()).dropna()
+    assert gaps.max() < 0.3, gaps.max()
+
+
+def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Path) -> None:
+    out = tmp_path / "many.sqlite"
+    proc = record(out, "--", PY, "-c", textwrap.dedent("""
+        import threading, time
+        stop = threading.Event()
+        threads = [threading.Thread(target=stop.wait) for _ in range(150)]
+        for t in threads: t.start()
+        time.sleep(2.5)
+        stop.set()
+    """))
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    stacks = rec.meta["stacks"]
+    changes = stacks["rates_hz_used"]
+    assert changes and all(len(c) == 3 for c in changes)
+    rates = [c[2] for c in changes]
+    assert min(rates) == stacks["rate_hz_used"] < 100
+    # 150 waiting threads at 100 Hz would cost py-spy most of a core: each of them is still
+    # sampled, at the lower rate
+    sampled = rec.stacks.groupby("tid").samples.sum()
+    assert len(sampled) >= 150
+
+
+def test_each_python_process_gets_its_own_stacks(tmp_path: Path) -> None:
+    out = tmp_path / "pool.sqlite"
+    proc = record(out, "--", PY, str(WORKLOADS / "process_pool.py"))
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    pythons = rec.processes[rec.processes.is_python.astype(bool)]
+    assert len(pythons) >= 3
+    with_stacks = set(rec.stacks.pid)
+    # the parent and its workers: each sampled by a py-spy of its own
+    assert set(pythons.pid) <= with_stacks
