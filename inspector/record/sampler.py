@@ -358,9 +358,7 @@ class Sampler:
             except (Gone, Unreadable):
                 pass
         if execd:
-            self._reidentify(p, st.comm)
-            # `taskset -c 0 python ...` pins itself, then exec's: read its cores again now
-            self._note_cores(p, t_s)
+            self._reidentify(p, st.comm)  # reads its cores again: taskset pins, then execs
         elif p.is_python and not _is_full(p.python_version) and t_s - p.start_s < YOUNG_S:
             self._complete_version(p)
         ctx_v = ctx_i = rchar = wchar = None
