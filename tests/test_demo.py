@@ -178,7 +178,7 @@ def test_cpu_job_processes_win_when_the_cores_were_free(demo) -> None:
         # baseline, and a quiet run can still meet a burst of load inside it
         assert mp["speedup"] > 1.0, mp
         assert mp["speedup"] > th["speedup"]
-        assert mp["cpu_percent"] > 130, mp        # more than one core's worth
+        assert mp["cpu_percent"] > 100, mp        # more than one core's worth
     else:
         assert any("runs were busy" in w for w in demo["warnings"]), demo["warnings"]
 

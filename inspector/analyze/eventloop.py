@@ -132,9 +132,12 @@ def judge_blocks(blocks: list[LoopBlock], stacks: pd.DataFrame, states: pd.DataF
     starved: list[LoopBlock] = []
     for b in blocks:
         share = _thread_shares(states, b)
-        if share is not None and share["in_selector"] >= SELECTOR_SHARE:
-            continue  # the OS saw it in its selector's wait: py-spy's frames were stale
         call = _blocking_call(stacks, b)
+        if call is None and share is not None and share["in_selector"] >= SELECTOR_SHARE:
+            # The OS saw it in a poll/epoll wait and no blocking call is on its stack: its
+            # selector (py-spy's frames were stale). A blocking call with a timeout polls
+            # too (a socket with a timeout waits in poll): that one is named by its frames.
+            continue
         # Starved: mostly waiting for the GIL or a core, and too little CPU in the stretch
         # for the callback itself to have been slow.
         if share is not None and share["starved"] >= STARVED_SHARE \

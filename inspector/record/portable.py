@@ -69,6 +69,8 @@ class _PsutilMachine(MachineMeter):
         self._helper_cpu: dict[int, float] = {}
         self._ended_cpu = 0.0
         self._last: tuple[float, float, float] | None = None
+        self._first_own: tuple[float, float, float] | None = None  # as MachineMeter's
+        self._last_own: tuple[float, float, float] | None = None
 
     def close(self) -> None:
         self._helpers.clear()
@@ -78,7 +80,11 @@ class _PsutilMachine(MachineMeter):
         busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) \
             - getattr(t, "guest_nice", 0.0)
         mine = self._me.cpu_times()
-        ours = mine.user + mine.system + self._helpers_total(set(helper_pids))
+        own, helpers = mine.user + mine.system, self._helpers_total(set(helper_pids))
+        ours = own + helpers
+        self._last_own = (t_s, own, helpers)
+        if self._first_own is None:
+            self._first_own = self._last_own
         last, self._last = self._last, (t_s, busy, ours)
         if last is None or t_s <= last[0]:
             return None
