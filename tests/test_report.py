@@ -226,6 +226,12 @@ def test_report_answers_first_then_shows_the_real_processes_and_threads(
                          "s-loops", "s-run"]
         assert page.inner_text("#s-verdict .verdict h2").strip()
         assert page.locator("#s-verdict ul.evidence li").count() >= 1
+        # the answer says the cores the program could use and what other models would give
+        assert re.search(r"\d+ cores on this machine", page.inner_text("#s-verdict p.cores"))
+        assert page.locator("#s-verdict ul.predicted li").count() == 3
+        # the run section says what the recorder itself cost
+        assert re.search(r"recorder's own CPU\s+[\d.]+% of one core on average",
+                         page.inner_text("#s-run"))
         tree = page.inner_text("#s-tree table.tree")
         for pid in rec.processes["pid"]:
             assert str(pid) in tree

@@ -275,6 +275,7 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
                          f"{interval_s:g} s; Python stacks: {stack_text}")),
         ("sampling rounds", esc(f"{meta.get('ticks', '?')}, of which "
                                 f"{meta.get('lagged_ticks', 0)} started late")),
+        ("recorder's own CPU", esc(_recorder_cpu_text(meta.get("recorder_cpu")))),
         ("complete", esc("yes" if meta.get("complete") else
                          "no: the recorder did not finish (killed?); the data ends early")),
         ("machine", esc(f"{meta.get('hostname', '?')}, {meta.get('platform', '?')}")),
@@ -285,6 +286,16 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
         pairs.append(("exports", _export_links(recording_path)))
     dl = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in pairs)
     return f'<dl class="run">{dl}</dl>' + _problems(problems)
+
+
+def _recorder_cpu_text(cpu: Any) -> str:
+    """meta.recorder_cpu as a sentence ('?' for an older file, or a damaged value)."""
+    if not isinstance(cpu, dict) or not isinstance(cpu.get("mean_cores"), (int, float)):
+        return "not measured (an older recording)"
+    own, spy = cpu.get("own_cores"), cpu.get("py_spy_cores")
+    parts = (f" (itself {own:.1%}, py-spy {spy:.1%})"
+             if isinstance(own, (int, float)) and isinstance(spy, (int, float)) else "")
+    return f"{cpu['mean_cores']:.1%} of one core on average{parts}"
 
 
 # meta["backend"] -> how threads were sampled (an older file has none: /proc)
