@@ -53,6 +53,7 @@ def parse_offsets(items: list[str], recordings: list[str]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspector.progress import Progress
     from inspector.recording.merge import Source, merge
 
     if len(args.recordings) < 2:
@@ -60,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     offsets = parse_offsets(args.offset, args.recordings)
     sources = [Source(Path(r), clock_offset_s=offsets.get(r, 0.0),
                       clock_uncertainty_s=None) for r in args.recordings]
-    result = merge(sources, Path(args.output))
+    with Progress("merge") as progress:
+        def taking(index: int, path: Path) -> None:
+            progress.step(f"recording {index + 1} of {len(sources)}: {path.name}")
+
+        result = merge(sources, Path(args.output), on_source=taking)
     print(f"inspector: merged {result.sources} recordings from {len(result.hosts)} host(s) "
           f"({', '.join(result.hosts)}) into {result.path} ({result.processes} processes)",
           file=sys.stderr)

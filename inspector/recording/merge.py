@@ -9,7 +9,7 @@ from, and `parts()` splits a merged Recording back into one Recording per source
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,11 @@ class MergeResult:
     processes: int
 
 
-def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) -> MergeResult:
+def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
+          on_source: Callable[[int, Path], None] | None = None) -> MergeResult:
     """Writes the merged recording of `sources` to `output`; raises RecordingError for an
-    unreadable input and OutputError where the output cannot be written."""
+    unreadable input and OutputError where the output cannot be written. `on_source(i,
+    path)` is told as each source is taken in (a progress line)."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:
@@ -83,6 +85,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = ()) 
     complete = True
     first: dict[str, Any] = {}
     for index, (source, start) in enumerate(zip(sources, starts)):
+        if on_source is not None:
+            on_source(index, source.path)
         rec = load(source.path)
         first = first or rec.meta
         durations.append(rec.duration_s)
