@@ -23,9 +23,11 @@ MODELS = ("multiprocessing", "threading", "asyncio")
 # concurrent.futures' default thread pool stops growing (min(32, cpus + 4)) is the usual
 # upper bound of a thread pool; 16 is a common choice below it (and the demo's).
 DEFAULT_IO_CONCURRENCY = 16
-# Starting a worker process (fork, or spawn + import) and handing it its work: a forked
-# Python worker costs ~10-50 ms; the estimate takes the high end, spread over the cores.
-PROCESS_START_S = 0.05
+# Starting a worker process and handing it its work: forking a Python worker, its pool's
+# pipes and its exit. Measured here: the demo's I/O job starts and ends 16 forked workers in
+# ~0.2 s on 2 cores (~0.02 s each, spread over the cores); spawn, which imports the program
+# again in each worker, costs more (the low end of the range allows twice this).
+PROCESS_START_S = 0.02
 # Parallel efficiency of processes on the work, low end: pickling arguments and results,
 # the last lone task, cores shared with the rest of the machine.
 PROCESS_EFFICIENCY_LOW = 0.8

@@ -31,7 +31,7 @@ FUTEX_SYSCALLS = frozenset({"futex", "futex_waitv"})
 DISK_WAIT_STATES = frozenset({"D"})
 
 _OUT_COLUMNS = ("t_s", "dt_s", "proc_id", "pid", "tid", "name", "state", *STATE_COLUMNS,
-                "syscall_name", "leaf", "importing")
+                "syscall_name", "leaf", "importing", "startup_s")
 
 
 def thread_states(rec: Recording) -> pd.DataFrame:
@@ -104,7 +104,28 @@ def thread_states(rec: Recording) -> pd.DataFrame:
     # under every concurrency model; the wall-time verdict sets it apart.
     importing = np.array([_importing(text_of.get(int(sid))) for sid in stack_uniq], dtype=bool)
     out["importing"] = importing[stack_codes[keep]] if len(importing) else False
+    out["startup_s"] = _startup_s(out, rec.stacks)
     return out
+
+
+def _startup_s(out: pd.DataFrame, stacks: pd.DataFrame) -> np.ndarray:
+    """Per interval, the seconds of it before its process's first Python stack that was not
+    importing: the interpreter starting (a process's first interval holds its exec and
+    imports, which py-spy may see only in part, and the sample at its end is already past
+    them). 0 where the process has no stacks."""
+    result = np.zeros(len(out))
+    if stacks.empty or out.empty:
+        return result
+    working = ~stacks["stack"].astype(object).map(_importing).to_numpy(dtype=bool)
+    first = stacks.loc[working].groupby("pid")["t_s"].min()
+    if first.empty:
+        return result
+    ends = out["pid"].map(first).to_numpy(dtype="float64")
+    t = out["t_s"].to_numpy(dtype="float64")
+    dt = out["dt_s"].to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        overlap = np.minimum(t, ends) - (t - dt)
+    return np.where(np.isnan(overlap), 0.0, np.clip(overlap, 0.0, dt))
 
 
 # py-spy names the import machinery's frames by this file (a frozen module).
@@ -339,6 +360,7 @@ def _empty() -> pd.DataFrame:
     for c in ("name", "state", "syscall_name", "leaf"):
         df[c] = pd.Categorical([])
     df["importing"] = df["importing"].astype(bool)
+    df["startup_s"] = df["startup_s"].astype("float64")
     return df
 
 

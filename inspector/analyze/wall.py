@@ -106,6 +106,9 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
     demand = states["cpu_s"] + states["gil_s"] + queued
     if "importing" in states.columns:  # importing modules is start-up, not the work
         demand = demand.where(~states["importing"].to_numpy(dtype=bool), 0.0)
+    if "startup_s" in states.columns:  # nor is the interpreter's start before its first work
+        dt_all = states["dt_s"].where(states["dt_s"] > 0)
+        demand = demand * (1.0 - (states["startup_s"] / dt_all).fillna(0.0)).clip(lower=0.0)
     per_t = pd.DataFrame({
         "t_s": states["t_s"].to_numpy(), "dt": states["dt_s"].to_numpy(),
         "demand": demand.to_numpy(), "cpu": states["cpu_s"].to_numpy(),
