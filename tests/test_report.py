@@ -177,9 +177,9 @@ def _assert_every_figure_drawn(page: Any, seen: PageReport, expected: set[str]) 
 
 
 def _hover_cell(page: Any, lane_match: str, frame_match: str) -> str:
-    """Moves the real mouse over the first timeline cell of a lane whose label contains
-    `lane_match` and whose sampled stack has a frame containing `frame_match`; returns the
-    hover panel's text."""
+    """Moves the real mouse over the middle one of the timeline cells of a lane whose label
+    contains `lane_match` and whose sampled stack has a frame containing `frame_match`;
+    returns the hover panel's text."""
     where = page.evaluate(
         """([laneMatch, frameMatch]) => {
           const d = JSON.parse(document.getElementById('timeline-data').textContent);
@@ -188,16 +188,20 @@ def _hover_cell(page: Any, lane_match: str, frame_match: str) -> str:
           const stack = new Int32Array(bytes.buffer);
           for (let r = 0; r < d.rows; r++) {
             if (d.lanes[r].tid < 0 || !d.lanes[r].label.includes(laneMatch)) continue;
+            const hits = [];
             for (let c = 0; c < d.cols; c++) {
               const sid = stack[r * d.cols + c];
               if (sid < 0) continue;
-              if (d.stacks[sid].some(f => f >= 0 && d.frames[f].includes(frameMatch))) {
-                const div = document.getElementById('timeline');
-                div.scrollIntoView({block: 'center'});
-                const fl = div._fullLayout, box = div.getBoundingClientRect();
-                return {x: box.left + fl._size.l + fl.xaxis.l2p(d.x0 + (c + 0.5) * d.dx),
-                        y: box.top + fl._size.t + fl.yaxis.l2p(r)};
-              }
+              if (d.stacks[sid].some(f => f >= 0 && d.frames[f].includes(frameMatch))) hits.push(c);
+            }
+            if (hits.length) {
+              // the middle one: a thread's first cell is its birth, not yet a sampled stretch
+              const c = hits[Math.floor(hits.length / 2)];
+              const div = document.getElementById('timeline');
+              div.scrollIntoView({block: 'center'});
+              const fl = div._fullLayout, box = div.getBoundingClientRect();
+              return {x: box.left + fl._size.l + fl.xaxis.l2p(d.x0 + (c + 0.5) * d.dx),
+                      y: box.top + fl._size.t + fl.yaxis.l2p(r)};
             }
           }
           return null;
