@@ -73,7 +73,9 @@ def build_page(page: PageInput) -> str:
          "Median wall time of the sequential (or first) runs divided by each row's; above 1 "
          "is faster. The bar is the ratio of the medians; the error bar spans the baseline's "
          "fastest run over this row's slowest to its slowest over this row's fastest. A bar "
-         "whose range holds 1.0 is no measurable difference. Hover a bar for its runs.",
+         "whose range holds 1.0 is no measurable difference. Hover a bar for its runs. A "
+         "hollow diamond, where there is one, is the speed-up the baseline's recordings "
+         "predicted for that model, with its range; hover it for the basis.",
          _speedup_figure(page.rows, groups)),
         ("cpu", "CPU used",
          "CPU time of all the run's processes over its wall time, in % of one core (the "
