@@ -50,6 +50,12 @@ class MachineMeter:
             own, helpers = _own_cpu_s(self._self.read()), self._helpers_cpu(helper_pids)
         except (Gone, Unreadable, ValueError, IndexError):
             return None
+        return self._sample(t_s, busy, own, helpers)
+
+    def _sample(self, t_s: float, busy: float, own: float, helpers: float
+                ) -> MachineSample | None:
+        """The cores used since the previous reading, from cumulative CPU seconds (the
+        machine's busy time, the recorder's own, its helpers')."""
         ours = own + helpers
         self._last_own = (t_s, own, helpers)
         if self._first_own is None:

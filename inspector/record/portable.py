@@ -80,17 +80,8 @@ class _PsutilMachine(MachineMeter):
         busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "guest", 0.0) \
             - getattr(t, "guest_nice", 0.0)
         mine = self._me.cpu_times()
-        own, helpers = mine.user + mine.system, self._helpers_total(set(helper_pids))
-        ours = own + helpers
-        self._last_own = (t_s, own, helpers)
-        if self._first_own is None:
-            self._first_own = self._last_own
-        last, self._last = self._last, (t_s, busy, ours)
-        if last is None or t_s <= last[0]:
-            return None
-        dt = t_s - last[0]
-        return MachineSample(t_s=t_s, busy_cores=max(0.0, (busy - last[1]) / dt),
-                             recorder_cores=max(0.0, (ours - last[2]) / dt))
+        return self._sample(t_s, busy, mine.user + mine.system,
+                            self._helpers_total(set(helper_pids)))
 
     def _helpers_total(self, pids: set[int]) -> float:
         for pid in set(self._helpers) - pids:
