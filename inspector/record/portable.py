@@ -160,7 +160,7 @@ class PsutilSampler(Sampler):
                 exe = proc.exe() or None
             except _RACES:
                 pass
-        return self._redacted(cmdline), exe
+        return cmdline, exe
 
     def _note_cores(self, p: _Proc, t_s: float) -> None:
         """Affinity where psutil has it (Linux, Windows); no cgroup quota."""

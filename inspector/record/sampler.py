@@ -90,10 +90,8 @@ class Sampler:
     """Owns the writer: every write goes through this thread (others `submit()`)."""
 
     def __init__(self, writer: RecordingWriter, t0_mono: float, interval_s: float,
-                 ignore_pids: set[int],
-                 redact: Callable[[list[str]], list[str]] | None = None) -> None:
+                 ignore_pids: set[int]) -> None:
         self.writer = writer
-        self.redact = redact  # --redact: applied to every command line before it is written
         self.t0 = t0_mono
         self.interval_s = interval_s
         self.ignore_pids = ignore_pids  # py-spy processes we started: not part of the target
@@ -233,10 +231,7 @@ class Sampler:
             cmdline = procfs.read_cmdline(p.pid)
         except (Gone, Unreadable):
             cmdline = []
-        return self._redacted(cmdline), procfs.read_exe(p.pid)
-
-    def _redacted(self, cmdline: list[str]) -> list[str]:
-        return self.redact(cmdline) if self.redact is not None else cmdline
+        return cmdline, procfs.read_exe(p.pid)
 
     def _reidentify(self, p: _Proc, comm: str) -> None:
         """The process exec'd (its comm changed): a shell or shim became Python, say."""
@@ -353,7 +348,7 @@ class Sampler:
             # Python exec'ing Python keeps its name and executable: a child first seen
             # between fork and exec is told apart by its command line alone.
             try:
-                cmdline = self._redacted(procfs.read_cmdline(p.pid))
+                cmdline = procfs.read_cmdline(p.pid)
                 execd = bool(cmdline) and cmdline != p.cmdline
             except (Gone, Unreadable):
                 pass
