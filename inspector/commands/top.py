@@ -116,7 +116,7 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     deadline = time.monotonic() + LATE_WAIT_S
     while rec is not None and session.running and time.monotonic() < deadline and (
             rec.thread_samples["t_s"].nunique() < MIN_ROUNDS
-            or (not args.no_stacks and rec.stacks.empty)):
+            or (not args.no_stacks and not _stacks_cover_threads(rec))):
         time.sleep(0.2)
         rec = session.latest()
     if rec is None:
@@ -130,6 +130,21 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     lines = render(frame, _verdict(rec), title=_title(session), width=10_000)
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def _stacks_cover_threads(rec: Any) -> bool:
+    """py-spy has named every live thread it has sampled. It reads the names when it first
+    meets a thread, and a thread met before Python registered it stays unnamed for that whole
+    run (seen: a thread started 0.02 s before a 1-s run began): its name comes with the next
+    run. Threads py-spy never sampled (native ones) have no Python name to wait for."""
+    if rec.stacks.empty:
+        return False
+    th = rec.threads
+    alive = th[th["end_s"].isna()]
+    sampled = set(zip(rec.stacks["proc_id"], rec.stacks["tid"]))
+    return all(name is not None and name == name
+               for p, t, name in zip(alive["proc_id"], alive["tid"], alive["python_name"])
+               if (p, t) in sampled)
 
 
 def _verdict(rec: Any) -> str:
