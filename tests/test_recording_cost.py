@@ -136,3 +136,39 @@ def test_each_python_process_gets_its_own_stacks(tmp_path: Path) -> None:
     with_stacks = set(rec.stacks.pid)
     # the parent and its workers: each sampled by a py-spy of its own
     assert set(pythons.pid) <= with_stacks
+
+
+RENAMED_WHILE_WAITING = textwrap.dedent("""
+    import ctypes, threading, time
+    go = threading.Event()
+    waiter = threading.Thread(target=go.wait, name="waiter")
+    waiter.start()
+    time.sleep(1.5)  # the waiter never runs from here on
+    libc = ctypes.CDLL(None)
+    libc.pthread_setname_np(ctypes.c_ulong(waiter.ident), b"renamed-by-main")
+    time.sleep(1.5)
+    go.set()
+    waiter.join()
+""")
+
+
+def test_a_waiting_thread_read_the_cheap_way_keeps_a_row_each_tick_and_its_new_name(
+        tmp_path: Path) -> None:
+    # A thread that has not run is read by its schedstat alone, its last reading repeated:
+    # every tick still has its row, and a name another thread gives it is still seen.
+    out = tmp_path / "waiting.sqlite"
+    proc = record(out, "--no-stacks", "--", PY, "-c", RENAMED_WHILE_WAITING)
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    waiter = rec.threads[rec.threads.tid != rec.processes.pid.iloc[0]].iloc[0]
+    assert waiter["os_name"] == "renamed-by-main"
+    ts = rec.thread_samples
+    mine = ts[ts.tid == waiter["tid"]]
+    main = ts[ts.tid == rec.processes.pid.iloc[0]]
+    # a row at every tick the main thread has, while both lived
+    both = main.t_s[(main.t_s >= mine.t_s.min()) & (main.t_s <= mine.t_s.max())]
+    assert set(both) <= set(mine.t_s) and len(mine) >= 20
+    # and while it waited, the repeated rows say it used no CPU and sat in futex
+    waiting = mine[(mine.t_s > 0.5) & (mine.t_s < 2.8)]
+    assert (waiting.syscall_name == "futex").all()
+    assert waiting.cpu_user_s.nunique() == 1 and waiting.on_cpu_s.nunique() == 1

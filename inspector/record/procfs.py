@@ -170,16 +170,26 @@ class ThreadReading(NamedTuple):
     syscall_text: str | None = None   # the syscall line read (its arguments: a futex's address)
 
 
+# A thread that has not run is read in full again after this many reads all the same: its
+# name can be changed from another thread (pthread_setname_np), and a woken thread that is
+# still waiting for a core shows state R before its schedstat moves.
+FULL_READ_EVERY = 10
+
+
 class ThreadFiles:
     """stat, syscall, schedstat and children of one thread, kept open.
 
-    A thread that has not run since the last read (its schedstat CPU time unchanged) can be
-    in no other syscall and can have forked no child: its syscall file is not re-read, and
-    `ran` tells the sampler it may take its children as last read.
+    A thread that has not run since the last read (its schedstat CPU and run-queue times
+    unchanged) has used no CPU, can be in no other syscall and can have forked no child: its
+    stat and syscall files are not re-read (the last reading stands, and the sampler may keep
+    what it derived from it: `same`), and `ran` tells the sampler it may take its children as
+    last read. Most threads of a program wait most of the time: this halves what a waiting
+    thread costs a tick (one pread of schedstat instead of three reads and parses).
     """
 
     __slots__ = ("tid", "stat", "syscall", "schedstat", "children", "syscall_denied", "comm",
-                 "ran", "_last_on_cpu_s", "_last_syscall", "_last_syscall_text", "_children")
+                 "ran", "same", "_last_on_cpu_s", "_last_syscall", "_last_syscall_text",
+                 "_children", "_last", "_same_reads")
 
     def __init__(self, pid: int, tid: int) -> None:
         base = f"/proc/{pid}/task/{tid}/"
@@ -191,6 +201,9 @@ class ThreadFiles:
         self.syscall_denied = False
         self.comm = ""
         self.ran = True
+        self.same = False  # the last read() returned the reading before it
+        self._last: ThreadReading | None = None
+        self._same_reads = 0
         self._last_on_cpu_s: float | None = None
         self._last_syscall: int | None = None
         self._last_syscall_text: str | None = None
@@ -215,6 +228,14 @@ class ThreadFiles:
                 on_cpu, runq = parse_schedstat(self.schedstat.read())
             except (Unreadable, ValueError, IndexError):
                 pass
+        last = self._last
+        if (on_cpu is not None and last is not None and on_cpu == last.on_cpu_s
+                and runq == last.runqueue_s and self._same_reads < FULL_READ_EVERY):
+            self._same_reads += 1
+            self.ran, self.same = False, True
+            return last
+        self._same_reads = 0
+        self.same = False
         comm, state, utime_s, stime_s, starttime = parse_thread_stat(self.stat.read())
         self.ran = on_cpu is None or on_cpu != self._last_on_cpu_s
         self._last_on_cpu_s = on_cpu
@@ -230,8 +251,9 @@ class ThreadFiles:
             except (ValueError, IndexError):
                 sc = None
             self._last_syscall, self._last_syscall_text = sc, text
-        return ThreadReading(self.tid, comm, state, utime_s, stime_s, sc, on_cpu, runq,
-                             starttime, text)
+        self._last = ThreadReading(self.tid, comm, state, utime_s, stime_s, sc, on_cpu, runq,
+                                   starttime, text)
+        return self._last
 
     def child_pids(self, refresh: bool = True) -> list[int]:
         """The thread's children; with refresh=False, as last read (see `ran`)."""

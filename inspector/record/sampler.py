@@ -59,6 +59,8 @@ class _Proc:
     is_python: bool = False
     python_version: str | None = None
     threads: dict[int, ThreadFiles] = field(default_factory=dict)
+    # each thread's last row but its time: a thread read the same again repeats it
+    last_rows: dict[int, tuple] = field(default_factory=dict)
     alive: bool = True
     last_seen_s: float = 0.0
     exit_code: int | None = None
@@ -76,6 +78,7 @@ class _Proc:
         for t in self.threads.values():
             t.close()
         self.threads.clear()
+        self.last_rows.clear()
 
 
 @dataclass
@@ -391,6 +394,7 @@ class Sampler:
         for tid in list(p.threads):
             if tid not in live:
                 p.threads.pop(tid).close()
+                p.last_rows.pop(tid, None)
                 self.writer.end_thread(p.proc_id, tid, t_s)
                 any_ended = True
         children: list[int] = []
@@ -413,6 +417,7 @@ class Sampler:
                 r = tf.read()
             except Gone:
                 p.threads.pop(tid).close()
+                p.last_rows.pop(tid, None)
                 self.writer.end_thread(p.proc_id, tid, t_s)
                 continue
             if r.comm != tf.comm:  # new thread, or renamed, or its process exec'd
@@ -420,11 +425,16 @@ class Sampler:
                 tf.comm = r.comm
                 self.writer.upsert_thread(p.proc_id, p.pid, tid, r.comm,
                                           self._to_recording_s(r.starttime_ticks))
-            name = syscall_name(r.syscall) if r.syscall is not None else None
-            fk = (self._futex_kind(p, r.syscall_text)
-                  if r.syscall == futex.FUTEX_NR and r.syscall_text else None)
-            thread_rows.append((t_s, p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state,
-                                r.syscall, name, r.on_cpu_s, r.runqueue_s, fk))
+            if tf.same and tid in p.last_rows:  # the same reading: the same row, at t_s
+                thread_rows.append((t_s, *p.last_rows[tid]))
+            else:
+                name = syscall_name(r.syscall) if r.syscall is not None else None
+                fk = (self._futex_kind(p, r.syscall_text)
+                      if r.syscall == futex.FUTEX_NR and r.syscall_text else None)
+                row = (p.proc_id, p.pid, tid, r.utime_s, r.stime_s, r.state, r.syscall, name,
+                       r.on_cpu_s, r.runqueue_s, fk)
+                p.last_rows[tid] = row
+                thread_rows.append((t_s, *row))
             children.extend(tf.child_pids(refresh=tf.ran or any_ended))
         for child in children:
             if child not in self._procs:
@@ -516,6 +526,10 @@ class Sampler:
                 except (Gone, Unreadable):
                     continue
                 self._add(pid, None, False, t_s)
+
+    def recorder_cpu_so_far(self) -> tuple[float, float, float] | None:
+        """(seconds, own CPU s, py-spy runs' CPU s) since the first tick, as of the latest."""
+        return self._machine.so_far()
 
     def recorder_cpu(self) -> dict[str, float] | None:
         """The recorder's own mean CPU and its py-spy runs' (meta recorder_cpu)."""
