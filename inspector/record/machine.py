@@ -67,6 +67,13 @@ class MachineMeter:
         return MachineSample(t_s=t_s, busy_cores=max(0.0, (busy - last[1]) / dt),
                              recorder_cores=max(0.0, (ours - last[2]) / dt))
 
+    def so_far(self) -> tuple[float, float, float] | None:
+        """(seconds, own CPU s, helpers' CPU s) from the first reading to the latest."""
+        first, last = self._first_own, self._last_own
+        if first is None or last is None:
+            return None
+        return last[0] - first[0], last[1] - first[1], last[2] - first[2]
+
     def mean_cores(self) -> dict[str, float] | None:
         """The recorder's mean CPU in cores from its first reading to its last (the whole
         recording but the recorder's start-up): its own process, its py-spy runs, both.

@@ -8,7 +8,8 @@ at once and a long recording pays py-spy's start-up rarely. Every graceful finis
 runs with SIGINT (py-spy writes what it has); a SIGKILLed recorder loses the current runs'
 stacks, up to RUN_LENGTHS_S[-1] of them. Each run's spans are put on the recording's clock
 (py-spy's ts 0 is within a few ms of our launch) and written as soon as the run ends.
-The rate keeps py-spy within a CPU budget (STACKS_BUDGET_CORES), measured run by run.
+The rate keeps the recorder and its py-spy runs within a CPU budget (STACKS_BUDGET_CORES)
+on average since the recording began, measured as it goes.
 Nonblocking mode keeps the target's slowdown within noise at any thread count
 (shared/MEASUREMENTS.md); blocking mode cost up to 1.57x with many waiting threads. On
 Python < 3.11 it names threads by pthread id, turned into OS thread ids by record/pthreads.
@@ -47,18 +48,37 @@ CHUNK_S = RUN_LENGTHS_S[0]  # the first run's length
 OVERLAP_S = 0.1  # next run starts this early: py-spy takes 10-50 ms to take its first sample
 PY_SPY_STARTUP_S = 0.03  # typical delay from launching py-spy to its first sample
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
-# py-spy reads every thread's stack at every sample, waiting or not, mostly in system calls:
-# 35-48 us each on a quiet machine (benchmarks/RESULTS.md), about 100 us on a busy one: at
-# 100 Hz, 50 waiting threads cost it half a core. Its rate is chosen to keep all runs
-# together within this share of one core, at the cost each run measures (wait4, or /proc
-# mid-run); the recorder's own /proc sampling takes 0.5-3% more (up to 200 threads), so the
-# two stay near 5%. A few threads keep the asked rate; fifty get 5-15 Hz; hundreds 1-3 Hz.
-STACKS_BUDGET_CORES = 0.03
-# Before a process's first run has been measured: py-spy's CPU per thread sample (RESULTS.md's
-# quiet-machine figure) and per sample of the process (a guess; the first run corrects both).
-PRIOR_THREAD_SAMPLE_S = 45e-6
+# The recorder and everything it starts use at most this share of one core, on average over
+# the recording so far (issue 13): the py-spy runs get what the recorder's own sampling
+# leaves, and their rate follows. py-spy reads every thread's stack at every sample, waiting
+# or not, mostly in system calls: 35-48 us each on a quiet machine (benchmarks/RESULTS.md),
+# about 100 us on a busy one, so at 100 Hz fifty waiting threads would cost it half a core.
+# Counting from the start, launches included, is what keeps a short recording within it too
+# (measured per run alone, the 1-s and 2-s first runs' start-ups took a 4-s recording of one
+# thread to 3.6% for py-spy and 5-7% in all). A few threads keep the asked rate; fifty get
+# 5-15 Hz; hundreds 1-3 Hz.
+STACKS_BUDGET_CORES = 0.045  # 5%, less a margin for what a launch or a busy machine adds unforeseen
+# Before a process's first run has been measured: py-spy's CPU per thread sample (35-48 us in
+# RESULTS.md, 61-73 us measured again on 2026-11-30) and per sample of the process (a guess;
+# the first run corrects both).
+PRIOR_THREAD_SAMPLE_S = 60e-6
 PRIOR_TREE_SAMPLE_S = 50e-6
 PY_SPY_LAUNCH_CPU_S = 0.02  # a run's start-up CPU, not counted in its cost per sample
+# A run's CPU teaches the cost per thread sample once it took this many (fewer: launch and
+# tick noise), and the lesson is kept within these bounds (measured 2026-11-30: 61-73 us for
+# 51 waiting threads at 10-100 Hz, with the launch, 10-20 ms, apart).
+MIN_LEARN_SAMPLES = 500
+MIN_THREAD_SAMPLE_S = 10e-6
+MAX_THREAD_SAMPLE_S = 2e-3
+# py-spy's sampling gets at least this much whatever the recorder has used: its own start-up
+# (identifying interpreters, reading pthread ids on Python < 3.11) took 0.06 s of CPU in the
+# first 0.3 s of a recording of a 3.9 target, and charging that to py-spy left the 5 threads
+# of that short recording sampled at 1 Hz. A short recording may then exceed the budget.
+STACKS_FLOOR_CORES = 0.015
+# The recorder's own CPU (its /proc sampling, writing, reading py-spy's output) before a
+# second of it has been measured: 1-3% of a core, with a few to 64 threads.
+OWN_PRIOR_CORES = 0.015
+OWN_MEASURED_AFTER_S = 1.0
 MIN_RATE_HZ = 1
 GIL_THREAD_SAMPLES_PER_S = 1000  # the opt-in --gil chain's budget in thread samples per second
 NOBODY_TID = 0  # gil_samples row of "no thread held the GIL" (no OS thread has id 0)
@@ -87,6 +107,9 @@ def _root_tid(pid: int, text: str, name: str | None, tid_of: TidOf | None) -> in
 RATE_STEPS_HZ = (1000, 500, 200, 100, 50, 40, 30, 20, 15, 10, 7, 5, 3, 2, 1)
 MAX_RATE_CHANGES = 200  # meta stacks.rates_hz_used keeps at most this many changes
 COST_CHECK_AFTER_S = 1.5  # a run's CPU is checked mid-run once past its start-up
+# The runs are looked after this often: well within OVERLAP_S, so the next run starts before
+# the current one ends (at 0.02 s, the look-ups alone took ~0.5% of a core).
+LOOP_S = 0.04
 
 
 def _rounded_rate(rate: float) -> int:
@@ -457,7 +480,7 @@ class StackSampler:
             self._scan_pthreads()
             self._reap()
             self._launch()
-            self._stop.wait(0.02)
+            self._stop.wait(LOOP_S)
         for runs in self.runs.values():
             for run in runs:
                 run.stop()
@@ -530,20 +553,34 @@ class StackSampler:
         return [p for p in self.sampler.snapshot
                 if p.alive and p.is_python and p.proc_id not in self.stacks_chain.gave_up]
 
-    def _rate_for(self) -> int:
-        """The stack runs' rate, one for every process: the asked one, or lower to keep all
-        py-spy runs together within the CPU budget, at the cost per sample each process's
-        last run measured (a prior before its first)."""
-        per_second = 0.0  # py-spy's CPU per second at 1 Hz on every sampled process
-        for p in self._sampled():
-            per_thread = self._thread_sample_cost_s.get(p.proc_id)
-            threads = max(1, p.threads)
-            per_second += (per_thread * threads if per_thread is not None
-                           else PRIOR_TREE_SAMPLE_S + PRIOR_THREAD_SAMPLE_S * threads)
+    def _rate_for(self, horizon_s: float = 1.0, launches: int = 0) -> int:
+        """The stack runs' rate for the next `horizon_s`, one for every process: the asked
+        one, or lower so that the recorder and its py-spy runs (`launches` of them about to
+        start) stay within the budget on average since the recording began, at the cost per
+        sample each process's last run measured (a prior before its first)."""
+        per_second = sum(self._cost_at_1hz(p) for p in self._sampled())
         if per_second <= 0:
             return self.rate
-        within = self.budget_cores / per_second
+        within = self._allowance_cores(horizon_s, launches) / per_second
         return self.rate if within >= self.rate else min(self.rate, _rounded_rate(within))
+
+    def _cost_at_1hz(self, p: ProcInfo) -> float:
+        """py-spy's CPU per second sampling this process at 1 Hz."""
+        per_thread = self._thread_sample_cost_s.get(p.proc_id)
+        threads = max(1, p.threads)
+        return (per_thread * threads if per_thread is not None
+                else PRIOR_TREE_SAMPLE_S + PRIOR_THREAD_SAMPLE_S * threads)
+
+    def _allowance_cores(self, horizon_s: float, launches: int) -> float:
+        """What py-spy's sampling may use, in cores, over the next `horizon_s`: the budget
+        over the recording so far and that horizon, less what the recorder and its runs
+        have used, the recorder's own use to come (at its rate so far) and the launches."""
+        so_far = self.sampler.recorder_cpu_so_far()
+        elapsed, own_s, helpers_s = so_far if so_far is not None else (0.0, 0.0, 0.0)
+        own_cores = own_s / elapsed if elapsed >= OWN_MEASURED_AFTER_S else OWN_PRIOR_CORES
+        left = (self.budget_cores * (elapsed + horizon_s) - own_s - helpers_s
+                - own_cores * horizon_s - launches * PY_SPY_LAUNCH_CPU_S)
+        return max(left / horizon_s, STACKS_FLOOR_CORES)
 
     def _gil_rate_for(self, root: ProcInfo) -> int:
         threads = self._tree_threads(root)
@@ -561,16 +598,32 @@ class StackSampler:
         if rate < self.rate:
             self.sampler.problem("py-spy", "rate-lowered",
                                  f"{self._sampled_threads()} threads: stacks sampled at "
-                                 f"{rate} Hz instead of {self.rate} Hz to keep py-spy within "
-                                 f"{self.budget_cores:.0%} of a core", pid=root.pid,
+                                 f"{rate} Hz instead of {self.rate} Hz to keep the recorder "
+                                 f"within {self.budget_cores:.0%} of a core", pid=root.pid,
                                  once_key=f"rate-{rate}")
 
     def _stop_if_too_fast(self, run: _Run | None, rate: int) -> None:
-        """A run whose tree grew many threads, or that costs more than the budget: end it
-        now (SIGINT, py-spy writes what it has) so the next one starts at a lower rate."""
+        """A --gil run whose tree grew many threads: ended now (SIGINT, py-spy writes what
+        it has) so the next one starts at a lower rate."""
         if run is None or run.stopping:
             return
         if run.rate > 2 * rate:
+            run.stop()
+
+    def _stop_if_over_budget(self, p: ProcInfo, run: _Run, now: float) -> None:
+        """A stack run whose rate the budget no longer allows (its process grew threads,
+        or py-spy costs more than thought): ended now (SIGINT: py-spy writes what it has)
+        so the next one starts at a lower rate, when what the rest of it would save is more
+        than a launch costs (cutting brings the next launch forward: at most one more).
+        Cutting on any excess, seen on 64 threads: six runs launched in 0.3 s, each cut
+        for the launch cost of the one before."""
+        if run.stopping:
+            return
+        remaining = run.t_launch_s + run.duration_s - now
+        if remaining <= 0:
+            return
+        rate = self._rate_for(max(remaining, 1.0))
+        if (run.rate - rate) * self._cost_at_1hz(p) * remaining > PY_SPY_LAUNCH_CPU_S:
             run.stop()
 
     def _check_cost(self, root: ProcInfo, run: _Run, now: float) -> None:
@@ -587,24 +640,29 @@ class StackSampler:
             return
         self._learn_cost(root.proc_id, run, cpu.utime_s + cpu.stime_s - PY_SPY_LAUNCH_CPU_S,
                          elapsed)
-        self._stop_if_too_fast(run, self._rate_for())
 
     def _learn_cost(self, proc_id: int, run: _Run, cpu_s: float, elapsed_s: float) -> None:
+        """py-spy's CPU per thread sample, from a run's CPU past its launch. A run of few
+        samples says little (its CPU is counted in 10-ms ticks, its launch varies by as
+        much): the estimate before it stands. Seen without this: a 2-s run at 1 Hz on 64
+        threads measured ~0 per sample, and the next run went back to 100 Hz."""
         threads = max(1, next((p.threads for p in self.sampler.snapshot
                                if p.proc_id == proc_id), 1))
         samples = run.rate * max(elapsed_s - PY_SPY_STARTUP_S, 0.1) * threads
-        self._thread_sample_cost_s[proc_id] = max(cpu_s, 0.0) / samples
+        if samples < MIN_LEARN_SAMPLES:
+            return
+        self._thread_sample_cost_s[proc_id] = min(max(cpu_s / samples, MIN_THREAD_SAMPLE_S),
+                                                  MAX_THREAD_SAMPLE_S)
 
     def _launch(self) -> None:
         if self.permission_denied:
             return
         now = self.sampler.now_s()
-        rate = self._rate_for()
         for p in self._sampled():
             runs = self.runs.get(p.proc_id, [])
             if runs:
-                self._stop_if_too_fast(runs[-1], rate)
                 self._check_cost(p, runs[-1], now)
+                self._stop_if_over_budget(p, runs[-1], now)
             gil_run = self.gil_runs.get(p.proc_id)
             if gil_run is not None:
                 self._stop_if_too_fast(gil_run, self._gil_rate_for(p))
@@ -617,9 +675,10 @@ class StackSampler:
             if not runs and not self.stacks_chain.ready(p.proc_id, now):
                 continue
             self._seq += 1
-            self._note_rate(p, rate)
             n = self._launches[p.proc_id] = self._launches.get(p.proc_id, 0) + 1
             length = RUN_LENGTHS_S[min(n, len(RUN_LENGTHS_S)) - 1]
+            rate = self._rate_for(length, launches=1)
+            self._note_rate(p, rate)
             run_or_error = self._spawn(p.pid, rate, now, duration_s=length)
             if isinstance(run_or_error, OSError):
                 self.sampler.problem("py-spy", "launch-failed", str(run_or_error), pid=p.pid,
