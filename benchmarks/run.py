@@ -677,6 +677,12 @@ def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
 BASELINE = "inspector before"  # section 5's name for --baseline's inspector
 
 
+def _recording_size(path: Path, record: Callable[[list[str]], list[str]]) -> int:
+    """The size of a recording of a Python program that does nothing."""
+    run_command(record([sys.executable, "-c", "pass"]), None, "an empty recording")
+    return path.stat().st_size
+
+
 def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None = None
                ) -> dict[str, Any]:
     """Each target plain, under inspector at its defaults and under py-spy --nonblocking
@@ -698,6 +704,10 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
             commands[BASELINE] = lambda argv: [
                 "env", f"PYTHONPATH={baseline}", *inspector_record(rec), *argv]
         names = list(commands)
+        # What any recording holds whatever its length (SQLite's pages for each table and
+        # index, the schema, meta): a recording of a program that does nothing. The bytes per
+        # thread-second are counted over it: a 4-s target's file is mostly this.
+        fixed_bytes = median([_recording_size(rec, commands["inspector"]) for _ in range(3)])
         for t in COST_TARGETS:
             if t.calibration_work:
                 work = calibrate(SlowdownTarget(t.key, t.label, t.script, t.args,
@@ -740,8 +750,8 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
                            for n in names[1:]},
                 "recorder_cores": med("recorder_cores"), "own_cores": med("own_cores"),
                 "py_spy_cores": med("py_spy_cores"),
-                "bytes_per_thread_s": median([c["bytes"] / c["thread_s"] for c in costs
-                                              if c["thread_s"] > 0]),
+                "bytes_per_thread_s": median([(c["bytes"] - fixed_bytes) / c["thread_s"]
+                                              for c in costs if c["thread_s"] > 0]),
                 "rate_hz_used": median([c["rate_hz_used"] for c in costs
                                         if c["rate_hz_used"] is not None]),
                 "busy_threads": max((c["busy_threads"] for c in costs), default=0),
@@ -752,8 +762,8 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
                 "costs": costs, "before": before,
                 "before_cores": median([c["recorder_cores"] for c in before
                                         if c["recorder_cores"] is not None]),
-                "before_bytes_per_thread_s": median([c["bytes"] / c["thread_s"] for c in before
-                                                     if c["thread_s"] > 0]),
+                "before_bytes_per_thread_s": median([(c["bytes"] - fixed_bytes) / c["thread_s"]
+                                                     for c in before if c["thread_s"] > 0]),
             }
             rows.append(row)
             log(f"cost {t.key}: inspector {row['ratios']['inspector']['target']['median']:.3f}x"
@@ -772,6 +782,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
         extra = [i - p for i, p in zip(short["inspector"], short["plain"])]
         before_extra = [i - p for i, p in zip(short.get(BASELINE, []), short["plain"])]
     return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows,
+            "fixed_bytes": fixed_bytes,
             "baseline": str(baseline) if baseline else None,
             "short": {"plain_s": median(short["plain"]),
                       "inspector_s": median(short["inspector"]),
@@ -1031,8 +1042,10 @@ def render_cost(s: dict[str, Any]) -> str:
         "runs. Target wall: the target's own time (it times itself), recorded / plain, ratio of "
         "the medians (range of the same-round ratios). Recorder CPU: the recording's "
         "meta `recorder_cpu` (the recorder's process and its py-spy runs, first tick to last: "
-        "start-up left out), in cores. Bytes: the recording's size over the sum of its threads' "
-        "lifetimes. Busy threads named: of the threads that compute, how many have `burn` as "
+        "start-up left out), in cores. Bytes: the recording's size less that of a recording of "
+        f"a program doing nothing ({s.get('fixed_bytes', 0) / 1024:,.0f} KiB: SQLite's pages for "
+        "each table and index, the schema, meta), over the sum of its threads' lifetimes. "
+        "Busy threads named: of the threads that compute, how many have `burn` as "
         "their top function in the stacks, in the worst run, and the fewest stack samples any "
         f"had. Goals (issue 13): wall {GOAL_COST_WALL}x and never worse than py-spy alone; "
         f"recorder {GOAL_COST_CORES:g} cores; {GOAL_COST_BYTES} bytes per thread per second.",
