@@ -111,11 +111,13 @@ def test_cost_compares_inspector_with_plain_and_py_spy_and_reads_the_recorders_c
     for row in cost["rows"]:
         for name in cost["commands"]:
             assert positive(row["ratios"][name]["target"]["median"]), (row["key"], name)
-        # the recording's own statement of what the recorder cost, and its size
-        assert positive(row["recorder_cores"]) and positive(row["bytes_per_thread_s"]), row
+        # the recording's own statement of what the recorder cost, and its size over that
+        # of an empty recording (a tiny target's file may have grown by no page at all)
+        assert positive(row["recorder_cores"]) and row["bytes_per_thread_s"] >= 0, row
         assert row["rate_hz_used"] >= 1
         assert 0 <= row["busy_named"] <= row["busy_threads"]
     assert positive(cost["short"]["plain_s"]) and positive(cost["short"]["inspector_s"])
+    assert positive(cost["fixed_bytes"])
 
 
 def test_markdown_has_every_section_and_says_quick_numbers_mean_nothing(quick) -> None:
