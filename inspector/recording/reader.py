@@ -21,6 +21,7 @@ import pandas as pd
 
 from inspector.errors import RecordingError
 from inspector.recording import untrusted
+from inspector.recording.decode import read_blocks
 from inspector.recording.schema import (
     DEFAULT_INTERVAL_S,
     DEFAULT_RATE_HZ,
@@ -685,6 +686,54 @@ def _read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Seque
     return _with_rates(_table_columns(db, path, table, background, columns), keys)
 
 
+def _read_thread_samples(db: sqlite3.Connection, path: Path, typed: bool,
+                         background: _Background) -> pd.DataFrame:
+    """Version 1's thread_samples rows and version 2's blocks, as one frame (a version-2
+    file keeps in thread_samples only the rare row a block cannot hold)."""
+    if typed:
+        columns = _table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
+    else:
+        df = _frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
+        columns = {name: df[name].array for name in df.columns}
+    if _has_table(db, path, "thread_blocks"):
+        decoded = read_blocks(db, path, untrusted.file_bytes(path))
+        blocks = {name: _categorical(*decoded[name]) if isinstance(decoded[name], tuple)
+                  else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
+        if not len(columns["t_s"]) and set(columns) <= set(blocks):
+            columns = blocks
+        elif len(blocks["t_s"]):
+            columns = _concatenated(columns, blocks)
+    return _with_rates(columns, ["proc_id", "tid"])
+
+
+def _concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two reads of the same table, one after the other: numbers as the wider of their
+    types, texts as one categorical, a column one lacks NULL there."""
+    out: dict[str, Any] = {}
+    for name in [*first, *(n for n in second if n not in first)]:
+        parts = []
+        for cols in (first, second):
+            part = cols.get(name)
+            if part is None:
+                parts.append(np.full(len(cols["t_s"]), np.nan))
+            elif pd.api.types.is_numeric_dtype(part.dtype) and not isinstance(
+                    part.dtype, pd.CategoricalDtype):
+                parts.append(np.asarray(part))
+            else:
+                parts.append(np.asarray(part, dtype=object))
+        if all(p.dtype != object for p in parts):
+            out[name] = np.concatenate(parts)
+            continue
+        values = np.concatenate([p.astype(object) for p in parts])
+        values[pd.isna(values)] = None
+        if all(isinstance(v, str) for v in values if v is not None):
+            codes, uniques = pd.factorize(values)
+            out[name] = _categorical(codes, uniques)
+        else:
+            out[name] = pd.Series(values).infer_objects().to_numpy()
+    return out
+
+
 def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
     try:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -804,9 +853,7 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
                      ("proc_id", "pid", "tid", "name"))
     tables: dict[str, pd.DataFrame] = {}
     for table, read in (  # in the order the background thread reads their integers
-            ("thread_samples", lambda fast: _read_samples(
-                db, p, "thread_samples", THREAD_SAMPLE_COLUMNS, ["proc_id", "tid"], fast,
-                background)),
+            ("thread_samples", lambda fast: _read_thread_samples(db, p, fast, background)),
             ("stacks", lambda fast: _read_stacks(db, p, fast, background)),
             ("process_samples", lambda fast: _read_samples(
                 db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast,
