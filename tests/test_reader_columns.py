@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from v1 import with_thread_rows
 
 import inspector
 from inspector.recording import (
@@ -27,7 +28,6 @@ from inspector.recording import (
     RecordingWriter,
 )
 from inspector.recording.schema import BLOCK_NUMBERS
-from v1 import with_thread_rows
 
 THREADS = 300  # more distinct thread names than the reader turns into codes in SQLite
 TICKS = 12
