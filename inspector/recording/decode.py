@@ -24,12 +24,12 @@ from inspector.recording.schema import (
 )
 
 # Rows a file may decode to: a base, plus this many per byte of the file (and its -wal).
-# Real recordings hold under 1 row per byte (idle threads at defaults: ~0.3; see
-# docs/recording-format.md); a block of rows that never change compresses to ~60 rows a
-# byte, so a file claiming more than 16 is not one the recorder wrote, and refusing it keeps
-# the memory a hostile file can make load() take to ~1.5 KB per byte of it.
+# Real recordings hold well under 1 row per byte (a sample's time alone varies by a byte or
+# two; see docs/recording-format.md), while rows that never change deflate to ~17 a byte:
+# refusing more than 4 keeps what a hostile file can make load() hold to ~400 bytes of
+# columns per byte of it.
 _BASE_ROWS = 1 << 20
-_ROWS_PER_FILE_BYTE = 16
+_ROWS_PER_FILE_BYTE = 4
 _NUMBERS = len(BLOCK_NUMBERS)
 
 
