@@ -407,9 +407,8 @@ class RecordingWriter:
         self._write_blocks(closing=True)
         self.flush()
         self._db.executescript(INDEXES)
-        if _INCREMENTAL_VACUUM:
-            self._db.execute("PRAGMA incremental_vacuum")
-            self.flush()
+        if _INCREMENTAL_VACUUM:  # run to its end (a statement's step frees one page)
+            self._db.executescript("PRAGMA incremental_vacuum;")
         try:
             self._db.raw.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.Error:
