@@ -11,7 +11,6 @@ import sys
 import zlib
 from array import array
 from collections.abc import Sequence
-from itertools import chain
 from operator import sub
 from typing import Any
 
@@ -29,7 +28,14 @@ _TO_UINT64 = ((1 << 64) - 1).__and__  # a difference, wrapped as the reader's in
 _LIMIT = 2**62
 _T_SCALE = BLOCK_NUMBERS[0][1]
 # zlib's level: blocks are a few KB; 6 (its default) is within 2% of 9's size here, faster.
+# A small block, soon replaced, is written at 1 (SMALL_LEVEL).
 _LEVEL = 6
+SMALL_LEVEL = 1
+# A 2-KB window and little memory: no larger on these blocks, whose repeats lie close (a
+# 300-row column is 2.4 KB), and zlib.compress's default state (~256 KB set up per call)
+# cost 50 us a block, 15 times the compression of a small one.
+_WINDOW_BITS = 11
+_MEM_LEVEL = 2
 # Indexes into a THREAD_SAMPLE_COLUMNS row.
 _NUMBER_AT = (0, 4, 5, 7, 9, 10, 11)
 _TEXT_AT = (6, 8)
@@ -68,23 +74,77 @@ def _number(value: Any, scale: int) -> int:
 
 
 class ThreadColumns:
-    """The rows of one thread gathered for blocks: numbers already whole, texts as codes
-    (0: NULL; k: the k-th text of its column's dictionary)."""
+    """The rows of one thread gathered for blocks: rows as they come, then (`settle`) as
+    columns of whole numbers and of text codes (0: NULL; k: the k-th text of its column's
+    dictionary)."""
 
-    __slots__ = ("numbers", "codes", "texts", "written", "block_ids")
+    __slots__ = ("numbers", "codes", "texts", "pending", "written", "block_ids", "_json")
 
     def __init__(self) -> None:
         self.numbers = [array("q") for _ in BLOCK_NUMBERS]
         self.codes = [array("H") for _ in BLOCK_TEXTS]
-        self.texts: list[dict[str, int]] = [{} for _ in BLOCK_TEXTS]
-        self.written = 0                  # rows already in the file as blocks
+        # per text column: text -> code, in order of code (None first, code 0)
+        self.texts: list[dict[str | None, int]] = [{None: 0} for _ in BLOCK_TEXTS]
+        self.pending: list[Sequence[Any]] = []  # rows added, not yet settled
+        self.written = 0                  # settled rows already in the file as blocks
         self.block_ids: list[int] = []    # their rowids
+        self._json: tuple[tuple[int, ...], str] = ((), "")
 
     def __len__(self) -> int:
         return len(self.numbers[0])
 
-    def add(self, row: Sequence[Any]) -> None:
-        """Appends a THREAD_SAMPLE_COLUMNS row; raises Unfit (and adds nothing) for one a
+    def settle(self) -> list[Sequence[Any]]:
+        """Turns the pending rows into columns; returns those a block cannot hold."""
+        rows, self.pending = self.pending, []
+        if not rows:
+            return []
+        try:
+            numbers, codes = self._columns(rows)
+        except (Unfit, TypeError, ValueError, OverflowError, KeyError):
+            # the rare batch with a new text, a NaN, a value out of range: row by row
+            unfit = []
+            for row in rows:
+                try:
+                    self._add(row)
+                except Unfit:
+                    unfit.append(row)
+            return unfit
+        for column, whole in zip(self.numbers, numbers):
+            column.extend(whole)
+        for column, coded in zip(self.codes, codes):
+            column.extend(coded)
+        return []
+
+    def _columns(self, rows: list[Sequence[Any]]) -> tuple[list[array], list[list[int]]]:
+        """The usual batch, a column at a time; raises on anything unusual."""
+        columns = list(zip(*rows))
+        numbers = []
+        for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS):
+            values = columns[i]
+            if scale == 1:
+                if BLOCK_NULL in values:
+                    raise Unfit("the NULL value")
+                q = array("q", [BLOCK_NULL if v is None else v for v in values]
+                          if None in values else values)
+            elif None in values:
+                q = array("q", [BLOCK_NULL if v is None else round(v * scale) for v in values])
+            else:
+                q = array("q", map(round, map(float(scale).__mul__, values)))
+            numbers.append(q)
+        for q in numbers:
+            low = min(q)
+            if low == BLOCK_NULL:
+                low = min((v for v in q if v != BLOCK_NULL), default=0)
+            if max(q) > _LIMIT or low < -_LIMIT:
+                raise Unfit("out of range")
+        if BLOCK_NULL in numbers[0]:
+            raise Unfit("no time")
+        codes = [list(map(texts.__getitem__, columns[i]))
+                 for i, texts in zip(_TEXT_AT, self.texts)]
+        return numbers, codes
+
+    def _add(self, row: Sequence[Any]) -> None:
+        """Appends one THREAD_SAMPLE_COLUMNS row; raises Unfit (and adds nothing) for one a
         block cannot hold."""
         if row[0] is None:
             raise Unfit("no time")
@@ -101,9 +161,9 @@ class ThreadColumns:
                 raise Unfit(f"a {type(text).__name__} in a text column")
             code = texts.get(text)
             if code is None:
-                if len(texts) >= BLOCK_MAX_TEXTS:
+                if len(texts) > BLOCK_MAX_TEXTS:
                     raise Unfit("too many texts")
-                code = texts[text] = len(texts) + 1
+                code = texts[text] = len(texts)
             codes.append(code)
         for column, q in zip(self.numbers, numbers):
             column.append(q)
@@ -113,16 +173,25 @@ class ThreadColumns:
     def t_s(self, i: int) -> float:
         return self.numbers[0][i] / _T_SCALE
 
-    def encode(self, lo: int, hi: int) -> tuple[str, bytes]:
-        """Rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
+    def span_s(self, lo: int) -> tuple[float, float] | None:
+        """The first and last t_s of the settled rows from lo on."""
+        times = self.numbers[0][lo:]
+        return (min(times) / _T_SCALE, max(times) / _T_SCALE) if times else None
+
+    def encode(self, lo: int, hi: int, level: int = _LEVEL) -> tuple[str, bytes]:
+        """Settled rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
         assert 0 < hi - lo <= BLOCK_MAX_ROWS
-        deltas = array("Q")
+        n = hi - lo
+        values = array("q")
         for column in self.numbers:
-            part = column[lo:hi]
-            deltas.extend(map(_TO_UINT64, map(sub, part, chain((0,), part))))
+            values += column[lo:hi]
+        before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
+        for start in range(0, len(values), n):
+            before[start] = 0
+        deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
         codes = []
         for column, texts in zip(self.codes, self.texts):
-            wide = array("B" if len(texts) < 256 else "H", column[lo:hi])
+            wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])
             if sys.byteorder == "big":
                 wide.byteswap()
             codes.append(wide.tobytes())
@@ -130,6 +199,10 @@ class ThreadColumns:
             deltas.byteswap()
         raw = deltas.tobytes()
         shuffled = b"".join(raw[i::8] for i in range(8))  # byte 0 of every value, then 1, ...
-        names = {name: list(texts) for name, texts in zip(BLOCK_TEXTS, self.texts)}
-        return (json.dumps(names, separators=(",", ":"), ensure_ascii=False),
-                zlib.compress(shuffled + b"".join(codes), _LEVEL))
+        sizes = tuple(len(t) for t in self.texts)
+        if self._json[0] != sizes:  # dictionaries only grow: the same sizes, the same JSON
+            names = {name: [t for t in texts if t is not None]
+                     for name, texts in zip(BLOCK_TEXTS, self.texts)}
+            self._json = (sizes, json.dumps(names, separators=(",", ":"), ensure_ascii=False))
+        deflate = zlib.compressobj(level, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
+        return self._json[1], deflate.compress(shuffled + b"".join(codes)) + deflate.flush()

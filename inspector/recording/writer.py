@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from inspector.recording.blocks import ThreadColumns, Unfit, sample_time
+from inspector.recording.blocks import SMALL_LEVEL, ThreadColumns, sample_time
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     FORMAT_NAME,
@@ -147,7 +147,7 @@ class RecordingWriter:
         self._next_stack_id = 1
         self._masked_texts: dict[str, str] = {}
         # this epoch's thread samples, by (proc_id, pid, tid)
-        self._epoch: dict[tuple[int, int, int], ThreadColumns] = {}
+        self._epoch: dict[tuple[Any, Any, Any], ThreadColumns] = {}
         self._epoch_t: tuple[float, float] | None = None   # its first and last t_s
         self._epoch_rows = 0
         self._unwritten_rows = 0
@@ -288,31 +288,14 @@ class RecordingWriter:
 
     def add_thread_samples(self, rows: Iterable[Sequence[Any]]) -> None:
         """Rows in THREAD_SAMPLE_COLUMNS order; written as blocks at the next flush()."""
-        unfit = []
         epoch = self._epoch
         for row in rows:
             key = (row[1], row[2], row[3])
-            if not all(type(k) is int for k in key):
-                unfit.append(row)
-                continue
             columns = epoch.get(key)
             if columns is None:
                 columns = epoch[key] = ThreadColumns()
-            try:
-                columns.add(row)
-            except Unfit:
-                unfit.append(row)
-                continue
-            t = columns.t_s(-1)
-            span = self._epoch_t
-            self._epoch_t = (t, t) if span is None else (min(span[0], t), max(span[1], t))
-            self._epoch_rows += 1
+            columns.pending.append(row)
             self._unwritten_rows += 1
-        if unfit:  # kept as they are, in the version-1 table (load() reads both)
-            self._db.executemany(
-                f"INSERT INTO thread_samples VALUES"
-                f" ({','.join('?' * len(THREAD_SAMPLE_COLUMNS))})",
-                [(_time(r[0]), *r[1:]) for r in unfit])
         if self._unwritten_rows >= PENDING_MAX_ROWS:
             self._write_blocks()
 
@@ -321,16 +304,42 @@ class RecordingWriter:
         self._epoch_t = None
         self._epoch_rows = self._unwritten_rows = 0
 
+    def _settle(self) -> None:
+        """The rows added since the last write as columns; those no block can hold are kept
+        as they are, in the version-1 table (load() reads both)."""
+        unfit = []
+        for key, columns in self._epoch.items():
+            if not columns.pending:
+                continue
+            if not all(type(k) is int for k in key):
+                unfit += columns.pending
+                columns.pending = []
+                continue
+            before = len(columns)
+            unfit += columns.settle()
+            span = columns.span_s(before)
+            if span is not None:
+                known = self._epoch_t or span
+                self._epoch_t = (min(known[0], span[0]), max(known[1], span[1]))
+                self._epoch_rows += len(columns) - before
+        if unfit:
+            self._db.executemany(
+                f"INSERT INTO thread_samples VALUES"
+                f" ({','.join('?' * len(THREAD_SAMPLE_COLUMNS))})",
+                [(_time(r[0]), *r[1:]) for r in unfit])
+
     def _write_blocks(self, closing: bool = False) -> None:
         """Writes the rows added since the last call: one small block per thread, or, once
         the epoch is over, the epoch's rows as one block per thread in place of its small
         ones. Stops at a failure (the batch is rolled back; the epoch is forgotten)."""
+        if not self._unwritten_rows and not closing:
+            return
+        failures = self.failures
+        self._settle()
+        self._unwritten_rows = 0
         span = self._epoch_t
         over = (closing or self._epoch_rows >= EPOCH_MAX_ROWS
                 or (span is not None and span[1] - span[0] >= EPOCH_S))
-        if not self._epoch or (not over and not self._unwritten_rows):
-            return
-        failures = self.failures
         insert = ("INSERT INTO thread_blocks (proc_id, pid, tid, t_first_s, t_last_s, rows,"
                   " texts, data) VALUES (?,?,?,?,?,?,?,?)")
         if over:
@@ -344,7 +353,8 @@ class RecordingWriter:
                 if self.failures != failures:
                     return
                 hi = min(n, lo + BLOCK_MAX_ROWS)
-                texts, data = columns.encode(lo, hi)
+                texts, data = columns.encode(lo, hi) if over else columns.encode(
+                    lo, hi, SMALL_LEVEL)
                 cur = self._db.execute(insert, (proc_id, pid, tid, columns.t_s(lo),
                                                 columns.t_s(hi - 1), hi - lo, texts, data))
                 if not over and self.failures == failures:
@@ -352,8 +362,6 @@ class RecordingWriter:
             columns.written = n
         if over:
             self._forget_epoch()
-        else:
-            self._unwritten_rows = 0
 
     def stack_id(self, text: str) -> int:
         sid = self._stack_ids.get(text)
