@@ -297,3 +297,26 @@ def test_any_mangled_block_loads_or_is_refused(real: Path, tmp_path: Path,
     ts = rec.thread_samples
     assert len(ts) == len(inspector.load(real).thread_samples) - n + (rows or n)
     assert "cpu_percent" in ts.columns and np.issubdtype(ts["tid"].dtype, np.integer)
+
+
+# -- what it costs ---------------------------------------------------------------------------
+
+GOAL_BYTES_PER_THREAD_S = 200  # issue 13; version 1 grew by ~800 (its rows and their index)
+
+
+def test_idle_threads_cost_a_fraction_of_what_rows_did(tmp_path: Path) -> None:
+    """The file's growth from a short to a longer recording of 32 waiting threads, at the
+    recorder's defaults, per thread-second it added (SQLite's fixed pages cancel out)."""
+    sizes = []
+    for seconds in (2, 12):
+        out = record(tmp_path / f"idle-{seconds}.sqlite", waiting_threads(32, seconds))
+        ts = inspector.load(out).thread_samples
+        sizes.append((out.stat().st_size, len(ts) * 0.1))
+    (short, short_ts), (long, long_ts) = sizes
+    growth = (long - short) / (long_ts - short_ts)
+    print(f"\n32 waiting threads: {growth:.0f} bytes per thread-second; {short} bytes at "
+          f"{short_ts:.0f} thread-s, {long} at {long_ts:.0f}")
+    assert long_ts > 4 * short_ts
+    assert growth < GOAL_BYTES_PER_THREAD_S
+    freed = _sql(tmp_path / "idle-12.sqlite", "PRAGMA freelist_count")
+    assert freed == [(0,)], "the replaced small blocks' pages left the file"

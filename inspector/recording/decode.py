@@ -150,12 +150,10 @@ def _columns(decoded: list[Any], dictionaries: _Dictionaries) -> dict[str, Any]:
     for j, (name, scale) in enumerate(BLOCK_NUMBERS):
         q = numbers[j]
         null = q == BLOCK_NULL
-        if scale == 1 and not null.any():
-            out[name] = q
+        if not null.any():
+            out[name] = q if scale == 1 else q / scale  # int64 -> float64, exactly rounded
             continue
-        values = q.astype(np.float64)
-        if scale != 1:
-            values /= scale
+        values = q / scale
         values[null] = np.nan
         out[name] = values
     for j, (name, names) in enumerate(zip(BLOCK_TEXTS, dictionaries.names)):

@@ -686,23 +686,59 @@ def _read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Seque
     return _with_rates(_table_columns(db, path, table, background, columns), keys)
 
 
-def _read_thread_samples(db: sqlite3.Connection, path: Path, typed: bool,
-                         background: _Background) -> pd.DataFrame:
-    """Version 1's thread_samples rows and version 2's blocks, as one frame (a version-2
-    file keeps in thread_samples only the rare row a block cannot hold)."""
+class _BlockRead(threading.Thread):
+    """Version 2's thread blocks, read and decoded on a connection of their own while load()
+    reads the other tables: inflating and numpy's work on whole columns let go of the GIL,
+    so where a second core is free this costs little wall time."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="inspector-load", daemon=True)
+        self.path = path
+        self.columns: dict[str, Any] | None = None   # None: the file has no thread_blocks
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            db = untrusted.connect(self.path)
+        except _READ_FAILURES as e:
+            self.error = RecordingError(f"{self.path}: corrupt or unreadable recording"
+                                        f" ({_said(e)})")
+            return
+        try:
+            if _has_table(db, self.path, "thread_blocks"):
+                self.columns = read_blocks(db, self.path, untrusted.file_bytes(self.path))
+        except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
+            self.error = e
+        finally:
+            db.close()
+
+    def result(self) -> dict[str, Any] | None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.columns
+
+
+def _thread_sample_rows(db: sqlite3.Connection, path: Path, typed: bool,
+                        background: _Background) -> dict[str, Any]:
+    """The thread_samples table's columns: all of version 1's samples; in version 2 only
+    the rare row a block cannot hold."""
     if typed:
-        columns = _table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
-    else:
-        df = _frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
-        columns = {name: df[name].array for name in df.columns}
-    if _has_table(db, path, "thread_blocks"):
-        decoded = read_blocks(db, path, untrusted.file_bytes(path))
-        blocks = {name: _categorical(*decoded[name]) if isinstance(decoded[name], tuple)
-                  else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
-        if not len(columns["t_s"]) and set(columns) <= set(blocks):
-            columns = blocks
-        elif len(blocks["t_s"]):
-            columns = _concatenated(columns, blocks)
+        return _table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
+    df = _frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
+    return {name: df[name].array for name in df.columns}
+
+
+def _with_blocks(columns: dict[str, Any], blocks: _BlockRead) -> pd.DataFrame:
+    """Rows and blocks as one frame, sorted, with cpu_percent."""
+    decoded = blocks.result()
+    if decoded is not None:
+        from_blocks = {name: _categorical(*decoded[name]) if isinstance(decoded[name], tuple)
+                       else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
+        if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
+            columns = from_blocks
+        elif len(from_blocks["t_s"]):
+            columns = _concatenated(columns, from_blocks)
     return _with_rates(columns, ["proc_id", "tid"])
 
 
@@ -824,9 +860,11 @@ def load(path: str | os.PathLike[str]) -> Recording:
                                ("stacks", STACK_COLUMNS),
                                ("process_samples", PROCESS_SAMPLE_COLUMNS))})
     check.start()
+    blocks = _BlockRead(p)
+    blocks.start()
     try:
         try:
-            rec = _read(db, p, check)
+            rec = _read(db, p, check, blocks)
         except RecordingError as e:
             raise (check.verdict(p) or e) from None
         bad = check.verdict(p)
@@ -834,10 +872,12 @@ def load(path: str | os.PathLike[str]) -> Recording:
             raise bad
     finally:
         db.close()
+        blocks.join()
     return rec
 
 
-def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording:
+def _read(db: sqlite3.Connection, p: Path, background: _Background, blocks: _BlockRead
+          ) -> Recording:
     meta = _read_meta(db, p)
     processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
     try:
@@ -851,9 +891,9 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
     processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
     threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                      ("proc_id", "pid", "tid", "name"))
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, Any] = {}
     for table, read in (  # in the order the background thread reads their integers
-            ("thread_samples", lambda fast: _read_thread_samples(db, p, fast, background)),
+            ("thread_samples", lambda fast: _thread_sample_rows(db, p, fast, background)),
             ("stacks", lambda fast: _read_stacks(db, p, fast, background)),
             ("process_samples", lambda fast: _read_samples(
                 db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast,
@@ -877,7 +917,9 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
         db, p, "SELECT * FROM machine_samples ORDER BY t_s" if _has_table(db, p, "machine_samples")
         else "SELECT NULL AS t_s, NULL AS busy_cores, NULL AS recorder_cores WHERE 0",
         MACHINE_SAMPLE_COLUMNS)
-    process_samples, thread_samples = tables["process_samples"], tables["thread_samples"]
+    # last: the blocks were decoded meanwhile
+    process_samples = tables["process_samples"]
+    thread_samples = _with_blocks(tables["thread_samples"], blocks)
     if "duration_s" not in meta:
         # A recorder killed mid-run never wrote its summary: derive what we can.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
