@@ -59,7 +59,9 @@ EPOCH_MAX_ROWS = 262_144
 # Rows held before they are written as blocks even without a commit (`inspector merge` adds
 # a whole recording's rows before its one commit).
 PENDING_MAX_ROWS = 65_536
-# Return freed pages (the replaced small blocks) to the file system at close.
+# Return freed pages to the file system at close: the last epoch's replaced small blocks
+# (a commit's block per thread, a few rows each) outweigh all the compacted ones, and
+# SQLite keeps pages it freed (docs/recording-format.md has the sizes).
 _INCREMENTAL_VACUUM = True
 
 
