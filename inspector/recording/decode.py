@@ -64,7 +64,7 @@ class _Dictionaries:
             if (not isinstance(words, list) or len(words) > BLOCK_MAX_TEXTS
                     or not all(isinstance(w, str) for w in words)):
                 raise _bad(self.path, f"the {name} dictionary is not a list of texts")
-            lut = np.empty(len(words) + 1, dtype=np.int64)
+            lut = np.empty(len(words) + 1, dtype=np.int32)
             lut[0] = -1
             lut[1:] = [names.setdefault(w, len(names)) for w in words]
             luts.append(lut)
@@ -86,20 +86,26 @@ def _inflate(data: bytes, size: int) -> bytes | None:
     return raw if len(raw) == size and not d.unused_data else None
 
 
+def _order(t_first_s: Any) -> float:
+    """A block's place among its thread's: its stored first time (load() checks the order
+    of the rows it makes, and sorts them if a file lied)."""
+    return float(t_first_s) if isinstance(t_first_s, (int, float)) else float("-inf")
+
+
 def read_blocks(db: sqlite3.Connection, path: Path, file_bytes: int) -> dict[str, Any]:
     """The thread_blocks table as THREAD_SAMPLE_COLUMNS arrays (numbers as the rest of
     load() gives them, texts as (codes, texts)), blocks ordered by proc_id, tid and time.
     One statement: a file being written is read at one moment, so a compaction (small
     blocks replaced by their union) is seen wholly or not at all."""
     try:
-        blocks = db.execute("SELECT rowid, proc_id, pid, tid, rows, texts, data"
+        blocks = db.execute("SELECT rowid, proc_id, pid, tid, t_first_s, rows, texts, data"
                             " FROM thread_blocks").fetchall()
     except (sqlite3.Error, UnicodeDecodeError) as e:
         raise RecordingError(f"{path}: corrupt recording ({' '.join(str(e).split())})"
                              ) from None
     limit = _BASE_ROWS + _ROWS_PER_FILE_BYTE * file_bytes
     total = 0
-    for rowid, proc_id, pid, tid, rows, texts, data in blocks:
+    for rowid, proc_id, pid, tid, _t, rows, texts, data in blocks:
         if not all(type(v) is int for v in (proc_id, pid, tid, rows)):
             raise _bad(path, f"block {rowid}: ids or row count are not integers")
         if not 0 < rows <= BLOCK_MAX_ROWS:
@@ -109,9 +115,13 @@ def read_blocks(db: sqlite3.Connection, path: Path, file_bytes: int) -> dict[str
         total += rows
     if total > limit:
         raise _bad(path, f"{total} rows claimed in a file of {file_bytes} bytes")
+    blocks.sort(key=lambda b: (b[1], b[3], _order(b[4]), b[0]))
+    # each block decoded into its place: the whole is never held twice
+    numbers = np.empty((_NUMBERS, total), dtype=np.int64)
+    codes = [np.empty(total, dtype=np.int32) for _ in BLOCK_TEXTS]
     dictionaries = _Dictionaries(path)
-    decoded = []
-    for rowid, proc_id, pid, tid, rows, texts, data in blocks:
+    at = 0
+    for rowid, _proc_id, _pid, _tid, _t, rows, texts, data in blocks:
         luts, widths = dictionaries.lookups(texts)
         numbers_size = 8 * _NUMBERS * rows
         raw = _inflate(data, numbers_size + rows * sum(widths))
@@ -119,50 +129,41 @@ def read_blocks(db: sqlite3.Connection, path: Path, file_bytes: int) -> dict[str
             raise _bad(path, f"block {rowid}: data is not {rows} rows of zlib'd columns")
         # byte j of every value, then byte j + 1: back to little-endian int64 differences
         planes = np.frombuffer(raw, dtype=np.uint8, count=numbers_size)
-        numbers = np.ascontiguousarray(planes.reshape(8, _NUMBERS * rows).T)
-        values = numbers.view("<i8").reshape(_NUMBERS, rows).astype(np.int64, copy=False)
-        np.cumsum(values, axis=1, out=values)  # wraps as the writer's differences did
-        codes = []
-        at = numbers_size
-        for lut, width in zip(luts, widths):
+        deltas = np.ascontiguousarray(planes.reshape(8, _NUMBERS * rows).T)
+        deltas = deltas.view("<i8").reshape(_NUMBERS, rows).astype(np.int64, copy=False)
+        # the sums wrap as the writer's differences did
+        np.cumsum(deltas, axis=1, out=numbers[:, at:at + rows])
+        offset = numbers_size
+        for column, lut, width in zip(codes, luts, widths):
             part = np.frombuffer(raw, dtype=np.uint8 if width == 1 else "<u2", count=rows,
-                                 offset=at)
-            at += rows * width
+                                 offset=offset)
+            offset += rows * width
             try:
-                codes.append(lut[part])
+                column[at:at + rows] = lut[part]
             except IndexError:
                 raise _bad(path, f"block {rowid}: a text code beyond its dictionary") from None
-        decoded.append(((proc_id, tid, int(values[0, 0]), rowid), pid, values, codes))
-    decoded.sort(key=lambda d: d[0])
-    return _columns(decoded, dictionaries)
-
-
-def _columns(decoded: list[Any], dictionaries: _Dictionaries) -> dict[str, Any]:
-    """Numbers as arrays; each text column as (codes, texts), -1 a NULL."""
-    counts = np.array([d[2].shape[1] for d in decoded], dtype=np.int64)
-    numbers = (np.concatenate([d[2] for d in decoded], axis=1) if decoded
-               else np.zeros((_NUMBERS, 0), dtype=np.int64))
+        at += rows
+    counts = np.fromiter((b[5] for b in blocks), dtype=np.int64, count=len(blocks))
     out: dict[str, Any] = {}
-    keys = {"proc_id": [d[0][0] for d in decoded], "pid": [d[1] for d in decoded],
-            "tid": [d[0][1] for d in decoded]}
-    for name, per_block in keys.items():
-        out[name] = np.repeat(np.array(per_block, dtype=np.int64), counts)
+    for name, i in (("proc_id", 1), ("pid", 2), ("tid", 3)):
+        ids = np.fromiter((b[i] for b in blocks), dtype=np.int64, count=len(blocks))
+        out[name] = np.repeat(ids, counts)
+    del blocks
     for j, (name, scale) in enumerate(BLOCK_NUMBERS):
         q = numbers[j]
         null = q == BLOCK_NULL
-        if not null.any():
-            out[name] = q if scale == 1 else q / scale  # int64 -> float64, exactly rounded
+        if not null.any():  # int64 -> float64 exactly rounded; a copy either way
+            out[name] = q.copy() if scale == 1 else q / scale
             continue
         values = q / scale
         values[null] = np.nan
         out[name] = values
-    for j, (name, names) in enumerate(zip(BLOCK_TEXTS, dictionaries.names)):
-        codes = (np.concatenate([d[3][j] for d in decoded]) if decoded
-                 else np.zeros(0, dtype=np.int64))
+    del numbers
+    for name, column, names in zip(BLOCK_TEXTS, codes, dictionaries.names):
         # only the texts some row holds, as a column read from SQL has them
-        used = np.bincount(codes + 1, minlength=len(names) + 1)[1:] > 0
+        used = np.bincount(column + 1, minlength=len(names) + 1)[1:] > 0
         labels = np.asarray(list(names), dtype=object)
-        remap = np.full(len(names) + 1, -1, dtype=np.int64)
-        remap[1:][used] = np.arange(int(used.sum()))
-        out[name] = (remap[codes + 1], labels[used])
+        remap = np.full(len(names) + 1, -1, dtype=np.int32)
+        remap[1:][used] = np.arange(int(used.sum()), dtype=np.int32)
+        out[name] = (remap[column + 1], labels[used])
     return out
