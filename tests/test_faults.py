@@ -333,13 +333,14 @@ def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
 # -- the recorder itself killed ------------------------------------------------------------
 
 def committed_ticks(out: Path) -> tuple[int, float] | None:
-    """(ticks, last tick's t_s) of the thread samples a live recorder has committed so far,
-    read the way any SQLite reader would (None before its first commit)."""
+    """(ticks, last tick's t_s) of the samples a live recorder has committed so far, read
+    the way any SQLite reader would (None before its first commit). Process samples: thread
+    samples are in blocks (format 2), and each round writes both."""
     try:
         db = sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=1)
         try:
             ticks, last = db.execute(
-                "SELECT COUNT(DISTINCT t_s), MAX(t_s) FROM thread_samples").fetchone()
+                "SELECT COUNT(DISTINCT t_s), MAX(t_s) FROM process_samples").fetchone()
         finally:
             db.close()
     except sqlite3.Error:  # not created yet, or its schema not yet committed

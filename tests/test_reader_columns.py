@@ -2,7 +2,9 @@
 few-valued texts by SQLite in a second thread, matched up by rowid). Whatever route a column
 takes, the frames must hold exactly what the file holds: checked here against a plain
 SELECT, on files written through the recorder's own writer and then bent out of the usual
-shape (a view, rows stored out of time order, more thread names than are read as codes)."""
+shape (a view, rows stored out of time order, more thread names than are read as codes).
+Thread samples are checked in a version-1 file (rows in thread_samples, as the writer put
+them before thread_blocks), and the version-2 blocks of the same rows against it."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from v1 import with_thread_rows
 
 import inspector
 from inspector.recording import (
@@ -24,13 +27,26 @@ from inspector.recording import (
     RecordingError,
     RecordingWriter,
 )
+from inspector.recording.schema import BLOCK_NUMBERS
 
 THREADS = 300  # more distinct thread names than the reader turns into codes in SQLite
 TICKS = 12
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def written(written_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same recording in version 1: its thread samples rows of thread_samples, as the
+    writer gave them (times not rounded to the microsecond)."""
+    path = tmp_path_factory.mktemp("columns") / "base-v1.sqlite"
+    shutil.copy(written_v2, path)
+    return with_thread_rows(path, _THREAD_ROWS)
+
+
+_THREAD_ROWS: list[tuple] = []
+
+
+@pytest.fixture(scope="module")
+def written_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two processes, THREADS threads, NULLs where the recorder writes them."""
     path = tmp_path_factory.mktemp("columns") / "base.sqlite"
     rng = np.random.default_rng(7)
@@ -47,13 +63,15 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for tick in range(1, TICKS + 1):
         t_s = tick * 0.1 + 1e-9 * tick  # not a round number: exactness is checked
         cpu += rng.random(THREADS) * 0.05
-        w.add_thread_samples([
+        rows = [
             (t_s, proc_id, 100 * proc_id, tid, round(cpu[i], 2), 0.01 * tick,
              "R" if i % 3 else "S", None if i % 5 == 0 else 202,
              None if i % 5 == 0 else ("futex" if i % 3 == 0 else "running"),
              float(cpu[i]) + 1e-7, None if i % 4 == 0 else 0.001 * tick,
              (1 if i % 2 else 2) if i % 3 == 0 and i % 5 else None)
-            for i, (proc_id, tid) in enumerate(tids)])
+            for i, (proc_id, tid) in enumerate(tids)]
+        _THREAD_ROWS.extend(rows)
+        w.add_thread_samples(rows)
         w.add_process_samples([
             (t_s, proc_id, 100 * proc_id, 0.1 * tick, 0.0, 2**40 + tick,
              None if tick % 2 else 7 * tick, THREADS // 2, tick, 0, 2**53 + tick, 0, "R")
@@ -119,6 +137,28 @@ def test_every_column_holds_what_the_file_holds(written: Path) -> None:
     assert rec.process_samples["read_bytes"].dtype == np.int64
     assert rec.process_samples["read_bytes"].max() == 2**53 + TICKS  # past float64's ints
     assert rec.thread_samples["t_s"].dtype == np.float64
+
+
+def test_blocks_load_as_the_version_1_rows_to_the_stored_precision(
+        written: Path, written_v2: Path) -> None:
+    """Version 2 keeps t_s to the microsecond and the cumulative seconds to the nanosecond;
+    every other value, every type and the row order are as version 1 gives them."""
+    v1, v2 = inspector.load(written).thread_samples, inspector.load(written_v2).thread_samples
+    assert list(v2.columns) == list(v1.columns) and len(v2) == len(v1) == TICKS * THREADS
+    assert (v2.dtypes == v1.dtypes).all(), (v1.dtypes, v2.dtypes)
+    for name, scale in BLOCK_NUMBERS:
+        a, b = v1[name].to_numpy(dtype=float), v2[name].to_numpy(dtype=float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), name
+        assert np.nanmax(np.abs(a - b), initial=0.0) <= 0.5 / scale + 1e-12, name
+    for name in ("proc_id", "pid", "tid", "state", "syscall_name"):
+        pd.testing.assert_series_equal(v1[name], v2[name])
+    # the cumulative CPU is whole clock ticks, as the sampler reads them: exact
+    assert v2["cpu_user_s"].equals(v1["cpu_user_s"])
+    assert np.allclose(v1["cpu_percent"], v2["cpu_percent"], equal_nan=True, atol=1e-3)
+    with closing(sqlite3.connect(written_v2)) as db:
+        assert db.execute("SELECT count(*) FROM thread_samples").fetchone() == (0,)
+        blocks, rows = db.execute("SELECT count(*), sum(rows) FROM thread_blocks").fetchone()
+    assert rows == TICKS * THREADS and blocks == THREADS  # one per thread once closed
 
 
 def test_text_columns_are_categoricals_that_behave_like_strings(written: Path) -> None:

@@ -103,6 +103,7 @@ TABLE_COLUMNS = {
     "threads": ["tid", "name", "start_s"],
     "process_samples": ["t_s", "cpu_user_s", "rss_bytes", "num_threads"],
     "thread_samples": ["t_s", "cpu_user_s", "cpu_system_s", "syscall", "tid"],
+    "thread_blocks": ["rows", "texts", "data", "tid", "t_first_s"],   # format 2's samples
     "stacks": ["t_s", "duration_s", "stack_id", "samples"],
     "stack_texts": ["text"],
     "problems": ["t_s", "kind"],

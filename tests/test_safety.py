@@ -660,7 +660,7 @@ TAMPERINGS = [
     "UPDATE {t} SET rowid = -rowid;",
 ]
 READ_TABLES = ["meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-               "stack_texts", "problems", "gil_samples", "machine_samples"]
+               "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks"]
 
 
 def test_loading_survives_any_tampering_with_the_schema(good: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from v1 import as_version_1
 
 import inspector
 from inspector.analyze import diagnose, thread_states
@@ -95,8 +96,7 @@ def test_the_machine_load_and_the_recorders_own_share_are_sampled(idle_pool: Pat
 
 def test_a_recording_without_the_added_columns_still_loads_and_is_diagnosed(
         idle_pool: Path, tmp_path: Path) -> None:
-    old = tmp_path / "old.sqlite"
-    shutil.copy(idle_pool, old)
+    old = as_version_1(idle_pool, tmp_path / "old.sqlite")  # thread samples as rows
     db = sqlite3.connect(old)
     added = {"thread_samples": {"futex_kind"},
              "processes": {"affinity_cores", "quota_cores", "usable_cores", "cores_limited_by"}}

@@ -1,6 +1,7 @@
 """The recording file: one SQLite database per recording. The only package that knows table
 names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the recorder's
-way in) and `reader` (`load()`, which returns a `Recording` of pandas DataFrames).
+way in; `blocks` encodes its thread samples), `reader` (`load()`, which returns a
+`Recording` of pandas DataFrames; `decode` reads the blocks back) and `untrusted`.
 docs/recording-format.md documents the format.
 
 The reader's names are imported on first use: the recorder writes through this package and

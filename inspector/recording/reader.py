@@ -21,6 +21,7 @@ import pandas as pd
 
 from inspector.errors import RecordingError
 from inspector.recording import untrusted
+from inspector.recording.decode import read_blocks
 from inspector.recording.schema import (
     DEFAULT_INTERVAL_S,
     DEFAULT_RATE_HZ,
@@ -685,6 +686,90 @@ def _read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Seque
     return _with_rates(_table_columns(db, path, table, background, columns), keys)
 
 
+class _BlockRead(threading.Thread):
+    """Version 2's thread blocks, read and decoded on a connection of their own while load()
+    reads the other tables: inflating and numpy's work on whole columns let go of the GIL,
+    so where a second core is free this costs little wall time."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="inspector-load", daemon=True)
+        self.path = path
+        self.columns: dict[str, Any] | None = None   # None: the file has no thread_blocks
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            db = untrusted.connect(self.path)
+        except _READ_FAILURES as e:
+            self.error = RecordingError(f"{self.path}: corrupt or unreadable recording"
+                                        f" ({_said(e)})")
+            return
+        try:
+            if _has_table(db, self.path, "thread_blocks"):
+                self.columns = read_blocks(db, self.path, untrusted.file_bytes(self.path))
+        except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
+            self.error = e
+        finally:
+            db.close()
+
+    def result(self) -> dict[str, Any] | None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.columns
+
+
+def _thread_sample_rows(db: sqlite3.Connection, path: Path, typed: bool,
+                        background: _Background) -> dict[str, Any]:
+    """The thread_samples table's columns: all of version 1's samples; in version 2 only
+    the rare row a block cannot hold."""
+    if typed:
+        return _table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
+    df = _frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
+    return {name: df[name].array for name in df.columns}
+
+
+def _with_blocks(columns: dict[str, Any], blocks: _BlockRead) -> pd.DataFrame:
+    """Rows and blocks as one frame, sorted, with cpu_percent."""
+    decoded = blocks.result()
+    if decoded is not None:
+        from_blocks = {name: _categorical(*decoded[name]) if isinstance(decoded[name], tuple)
+                       else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
+        if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
+            columns = from_blocks
+        elif len(from_blocks["t_s"]):
+            columns = _concatenated(columns, from_blocks)
+    return _with_rates(columns, ["proc_id", "tid"])
+
+
+def _concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two reads of the same table, one after the other: numbers as the wider of their
+    types, texts as one categorical, a column one lacks NULL there."""
+    out: dict[str, Any] = {}
+    for name in [*first, *(n for n in second if n not in first)]:
+        parts = []
+        for cols in (first, second):
+            part = cols.get(name)
+            if part is None:
+                parts.append(np.full(len(cols["t_s"]), np.nan))
+            elif pd.api.types.is_numeric_dtype(part.dtype) and not isinstance(
+                    part.dtype, pd.CategoricalDtype):
+                parts.append(np.asarray(part))
+            else:
+                parts.append(np.asarray(part, dtype=object))
+        if all(p.dtype != object for p in parts):
+            out[name] = np.concatenate(parts)
+            continue
+        values = np.concatenate([p.astype(object) for p in parts])
+        values[pd.isna(values)] = None
+        if all(isinstance(v, str) for v in values if v is not None):
+            codes, uniques = pd.factorize(values)
+            out[name] = _categorical(codes, uniques)
+        else:
+            out[name] = pd.Series(values).infer_objects().to_numpy()
+    return out
+
+
 def _has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
     try:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -775,9 +860,11 @@ def load(path: str | os.PathLike[str]) -> Recording:
                                ("stacks", STACK_COLUMNS),
                                ("process_samples", PROCESS_SAMPLE_COLUMNS))})
     check.start()
+    blocks = _BlockRead(p)
+    blocks.start()
     try:
         try:
-            rec = _read(db, p, check)
+            rec = _read(db, p, check, blocks)
         except RecordingError as e:
             raise (check.verdict(p) or e) from None
         bad = check.verdict(p)
@@ -785,10 +872,12 @@ def load(path: str | os.PathLike[str]) -> Recording:
             raise bad
     finally:
         db.close()
+        blocks.join()
     return rec
 
 
-def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording:
+def _read(db: sqlite3.Connection, p: Path, background: _Background, blocks: _BlockRead
+          ) -> Recording:
     meta = _read_meta(db, p)
     processes = _frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
     try:
@@ -802,11 +891,9 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
     processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
     threads = _frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                      ("proc_id", "pid", "tid", "name"))
-    tables: dict[str, pd.DataFrame] = {}
+    tables: dict[str, Any] = {}
     for table, read in (  # in the order the background thread reads their integers
-            ("thread_samples", lambda fast: _read_samples(
-                db, p, "thread_samples", THREAD_SAMPLE_COLUMNS, ["proc_id", "tid"], fast,
-                background)),
+            ("thread_samples", lambda fast: _thread_sample_rows(db, p, fast, background)),
             ("stacks", lambda fast: _read_stacks(db, p, fast, background)),
             ("process_samples", lambda fast: _read_samples(
                 db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast,
@@ -830,7 +917,9 @@ def _read(db: sqlite3.Connection, p: Path, background: _Background) -> Recording
         db, p, "SELECT * FROM machine_samples ORDER BY t_s" if _has_table(db, p, "machine_samples")
         else "SELECT NULL AS t_s, NULL AS busy_cores, NULL AS recorder_cores WHERE 0",
         MACHINE_SAMPLE_COLUMNS)
-    process_samples, thread_samples = tables["process_samples"], tables["thread_samples"]
+    # last: the blocks were decoded meanwhile
+    process_samples = tables["process_samples"]
+    thread_samples = _with_blocks(tables["thread_samples"], blocks)
     if "duration_s" not in meta:
         # A recorder killed mid-run never wrote its summary: derive what we can.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]

@@ -6,7 +6,7 @@ the standard library.
 from __future__ import annotations
 
 FORMAT_NAME = "inspector-recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # `inspector record`'s defaults, which are also what a reader assumes of a file without
 # meta["settings"] (one made by hand, say).
@@ -90,6 +90,19 @@ CREATE TABLE IF NOT EXISTS thread_samples (
                                          -- GIL), 2 = elsewhere (a lock, event, queue, join);
                                          -- NULL: no futex wait, or it could not be told
 );
+-- Version 2: thread samples are written here, one block of rows per thread (see
+-- recording/blocks.py and docs/recording-format.md); thread_samples stays for version-1 files
+-- and for rows a block cannot hold.
+CREATE TABLE IF NOT EXISTS thread_blocks (
+    proc_id    INTEGER NOT NULL,
+    pid        INTEGER NOT NULL,
+    tid        INTEGER NOT NULL,
+    t_first_s  REAL NOT NULL,            -- t_s of its first row
+    t_last_s   REAL NOT NULL,            -- t_s of its last row
+    rows       INTEGER NOT NULL,
+    texts      TEXT NOT NULL,            -- JSON: {"state": [...], "syscall_name": [...]}
+    data       BLOB NOT NULL             -- zlib: the rows' columns, delta-coded, byte-shuffled
+);
 CREATE TABLE IF NOT EXISTS machine_samples (
     t_s            REAL NOT NULL,
     busy_cores     REAL,                 -- the whole machine's busy CPUs since the last row
@@ -133,9 +146,9 @@ CREATE TABLE IF NOT EXISTS problems (
 # Built when the recording is closed, not kept up while it is written: rows arrive in time
 # order, so every insert would update the index at as many places as there are threads
 # (200 threads: 650 us of SQLite per tick with it, 240 us without). load() does not need
-# them; a recording cut short by a crash simply has none.
+# them; a recording cut short by a crash simply has none. Version 1 also indexed
+# thread_samples (a third of a file's size); version 2 keeps no rows there to index.
 INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_thread_samples ON thread_samples (proc_id, tid, t_s);
 CREATE INDEX IF NOT EXISTS ix_process_samples ON process_samples (proc_id, t_s);
 CREATE INDEX IF NOT EXISTS ix_stacks ON stacks (proc_id, tid, t_s);
 """
@@ -158,6 +171,16 @@ PROCESS_COLUMNS = (
     "affinity_cores", "quota_cores", "usable_cores", "cores_limited_by", "host",
 )
 MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores", "host")
+# Version 2's thread_blocks: the numeric columns of THREAD_SAMPLE_COLUMNS a block holds, in
+# order, each as a whole number of units of 1/scale (t_s in microseconds, the cumulative
+# seconds in nanoseconds, syscall and futex_kind as they are), and its text columns, coded.
+BLOCK_NUMBERS = (("t_s", 10**6), ("cpu_user_s", 10**9), ("cpu_system_s", 10**9),
+                 ("syscall", 1), ("on_cpu_s", 10**9), ("runqueue_s", 10**9), ("futex_kind", 1))
+BLOCK_TEXTS = ("state", "syscall_name")
+BLOCK_NULL = -2**63          # a NULL number
+BLOCK_MAX_ROWS = 65_536      # rows in one block, at most
+BLOCK_MAX_TEXTS = 65_535     # texts in one column's dictionary (a code is 1 + its index)
+
 # Columns added within format version 1: a file written before them lacks them, and reads
 # with them missing (NULL where a reader wants them). A reader requires only the others.
 ADDED_COLUMNS = frozenset({"futex_kind", "affinity_cores", "quota_cores", "usable_cores",

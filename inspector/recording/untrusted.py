@@ -17,7 +17,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # The tables a reader may read; each must be a plain table (a view or a virtual table is a
 # query the file chooses, and could run without end or call functions).
 TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-          "stack_texts", "problems", "gil_samples", "machine_samples")
+          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks")
 
 # SQLite calls the progress handler every _STEPS_PER_CALL virtual-machine instructions; a
 # connection may make _BASE_CALLS calls plus _CALLS_PER_BYTE per byte of the file (and its
@@ -38,7 +38,8 @@ def uri_for(path: Path) -> str:
     return "file:" + urllib.parse.quote(str(path.resolve()), safe="/") + "?mode=ro"
 
 
-def _file_bytes(path: Path) -> int:
+def file_bytes(path: Path) -> int:
+    """The size of `path` and of the -wal beside it, if any."""
     total = 0
     for name in (str(path), str(path) + "-wal"):
         try:
@@ -58,7 +59,7 @@ def connect(path: Path) -> sqlite3.Connection:
             db.setconfig(defensive, True)  # type: ignore[attr-defined]  # guard the same writes
         db.execute("PRAGMA trusted_schema = OFF")
         db.execute("PRAGMA query_only = 1")
-        budget = [_BASE_CALLS + int(_file_bytes(path) * _CALLS_PER_BYTE)]
+        budget = [_BASE_CALLS + int(file_bytes(path) * _CALLS_PER_BYTE)]
 
         def spend() -> int:
             budget[0] -= 1

@@ -1,0 +1,208 @@
+"""Version 2's thread-sample blocks, written: one thread's rows as columns of whole numbers,
+each column delta-coded, the lot byte-shuffled and deflated, texts coded into a dictionary.
+docs/recording-format.md gives the layout; the reader decodes it with numpy. Standard
+library only: the recorder encodes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from array import array
+from collections.abc import Sequence
+from operator import sub
+from typing import Any
+
+from inspector.recording.schema import (
+    BLOCK_MAX_ROWS,
+    BLOCK_MAX_TEXTS,
+    BLOCK_NULL,
+    BLOCK_NUMBERS,
+    BLOCK_TEXTS,
+)
+
+_TO_UINT64 = ((1 << 64) - 1).__and__  # a difference, wrapped as the reader's int64 sum wraps
+# Values beyond this many units are not stored in a block (their row goes to thread_samples):
+# 2**62 ns is 146 years, and no difference of two in-range values then overflows twice.
+_LIMIT = 2**62
+_T_SCALE = BLOCK_NUMBERS[0][1]
+# zlib's level: blocks are a few KB; 6 (its default) is within 2% of 9's size here, faster.
+# A small block, soon replaced, is written at 1 (SMALL_LEVEL).
+_LEVEL = 6
+SMALL_LEVEL = 1
+# A 2-KB window and little memory: no larger on these blocks, whose repeats lie close (a
+# 300-row column is 2.4 KB), and zlib.compress's default state (~256 KB set up per call)
+# cost 50 us a block, 15 times the compression of a small one.
+_WINDOW_BITS = 11
+_MEM_LEVEL = 2
+# Indexes into a THREAD_SAMPLE_COLUMNS row.
+_NUMBER_AT = (0, 4, 5, 7, 9, 10, 11)
+_TEXT_AT = (6, 8)
+
+
+class Unfit(ValueError):
+    """A row a block cannot hold (a text key, a value out of range, a fractional syscall):
+    it is stored as a thread_samples row instead."""
+
+
+def sample_time(t_s: float) -> float:
+    """A sample time as the file keeps it, in every table that joins on it: to the
+    microsecond, exactly what a block gives back (a whole number over 10**6)."""
+    return round(t_s * _T_SCALE) / _T_SCALE
+
+
+def _number(value: Any, scale: int) -> int:
+    if value is None:
+        return BLOCK_NULL
+    if isinstance(value, int):  # bool too: SQLite keeps True as 1
+        q = value * scale
+    elif isinstance(value, float):
+        if value != value:  # NaN: SQLite stores it as NULL too
+            return BLOCK_NULL
+        if scale == 1 and not value.is_integer():
+            raise Unfit("fraction in an integer column")
+        try:
+            q = round(value * scale)
+        except OverflowError:
+            raise Unfit("infinite") from None
+    else:
+        raise Unfit(f"a {type(value).__name__} in a number column")
+    if not -_LIMIT <= q <= _LIMIT:
+        raise Unfit("out of range")
+    return q
+
+
+class ThreadColumns:
+    """The rows of one thread gathered for blocks: rows as they come, then (`settle`) as
+    columns of whole numbers and of text codes (0: NULL; k: the k-th text of its column's
+    dictionary)."""
+
+    __slots__ = ("numbers", "codes", "texts", "pending", "written", "block_ids", "_json")
+
+    def __init__(self) -> None:
+        self.numbers = [array("q") for _ in BLOCK_NUMBERS]
+        self.codes = [array("H") for _ in BLOCK_TEXTS]
+        # per text column: text -> code, in order of code (None first, code 0)
+        self.texts: list[dict[str | None, int]] = [{None: 0} for _ in BLOCK_TEXTS]
+        self.pending: list[Sequence[Any]] = []  # rows added, not yet settled
+        self.written = 0                  # settled rows already in the file as blocks
+        self.block_ids: list[int] = []    # their rowids
+        self._json: tuple[tuple[int, ...], str] = ((), "")
+
+    def __len__(self) -> int:
+        return len(self.numbers[0])
+
+    def settle(self) -> list[Sequence[Any]]:
+        """Turns the pending rows into columns; returns those a block cannot hold."""
+        rows, self.pending = self.pending, []
+        if not rows:
+            return []
+        try:
+            numbers, codes = self._columns(rows)
+        except (Unfit, TypeError, ValueError, OverflowError, KeyError):
+            # the rare batch with a new text, a NaN, a value out of range: row by row
+            unfit = []
+            for row in rows:
+                try:
+                    self._add(row)
+                except Unfit:
+                    unfit.append(row)
+            return unfit
+        for column, whole in zip(self.numbers, numbers):
+            column.extend(whole)
+        for column, coded in zip(self.codes, codes):
+            column.extend(coded)
+        return []
+
+    def _columns(self, rows: list[Sequence[Any]]) -> tuple[list[array], list[list[int]]]:
+        """The usual batch, a column at a time; raises on anything unusual."""
+        columns = list(zip(*rows))
+        numbers = []
+        for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS):
+            values = columns[i]
+            if scale == 1:
+                if BLOCK_NULL in values:
+                    raise Unfit("the NULL value")
+                q = array("q", [BLOCK_NULL if v is None else v for v in values]
+                          if None in values else values)
+            elif None in values:
+                q = array("q", [BLOCK_NULL if v is None else round(v * scale) for v in values])
+            else:
+                q = array("q", map(round, map(float(scale).__mul__, values)))
+            numbers.append(q)
+        for q in numbers:
+            low = min(q)
+            if low == BLOCK_NULL:
+                low = min((v for v in q if v != BLOCK_NULL), default=0)
+            if max(q) > _LIMIT or low < -_LIMIT:
+                raise Unfit("out of range")
+        if BLOCK_NULL in numbers[0]:
+            raise Unfit("no time")
+        codes = [list(map(texts.__getitem__, columns[i]))
+                 for i, texts in zip(_TEXT_AT, self.texts)]
+        return numbers, codes
+
+    def _add(self, row: Sequence[Any]) -> None:
+        """Appends one THREAD_SAMPLE_COLUMNS row; raises Unfit (and adds nothing) for one a
+        block cannot hold."""
+        if row[0] is None:
+            raise Unfit("no time")
+        numbers = [_number(row[i], scale) for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS)]
+        if numbers[0] == BLOCK_NULL:
+            raise Unfit("no time")
+        codes = []
+        for i, texts in zip(_TEXT_AT, self.texts):
+            text = row[i]
+            if text is None or isinstance(text, float) and text != text:
+                codes.append(0)
+                continue
+            if not isinstance(text, str):
+                raise Unfit(f"a {type(text).__name__} in a text column")
+            code = texts.get(text)
+            if code is None:
+                if len(texts) > BLOCK_MAX_TEXTS:
+                    raise Unfit("too many texts")
+                code = texts[text] = len(texts)
+            codes.append(code)
+        for column, q in zip(self.numbers, numbers):
+            column.append(q)
+        for column, code in zip(self.codes, codes):
+            column.append(code)
+
+    def t_s(self, i: int) -> float:
+        return self.numbers[0][i] / _T_SCALE
+
+    def span_s(self, lo: int) -> tuple[float, float] | None:
+        """The first and last t_s of the settled rows from lo on."""
+        times = self.numbers[0][lo:]
+        return (min(times) / _T_SCALE, max(times) / _T_SCALE) if times else None
+
+    def encode(self, lo: int, hi: int, level: int = _LEVEL) -> tuple[str, bytes]:
+        """Settled rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
+        assert 0 < hi - lo <= BLOCK_MAX_ROWS
+        n = hi - lo
+        values = array("q")
+        for column in self.numbers:
+            values += column[lo:hi]
+        before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
+        for start in range(0, len(values), n):
+            before[start] = 0
+        deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
+        codes = []
+        for column, texts in zip(self.codes, self.texts):
+            wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])
+            if sys.byteorder == "big":
+                wide.byteswap()
+            codes.append(wide.tobytes())
+        if sys.byteorder == "big":
+            deltas.byteswap()
+        raw = deltas.tobytes()
+        shuffled = b"".join(raw[i::8] for i in range(8))  # byte 0 of every value, then 1, ...
+        sizes = tuple(len(t) for t in self.texts)
+        if self._json[0] != sizes:  # dictionaries only grow: the same sizes, the same JSON
+            names = {name: [t for t in texts if t is not None]
+                     for name, texts in zip(BLOCK_TEXTS, self.texts)}
+            self._json = (sizes, json.dumps(names, separators=(",", ":"), ensure_ascii=False))
+        deflate = zlib.compressobj(level, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
+        return self._json[1], deflate.compress(shuffled + b"".join(codes)) + deflate.flush()

@@ -1,0 +1,327 @@
+"""Format 2 keeps thread samples as one compressed block per thread (docs/recording-format.md):
+real recordings round-trip through it, version-1 files still load as they did, a killed
+recorder leaves every committed sample once, idle threads cost a few bytes a second, and a
+block that lies about itself gives RecordingError, never another exception."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zlib
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from v1 import as_version_1, rows_of
+
+import inspector
+from inspector.recording import RecordingError, RecordingWriter
+from inspector.recording.schema import BLOCK_MAX_ROWS
+from inspector.recording.writer import EPOCH_S
+
+PY = sys.executable
+TIMEOUT_S = 120
+
+
+def waiting_threads(threads: int, seconds: float, pidfile: Path | None = None) -> list[str]:
+    """A Python program: `threads` threads in Event.wait() for `seconds`, one computing."""
+    return [PY, "-c",
+            "import os, threading, time\n"
+            + (f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n" if pidfile else "") +
+            "stop = threading.Event()\n"
+            f"ts = [threading.Thread(target=stop.wait, name=f'waiter-{{i}}') for i in range({threads})]\n"  # noqa: E501
+            "for t in ts: t.start()\n"
+            f"end = time.monotonic() + {seconds}\n"
+            "while time.monotonic() < end: sum(range(1000))\n"
+            "stop.set()\n"]
+
+
+def record(out: Path, command: list[str], *extra: str) -> Path:
+    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), *extra,
+                           "--", *command], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return record(tmp_path_factory.mktemp("blocks") / "real.sqlite", waiting_threads(8, 2.0),
+                  "--no-stacks")
+
+
+def _sql(path: Path, query: str) -> list[tuple]:
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(query).fetchall()
+
+
+# -- what goes in comes out ------------------------------------------------------------------
+
+def test_a_real_recording_round_trips_through_the_writer(real: Path, tmp_path: Path) -> None:
+    """The recorder's rows hold times to the microsecond and CPU to the clock tick: written
+    again through the writer, they load back equal, value for value and type for type."""
+    rec = inspector.load(real)
+    assert rec.meta["format_version"] == 2
+    ts = rec.thread_samples
+    assert ts["tid"].nunique() == 9 and (ts["state"] == "R").any()
+    assert (ts["syscall_name"] == "futex").any() and (ts["futex_kind"] == 2).any()
+    # closed: every thread's samples in one block (shorter than an epoch), none in rows
+    per_thread = _sql(real, "SELECT proc_id, tid, count(*), sum(rows) FROM thread_blocks"
+                            " GROUP BY proc_id, tid")
+    assert len(per_thread) == 9 and all(n == 1 for _, _, n, _ in per_thread)
+    assert sum(r for *_, r in per_thread) == len(ts)
+    assert _sql(real, "SELECT count(*) FROM thread_samples") == [(0,)]
+
+    again = tmp_path / "again.sqlite"
+    w = RecordingWriter(again)
+    w.set_meta({"command": ["x"], "cpu_count": 2})
+    rows = rows_of(ts)
+    for lo in range(0, len(rows), 7):  # in commits of 7 rows: many small blocks, then one
+        w.add_thread_samples(rows[lo:lo + 7])
+        w.flush()
+    w.close()
+    pd.testing.assert_frame_equal(inspector.load(again).thread_samples, ts)
+
+
+def test_a_version_1_file_still_loads_identically(real: Path, tmp_path: Path) -> None:
+    old = as_version_1(real, tmp_path / "v1.sqlite")
+    assert _sql(old, "SELECT value FROM meta WHERE key = 'format_version'") == [("1",)]
+    assert not _sql(old, "SELECT 1 FROM sqlite_master WHERE name = 'thread_blocks'")
+    new_rec, old_rec = inspector.load(real), inspector.load(old)
+    pd.testing.assert_frame_equal(old_rec.thread_samples, new_rec.thread_samples)
+    pd.testing.assert_frame_equal(old_rec.process_samples, new_rec.process_samples)
+
+
+def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
+        tmp_path: Path) -> None:
+    path = tmp_path / "mixed.sqlite"
+    w = RecordingWriter(path)
+    w.set_meta({"command": ["x"], "cpu_count": 2})
+    rows = [(0.1 * i, 1, 10, 11, 0.01 * i, 0.0, "S", 202, "futex", 0.0, 0.0, 2)
+            for i in range(1, 6)]
+    odd = [(0.35, 1, 10, 11, 1e300, 0.0, "R", -1, "running", 0.0, 0.0, None),  # beyond ns
+           (0.45, 1, 10, 11, 0.0, 0.0, "R", 2.5, "running", 0.0, 0.0, None)]  # fraction
+    w.add_thread_samples(rows + odd)
+    w.close()
+    assert _sql(path, "SELECT count(*) FROM thread_samples") == [(2,)]
+    ts = inspector.load(path).thread_samples
+    assert ts["t_s"].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5])
+    assert ts["syscall"].tolist()[5] == 2.5 and ts["cpu_user_s"].max() == 1e300
+    assert ts["syscall_name"].tolist().count("running") == 2
+
+
+def test_a_long_thread_is_split_into_blocks_of_bounded_rows(tmp_path: Path) -> None:
+    path = tmp_path / "long.sqlite"
+    w = RecordingWriter(path)
+    w.set_meta({"command": ["x"], "cpu_count": 2})
+    n = BLOCK_MAX_ROWS + 10
+    w.add_thread_samples([(0.1 * i, 1, 10, 11, 0.0, 0.0, "S", 7, "read", 0.0, 0.0, None)
+                          for i in range(n)])
+    w.close()
+    assert sorted(r for r, in _sql(path, "SELECT rows FROM thread_blocks")) == [10, BLOCK_MAX_ROWS]
+    ts = inspector.load(path).thread_samples
+    assert len(ts) == n and ts["t_s"].is_monotonic_increasing
+    # blocks whose stored times lie about their order still give the rows in time order
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE thread_blocks SET t_first_s = -t_first_s")
+        db.commit()
+    pd.testing.assert_frame_equal(inspector.load(path).thread_samples, ts)
+
+
+# -- a killed recorder, and readers of a file being written ----------------------------------
+
+def test_a_recorder_killed_mid_epoch_leaves_every_committed_sample_once(tmp_path: Path) -> None:
+    """Killed after its first epoch was compacted and a few commits into the next: the file
+    holds, for every thread, one sample per round its process was sampled in, none twice;
+    and every load of the live file on the way saw no sample twice either."""
+    out, pidfile = tmp_path / "killed.sqlite", tmp_path / "target.pid"
+    live = tmp_path / "killed.sqlite.partial"
+    proc = subprocess.Popen([PY, "-m", "inspector", "record", "-q", "-o", str(out),
+                             "--no-stacks", "--", *waiting_threads(6, 120, pidfile)],
+                            stderr=subprocess.PIPE, start_new_session=True)
+    loads = 0
+    try:
+        deadline = time.monotonic() + 4 * EPOCH_S  # a hang guard, not a timing
+        while True:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+            try:
+                blocks = _sql(live, "SELECT t_first_s, t_last_s FROM thread_blocks")
+            except sqlite3.Error:
+                continue
+            if live.exists() and blocks:
+                ts = inspector.load(live).thread_samples
+                loads += 1
+                assert not ts.duplicated(["proc_id", "tid", "t_s"]).any()
+            compacted = [b for b in blocks if b[1] - b[0] >= EPOCH_S * 0.9]
+            if compacted and sum(b[0] > max(c[1] for c in compacted) for b in blocks) >= 14:
+                break  # two small blocks per thread after the compaction
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=TIMEOUT_S)
+    finally:
+        proc.kill()
+        if pidfile.exists() and pidfile.read_text():
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert loads >= 3
+    rec = inspector.load(live)
+    assert rec.meta["complete"] is False
+    ts, ps = rec.thread_samples, rec.process_samples
+    assert not ts.duplicated(["proc_id", "tid", "t_s"]).any()
+    assert ts["t_s"].max() > EPOCH_S
+    for (proc_id, tid), g in ts.groupby(["proc_id", "tid"]):
+        rounds = ps.loc[(ps["proc_id"] == proc_id) & ps["t_s"].between(
+            g["t_s"].min(), g["t_s"].max()), "t_s"]
+        assert g["t_s"].tolist() == rounds.tolist(), (tid, "a round missing or extra")
+
+
+# -- blocks that lie -------------------------------------------------------------------------
+
+def tampered(real: Path, tmp_path: Path, sql: str, *params: object) -> Path:
+    path = tmp_path / "tampered.sqlite"
+    path.write_bytes(real.read_bytes())
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(sql, params)
+        db.commit()
+    return path
+
+
+def first_block(real: Path) -> tuple[int, str, bytes]:
+    return _sql(real, "SELECT rows, texts, data FROM thread_blocks ORDER BY rowid LIMIT 1")[0]
+
+
+def refused(path: Path, match: str = "corrupt recording") -> None:
+    with pytest.raises(RecordingError, match=match) as e:
+        inspector.load(path)
+    assert "\n" not in str(e.value)
+
+
+FIRST = "WHERE rowid = (SELECT min(rowid) FROM thread_blocks)"
+
+
+@pytest.mark.parametrize("change", ["truncated", "flipped", "longer", "trailing", "empty"])
+def test_damaged_data_is_refused(real: Path, tmp_path: Path, change: str) -> None:
+    rows, _texts, data = first_block(real)
+    raw = bytearray(zlib.decompress(data))
+    bad = {"truncated": data[: len(data) // 2],
+           "flipped": data[:5] + bytes([data[5] ^ 0x10]) + data[6:],
+           "longer": zlib.compress(bytes(raw) + b"\0" * 9),   # more than its rows
+           "trailing": data + b"junk",
+           "empty": b""}[change]
+    refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET data = ? {FIRST}", bad))
+
+
+@pytest.mark.parametrize("rows", [0, -1, 1, BLOCK_MAX_ROWS + 1, 2**62, "many", 2.5])
+def test_a_row_count_that_does_not_match_its_data_is_refused(real: Path, tmp_path: Path,
+                                                            rows: object) -> None:
+    refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET rows = ? {FIRST}", rows))
+
+
+def test_a_zlib_bomb_is_never_inflated_beyond_its_rows(real: Path, tmp_path: Path) -> None:
+    # 1 GB of zeros in 1 MB: at most its claimed rows' bytes are ever made
+    bomb = zlib.compressobj(9)
+    data = b"".join(bomb.compress(b"\0" * (1 << 24)) for _ in range(64)) + bomb.flush()
+    refused(tampered(real, tmp_path,
+                     f"UPDATE thread_blocks SET data = ?, rows = {BLOCK_MAX_ROWS} {FIRST}", data))
+
+
+def test_more_rows_than_a_file_of_its_size_can_hold_are_refused(real: Path,
+                                                                tmp_path: Path) -> None:
+    # each block a valid stream of rows that never change: ~17 rows a byte
+    n = BLOCK_MAX_ROWS
+    data = zlib.compress(bytes(8 * 7 * n + 2 * n), 9)
+    texts = json.dumps({"state": [], "syscall_name": []})
+    path = tmp_path / "many.sqlite"
+    path.write_bytes(real.read_bytes())
+    with closing(sqlite3.connect(path)) as db:
+        db.executemany("INSERT INTO thread_blocks VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
+                       [(n, texts, data)] * 100)
+        db.commit()
+    refused(path, "rows claimed in a file of")
+
+
+@pytest.mark.parametrize("texts", [
+    "not json", "[]", "null", '{"state": []}', '{"state": [], "syscall_name": [], "x": []}',
+    '{"state": "S", "syscall_name": []}', '{"state": [1], "syscall_name": []}',
+    '{"state": [], "syscall_name": []}',                    # codes beyond an empty dictionary
+    "[" * 100_000,                                           # deeper than json can go
+    json.dumps({"state": ["S"] * 70_000, "syscall_name": []}),
+])
+def test_bad_dictionaries_are_refused(real: Path, tmp_path: Path, texts: str) -> None:
+    refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET texts = ? {FIRST}", texts))
+
+
+@pytest.mark.parametrize("column, value", [
+    ("data", "text, not a blob"), ("texts", b"\x00\xff"), ("proc_id", "one"), ("tid", 1.5),
+    ("pid", "x"),
+])
+def test_values_of_the_wrong_type_are_refused(real: Path, tmp_path: Path, column: str,
+                                              value: object) -> None:
+    refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET {column} = ? {FIRST}", value))
+
+
+def test_a_view_in_place_of_the_blocks_is_refused(real: Path, tmp_path: Path) -> None:
+    path = tmp_path / "view.sqlite"
+    path.write_bytes(real.read_bytes())
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript("ALTER TABLE thread_blocks RENAME TO stored;"
+                         "CREATE VIEW thread_blocks AS SELECT * FROM stored;")
+    refused(path, "thread_blocks is not a table")
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1,
+                      max_size=6),
+       rows=st.one_of(st.none(), st.integers(-5, 2 * BLOCK_MAX_ROWS)),
+       codes=st.booleans())
+def test_any_mangled_block_loads_or_is_refused(real: Path, tmp_path: Path,
+                                              edits: list[tuple[float, int]],
+                                              rows: int | None, codes: bool) -> None:
+    """Bytes of the inflated data changed (and compressed again, so zlib's checksum does
+    not catch it), the row count changed: every code, length and value is checked."""
+    n, texts, data = first_block(real)
+    raw = bytearray(zlib.decompress(data))
+    start = 8 * 7 * n if codes else 0  # the text codes, or anywhere
+    for where, value in edits:
+        raw[min(start + int(where * (len(raw) - start)), len(raw) - 1)] = value
+    path = tampered(real, tmp_path, f"UPDATE thread_blocks SET data = ?, rows = ? {FIRST}",
+                    zlib.compress(bytes(raw)), n if rows is None else rows)
+    try:
+        rec = inspector.load(path)
+    except RecordingError as e:
+        assert "\n" not in str(e)
+        return
+    ts = rec.thread_samples
+    assert len(ts) == len(inspector.load(real).thread_samples) - n + (rows or n)
+    assert "cpu_percent" in ts.columns and np.issubdtype(ts["tid"].dtype, np.integer)
+
+
+# -- what it costs ---------------------------------------------------------------------------
+
+GOAL_BYTES_PER_THREAD_S = 200  # issue 13; version 1 grew by ~800 (its rows and their index)
+
+
+def test_idle_threads_cost_a_fraction_of_what_rows_did(tmp_path: Path) -> None:
+    """The file's growth from a short to a longer recording of 32 waiting threads, at the
+    recorder's defaults, per thread-second it added (SQLite's fixed pages cancel out)."""
+    sizes = []
+    for seconds in (2, 12):
+        out = record(tmp_path / f"idle-{seconds}.sqlite", waiting_threads(32, seconds))
+        ts = inspector.load(out).thread_samples
+        sizes.append((out.stat().st_size, len(ts) * 0.1))
+    (short, short_ts), (long, long_ts) = sizes
+    growth = (long - short) / (long_ts - short_ts)
+    print(f"\n32 waiting threads: {growth:.0f} bytes per thread-second; {short} bytes at "
+          f"{short_ts:.0f} thread-s, {long} at {long_ts:.0f}")
+    assert long_ts > 4 * short_ts
+    assert growth < GOAL_BYTES_PER_THREAD_S
+    freed = _sql(tmp_path / "idle-12.sqlite", "PRAGMA freelist_count")
+    assert freed == [(0,)], "the replaced small blocks' pages left the file"
