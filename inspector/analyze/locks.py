@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from inspector.analyze.frames import parse_frame
@@ -40,8 +41,7 @@ def lock_contention(states: pd.DataFrame) -> LockContention | None:
     MIN_THREADS are (or no stacks say where the waits were)."""
     if states.empty or states["leaf"].isna().all():
         return None
-    user_leaf = states["leaf"].astype(object).map(_is_user_frame)
-    direct = states["lock_s"].where(user_leaf.fillna(False).astype(bool), 0.0)
+    direct = states["lock_s"].where(_user_leaves(states["leaf"]), 0.0)
     per = pd.DataFrame({"proc_id": states["proc_id"], "tid": states["tid"],
                         "dt": states["dt_s"], "direct": direct})
     sums = per.groupby(["proc_id", "tid"]).sum()
@@ -50,11 +50,20 @@ def lock_contention(states: pd.DataFrame) -> LockContention | None:
         return None
     q = sums[queued]
     keys = set(q.index)
-    mine = states[[k in keys for k in zip(states["proc_id"], states["tid"])]]
+    mine = states[pd.MultiIndex.from_arrays([states["proc_id"], states["tid"]]).isin(keys)]
     lines = mine.loc[mine["lock_s"] > 0, "leaf"].astype(object).dropna()
     line = str(lines.value_counts().index[0]) if len(lines) else None
     return LockContention(threads=int(queued.sum()), lock_s=float(q["direct"].sum()),
                           share=float(q["direct"].sum() / q["dt"].sum()), line=line)
+
+
+def _user_leaves(leaf: pd.Series) -> np.ndarray:
+    """Whether each row's leaf frame is the program's own code: each distinct frame parsed
+    once (a recording repeats a few hundred frames over millions of rows; parsed row by row,
+    an hour of 64 threads took 5 s here)."""
+    codes, uniques = pd.factorize(leaf.astype(object), use_na_sentinel=True)
+    flags = np.array([bool(_is_user_frame(u)) for u in uniques], dtype=bool)
+    return np.where(codes >= 0, flags[np.maximum(codes, 0)] if len(flags) else False, False)
 
 
 def _is_user_frame(text: Any) -> bool | None:
