@@ -384,3 +384,20 @@ def test_gil_holders_are_counted_and_four_threads_take_turns(mixed) -> None:
     runs = g.groupby(["proc_id", "t_s"])
     assert (runs.tid.apply(lambda t: (t == 0).sum()) == 1).all()
     assert (runs.share.sum() - 1.0).abs().max() < 1e-9
+
+
+def test_a_python_name_given_before_the_thread_is_in_the_file_is_given_again(
+        tmp_path: Path) -> None:
+    # py-spy can name a thread before the /proc sampler's next tick has written it: the
+    # writer says the name did not take, so the stacks reader names it again later (once,
+    # 5 of 50 threads of a recording stayed unnamed for good).
+    from inspector.recording import RecordingWriter
+
+    path = tmp_path / "names.sqlite"
+    w = RecordingWriter(path)
+    assert w.name_thread(1, 42, "worker-7") is False
+    w.upsert_thread(1, 40, 42, "python", 0.25)
+    assert w.name_thread(1, 42, "worker-7") is True
+    w.close()
+    threads = inspector.load(path).threads
+    assert threads.loc[threads.tid == 42, "name"].tolist() == ["worker-7"]

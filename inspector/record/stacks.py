@@ -599,7 +599,7 @@ class StackSampler:
             self.sampler.problem("py-spy", "rate-lowered",
                                  f"{self._sampled_threads()} threads: stacks sampled at "
                                  f"{rate} Hz instead of {self.rate} Hz to keep the recorder "
-                                 f"within {self.budget_cores:.0%} of a core", pid=root.pid,
+                                 f"within {self.budget_cores:.1%} of a core", pid=root.pid,
                                  once_key=f"rate-{rate}")
 
     def _stop_if_too_fast(self, run: _Run | None, rate: int) -> None:
@@ -896,7 +896,10 @@ class StackSampler:
                          samples, None))
             if s.thread_name and proc_id is not None:
                 key = (proc_id, s.tid)
-                if self._names.get(key) != s.thread_name:
+                # remembered once it took: a thread py-spy met before the sampler did has
+                # no row to name yet (seen: 5 of 50 threads left unnamed), so a later span
+                # or run names it
+                if self._names.get(key) != s.thread_name and w.name_thread(
+                        proc_id, s.tid, s.thread_name):
                     self._names[key] = s.thread_name
-                    w.name_thread(proc_id, s.tid, s.thread_name)
         w.add_stacks(rows)

@@ -258,12 +258,15 @@ class RecordingWriter:
             (proc_id, pid, tid, self._text(os_name), self._text(os_name), _time(start_s)),
         )
 
-    def name_thread(self, proc_id: int, tid: int, python_name: str) -> None:
+    def name_thread(self, proc_id: int, tid: int, python_name: str) -> bool:
+        """Gives a thread its Python name; False if the file has no such thread yet (py-spy
+        can name a thread before the /proc sampler's next tick has seen it)."""
         python_name = self._text(python_name) or ""
-        self._db.execute(
+        cur = self._db.execute(
             "UPDATE threads SET python_name = ?, name = ? WHERE proc_id = ? AND tid = ?",
             (python_name, python_name, proc_id, tid),
         )
+        return bool(getattr(cur, "rowcount", 0) > 0)
 
     def name_native_thread(self, proc_id: int, tid: int, native_name: str) -> None:
         """A native thread named by what started it; a Python name, where known, stays."""
