@@ -188,8 +188,7 @@ class ThreadFiles:
     """
 
     __slots__ = ("tid", "stat", "syscall", "schedstat", "children", "syscall_denied", "comm",
-                 "ran", "same", "_last_on_cpu_s", "_last_syscall", "_last_syscall_text",
-                 "_children", "_last", "_same_reads")
+                 "ran", "same", "_children", "_last", "_same_reads")
 
     def __init__(self, pid: int, tid: int) -> None:
         base = f"/proc/{pid}/task/{tid}/"
@@ -204,9 +203,6 @@ class ThreadFiles:
         self.same = False  # the last read() returned the reading before it
         self._last: ThreadReading | None = None
         self._same_reads = 0
-        self._last_on_cpu_s: float | None = None
-        self._last_syscall: int | None = None
-        self._last_syscall_text: str | None = None
         self._children: list[int] = []
         try:
             self.syscall = ProcFile(base + "syscall")
@@ -237,9 +233,8 @@ class ThreadFiles:
         self._same_reads = 0
         self.same = False
         comm, state, utime_s, stime_s, starttime = parse_thread_stat(self.stat.read())
-        self.ran = on_cpu is None or on_cpu != self._last_on_cpu_s
-        self._last_on_cpu_s = on_cpu
-        sc, text = self._last_syscall, self._last_syscall_text
+        self.ran = on_cpu is None or last is None or on_cpu != last.on_cpu_s
+        sc, text = (last.syscall, last.syscall_text) if last is not None else (None, None)
         if self.syscall is not None and self.ran:
             text = None
             try:
@@ -250,7 +245,6 @@ class ThreadFiles:
                 sc = None
             except (ValueError, IndexError):
                 sc = None
-            self._last_syscall, self._last_syscall_text = sc, text
         self._last = ThreadReading(self.tid, comm, state, utime_s, stime_s, sc, on_cpu, runq,
                                    starttime, text)
         return self._last
