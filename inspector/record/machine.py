@@ -78,11 +78,11 @@ class MachineMeter:
         """The recorder's mean CPU in cores from its first reading to its last (the whole
         recording but the recorder's start-up): its own process, its py-spy runs, both.
         Exact, where a mean of the per-tick rows would over-weigh a short last tick."""
-        first, last = self._first_own, self._last_own
-        if first is None or last is None or last[0] <= first[0]:
+        so_far = self.so_far()
+        if so_far is None or so_far[0] <= 0:
             return None
-        dt = last[0] - first[0]
-        own, helpers = (last[1] - first[1]) / dt, (last[2] - first[2]) / dt
+        dt, own_s, helpers_s = so_far
+        own, helpers = own_s / dt, helpers_s / dt
         return {"mean_cores": round(own + helpers, 4), "own_cores": round(own, 4),
                 "py_spy_cores": round(helpers, 4), "over_s": round(dt, 3)}
 
