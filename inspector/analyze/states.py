@@ -116,7 +116,7 @@ def _startup_s(out: pd.DataFrame, stacks: pd.DataFrame) -> np.ndarray:
     result = np.zeros(len(out))
     if stacks.empty or out.empty:
         return result
-    working = ~stacks["stack"].astype(object).map(_importing).to_numpy(dtype=bool)
+    working = ~each_distinct(stacks["stack"], _importing)
     first = stacks.loc[working].groupby("pid")["t_s"].min()
     if first.empty:
         return result
@@ -126,6 +126,17 @@ def _startup_s(out: pd.DataFrame, stacks: pd.DataFrame) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         overlap = np.minimum(t, ends) - (t - dt)
     return np.where(np.isnan(overlap), 0.0, np.clip(overlap, 0.0, dt))
+
+
+def each_distinct(values: pd.Series, test: Callable[[Any], Any]) -> np.ndarray:
+    """bool(test(value)) for each row, with `test` called once per distinct value (False for
+    a missing one): recordings repeat a few hundred stack texts over millions of rows, and
+    called row by row, a frame parser took seconds on an hour of 64 threads."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    if not len(uniques):
+        return np.zeros(len(codes), dtype=bool)
+    flags = np.array([bool(test(u)) for u in uniques], dtype=bool)
+    return np.where(codes >= 0, flags[np.maximum(codes, 0)], False)
 
 
 # py-spy names the import machinery's frames by this file (a frozen module).
