@@ -706,7 +706,9 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
         names = list(commands)
         # What any recording holds whatever its length (SQLite's pages for each table and
         # index, the schema, meta): a recording of a program that does nothing. The bytes per
-        # thread-second are counted over it: a 4-s target's file is mostly this.
+        # thread-second are counted over it: a 4-s target's file is mostly this. Files grow
+        # by whole 4-KiB pages, so a tiny target's can come out a page smaller than the empty
+        # one (seen in a --quick run): that is no growth, not a negative one.
         fixed_bytes = median([_recording_size(rec, commands["inspector"]) for _ in range(3)])
         for t in COST_TARGETS:
             if t.calibration_work:
@@ -739,6 +741,10 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
             def command(x: RunResult) -> float:
                 return x.command_wall_s
 
+            def grown(c: dict[str, Any]) -> float:
+                """Bytes per thread-second over the empty recording's file."""
+                return max(c["bytes"] - fixed_bytes, 0) / c["thread_s"]
+
             def med(key: str, costs: list[dict[str, Any]] = costs) -> float:
                 return median([c[key] for c in costs if c[key] is not None])
 
@@ -750,8 +756,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
                            for n in names[1:]},
                 "recorder_cores": med("recorder_cores"), "own_cores": med("own_cores"),
                 "py_spy_cores": med("py_spy_cores"),
-                "bytes_per_thread_s": median([(c["bytes"] - fixed_bytes) / c["thread_s"]
-                                              for c in costs if c["thread_s"] > 0]),
+                "bytes_per_thread_s": median([grown(c) for c in costs if c["thread_s"] > 0]),
                 "rate_hz_used": median([c["rate_hz_used"] for c in costs
                                         if c["rate_hz_used"] is not None]),
                 "busy_threads": max((c["busy_threads"] for c in costs), default=0),
@@ -762,8 +767,8 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
                 "costs": costs, "before": before,
                 "before_cores": median([c["recorder_cores"] for c in before
                                         if c["recorder_cores"] is not None]),
-                "before_bytes_per_thread_s": median([(c["bytes"] - fixed_bytes) / c["thread_s"]
-                                                     for c in before if c["thread_s"] > 0]),
+                "before_bytes_per_thread_s": median([grown(c) for c in before
+                                                     if c["thread_s"] > 0]),
             }
             rows.append(row)
             log(f"cost {t.key}: inspector {row['ratios']['inspector']['target']['median']:.3f}x"
