@@ -210,10 +210,14 @@ def measure_clocks(client: Client, reads: int = CLOCK_READS) -> dict[str, ClockO
 class ClusterRecording:
     """A recording of every worker in progress: `stop()` collects and merges it."""
 
-    def __init__(self, client: Client, output: Path, plugin: RecordWorkers) -> None:
+    def __init__(self, client: Client, output: Path, plugin: RecordWorkers,
+                 command: list[str] | None = None) -> None:
         self.client = client
         self.output = output
         self.plugin = plugin
+        # The run the workers served, where it is this process (record_cluster in the
+        # client's script); None for `inspector record --dask`, which only watched them.
+        self.command = command
         self.workers: list[WorkerRecording] = []
         self.errors: list[str] = []
 
@@ -248,10 +252,12 @@ class ClusterRecording:
                                                 error))
         if not self.workers:
             raise DaskRecordError("no worker's recording came back: " + "; ".join(errors))
+        recorder = ["inspector", "record", "--dask", str(self.client.scheduler.address), "-o",
+                    str(self.output)]
         merge([Source(w.path, label=w.name, clock_offset_s=w.clock.offset_s,
                       clock_uncertainty_s=w.clock.uncertainty_s) for w in self.workers],
-              self.output, command=["inspector", "record", "--dask",
-                                    str(self.client.scheduler.address), "-o", str(self.output)])
+              self.output, command=self.command or recorder,
+              command_ran_workers=self.command is not None)
         return self.output
 
 
@@ -277,7 +283,9 @@ def record_cluster(client: Client, output: str | os.PathLike[str],
                    stacks: bool = True) -> Iterator[ClusterRecording]:
     """Records every worker of `client`'s cluster while the block runs; on leaving it, the
     recordings come back and are merged into `output`."""
-    session = ClusterRecording(client, Path(output), RecordWorkers(interval_s, rate_hz, stacks))
+    command = list(getattr(sys, "orig_argv", [])) or [sys.executable, *sys.argv]
+    session = ClusterRecording(client, Path(output), RecordWorkers(interval_s, rate_hz, stacks),
+                               command)
     session.start()
     try:
         yield session

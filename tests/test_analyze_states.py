@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from inspector.analyze import STATES, diagnose, thread_states
 from inspector.analyze.states import STATE_COLUMNS
 from inspector.recording import Recording
+from inspector.text.json import diagnosis_data
 
 SYSCALLS = ["running", "futex", "epoll_wait", "recvfrom", "clock_nanosleep", "wait4", "read",
             "sched_yield", "syscall_999", None]
@@ -114,7 +115,7 @@ def test_states_split_each_interval_and_verdicts_stay_in_their_vocabulary(procs:
     proc_cpu = s.groupby(["proc_id", "t_s"])["cpu_s"].transform("sum")
     assert (s["gil_s"] <= proc_cpu - s["cpu_s"] + 1e-9).all()
 
-    d = diagnose(rec, s).to_dict()
+    d = diagnosis_data(diagnose(rec, s))
     v = d["verdict"]
     assert v["bound"] in {"cpu", "io", "mixed", "idle"}
     assert v["advice"] in {"multiprocessing", "threading", "asyncio", "keep"}

@@ -18,6 +18,7 @@ from machine import for_the_recording, skip_or_fail, until_it_had_the_cores
 import inspector
 from inspector.analyze.cluster import ClusterDiagnosis, diagnose_cluster
 from inspector.recording.merge import PID_SPACE, hosts_of, is_merged, parts
+from inspector.text.evidence import said, say, worker_sentence
 
 # The cluster fixture is set up by whichever test runs first, and may take a few tries on a
 # busy machine (each ~40 s quiet, ~3 min loaded).
@@ -92,19 +93,19 @@ def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterR
 def test_each_worker_of_a_pure_python_map_is_gil_limited(cluster_run: ClusterRun) -> None:
     cd = cluster_run.python_verdict
     for w in cd.workers:
-        assert w.gil_limited and w.advice == "processes", w.sentence()
+        assert w.gil_limited and w.advice == "more-processes", worker_sentence(w)
         assert w.working_threads >= 2 and w.busy_cores < 1.5
-        assert "GIL-limited at" in w.sentence()
-        assert w.sentence().endswith("use processes=True or nthreads=1 (more worker "
-                                     "processes, fewer threads each)")
-    assert cd.advice == "processes"
-    assert cd.sentence.startswith("cluster: 2 of 2 workers on 1 host GIL-limited")
+        assert "GIL-limited at" in worker_sentence(w)
+        assert worker_sentence(w).endswith("use processes=True or nthreads=1 (more worker "
+                                           "processes, fewer threads each)")
+    assert cd.verdict.advice == "more-processes"
+    assert say(cd.said).startswith("cluster: 2 of 2 workers on 1 host GIL-limited")
 
 
 def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> None:
     cd = cluster_run.numpy_verdict
-    assert not any(w.gil_limited for w in cd.workers), cd.evidence
-    assert cd.advice != "processes"
+    assert not any(w.gil_limited for w in cd.workers), said(cd.evidence)
+    assert cd.verdict.advice != "more-processes"
     for w in cd.workers:  # the NumPy threads did the work, outside the GIL
         gil_s = sum(t.state_s.get("gil", 0.0) for t in w.diagnosis.threads)
         cpu_s = sum(t.state_s.get("cpu", 0.0) for t in w.diagnosis.threads)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from inspector.analyze.evidence import Cores
 from inspector.record import cores
 from inspector.record.cores import (
     AFFINITY,
@@ -26,10 +27,16 @@ from inspector.record.cores import (
     usable_cores_of,
 )
 from inspector.record.procfs import read_text
+from inspector.text.evidence import cores_sentence
 
 MACHINE = os.cpu_count() or 1
 CPU_V1 = Path("/sys/fs/cgroup/cpu")
 needs_two_cores = pytest.mark.skipif(MACHINE < 2, reason="pinning to one core limits nothing")
+
+
+def _said(found: cores.UsableCores) -> str:
+    """How the summary says what was found."""
+    return cores_sentence(Cores(found.machine_cores, found.usable_cores, found.limited_by))
 
 
 def _idle_child(**kwargs) -> subprocess.Popen:
@@ -53,8 +60,8 @@ def test_a_program_under_taskset_has_one_usable_core_by_affinity() -> None:
         found = usable_cores(proc.pid)
         assert found.affinity_cores == 1 and found.usable_cores == 1
         assert found.limited_by == AFFINITY and found.machine_cores == MACHINE
-        assert found.sentence() == (f"{MACHINE} cores on this machine, "
-                                    "1 usable by this program (affinity)")
+        assert _said(found) == (f"{MACHINE} cores on this machine, "
+                                "1 usable by this program (affinity)")
     finally:
         _end(proc)
 
@@ -79,7 +86,7 @@ def test_an_unconstrained_program_may_use_the_whole_machine() -> None:
         found = usable_cores(proc.pid)
         assert found.affinity_cores == MACHINE and found.usable_cores == MACHINE
         assert found.limited_by is None and found.quota_cores is None
-        assert found.sentence().endswith("all usable by this program")
+        assert _said(found).endswith("all usable by this program")
     finally:
         _end(proc)
 
@@ -111,7 +118,7 @@ def test_a_real_cgroup_v1_quota_of_half_a_core_is_found_through_a_child_cgroup()
         found = usable_cores(proc.pid)
         assert found.quota_cores == 0.5 and found.usable_cores == 0.5
         assert found.limited_by == CGROUP_QUOTA
-        assert found.sentence().endswith("0.5 usable by this program (cgroup quota)")
+        assert _said(found).endswith("0.5 usable by this program (cgroup quota)")
         (child / "cpu.cfs_quota_us").write_text("20000")  # the smaller one on the way wins
         assert quota_cores(proc.pid) == 0.2
     finally:
@@ -181,7 +188,7 @@ def test_the_tightest_limit_names_the_reason() -> None:
     assert usable_cores_of(8, 8, 3.5).limited_by == CGROUP_QUOTA
     assert usable_cores_of(8, 8, 3.5).usable_cores == 3.5
     assert usable_cores_of(2, None, None).limited_by is None
-    assert usable_cores_of(1, 1, None).sentence() == (
+    assert _said(usable_cores_of(1, 1, None)) == (
         "1 core on this machine, all usable by this program")
-    assert cores.usable_cores_of(2, 1, None).sentence() == (
+    assert _said(cores.usable_cores_of(2, 1, None)) == (
         "2 cores on this machine, 1 usable by this program (affinity)")

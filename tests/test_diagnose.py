@@ -16,6 +16,8 @@ from machine import for_the_recording, until_it_had_the_cores
 import inspector
 from inspector.analyze import Diagnosis, diagnose, thread_states
 from inspector.analyze.states import STATE_COLUMNS
+from inspector.text.evidence import said
+from inspector.text.json import diagnosis_data
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -150,7 +152,7 @@ def test_four_python_threads_are_gil_limited_and_told_to_use_processes(gil_threa
     v = gil_threads.v
     assert (v.bound, v.gil_limited, v.parallel_threads, v.advice) == (
         "cpu", True, False, "multiprocessing")
-    assert any("GIL" in e for e in v.evidence)
+    assert any("GIL" in e for e in said(v.evidence))
     proc = gil_threads.diag.processes[0]
     assert proc.gil_limited and proc.cpu_percent_mean < 130
     # told from the futex addresses alone: py-spy --gil (its cross-check) runs only with
@@ -164,7 +166,7 @@ def test_a_free_threaded_interpreter_is_never_told_the_gil_capped_it(gil_threads
     diag = diagnose(free)
     assert not diag.verdict.gil_limited
     assert all(t.state_s["gil"] == 0 for t in diag.threads)
-    assert not any("GIL capped" in e for e in diag.verdict.evidence)
+    assert not any("GIL capped" in e for e in said(diag.verdict.evidence))
 
 
 def test_a_two_process_pool_is_cpu_bound_without_the_gil(process_pool: Case) -> None:
@@ -269,7 +271,7 @@ def test_summary_json_keeps_the_contract(process_pool: Case) -> None:
             "evidence"} <= set(data["verdict"])
     assert data["verdict"]["evidence"] and all(isinstance(e, str) for e in
                                                data["verdict"]["evidence"])
-    assert data == json.loads(json.dumps(process_pool.diag.to_dict()))
+    assert data == json.loads(json.dumps(diagnosis_data(process_pool.diag)))
 
 
 def test_summary_json_lists_blocked_loops(asyncio_blocked: Case) -> None:

@@ -9,6 +9,8 @@ import re
 import pytest
 from test_diagnose import PY, WORKLOADS, Case, _case
 
+from inspector.text.evidence import said
+
 # Of its sampled time, the most a parked pool worker may be said to wait for the GIL.
 PARKED_GIL_SHARE_MAX = 0.10
 
@@ -102,7 +104,7 @@ def test_threads_pinned_to_one_core_are_never_told_to_use_processes(
     v = pinned_threads.v
     assert v.bound == "cpu"
     assert v.advice == "keep", v  # on one usable core, processes would not be faster
-    assert any(re.search(r"1 usable|affinity", e) for e in v.evidence), v.evidence
+    assert any(re.search(r"1 usable|affinity", e) for e in said(v.evidence)), v.evidence
 
 
 # -- waits on the program itself ---------------------------------------------------------

@@ -17,6 +17,7 @@ from v1 import as_version_1
 
 import inspector
 from inspector.analyze import diagnose, thread_states
+from inspector.text.evidence import cores_sentence, said
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -68,7 +69,7 @@ def test_gil_waits_are_told_without_stacks_by_the_futex_address(
     # the four threads wait on the interpreter's own futex: GIL waits, no stack needed
     assert sum(t.state_s["gil"] for t in workers) > sum(t.state_s["lock"] for t in workers)
     assert diag.gil_waits_by_address_share is not None and diag.gil_waits_by_address_share > 0.7
-    assert not any("cannot be told" in n for n in diag.notes)
+    assert not any("cannot be told" in n for n in said(diag.notes))
 
 
 def test_a_program_pinned_to_one_core_is_recorded_with_one_usable_core(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_a_program_pinned_to_one_core_is_recorded_with_one_usable_core(tmp_path:
     assert rec.usable_cores == 1.0
     assert rec.cores_limited_by == "affinity"
     diag = diagnose(rec)
-    assert diag.cores_sentence.endswith("1 usable by this program (affinity)")
+    assert cores_sentence(diag.cores).endswith("1 usable by this program (affinity)")
 
 
 def test_the_machine_load_and_the_recorders_own_share_are_sampled(idle_pool: Path) -> None:
@@ -133,8 +134,8 @@ def test_waiting_for_a_core_is_shared_out_between_the_recorder_and_other_program
         hog.wait()
     diag = diagnose(rec)
     assert diag.other_cores is not None and diag.other_cores > 0.3, diag.other_cores
-    said = [e for e in diag.verdict.evidence if "of that wait is the recorder's share" in e]
-    assert said, diag.verdict.evidence
+    told = [e for e in said(diag.verdict.evidence) if "of that wait is the recorder's share" in e]
+    assert told, said(diag.verdict.evidence)
 
 
 def _one_core() -> int:

@@ -1,34 +1,32 @@
 """Verdicts for a cluster: a merged recording (`inspector merge`, `inspector.dask`) judged one
-worker at a time by `diagnose` on that worker's part, then as a whole. Advice in the words of
-Dask's own settings (processes=True, nthreads). Pure: Recordings in, dataclasses out.
+worker at a time by `diagnose` on that worker's part, then as a whole. Pure: Recordings in,
+dataclasses out; the text layer words the advice in Dask's own settings (processes, nthreads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from inspector.analyze.diagnose import BUSY_PROCESS_CORES, Diagnosis, Verdict, diagnose
+from inspector.analyze.diagnose import diagnose
+from inspector.analyze.evidence import Fact
+from inspector.analyze.model import Diagnosis, Verdict
+from inspector.analyze.thresholds import BUSY_PROCESS_CORES
+from inspector.analyze.vocabulary import AdviceKey, Bound
 from inspector.recording import Recording
 from inspector.recording.merge import Part, parts
 
-# What a worker should change, by what its diagnosis found (in Dask's settings' words).
-WORKER_ADVICE: dict[str, str] = {
-    "processes": "use processes=True or nthreads=1 (more worker processes, fewer threads "
-                 "each)",
-    "fewer-threads": "fewer threads per worker (nthreads): more ran than there were cores",
-    "more-threads": "more threads per worker (nthreads) would overlap the waits",
-    "keep": "keep nthreads as it is",
-    "idle": "little work reached it",
-}
 # Work is uneven when the busiest worker used this many times the CPU of the least busy one
 # (and at least UNEVEN_MIN_CPU_S): a share that large is not sampling noise.
 UNEVEN_RATIO = 2.0
 UNEVEN_MIN_CPU_S = 1.0
+# The order in which a tie between worker advices is broken (and a worker's kind: its
+# advice, or "idle" when little work reached it).
+WORKER_KINDS = ("more-processes", "fewer-workers", "threading", "keep", "idle")
 
 
 @dataclass(frozen=True)
@@ -40,40 +38,20 @@ class WorkerVerdict:
     working_threads: int        # threads that wanted the CPU for most of their life
     busy_cores: float           # cores the worker used while it used half a core or more
     cpu_s: float
-    bound: str
+    bound: Bound
     gil_limited: bool
     parallel_threads: bool
     oversubscribed: bool
-    advice: str                 # a key of WORKER_ADVICE
+    advice: AdviceKey           # what the worker should change, in the vocabulary's words
     clock_offset_s: float
     clock_uncertainty_s: float | None
     diagnosis: Diagnosis
 
-    def sentence(self) -> str:
-        """'worker 3: 4 threads GIL-limited at 1.0 core: use processes=True or nthreads=1'"""
-        threads = f"{self.working_threads} thread{'s' if self.working_threads != 1 else ''}"
-        if self.gil_limited:
-            what = f"{threads} GIL-limited at {self.busy_cores:.1f} core"
-        elif self.parallel_threads:
-            what = f"{threads} in parallel at {self.busy_cores:.1f} cores"
-        elif self.oversubscribed:
-            what = f"{threads} oversubscribed its cores"
-        elif self.bound == "idle":
-            what = "idle"
-        else:
-            what = f"{threads} {self.bound}-bound at {self.busy_cores:.1f} core"
-        return f"worker {self.label}: {what}: {WORKER_ADVICE[self.advice]}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "label": self.label, "host": self.host,
-                "pids": list(self.pids), "working_threads": self.working_threads,
-                "busy_cores": round(self.busy_cores, 3), "cpu_s": round(self.cpu_s, 3),
-                "bound": self.bound, "gil_limited": self.gil_limited,
-                "parallel_threads": self.parallel_threads,
-                "oversubscribed": self.oversubscribed, "advice": self.advice,
-                "sentence": self.sentence(), "clock_offset_s": self.clock_offset_s,
-                "clock_uncertainty_s": self.clock_uncertainty_s,
-                "diagnosis": self.diagnosis.to_dict()}
+    @property
+    def kind(self) -> str:
+        """Its advice, or "idle" when little work reached it (nothing to change and bound by
+        nothing): workers of one kind are counted together."""
+        return "idle" if self.bound == "idle" and self.advice == "keep" else self.advice
 
 
 @dataclass(frozen=True)
@@ -84,22 +62,49 @@ class HostFacts:
 
 
 @dataclass(frozen=True)
+class Clocks(Fact):
+    """How the parts' clocks were put on one."""
+
+    parts: int
+    measured: int               # parts whose offset was measured at collection
+    largest_offset_s: float
+    worst_uncertainty_s: float
+
+
+@dataclass(frozen=True)
+class ClusterSaid(Fact):
+    """The cluster's verdict: what most working workers share."""
+
+    kind: str                   # a WORKER_KINDS value
+    alike: int                  # workers of that kind
+    workers: int
+    hosts: int
+
+
+@dataclass(frozen=True)
+class WorkerSaid(Fact):
+    worker: WorkerVerdict
+
+
+@dataclass(frozen=True)
+class UnevenWork(Fact):
+    busiest: str
+    busiest_cpu_s: float
+    quietest: str
+    quietest_cpu_s: float
+
+
+@dataclass(frozen=True)
 class ClusterDiagnosis:
+    command: tuple[str, ...] | None  # the run that started the workers, where known
+    exit_code: int | None
     duration_s: float
     hosts: tuple[HostFacts, ...]
     workers: tuple[WorkerVerdict, ...]
-    advice: str                 # a key of WORKER_ADVICE: what most workers need
-    sentence: str               # the cluster's verdict, one line
-    evidence: tuple[str, ...]
-    clock_note: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"duration_s": self.duration_s, "advice": self.advice,
-                "sentence": self.sentence, "evidence": list(self.evidence),
-                "clock": self.clock_note,
-                "hosts": [{"host": h.host, "cpu_count": h.cpu_count,
-                           "workers": [w.label for w in h.workers]} for h in self.hosts],
-                "workers": [w.to_dict() for w in self.workers]}
+    said: ClusterSaid           # the cluster's verdict, one line
+    evidence: tuple[Fact, ...]  # each worker's, then uneven work
+    clocks: Clocks
+    verdict: Verdict            # the cluster's, as one run's (see cluster_verdict)
 
 
 def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
@@ -112,42 +117,35 @@ def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
     cores = (merged.get("cpu_count_by_host") if isinstance(merged, dict) else None) or {}
     hosts = tuple(HostFacts(h, int(cores.get(h) or ws[0].diagnosis.cpu_count), tuple(ws))
                   for h, ws in by_host.items())
-    advice, sentence, evidence = _cluster_verdict(workers, hosts)
-    return ClusterDiagnosis(rec.duration_s, hosts, workers, advice, sentence, evidence,
-                            clock_note(parts(rec)))
+    said, evidence = _cluster_said(workers, hosts)
+    ran = isinstance(merged, dict) and bool(merged.get("command_ran_workers"))
+    command = tuple(str(c) for c in rec.meta.get("command") or ()) if ran else None
+    exit_code = rec.meta.get("exit_code") if ran else None
+    return ClusterDiagnosis(command, exit_code, rec.duration_s, hosts, workers, said, evidence,
+                            clocks(parts(rec)), _as_one_run(workers, said, evidence))
 
 
-# The concurrency model each worker advice amounts to, in the words a single run's verdict
-# uses (compare puts a cluster's row beside single runs).
-_MODEL_OF_ADVICE = {"processes": "multiprocessing", "more-threads": "threading"}
-
-
-def cluster_verdict(cd: ClusterDiagnosis) -> Verdict:
-    """The cluster's verdict as one run's: what most workers were bound by, flags any
-    worker showed, and the advice most workers got; its evidence, the workers' sentences."""
-    working = [w for w in cd.workers if w.bound != "idle"] or list(cd.workers)
+def _as_one_run(workers: Sequence[WorkerVerdict], said: ClusterSaid,
+                evidence: tuple[Fact, ...]) -> Verdict:
+    """The cluster's verdict as one run's (compare puts a cluster's row beside single runs):
+    what most working workers were bound by, flags any worker showed, and the advice most
+    workers got; its evidence, the cluster's sentence and the workers'."""
+    working = [w for w in workers if w.bound != "idle"] or list(workers)
     bounds = [w.bound for w in working]
-    bound = max(dict.fromkeys(bounds), key=bounds.count) if bounds else "idle"
-    return Verdict(bound=bound, gil_limited=any(w.gil_limited for w in cd.workers),
-                   parallel_threads=any(w.parallel_threads for w in cd.workers),
-                   oversubscribed=any(w.oversubscribed for w in cd.workers),
-                   advice=_MODEL_OF_ADVICE.get(cd.advice, "keep"),
-                   evidence=(cd.sentence, *cd.evidence))
+    bound: Bound = max(dict.fromkeys(bounds), key=bounds.count) if bounds else "idle"
+    advice: AdviceKey = "keep" if said.kind == "idle" else cast(AdviceKey, said.kind)
+    return Verdict(bound=bound, gil_limited=any(w.gil_limited for w in workers),
+                   parallel_threads=any(w.parallel_threads for w in workers),
+                   oversubscribed=any(w.oversubscribed for w in workers),
+                   advice=advice, evidence=(said, *evidence))
 
 
-def clock_note(ps: Sequence[Part]) -> str:
+def clocks(ps: Sequence[Part]) -> Clocks:
     """How the parts' clocks were put on one: measured offsets and how well, or trusted."""
-    if len(ps) < 2:
-        return "one recording: one clock"
     measured = [p for p in ps if p.clock_uncertainty_s is not None]
-    if not measured:
-        return ("wall clocks as recorded (no offset measured: hosts kept in step by NTP "
-                "usually agree within a few milliseconds)")
-    worst = max(float(p.clock_uncertainty_s or 0.0) for p in measured)
-    largest = max(abs(p.clock_offset_s) for p in measured)
-    return (f"wall clocks corrected by offsets measured at collection (largest "
-            f"{largest * 1e3:.1f} ms), each within +-{worst * 1e3:.1f} ms (half the round "
-            f"trip of the best of several clock reads)")
+    worst = max((float(p.clock_uncertainty_s or 0.0) for p in measured), default=0.0)
+    largest = max((abs(p.clock_offset_s) for p in measured), default=0.0)
+    return Clocks(len(ps), len(measured), largest, worst)
 
 
 def _worker(part: Part) -> WorkerVerdict:
@@ -158,14 +156,13 @@ def _worker(part: Part) -> WorkerVerdict:
         "io", 0.0) and _demand_s(t.state_s) > 0)
     cpu_s = sum(t.cpu_s for t in diag.threads)
     busy = _busy_cores(rec)
+    advice: AdviceKey
     if v.gil_limited:
-        advice = "processes"
+        advice = "more-processes"
     elif v.oversubscribed:
-        advice = "fewer-threads"
-    elif v.bound == "idle":
-        advice = "idle"
+        advice = "fewer-workers"
     elif v.bound == "io":
-        advice = "more-threads"
+        advice = "threading"
     else:
         advice = "keep"
     pids = tuple(int(p) for p in rec.processes["pid"].tolist())
@@ -217,31 +214,23 @@ def _busy_cores(rec: Recording) -> float:
     return float(np.mean(busy)) if len(busy) else 0.0
 
 
-def _cluster_verdict(workers: Sequence[WorkerVerdict], hosts: Sequence[HostFacts]
-                     ) -> tuple[str, str, tuple[str, ...]]:
+def _cluster_said(workers: Sequence[WorkerVerdict], hosts: Sequence[HostFacts]
+                  ) -> tuple[ClusterSaid, tuple[Fact, ...]]:
     if not workers:
-        return "idle", "no worker was recorded", ()
+        return ClusterSaid("idle", 0, 0, len(hosts)), ()
     counts: dict[str, list[WorkerVerdict]] = {}
     for w in workers:
-        counts.setdefault(w.advice, []).append(w)
-    working = [w for w in workers if w.advice != "idle"]
-    # what most working workers need; ties go to the first in WORKER_ADVICE's order
+        counts.setdefault(w.kind, []).append(w)
+    working = [w for w in workers if w.kind != "idle"]
+    # what most working workers need; ties go to the first in WORKER_KINDS' order
     ranked = sorted(counts.items(), key=lambda kv: (kv[0] == "idle", -len(kv[1]),
-                                                    list(WORKER_ADVICE).index(kv[0])))
-    advice, alike = ranked[0]
-    n, total = len(alike), len(workers)
-    what = {"processes": "GIL-limited", "fewer-threads": "oversubscribed",
-            "more-threads": "I/O-bound", "keep": "not held back by the GIL",
-            "idle": "idle"}[advice]
-    sentence = (f"cluster: {n} of {total} worker{'s' if total != 1 else ''} on "
-                f"{len(hosts)} host{'s' if len(hosts) != 1 else ''} {what}: "
-                f"{WORKER_ADVICE[advice]}")
-    evidence = [w.sentence() for w in workers]
+                                                    WORKER_KINDS.index(kv[0])))
+    kind, alike = ranked[0]
+    evidence: list[Fact] = [WorkerSaid(w) for w in workers]
     if len(working) >= 2:
         most = max(working, key=lambda w: w.cpu_s)
         least = min(working, key=lambda w: w.cpu_s)
         if most.cpu_s >= UNEVEN_MIN_CPU_S and most.cpu_s >= UNEVEN_RATIO * max(least.cpu_s,
                                                                                  1e-9):
-            evidence.append(f"work was uneven: worker {most.label} used {most.cpu_s:.1f} s "
-                            f"of CPU, worker {least.label} {least.cpu_s:.1f} s")
-    return advice, sentence, tuple(evidence)
+            evidence.append(UnevenWork(most.label, most.cpu_s, least.label, least.cpu_s))
+    return ClusterSaid(kind, len(alike), len(workers), len(hosts)), tuple(evidence)

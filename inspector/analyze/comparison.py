@@ -1,8 +1,9 @@
 """Recordings side by side: wall time, speed-up, CPU used, processes, threads and the
 diagnosis's verdict, one row per command. Several recordings of the same command are one row:
 its median and the spread of its runs, and a difference inside the spread is said to be noise.
-Recordings in, rows out (no files, no processes): `inspector compare` and `inspector demo`
-print the rows, report/comparison_page.py draws them. The rule is in docs/diagnosis.md.
+Recordings in, rows out (no files, no processes): text/comparison.py prints the rows for
+`inspector compare` and `inspector demo`, report/comparison_page.py draws them. The rule is
+in docs/diagnosis.md.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from inspector.analyze import Verdict, diagnose
 from inspector.analyze.predict import DEFAULT_IO_CONCURRENCY, MODELS, Prediction
-from inspector.analyze.vocabulary import FLAGS, advice_of, bound_term
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
 
@@ -44,7 +43,7 @@ class RunFacts:
     # Share (0..1) of the machine's CPU other programs used during the run, when whoever ran
     # it measured that (the demo does); None for a recording made elsewhere.
     foreign_load: float | None = None
-    # What the diagnosis predicts for the same work under each model (issue 12)
+    # What the diagnosis predicts for the same work under each model
     predicted: Mapping[str, Prediction | str] = field(default_factory=dict)
 
     @property
@@ -107,32 +106,6 @@ class ComparedRun:
             return False
         return self.speedup_low <= 1.0 <= self.speedup_high and self.speedup_low < self.speedup_high
 
-    def to_dict(self) -> dict[str, Any]:
-        f = self.facts
-        return {
-            "label": f.label, "job": f.job, "variant": f.variant, "recording": str(f.path),
-            "command": f.command, "wall_s": round(self.wall_s, 3),
-            "speedup": round(self.speedup, 3), "baseline": self.baseline,
-            "cpu_percent": round(self.cpu_percent, 1), "cpu_s": round(self.cpu_s, 3),
-            "processes": f.processes, "threads": f.threads, "rss_peak_bytes": f.rss_peak_bytes,
-            "exit_code": f.exit_code, "verdict": f.verdict.to_dict(),
-            "runs": len(self.runs),
-            "wall_s_runs": [round(r.wall_s, 3) for r in self.runs],
-            "wall_s_min": round(self.wall_s_min, 3), "wall_s_max": round(self.wall_s_max, 3),
-            "speedup_low": round(self.speedup_low, 3),
-            "speedup_high": round(self.speedup_high, 3),
-            "within_noise": self.within_noise,
-            "predicted_speedup": _r(self.predicted_speedup),
-            "predicted_low": _r(self.predicted_low),
-            "predicted_high": _r(self.predicted_high),
-            "predicted_basis": self.predicted_basis,
-            "recordings": [str(r.path) for r in self.runs],
-            "exit_codes": [r.exit_code for r in self.runs],
-            "foreign_load_runs": [None if r.foreign_load is None else round(r.foreign_load, 3)
-                                  for r in self.runs],
-            "busy_runs": self.busy_runs,
-        }
-
 
 def _target_wall_s(rec: Recording) -> float | None:
     """The launched command's own lifetime, as the recorder timed it (start to its wait()
@@ -145,10 +118,6 @@ def _target_wall_s(rec: Recording) -> float | None:
     if ends.isna().any() or float(ends.max()) > exit_ + rec.interval_s:
         return None
     return max(0.0, float(exit_) - float(start))
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
 
 
 def wall_s(rec: Recording) -> float:
@@ -230,10 +199,10 @@ def facts(rec: Recording, label: str | None = None,
 
 def _verdict(rec: Recording, single: Verdict) -> Verdict:
     """A merged recording's row (many hosts or workers) carries the cluster's verdict."""
-    from inspector.analyze.cluster import cluster_verdict, diagnose_cluster
+    from inspector.analyze.cluster import diagnose_cluster
     from inspector.recording.merge import is_merged
 
-    return cluster_verdict(diagnose_cluster(rec)) if is_merged(rec) else single
+    return diagnose_cluster(rec).verdict if is_merged(rec) else single
 
 
 def group_runs(runs: Sequence[RunFacts]) -> list[list[RunFacts]]:
@@ -304,108 +273,3 @@ def by_job_baselines(groups: Sequence[Sequence[RunFacts]]) -> list[int]:
         g[0].job: i for i, g in reversed(list(enumerate(groups)))
         if g and g[0].job and g[0].variant == "sequential"}
     return [sequential.get(g[0].job, 0) if g else 0 for g in groups]
-
-
-# -- words ----------------------------------------------------------------------------------
-
-NO_DIFFERENCE = "no measurable difference"
-
-
-def verdict_text(verdict: Verdict | None) -> str:
-    """'CPU-bound, GIL-limited -> multiprocessing': the verdict in a table cell."""
-    if verdict is None:
-        return "-"
-    words = [bound_term(verdict.bound).word]
-    words += [term.word for flag, term in FLAGS.items() if getattr(verdict, flag)]
-    text = ", ".join(words)
-    return f"{text} -> {advice_of(verdict.advice).word}" if verdict.advice else text
-
-
-def wall_text(r: ComparedRun, dash: str = "-") -> str:
-    """'3.02 s (2.98-3.10)': the median wall time and the runs' range."""
-    if len(r.runs) == 1:
-        return f"{r.wall_s:.2f} s"
-    return f"{r.wall_s:.2f} s ({r.wall_s_min:.2f}{dash}{r.wall_s_max:.2f})"
-
-
-def speedup_text(r: ComparedRun, dash: str = "-") -> str:
-    """'1.63x (1.52-1.71)'; '~1x (0.95-1.04)' when the difference is within the noise, so no
-    reader takes 0.97x for a finding."""
-    if r.is_baseline or r.speedup_low == r.speedup_high:
-        return f"{r.speedup:.2f}x"
-    spread = f"({r.speedup_low:.2f}{dash}{r.speedup_high:.2f})"
-    return f"~1x {spread}" if r.within_noise else f"{r.speedup:.2f}x {spread}"
-
-
-def predicted_text(r: ComparedRun, dash: str = "-") -> str:
-    """'1.70x (1.50-1.90)': what the baseline's recording predicted for this row; '-'."""
-    if r.predicted_speedup is None:
-        return "-"
-    return (f"{r.predicted_speedup:.2f}x ({r.predicted_low or 0:.2f}{dash}"
-            f"{r.predicted_high or 0:.2f})")
-
-
-def runs_text(r: ComparedRun) -> str:
-    """'5' runs, or '5, 2 busy' when others kept the machine busy during some."""
-    busy = r.busy_runs
-    return f"{len(r.runs)}, {busy} busy" if busy else str(len(r.runs))
-
-
-def noise_sentences(rows: Sequence[ComparedRun]) -> list[str]:
-    """'cpu asyncio vs cpu sequential: no measurable difference (0.95-1.04x, 5 and 5 runs)'
-    for every row whose difference from its baseline is within the runs' spread."""
-    by_label = {r.facts.label: r for r in rows}
-    out = []
-    for r in rows:
-        if r.within_noise:
-            base = by_label.get(r.baseline)
-            counts = f"{len(base.runs)} and {len(r.runs)} runs" if base else f"{len(r.runs)} runs"
-            out.append(f"{r.facts.label} vs {r.baseline}: {NO_DIFFERENCE} "
-                       f"({r.speedup_low:.2f}-{r.speedup_high:.2f}x, {counts}).")
-    return out
-
-
-def busy_sentence(rows: Sequence[ComparedRun]) -> str | None:
-    """Says how many runs were busy, or None when none was (or none was measured)."""
-    runs = [run for r in rows for run in r.runs]
-    busy = sum(run.busy for run in runs)
-    if not busy:
-        return None
-    return (f"{busy} of {len(runs)} runs were busy: other programs used more than "
-            f"{BUSY_SHARE:.0%} of the machine's CPU during them. They are kept and flagged "
-            "(the runs column); their slowness widens the ranges, so a difference still "
-            "called measurable held despite them.")
-
-
-def shows_jobs(rows: Sequence[ComparedRun]) -> bool:
-    """Job and variant columns (instead of labels) when every row is a distinct reference job."""
-    keys = [(r.facts.job, r.facts.variant) for r in rows]
-    return all(job for job, _ in keys) and len(set(keys)) == len(keys)
-
-
-def format_table(rows: Sequence[ComparedRun]) -> str:
-    """The terminal table. Job and variant columns for reference jobs, else the label."""
-    jobs = shows_jobs(rows)
-    head = (["job", "variant"] if jobs else ["recording"]) + [
-        "wall (median, min-max)", "speed-up (range)", "predicted", "CPU%", "procs", "threads",
-        "runs", "verdict -> advice"]
-    body = []
-    for r in rows:
-        f = r.facts
-        name = [f.job or "", f.variant or ""] if jobs else [f.label]
-        body.append(name + [wall_text(r), speedup_text(r), predicted_text(r),
-                            f"{r.cpu_percent:.0f}%",
-                            str(f.processes), str(f.threads), runs_text(r),
-                            verdict_text(f.verdict)])
-    right = {"wall (median, min-max)", "speed-up (range)", "predicted", "CPU%", "procs",
-             "threads"}
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
-              for i, h in enumerate(head)]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for cell, width, h in zip(cells, widths, head):
-            out.append(cell.rjust(width) if h in right else cell.ljust(width))
-        return "  ".join(out).rstrip()
-
-    return "\n".join([line(head), *(line(row) for row in body)])

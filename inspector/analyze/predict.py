@@ -58,10 +58,6 @@ class Prediction:
             d[k] = round(d[k], 2)
         return d
 
-    def sentence(self) -> str:
-        return (f"{self.model} ({self.workers} workers): about {self.speedup:.1f}x "
-                f"({self.low:.1f}-{self.high:.1f}x)")
-
 
 @dataclass(frozen=True)
 class Segment:

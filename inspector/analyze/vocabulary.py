@@ -6,6 +6,16 @@ them from here; the values (`"cpu"`, `"keep"`, ...) are the JSON contract of `su
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+# The values the analysis hands out, as types: a value outside them is a bug (or a newer file,
+# which the look-ups below word as itself).
+State = Literal["cpu", "gil", "lock", "io", "sleep", "runqueue", "other"]
+Bound = Literal["cpu", "io", "mixed", "idle"]
+AdviceKey = Literal["multiprocessing", "threading", "asyncio", "keep", "more-processes",
+                    "fewer-workers"]
+PhaseKind = Literal["parallel", "serial", "io", "waiting"]
+Confidence = Literal["confirmed", "possible"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,15 @@ ADVICE: dict[str, Advice] = {
     "keep": Advice(
         "keep this model", "Keep the concurrency model you have",
         "The way this program is split into processes and threads already fits its work."),
+    "more-processes": Advice(
+        "more processes, fewer threads each", "Use more processes with fewer threads each",
+        "Its processes each run several threads of Python that wait for their process's "
+        "GIL: the same threads spread over more processes (a Dask worker's processes=True "
+        "or nthreads=1) use a core each."),
+    "fewer-workers": Advice(
+        "fewer workers", "Use about one worker per usable core",
+        "More threads or processes were runnable than there were cores, so they queued for "
+        "one: as many workers as usable cores do the same work with less switching."),
 }
 
 
@@ -79,3 +98,19 @@ def bound_term(bound: str) -> Term:
 def advice_of(key: str) -> Advice:
     """The words for a Verdict.advice; an unknown value stands for itself."""
     return ADVICE.get(key, Advice(key or "?", key or "No advice", ""))
+
+
+# A Dask worker's advice in the words of Dask's own settings, by the worker's kind (its
+# advice key, or "idle" when little work reached it), and what that kind of worker was.
+DASK_ADVICE: dict[str, str] = {
+    "more-processes": "use processes=True or nthreads=1 (more worker processes, fewer threads "
+                      "each)",
+    "fewer-workers": "fewer threads per worker (nthreads): more ran than there were cores",
+    "threading": "more threads per worker (nthreads) would overlap the waits",
+    "keep": "keep nthreads as it is",
+    "idle": "little work reached it",
+}
+WORKER_KIND_WORDS: dict[str, str] = {
+    "more-processes": "GIL-limited", "fewer-workers": "oversubscribed",
+    "threading": "I/O-bound", "keep": "not held back by the GIL", "idle": "idle",
+}

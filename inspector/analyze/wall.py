@@ -14,29 +14,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# -- thresholds, each with its reason ------------------------------------------------------
-# An interval is "computing" when the tree wanted at least half a core in it (on a CPU, or
-# runnable: waiting for the GIL or a core): something was working for most of that moment.
-COMPUTING_CORES = 0.5
-# A thread's wait for a core counts towards that only when it ran at least this share of the
-# interval too: a CPU-bound thread on a machine ten times oversubscribed still gets ~10-20%;
-# an I/O thread that wakes to read runs well under 1%.
-RQ_WANTS_CPU_SHARE = 0.05
-# ... "waiting on I/O" when nothing computed and at least half a thread's worth of the
-# interval was spent in an I/O wait (a socket, a pipe, a disk).
-IO_THREADS = 0.5
-# Cores used at once above this is two threads or processes truly running together: a
-# single thread measures 1.0 plus sampling jitter (the 10 ms tick), never a third more. The
-# phases count threads runnable at once (on a CPU or queued for one) the same way, so a
-# parallel stretch is seen even when other programs left it one core.
-PARALLEL_CORES = 1.3
-# Phases: the label of each interval is smoothed over this many intervals (a majority
-# vote), so a thread switching in and out of a state does not cut the run into slivers...
-SMOOTH_INTERVALS = 5
-# ... and a stretch shorter than this share of the run (and MIN_PHASE_S) is folded into
-# its neighbour: a phase worth its own advice costs a noticeable part of the wall time.
-MIN_PHASE_SHARE = 0.1
-MIN_PHASE_S = 0.5
+from inspector.analyze.thresholds import (
+    COMPUTING_CORES,
+    IO_THREADS,
+    MIN_PHASE_S,
+    MIN_PHASE_SHARE,
+    PARALLEL_CORES,
+    RQ_WANTS_CPU_SHARE,
+    SMOOTH_INTERVALS,
+)
 
 # Interval labels, as the phases name them.
 PARALLEL = "parallel"    # computing on more than one core at once

@@ -33,14 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.analyze.comparison import (
-        compare,
-        facts,
-        format_table,
-        group_runs,
-        noise_sentences,
-    )
+    from inspector.analyze.comparison import compare, facts, group_runs
     from inspector.recording import load
+    from inspector.text.comparison import ComparisonTable, noise_sentences
+    from inspector.text.json import compared_data
 
     if len(args.recordings) < 2:
         raise UsageError("compare: give at least two recordings")
@@ -50,12 +46,10 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else _default_output(recordings[0].path)
     write_page(output, "inspector: recordings compared", rows, recordings, lead=tuple(noise))
     if args.json:
-        print(json.dumps({"rows": [r.to_dict() for r in rows], "page": str(output),
+        print(json.dumps({"rows": [compared_data(r) for r in rows], "page": str(output),
                           "notes": noise}, indent=2))
     else:
-        print(format_table(rows))
-        for sentence in noise:
-            print(sentence)
+        sys.stdout.write(ComparisonTable().render(rows))
     print(f"inspector: comparison page written to {output}", file=sys.stderr)
     return 0
 

@@ -16,13 +16,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from inspector.errors import DemoError, UsageError
 from inspector.jobs import JOBS, VARIANTS
-
-if TYPE_CHECKING:
-    from inspector.analyze.comparison import ComparedRun
 
 DEFAULT_DIR = Path("recordings")
 
@@ -105,16 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.analyze.comparison import (
-        busy_sentence,
-        by_job_baselines,
-        compare,
-        facts,
-        format_table,
-        noise_sentences,
-    )
+    from inspector.analyze.comparison import by_job_baselines, compare, facts
     from inspector.recording import load
     from inspector.report.build import write_page
+    from inspector.text.comparison import busy_sentence, format_table, noise_sentences
+    from inspector.text.demo import takeaways
+    from inspector.text.json import compared_data
 
     if args.repeat is not None and args.repeat < 1:
         raise UsageError("demo: --repeat must be at least 1")
@@ -142,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     shown = [load(r.facts.path) for r in rows]
     write_page(page, "multiprocessing vs threading vs asyncio, measured on this machine",
                rows, shown, lead=tuple(lead))
-    result = {"rows": [r.to_dict() for r in rows], "plan": asdict(plan),
+    result = {"rows": [compared_data(r) for r in rows], "plan": asdict(plan),
               "python": platform.python_version(), "directory": str(directory),
               "page": str(page), "warnings": warnings, "notes": notes,
               "takeaways": said}
@@ -239,45 +232,3 @@ def _report(path: Path) -> None:
     from inspector.report.build import build_report
 
     build_report(path, path.with_suffix(".html"))
-
-
-def takeaways(rows: list[ComparedRun], plan: DemoPlan) -> list[str]:
-    """What the numbers say, one sentence per job; the explanations only where the diagnosis
-    of that very run supports them, and no speed-up where the runs cannot tell it from 1."""
-    by = {(r.facts.job, r.facts.variant): r for r in rows}
-    out = []
-    cpu = [by.get(("cpu", v)) for v in ("multiprocessing", "threading", "asyncio")]
-    if all(cpu):
-        mp, th, aio = (r for r in cpu if r is not None)
-        gil = " (the diagnosis: GIL-limited)" if th.facts.verdict.gil_limited else ""
-        out.append(
-            f"CPU-bound job: {plan.cpu_workers} processes ran {_vs(mp)}, using "
-            f"{mp.cpu_percent:.0f}% CPU (100% is one core); {plan.cpu_workers} threads "
-            f"{_vs(th)} at {th.cpu_percent:.0f}%{gil}; asyncio {_vs(aio)}: its coroutines "
-            f"never await, so they ran one after another on one thread.")
-    io = [by.get(("io", v)) for v in ("multiprocessing", "threading", "asyncio")]
-    if all(io):
-        mp, th, aio = (r for r in io if r is not None)
-        out.append(
-            f"I/O-bound job ({plan.io_size} requests answered after {plan.io_delay_s} s each, "
-            f"{plan.io_workers} at a time): threads ran {_vs(th)} and asyncio {_vs(aio)}, at "
-            f"{th.cpu_percent:.0f}% and {aio.cpu_percent:.0f}% CPU, asyncio with "
-            f"{aio.facts.threads} thread; processes {_vs(mp)}, after starting "
-            f"{mp.facts.processes} processes ({mp.facts.rss_peak_bytes / 2**20:.0f} MiB RSS in "
-            f"all, threads {th.facts.rss_peak_bytes / 2**20:.0f} MiB).")
-    out.append(f"Each figure is the median of {plan.repeat} interleaved runs, in brackets the "
-               "range they allow." if plan.repeat > 1 else
-               "One run of each (--repeat 1): no spread measured, so no difference can be "
-               "told from noise.")
-    return out
-
-
-def _vs(r: ComparedRun) -> str:
-    """'1.6x as fast as sequential (1.5-1.7x)', or that the runs show no difference."""
-    from inspector.analyze.comparison import NO_DIFFERENCE
-
-    if r.within_noise:
-        return f"with {NO_DIFFERENCE} from sequential ({r.speedup_low:.2f}-{r.speedup_high:.2f}x)"
-    spread = (f" ({r.speedup_low:.2f}-{r.speedup_high:.2f}x)"
-              if r.speedup_low < r.speedup_high else "")
-    return f"{r.speedup:.2f}x as fast as sequential{spread}"

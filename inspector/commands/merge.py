@@ -1,22 +1,15 @@
 """`inspector merge A.sqlite B.sqlite ... -o cluster.sqlite [--offset FILE=SECONDS]`:
-recordings from many hosts (or workers) in one, on one clock; and the cluster's summary
-(hosts -> workers -> processes -> threads, a verdict per worker) that `summary` prints for
-a merged recording."""
+recordings from many hosts (or workers) in one, on one clock (`summary` of the merged file
+gives a verdict per worker and the cluster's)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from inspector.errors import UsageError
-
-if TYPE_CHECKING:
-    from inspector.analyze.cluster import ClusterDiagnosis
-    from inspector.recording import Recording
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -70,44 +63,3 @@ def run(args: argparse.Namespace) -> int:
           f"({', '.join(result.hosts)}) into {result.path} ({result.processes} processes)",
           file=sys.stderr)
     return 0
-
-
-def summary(rec: Recording, source: str, as_json: bool) -> int:
-    """`inspector summary` of a merged recording."""
-    from inspector.analyze.cluster import diagnose_cluster
-
-    cd = diagnose_cluster(rec)
-    if as_json:
-        json.dump(cd.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write("\n".join(cluster_lines(cd, source)) + "\n")
-    return 0
-
-
-def cluster_lines(cd: ClusterDiagnosis, source: str) -> list[str]:
-    """Hosts -> workers (each with its verdict) -> processes -> threads."""
-    from inspector.commands.summary import _process_lines, clean, verdict_line
-
-    workers = len(cd.workers)
-    lines = [f"inspector summary of {clean(source)}",
-             f"cluster: {workers} worker(s) on {len(cd.hosts)} host(s), {cd.duration_s:.1f} s",
-             f"clocks: {cd.clock_note}", "",
-             f"VERDICT: {clean(cd.sentence)}"]
-    lines += [f"  - {clean(e)}" for e in cd.evidence]
-    for host in cd.hosts:
-        lines += ["", f"HOST {clean(host.host)} ({host.cpu_count} cores, "
-                      f"{len(host.workers)} worker(s))"]
-        for w in host.workers:
-            diag = w.diagnosis
-            clock = ("" if w.clock_uncertainty_s is None else
-                     f"; clock {w.clock_offset_s * 1e3:+.1f} ms +-"
-                     f"{w.clock_uncertainty_s * 1e3:.1f}")
-            lines += [f"  WORKER {clean(w.label)}: {clean(w.sentence())}",
-                      f"    {verdict_line(diag)}; advice {diag.verdict.advice}{clock}"]
-            threads: dict[int, list] = {}
-            for t in diag.threads:
-                threads.setdefault(t.proc_id, []).append(t)
-            for p in diag.processes:
-                lines += ["  " + line for line in _process_lines(p, threads.get(p.proc_id, []))]
-    return lines

@@ -127,6 +127,8 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     from inspector.live.frame import build_frame
 
     frame = build_frame(rec, args.delay, ended=not session.running)
+    from inspector.text.top import render
+
     lines = render(frame, _verdict(rec), title=_title(session), width=10_000)
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
@@ -149,11 +151,9 @@ def _stacks_cover_threads(rec: Any) -> bool:
 
 def _verdict(rec: Any) -> str:
     from inspector.analyze import diagnose
-    from inspector.analyze.vocabulary import advice_of
-    from inspector.commands.summary import verdict_line
+    from inspector.text.top import verdict_so_far
 
-    diag = diagnose(rec)
-    return f"{verdict_line(diag)} -> {advice_of(diag.verdict.advice).word}"
+    return verdict_so_far(diagnose(rec))
 
 
 class _View:
@@ -246,6 +246,8 @@ def _draw(screen: Any, session: LiveSession, frame: Frame | None, verdict: str |
         if session.error is not None:
             lines = [_title(session), f"inspector: {session.error}", "press q"]
     else:
+        from inspector.text.top import render
+
         lines = render(frame, verdict, view.sort, view.tree, view.threads, _title(session),
                        width - 1)
     body = lines[4:]
@@ -262,52 +264,3 @@ def _draw(screen: Any, session: LiveSession, frame: Frame | None, verdict: str |
     except curses.error:
         pass
     screen.refresh()
-
-
-def render(frame: Frame, verdict: str | None, sort: str = "cpu", tree: bool = False,
-           threads: bool = True, title: str = "", width: int = 120) -> list[str]:
-    """The frame as text lines at most `width` wide: a header, the verdict so far, the
-    column heads, and a row per process with its threads under it."""
-    from inspector.analyze.vocabulary import THREAD_STATES
-    from inspector.commands.summary import clean, command_text
-    from inspector.live.frame import SORT_KEYS, STATE_WIDTH, ordered
-
-    n = len(frame.processes)
-    head = (f"{title}  {frame.t_s:.1f} s  {n} process{'es' if n != 1 else ''}  "
-            f"{frame.thread_count} threads  CPU {frame.cpu_percent:.0f}% of "
-            f"{frame.cpu_count} cores  sort: {SORT_KEYS[sort]}"
-            + ("  tree" if tree else "") + ("  (ended)" if frame.ended else ""))
-    lines = [head.strip(),
-             f"Verdict so far: {verdict}" if verdict else "Verdict so far: (measuring)",
-             "",
-             f"{'PID':>7} {'TID':>7} {'CPU%':>6} {'RSS':>6}  {'STATE':<{STATE_WIDTH}}  "
-             f"{'IN':<13} COMMAND / THREAD"]
-    for p in ordered(frame, sort, tree):
-        indent = "  " * p.depth
-        gil = f"[{p.gil_waiters} waiting for the GIL now] " if p.gil_waiters else ""
-        count = f"{len(p.threads)} thread{'s' if len(p.threads) != 1 else ''}"
-        lines.append(f"{p.pid:>7} {'':>7} {p.cpu_percent:>6.1f} {_size(p.rss_bytes):>6}  "
-                     f"{count:<{STATE_WIDTH}}  {'':<13} {indent}{gil}"
-                     f"{command_text(p.command, 200)}")
-        if not threads:
-            continue
-        for i, t in enumerate(p.threads):
-            branch = "`-" if i == len(p.threads) - 1 else "|-"
-            mark = "  holds the GIL" if t.holds_gil else ""
-            leaf = f"  in {clean(t.leaf)}" if t.leaf else ""
-            lines.append(f"{'':>7} {t.tid:>7} {t.cpu_percent:>6.1f} {'':>6}  "
-                         f"{THREAD_STATES[t.state].word:<{STATE_WIDTH}}  "
-                         f"{clean(t.syscall or '?'):<13} {indent}{branch} {clean(t.name)}"
-                         f"{mark}{leaf}")
-    return [line[:width] for line in lines]
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "K", "M", "G"):
-        if value < 1024 or unit == "G":
-            return f"{value:.0f}{unit}" if unit == "B" or value >= 10 else f"{value:.1f}{unit}"
-        value /= 1024
-    return "?"

@@ -6,9 +6,7 @@ Inputs are a Recording's DataFrames and `thread_states`; nothing here knows a fi
 
 from __future__ import annotations
 
-import json
 import math
-import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.analyze.frames import Frame, parse_stack
+from inspector.text import terminal
 
 if TYPE_CHECKING:
     from inspector.recording import Recording
@@ -56,17 +55,8 @@ class Span:
 
 
 def command_text(argv: Any, fallback: str) -> str:
-    if isinstance(argv, str):
-        try:
-            argv = json.loads(argv)
-        except ValueError:
-            argv = [argv]
-    if not isinstance(argv, (list, tuple)) or not argv:
-        return fallback
-    text = shlex.join(str(a) for a in argv)
-    if len(text) > MAX_PROCESS_NAME_CHARS:
-        text = text[:MAX_PROCESS_NAME_CHARS - 1] + "…"
-    return text
+    """A process's command line as an export names it."""
+    return terminal.command_text(argv, MAX_PROCESS_NAME_CHARS, fallback)
 
 
 def processes(rec: Recording) -> list[ProcessInfo]:

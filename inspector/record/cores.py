@@ -26,14 +26,6 @@ class UsableCores:
     usable_cores: float           # min of the three
     limited_by: str | None        # AFFINITY, CGROUP_QUOTA or None (all the machine's)
 
-    def sentence(self) -> str:
-        """'2 cores on this machine, 1 usable by this program (affinity)'."""
-        plural = "s" if self.machine_cores != 1 else ""
-        machine = f"{self.machine_cores} core{plural} on this machine"
-        if self.limited_by is None:
-            return f"{machine}, all usable by this program"
-        return f"{machine}, {self.usable_cores:g} usable by this program ({self.limited_by})"
-
 
 def usable_cores_of(machine_cores: int, affinity_cores: int | None,
                     quota_cores: float | None) -> UsableCores:

@@ -56,10 +56,13 @@ class MergeResult:
 
 
 def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
-          on_source: Callable[[int, Path], None] | None = None) -> MergeResult:
+          on_source: Callable[[int, Path], None] | None = None,
+          command_ran_workers: bool = False) -> MergeResult:
     """Writes the merged recording of `sources` to `output`; raises RecordingError for an
     unreadable input and OutputError where the output cannot be written. `on_source(i,
-    path)` is told as each source is taken in (a progress line)."""
+    path)` is told as each source is taken in (a progress line). `command`: what made the
+    merged file; `command_ran_workers` when it is also the run the recorded workers served
+    (the client script of `inspector.dask.record_cluster`), not a recorder's own command."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:
@@ -132,7 +135,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
         "exit_code": None, "settings": first.get("settings", {}),
         "stacks": first.get("stacks", {}), "hostname": hosts[0] if len(hosts) == 1 else None,
         "inspector_version": first.get("inspector_version"),
-        "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described},
+        "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described,
+                  "command_ran_workers": command_ran_workers},
     })
     writer.close()
     return MergeResult(output, tuple(hosts), len(sources), next_proc_id - 1)

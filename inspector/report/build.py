@@ -68,11 +68,13 @@ def write_page(output: Path, title: str, rows: Sequence[ComparedRun],
     cpu_count = max((rec.cpu_count for rec in recordings), default=os.cpu_count() or 1)
     html = build_page(PageInput(title=title, rows=rows, recordings=shown, lead=lead,
                                 links=links, cpu_count=cpu_count))
+    from inspector.files import write_atomically as write
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(html, encoding="utf-8")
     except OSError as e:
         raise CompareError(f"cannot write {output}: {e.strerror or e}") from None
+    write(output, html.encode("utf-8"), CompareError, "compare")
 
 
 def _relative(target: Path, page: Path) -> str:

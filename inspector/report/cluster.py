@@ -8,13 +8,14 @@ from __future__ import annotations
 from inspector.analyze.cluster import ClusterDiagnosis, WorkerVerdict
 from inspector.report.markup import esc, tag
 from inspector.report.sections import state_bar, state_legend
+from inspector.text.evidence import said, say, worker_sentence
 
 # Threads listed per worker process; the quieter rest are counted in one line.
 MAX_WORKER_THREADS = 8
 
 
 def cluster_section(cd: ClusterDiagnosis) -> str:
-    evidence = "".join(tag("li", esc(e)) for e in cd.evidence)
+    evidence = "".join(tag("li", esc(e)) for e in said(cd.evidence))
     head = "".join(tag("th", esc(h)) for h in (
         "host / worker / pid / tid", "what it is", "verdict / name", "CPU",
         "where the time went"))
@@ -25,9 +26,9 @@ def cluster_section(cd: ClusterDiagnosis) -> str:
                     "<td></td><td></td></tr>")
         for w in host.workers:
             rows += _worker_rows(w)
-    return (f'<div class="verdict"><h2>{esc(cd.sentence)}</h2>'
+    return (f'<div class="verdict"><h2>{esc(say(cd.said))}</h2>'
             f"<ul>{evidence}</ul>"
-            f'<p class="note">Clocks: {esc(cd.clock_note)}.</p></div>'
+            f'<p class="note">Clocks: {esc(say(cd.clocks))}.</p></div>'
             + state_legend()
             + f'<table class="tree"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
             "</tbody></table>")
@@ -35,7 +36,7 @@ def cluster_section(cd: ClusterDiagnosis) -> str:
 
 def _worker_rows(w: WorkerVerdict) -> list[str]:
     rows = [f'<tr class="proc"><td style="padding-left:1.4em"><b>worker {esc(w.label)}</b>'
-            f"</td><td>Dask worker</td><td>{esc(w.sentence())}</td>"
+            f"</td><td>Dask worker</td><td>{esc(worker_sentence(w))}</td>"
             f"<td>{w.cpu_s:.1f} s</td><td></td></tr>"]
     threads_of: dict[int, list] = {}
     for t in w.diagnosis.threads:

@@ -14,15 +14,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from inspector.analyze.comparison import (
-    ComparedRun,
-    predicted_text,
-    runs_text,
-    shows_jobs,
-    speedup_text,
-    verdict_text,
-    wall_text,
-)
+from inspector.analyze.comparison import ComparedRun
 from inspector.recording import Recording
 from inspector.report.assets import CSS, SCRIPT
 from inspector.report.downsample import minmax_indices
@@ -30,6 +22,15 @@ from inspector.report.figure import Chart, base_layout
 from inspector.report.markup import esc, script_json, tag
 from inspector.report.model import PROCESS_COLORS
 from inspector.report.page import CSP
+from inspector.text.comparison import (
+    predicted_text,
+    runs_text,
+    shows_jobs,
+    speedup_text,
+    verdict_text,
+    wall_text,
+)
+from inspector.text.evidence import said
 
 # One colour per concurrency model, the same in every chart; other recordings take the
 # report's process palette in turn.
@@ -161,7 +162,7 @@ def _verdict(r: ComparedRun) -> str:
 def _evidence(rows: Sequence[ComparedRun]) -> str:
     out = []
     for r in rows:
-        evidence = [str(e) for e in r.facts.verdict.evidence]
+        evidence = said(r.facts.verdict.evidence)
         items = "".join(tag("li", esc(e)) for e in evidence) or tag(
             "li", esc("no diagnosis for this recording"))
         out.append(tag("details", tag("summary", esc(f"{r.facts.label}: {_verdict(r)}"))

@@ -20,6 +20,7 @@ from inspector.analyze.frames import parse_frame
 from inspector.report.figure import Chart, base_layout
 from inspector.report.markup import esc, table
 from inspector.report.model import ReportModel, frame_caption
+from inspector.text.terminal import seconds_text
 
 # Nodes smaller than this share of all samples are dropped: they would be thinner than a
 # pixel in the icicle yet cost bytes in the page.
@@ -236,7 +237,7 @@ def hot_functions_table(model: ReportModel, stacks: pd.DataFrame,
             f'<div class="fn"><span class="pct">{100 * v / total:.0f}%</span> '
             f"<code>{esc(name)}</code></div>" for name, v in top.items())
         own = "".join(
-            f'<div class="fn"><span class="pct">{_fmt_s(s)}</span> '
+            f'<div class="fn"><span class="pct">{seconds_text(s)}</span> '
             f"<code>{esc(frame_caption(f))}</code></div>"
             for f, s in list(own_frames.get((p.proc_id, t.tid), ()))[:TOP_FUNCTIONS])
         cpu = cpu_s_by_thread.get((p.proc_id, t.tid))
@@ -250,7 +251,3 @@ def hot_functions_table(model: ReportModel, stacks: pd.DataFrame,
                 "threads; every thread is in the icicle below.</p>")
     return table(["thread", "pid", "CPU", "samples", "most often on top of its stack",
                   "longest in the program's own code"], rows, cls="hot") + note
-
-
-def _fmt_s(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds >= 0.95 else f"{seconds * 1000:.0f} ms"

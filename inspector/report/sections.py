@@ -15,6 +15,9 @@ from inspector.analyze import Diagnosis, ThreadFacts
 from inspector.analyze.vocabulary import FLAGS, STATES, THREAD_STATES, advice_of, bound_term
 from inspector.report.markup import esc, table, tag
 from inspector.report.model import STATE_COLORS, ProcessView, ReportModel, ThreadView
+from inspector.text.evidence import cores_sentence, said
+from inspector.text.summary import prediction_sentence
+from inspector.text.terminal import seconds_text
 
 # Threads listed per process in the tree; the quieter rest are counted in one line.
 MAX_TREE_THREADS = 16
@@ -24,14 +27,6 @@ MAX_COMMAND_CHARS = 160
 MAX_PROBLEM_ROWS = 30
 # Blocked event loops listed; the rest are counted.
 MAX_BLOCK_ROWS = 50
-
-
-def _fmt_s(value: Optional[float]) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    if value >= 100:
-        return f"{value:.0f} s"
-    return f"{value:.1f} s" if value >= 1 else f"{value * 1000:.0f} ms"
 
 
 def state_bar(state_s: Mapping[str, float]) -> str:
@@ -75,15 +70,15 @@ def verdict_section(diagnosis: Optional[Diagnosis], facts: Mapping[str, str],
     flags = [term.phrase for flag, term in FLAGS.items() if getattr(v, flag)]
     headline = bound[:1].upper() + bound[1:] + (": " + ", ".join(flags) if flags else "")
     advice = advice_of(v.advice)
-    evidence = "".join(tag("li", esc(e)) for e in v.evidence)
-    notes = "".join(tag("li", esc(n)) for n in diagnosis.notes)
+    evidence = "".join(tag("li", esc(e)) for e in said(v.evidence))
+    notes = "".join(tag("li", esc(n)) for n in said(diagnosis.notes))
     badge_cls = f"advice advice-{esc(v.advice)}"
     return (
         '<div class="verdict">'
         f"<h2>{esc(headline)}</h2>"
         f'<div class="{badge_cls}"><b>{esc(advice.title)}</b>'
         f"<span>{esc(advice.sentence)}</span></div>"
-        f'<p class="cores">{esc(diagnosis.cores_sentence)}.</p>'
+        f'<p class="cores">{esc(cores_sentence(diagnosis.cores))}.</p>'
         f'<div class="tiles">{tiles}</div>'
         + _phases(diagnosis) + _predictions(diagnosis)
         + f"<h3>Evidence</h3><ul class=\"evidence\">{evidence}</ul>"
@@ -117,7 +112,7 @@ def _predictions(d: Diagnosis) -> str:
     items = []
     for model, p in d.predicted.items():
         if isinstance(p, Prediction):
-            items.append(tag("li", tag("b", esc(p.sentence())) + " — " + esc(p.basis)))
+            items.append(tag("li", tag("b", esc(prediction_sentence(p))) + " — " + esc(p.basis)))
         else:
             items.append(tag("li", tag("b", esc(model)) + ": no estimate — " + esc(p)))
     return ("<h3>Predicted speed-up over this run</h3><ul class=\"predicted\">"
@@ -135,7 +130,7 @@ def _python_cell(p: ProcessView) -> str:
 
 
 def _lifetime(start: Optional[float], end: Optional[float]) -> str:
-    return f"{_fmt_s(start or 0.0) if start is not None else '?'} – {_fmt_s(end)}"
+    return f"{seconds_text(start or 0.0) if start is not None else '?'} – {seconds_text(end)}"
 
 
 def tree_section(model: ReportModel, diagnosis: Optional[Diagnosis],
@@ -225,7 +220,7 @@ def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
         where = b.frame or b.function or "?"
         rows.append([
             esc(b.pid), esc(names.get((b.pid, b.tid), b.tid)), esc(f"{b.start_s:.2f} s"),
-            f"<b>{esc(_fmt_s(b.duration_s))}</b>", f"<code>{esc(b.function or '?')}</code>",
+            f"<b>{esc(seconds_text(b.duration_s))}</b>", f"<code>{esc(b.function or '?')}</code>",
             f"<code>{esc(where)}</code>", f"<code>{esc(b.coroutine or '')}</code>"])
     more = (f'<p class="note">The {MAX_BLOCK_ROWS} longest of {len(blocks)} blocks.</p>'
             if len(blocks) > MAX_BLOCK_ROWS else "")
@@ -267,7 +262,7 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
                      if meta.get("mode") == "attach" else meta.get("mode", "?"))),
         ("working directory", f"<code>{esc(meta.get('cwd', '?'))}</code>"),
         ("started", esc(started)),
-        ("duration", esc(_fmt_s(float(meta.get("duration_s") or 0.0)))),
+        ("duration", esc(seconds_text(float(meta.get("duration_s") or 0.0)))),
         ("exit code", esc("–" if exit_code is None else exit_code)),
         ("Python", esc(interp)),
         ("CPU cores", esc(meta.get("cpu_count", "?"))),
@@ -354,7 +349,7 @@ def key_facts(meta: Mapping[str, Any], diagnosis: Optional[Diagnosis],
               model: ReportModel, total_cpu_s: Optional[float]) -> dict[str, str]:
     d = diagnosis
     out = {
-        "duration": _fmt_s(float(meta.get("duration_s") or 0.0)),
+        "duration": seconds_text(float(meta.get("duration_s") or 0.0)),
         "processes": str(d.process_count if d else len(model.processes)),
         "threads at peak": str(d.peak_threads if d else sum(len(p.threads)
                                                             for p in model.processes)),
