@@ -23,17 +23,12 @@ from pathlib import Path
 from inspector import __version__
 from inspector.errors import AttachError, OutputError, TargetNotFound
 from inspector.record import portable, procfs
+from inspector.record.budget import GIL_RATE_HZ, STACKS_BUDGET_CORES
+from inspector.record.pyspy import PERMISSION_HINT, find_py_spy, py_spy_version
+from inspector.record.runs import RUN_LENGTHS_S
 from inspector.record.sampler import FLUSH_EVERY_S, Sampler
 from inspector.record.secrets import SecretMask
-from inspector.record.stacks import (
-    GIL_RATE_HZ,
-    PERMISSION_HINT,
-    RUN_LENGTHS_S,
-    STACKS_BUDGET_CORES,
-    StackSampler,
-    find_py_spy,
-    py_spy_version,
-)
+from inspector.record.stacks import StackSampler
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
 from inspector.recording.schema import DEFAULT_LINGER_S
 from inspector.recording.untrusted import is_recording
