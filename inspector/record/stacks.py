@@ -62,7 +62,7 @@ class StackSampler:
         self.rate = rate
         self.quiet = quiet
         # 0700; named by our pid, so a later run removes it if we are killed (it holds
-        # command lines): recorder.clean_stale_temp_folders
+        # command lines): output.clean_stale_temp_folders
         self.out_dir = tempfile.mkdtemp(prefix=f"inspector-pyspy-{os.getpid()}-")
         self.runs: dict[int, list[PySpyRun]] = {}  # by root proc_id, in launch order
         self.gil_runs: dict[int, PySpyRun] = {}  # by root proc_id: one --gil run at a time
