@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from inspector.record.pyspy import PY_SPY_STARTUP_S
 
 if TYPE_CHECKING:
-    from inspector.record.sampler import ProcInfo
+    from inspector.record.processes import ProcInfo
 
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
 # The recorder and everything it starts use at most this share of one core, on average over

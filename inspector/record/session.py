@@ -22,11 +22,12 @@ from inspector.record.budget import GIL_RATE_HZ, STACKS_BUDGET_CORES
 from inspector.record.output import publish
 from inspector.record.pyspy import PERMISSION_HINT, find_py_spy, py_spy_version
 from inspector.record.runs import RUN_LENGTHS_S
-from inspector.record.sampler import FLUSH_EVERY_S, Sampler
+from inspector.record.sampler import Sampler
 from inspector.record.stacks import StackSampler
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
 from inspector.recording.schema import DEFAULT_LINGER_S
 
+FLUSH_EVERY_S = 0.5  # commit period: a killed recorder loses at most this much
 STATUS_EVERY_S = 0.5  # the live status line's refresh period
 
 

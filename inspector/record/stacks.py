@@ -28,6 +28,7 @@ from inspector.record.budget import (
     RateBudget,
     gil_rate_hz,
 )
+from inspector.record.processes import ProcInfo
 from inspector.record.pthreads import PthreadTids
 from inspector.record.pyspy import PY_SPY_STARTUP_S, may_trace, names_pthreads
 from inspector.record.pyspy_output import TidOf, parse_chrometrace, parse_gil_counts
@@ -39,7 +40,7 @@ from inspector.record.runs import (
     PySpyRun,
     RunChain,
 )
-from inspector.record.sampler import ProcInfo, Sampler
+from inspector.record.sampler import Sampler
 from inspector.record.stack_rows import StackRows
 
 MAX_RATE_CHANGES = 200  # meta stacks.rates_hz_used keeps at most this many changes
