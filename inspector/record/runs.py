@@ -110,23 +110,23 @@ class PySpyRun:
 
     def first_line(self) -> str:
         """py-spy's own first line on stderr: the reason a run failed."""
-        try:
-            text = Path(self.log).read_text(errors="replace")
-        except OSError:
-            return ""
-        return next((ln.strip() for ln in text.splitlines()
-                     if ln.strip() and not ln.startswith("py-spy> ")), "")
+        return next(iter(self._said()), "")
 
     def message(self) -> str:
         """py-spy's error and its causes on one line (without a RUST_BACKTRACE dump)."""
+        return " ".join(self._said(until="Stack backtrace:"))
+
+    def _said(self, until: str | None = None) -> list[str]:
+        """py-spy's non-blank lines on stderr (not its `py-spy> ` progress lines), up to
+        `until`; none if the log cannot be read."""
         try:
             text = Path(self.log).read_text(errors="replace")
         except OSError:
-            return ""
-        text = text.split("Stack backtrace:", 1)[0]
-        lines = [ln.strip() for ln in text.splitlines()
-                 if ln.strip() and not ln.startswith("py-spy> ")]
-        return " ".join(lines)
+            return []
+        if until is not None:
+            text = text.split(until, 1)[0]
+        return [ln.strip() for ln in text.splitlines()
+                if ln.strip() and not ln.startswith("py-spy> ")]
 
 
 @dataclass
