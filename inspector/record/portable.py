@@ -16,11 +16,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from inspector.record.interpreters import identify
 from inspector.record.machine import MachineMeter, MachineSample
 from inspector.record.processes import Proc
 from inspector.record.sampler import USS_EVERY_S, Sampler
-from inspector.recording import ProcessRecord
 
 BACKEND_ENV = "INSPECTOR_BACKEND"  # "psutil" forces this backend; "procfs" or unset: /proc
 PROCFS, PSUTIL = "procfs", "psutil"
@@ -134,18 +132,7 @@ class PsutilSampler(Sampler):
                  start_s=self._recording_s(create_time), last_seen_s=t_s)
         self._next_proc_id += 1
         self._handles[pid] = proc
-        cmdline, exe = self._identity(p)
-        py = identify(pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
-        p.python_version = py.version if py else None
-        self.writer.add_process(ProcessRecord(
-            proc_id=p.proc_id, pid=pid, ppid=ppid, parent_proc_id=p.parent_proc_id,
-            name=name, cmdline=cmdline, exe=exe, create_time=create_time, start_s=p.start_s,
-            is_python=py is not None, python_version=p.python_version,
-            python_gil=py.gil if py else None, is_target=is_target))
-        self._procs[pid] = p
-        self._all.append(p)
-        self._note_cores(p, t_s)
+        self._track(p, ppid, create_time, is_target, t_s)
         return p
 
     def _identity(self, p: Proc) -> tuple[list[str], str | None]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from inspector.record import cores, futex, procfs
-from inspector.record.interpreters import identify
+from inspector.record.interpreters import Interpreter, identify
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
 from inspector.recording import ProcessRecord, RecordingWriter
 
@@ -161,21 +161,32 @@ class ProcessTracker:
             io=io, start_s=self._to_recording_s(st.starttime_ticks), last_seen_s=t_s,
         )
         self._next_proc_id += 1
-        cmdline, exe = self._identity(p)
-        py = identify(pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
-        p.python_version = py.version if py else None
+        self._track(p, st.ppid, self._btime + start_since_boot, is_target, t_s)
+        return p
+
+    def _track(self, p: Proc, ppid: int, create_time: float, is_target: bool,
+               t_s: float) -> None:
+        """A process just found (by either backend's `_add`): what it runs, its row, its
+        cores, and followed from now on."""
+        py = self._learn_identity(p)
         self.writer.add_process(ProcessRecord(
-            proc_id=p.proc_id, pid=pid, ppid=st.ppid, parent_proc_id=p.parent_proc_id,
-            name=st.comm, cmdline=cmdline, exe=exe,
-            create_time=self._btime + start_since_boot, start_s=p.start_s,
-            is_python=py is not None, python_version=p.python_version,
+            proc_id=p.proc_id, pid=p.pid, ppid=ppid, parent_proc_id=p.parent_proc_id,
+            name=p.comm, cmdline=p.cmdline, exe=p.exe, create_time=create_time,
+            start_s=p.start_s, is_python=py is not None, python_version=p.python_version,
             python_gil=py.gil if py else None, is_target=is_target,
         ))
-        self._procs[pid] = p
+        self._procs[p.pid] = p
         self._all.append(p)
         self._note_cores(p, t_s)
-        return p
+
+    def _learn_identity(self, p: Proc) -> Interpreter | None:
+        """Its command line, executable and Python version, kept on `p`; the interpreter
+        it runs (None: not Python)."""
+        cmdline, exe = self._identity(p)
+        py = identify(p.pid, exe, cmdline)
+        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
+        p.python_version = py.version if py else None
+        return py
 
     def _note_cores(self, p: Proc, t_s: float) -> None:
         """The cores this process may use: its affinity and its cgroup's CPU quota, written
@@ -202,13 +213,10 @@ class ProcessTracker:
     def _reidentify(self, p: Proc, comm: str) -> None:
         """The process exec'd (its comm changed): a shell or shim became Python, say."""
         p.comm = comm
-        cmdline, exe = self._identity(p)
-        py = identify(p.pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
-        p.python_version = py.version if py else None
+        py = self._learn_identity(p)
         p.waits = None  # new mappings
         self._note_cores(p, p.last_seen_s)  # taskset and friends set affinity, then exec
-        self.writer.update_process(p.proc_id, name=comm, cmdline=cmdline, exe=exe,
+        self.writer.update_process(p.proc_id, name=comm, cmdline=p.cmdline, exe=p.exe,
                                    is_python=int(py is not None),
                                    python_version=p.python_version,
                                    python_gil=py.gil if py else None)
