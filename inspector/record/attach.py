@@ -12,16 +12,8 @@ import time
 
 from inspector.errors import AttachError
 from inspector.record import portable
-from inspector.record.output import clean_stale_temp_folders, discard_output, open_output
-from inspector.record.secrets import SecretMask
-from inspector.record.session import (
-    RecordOptions,
-    RecordResult,
-    Session,
-    base_meta,
-    raise_fd_limit,
-    record_result,
-)
+from inspector.record.output import discard_output
+from inspector.record.session import RecordOptions, RecordResult, open_session, record_result
 from inspector.record.signals import FORWARDED_SIGNALS
 
 
@@ -41,15 +33,9 @@ def attach(pid: int, opts: RecordOptions) -> RecordResult:
             from None
     if pid == os.getpid():
         raise AttachError("cannot attach to inspector itself")
-    raise_fd_limit()
-    clean_stale_temp_folders()
-    writer = open_output(opts.output, SecretMask(opts.redact))
-    session = Session(opts, writer, "attach")
-    writer.set_meta({**base_meta(opts, "attach", cmdline),
-                     "start_time_unix": session.start_unix, "target_pid": pid})
-    writer.flush()
+    session = open_session(opts, "attach", cmdline, target_pid=pid)
     if not session.sampler.add_root(pid, is_target=True):
-        discard_output(writer)
+        discard_output(session.writer)
         raise AttachError(f"no process with pid {pid}")
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     session.start()

@@ -20,7 +20,7 @@ from inspector.recording.untrusted import is_recording
 # is kept as PATH.old, as perf keeps perf.data.old.
 PARTIAL_SUFFIX = ".partial"
 OLD_SUFFIX = ".old"
-PYSPY_TEMP_PREFIX = "inspector-pyspy-"  # stacks.StackSampler's folders: ...-PID-XXXX
+PYSPY_TEMP_PREFIX = "inspector-pyspy-"  # StackSampler's folders: PREFIX + PID-XXXX
 
 
 def _replaceable(path: Path) -> bool:

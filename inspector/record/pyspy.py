@@ -25,6 +25,14 @@ def names_pthreads(python_version: str | None) -> bool:
     return m is not None and (int(m[1]), int(m[2])) < (3, 11)
 
 
+def ptrace_scope() -> int | None:
+    """Yama's kernel.yama.ptrace_scope (who may trace whom), or None without Yama."""
+    try:
+        return int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def may_trace(pid: int) -> bool:
     """Whether a py-spy we start may read `pid`'s memory. Asked of the kernel, because
     `py-spy record --subprocesses` reports a refused attach only as "No python processes
@@ -37,9 +45,8 @@ def may_trace(pid: int) -> bool:
         return False
     except OSError:
         return True  # gone, or not a question of permission
-    try:
-        scope = int(Path("/proc/sys/kernel/yama/ptrace_scope").read_text())
-    except (OSError, ValueError):
+    scope = ptrace_scope()
+    if scope is None:
         return True  # no Yama
     if scope == 0:
         return True

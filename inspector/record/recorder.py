@@ -15,15 +15,13 @@ import time
 from collections.abc import Sequence
 
 from inspector.errors import TargetNotFound
-from inspector.record.output import clean_stale_temp_folders, discard_output, open_output
-from inspector.record.secrets import SecretMask
+from inspector.record.output import discard_output
 from inspector.record.session import (
     RecordOptions,
     RecordResult,
     Session,
-    base_meta,
     living_children,
-    raise_fd_limit,
+    open_session,
     record_result,
 )
 from inspector.record.signals import (
@@ -52,13 +50,7 @@ def _exit_status(returncode: int) -> int:
 
 def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     """Runs `command` with stdio passed through and records it; returns its exit status."""
-    raise_fd_limit()
-    clean_stale_temp_folders()
-    writer = open_output(opts.output, SecretMask(opts.redact))
-    session = Session(opts, writer, "launch")
-    writer.set_meta({**base_meta(opts, "launch", command),
-                     "start_time_unix": session.start_unix})
-    writer.flush()
+    session = open_session(opts, "launch", command)
     _become_subreaper()
     tty = tty_fd()
     # The signals we forward are only ever received by sigwait below, from before the
@@ -66,7 +58,7 @@ def record_command(command: Sequence[str], opts: RecordOptions) -> RecordResult:
     # later inherits this mask; the target unblocks them for itself.
     signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED_SIGNALS)
     try:
-        proc = _start_target(command, tty, writer)
+        proc = _start_target(command, tty, session.writer)
     except BaseException:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED_SIGNALS)
         raise

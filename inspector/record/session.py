@@ -19,10 +19,11 @@ from pathlib import Path
 from inspector import __version__
 from inspector.record import portable, procfs
 from inspector.record.budget import GIL_RATE_HZ, STACKS_BUDGET_CORES
-from inspector.record.output import publish
-from inspector.record.pyspy import PERMISSION_HINT, find_py_spy, py_spy_version
+from inspector.record.output import clean_stale_temp_folders, open_output, publish
+from inspector.record.pyspy import PERMISSION_HINT, find_py_spy, ptrace_scope, py_spy_version
 from inspector.record.runs import RUN_LENGTHS_S
 from inspector.record.sampler import Sampler
+from inspector.record.secrets import SecretMask
 from inspector.record.stacks import StackSampler
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
 from inspector.recording.schema import DEFAULT_LINGER_S
@@ -55,7 +56,7 @@ class RecordResult:
     warnings: list[str]
 
 
-def raise_fd_limit() -> None:
+def _raise_fd_limit() -> None:
     # Every sampled thread keeps 4 /proc files open: 1,000 threads need 4,000 fds.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else 1 << 20
@@ -64,6 +65,20 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
         except (ValueError, OSError):
             pass
+
+
+def open_session(opts: RecordOptions, mode: str, command: Sequence[str],
+                 **meta: object) -> Session:
+    """What launching and attaching both begin with: the output opened (PATH.partial), the
+    py-spy folders of killed recorders removed, and the recording's first meta written."""
+    _raise_fd_limit()
+    clean_stale_temp_folders()
+    writer = open_output(opts.output, SecretMask(opts.redact))
+    session = Session(opts, writer, mode)
+    writer.set_meta({**_base_meta(opts, mode, command),
+                     "start_time_unix": session.start_unix, **meta})
+    writer.flush()
+    return session
 
 
 class Session:
@@ -224,11 +239,7 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
-    try:
-        ptrace_scope = int(procfs.read_text("/proc/sys/kernel/yama/ptrace_scope").strip())
-    except (procfs.Gone, procfs.Unreadable, ValueError):
-        ptrace_scope = None
+def _base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
     return {
         "mode": mode, "command": list(command), "cwd": os.getcwd(),
         "cpu_count": os.cpu_count() or 1,
@@ -237,7 +248,7 @@ def base_meta(opts: RecordOptions, mode: str, command: Sequence[str]) -> dict:
         "inspector_version": __version__, "recorder_python": platform.python_version(),
         "platform": platform.platform(), "machine": platform.machine(),
         "hostname": platform.node(), "clk_tck": procfs.CLK_TCK,
-        "ptrace_scope": ptrace_scope, "complete": False, "backend": portable.backend(),
+        "ptrace_scope": ptrace_scope(), "complete": False, "backend": portable.backend(),
     }
 
 

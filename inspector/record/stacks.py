@@ -28,6 +28,7 @@ from inspector.record.budget import (
     RateBudget,
     gil_rate_hz,
 )
+from inspector.record.output import PYSPY_TEMP_PREFIX
 from inspector.record.processes import ProcInfo
 from inspector.record.pthreads import PthreadTids
 from inspector.record.pyspy import PY_SPY_STARTUP_S, may_trace, names_pthreads
@@ -64,7 +65,7 @@ class StackSampler:
         self.quiet = quiet
         # 0700; named by our pid, so a later run removes it if we are killed (it holds
         # command lines): output.clean_stale_temp_folders
-        self.out_dir = tempfile.mkdtemp(prefix=f"inspector-pyspy-{os.getpid()}-")
+        self.out_dir = tempfile.mkdtemp(prefix=f"{PYSPY_TEMP_PREFIX}{os.getpid()}-")
         self.runs: dict[int, list[PySpyRun]] = {}  # by root proc_id, in launch order
         self.gil_runs: dict[int, PySpyRun] = {}  # by root proc_id: one --gil run at a time
         self.gil_rate = min(rate, GIL_RATE_HZ)
