@@ -15,8 +15,8 @@ if TYPE_CHECKING:
 
 GIL_RATE_HZ = 20  # the GIL runs count holders per second: 20 samples give its share in 5% steps
 # The recorder and everything it starts use at most this share of one core, on average over
-# the recording so far (issue 13): the py-spy runs get what the recorder's own sampling
-# leaves, and their rate follows. py-spy reads every thread's stack at every sample, waiting
+# the recording so far: the py-spy runs get what the recorder's own sampling leaves, and
+# their rate follows. py-spy reads every thread's stack at every sample, waiting
 # or not, mostly in system calls: 35-48 us each on a quiet machine (benchmarks/RESULTS.md),
 # about 100 us on a busy one, so at 100 Hz fifty waiting threads would cost it half a core.
 # Counting from the start, launches included, is what keeps a short recording within it too
