@@ -94,7 +94,7 @@ class LiveSession:
     def latest(self) -> Recording | None:
         """The recording as written so far; None before its first samples."""
         import inspector
-        from inspector.record.recorder import partial_path
+        from inspector.record.output import partial_path
 
         # the recorder writes PATH.partial and renames it to PATH once complete
         path = self.path if self.path.exists() else partial_path(self.path)

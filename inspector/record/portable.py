@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import psutil
 
-from inspector.record.interpreters import identify
 from inspector.record.machine import MachineMeter, MachineSample
-from inspector.record.sampler import USS_EVERY_S, Sampler, _Proc
-from inspector.recording import ProcessRecord
+from inspector.record.processes import Proc
+from inspector.record.sampler import USS_EVERY_S, Sampler
 
 BACKEND_ENV = "INSPECTOR_BACKEND"  # "psutil" forces this backend; "procfs" or unset: /proc
 PROCFS, PSUTIL = "procfs", "psutil"
@@ -113,7 +112,7 @@ class PsutilSampler(Sampler):
     def _recording_s(self, create_time: float) -> float:
         return create_time - self._t0_unix
 
-    def _add(self, pid: int, parent: _Proc | None, is_target: bool, t_s: float) -> _Proc | None:
+    def _add(self, pid: int, parent: Proc | None, is_target: bool, t_s: float) -> Proc | None:
         if pid in self._procs or pid in self.ignore_pids or pid == self._my_pid:
             return None
         try:
@@ -127,27 +126,16 @@ class PsutilSampler(Sampler):
             return None
         if parent is not None and ppid != parent.pid:
             return None
-        p = _Proc(proc_id=self._next_proc_id, pid=pid,
-                  parent_proc_id=parent.proc_id if parent else None, starttime_ticks=ticks,
-                  comm=name, stat=None, status=None, io=None,  # type: ignore[arg-type]
-                  start_s=self._recording_s(create_time), last_seen_s=t_s)
+        p = Proc(proc_id=self._next_proc_id, pid=pid,
+                 parent_proc_id=parent.proc_id if parent else None, starttime_ticks=ticks,
+                 comm=name, stat=None, status=None, io=None,  # type: ignore[arg-type]
+                 start_s=self._recording_s(create_time), last_seen_s=t_s)
         self._next_proc_id += 1
         self._handles[pid] = proc
-        cmdline, exe = self._identity(p)
-        py = identify(pid, exe, cmdline)
-        p.is_python, p.exe, p.cmdline = py is not None, exe, cmdline
-        p.python_version = py.version if py else None
-        self.writer.add_process(ProcessRecord(
-            proc_id=p.proc_id, pid=pid, ppid=ppid, parent_proc_id=p.parent_proc_id,
-            name=name, cmdline=cmdline, exe=exe, create_time=create_time, start_s=p.start_s,
-            is_python=py is not None, python_version=p.python_version,
-            python_gil=py.gil if py else None, is_target=is_target))
-        self._procs[pid] = p
-        self._all.append(p)
-        self._note_cores(p, t_s)
+        self._track(p, ppid, create_time, is_target, t_s)
         return p
 
-    def _identity(self, p: _Proc) -> tuple[list[str], str | None]:
+    def _identity(self, p: Proc) -> tuple[list[str], str | None]:
         proc = self._handles.get(p.pid)
         cmdline: list[str] = []
         exe = None
@@ -162,7 +150,7 @@ class PsutilSampler(Sampler):
                 pass
         return cmdline, exe
 
-    def _note_cores(self, p: _Proc, t_s: float) -> None:
+    def _note_cores(self, p: Proc, t_s: float) -> None:
         """Affinity where psutil has it (Linux, Windows); no cgroup quota."""
         p.cores_read_s = t_s
         proc = self._handles.get(p.pid)
@@ -179,11 +167,11 @@ class PsutilSampler(Sampler):
                                    usable_cores=float(usable),
                                    cores_limited_by="affinity" if usable < machine else None)
 
-    def _end(self, p: _Proc, exit_code: int | None) -> None:
+    def _end(self, p: Proc, exit_code: int | None) -> None:
         self._handles.pop(p.pid, None)
         super()._end(p, exit_code)
 
-    def _sample_process(self, p: _Proc, t_s: float, proc_rows: list, thread_rows: list) -> None:
+    def _sample_process(self, p: Proc, t_s: float, proc_rows: list, thread_rows: list) -> None:
         proc = self._handles.get(p.pid)
         try:
             if proc is None or not proc.is_running():  # is_running: pid and create time

@@ -18,11 +18,16 @@ _READ_SIZE = 4096
 
 
 class Gone(Exception):
-    """The process or thread no longer exists."""
+    """The process or thread no longer exists. An internal signal of record/, caught where
+    it is met: a vanished process or thread is normal life (it is ended), not a failure
+    for the CLI to report, so this is no InspectorError; one that escaped would be a bug,
+    and should surface as one rather than as a one-line error."""
 
 
 class Unreadable(Exception):
-    """The file exists but may not be read (permission)."""
+    """The file exists but may not be read (permission). An internal signal of record/,
+    caught where it is met: what cannot be read is left out (a problem row says so where
+    the gap matters) and the rest is recorded, so this is no InspectorError either."""
 
 
 _GONE_ERRNOS = {errno.ENOENT, errno.ESRCH}
