@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import inspector_cli
 
 from inspector import cli
 from inspector.commands import summary
@@ -66,28 +67,23 @@ def test_importtime_of_help_lists_no_heavy_module() -> None:
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
 
 
-def run_inspector(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
-                          timeout=TIMEOUT_S)
-
-
 def test_a_recording_that_does_not_exist_is_one_line_and_status_1(tmp_path: Path) -> None:
     missing = tmp_path / "nothing-here.sqlite"
     for command in ("summary", "report"):
-        proc = run_inspector(command, str(missing))
+        proc = inspector_cli(command, str(missing))
         assert proc.returncode == 1, (command, proc.stderr)
         assert proc.stderr.splitlines() == [f"inspector: {missing}: no such file"], proc.stderr
 
 
 def test_an_unknown_command_is_one_line_and_status_2() -> None:
-    proc = run_inspector("frobnicate")
+    proc = inspector_cli("frobnicate")
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("inspector: ") and "frobnicate" in lines[0]
 
 
 def test_no_command_prints_the_usage_and_status_2() -> None:
-    proc = run_inspector()
+    proc = inspector_cli()
     assert proc.returncode == 2
     assert "usage: inspector" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import inspector_cli
 from machine import for_the_recording, skip_or_fail, until_it_had_the_cores
 
 import inspector
@@ -63,11 +64,6 @@ def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
     tmp = tmp_path_factory.mktemp("cluster")
     return until_it_had_the_cores(lambda: _run_cluster(tmp), _diagnosed_right,
                                   "a 2-worker LocalCluster's GIL verdicts")
-
-
-def _inspector(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
-                          timeout=120)
 
 
 # -- the Dask cluster ------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def test_record_dask_records_a_running_cluster_from_outside(cluster_run: Cluster
 
 def test_summary_shows_hosts_workers_processes_threads(cluster_run: ClusterRun) -> None:
     path = cluster_run.folder / "python.sqlite"
-    text = _inspector("summary", str(path))
+    text = inspector_cli("summary", str(path))
     assert text.returncode == 0, text.stderr
     out = text.stdout
     host = cluster_run.python.meta["merge"]["hosts"][0]
@@ -131,7 +127,7 @@ def test_summary_shows_hosts_workers_processes_threads(cluster_run: ClusterRun) 
     assert out.index(f"HOST {host}") < out.index("WORKER 0:") < out.index("WORKER 1:")
     assert "VERDICT: cluster: 2 of 2 workers" in out
     assert "Dask-Default-Threads" in out.split("WORKER 1:")[1]
-    as_json = json.loads(_inspector("summary", "--json", str(path)).stdout)
+    as_json = json.loads(inspector_cli("summary", "--json", str(path)).stdout)
     assert [w["label"] for w in as_json["workers"]] == ["0", "1"]
     assert all(w["gil_limited"] for w in as_json["workers"])
 
@@ -188,7 +184,7 @@ def test_two_hosts_merged_with_the_measured_offset_are_aligned(
         two_hosts: tuple[Path, Path], tmp_path: Path) -> None:
     a, b = two_hosts
     out = tmp_path / "aligned.sqlite"
-    done = _inspector("merge", str(a), str(b), "-o", str(out), "--offset", f"{b}={SKEW_S}")
+    done = inspector_cli("merge", str(a), str(b), "-o", str(out), "--offset", f"{b}={SKEW_S}")
     assert done.returncode == 0, done.stderr
     merged = inspector.load(out)
     ps = parts(merged)
@@ -211,7 +207,7 @@ def test_without_the_offset_the_skew_shows_as_time_apart(two_hosts: tuple[Path, 
                                                         tmp_path: Path) -> None:
     a, b = two_hosts
     out = tmp_path / "skewed.sqlite"
-    assert _inspector("merge", str(a), str(b), "-o", str(out)).returncode == 0
+    assert inspector_cli("merge", str(a), str(b), "-o", str(out)).returncode == 0
     ps = parts(inspector.load(out))
     apart = _onset_s(ps[1].recording) - _onset_s(ps[0].recording)
     assert apart == pytest.approx(SKEW_S, abs=0.3)
@@ -224,7 +220,7 @@ def test_merge_renumbers_proc_ids_and_moves_colliding_pids(two_hosts: tuple[Path
     copy.write_bytes(a.read_bytes())
     _as_if_recorded_on(copy, "host-c", 0.0)  # the same pids on another host: a collision
     out = tmp_path / "collide.sqlite"
-    assert _inspector("merge", str(a), str(copy), "-o", str(out)).returncode == 0
+    assert inspector_cli("merge", str(a), str(copy), "-o", str(out)).returncode == 0
     merged = inspector.load(out)
     original = inspector.load(a)
     assert len(merged.processes) == 2 * len(original.processes)
@@ -266,7 +262,7 @@ def test_merge_bad_input_is_one_line(two_hosts: tuple[Path, Path], tmp_path: Pat
     a, _b = two_hosts
     subst = {"A": str(a), "B": str(a), "X": str(tmp_path / "x.sqlite"),
              "NOPE": str(tmp_path / "nope.sqlite")}
-    done = _inspector(*[subst.get(x, x) for x in args])
+    done = inspector_cli(*[subst.get(x, x) for x in args])
     assert done.returncode == status
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
@@ -275,24 +271,24 @@ def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
     a, b = two_hosts
     merged = tmp_path / "two.sqlite"
-    assert _inspector("merge", str(a), str(b), "-o", str(merged), "--offset",
-                      f"{b}={SKEW_S}").returncode == 0
+    assert inspector_cli("merge", str(a), str(b), "-o", str(merged), "--offset",
+                         f"{b}={SKEW_S}").returncode == 0
     host_a = inspector.load(a).meta["hostname"]
     page = tmp_path / "two.html"
-    done = _inspector("report", str(merged), "-o", str(page))
+    done = inspector_cli("report", str(merged), "-o", str(page))
     assert done.returncode == 0, done.stderr
     html = page.read_text()
     assert "cluster: 2 of 2 workers on 2 hosts" in html
     assert html.index(f"<b>{host_a}</b>") < html.index("<b>host-b</b>")
     assert "worker a:" in html and "worker b:" in html
     trace = tmp_path / "two.json"
-    assert _inspector("export", str(merged), "-f", "perfetto", "-o", str(trace)).returncode == 0
+    assert inspector_cli("export", str(merged), "-f", "perfetto", "-o", str(trace)).returncode == 0
     names = {e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"]
              if e.get("name") == "process_name"}
     assert any(n.startswith(f"{host_a}: ") for n in names)
     assert any(n.startswith("host-b: ") for n in names)
-    rows = json.loads(_inspector("compare", str(a), str(merged), "--json", "-o",
-                                 str(tmp_path / "cmp.html")).stdout)["rows"]
+    rows = json.loads(inspector_cli("compare", str(a), str(merged), "--json", "-o",
+                                    str(tmp_path / "cmp.html")).stdout)["rows"]
     assert rows[1]["verdict"]["evidence"][0].startswith("cluster: 2 of 2 workers")
     assert not rows[0]["verdict"]["evidence"][0].startswith("cluster:")
 
@@ -300,8 +296,8 @@ def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
 def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
                                                     tmp_path: Path) -> None:
     out = tmp_path / "cluster.speedscope.json"
-    done = _inspector("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
-                      "-o", str(out))
+    done = inspector_cli("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
+                         "-o", str(out))
     assert done.returncode == 0, done.stderr
     host = cluster_run.python.meta["merge"]["hosts"][0]
     names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
@@ -316,6 +312,6 @@ def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
 ])
 def test_record_dask_bad_input_is_one_line(tmp_path: Path, args: list[str], status: int,
                                            words: str) -> None:
-    done = _inspector("record", "-o", str(tmp_path / "x.sqlite"), *args)
+    done = inspector_cli("record", "-o", str(tmp_path / "x.sqlite"), *args)
     assert done.returncode == status
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import inspector_cli
 from machine import for_the_recording, until_it_had_the_cores
 
 import inspector
@@ -34,11 +35,6 @@ def _record(tmp: Path, name: str, *command: str, cores: int | None = None) -> Pa
                           preexec_fn=for_the_recording(cores))
     assert proc.returncode == 0, proc.stderr
     return out
-
-
-def _inspector(*args: str, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
-                          timeout=timeout, **kw)
 
 
 class Case:
@@ -255,7 +251,7 @@ CONTRACT_TOP = {"command", "exit_code", "duration_s", "cpu_count", "process_coun
 
 
 def test_summary_json_keeps_the_contract(process_pool: Case) -> None:
-    proc = _inspector("summary", "--json", str(process_pool.path))
+    proc = inspector_cli("summary", "--json", str(process_pool.path))
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert set(data) >= CONTRACT_TOP
@@ -275,13 +271,13 @@ def test_summary_json_keeps_the_contract(process_pool: Case) -> None:
 
 
 def test_summary_json_lists_blocked_loops(asyncio_blocked: Case) -> None:
-    data = json.loads(_inspector("summary", "--json", str(asyncio_blocked.path)).stdout)
+    data = json.loads(inspector_cli("summary", "--json", str(asyncio_blocked.path)).stdout)
     blocks = data["event_loop_blocks"]
     assert blocks and {"pid", "tid", "start_s", "duration_s", "function"} <= set(blocks[0])
 
 
 def test_summary_text_puts_verdict_then_processes_then_busy_threads(gil_threads: Case) -> None:
-    proc = _inspector("summary", str(gil_threads.path))
+    proc = inspector_cli("summary", str(gil_threads.path))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     verdict, advice = out.index("VERDICT:"), out.index("ADVICE:  multiprocessing")
@@ -302,7 +298,7 @@ def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None
     v, threads = gil_threads.v, gil_threads.diag.threads
     busiest = max(threads, key=lambda t: t.sampled_s)
     top = max(busiest.state_s, key=lambda s: busiest.state_s[s])
-    out = _inspector("summary", str(gil_threads.path)).stdout
+    out = inspector_cli("summary", str(gil_threads.path)).stdout
     assert f"VERDICT: {BOUNDS[v.bound].phrase}" in out
     assert f"ADVICE:  {v.advice}: {ADVICE[v.advice].title}" in out
     assert f"{THREAD_STATES[top].word} " in out
@@ -313,10 +309,10 @@ def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None
 
 def test_summary_of_a_recording_without_samples_says_so(tmp_path: Path) -> None:
     path = _record(tmp_path, "instant", "true")
-    proc = _inspector("summary", str(path))
+    proc = inspector_cli("summary", str(path))
     assert proc.returncode == 0, proc.stderr
     assert "NO SAMPLES" in proc.stdout
-    data = json.loads(_inspector("summary", "--json", str(path)).stdout)
+    data = json.loads(inspector_cli("summary", "--json", str(path)).stdout)
     assert data["verdict"]["bound"] == "idle" and not data["verdict"]["gil_limited"]
     assert data["intervals"] == 0 and data["event_loop_blocks"] == []
 
@@ -326,21 +322,21 @@ def test_a_corrupt_recording_is_one_line_and_exit_1(tmp_path: Path, command: str
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
     for path in (bad, tmp_path / "missing.sqlite", tmp_path):
-        proc = _inspector(command, str(path))
+        proc = inspector_cli(command, str(path))
         assert proc.returncode == 1, (path, proc.stdout, proc.stderr)
         assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
         assert proc.stderr.startswith("inspector: ")
 
 
 def test_summary_without_a_recording_is_a_usage_error() -> None:
-    proc = _inspector("summary")
+    proc = inspector_cli("summary")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
 # -- explain -------------------------------------------------------------------------------
 
 def test_explain_a_recording_tells_threads_from_child_processes(shell: Case) -> None:
-    proc = _inspector("explain", str(shell.path))
+    proc = inspector_cli("explain", str(shell.path))
     assert proc.returncode == 0, proc.stderr
     py = shell.diag.processes[1]
     assert f"these 5 `{COMM}` rows in htop are 1 process (pid {py.pid}) with 5 threads" \
@@ -360,8 +356,8 @@ def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
         words = live.stdout.readline().split()
         assert words[0] == "ready", words
         pid, child = int(words[1]), int(words[2])
-        proc = _inspector("explain", "--pid", str(pid), "--duration", "2", timeout=60,
-                          preexec_fn=for_the_recording())
+        proc = inspector_cli("explain", "--pid", str(pid), "--duration", "2", timeout=60,
+                             preexec_fn=for_the_recording())
     finally:
         live.kill()
         live.wait()
@@ -376,6 +372,6 @@ def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
 
 
 def test_explain_pid_of_no_process_is_one_line() -> None:
-    proc = _inspector("explain", "--pid", "999999999")
+    proc = inspector_cli("explain", "--pid", "999999999")
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1
     assert "no process" in proc.stderr

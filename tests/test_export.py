@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from browser import browser, chromium_available
+from conftest import inspector_cli
 
 import inspector
 from inspector.analyze import STATES, thread_states
@@ -122,13 +123,8 @@ console.log("valid");
 """
 
 
-def _inspector(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True,
-                          timeout=timeout, cwd=ROOT)
-
-
-def _one_line_error(result: subprocess.CompletedProcess[bytes], status: int) -> str:
-    stderr = result.stderr.decode()
+def _one_line_error(result: subprocess.CompletedProcess[str], status: int) -> str:
+    stderr = result.stderr
     assert result.returncode == status, stderr
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
@@ -139,9 +135,9 @@ def _one_line_error(result: subprocess.CompletedProcess[bytes], status: int) -> 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("export") / "gil.sqlite"
-    result = _inspector("record", "-q", "-o", str(path), "--", sys.executable,
-                        str(ROOT / "tests" / "workloads" / "gil_threads.py"), "2.0")
-    assert result.returncode == 0, result.stderr.decode()
+    result = inspector_cli("record", "-q", "-o", str(path), "--", sys.executable,
+                           str(ROOT / "tests" / "workloads" / "gil_threads.py"), "2.0")
+    assert result.returncode == 0, result.stderr
     return path
 
 
@@ -156,10 +152,10 @@ def exported(recording: Path) -> dict[str, Path]:
     out = {}
     for fmt, ending in (("perfetto", ".perfetto.json"), ("speedscope", ".speedscope.json"),
                         ("pprof", ".pb.gz")):
-        result = _inspector("export", str(recording), "--format", fmt)
+        result = inspector_cli("export", str(recording), "--format", fmt)
         path = recording.with_name(recording.stem + ending)
-        assert result.returncode == 0, result.stderr.decode()
-        assert f"written to {path}" in result.stderr.decode()
+        assert result.returncode == 0, result.stderr
+        assert f"written to {path}" in result.stderr
         out[fmt] = path
     return out
 
@@ -466,32 +462,32 @@ def test_pprof_samples_carry_pid_tid_thread_name_and_state_and_add_up_to_the_rec
 # --- the command -----------------------------------------------------------------------
 
 def test_export_to_standard_output(recording: Path) -> None:
-    result = _inspector("export", str(recording), "-f", "pprof", "-o", "-")
+    result = inspector_cli("export", str(recording), "-f", "pprof", "-o", "-", text=False)
     assert result.returncode == 0, result.stderr.decode()
     assert gzip.decompress(result.stdout)          # a whole gzip stream, nothing else
 
 
 def test_a_missing_recording_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    line = _one_line_error(_inspector("export", str(tmp_path / "nope.sqlite"), "-f", "pprof"), 1)
+    line = _one_line_error(inspector_cli("export", str(tmp_path / "nope.sqlite"), "-f", "pprof"), 1)
     assert "nope.sqlite" in line
 
 
 def test_a_file_that_is_not_a_recording_is_one_line_and_exit_1(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.sqlite"
     bogus.write_text("not a database")
-    _one_line_error(_inspector("export", str(bogus), "-f", "speedscope"), 1)
+    _one_line_error(inspector_cli("export", str(bogus), "-f", "speedscope"), 1)
 
 
 def test_an_unknown_format_is_one_line_and_exit_2(recording: Path) -> None:
-    line = _one_line_error(_inspector("export", str(recording), "--format", "svg"), 2)
+    line = _one_line_error(inspector_cli("export", str(recording), "--format", "svg"), 2)
     assert "svg" in line and "perfetto" in line
 
 
 def test_an_output_in_a_missing_folder_is_one_line_and_exit_1(
         recording: Path, tmp_path: Path) -> None:
     target = tmp_path / "no" / "such" / "trace.json"
-    line = _one_line_error(_inspector("export", str(recording), "-f", "perfetto", "-o",
-                                      str(target)), 1)
+    line = _one_line_error(inspector_cli("export", str(recording), "-f", "perfetto", "-o",
+                                         str(target)), 1)
     assert str(target) in line
     assert not target.exists()
 
@@ -501,10 +497,10 @@ def test_a_recording_without_samples_exports_empty_but_valid_files(
     """`true` ends before anything is sampled: every format still writes a file its
     readers accept."""
     recording = tmp_path / "true.sqlite"
-    assert _inspector("record", "-q", "-o", str(recording), "--", "true").returncode == 0
+    assert inspector_cli("record", "-q", "-o", str(recording), "--", "true").returncode == 0
     for fmt in ("perfetto", "speedscope", "pprof"):
-        result = _inspector("export", str(recording), "-f", fmt, "-o", str(tmp_path / fmt))
-        assert result.returncode == 0, result.stderr.decode()
+        result = inspector_cli("export", str(recording), "-f", fmt, "-o", str(tmp_path / fmt))
+        assert result.returncode == 0, result.stderr
     schema = node_modules / "speedscope" / "dist" / "release" / "file-format-schema.json"
     assert _validate(node_modules, schema, tmp_path / "speedscope").returncode == 0
     trace_schema = tmp_path / "trace-event-schema.json"
@@ -515,8 +511,8 @@ def test_a_recording_without_samples_exports_empty_but_valid_files(
 
 def test_exporting_onto_the_recording_itself_is_refused(recording: Path) -> None:
     before = recording.read_bytes()
-    line = _one_line_error(_inspector("export", str(recording), "-f", "perfetto", "-o",
-                                      str(recording)), 1)
+    line = _one_line_error(inspector_cli("export", str(recording), "-f", "perfetto", "-o",
+                                         str(recording)), 1)
     assert "recording itself" in line
     assert recording.read_bytes() == before
 

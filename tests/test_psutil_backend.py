@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import inspector_cli
+
 import inspector
 from inspector.analyze import diagnose, thread_states
 
@@ -17,15 +19,14 @@ WORKLOADS = ROOT / "tests" / "workloads"
 PSUTIL_ENV = {**os.environ, "INSPECTOR_BACKEND": "psutil"}
 
 
-def _inspector(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True,
-                          text=True, timeout=timeout, env=PSUTIL_ENV, cwd=ROOT)
+def _on_psutil(*args: str) -> subprocess.CompletedProcess[str]:
+    return inspector_cli(*args, env=PSUTIL_ENV)
 
 
 def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
         tmp_path: Path) -> None:
     out = tmp_path / "pool.sqlite"
-    done = _inspector("record", "-q", "-o", str(out), "--", sys.executable,
+    done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
                       str(WORKLOADS / "process_pool.py"))
     assert done.returncode == 0, done.stderr
     rec = inspector.load(out)
@@ -44,13 +45,13 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
     assert states[["gil_s", "lock_s", "io_s", "sleep_s"]].to_numpy().sum() == 0
     assert diagnose(rec).verdict.bound == "cpu"
     html = tmp_path / "pool.html"
-    assert _inspector("report", str(out), "-o", str(html)).returncode == 0
+    assert _on_psutil("report", str(out), "-o", str(html)).returncode == 0
     assert "each thread&#x27;s CPU only" in html.read_text() or \
         "each thread's CPU only" in html.read_text()
 
 
 def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
-    top = _inspector("top", "--once", "--no-stacks", "-o", str(tmp_path / "top.sqlite"), "--",
+    top = _on_psutil("top", "--once", "--no-stacks", "-o", str(tmp_path / "top.sqlite"), "--",
                      sys.executable,
                      str(WORKLOADS / "gil_threads.py"), "20")
     assert top.returncode == 0, top.stderr
@@ -60,7 +61,7 @@ def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
     try:
         assert prog.stdout is not None
         _, pid, child = prog.stdout.readline().split()
-        explain = _inspector("explain", "--pid", pid, "-d", "1.5")
+        explain = _on_psutil("explain", "--pid", pid, "-d", "1.5")
         assert explain.returncode == 0, explain.stderr
         assert f"process {child} is a real child process of pid {pid}" in explain.stdout
         assert "9 threads" in explain.stdout
@@ -70,6 +71,6 @@ def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
 
 
 def test_attach_to_a_missing_pid_is_one_line_on_the_psutil_backend() -> None:
-    done = _inspector("record", "--pid", "999999999", "-o", "/dev/null/x.sqlite")
+    done = _on_psutil("record", "--pid", "999999999", "-o", "/dev/null/x.sqlite")
     assert done.returncode != 0
     assert "no process with pid 999999999" in done.stderr and "Traceback" not in done.stderr

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from browser import PageReport, browser, chromium_available, open_report
+from conftest import inspector_cli
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -61,11 +62,6 @@ worker.join()
 '''
 
 
-def _inspector(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 1, result
     assert "Traceback" not in result.stderr
@@ -86,8 +82,8 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four GIL-bound threads, a sleeper and a 2-worker process pool, recorded with
     `inspector record --report` (so that path is covered too)."""
     recording = tmp_path_factory.mktemp("mixed") / "mixed.sqlite"
-    result = _inspector("record", "-q", "--report", "-o", str(recording), "--", sys.executable,
-                        "-m", "inspector.examples.threads_and_processes", "--seconds", "1.5")
+    result = inspector_cli("record", "-q", "--report", "-o", str(recording), "--", sys.executable,
+                           "-m", "inspector.examples.threads_and_processes", "--seconds", "1.5")
     assert result.returncode == 0, result.stderr
     html = recording.with_suffix(".html")
     assert f"report written to {html}" in result.stderr
@@ -100,10 +96,10 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     script = d / "hostile.py"
     script.write_text(HOSTILE_WORKLOAD)
     recording = d / "hostile.sqlite"
-    result = _inspector("record", "-q", "-o", str(recording), "--", sys.executable,
-                        str(script), HOSTILE)
+    result = inspector_cli("record", "-q", "-o", str(recording), "--", sys.executable,
+                           str(script), HOSTILE)
     assert result.returncode == 0, result.stderr
-    report = _inspector("report", str(recording))
+    report = inspector_cli("report", str(recording))
     assert report.returncode == 0, report.stderr
     return recording.with_suffix(".html")     # the default: beside the recording
 
@@ -113,10 +109,10 @@ def instant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`true` exits within milliseconds: seen, and sampled once or not at all."""
     d = tmp_path_factory.mktemp("instant")
     recording = d / "true.sqlite"
-    result = _inspector("record", "-q", "-o", str(recording), "--", "true")
+    result = inspector_cli("record", "-q", "-o", str(recording), "--", "true")
     assert result.returncode == 0, result.stderr
     html = d / "true-report.html"
-    assert _inspector("report", str(recording), "-o", str(html)).returncode == 0
+    assert inspector_cli("report", str(recording), "-o", str(html)).returncode == 0
     return html
 
 
@@ -143,7 +139,7 @@ def no_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     w.set_meta({"duration_s": 0.02, "exit_code": 0, "complete": True, "ticks": 0})
     w.close()
     html = d / "empty.html"
-    assert _inspector("report", str(recording), "-o", str(html)).returncode == 0
+    assert inspector_cli("report", str(recording), "-o", str(html)).returncode == 0
     return html
 
 
@@ -314,18 +310,18 @@ def test_a_real_program_gone_before_sampling_still_renders(chromium: Any,
 
 
 def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path) -> None:
-    missing = _one_line_error(_inspector("report", str(tmp_path / "nope.sqlite")))
+    missing = _one_line_error(inspector_cli("report", str(tmp_path / "nope.sqlite")))
     assert "no such file" in missing
     text = tmp_path / "notes.sqlite"
     text.write_text("not a recording")
-    assert "not an inspector recording" in _one_line_error(_inspector("report", str(text)))
+    assert "not an inspector recording" in _one_line_error(inspector_cli("report", str(text)))
     recording = mixed.with_suffix(".sqlite")
-    nowhere = _one_line_error(_inspector("report", str(recording), "-o",
-                                         str(tmp_path / "no" / "such" / "dir" / "r.html")))
+    nowhere = _one_line_error(inspector_cli("report", str(recording), "-o",
+                                            str(tmp_path / "no" / "such" / "dir" / "r.html")))
     assert "no such directory" in nowhere
-    itself = _one_line_error(_inspector("report", str(recording), "-o", str(recording)))
+    itself = _one_line_error(inspector_cli("report", str(recording), "-o", str(recording)))
     assert "recording itself" in itself
-    assert _inspector("report").returncode == 2
+    assert inspector_cli("report").returncode == 2
 
 
 def test_commands_load_plotly_only_to_draw_a_page() -> None:
