@@ -1,5 +1,6 @@
 """What tests need from a shared, busy machine: a known number of cores, a fair share of them,
-a measure of what other programs took meanwhile, and skips that become failures on CI.
+a measure of what other programs took meanwhile, skips that become failures on CI, and the
+Python interpreters installed on it.
 
 These machines run other programs alongside the suite (2 cores, several people's tests). A
 test whose property needs CPU (threads that really run in parallel, a sampler that keeps its
@@ -12,9 +13,11 @@ tries again a bounded number of times; if it never got the cores, it fails and s
 
 from __future__ import annotations
 
+import glob
 import os
 import resource
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -113,3 +116,53 @@ def until_it_had_the_cores(run: Callable[[], T], had_them: Callable[[T], bool],
                 f"{seen} of this machine's CPU (the bar is "
                 f"{FREE_CORES_MAX_FOREIGN_LOAD:.0%}): run it on a quieter machine or as root, "
                 f"which runs it at raised priority")
+
+
+# -- the interpreters installed here ---------------------------------------------------------
+
+# Where pyenv keeps its versions: $PYENV_ROOT, as pyenv itself reads it, else its default.
+PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+MIN_VERSION = (3, 9)
+
+
+def version_of_name(path: str) -> tuple[int, int] | None:
+    """(3, minor) from a python3.X (or 3.Xt) file name; None for anything else."""
+    name = Path(path).name
+    if not name.startswith("python3.") or name.endswith("-config"):
+        return None
+    minor = name[len("python3."):].rstrip("t")
+    return (3, int(minor)) if minor.isdigit() else None
+
+
+def _is_elf(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"\x7fELF"  # not a pyenv shim (a shell script)
+    except OSError:
+        return False
+
+
+def find_interpreters() -> list[str]:
+    """Each installed CPython >= 3.9 once (by real path): pyenv's versions, /usr/bin's,
+    any python3.X on PATH."""
+    candidates = sorted(glob.glob(str(PYENV_ROOT / "versions" / "*" / "bin" / "python3.*")))
+    candidates += sorted(glob.glob("/usr/bin/python3.*"))
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidates += sorted(glob.glob(os.path.join(folder, "python3.*")))
+    seen: dict[str, str] = {}
+    for path in candidates:
+        version = version_of_name(path)
+        real = os.path.realpath(path)
+        if (version is None or version < MIN_VERSION or not os.access(real, os.X_OK)
+                or not _is_elf(real) or real in seen.values()):
+            continue
+        seen.setdefault(real, path)
+    return list(seen.values())
+
+
+def pyenv_python(minor: int) -> str:
+    """pyenv's newest 3.minor; fails, saying how to install it, where there is none."""
+    found = sorted(glob.glob(str(PYENV_ROOT / "versions" / f"3.{minor}.*" / "bin" /
+                                 f"python3.{minor}")))
+    assert found, f"pyenv's 3.{minor} is missing: `pyenv install 3.{minor}` under {PYENV_ROOT}"
+    return found[-1]

@@ -4,7 +4,6 @@ py-spy run that fails is stored, in py-spy's words, never silent."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from machine import PYENV_ROOT, find_interpreters, pyenv_python, version_of_name
 
 import inspector
 from inspector.analyze import diagnose, thread_states
@@ -19,45 +19,7 @@ from inspector.record.interpreters import identify
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
-PYENV_ROOT = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-MIN_VERSION = (3, 9)
 WORKLOAD_S = "1.5"  # each recording; the matrix is 2 recordings per interpreter
-
-
-def _version_of_name(path: str) -> tuple[int, int] | None:
-    name = Path(path).name
-    if not name.startswith("python3.") or name.endswith("-config"):
-        return None
-    minor = name[len("python3."):].rstrip("t")
-    return (3, int(minor)) if minor.isdigit() else None
-
-
-def _is_elf(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            return f.read(4) == b"\x7fELF"  # not a pyenv shim (a shell script)
-    except OSError:
-        return False
-
-
-def find_interpreters() -> list[str]:
-    """Each installed CPython >= 3.9 once (by real path): pyenv's versions, /usr/bin's,
-    any python3.X on PATH."""
-    candidates = sorted(glob.glob(str(PYENV_ROOT / "versions" / "*" / "bin" / "python3.*")))
-    candidates += sorted(glob.glob("/usr/bin/python3.*"))
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidates += sorted(glob.glob(os.path.join(folder, "python3.*")))
-    seen: dict[str, str] = {}
-    for path in candidates:
-        version = _version_of_name(path)
-        real = os.path.realpath(path)
-        if (version is None or version < MIN_VERSION or not os.access(real, os.X_OK)
-                or not _is_elf(real) or real in seen.values()):
-            continue
-        seen.setdefault(real, path)
-    return list(seen.values())
-
-
 INTERPRETERS = find_interpreters()
 
 
@@ -86,7 +48,7 @@ def test_the_machine_has_interpreters_besides_the_running_one() -> None:
         "/usr/bin or PATH: this machine kind carries pyenv's 3.9.18, 3.10.13, 3.11.7, "
         "3.12.1 and 3.13.0 (`pyenv install 3.9.18 3.10.13 3.12.1 3.13.0`) and Debian's "
         "/usr/bin/python3.11")
-    versions = {_version_of_name(p) for p in INTERPRETERS}
+    versions = {version_of_name(p) for p in INTERPRETERS}
     assert (3, 9) in versions and (3, 10) in versions, (
         f"the matrix lacks 3.9 or 3.10 (found {sorted(v for v in versions if v)}): "
         f"`pyenv install 3.9.18 3.10.13` under {PYENV_ROOT}")
@@ -140,13 +102,6 @@ def test_threads_waiting_on_sockets_are_not_cpu_bound(python: str, tmp_path: Pat
 
 # -- identity from files ---------------------------------------------------------------------
 
-def _pyenv(minor: int) -> str:
-    found = sorted(glob.glob(str(PYENV_ROOT / "versions" / f"3.{minor}.*" / "bin" /
-                                 f"python3.{minor}")))
-    assert found, f"pyenv's 3.{minor} is missing: `pyenv install 3.{minor}` under {PYENV_ROOT}"
-    return found[-1]
-
-
 def _identify_running(argv: list[str], env: dict[str, str] | None = None):
     """identify() on a real process, once its interpreter is up."""
     proc = subprocess.Popen([*argv, "-c", "import time; print(1, flush=True); time.sleep(30)"],
@@ -162,7 +117,7 @@ def _identify_running(argv: list[str], env: dict[str, str] | None = None):
 
 
 def test_a_venv_python_symlink_is_identified_with_its_full_version(tmp_path: Path) -> None:
-    base = _pyenv(9)
+    base = pyenv_python(9)
     subprocess.run([base, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True,
                    timeout=60)
     venv_python = tmp_path / "venv" / "bin" / "python"
@@ -184,7 +139,7 @@ def test_debians_static_python_is_identified_with_its_full_version() -> None:
 def python313_copies(tmp_path: Path) -> dict[str, Path]:
     """A real 3.13 interpreter under a free-threaded build's name (python3.13t) and, as a
     control, under its own name: only the name differs."""
-    real = Path(_pyenv(13))
+    real = Path(pyenv_python(13))
     copies = {}
     for name in ("python3.13t", "python3.13"):
         (tmp_path / name).mkdir()
@@ -195,14 +150,14 @@ def python313_copies(tmp_path: Path) -> dict[str, Path]:
 
 def _home_env() -> dict[str, str]:
     # a copy elsewhere finds its standard library through PYTHONHOME
-    home = str(Path(os.path.realpath(_pyenv(13))).parent.parent)
+    home = str(Path(os.path.realpath(pyenv_python(13))).parent.parent)
     return {**os.environ, "PYTHONHOME": home}
 
 
 def test_a_free_threaded_name_is_told_from_the_interpreter_file(
         python313_copies: dict[str, Path]) -> None:
     env = _home_env()
-    version = _facts(_pyenv(13))[0]
+    version = _facts(pyenv_python(13))[0]
     free = _identify_running([str(python313_copies["python3.13t"])], env)
     assert free is not None and free.free_threaded
     assert (free.version, free.gil) == (version + "t", "disabled")
@@ -221,7 +176,7 @@ def test_a_free_threaded_name_is_recorded_per_process(
                   str(python313_copies["python3.13t"]), str(WORKLOADS / "gil_threads.py"),
                   "0.5")
     target = rec.processes.iloc[0]
-    assert (target.python_version, target.python_gil) == (_facts(_pyenv(13))[0] + "t",
+    assert (target.python_version, target.python_gil) == (_facts(pyenv_python(13))[0] + "t",
                                                           "disabled")
 
 
