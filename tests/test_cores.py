@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from machine import skip_or_fail
 
 from inspector.analyze.evidence import Cores
 from inspector.record import cores
@@ -96,14 +97,14 @@ def _make_cgroup(path: Path) -> None:
         path.mkdir()
     except OSError as e:
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT):
-            pytest.skip(f"cannot create a cgroup here ({e.strerror}): "
-                        "the parser tests on cgroupfs-like files below still run")
+            skip_or_fail(f"cannot create a cgroup here ({e.strerror}): "
+                         "the parser tests on cgroupfs-like files below still run")
         raise
 
 
 def test_a_real_cgroup_v1_quota_of_half_a_core_is_found_through_a_child_cgroup() -> None:
     if not (CPU_V1 / "cpu.cfs_quota_us").exists():
-        pytest.skip("no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu on this machine")
+        skip_or_fail("no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu on this machine")
     parent = CPU_V1 / f"inspector-test-{os.getpid()}"
     child = parent / "inner"
     _make_cgroup(parent)
