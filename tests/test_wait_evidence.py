@@ -10,8 +10,10 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from v1 import as_version_1
 
@@ -93,6 +95,23 @@ def test_the_machine_load_and_the_recorders_own_share_are_sampled(idle_pool: Pat
     assert (ms["recorder_cores"] <= ms["busy_cores"] + 0.2).mean() > 0.9
     diag = diagnose(rec)
     assert diag.recorder_cores is not None and diag.other_cores is not None
+
+
+def test_a_short_last_tick_weighs_by_its_length_in_the_machines_load(idle_pool: Path) -> None:
+    # The reading at the recording's end may come a few ms after the last tick and catch one
+    # 10 ms clock tick of the recorder's CPU: "5 cores" over 2 ms. Counted as one row of ~20,
+    # it once made the recorder look like 0.74 cores and other programs 0.2 under a hog.
+    rec = inspector.load(idle_pool)
+    ms = rec.machine_samples
+    before = diagnose(rec)
+    last = ms.iloc[[-1]].assign(t_s=ms["t_s"].iloc[-1] + 0.002, recorder_cores=5.0,
+                                busy_cores=ms["busy_cores"].iloc[-1] + 5.0)
+    after = diagnose(replace(rec, machine_samples=pd.concat([ms, last], ignore_index=True)))
+    assert before.recorder_cores is not None and after.recorder_cores is not None
+    assert after.recorder_cores - before.recorder_cores < 0.05, (
+        before.recorder_cores, after.recorder_cores)
+    assert before.other_cores is not None and after.other_cores is not None
+    assert abs(after.other_cores - before.other_cores) < 0.05
 
 
 def test_a_recording_without_the_added_columns_still_loads_and_is_diagnosed(

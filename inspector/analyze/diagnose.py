@@ -165,10 +165,26 @@ def _machine_load(rec: Recording, iv: pd.DataFrame) -> tuple[float | None, float
     ms = ms.dropna(subset=["busy_cores"])
     if ms.empty:
         return None, None
-    recorder = float(ms["recorder_cores"].mean())
+    tick_s = _tick_lengths(ms)
+    if tick_s.sum() <= 0:
+        tick_s = pd.Series(1.0, index=ms.index)
+    recorder = float((ms["recorder_cores"] * tick_s).sum() / tick_s.sum())
+    busy = float((ms["busy_cores"] * tick_s).sum() / tick_s.sum())
     tree = float((iv["cores"] * iv["dt_s"]).sum() / iv["dt_s"].sum()) if iv["dt_s"].sum() else 0.0
-    others = max(0.0, float(ms["busy_cores"].mean()) - recorder - tree)
+    others = max(0.0, busy - recorder - tree)
     return recorder, others
+
+
+def _tick_lengths(ms: pd.DataFrame) -> pd.Series:
+    """Each machine sample's span: its time less its predecessor's on the same host. A row
+    holds the cores used over its span, counted in clock ticks (10 ms): a span of a few ms
+    (the reading at the recording's end) that caught one tick says several cores, so the
+    run's mean weighs each row by its span, never one row one vote. The first row's
+    predecessor is not stored: it counts as a typical span."""
+    by_host = ms.groupby("host", dropna=False)["t_s"] if "host" in ms.columns else None
+    spans = by_host.diff() if by_host is not None else ms["t_s"].diff()
+    typical = spans.median()
+    return spans.fillna(typical if pd.notna(typical) and typical > 0 else 1.0).clip(lower=0.0)
 
 
 def _recorder_share_of_queueing(states: pd.DataFrame, recorder: float | None,
