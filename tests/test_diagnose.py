@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import inspector_cli
-from machine import for_the_recording, until_it_had_the_cores
+from machine import cores_left, for_the_recording, judged_on
 
 import inspector
 from inspector.analyze import Diagnosis, diagnose, thread_states
@@ -71,12 +71,9 @@ def process_pool(tmp_path_factory: pytest.TempPathFactory) -> Case:
 
 @pytest.fixture(scope="module")
 def hash_threads(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    # Two threads running at once need two free cores: tried again while others took them.
-    return until_it_had_the_cores(
-        lambda: _case(tmp_path_factory, "hash_threads", PY, str(WORKLOADS / "hash_threads.py"),
-                      cores=2),
-        lambda case: case.diag.processes[0].cpu_percent_peak > 130,
-        "two threads hashing in parallel")
+    # Two threads running at once need two free cores: judged on those the recording had.
+    return _case(tmp_path_factory, "hash_threads", PY, str(WORKLOADS / "hash_threads.py"),
+                 cores=2)
 
 
 @pytest.fixture(scope="module")
@@ -177,12 +174,17 @@ def test_a_two_process_pool_is_cpu_bound_without_the_gil(process_pool: Case) -> 
 
 def test_hashing_threads_run_in_parallel(hash_threads: Case) -> None:
     v = hash_threads.v
-    assert (v.bound, v.gil_limited, v.parallel_threads) == ("cpu", False, True)
-    assert v.advice == "keep"
     proc = hash_threads.diag.processes[0]
-    assert proc.cpu_percent_peak > 130 and proc.parallel_threads
-    # hashlib released the GIL (a py-spy --gil run that never saw it held leaves no rows)
+    # whatever the load: CPU-bound, and not held back by the GIL (hashlib releases it; a
+    # py-spy --gil run that never saw it held leaves no rows)
+    assert (v.bound, v.gil_limited) == ("cpu", False), v
     assert proc.gil_held_share is None or proc.gil_held_share < 0.5
+    hashers = hash_threads.threads_named("hash-")
+    assert len(hashers) == 2
+    assert all(t.state_s["gil"] < 0.25 * t.sampled_s for t in hashers), hashers
+    if judged_on("two threads hashing", cores_left(hash_threads.diag), 2):
+        assert v.parallel_threads and v.advice == "keep", v
+        assert proc.cpu_percent_peak > 130 and proc.parallel_threads
 
 
 def test_threads_fetching_from_a_slow_server_are_io_bound(http_threads: Case) -> None:
