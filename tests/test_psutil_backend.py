@@ -8,8 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from conftest import inspector_cli
+from machine import for_the_recording
 
 import inspector
 from inspector.analyze import diagnose, thread_states
@@ -19,15 +21,16 @@ WORKLOADS = ROOT / "tests" / "workloads"
 PSUTIL_ENV = {**os.environ, "INSPECTOR_BACKEND": "psutil"}
 
 
-def _on_psutil(*args: str) -> subprocess.CompletedProcess[str]:
-    return inspector_cli(*args, env=PSUTIL_ENV)
+def _on_psutil(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return inspector_cli(*args, env=PSUTIL_ENV, **kw)
 
 
 def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
         tmp_path: Path) -> None:
     out = tmp_path / "pool.sqlite"
+    # at raised priority: the verdict below is about the pool, not about its neighbours
     done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
-                      str(WORKLOADS / "process_pool.py"))
+                      str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
     assert done.returncode == 0, done.stderr
     rec = inspector.load(out)
     assert rec.meta["backend"] == "psutil"
