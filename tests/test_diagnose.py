@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import inspector_cli
+from conftest import inspector_cli, record_at_raised_priority
 from machine import cores_left, for_the_recording, judged_on
 
 import inspector
@@ -27,14 +27,7 @@ COMM = Path(PY).name[:15]  # what htop and /proc/PID/comm call our Python proces
 
 
 def _record(tmp: Path, name: str, *command: str, cores: int | None = None) -> Path:
-    """Records command at raised priority where permitted (see tests/machine.py), on `cores`
-    cores if given: the verdicts below are about the program, not about its neighbours."""
-    out = tmp / f"{name}.sqlite"
-    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--",
-                           *command], capture_output=True, text=True, timeout=120,
-                          preexec_fn=for_the_recording(cores))
-    assert proc.returncode == 0, proc.stderr
-    return out
+    return record_at_raised_priority(tmp / f"{name}.sqlite", *command, cores=cores)
 
 
 class Case:
@@ -57,16 +50,13 @@ def _case(tmp_path_factory: pytest.TempPathFactory, name: str, *command: str,
 
 
 @pytest.fixture(scope="module")
-def gil_threads(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    # On 2 cores, 4 threads could use both: the GIL leaves them one, whatever else runs.
-    return _case(tmp_path_factory, "gil_threads", PY, str(WORKLOADS / "gil_threads.py"),
-                 cores=2)
+def gil_threads(gil_threads_recording: Path) -> Case:
+    return Case(gil_threads_recording)
 
 
 @pytest.fixture(scope="module")
-def process_pool(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return _case(tmp_path_factory, "process_pool", PY, str(WORKLOADS / "process_pool.py"),
-                 cores=2)
+def process_pool(process_pool_recording: Path) -> Case:
+    return Case(process_pool_recording)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 from browser import browser, chromium_available
-from conftest import inspector_cli
+from conftest import copy_of, inspector_cli
 
 import inspector
 from inspector.analyze import STATES, thread_states
@@ -133,12 +132,9 @@ def _one_line_error(result: subprocess.CompletedProcess[str], status: int) -> st
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("export") / "gil.sqlite"
-    result = inspector_cli("record", "-q", "-o", str(path), "--", sys.executable,
-                           str(ROOT / "tests" / "workloads" / "gil_threads.py"), "2.0")
-    assert result.returncode == 0, result.stderr
-    return path
+def recording(tmp_path_factory: pytest.TempPathFactory, gil_threads_recording: Path) -> Path:
+    # a copy: the exports are written beside it
+    return copy_of(gil_threads_recording, tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,8 @@ def record(out: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]
 
 
 def test_by_default_no_gil_chain_runs_and_the_gil_verdict_comes_from_the_futex(
-        tmp_path: Path) -> None:
-    out = tmp_path / "gil.sqlite"
-    proc = record(out, "--", PY, str(WORKLOADS / "gil_threads.py"), "2")
-    assert proc.returncode == 0, proc.stderr
-    rec = inspector.load(out)
+        gil_threads_recording: Path) -> None:
+    rec = inspector.load(gil_threads_recording)  # recorded at the defaults
     stacks = rec.meta["stacks"]
     assert stacks["enabled"] and "gil_rate_hz" not in stacks
     assert rec.gil_samples.empty
@@ -138,11 +135,8 @@ def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Pa
     assert set(workers.tid) <= set(late.tid), len(set(workers.tid) & set(late.tid))
 
 
-def test_each_python_process_gets_its_own_stacks(tmp_path: Path) -> None:
-    out = tmp_path / "pool.sqlite"
-    proc = record(out, "--", PY, str(WORKLOADS / "process_pool.py"))
-    assert proc.returncode == 0, proc.stderr
-    rec = inspector.load(out)
+def test_each_python_process_gets_its_own_stacks(process_pool_recording: Path) -> None:
+    rec = inspector.load(process_pool_recording)  # recorded at the defaults
     pythons = rec.processes[rec.processes.is_python.astype(bool)]
     assert len(pythons) >= 3
     with_stacks = set(rec.stacks.pid)

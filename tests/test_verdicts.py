@@ -5,6 +5,7 @@ it asserted. The recording helpers are test_diagnose's, so both corpora are read
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from test_diagnose import PY, WORKLOADS, Case, _case
@@ -30,8 +31,8 @@ def pinned_threads(tmp_path_factory: pytest.TempPathFactory) -> Case:
 
 
 @pytest.fixture(scope="module")
-def idle_pool(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return _shape(tmp_path_factory, "idle_pool_main_computes")
+def idle_pool(idle_pool_recording: Path) -> Case:
+    return Case(idle_pool_recording)
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,8 @@ def _record(out: Path, *command: str, extra: tuple[str, ...] = (),
 
 
 @pytest.fixture(scope="module")
-def idle_pool(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _record(tmp_path_factory.mktemp("pool") / "pool.sqlite", PY,
-                   str(WORKLOADS / "shape_idle_pool_main_computes.py"))
+def idle_pool(idle_pool_recording: Path) -> Path:
+    return idle_pool_recording
 
 
 @pytest.fixture(scope="module")
