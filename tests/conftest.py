@@ -1,12 +1,16 @@
-"""What the test modules share: the `inspector` command run as a user runs it, and the
+"""What the test modules share: the `inspector` command run as a user runs it, the
 recordings that several modules read, made once per session (a recording takes seconds;
-reading it again costs nothing)."""
+reading it again costs nothing), and `benchmarks/run.py --quick` run in the background
+beside the modules that judge no CPU."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +71,86 @@ def idle_pool_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_at_raised_priority(
         tmp_path_factory.mktemp("idle_pool") / "idle_pool_main_computes.sqlite",
         sys.executable, str(WORKLOADS / "shape_idle_pool_main_computes.py"))
+
+
+# -- benchmarks/run.py --quick beside the modules that judge no CPU ------------------------------
+
+# test_benchmarks_smoke checks the shape of `benchmarks/run.py --quick`'s results and none of
+# its figures (~70 s on 2 quiet cores, half of it waiting on its targets). It runs in the
+# background from the start of the session while these modules run first: they check
+# parsing, file formats, exports, pages and error messages, on recordings whose verdicts
+# and CPU figures they never judge (the session recordings they use are made at raised
+# priority, tests/machine.py). The benchmark's own test comes next and waits for it, so it
+# is never running beside a test that judges CPU, parallelism or a sampler's pace.
+ALONGSIDE_THE_BENCHMARKS = (
+    "test_analyze_frames.py", "test_analyze_states.py", "test_cli.py", "test_cores.py",
+    "test_export.py", "test_native_names.py", "test_reader_columns.py", "test_reader_fuzz.py",
+    "test_report.py", "test_report_export_links.py", "test_report_scale.py", "test_safety.py",
+)
+BENCHMARKS_TEST = "test_benchmarks_smoke.py"
+BENCHMARKS_RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+class BackgroundBenchmarks:
+    """`benchmarks/run.py --quick --json ... --output ...`, started now, in a session (so an
+    autogroup) of its own; result() waits for it."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="inspector-bench-"))
+        self.results_json, self.results_md = (self.folder / "results.json",
+                                              self.folder / "RESULTS.md")
+        self.argv = [sys.executable, str(BENCHMARKS_RUN), "--quick", "--json",
+                     str(self.results_json), "--output", str(self.results_md)]
+        self._out = open(self.folder / "stdout", "w+")  # noqa: SIM115 (closed in result/stop)
+        self._err = open(self.folder / "stderr", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=self._err,
+                                     stdin=subprocess.DEVNULL, cwd=self.folder,
+                                     start_new_session=True)
+
+    def result(self, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        code = self.proc.wait(timeout_s)
+        self._out.seek(0)
+        self._err.seek(0)
+        return subprocess.CompletedProcess(self.argv, code, self._out.read(), self._err.read())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._out.close()
+        self._err.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_benchmarks: BackgroundBenchmarks | None = None
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Where the benchmarks' test is selected: the modules of ALONGSIDE_THE_BENCHMARKS first,
+    then the benchmarks' test, then the rest, each in its own order; and the benchmarks
+    started."""
+    global _benchmarks
+    if config.option.collectonly or not any(i.path.name == BENCHMARKS_TEST for i in items):
+        return
+    first = [i for i in items if i.path.name in ALONGSIDE_THE_BENCHMARKS]
+    bench = [i for i in items if i.path.name == BENCHMARKS_TEST]
+    rest = [i for i in items if i.path.name not in ALONGSIDE_THE_BENCHMARKS
+            and i.path.name != BENCHMARKS_TEST]
+    items[:] = first + bench + rest
+    _benchmarks = BackgroundBenchmarks()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _benchmarks is not None:
+        _benchmarks.stop()
+
+
+@pytest.fixture(scope="session")
+def benchmarks_quick() -> BackgroundBenchmarks:
+    """The background run of `benchmarks/run.py --quick` (started here if collection did
+    not)."""
+    global _benchmarks
+    if _benchmarks is None:
+        _benchmarks = BackgroundBenchmarks()
+    return _benchmarks
