@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from machine import for_the_recording
+from machine import cores_left, for_the_recording, judged_on
 
 import inspector
 from inspector.analyze import diagnose, thread_states
@@ -112,7 +112,7 @@ def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Pa
         stop = threading.Event()
         threads = [threading.Thread(target=stop.wait) for _ in range(150)]
         for t in threads: t.start()
-        time.sleep(2.5)
+        time.sleep(4)
         stop.set()
     """), preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr
@@ -129,9 +129,11 @@ def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Pa
     assert len(workers) == 150
     lowered_at = next(c[0] for c in changes if c[2] == min(rates))
     late = rec.stacks[rec.stacks.t_s >= lowered_at]
-    assert not late.empty, (
-        f"py-spy took no sample at {min(rates)} Hz from {lowered_at:.2f} s to the end; "
-        f"other programs kept {diagnose(rec).other_cores} cores busy meanwhile")
+    # py-spy's runs need a little CPU to start: on a machine whose other programs held the
+    # cores, the rate may come down too late for a run at it to start before the end
+    if late.empty and not judged_on("py-spy at the lowered rate", cores_left(diagnose(rec)), 1):
+        return
+    assert not late.empty, f"py-spy took no sample at {min(rates)} Hz from {lowered_at:.2f} s"
     assert set(workers.tid) <= set(late.tid), len(set(workers.tid) & set(late.tid))
 
 
