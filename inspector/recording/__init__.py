@@ -1,7 +1,9 @@
 """The recording file: one SQLite database per recording. The only package that knows table
 names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the recorder's
-way in; `blocks` encodes its thread samples), `reader` (`load()`, which returns a
-`Recording` of pandas DataFrames; `decode` reads the blocks back) and `untrusted`.
+way in; `blocks` encodes its thread samples) and, to read, `reader` (`load()`, which returns
+a `Recording` of pandas DataFrames: `model`), with `untrusted` (opening a file without
+trusting it), `meta`, `columns` (typed column reads), `background` (the read beside load()
+and the file's check), `tables` (each growing table as a frame) and `decode` (the blocks).
 docs/recording-format.md documents the format.
 
 The reader's names are imported on first use: the recorder writes through this package and

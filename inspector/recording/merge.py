@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import OutputError, RecordingError
-from inspector.recording import reader
-from inspector.recording.reader import Recording, load
+from inspector.recording.meta import read_meta
+from inspector.recording.model import Recording
+from inspector.recording.reader import load
 from inspector.recording.schema import (
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
 )
+from inspector.recording.untrusted import open_recording
 from inspector.recording.writer import ProcessRecord, RecordingWriter
 
 # Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
@@ -141,11 +143,11 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
 def _start_unix(path: Path) -> float:
     """When the recording started, by its host's wall clock (meta alone is read)."""
     try:
-        db = reader._open(path)
+        db = open_recording(path)
     except OSError as e:
         raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        value = reader._read_meta(db, path).get("start_time_unix")
+        value = read_meta(db, path).get("start_time_unix")
     finally:
         db.close()
     if not isinstance(value, (int, float)) or not math.isfinite(value):
