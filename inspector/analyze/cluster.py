@@ -108,8 +108,7 @@ def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
     by_host: dict[str, list[WorkerVerdict]] = {}
     for w in workers:
         by_host.setdefault(w.host, []).append(w)
-    merged = rec.meta.get("merge")
-    cores = (merged.get("cpu_count_by_host") if isinstance(merged, dict) else None) or {}
+    cores = rec.meta.merge.cpu_count_by_host if rec.meta.merge is not None else {}
     hosts = tuple(HostFacts(h, int(cores.get(h) or ws[0].diagnosis.cpu_count), tuple(ws))
                   for h, ws in by_host.items())
     advice, sentence, evidence = _cluster_verdict(workers, hosts)

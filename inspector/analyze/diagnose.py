@@ -269,8 +269,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     if states.empty:
         notes.append("no thread samples: the program ended before the first two samples, "
                      "or the recording was cut short")
-    stacks_meta = rec.meta.get("stacks") or {}
-    stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
+    stacks_enabled = bool(rec.meta.stacks.enabled) and not rec.stacks.empty
     by_address = _address_share(states)
     if not stacks_enabled and procs["is_python"].any() and not by_address:
         notes.append("no Python stacks and no futex addresses: GIL waits cannot be told "
@@ -304,8 +303,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     thread_facts = _thread_facts(rec, states)
     peak_t, peak_threads, peak_procs = _peak(rec)
     return Diagnosis(
-        command=tuple(str(c) for c in rec.meta.get("command") or ()),
-        exit_code=rec.meta.get("exit_code"),
+        command=rec.meta.command,
+        exit_code=rec.meta.exit_code,
         duration_s=round(rec.duration_s, 3),
         cpu_count=cpu_count,
         process_count=int(len(procs)),

@@ -15,6 +15,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from inspector.errors import RecordingError
+from inspector.recording.meta import (
+    Interpreter,
+    LeftRunning,
+    MergeMeta,
+    MergeSource,
+    Meta,
+    RateChange,
+    RecorderCpu,
+    Settings,
+    StacksMeta,
+)
 from inspector.recording.schema import (
     DEFAULT_INTERVAL_S,
     DEFAULT_RATE_HZ,
@@ -34,8 +45,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_INTERVAL_S", "DEFAULT_RATE_HZ", "FORMAT_NAME", "FORMAT_VERSION", "INDEXES",
            "PROCESS_COLUMNS", "PROCESS_SAMPLE_COLUMNS", "SCHEMA", "STACK_COLUMNS",
-           "THREAD_SAMPLE_COLUMNS", "ProcessRecord", "Recording", "RecordingError",
-           "RecordingWriter", "load"]
+           "THREAD_SAMPLE_COLUMNS", "Interpreter", "LeftRunning", "MergeMeta", "MergeSource",
+           "Meta", "ProcessRecord", "RateChange", "RecorderCpu", "Recording", "RecordingError",
+           "RecordingWriter", "Settings", "StacksMeta", "load"]
 
 
 def __getattr__(name: str) -> Any:

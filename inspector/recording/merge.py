@@ -2,7 +2,7 @@
 processes get a `host`, proc_ids are renumbered to stay unique, and every time is put on one
 clock (each recording's wall clock corrected by the offset measured when it was collected).
 
-Reads with `load()`, writes with `RecordingWriter`; meta["merge"] says where each part came
+Reads with `load()`, writes with `RecordingWriter`; meta `merge` says where each part came
 from, and `parts()` splits a merged Recording back into one Recording per source.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import OutputError, RecordingError
-from inspector.recording.meta import read_meta
+from inspector.recording.meta import Meta
+from inspector.recording.meta_json import meta_to_json, read_meta
 from inspector.recording.model import Recording
 from inspector.recording.reader import load
 from inspector.recording.schema import (
@@ -83,17 +84,19 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
     next_proc_id = 1
     pids_by_host: dict[str, set[int]] = {}
     machine_hosts: set[str] = set()
+    cores: dict[str, int] = {}
     durations: list[float] = []
     complete = True
-    first: dict[str, Any] = {}
+    first: Meta | None = None
     for index, (source, start) in enumerate(zip(sources, starts)):
         if on_source is not None:
             on_source(index, source.path)
         rec = load(source.path)
         first = first or rec.meta
         durations.append(rec.duration_s)
-        complete = complete and bool(rec.meta.get("complete"))
-        host = str(rec.meta.get("hostname") or f"host{index + 1}")
+        complete = complete and rec.meta.complete
+        host = rec.meta.hostname or f"host{index + 1}"
+        cores[host] = rec.meta.cpu_count or 1
         shift = start - t0
         pid_offset = _pid_offset(rec, host, pids_by_host)
         proc_map = _write_processes(writer, rec, host, shift, source.clock_offset_s,
@@ -119,21 +122,22 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
             "clock_offset_s": source.clock_offset_s,
             "clock_uncertainty_s": source.clock_uncertainty_s, "shift_s": shift,
             "proc_ids": [ids[0], ids[-1]] if ids else [], "pid_offset": pid_offset,
-            "meta": {k: v for k, v in rec.meta.items() if k != "merge"},
+            "meta": meta_to_json(replace(rec.meta, merge=None)),
         })
         next_proc_id += max(len(proc_map), 1)
         writer.flush()
         del rec
     hosts = list(dict.fromkeys(d["host"] for d in described))
-    cores = {d["host"]: int(d["meta"].get("cpu_count") or 1) for d in described}
+    assert first is not None  # sources is not empty
+    first_json = meta_to_json(first)
     writer.set_meta({
         "mode": "merged", "command": list(command) or ["inspector", "merge"],
         "start_time_unix": t0,
         "duration_s": max(d["shift_s"] + dur for d, dur in zip(described, durations)),
         "cpu_count": sum(cores.values()), "complete": complete,
-        "exit_code": None, "settings": first.get("settings", {}),
-        "stacks": first.get("stacks", {}), "hostname": hosts[0] if len(hosts) == 1 else None,
-        "inspector_version": first.get("inspector_version"),
+        "exit_code": None, "settings": first_json["settings"], "stacks": first_json["stacks"],
+        "hostname": hosts[0] if len(hosts) == 1 else None,
+        "inspector_version": first.inspector_version,
         "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described},
     })
     writer.close()
@@ -147,10 +151,10 @@ def _start_unix(path: Path) -> float:
     except OSError as e:
         raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        value = read_meta(db, path).get("start_time_unix")
+        value = read_meta(db, path).start_time_unix
     finally:
         db.close()
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if value is None:
         raise RecordingError(f"{path}: no start time (meta start_time_unix): "
                              "it cannot be put on a common clock")
     return float(value)
@@ -283,15 +287,14 @@ class Part:
 
 
 def is_merged(rec: Recording) -> bool:
-    merged = rec.meta.get("merge")
-    return isinstance(merged, dict) and isinstance(merged.get("sources"), list)
+    return rec.meta.merge is not None
 
 
 def hosts_of(rec: Recording) -> pd.Series:
     """Each process's host (by proc_id): the host column, or the recording's hostname where
     a file has none (one host's recording, or one written before the column)."""
     procs = rec.processes
-    fallback = str(rec.meta.get("hostname") or "this host")
+    fallback = rec.meta.hostname or "this host"
     if "host" not in procs.columns:
         return pd.Series(fallback, index=procs["proc_id"].to_numpy())
     hosts = procs["host"].astype(object).where(procs["host"].notna(), fallback)
@@ -300,24 +303,21 @@ def hosts_of(rec: Recording) -> pd.Series:
 
 def parts(rec: Recording) -> list[Part]:
     """The merged recording split into its sources; one part (the whole) if not merged."""
-    if not is_merged(rec):
-        host = str(rec.meta.get("hostname") or "this host")
+    merged = rec.meta.merge
+    if merged is None:
+        host = rec.meta.hostname or "this host"
         return [Part(0, rec.path.stem, host, 0.0, None, 0.0, rec)]
     out = []
-    for i, s in enumerate(rec.meta["merge"]["sources"]):
-        lo, hi = (s.get("proc_ids") or [0, -1])[:2]
-        ids = set(range(int(lo), int(hi) + 1))
-        meta = dict(s.get("meta") or {})
-        shift = float(s.get("shift_s") or 0.0)
-        meta["duration_s"] = float(meta.get("duration_s") or 0.0) + shift
-        meta["hostname"] = s.get("host")
-        out.append(Part(i, str(s.get("label") or i), str(s.get("host")),
-                        float(s.get("clock_offset_s") or 0.0), s.get("clock_uncertainty_s"),
-                        shift, _subset(rec, ids, str(s.get("host")), meta)))
+    for i, s in enumerate(merged.sources):
+        lo, hi = s.proc_ids or (0, -1)
+        # its own meta, on the merged clock
+        meta = replace(s.meta, duration_s=float(s.meta.duration_s) + s.shift_s, hostname=s.host)
+        out.append(Part(i, s.label, s.host, float(s.clock_offset_s), s.clock_uncertainty_s,
+                        float(s.shift_s), _subset(rec, set(range(lo, hi + 1)), s.host, meta)))
     return out
 
 
-def _subset(rec: Recording, proc_ids: set[int], host: str, meta: dict[str, Any]) -> Recording:
+def _subset(rec: Recording, proc_ids: set[int], host: str, meta: Meta) -> Recording:
     def by_proc(df: pd.DataFrame) -> pd.DataFrame:
         if df.empty or "proc_id" not in df.columns:
             return df
@@ -331,7 +331,7 @@ def _subset(rec: Recording, proc_ids: set[int], host: str, meta: dict[str, Any])
     machine = rec.machine_samples
     if not machine.empty and "host" in machine.columns:
         machine = machine[machine["host"] == host].reset_index(drop=True)
-    return Recording(Path(f"{rec.path}#{meta.get('hostname')}"), meta, procs,
+    return Recording(Path(f"{rec.path}#{meta.hostname}"), meta, procs,
                      by_proc(rec.threads), by_proc(rec.process_samples),
                      by_proc(rec.thread_samples), by_proc(rec.stacks), problems,
                      by_proc(rec.gil_samples), machine)

@@ -6,19 +6,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
+from inspector.recording.meta import Meta, Settings
 from inspector.recording.schema import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ
 
 
 @dataclass
 class Recording:
-    """A loaded recording. Times (`t_s`, `start_s`, `end_s`) are seconds since it started."""
+    """A loaded recording. Times (`t_s`, `start_s`, `end_s`) are seconds since it started;
+    `meta` says what was run, where and how (recording/meta.py)."""
 
     path: Path
-    meta: dict[str, Any]
+    meta: Meta
     processes: pd.DataFrame
     threads: pd.DataFrame
     process_samples: pd.DataFrame
@@ -30,11 +31,13 @@ class Recording:
 
     @property
     def duration_s(self) -> float:
-        return float(self.meta.get("duration_s") or 0.0)
+        return float(self.meta.duration_s)
 
     @property
     def cpu_count(self) -> int:
-        return int(self.meta.get("cpu_count") or os.cpu_count() or 1)
+        """The machine's logical CPUs (a merged recording's: every host's), or this
+        machine's where the file does not say."""
+        return int(self.meta.cpu_count or os.cpu_count() or 1)
 
     @property
     def usable_cores(self) -> float:
@@ -61,22 +64,19 @@ class Recording:
         return (target if not target.empty else procs).iloc[0]
 
     @property
-    def settings(self) -> dict[str, Any]:
+    def settings(self) -> Settings:
         """How `inspector record` was asked to sample: interval_s, rate_hz, stacks."""
-        settings = self.meta.get("settings")
-        return settings if isinstance(settings, dict) else {}
+        return self.meta.settings
 
     @property
     def interval_s(self) -> float:
         """Seconds between two /proc sampling rounds."""
-        return float(self.settings.get("interval_s") or DEFAULT_INTERVAL_S)
+        return float(self.settings.interval_s or DEFAULT_INTERVAL_S)
 
     @property
     def stack_rate_hz(self) -> float:
         """Python stack samples per second per thread that py-spy actually took: the asked
         rate, or the lowest one the recorder fell to for a tree of many threads."""
-        stacks = self.meta.get("stacks")
-        used = stacks.get("rate_hz_used") if isinstance(stacks, dict) else None
-        return float(used or self.settings.get("rate_hz") or DEFAULT_RATE_HZ)
+        return float(self.meta.stacks.rate_hz_used or self.settings.rate_hz or DEFAULT_RATE_HZ)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from inspector.errors import RecordingError
 from inspector.recording.background import Background
 from inspector.recording.columns import Irregular, column_kinds, read_frame
-from inspector.recording.meta import read_meta
+from inspector.recording.meta_json import meta_json, parse_meta
 from inspector.recording.model import Recording
 from inspector.recording.schema import (
     MACHINE_SAMPLE_COLUMNS,
@@ -72,7 +73,8 @@ def load(path: str | os.PathLike[str]) -> Recording:
 
 def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: BlockRead
           ) -> Recording:
-    meta = read_meta(db, p)
+    raw_meta = meta_json(db, p)
+    meta = parse_meta(raw_meta, p)
     processes = read_frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
     try:
         cmdlines = [json.loads(c) if c else [] for c in processes["cmdline"]]
@@ -114,10 +116,9 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
     # last: the blocks were decoded meanwhile
     process_samples = tables["process_samples"]
     thread_samples = with_blocks(tables["thread_samples"], blocks)
-    if "duration_s" not in meta:
-        # A recorder killed mid-run never wrote its summary: derive what we can.
+    if "duration_s" not in raw_meta:
+        # A recorder killed mid-run never wrote its summary (nor `complete`): derive the length.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
-        meta["duration_s"] = float(max(last)) if last else 0.0
-        meta.setdefault("complete", False)
+        meta = replace(meta, duration_s=float(max(last)) if last else 0.0)
     return Recording(p, meta, processes, threads, process_samples, thread_samples,
                      tables["stacks"], problems, gil_samples, machine_samples)
