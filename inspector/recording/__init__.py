@@ -3,7 +3,9 @@ names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the
 way in; `blocks` encodes its thread samples) and, to read, `reader` (`load()`, which returns
 a `Recording` of pandas DataFrames: `model`), with `untrusted` (opening a file without
 trusting it), `meta`, `columns` (typed column reads), `background` (the read beside load()
-and the file's check), `tables` (each growing table as a frame) and `decode` (the blocks).
+and the file's check), `tables` (each growing table as a frame) and `decode` (the blocks);
+`values` reads a frame's cell as a Python value (NULL, NaN, pd.NA: None) for every reader of
+the frames.
 docs/recording-format.md documents the format.
 
 The reader's names are imported on first use: the recorder writes through this package and

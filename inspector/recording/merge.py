@@ -8,7 +8,6 @@ from, and `parts()` splits a merged Recording back into one Recording per source
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ from inspector.recording.schema import (
     THREAD_SAMPLE_COLUMNS,
 )
 from inspector.recording.untrusted import open_recording
+from inspector.recording.values import opt_int, plain
 from inspector.recording.writer import ProcessRecord, RecordingWriter
 
 # Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
@@ -109,8 +109,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
                                      rec.machine_samples["recorder_cores"].tolist()):
                 writer.add_machine_sample(t + shift, busy, mine, host=host)
         for row in rec.problems.itertuples(index=False):
-            pid = _int(getattr(row, "pid", None))
-            tid = _int(getattr(row, "tid", None))
+            pid = opt_int(getattr(row, "pid", None))
+            tid = opt_int(getattr(row, "tid", None))
             writer.add_problem(float(row.t_s) + shift, str(row.source), str(row.kind),
                                str(getattr(row, "detail", "") or ""),
                                pid + pid_offset if pid is not None else None,
@@ -171,21 +171,6 @@ def _pid_offset(rec: Recording, host: str, pids_by_host: dict[str, set[int]]) ->
     return offset
 
 
-def _int(value: Any) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return int(value)
-
-
-def _value(value: Any) -> Any:
-    """A DataFrame value as SQLite takes it: None for missing, Python numbers."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: float,
                      offset_s: float, first_id: int, pid_offset: int) -> dict[int, int]:
     procs = rec.processes
@@ -193,21 +178,21 @@ def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: 
     extra = [c for c in ("end_s", "exit_code", "affinity_cores", "quota_cores",
                          "usable_cores", "cores_limited_by") if c in procs.columns]
     for row in procs.to_dict("records"):
-        parent = _int(row.get("parent_proc_id"))
-        ppid = _int(row.get("ppid"))
-        create = _value(row.get("create_time"))
+        parent = opt_int(row.get("parent_proc_id"))
+        ppid = opt_int(row.get("ppid"))
+        create = plain(row.get("create_time"))
         proc_id = proc_map[int(row["proc_id"])]
         writer.add_process(ProcessRecord(
             proc_id=proc_id, pid=int(row["pid"]) + pid_offset,
             ppid=ppid + pid_offset if ppid is not None else None,
             parent_proc_id=proc_map.get(parent) if parent is not None else None,
-            name=str(_value(row.get("name")) or ""), cmdline=list(row.get("cmdline") or []),
-            exe=_value(row.get("exe")),
+            name=str(plain(row.get("name")) or ""), cmdline=list(row.get("cmdline") or []),
+            exe=plain(row.get("exe")),
             create_time=create - offset_s if create is not None else None,  # type: ignore
             start_s=float(row["start_s"]) + shift,
-            is_python=bool(row.get("is_python")), python_version=_value(row.get("python_version")),
-            python_gil=_value(row.get("python_gil")), is_target=bool(row.get("is_target"))))
-        fields = {c: _value(row.get(c)) for c in extra}
+            is_python=bool(row.get("is_python")), python_version=plain(row.get("python_version")),
+            python_gil=plain(row.get("python_gil")), is_target=bool(row.get("is_target"))))
+        fields = {c: plain(row.get(c)) for c in extra}
         if fields.get("end_s") is not None:
             fields["end_s"] = fields["end_s"] + shift
         writer.update_process(proc_id, host=host, **fields)
@@ -216,13 +201,13 @@ def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: 
         if thread_proc is None:
             continue
         tid = int(row["tid"]) + pid_offset
-        start = _value(row.get("start_s"))
+        start = plain(row.get("start_s"))
         writer.upsert_thread(thread_proc, int(row["pid"]) + pid_offset, tid,
-                             _value(row.get("os_name")) or _value(row.get("name")),
+                             plain(row.get("os_name")) or plain(row.get("name")),
                              (start if start is not None else 0.0) + shift)
-        if _value(row.get("python_name")):
+        if plain(row.get("python_name")):
             writer.name_thread(thread_proc, tid, str(row["python_name"]))
-        end = _value(row.get("end_s"))
+        end = plain(row.get("end_s"))
         if end is not None:
             writer.end_thread(thread_proc, tid, end + shift)
     return proc_map
