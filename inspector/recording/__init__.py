@@ -2,7 +2,8 @@
 names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the recorder's
 way in; `blocks` encodes its thread samples) and, to read, `reader` (`load()`, which returns
 a `Recording` of pandas DataFrames: `model`), with `untrusted` (opening a file without
-trusting it), `meta`, `columns` (typed column reads), `background` (the read beside load()
+trusting it), `meta` (the typed `Meta`; `meta_json` reads it from the file's JSON and
+writes it back), `columns` (typed column reads), `background` (the read beside load()
 and the file's check), `tables` (each growing table as a frame) and `decode` (the blocks);
 `values` reads a frame's cell as a Python value (NULL, NaN, pd.NA: None) for every reader of
 the frames.
