@@ -111,8 +111,8 @@ def _target_wall_s(rec: Recording) -> float | None:
     """The launched command's own lifetime, as the recorder timed it (start to its wait()
     returning, to the millisecond) when no process of the tree outlived it by a sampling
     interval; None otherwise (attach mode, daemons, older recordings)."""
-    start, exit_ = rec.meta.get("target_start_s"), rec.meta.get("target_exit_s")
-    if not isinstance(start, (int, float)) or not isinstance(exit_, (int, float)):
+    start, exit_ = rec.meta.target_start_s, rec.meta.target_exit_s
+    if start is None or exit_ is None:
         return None
     ends = rec.processes["end_s"]
     if ends.isna().any() or float(ends.max()) > exit_ + rec.interval_s:
@@ -179,13 +179,13 @@ def facts(rec: Recording, label: str | None = None,
     inspector.analyze (process and thread counts, verdict, predicted speed-ups with waits
     overlapped `io_concurrency` at a time)."""
     diagnosis = diagnose(rec, io_concurrency=io_concurrency)
-    command = [str(c) for c in rec.meta.get("command") or []]
+    command = list(rec.meta.command)
     job, variant = job_of(command)
     if label is None:
         label = f"{job} {variant}" if job else rec.path.stem
     wall = wall_s(rec)
     cpu = cpu_seconds(rec)
-    exit_code = rec.meta.get("exit_code")
+    exit_code = rec.meta.exit_code
     diagnosis = replace(diagnosis, verdict=_verdict(rec, diagnosis.verdict))
     return RunFacts(
         label=label, path=rec.path, command=command, job=job, variant=variant,

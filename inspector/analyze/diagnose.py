@@ -46,8 +46,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     notes: list[Fact] = []
     if states.empty:
         notes.append(ev.NoThreadSamples())
-    stacks_meta = rec.meta.get("stacks") or {}
-    stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
+    stacks_enabled = bool(rec.meta.stacks.enabled) and not rec.stacks.empty
     by_address = _address_share(states)
     if not stacks_enabled and procs["is_python"].any() and not by_address:
         notes.append(ev.GilNotTold())
@@ -82,8 +81,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     threads = thread_facts(rec, states)
     peak_t, peak_threads, peak_procs = peak(rec)
     return Diagnosis(
-        command=tuple(str(c) for c in rec.meta.get("command") or ()),
-        exit_code=rec.meta.get("exit_code"),
+        command=rec.meta.command,
+        exit_code=rec.meta.exit_code,
         duration_s=round(rec.duration_s, 3),
         cpu_count=cpu_count,
         process_count=int(len(procs)),
