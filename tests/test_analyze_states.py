@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from inspector.analyze import STATES, diagnose, thread_states
 from inspector.analyze.states import STATE_COLUMNS
+from inspector.analyze.vocabulary import ADVICE
 from inspector.recording import Meta, Recording, StacksMeta
 from inspector.text.json import diagnosis_data
 
@@ -118,7 +119,7 @@ def test_states_split_each_interval_and_verdicts_stay_in_their_vocabulary(procs:
     d = diagnosis_data(diagnose(rec, s))
     v = d["verdict"]
     assert v["bound"] in {"cpu", "io", "mixed", "idle"}
-    assert v["advice"] in {"multiprocessing", "threading", "asyncio", "keep"}
+    assert v["advice"] in ADVICE
     assert v["evidence"]
     if v["gil_limited"]:
         assert any(p["gil_limited"] and p["python"] and p["python_gil"] != "disabled"

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from inspector.analyze import Verdict, diagnose
-from inspector.analyze.predict import DEFAULT_IO_CONCURRENCY, MODELS, Prediction
+from inspector.analyze.evidence import Fact
+from inspector.analyze.predict import MODELS, Prediction
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
 
@@ -71,7 +72,7 @@ class ComparedRun:
     predicted_speedup: float | None = None
     predicted_low: float | None = None
     predicted_high: float | None = None
-    predicted_basis: str | None = None
+    predicted_basis: tuple[Fact, ...] | None = None
 
     @property
     def wall_s(self) -> float:
@@ -174,7 +175,7 @@ def job_of(command: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def facts(rec: Recording, label: str | None = None,
-          io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> RunFacts:
+          io_concurrency: int | None = None) -> RunFacts:
     """The row of one recording: measured here (wall, CPU, memory) and diagnosed by
     inspector.analyze (process and thread counts, verdict, predicted speed-ups with waits
     overlapped `io_concurrency` at a time)."""

@@ -6,35 +6,42 @@ cores, blocked asyncio loops, and which concurrency model fits - each with its e
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from inspector.analyze import evidence as ev
 from inspector.analyze import wall as wallmod
+from inspector.analyze.advice import contradictions
+from inspector.analyze.capacity import capacity_of
 from inspector.analyze.eventloop import judge_blocks, loop_blocks
 from inspector.analyze.evidence import Cores, Fact
-from inspector.analyze.locks import lock_contention
+from inspector.analyze.frames import parse_frame, stack_facts
+from inspector.analyze.locks import LockContention, lock_contention
 from inspector.analyze.model import Diagnosis, ProcessFacts
-from inspector.analyze.predict import (
-    DEFAULT_IO_CONCURRENCY,
-    PredictionInputs,
-    Segment,
-    predict,
-)
+from inspector.analyze.predict import PredictionInputs, Segment, io_concurrency_of, predict
 from inspector.analyze.processes import ProcessJudge, working_rows
-from inspector.analyze.states import thread_states
+from inspector.analyze.shapes import ChildRun, StragglerTail, sequential_children, straggler
+from inspector.analyze.states import each_distinct, thread_states
 from inspector.analyze.threads import peak, thread_facts
-from inspector.analyze.thresholds import DISK_SYSCALLS, RUNQUEUE_NOTE_SHARE
+from inspector.analyze.thresholds import DISK_SYSCALLS, MIN_INTERVALS, RUNQUEUE_NOTE_SHARE
 from inspector.analyze.verdict import VerdictInputs, verdict
 from inspector.analyze.wall import Phase, WallTime
 from inspector.recording import Recording
 
+# Set (to anything) in the environment, diagnose() raises AssertionError when its advice
+# contradicts its predictions: the test suite sets it, so every recording it diagnoses, by
+# any command, is checked (tests/conftest.py).
+SELF_CHECK_ENV = "INSPECTOR_SELF_CHECK"
+
 
 def diagnose(rec: Recording, states: pd.DataFrame | None = None,
-             io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> Diagnosis:
+             io_concurrency: int | None = None) -> Diagnosis:
     """Everything the summary and explain commands say, with the numbers behind it.
-    `io_concurrency`: the waits in flight the predictions assume for threads and asyncio."""
+    `io_concurrency`: the waits in flight the predictions overlap for threads and asyncio
+    (None: the program's own where it overlapped its waits, else an assumption, said so)."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
@@ -67,18 +74,41 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         v_wall = wallmod.wall_time(wallmod.intervals(working_rows(v_states), psamp))
     locks = lock_contention(v_states) if by_address else None
     recorder, others = _machine_load(rec, iv)
+    threads = thread_facts(rec, states)
+    names = {(t.proc_id, t.tid): t.name for t in threads if t.name}
+    tail = straggler(working, phases, names, usable) if len(phases) >= 2 else None
+    children = sequential_children(rec, wall.wall_s)
+    in_flight, multiplexed = _waits_in_flight(working, wall, _loop_threads(rec.stacks))
+    concurrency, own = io_concurrency_of(in_flight, wall.io_s, io_concurrency, usable)
+    segments = _segments(judge, working, iv, psamp, phases, process_facts, wall, locks, tail,
+                         children)
+    capacity = capacity_of(rec.meta.extra.get("calibration"), usable)
+    predicted = predict(PredictionInputs(
+        segments=segments, capacity=capacity,
+        io_concurrency=concurrency, io_concurrency_own=own, recorder_cores=recorder or 0.0,
+        in_flight=in_flight, multiplexed=multiplexed, socket_waits=_socket_waits(working),
+        wait_s=_typical_wait_s(rec, working, wall),
+        spawns=_spawns(procs)))
+    shape: list[Fact] = []
+    if children is not None:
+        shape.append(ev.ChildrenOneAfterAnother(children.parent_pid,
+                                                len(children.children.lives_s),
+                                                children.children.span_s,
+                                                sum(children.children.cpu_s)))
+    if tail is not None:
+        shape.append(tail.fact)
     judged = verdict(VerdictInputs(
         states=v_states, processes=v_procs, contention=v_contention, blocks=blocks,
         starved=starved, cores=Cores(cpu_count, usable, rec.cores_limited_by), wall=v_wall,
-        locks=locks, phases=phases, focus=focus, stacks=rec.stacks))
+        locks=locks, phases=phases, focus=focus, stacks=rec.stacks, predicted=predicted,
+        unknown=_unknown(states), shape=tuple(shape)))
     share = _recorder_share_of_queueing(states, recorder, others, wall)
     if share is not None:
         judged = replace(judged, evidence=(*judged.evidence, share))
-    predicted = predict(PredictionInputs(
-        segments=_segments(judge, states, psamp, phases, process_facts, wall),
-        usable_cores=usable, recorder_cores=recorder or 0.0, other_cores=others or 0.0,
-        io_concurrency=io_concurrency, socket_waits=_socket_waits(working)))
-    threads = thread_facts(rec, states)
+    if os.environ.get(SELF_CHECK_ENV):
+        said = contradictions(judged.advice, predicted)
+        if said:
+            raise AssertionError(f"the advice contradicts the predictions: {'; '.join(said)}")
     peak_t, peak_threads, peak_procs = peak(rec)
     return Diagnosis(
         command=rec.meta.command,
@@ -102,6 +132,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         wall=wall, phases=phases if len(phases) >= 2 else (), verdict_phase=focus,
         lock_contention=locks, loop_starved=tuple(starved), predicted=predicted,
         recorder_cores=recorder, other_cores=others, gil_waits_by_address_share=by_address,
+        machine=ev.MachineBasis(capacity, concurrency, own, multiplexed),
     )
 
 
@@ -124,24 +155,116 @@ def _py_spy_failures(rec: Recording) -> list[Fact]:
     return notes
 
 
-def _segments(judge: ProcessJudge, states: pd.DataFrame, psamp: pd.DataFrame,
-              phases: tuple[Phase, ...], facts: list[ProcessFacts], wall: WallTime
-              ) -> tuple[Segment, ...]:
-    """The stretches predicted on their own: each phase, or the whole run. Python work holds
-    the GIL unless the stretch showed threads in parallel (native code) or no GIL."""
+def _segments(judge: ProcessJudge, working: pd.DataFrame, iv: pd.DataFrame,
+              psamp: pd.DataFrame, phases: tuple[Phase, ...], facts: list[ProcessFacts],
+              wall: WallTime, locks: LockContention | None, tail: StragglerTail | None,
+              children: ChildRun | None) -> tuple[Segment, ...]:
+    """The stretches predicted on their own: children run one after another, then each phase
+    (or the whole run). Python work holds the GIL unless the stretch showed threads in
+    parallel (native code) or no GIL."""
     def holds_gil(procs: list[ProcessFacts]) -> bool:
         return any(p.python for p in procs) and not any(
             p.parallel_threads or p.python_gil == "disabled" for p in procs)
 
+    def contended(procs: list[ProcessFacts]) -> bool:
+        return any(p.gil_limited for p in procs)
+
+    serial = locks is not None  # threads queued on their own lock: no model spreads that
+    out: list[Segment] = []
+    if children is not None:
+        inside = (iv["t_s"] > children.start_s) & (iv["t_s"] <= children.end_s + 1e-9)
+        out.append(Segment(wallmod.wall_time(iv[inside]), holds_gil(facts), "children",
+                           children=children.children))
+        rest = wallmod.wall_time(iv[~inside])
+        if rest.wall_s > 0:
+            out.append(Segment(rest, holds_gil(facts), "rest", contended(facts), serial=serial))
+        return tuple(out)
     if len(phases) < 2:
-        return (Segment(wall, holds_gil(facts)),)
-    out = []
+        return (Segment(wall, holds_gil(facts), "", contended(facts), serial=serial),)
     for ph in phases:
-        rows = wallmod.phase_rows(states, ph)
+        rows = wallmod.phase_rows(working, ph)
         procs, _ = judge.processes(rows)
-        seg_wall = wallmod.wall_time(wallmod.intervals(working_rows(rows), psamp))
-        out.append(Segment(seg_wall, holds_gil(procs), ph.kind))
+        seg_wall = wallmod.wall_time(wallmod.intervals(rows, psamp))
+        indivisible = tail.computing_s if tail is not None and tail.phase == ph else 0.0
+        out.append(Segment(seg_wall, holds_gil(procs), ph.kind, contended(procs),
+                           indivisible_s=min(indivisible, seg_wall.computing_s),
+                           serial=serial))
     return tuple(out)
+
+
+def _loop_threads(stacks: pd.DataFrame) -> set[tuple[int, int]]:
+    """(pid, tid) of the threads whose stacks show a running asyncio event loop."""
+    if stacks.empty:
+        return set()
+    looping = each_distinct(stacks["stack"], lambda text: stack_facts(str(text)).in_loop)
+    mine = stacks.loc[looping, ["pid", "tid"]].drop_duplicates()
+    return {(int(p), int(t)) for p, t in zip(mine["pid"], mine["tid"])}
+
+
+def _waits_in_flight(working: pd.DataFrame, wall: WallTime, loops: set[tuple[int, int]]
+                     ) -> tuple[float, bool]:
+    """I/O waits of one kind in flight at once, mean over the moments threads waited on I/O:
+    threads waiting at the same frame (ten fetchers in socket reads) are the program's own
+    concurrency; a listener waiting beside one fetcher is not. Without stacks, every thread
+    waiting counts. And whether most of those moments had an event loop waiting in its
+    selector: its waits are many at once, however many threads wait (a server thread's
+    selector waits for connections, and is not counted)."""
+    if working.empty or wall.io_s <= 0:
+        return 1.0, False
+    io = working[working["io_s"] >= 0.5 * working["dt_s"]]
+    if io.empty:
+        return 1.0, False
+    if "leaf" not in io.columns or io["leaf"].isna().all():
+        return max(1.0, wall.io_waits_mean), False
+    leaf = io["leaf"].astype(object).where(io["leaf"].notna(), "?")
+    in_selector = each_distinct(leaf, lambda text: parse_frame(str(text)).is_selector)
+    in_loop = np.array([(int(p), int(t)) in loops for p, t in zip(io["pid"], io["tid"])],
+                       dtype=bool)
+    selector_moments = io.loc[in_selector & in_loop, "t_s"].nunique()
+    multiplexed = selector_moments >= 0.5 * io["t_s"].nunique()
+    per_t = io.assign(leaf=leaf).groupby(["t_s", "leaf"], observed=True).size()
+    return max(1.0, float(per_t.groupby(level=0).max().mean())), multiplexed
+
+
+def _unknown(states: pd.DataFrame) -> str | None:
+    """Why the evidence cannot carry a prediction, or None when it can."""
+    if states.empty:
+        return "nothing was measured"
+    rounds = states["t_s"].nunique()
+    if rounds < MIN_INTERVALS:
+        return (f"the run lasted {rounds} sampling round{'s' if rounds != 1 else ''}: too "
+                "short to tell what it spent its time on")
+    return None
+
+
+def _typical_wait_s(rec: Recording, working: pd.DataFrame, wall: WallTime) -> float | None:
+    """A single I/O wait's typical length: the time waiting on I/O over the waits made, as
+    the threads' voluntary context switches count them (each wait is at least one; some
+    are more, so this errs short)."""
+    if wall.io_s <= 0 or working.empty:
+        return None
+    ps = rec.process_samples
+    if ps.empty or "ctx_voluntary" not in ps.columns:
+        return None
+    switches = ps.groupby("proc_id")["ctx_voluntary"].agg(lambda c: c.max() - c.min()).sum()
+    io_thread_s = float(working["io_s"].sum())
+    if not switches or switches <= 0 or io_thread_s <= 0:
+        return None
+    return io_thread_s / float(switches)
+
+
+def _spawns(procs: pd.DataFrame) -> bool:
+    """Its Python starts new processes by spawn or forkserver, not fork: macOS and Windows
+    always, Linux from Python 3.14 (forkserver is its default there)."""
+    versions = procs.loc[procs["is_python"].astype(bool), "python_version"].dropna()
+    for v in versions:
+        try:
+            major, minor = (int(x) for x in str(v).split(".")[:2])
+        except ValueError:
+            continue
+        if (major, minor) >= (3, 14):
+            return True
+    return False
 
 
 def _address_share(states: pd.DataFrame) -> float | None:

@@ -16,7 +16,7 @@ from inspector.analyze.vocabulary import FLAGS, STATES, THREAD_STATES, advice_of
 from inspector.recording import Meta, RecorderCpu
 from inspector.report.markup import esc, table, tag
 from inspector.report.model import STATE_COLORS, ProcessView, ReportModel, ThreadView
-from inspector.text.evidence import cores_sentence, said
+from inspector.text.evidence import basis_text, cores_sentence, said, say
 from inspector.text.summary import prediction_sentence
 from inspector.text.terminal import seconds_text
 
@@ -113,11 +113,14 @@ def _predictions(d: Diagnosis) -> str:
     items = []
     for model, p in d.predicted.items():
         if isinstance(p, Prediction):
-            items.append(tag("li", tag("b", esc(prediction_sentence(p))) + " — " + esc(p.basis)))
+            items.append(tag("li", tag("b", esc(prediction_sentence(p))) + " — "
+                             + esc(basis_text(p.basis))))
         else:
             items.append(tag("li", tag("b", esc(model)) + ": no estimate — " + esc(p)))
+    machine = (f'<p class="note">Machine: {esc(say(d.machine))}.</p>'
+               if d.machine is not None else "")
     return ("<h3>Predicted speed-up over this run</h3><ul class=\"predicted\">"
-            + "".join(items) + "</ul>")
+            + "".join(items) + "</ul>" + machine)
 
 
 # -- 2. processes and threads -----------------------------------------------------------------
