@@ -1,5 +1,5 @@
 """Recording a Dask cluster and merging hosts: a real LocalCluster(processes=True, n_workers=2,
-threads_per_worker=2) recorded through inspector.dask's worker plugin (and through
+threads_per_worker=2) recorded through inspector.record.dask's worker plugin (and through
 `inspector record --dask`), merged on one clock and judged per worker; and two recordings
 made on "hosts" whose clocks disagree, merged and aligned by the offset."""
 

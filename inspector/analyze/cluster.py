@@ -1,6 +1,6 @@
-"""Verdicts for a cluster: a merged recording (`inspector merge`, `inspector.dask`) judged one
-worker at a time by `diagnose` on that worker's part, then as a whole. Pure: Recordings in,
-dataclasses out; the text layer words the advice in Dask's own settings (processes, nthreads).
+"""Verdicts for a cluster: a merged recording (`inspector merge`, `inspector.record.dask`)
+judged one worker at a time by `diagnose` on that worker's part, then as a whole. Pure:
+Recordings in, dataclasses out; the text layer words the advice in Dask's own settings.
 """
 
 from __future__ import annotations

@@ -135,7 +135,7 @@ def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
     if args.duration is None or args.duration <= 0:
         raise UsageError("record: --dask needs a positive --duration")
     try:
-        from inspector.dask import record_scheduler
+        from inspector.record.dask import record_scheduler
     except ImportError:
         raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
     output = Path(args.output) if args.output else default_output(["dask"])

@@ -65,7 +65,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
     unreadable input and OutputError where the output cannot be written. `on_source(i,
     path)` is told as each source is taken in (a progress line). `command`: what made the
     merged file; `command_ran_workers` when it is also the run the recorded workers served
-    (the client script of `inspector.dask.record_cluster`), not a recorder's own command."""
+    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:

@@ -110,7 +110,7 @@ class MergeMeta:
     hosts: tuple[str, ...]
     cpu_count_by_host: Mapping[str, int]
     sources: tuple[MergeSource, ...]
-    # the merged file's command is the run the workers served (inspector.dask's
+    # the merged file's command is the run the workers served (inspector.record.dask's
     # record_cluster in the client's script), not a recorder's or `inspector merge`'s own
     command_ran_workers: bool = False
 
