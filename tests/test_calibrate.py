@@ -1,0 +1,194 @@
+"""Calibration on real processes: what two processes get on one pinned core and on two, what a
+GIL hand-off costs, what a worker takes to start, and that it all stays within its CPU budget,
+measured from the rusage of the child that calibrated. No wall-clock figure is asserted; the
+two placements are compared side by side, and judged against the load /proc/stat shows."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from machine import for_the_recording, until_it_had_the_cores
+
+from inspector.errors import CalibrationError
+from inspector.record.calibrate import (
+    CAPACITY_CHANGE_SHARE,
+    Calibration,
+    calibrate,
+    capacity_changed,
+)
+
+needs_two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2,
+                                     reason="one core has nothing to compare against")
+
+# Two processes on two free cores get clearly more than on one core: at least this share more
+# (the demo measured 1.43-1.83x on these shared vCPUs, and one core gives ~1.0). Above the
+# share by which capacity_changed() calls two calibrations different.
+FREE_OVER_PINNED = CAPACITY_CHANGE_SHARE + 0.05
+# Two processes squeezed onto one core get about what one gets; more is a measuring fault.
+ONE_CORE_SPEEDUP_MAX = 1.3
+# Threads taking turns on the GIL are never faster than one thread doing the same Python:
+# below this the measurement is wrong, not lucky.
+GIL_COST_MIN = -0.05
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    calibration: Calibration
+    child_cpu_s: float  # the calibrating child's CPU and its workers', from wait4's rusage
+
+
+def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrated:
+    """Calibrates in a forked child (after `setup`, e.g. pinning it) and reads its rusage."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.close(r)
+            if setup is not None:
+                setup()
+            os.write(w, json.dumps(calibrate(**kwargs).to_dict()).encode())  # type: ignore[arg-type]
+            status = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(status)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    _, status, usage = os.wait4(pid, 0)
+    assert status == 0, "the calibrating child failed (its traceback is above)"
+    return Calibrated(Calibration.from_dict(json.loads(b"".join(chunks))),
+                      usage.ru_utime + usage.ru_stime)
+
+
+@pytest.fixture(scope="module")
+def one_and_two_cores() -> tuple[Calibrated, Calibrated]:
+    """Two processes calibrated on one pinned core, then on two, at raised priority where
+    the user may raise it; tried again while other programs took the cores."""
+    def run() -> tuple[Calibrated, Calibrated]:
+        pinned = _in_a_child(for_the_recording(1), usable_cores=2)
+        free = _in_a_child(for_the_recording(2), usable_cores=2)
+        return pinned, free
+
+    def had_them(both: tuple[Calibrated, Calibrated]) -> bool:
+        pinned, free = (c.calibration for c in both)
+        return free.process_speedup > pinned.process_speedup * (1 + FREE_OVER_PINNED)
+
+    return until_it_had_the_cores(run, had_them, "two processes on two cores")
+
+
+@needs_two_cores
+def test_two_processes_on_one_pinned_core_get_what_one_gets(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    pinned = one_and_two_cores[0].calibration
+    assert pinned.processes == 2
+    assert pinned.process_speedup < ONE_CORE_SPEEDUP_MAX, pinned
+
+
+@needs_two_cores
+def test_two_processes_on_two_cores_get_more_than_on_one(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    pinned, free = (c.calibration for c in one_and_two_cores)
+    assert free.process_speedup > pinned.process_speedup * (1 + FREE_OVER_PINNED), (pinned, free)
+    assert free.process_speedup_low <= free.process_speedup <= free.process_speedup_high
+
+
+@needs_two_cores
+def test_the_machine_that_lost_a_core_changed_capacity(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    pinned, free = (c.calibration for c in one_and_two_cores)
+    assert capacity_changed(free, pinned)
+    assert not capacity_changed(free, free)
+
+
+def test_a_calibration_stays_within_its_cpu_budget(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    for c in one_and_two_cores:
+        assert c.child_cpu_s <= c.calibration.budget_cpu_s, c
+        # what it says it used is what the child used, less the child's own few ms
+        assert c.calibration.cpu_s <= c.child_cpu_s
+        assert c.calibration.cpu_s >= c.child_cpu_s - 0.02, c
+
+
+def test_a_budget_too_small_for_a_spawned_start_leaves_it_out_and_stays_within() -> None:
+    small = _in_a_child(None, usable_cores=2, budget_cpu_s=0.1)
+    assert small.child_cpu_s <= 0.1, small
+    assert small.calibration.rounds >= 1 and small.calibration.worker_start_spawn_s is None
+    assert small.calibration.worker_start_fork_s is not None
+
+
+def test_a_spawned_worker_starts_slower_than_a_forked_one(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    free = one_and_two_cores[1].calibration
+    assert free.worker_start_fork_s is not None and free.worker_start_spawn_s is not None
+    assert free.interpreter_start_s is not None and free.thread_start_s is not None
+    assert free.worker_start_spawn_s > free.worker_start_fork_s
+    # a spawned worker starts an interpreter, then imports multiprocessing and takes its task
+    assert 0 < free.interpreter_start_s < free.worker_start_spawn_s
+
+
+def test_threads_taking_turns_on_the_gil_are_never_faster_than_one(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    for c in one_and_two_cores:
+        assert c.calibration.gil_handoffs > 0
+        assert c.calibration.gil_handoff_cost is not None
+        assert c.calibration.gil_handoff_cost >= GIL_COST_MIN, c
+
+
+def test_one_usable_core_runs_one_process_and_no_together_round() -> None:
+    one = _in_a_child(None, usable_cores=1, measure_starts=False).calibration
+    assert one.processes == 1
+    assert one.process_speedup == one.process_speedup_low == one.process_speedup_high == 1.0
+    assert one.worker_start_spawn_s is None and one.thread_start_s is None
+    assert one.worker_start_fork_s is not None  # its worker's own start
+
+
+def test_a_calibration_survives_the_round_trip_through_meta(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    c = one_and_two_cores[1].calibration
+    d = json.loads(json.dumps(c.to_dict()))
+    assert Calibration.from_dict(d) == c  # it came from to_dict(): rounding has been done
+    assert Calibration.from_dict({**d, "from_a_later_version": 1}) == c
+    with pytest.raises(CalibrationError):
+        Calibration.from_dict({k: v for k, v in d.items() if k != "process_speedup"})
+
+
+def test_capacity_changes_beyond_the_stated_share_only(
+        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
+    c = one_and_two_cores[1].calibration
+    share = CAPACITY_CHANGE_SHARE
+    lost_a_core = dataclasses.replace(c, process_speedup=c.process_speedup / (1 + share * 1.2))
+    slower = dataclasses.replace(c, iterations_per_s=c.iterations_per_s / (1 + share * 1.2))
+    a_little = dataclasses.replace(c, process_speedup=c.process_speedup * (1 + share * 0.8),
+                                   iterations_per_s=c.iterations_per_s / (1 + share * 0.8))
+    assert capacity_changed(c, lost_a_core) and capacity_changed(lost_a_core, c)
+    assert capacity_changed(c, slower)
+    # a core lost behind a faster one is still a change
+    behind_a_faster_one = dataclasses.replace(
+        lost_a_core, iterations_per_s=c.iterations_per_s * (1 + share * 1.2))
+    assert capacity_changed(c, behind_a_faster_one)
+    assert not capacity_changed(c, a_little)
+
+
+def test_the_module_prints_a_calibration_and_refuses_a_bad_budget() -> None:
+    env = {**os.environ, "PYTHONWARNINGS": "error"}  # no warning from forking, either
+    done = subprocess.run([sys.executable, "-m", "inspector.record.calibrate", "--no-starts",
+                           "--usable-cores", "2"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert Calibration.from_dict(json.loads(done.stdout)).processes == min(2, os.cpu_count() or 1)
+    bad = subprocess.run([sys.executable, "-m", "inspector.record.calibrate",
+                          "--budget-cpu-s", "0"], capture_output=True, text=True)
+    assert bad.returncode != 0
+    assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+    assert "budget" in bad.stderr
