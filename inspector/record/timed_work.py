@@ -43,16 +43,16 @@ _SPAWN_LIKE = (
 )
 
 
-
 def spin(iterations: int) -> int:
+    """Pure-Python work that holds the GIL throughout and allocates nothing that lasts."""
     x = 0
     for i in range(iterations):
         x = (x * 31 + i) & 0xFFFF
     return x
 
 
-def _stampedspin(iterations: int, stamps: list[float]) -> None:
-    """_spin in chunks, stamping the clock before each and at the end."""
+def _stamped_spin(iterations: int, stamps: list[float]) -> None:
+    """spin() in chunks, stamping the clock before each and at the end."""
     clock = time.monotonic
     for _ in range(max(1, iterations // CHUNK_ITERATIONS)):
         stamps.append(clock())
@@ -64,7 +64,7 @@ def alone(iterations: int) -> list[float]:
     """[start, end, CPU] of one slice on this process's one thread."""
     stamps: list[float] = []
     cpu = time.process_time()
-    _stampedspin(iterations, stamps)
+    _stamped_spin(iterations, stamps)
     return [stamps[0], stamps[-1], time.process_time() - cpu]
 
 
@@ -78,7 +78,7 @@ def two_threads(iterations: int) -> list[float]:
 
     def half(mine: list[float]) -> None:
         go.wait()
-        _stampedspin(iterations // 2, mine)
+        _stamped_spin(iterations // 2, mine)
 
     threads = [threading.Thread(target=half, args=(s,)) for s in stamps]
     for t in threads:
@@ -175,7 +175,7 @@ class Workers:
 
 
 def iterations_per_cpu_s() -> float:
-    """The pace of _spin on this thread's CPU: doubles a run until it takes 1 ms."""
+    """The pace of spin() on this thread's CPU: doubles a run until it takes 1 ms."""
     n = 2000
     while True:
         cpu = time.thread_time()
@@ -187,6 +187,7 @@ def iterations_per_cpu_s() -> float:
 
 
 def thread_start_s() -> float:
+    """Thread.start() to the thread's first result in the caller's hands."""
     results: SimpleQueue[int] = SimpleQueue()
     started = time.monotonic()
     t = threading.Thread(target=lambda: results.put(spin(1)))
