@@ -48,9 +48,12 @@ FORK_CPU_S = 0.002
 # editable install's .pth finder is 15 of them), up to 95 on a busy one. A budget without room
 # for it beside three rounds of the shortest slices leaves it out.
 SPAWN_CPU_S = 0.06
-# The share of the budget the plan spends: the rest absorbs what the plan cannot foresee
-# (fork's page faults in a large recorder, a slow wake-up, the parent's own bookkeeping).
-PLANNED_SHARE = 0.85
+# The share of the budget the slices are sized to: a round costs up to ~10% more than its
+# slices (a fresh worker's copy-on-write faults, the pace of a busy host changing under it).
+PLANNED_SHARE = 0.8
+# A round more is run while, costing what the rounds so far did, it keeps the calibration
+# under this share of the budget: the rest absorbs a round dearer than those before it.
+RUNNING_SHARE = 0.95
 # A machine whose k-process capacity differs by more than this between a calibration at the
 # start of a recording and one at its end changed under it: on a quiet machine 20 calibrations
 # in a row spread up to ~15% (docs/calibration.md), so a larger change is the machine, not
@@ -156,7 +159,7 @@ def _round(workers: Workers, k: int, out: _Rounds) -> None:
     alone_wall = alone[1] - alone[0]
     out.alone_walls.append(alone_wall)
     if k > 1:
-        together = workers.run(ALONE, range(k))
+        together = workers.run(ALONE, range(k), spread=True)
         wall = max(w[1] for w in together) - min(w[0] for w in together)
         out.speedups.append(k * alone_wall / wall)
         out.inflations.append(statistics.mean(w[2] for w in together) / alone[2])
@@ -166,10 +169,11 @@ def _round(workers: Workers, k: int, out: _Rounds) -> None:
         out.handoff_s.append(split[4] / split[3])
 
 
-def _measure_rounds(k: int, rate: float, planned_cpu_s: float, spent: Callable[[], float]
+def _measure_rounds(k: int, rate: float, budget_cpu_s: float, spent: Callable[[], float]
                     ) -> tuple[_Rounds, Workers]:
-    """As many rounds as fit `planned_cpu_s` less what `spent()` says is gone, in k workers
-    kept for all of them; what they measured and the (closed) workers."""
+    """As many rounds as fit the budget less what `spent()` says is gone, in k workers kept
+    for all of them; what they measured and the (closed) workers."""
+    planned_cpu_s = budget_cpu_s * PLANNED_SHARE
     rounds, slice_s = _plan(planned_cpu_s - spent() - k * FORK_CPU_S, k)
     measured = _Rounds(slice_s=slice_s)
     workers = Workers(k, max(CHUNK_ITERATIONS, int(rate * slice_s)))
@@ -177,7 +181,7 @@ def _measure_rounds(k: int, rate: float, planned_cpu_s: float, spent: Callable[[
         before = spent() + sum(workers.cpu_s)
         for done in range(rounds):
             now = spent() + sum(workers.cpu_s)
-            if done and now + (now - before) / done > planned_cpu_s:
+            if done and now + (now - before) / done > budget_cpu_s * RUNNING_SHARE:
                 break  # a round more, costing what the others did, would not fit
             _round(workers, k, measured)
     finally:
@@ -201,14 +205,14 @@ def calibrate(usable_cores: int | None = None, budget_cpu_s: float = 0.2, *,
         usable_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     k = min(usable_cores, os.cpu_count() or 1)
     taken_at, wall0, cpu0, mark = time.time(), time.monotonic(), _cpu_used_s(), CpuMark.now()
-    planned_cpu_s = budget_cpu_s * PLANNED_SHARE
     rate = iterations_per_cpu_s()
     thread_s = spawn = None
-    spawn_fits = planned_cpu_s >= SPAWN_CPU_S + ROUNDS * (k + 2) * MIN_SLICE_S + k * FORK_CPU_S
+    spawn_fits = (budget_cpu_s * PLANNED_SHARE
+                  >= SPAWN_CPU_S + ROUNDS * (k + 2) * MIN_SLICE_S + k * FORK_CPU_S)
     if measure_starts:
         thread_s = statistics.median(thread_start_s() for _ in range(START_TRIES))
         spawn = spawn_like_start_s() if spawn_fits else None
-    measured, workers = _measure_rounds(k, rate, planned_cpu_s, lambda: _cpu_used_s() - cpu0)
+    measured, workers = _measure_rounds(k, rate, budget_cpu_s, lambda: _cpu_used_s() - cpu0)
 
     interval = sys.getswitchinterval()
     costs = [c / interval for c in measured.handoff_s]

@@ -114,6 +114,9 @@ class Workers:
         self.iterations = iterations
         self.start_s: list[float] = []  # each worker's fork to its first result
         self.cpu_s = [0.0] * k          # each worker's CPU as last told
+        self._cpus = (sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else [0])
+        self._pinned: list[int | None] = [None] * k  # the CPU each worker is pinned to
         try:
             for _ in range(k):
                 self._fork(iterations)
@@ -158,11 +161,29 @@ class Workers:
             self.cpu_s[worker] = reply[-1]
         return reply[:-1]
 
-    def run(self, command: bytes, workers: Sequence[int]) -> list[list[float]]:
-        """Each of `workers` runs `command` at once; their results."""
+    def run(self, command: bytes, workers: Sequence[int], spread: bool = False
+            ) -> list[list[float]]:
+        """Each of `workers` runs `command` at once; their results. `spread` puts worker i on
+        the i-th CPU this process may use (round the list): see _place."""
         for w in workers:
+            self._place(w, spread)
             os.write(self._pipes[w][0], command)
         return [self._reply(w) for w in workers]
+
+    def _place(self, worker: int, spread: bool) -> None:
+        """Pins a worker to its own CPU, or lets it run on all this process may use. Workers
+        woken at once on a machine with no idle CPU are queued where they were woken, two on
+        one CPU, and the kernel's balancer moves one only after several ms: a 10-ms slice then
+        measures the wake-up placement, not what the cores give a program running for
+        seconds. One alone is not pinned: it goes where the kernel finds room, as it would."""
+        cpus = self._cpus[worker % len(self._cpus)] if spread else None
+        if not hasattr(os, "sched_setaffinity") or self._pinned[worker] == cpus:
+            return
+        try:
+            os.sched_setaffinity(self._pids[worker], {cpus} if cpus is not None else self._cpus)
+            self._pinned[worker] = cpus
+        except OSError:  # not ours to place (a sandbox): measured where the kernel puts it
+            pass
 
     def close(self) -> None:
         for fds in self._pipes:
