@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from machine import for_the_recording, until_it_had_the_cores
+from machine import FREE_CORES_MAX_FOREIGN_LOAD, for_the_recording, measure_foreign_load
 
 from inspector.errors import CalibrationError
 from inspector.record.calibrate import (
@@ -32,6 +32,11 @@ needs_two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2,
 # (the demo measured 1.43-1.83x on these shared vCPUs, and one core gives ~1.0). Above the
 # share by which capacity_changed() calls two calibrations different.
 FREE_OVER_PINNED = CAPACITY_CHANGE_SHARE + 0.05
+# Two vCPUs the host runs on one physical core (hyperthreads of one core, or a core it shares)
+# make each process's slice dearer in CPU when both run: 1.15-1.4x where two processes got
+# 1.1-1.4x (against 0.75-1.05x where they got 1.8-2.0x), docs/calibration.md.
+SHARED_CORE_DEARER = 1.1
+TRIES = 5
 # Two processes squeezed onto one core get about what one gets; more is a measuring fault.
 ONE_CORE_SPEEDUP_MAX = 1.3
 # Threads taking turns on the GIL are never faster than one thread doing the same Python:
@@ -74,18 +79,24 @@ def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrate
 
 @pytest.fixture(scope="module")
 def one_and_two_cores() -> tuple[Calibrated, Calibrated]:
-    """Two processes calibrated on one pinned core, then on two, at raised priority where
-    the user may raise it; tried again while other programs took the cores."""
-    def run() -> tuple[Calibrated, Calibrated]:
-        pinned = _in_a_child(for_the_recording(1), usable_cores=2)
-        free = _in_a_child(for_the_recording(2), usable_cores=2)
-        return pinned, free
-
-    def had_them(both: tuple[Calibrated, Calibrated]) -> bool:
-        pinned, free = (c.calibration for c in both)
-        return free.process_speedup > pinned.process_speedup * (1 + FREE_OVER_PINNED)
-
-    return until_it_had_the_cores(run, had_them, "two processes on two cores")
+    """Two processes calibrated on one pinned core, then on two, at raised priority where the
+    user may raise it. Tried again while the two cores were not free: other programs took
+    them (/proc/stat, as machine.until_it_had_the_cores judges), or the host ran the two vCPUs
+    on one physical core (a slice's CPU grew when both ran: the calibration's own evidence)."""
+    seen: list[str] = []
+    for _ in range(TRIES):
+        (pinned, free), load = measure_foreign_load(
+            lambda: (_in_a_child(for_the_recording(1), usable_cores=2),
+                     _in_a_child(for_the_recording(2), usable_cores=2)))
+        p, f = pinned.calibration, free.calibration
+        if f.process_speedup > p.process_speedup * (1 + FREE_OVER_PINNED):
+            return pinned, free
+        seen.append(f"{f.process_speedup:.2f}x against {p.process_speedup:.2f}x with "
+                    f"{load:.0%} of the CPU taken by others and a slice "
+                    f"{f.process_cpu_inflation:.2f}x as dear together")
+        if load <= FREE_CORES_MAX_FOREIGN_LOAD and f.process_cpu_inflation <= SHARED_CORE_DEARER:
+            return pinned, free  # the cores were free: the tests judge what was measured
+    pytest.fail("two processes on two cores never had two free cores: " + "; ".join(seen))
 
 
 @needs_two_cores
@@ -102,14 +113,6 @@ def test_two_processes_on_two_cores_get_more_than_on_one(
     pinned, free = (c.calibration for c in one_and_two_cores)
     assert free.process_speedup > pinned.process_speedup * (1 + FREE_OVER_PINNED), (pinned, free)
     assert free.process_speedup_low <= free.process_speedup <= free.process_speedup_high
-
-
-@needs_two_cores
-def test_the_machine_that_lost_a_core_changed_capacity(
-        one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
-    pinned, free = (c.calibration for c in one_and_two_cores)
-    assert capacity_changed(free, pinned)
-    assert not capacity_changed(free, free)
 
 
 def test_a_calibration_stays_within_its_cpu_budget(
@@ -164,21 +167,21 @@ def test_a_calibration_survives_the_round_trip_through_meta(
         Calibration.from_dict({k: v for k, v in d.items() if k != "process_speedup"})
 
 
-def test_capacity_changes_beyond_the_stated_share_only(
+def test_capacity_is_what_the_processes_do_together_and_changes_beyond_the_share(
         one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
     c = one_and_two_cores[1].calibration
     share = CAPACITY_CHANGE_SHARE
     lost_a_core = dataclasses.replace(c, process_speedup=c.process_speedup / (1 + share * 1.2))
     slower = dataclasses.replace(c, iterations_per_s=c.iterations_per_s / (1 + share * 1.2))
-    a_little = dataclasses.replace(c, process_speedup=c.process_speedup * (1 + share * 0.8),
-                                   iterations_per_s=c.iterations_per_s / (1 + share * 0.8))
+    a_little = dataclasses.replace(c, iterations_per_s=c.iterations_per_s / (1 + share * 0.8))
     assert capacity_changed(c, lost_a_core) and capacity_changed(lost_a_core, c)
     assert capacity_changed(c, slower)
-    # a core lost behind a faster one is still a change
-    behind_a_faster_one = dataclasses.replace(
-        lost_a_core, iterations_per_s=c.iterations_per_s * (1 + share * 1.2))
-    assert capacity_changed(c, behind_a_faster_one)
-    assert not capacity_changed(c, a_little)
+    assert not capacity_changed(c, a_little) and not capacity_changed(c, c)
+    # one alone faster and the processes together no faster (shared physical cores): the
+    # capacity for k processes is the same
+    sibling_idle = dataclasses.replace(c, iterations_per_s=c.iterations_per_s * 1.8,
+                                       process_speedup=c.process_speedup / 1.8)
+    assert not capacity_changed(c, sibling_idle)
 
 
 def test_the_module_prints_a_calibration_and_refuses_a_bad_budget() -> None:
