@@ -27,10 +27,11 @@ from inspector.record.timed_work import (
     thread_start_s,
 )
 
-# The CPU a worker spends on its slice of Python in one measurement. Long enough that a
-# worker's start skew and wake-up (0.1-0.3 ms on these VMs) is a few percent of it, and that
-# two threads sharing one slice hand the GIL over a few times at 5 ms a turn; short enough
-# that three rounds of (1 alone, k together, 2 threads) and the start measurements fit 0.2 s.
+# The CPU a worker spends on its slice of Python in one measurement: at most this. What the
+# budget leaves after the starts is shared out over the rounds (6-8 ms slices here, where a
+# spawn-like start takes a third of 0.2 s), so a worker's start skew and wake-up (0.1-0.3 ms
+# on these VMs) stays a few percent of a slice. Two threads splitting a slice hand the GIL over
+# once or more: when the first's half ends, and every 5 ms before.
 SLICE_S = 0.015
 # Below this a slice says more about fork and wake-up latency than about the cores: the
 # budget then buys fewer rounds, not shorter ones.
@@ -52,14 +53,18 @@ SPAWN_CPU_S = 0.06
 # slices (a fresh worker's copy-on-write faults, the pace of a busy host changing under it).
 PLANNED_SHARE = 0.8
 # A round more is run while, costing what the rounds so far did, it keeps the calibration
-# under this share of the budget: the rest absorbs a round dearer than those before it.
-RUNNING_SHARE = 0.95
+# under this share of the budget: the rest absorbs a round dearer than those before it (100
+# calibrations on this busy host, 5 loads: at most 196 ms of 200 with 0.95).
+RUNNING_SHARE = 0.9
 # A machine where what k processes do together differs by more than this between a calibration
-# at the start of a recording and one at its end changed under it. Twenty calibrations in a
-# row with the cores to themselves stayed within ~10% of each other (docs/calibration.md); on
-# this busy shared host, with a neighbour's load coming and going, 20-80% of consecutive pairs
-# differ by more: that is the machine changing, which the flag is for.
+# at the start of a recording and one at its end changed under it. Of twenty calibrations in a
+# row with the cores to themselves, 15-18 stayed within 8% of their median; the others were
+# 1.1-1.7x, when the host freed its physical cores for a moment (docs/calibration.md). With a
+# neighbour's load coming and going, half of consecutive pairs differ by more: that is the
+# machine changing, which the flag is for.
 CAPACITY_CHANGE_SHARE = 0.25
+
+
 @dataclass(frozen=True)
 class Calibration:
     """The machine as measured. Times are seconds (wall unless `cpu` is in the name)."""
