@@ -58,7 +58,7 @@ PLANNED_SHARE = 0.8
 RUNNING_SHARE = 0.9
 # A machine where what k processes do together differs by more than this between a calibration
 # at the start of a recording and one at its end changed under it. Of twenty calibrations in a
-# row with the cores to themselves, 15-18 stayed within 8% of their median; the others were
+# row with the cores to themselves, 15-18 stayed within 11% of their median; the others were
 # 1.1-1.7x, when the host freed its physical cores for a moment (docs/calibration.md). With a
 # neighbour's load coming and going, half of consecutive pairs differ by more: that is the
 # machine changing, which the flag is for.
