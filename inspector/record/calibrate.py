@@ -100,8 +100,8 @@ class Calibration:
         return self.iterations_per_s * self.process_speedup
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v)
-                for k, v in asdict(self).items()}
+        """JSON-able, for a recording's meta; from_dict() gives back an equal Calibration."""
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibration:
@@ -129,7 +129,7 @@ def capacity_changed(before: Calibration, after: Calibration,
     calibrations (at a recording's start and end): the machine changed under the recording.
     Not the speed-up or one process's pace apart: on a host whose vCPUs share physical cores
     they flip together and opposite (one alone at 16 M iterations/s and two at 9 M each, or
-    all at 9 M: 1.1x or 2.0x) while what the two do together stays within ~10%."""
+    all at 9 M: 1.1x or 2.0x) while what the two do together stays within ~11%."""
     a, b = before.together_iterations_per_s, after.together_iterations_per_s
     return min(a, b) <= 0 or max(a, b) / min(a, b) - 1 > share
 
