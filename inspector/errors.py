@@ -54,3 +54,7 @@ class DemoError(InspectorError):
 
 class JobError(InspectorError):
     """A demo job produced a wrong answer or could not reach its server."""
+
+
+class CalibrationError(InspectorError):
+    """Measuring the machine (inspector.record.calibrate) failed: a worker it forked died."""
