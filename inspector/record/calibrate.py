@@ -12,8 +12,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 from inspector.errors import CalibrationError
 from inspector.machine_load import CpuMark
@@ -26,6 +25,7 @@ from inspector.record.timed_work import (
     spawn_like_start_s,
     thread_start_s,
 )
+from inspector.recording.calibration import Calibration
 
 # The CPU a worker spends on its slice of Python in one measurement: at most this. What the
 # budget leaves after the starts is shared out over the rounds (6-8 ms slices here, where a
@@ -56,82 +56,6 @@ PLANNED_SHARE = 0.8
 # under this share of the budget: the rest absorbs a round dearer than those before it (100
 # calibrations on this busy host, 5 loads: at most 196 ms of 200 with 0.95).
 RUNNING_SHARE = 0.9
-# A machine where what k processes do together differs by more than this between a calibration
-# at the start of a recording and one at its end changed under it. Of twenty calibrations in a
-# row with the cores to themselves, 15-18 stayed within 11% of their median; the others were
-# 1.1-1.7x, when the host freed its physical cores for a moment (docs/calibration.md). With a
-# neighbour's load coming and going, half of consecutive pairs differ by more: that is the
-# machine changing, which the flag is for.
-CAPACITY_CHANGE_SHARE = 0.25
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The machine as measured. Times are seconds (wall unless `cpu` is in the name)."""
-
-    taken_at: float                 # Unix time at the start
-    wall_s: float
-    cpu_s: float                    # the calibration's own CPU, its children included
-    budget_cpu_s: float
-    processes: int                  # k: the processes run at once
-    rounds: int
-    slice_cpu_s: float              # each worker's planned slice of Python
-    process_speedup: float          # k at once against 1 alone, median of the rounds
-    process_speedup_low: float      # the rounds' min and max
-    process_speedup_high: float
-    process_cpu_inflation: float    # a slice's CPU when k run at once / alone (shared cores)
-    iterations_per_s: float         # one worker alone, wall: the machine's pace
-    gil_switch_interval_s: float    # sys.getswitchinterval() of the calibrating interpreter
-    gil_handoffs: int               # hand-offs seen over all rounds
-    gil_handoff_s: float | None     # the wall each hand-off costs, median (None: none seen)
-    gil_handoff_cost: float | None  # that over the switch interval: threads taking turns
-    gil_handoff_cost_low: float | None   # every interval cost this much more; rounds' range
-    gil_handoff_cost_high: float | None
-    worker_start_fork_s: float | None    # fork, first result back (None: not measured)
-    worker_start_spawn_s: float | None   # a spawn-like start, first result back
-    interpreter_start_s: float | None    # sys.executable to its first line of -c code
-    thread_start_s: float | None         # Thread.start() to its first result
-    others_busy_cores: float        # cores other programs kept busy meanwhile (mean)
-    method: str
-
-    @property
-    def together_iterations_per_s(self) -> float:
-        """What the k processes do together: the machine's capacity for this program."""
-        return self.iterations_per_s * self.process_speedup
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able, for a recording's meta; from_dict() gives back an equal Calibration."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Calibration:
-        """From to_dict()'s output (a recording's meta); keys it does not know are ignored."""
-        try:
-            return cls(**{f.name: d[f.name] for f in fields(cls)})
-        except (KeyError, TypeError) as e:
-            raise CalibrationError(f"not a calibration: {e!r} missing or wrong") from None
-
-    def summary(self) -> str:
-        """One line: 'here 2 processes got 1.43x (1.14-1.73) of one; ...'."""
-        parts = [f"here {self.processes} processes got {self.process_speedup:.2f}x "
-                 f"({self.process_speedup_low:.2f}-{self.process_speedup_high:.2f}) of one"]
-        if self.gil_handoff_cost is not None:
-            parts.append(f"threads taking turns on the GIL cost {self.gil_handoff_cost:+.0%}")
-        if self.worker_start_fork_s is not None and self.worker_start_spawn_s is not None:
-            parts.append(f"a worker started in {self.worker_start_fork_s * 1e3:.1f} ms "
-                         f"(fork), {self.worker_start_spawn_s * 1e3:.0f} ms (spawn)")
-        return "; ".join(parts)
-
-
-def capacity_changed(before: Calibration, after: Calibration,
-                     share: float = CAPACITY_CHANGE_SHARE) -> bool:
-    """Whether what the k processes do together moved by more than `share` between two
-    calibrations (at a recording's start and end): the machine changed under the recording.
-    Not the speed-up or one process's pace apart: on a host whose vCPUs share physical cores
-    they flip together and opposite (one alone at 16 M iterations/s and two at 9 M each, or
-    all at 9 M: 1.1x or 2.0x) while what the two do together stays within ~11%."""
-    a, b = before.together_iterations_per_s, after.together_iterations_per_s
-    return min(a, b) <= 0 or max(a, b) / min(a, b) - 1 > share
 
 
 def _cpu_used_s() -> float:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
+from inspector.recording.calibration import Calibration
 from inspector.recording.schema import FORMAT_VERSION
 
 Mode = Literal["launch", "attach", "merged"]
@@ -150,4 +151,8 @@ class Meta:
     target_exit_s: Optional[float] = None
     backend: Optional[Backend] = "procfs"  # absent from files older than the key: procfs
     merge: Optional[MergeMeta] = None      # set in a merged recording only
+    # the machine measured beside the recording (record/calibrate.py), at its start and,
+    # where asked (--calibrate-end), at its end; None when not measured or unreadable
+    calibration: Optional[Calibration] = None
+    calibration_end: Optional[Calibration] = None
     extra: Mapping[str, Any] = field(default_factory=dict)

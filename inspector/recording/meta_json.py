@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Optional, cast
 
 from inspector.errors import RecordingError
+from inspector.recording.calibration import Calibration
 from inspector.recording.meta import (
     Backend,
     Gil,
@@ -122,7 +123,13 @@ def parse_meta(raw: Mapping[str, Any], path: Path, where: str = "meta ",
         backend=_choice(raw.get("backend"), _BACKENDS) if "backend" in raw else "procfs",
         merge=(_merge(merge, path, where + "merge.", format_version)
                if merge is not None else None),
+        calibration=_calibration(raw.get("calibration")),
+        calibration_end=_calibration(raw.get("calibration_end")),
         extra=_extra(raw, Meta, _NOT_FIELDS))
+
+
+def _calibration(raw: Any) -> Optional[Calibration]:
+    return Calibration.from_dict(raw) if isinstance(raw, Mapping) else None
 
 
 def meta_to_json(meta: Meta) -> dict[str, Any]:
@@ -134,6 +141,8 @@ def meta_to_json(meta: Meta) -> dict[str, Any]:
 def _json(value: Any) -> Any:
     if isinstance(value, RateChange):  # the file keeps it as [t_s, pid, rate]
         return [value.t_s, value.pid, value.rate_hz]
+    if isinstance(value, Calibration):  # every field, None included: from_dict needs them
+        return value.to_dict()
     if is_dataclass(value) and not isinstance(value, type):
         out = {f.name: _json(getattr(value, f.name)) for f in fields(value)
                if f.name != "extra" and getattr(value, f.name) is not None}
