@@ -105,6 +105,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
         proc_map = _write_processes(writer, rec, host, shift, source.clock_offset_s,
                                     next_proc_id, pid_offset)
         _write_samples(writer, rec, proc_map, shift, pid_offset)
+        _write_process_cores(writer, rec, proc_map, shift)
         if host not in machine_hosts:  # one series per machine: every recorder there saw it
             machine_hosts.add(host)
             for t, busy, mine in zip(rec.machine_samples["t_s"].tolist(),
@@ -217,6 +218,21 @@ def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: 
     return proc_map
 
 
+def _write_process_cores(writer: RecordingWriter, rec: Recording, proc_map: dict[int, int],
+                         shift: float) -> None:
+    """Each process's cores over time, renumbered and on the merged clock (a CPU list names
+    its own host's CPUs: processes.host says which)."""
+    for row in rec.process_cores.to_dict("records"):
+        proc_id = proc_map.get(int(row["proc_id"]))
+        if proc_id is None:
+            continue
+        writer.add_process_cores(
+            float(row["t_s"]) + shift, proc_id, plain(row.get("cpus")),
+            opt_int(row.get("affinity_cores")), plain(row.get("quota_cores")),
+            plain(row.get("usable_cores")), plain(row.get("cores_limited_by")),
+            plain(row.get("quota_cgroup")))
+
+
 def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], shift: float,
           pid_offset: int, time_columns: Sequence[str] = ("t_s",)) -> list[tuple[Any, ...]]:
     """The frame's `columns` as rows of Python values, times shifted, ids renumbered."""
@@ -323,5 +339,5 @@ def _subset(rec: Recording, proc_ids: set[int], host: str, meta: Meta) -> Record
     return Recording(Path(f"{rec.path}#{meta.hostname}"), meta, procs,
                      by_proc(rec.threads), by_proc(rec.process_samples),
                      by_proc(rec.thread_samples), by_proc(rec.stacks), problems,
-                     by_proc(rec.gil_samples), machine)
+                     by_proc(rec.gil_samples), machine, by_proc(rec.process_cores))
 

@@ -28,6 +28,8 @@ class Recording:
     problems: pd.DataFrame = field(default_factory=pd.DataFrame)
     gil_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
     machine_samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Each process's cores as first seen and at each change (empty in files before it)
+    process_cores: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def duration_s(self) -> float:

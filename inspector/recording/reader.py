@@ -13,6 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from inspector.errors import RecordingError
 from inspector.recording.background import Background
 from inspector.recording.columns import Irregular, column_kinds, read_frame
@@ -21,6 +24,7 @@ from inspector.recording.model import Recording
 from inspector.recording.schema import (
     MACHINE_SAMPLE_COLUMNS,
     PROCESS_COLUMNS,
+    PROCESS_CORES_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
@@ -113,6 +117,7 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
         db, p, "SELECT * FROM machine_samples ORDER BY t_s" if has_table(db, p, "machine_samples")
         else "SELECT NULL AS t_s, NULL AS busy_cores, NULL AS recorder_cores WHERE 0",
         MACHINE_SAMPLE_COLUMNS)
+    process_cores = _process_cores(db, p)
     # last: the blocks were decoded meanwhile
     process_samples = tables["process_samples"]
     thread_samples = with_blocks(tables["thread_samples"], blocks)
@@ -121,4 +126,26 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
         meta = replace(meta, duration_s=float(max(last)) if last else 0.0)
     return Recording(p, meta, processes, threads, process_samples, thread_samples,
-                     tables["stacks"], problems, gil_samples, machine_samples)
+                     tables["stacks"], problems, gil_samples, machine_samples, process_cores)
+
+
+def _process_cores(db: sqlite3.Connection, p: Path) -> pd.DataFrame:
+    """process_cores, sorted by process and time, every column present: empty for a file
+    written before the table. Values of the wrong kind refuse the file (as in every table);
+    a row without its time or process is dropped, a `cpus` that is no CPU list stays as it
+    is (the analysis takes it as unknown: recording.cpus.parse_cpus)."""
+    if not has_table(db, p, "process_cores"):
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c not in _CORES_TEXT else object)
+                             for c in PROCESS_CORES_COLUMNS})
+    df = read_frame(db, p, "SELECT * FROM process_cores", ("t_s", "proc_id"))
+    for c in PROCESS_CORES_COLUMNS:
+        if c not in df.columns:
+            df[c] = None if c in _CORES_TEXT else np.nan
+    df = df[list(PROCESS_CORES_COLUMNS)]
+    keep = df["t_s"].notna() & df["proc_id"].notna()
+    with np.errstate(invalid="ignore"):
+        keep &= np.isfinite(df["t_s"].to_numpy(dtype="float64"))
+    return df[keep].sort_values(["proc_id", "t_s"], kind="stable").reset_index(drop=True)
+
+
+_CORES_TEXT = ("cpus", "cores_limited_by", "quota_cgroup")
