@@ -20,11 +20,14 @@ import pytest
 from machine import cores_for, for_the_recording
 
 import inspector
+from inspector.analyze import diagnose
+from inspector.analyze.evidence import RecorderShare
 from inspector.analyze.thresholds import WORKING_PROCESS_CORES
 from inspector.analyze.usable import usable_cores_over_time, usable_cores_summary
 from inspector.recording import RecordingError
 from inspector.recording.cpus import format_cpus, parse_cpus
 from inspector.recording.merge import Source, merge, parts
+from inspector.text.evidence import cores_sentence, say
 
 PY = sys.executable
 WORKLOAD = Path(__file__).parent / "workloads" / "pin_then_pool.py"
@@ -105,6 +108,22 @@ def test_a_pool_forked_after_its_parent_pinned_itself_has_one_core(pinned_parent
     assert len(work) >= 5
     assert (usable.loc[work] == 1.0).all(), usable.loc[work]
     assert usable_cores_summary(rec) == (1.0, "affinity")
+
+
+def test_the_verdict_judges_workers_pinned_by_their_initializer_against_their_one_core(
+        tmp_path: Path) -> None:
+    """The parent stays free, so the root's latest affinity says two cores: the verdict
+    must follow the working processes' own, and put the wait for a core on their own
+    threads queueing on it, not on the recorder."""
+    cores_for(2)
+    _proc, rec = record(tmp_path / "verdict.sqlite", "workers-same")
+    diag = diagnose(rec)
+    assert diag.usable_cores == 1.0 and diag.cores_limited_by == "affinity", diag.usable_cores
+    assert cores_sentence(diag.cores).endswith("1 usable by this program (affinity)")
+    assert diag.verdict.advice not in ("multiprocessing", "more-processes")
+    shares = [f for f in diag.verdict.evidence if isinstance(f, RecorderShare)]
+    if shares:  # the two workers queued on one core: most of that wait is their own
+        assert shares[0].own_s >= 0.5 * shares[0].queued_s, say(shares[0])
 
 
 def test_the_psutil_backend_follows_the_pin_too(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from inspector.analyze.shapes import ChildRun, StragglerTail, sequential_childre
 from inspector.analyze.states import each_distinct, thread_states
 from inspector.analyze.threads import peak, thread_facts
 from inspector.analyze.thresholds import DISK_SYSCALLS, MIN_INTERVALS, RUNQUEUE_NOTE_SHARE
+from inspector.analyze.usable import usable_cores_over_time, usable_cores_summary
 from inspector.analyze.verdict import VerdictInputs, verdict
 from inspector.analyze.wall import Phase, WallTime
 from inspector.recording import Recording
@@ -45,7 +46,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
-    usable = min(float(cpu_count), rec.usable_cores)
+    usable_now, limited_by = usable_cores_summary(rec)
+    usable = min(float(cpu_count), usable_now)
     procs = rec.processes
     psamp = rec.process_samples
     candidates, starved = judge_blocks(loop_blocks(rec.stacks), rec.stacks, states)
@@ -99,10 +101,11 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         shape.append(tail.fact)
     judged = verdict(VerdictInputs(
         states=v_states, processes=v_procs, contention=v_contention, blocks=blocks,
-        starved=starved, cores=Cores(cpu_count, usable, rec.cores_limited_by), wall=v_wall,
+        starved=starved, cores=Cores(cpu_count, usable, limited_by), wall=v_wall,
         locks=locks, phases=phases, focus=focus, stacks=rec.stacks, predicted=predicted,
         unknown=_unknown(states), shape=tuple(shape)))
-    share = _recorder_share_of_queueing(states, recorder, others, wall)
+    share = _recorder_share_of_queueing(states, iv, usable_cores_over_time(rec), recorder,
+                                        others, wall)
     if share is not None:
         judged = replace(judged, evidence=(*judged.evidence, share))
     if os.environ.get(SELF_CHECK_ENV):
@@ -128,7 +131,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         stacks_enabled=stacks_enabled,
         notes=tuple(notes),
         usable_cores=round(usable, 3),
-        cores_limited_by=rec.cores_limited_by if usable < cpu_count else None,
+        cores_limited_by=limited_by if usable < cpu_count else None,
         wall=wall, phases=phases if len(phases) >= 2 else (), verdict_phase=focus,
         lock_contention=locks, loop_starved=tuple(starved), predicted=predicted,
         recorder_cores=recorder, other_cores=others, gil_waits_by_address_share=by_address,
@@ -293,21 +296,30 @@ def _machine_load(rec: Recording, iv: pd.DataFrame) -> tuple[float | None, float
     return recorder, others
 
 
-def _recorder_share_of_queueing(states: pd.DataFrame, recorder: float | None,
+def _recorder_share_of_queueing(states: pd.DataFrame, iv: pd.DataFrame,
+                                usable: pd.Series, recorder: float | None,
                                 others: float | None, wall: WallTime
                                 ) -> ev.RecorderShare | None:
     """Who took the cores the program waited for: a sentence when its threads waited for a
-    core for a noticeable part of the run and the recording measured the machine. The
-    waiting is shared out in proportion to the cores the recorder and other programs used
-    (an estimate: the scheduler does not say who ran instead)."""
+    core for a noticeable part of the run and the recording measured the machine. First its
+    own threads: runnable beyond the cores it could use then (its affinity, its quota, each
+    moment), they queued on each other. The rest is shared out in proportion to the cores
+    the recorder and other programs used (an estimate: the scheduler does not say who ran
+    instead)."""
     if recorder is None or others is None or states.empty or wall.wall_s <= 0:
         return None
     queued = float(states["runqueue_s"].sum())
     if queued < RUNQUEUE_NOTE_SHARE * wall.wall_s:
         return None
+    own = 0.0
+    if not iv.empty and not usable.empty:
+        cores = usable.reindex(iv["t_s"].to_numpy(), method="nearest").to_numpy()
+        beyond = (iv["runnable"].to_numpy() - cores).clip(min=0.0)
+        own = min(queued, float((beyond * iv["dt_s"].to_numpy()).sum()))
     taken = recorder + others
-    ours = queued * recorder / taken if taken > 0 else 0.0
-    return ev.RecorderShare(queued, recorder, others, ours)
+    rest = queued - own
+    ours = rest * recorder / taken if taken > 0 else 0.0
+    return ev.RecorderShare(queued, recorder, others, ours, own)
 
 
 def _socket_waits(states: pd.DataFrame) -> bool:

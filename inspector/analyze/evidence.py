@@ -131,6 +131,7 @@ class RecorderShare(Fact):
     recorder_cores: float
     other_cores: float
     recorder_share_s: float
+    own_s: float = 0.0           # of the wait, its own threads queued beyond its usable cores
 
 
 # -- why an advice fits: Advised.why ---------------------------------------------------------

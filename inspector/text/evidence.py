@@ -146,8 +146,10 @@ def _(f: ev.LoopStarved) -> str:
 
 @say.register
 def _(f: ev.RecorderShare) -> str:
-    return (f"threads waited {f.queued_s:.1f} s for a core; meanwhile the recorder and its "
-            f"py-spy runs used {f.recorder_cores:.2f} cores on average and other programs "
+    own = (f"{f.own_s:.1f} s of it its own threads queued beyond the cores it could use; "
+           if f.own_s >= 0.05 else "")
+    return (f"threads waited {f.queued_s:.1f} s for a core; {own}meanwhile the recorder and "
+            f"its py-spy runs used {f.recorder_cores:.2f} cores on average and other programs "
             f"{f.other_cores:.2f}: about {f.recorder_share_s:.1f} s of that wait is the "
             "recorder's share")
 
