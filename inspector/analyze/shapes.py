@@ -13,13 +13,15 @@ import pandas as pd
 
 from inspector.analyze import evidence as ev
 from inspector.analyze.predict import Children
-from inspector.analyze.thresholds import BUSY_CPU_SHARE
 from inspector.analyze.wall import PARALLEL, SERIAL, Phase, phase_rows
 from inspector.recording import Recording
 
 # Children run one after another are the run's shape when their lives cover at least half of
 # it: then what running them at once could gain is most of what any change could.
 CHILDREN_SHARE = 0.5
+# A worker of a split workload computed in a stretch when it ran a quarter of it or more: on
+# a machine others keep busy, two workers side by side may get little more than that each.
+WORKER_CPU_SHARE = 0.25
 # ... and while they ran, their parent computed little: it waited for each (a pipeline whose
 # parent works beside its children is another shape). A tenth of the span, in CPU.
 PARENT_CPU_SHARE = 0.1
@@ -123,13 +125,13 @@ def straggler(states: pd.DataFrame, phases: tuple[Phase, ...], names: dict[tuple
         if before.kind != PARALLEL or after.kind != SERIAL:
             continue
         tail = phase_rows(states, after)
-        busy_tail = _busy(tail)
+        busy_tail = _busy(tail, after.duration_s)
         if busy_tail.empty:
             continue
         top = busy_tail.idxmax()
-        if busy_tail.get(top, 0.0) < 0.5 * busy_tail.sum():
+        if busy_tail.get(top, 0.0) < 0.5 * float(tail["cpu_s"].sum()):
             continue
-        busy_before = _busy(phase_rows(states, before))
+        busy_before = _busy(phase_rows(states, before), before.duration_s)
         if top not in busy_before.index or len(busy_before) < 2:
             continue
         proc_id, tid = top
@@ -143,9 +145,11 @@ def straggler(states: pd.DataFrame, phases: tuple[Phase, ...], names: dict[tuple
     return None
 
 
-def _busy(rows: pd.DataFrame) -> pd.Series:
-    """(proc_id, tid) -> CPU seconds, of the threads on a CPU half of some interval."""
-    if rows.empty:
+def _busy(rows: pd.DataFrame, span_s: float) -> pd.Series:
+    """(proc_id, tid) -> CPU seconds, of the threads that computed in `span_s`: on a CPU
+    WORKER_CPU_SHARE of it or more (a quarter: on a machine others keep busy, two workers
+    computing side by side may get little more than that each)."""
+    if rows.empty or span_s <= 0:
         return pd.Series(dtype="float64")
-    on = rows[rows["cpu_s"] >= BUSY_CPU_SHARE * rows["dt_s"]]
-    return on.groupby(["proc_id", "tid"])["cpu_s"].sum()
+    cpu = rows.groupby(["proc_id", "tid"])["cpu_s"].sum()
+    return cpu[cpu >= WORKER_CPU_SHARE * span_s]

@@ -365,10 +365,10 @@ def _(f: ev.ChildrenCouldOverlap) -> str:
 def _(f: ev.Straggler) -> str:
     who = f" ({f.name})" if f.name else ""
     return (f"a straggler: pid {f.pid} tid {f.tid}{who} computed alone for {f.alone_s:.1f} s "
-            f"at the end of the parallel work while {f.idle_cores:g} other usable "
-            f"core{'s' if f.idle_cores != 1 else ''} idled (about "
-            f"{f.alone_s * f.idle_cores:.1f} core-seconds): no model change spreads one task; "
-            "start the longest tasks first, or cut them smaller")
+            f"at the end of the parallel work, leaving {f.idle_cores:g} other usable "
+            f"core{'s' if f.idle_cores != 1 else ''} to others (about "
+            f"{f.alone_s * f.idle_cores:.1f} core-seconds unused): no model change spreads "
+            "one task; start the longest tasks first, or cut them smaller")
 
 
 @say.register
@@ -382,7 +382,8 @@ def _(f: ev.ComputingSpread) -> str:
     recorder = (f" (less the {f.recorder_cores:.2f} cores the recorder took)"
                 if f.recorder_cores > 0.01 else "")
     return (f"{f.computing_s:.1f} s of computing ({f.work_s:.1f} s of one core's work) "
-            f"{how} over {f.cores:g} cores, which give {f.gain:.2f}x of one here{recorder}")
+            f"{how} over {f.cores:g} core{'s' if f.cores != 1 else ''}, which give "
+            f"{f.gain:.2f}x of one here{recorder}")
 
 
 @say.register
@@ -425,13 +426,15 @@ def _(f: ev.WorkersStart) -> str:
 def _(f: ev.MachineBasis) -> str:
     c = f.capacity
     if c.measured:
-        machine = (f"measured here: {c.processes} processes got {c.process_gain.mid:.2f}x "
+        machine = (f"measured here: {c.processes} process{'es' if c.processes != 1 else ''} "
+                   f"got {c.process_gain.mid:.2f}x "
                    f"({c.process_gain.low:.2f}-{c.process_gain.high:.2f}) of one, threads "
                    f"taking turns on a GIL cost {c.gil_cost.mid:+.0%}")
     else:
-        machine = (f"not measured on this machine (no calibration): {c.processes} processes "
-                   f"assumed to give {c.process_gain.low:.2f}-{c.process_gain.high:.2f}x of "
-                   f"one, a GIL's turns {c.gil_cost.low:+.0%} to {c.gil_cost.high:+.0%}")
+        machine = (f"not measured on this machine (no calibration): {c.processes} "
+                   f"process{'es' if c.processes != 1 else ''} assumed to give "
+                   f"{c.process_gain.low:.2f}-{c.process_gain.high:.2f}x of one, a GIL's "
+                   f"turns {c.gil_cost.low:+.0%} to {c.gil_cost.high:+.0%}")
     if f.multiplexed:
         waits = "its waits were a selector's (an event loop's): already overlapped"
     elif f.io_concurrency_own:
