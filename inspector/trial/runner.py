@@ -12,11 +12,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from inspector.analyze.predict import DEFAULT_IO_CONCURRENCY
 from inspector.analyze.vocabulary import advice_of
 from inspector.errors import TrialError, TrialRefused
 from inspector.trial.launch import SWAPS, ChildRun, python_flag_refusal, run_child
 from inspector.trial.outcome import Predicted, Swap, Timing, TrialResult
+
+if TYPE_CHECKING:
+    from inspector.analyze import Diagnosis
 
 DEFAULT_REPEAT = 3
 # What the hook looks for, by the model swapped in.
@@ -87,40 +92,73 @@ def _trial(plan: TrialPlan, workdir: Path, say: Callable[[str], None]
                                "calls as coroutines, not swapping a pool; --to threading or "
                                "--to multiprocessing tries those models")
         return NothingToTry(advice, original_rec)
-    predicted, why_not = _predicted(diagnosis.predicted.get(model))
-    say(f"  trying {model}: predicted "
-        + (predicted.text() if predicted else f"nothing ({why_not})"))
-
-    reference = _masked(first.stdout, plan.masks)
-    originals: list[ChildRun] = []
-    swapped: list[ChildRun] = []
-    swaps: tuple[Swap, ...] = ()
-    left: tuple[str, ...] = ()
+    say(f"  trying {model}")
+    predicted: Predicted | None = None
+    why_not: str | None = None
+    rounds = _Rounds(plan, workdir, model, _masked(first.stdout, plan.masks))
     for n in range(plan.repeat):
         # The swapped side first in the first round (a refusal costs one run), then in turns,
         # so that a drift in the machine's load falls on both sides alike.
         for side in (("swapped", "original") if n % 2 == 0 else ("original", "swapped")):
             if side == "original":
-                run = run_child(plan.command, workdir)
-                _check_original(run)
-                _check_stable(run, reference, plan.masks)
-                originals.append(run)
-            else:
-                run = run_child(plan.command, workdir, to=model)
-                swaps, left = _check_swapped(run, reference, plan.masks, model)
-                swapped.append(run)
-        say(f"  round {n + 1}/{plan.repeat}: original {originals[-1].wall_s:.2f} s, "
-            f"swapped {swapped[-1].wall_s:.2f} s")
+                rounds.original()
+            elif rounds.swapped() == 1:
+                predicted, why_not = _prediction(diagnosis, original_rec, model, rounds.swaps)
+                say(f"  swapped {'; '.join(s.sentence() for s in rounds.swaps)}; predicted "
+                    + (predicted.text() if predicted else f"nothing ({why_not})"))
+        say(f"  round {n + 1}/{plan.repeat}: original {rounds.originals[-1].wall_s:.2f} s, "
+            f"swapped {rounds.swaps_run[-1].wall_s:.2f} s")
     swapped_rec = plan.directory / f"swapped-{model}.sqlite"
     last = run_child(plan.command, workdir, to=model, record=swapped_rec)
-    _check_swapped(last, reference, plan.masks, model)
+    _check_swapped(last, rounds.reference, plan.masks, model)
     say(f"  swapped, recorded: {last.wall_s:.1f} s")
     return TrialResult(
-        command=plan.command, advice=advice, model=model, swaps=swaps, left=left,
-        original=Timing(tuple(r.wall_s for r in originals),
-                        tuple(r.foreign_load for r in originals)),
-        swapped=Timing(tuple(r.wall_s for r in swapped), tuple(r.foreign_load for r in swapped)),
+        command=plan.command, advice=advice, model=model, swaps=rounds.swaps, left=rounds.left,
+        original=_timing(rounds.originals), swapped=_timing(rounds.swaps_run),
         predicted=predicted, no_prediction=why_not, recordings=(original_rec, swapped_rec))
+
+
+class _Rounds:
+    """The unrecorded runs of both sides, each checked as it ends."""
+
+    def __init__(self, plan: TrialPlan, workdir: Path, model: str, reference: str) -> None:
+        self.plan, self.workdir, self.model, self.reference = plan, workdir, model, reference
+        self.originals: list[ChildRun] = []
+        self.swaps_run: list[ChildRun] = []
+        self.swaps: tuple[Swap, ...] = ()
+        self.left: tuple[str, ...] = ()
+
+    def original(self) -> None:
+        run = run_child(self.plan.command, self.workdir)
+        _check_original(run)
+        _check_stable(run, self.reference, self.plan.masks)
+        self.originals.append(run)
+
+    def swapped(self) -> int:
+        """Runs the swapped side once; returns how many times it has run."""
+        run = run_child(self.plan.command, self.workdir, to=self.model)
+        self.swaps, self.left = _check_swapped(run, self.reference, self.plan.masks,
+                                               self.model)
+        self.swaps_run.append(run)
+        return len(self.swaps_run)
+
+
+def _timing(runs: Sequence[ChildRun]) -> Timing:
+    return Timing(tuple(r.wall_s for r in runs), tuple(r.foreign_load for r in runs))
+
+
+def _prediction(diagnosis: Diagnosis, recording: Path, model: str, swaps: Sequence[Swap]
+                ) -> tuple[Predicted | None, str | None]:
+    """What the recorded original predicts for the pools as swapped: the diagnosis's
+    predictions assume DEFAULT_IO_CONCURRENCY waits in flight, where the swapped pools keep
+    the original's worker count; so with another count the recording is diagnosed again."""
+    from inspector.analyze import diagnose
+    from inspector.recording import load
+
+    workers = max((s.workers for s in swaps if s.workers), default=None)
+    if workers is not None and workers != DEFAULT_IO_CONCURRENCY:
+        diagnosis = diagnose(load(recording), io_concurrency=workers)
+    return _predicted(diagnosis.predicted.get(model))
 
 
 def _predicted(p: object) -> tuple[Predicted | None, str | None]:
@@ -212,6 +250,10 @@ def publish(result: TrialResult, directory: Path) -> TrialResult:
     recordings = [load(path) for path in result.recordings]
     labels = ("original", f"swapped to {result.model}")
     rows = compare([[facts(rec, label=label)] for rec, label in zip(recordings, labels)])
+    p = result.predicted
+    if p is not None:  # the page draws it beside the swapped row's bar
+        rows[1] = replace(rows[1], predicted_speedup=p.speedup, predicted_low=p.low,
+                          predicted_high=p.high, predicted_basis=p.basis)
     page = directory / "comparison.html"
     lead = ("One recorded run of each; the speed-up below them is measured on the unrecorded "
             "runs (recording costs differ by model).", *result.lines())

@@ -238,7 +238,7 @@ def _patch_pool(module: Any) -> None:
 
 
 def _patch_joblib(module: Any) -> None:
-    from _inspector_try_checks import patch_joblib
+    from _inspector_try_joblib import patch_joblib
 
     patch_joblib(module)
 
