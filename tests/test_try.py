@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from inspector.trial.launch import python_flag_refusal
-from inspector.trial.outcome import PREDICTION_TOLERANCE
+from inspector.trial.outcome import PREDICTION_TOLERANCE, Predicted, Timing, TrialResult
 from inspector.trial.runner import first_difference
 
 PY = sys.executable
@@ -195,3 +195,24 @@ def test_first_difference_names_the_line() -> None:
     assert first_difference("a\nb\n", "a\nb\n") is None
     assert first_difference("a\nb\n", "a\nc\n") == "line 2: 'b' became 'c'"
     assert first_difference("a\n", "a\nb\n") == "1 line became 2, from line 2: 'b'"
+
+
+def test_the_check_reads_the_measured_speedup_against_the_prediction(tmp_path: Path) -> None:
+    def result(original: tuple[float, ...], swapped: tuple[float, ...],
+               predicted: Predicted | None) -> TrialResult:
+        return TrialResult(command=("x",), advice="multiprocessing", model="multiprocessing",
+                           swaps=(), left=(), original=Timing(original),
+                           swapped=Timing(swapped), predicted=predicted,
+                           no_prediction=None if predicted else "none",
+                           recordings=(tmp_path / "a", tmp_path / "b"))
+
+    p = Predicted(speedup=1.8, low=1.5, high=1.9, basis="")
+    inside = result((2.0, 2.1, 2.2), (1.1, 1.2, 1.3), p)  # 2.1 / 1.2 = 1.75x
+    assert (round(inside.speedup, 2), inside.check.verdict) == (1.75, "in_range")
+    assert (round(inside.speedup_low, 2), round(inside.speedup_high, 2)) == (1.54, 2.0)
+    near = result((2.0,), (1.5,), p)  # 1.33x: 26% below 1.8x
+    assert near.check.verdict == "near" and "26% below" in near.check.sentence
+    missed = result((2.0,), (2.0,), p)  # 1.0x: 44% below
+    assert missed.check.verdict == "missed" and "44% below" in missed.check.sentence
+    assert "1.00x measured" in missed.lines()[-1]
+    assert result((2.0,), (1.0,), None).check.verdict == "no_prediction"
