@@ -50,14 +50,19 @@ class TrialPlan:
 
 @dataclass(frozen=True)
 class NothingToTry:
-    """The advice is to keep the model the program has: a valid answer, not a failure."""
+    """The advice is to keep the model the program has (or one no swap tries): a valid
+    answer, not a failure."""
 
     advice: str
     recording: Path
 
     def sentence(self) -> str:
-        return (f"try: the advice for this run is to keep its concurrency model "
-                f"({advice_of(self.advice).sentence.rstrip('.')}): nothing to try; "
+        if self.advice == "keep":
+            why = advice_of("keep").sentence.rstrip(".")
+            said = f"to keep its concurrency model ({why[:1].lower() + why[1:]})"
+        else:  # a word newer than this module
+            said = f"{self.advice!r}, which no pool swap tries"
+        return (f"try: the advice for this run is {said}: nothing to try; "
                 "--to multiprocessing or --to threading tries one anyway")
 
 
