@@ -152,17 +152,20 @@ def assert_refused(proc: subprocess.CompletedProcess, *fragments: str) -> str:
     return last
 
 
-@pytest.mark.parametrize("workload, said", [
-    ("try_refuse_lambda.py", "the function <lambda> cannot be pickled"),
-    ("try_refuse_no_guard.py", 'outside `if __name__ == "__main__":`; spawn workers'),
-    ("try_refuse_lock.py", "the workers are handed a threading.Lock"),
-    ("try_refuse_shared_list.py", "the swapped run printed another standard output "
-                                  "(line 1: '100 results, sum 328350' became '0 results, "
-                                  "sum 0')"),
+@pytest.mark.parametrize("workload, model, said", [
+    ("try_refuse_lambda.py", "multiprocessing", "the function <lambda> cannot be pickled"),
+    ("try_refuse_no_guard.py", "multiprocessing",
+     'outside `if __name__ == "__main__":`; spawn workers'),
+    ("try_refuse_lock.py", "multiprocessing", "the workers are handed a threading.Lock"),
+    ("try_refuse_shared_list.py", "multiprocessing",
+     "the swapped run printed another standard output (line 1: '100 results, sum 328350' "
+     "became '0 results, sum 0')"),
+    ("try_refuse_worker_global.py", "threading",
+     "tally assigns the module global calls, which each worker process had to itself"),
 ])
 def test_a_swap_that_cannot_work_is_refused_in_one_line(tmp_path: Path, workload: str,
-                                                        said: str) -> None:
-    proc = run_try("-n", "1", "--to", "multiprocessing", "-o", str(tmp_path / "out"), "--",
+                                                        model: str, said: str) -> None:
+    proc = run_try("-n", "1", "--to", model, "-o", str(tmp_path / "out"), "--",
                    PY, str(WORKLOADS / workload))
     assert_refused(proc, said, "nothing is claimed")
     assert not (tmp_path / "out" / "try.json").exists()
