@@ -26,6 +26,8 @@ SCAN_DEPTH = 2
 # -- the checks -----------------------------------------------------------------------------
 
 def _name(fn: Any) -> str:
+    if type(fn).__name__ == "partial":  # functools.partial(f, ...): say f
+        return f"partial({_name(getattr(fn, 'func', None))})"
     return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
