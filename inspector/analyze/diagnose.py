@@ -39,10 +39,12 @@ SELF_CHECK_ENV = "INSPECTOR_SELF_CHECK"
 
 
 def diagnose(rec: Recording, states: pd.DataFrame | None = None,
-             io_concurrency: int | None = None) -> Diagnosis:
+             io_concurrency: int | None = None, spawns: bool | None = None) -> Diagnosis:
     """Everything the summary and explain commands say, with the numbers behind it.
     `io_concurrency`: the waits in flight the predictions overlap for threads and asyncio
-    (None: the program's own where it overlapped its waits, else an assumption, said so)."""
+    (None: the program's own where it overlapped its waits, else an assumption, said so).
+    `spawns`: whether the model's processes would start by spawn (or forkserver, or loky's
+    exec) rather than fork (None: as the program's Python starts them by default)."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
@@ -90,7 +92,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         io_concurrency=concurrency, io_concurrency_own=own, recorder_cores=recorder or 0.0,
         in_flight=in_flight, multiplexed=multiplexed, socket_waits=_socket_waits(working),
         wait_s=_typical_wait_s(rec, working, wall),
-        spawns=_spawns(procs)))
+        spawns=_spawns(procs) if spawns is None else spawns,
+        program_start_s=_program_start_s(rec, states)))
     shape: list[Fact] = []
     if children is not None:
         shape.append(ev.ChildrenOneAfterAnother(children.parent_pid,
@@ -254,6 +257,21 @@ def _typical_wait_s(rec: Recording, working: pd.DataFrame, wall: WallTime) -> fl
     if not switches or switches <= 0 or io_thread_s <= 0:
         return None
     return io_thread_s / float(switches)
+
+
+def _program_start_s(rec: Recording, states: pd.DataFrame) -> float:
+    """How long the program's first process took to start (its interpreter and imports, as
+    py-spy's stacks tell them apart from its work), 0 where not told."""
+    if states.empty or "startup_s" not in states.columns:
+        return 0.0
+    targets = rec.processes.loc[rec.processes["is_target"].astype(bool), "proc_id"]
+    if targets.empty:
+        return 0.0
+    mine = states[states["proc_id"] == int(targets.iloc[0])]
+    importing = mine["importing"].to_numpy(dtype=bool) if "importing" in mine else False
+    per_t = (mine["startup_s"].fillna(0.0) + mine["dt_s"].where(importing, 0.0)
+             ).groupby(mine["t_s"]).max()
+    return float(per_t.sum())
 
 
 def _spawns(procs: pd.DataFrame) -> bool:

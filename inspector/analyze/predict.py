@@ -75,6 +75,9 @@ class PredictionInputs:
     socket_waits: bool = True      # the I/O waits are on sockets (asyncio can overlap them)
     wait_s: float | None = None    # a typical single I/O wait, where the recording tells
     spawns: bool = False           # its processes would start by spawn or forkserver
+    # the program's own start (its interpreter and imports, from the recording): a spawned
+    # worker imports the program again, so it starts no sooner than this
+    program_start_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,8 @@ def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
             start = _start(x, workers)
             total = total + start
             basis.append(ev.WorkersStart(workers, start.mid, start.worst,
-                                         x.capacity.spawn_start_s if x.spawns
-                                         else x.capacity.fork_start_s, x.spawns))
+                                         _spawn_s(x) if x.spawns else x.capacity.fork_start_s,
+                                         x.spawns))
         out[model] = _made(model, wall, total, workers, tuple(basis))
     return out
 
@@ -253,10 +256,16 @@ def _children(x: PredictionInputs, ch: Children, w: WallTime
 
 def _start(x: PredictionInputs, workers: int) -> _Time:
     """Starting the workers: spread over the free cores at best, one after another at worst."""
-    each = x.capacity.spawn_start_s if x.spawns else x.capacity.fork_start_s
+    each = _spawn_s(x) if x.spawns else x.capacity.fork_start_s
     cores = max(MIN_FREE_CORES, x.capacity.usable_cores - x.recorder_cores)
     spread = workers * each / min(float(workers), cores)
     return _Time(spread, spread, workers * each)
+
+
+def _spawn_s(x: PredictionInputs) -> float:
+    """A spawned worker's start: an interpreter's (measured) or the program's own start-up
+    (the recording's), whichever is longer."""
+    return max(x.capacity.spawn_start_s, x.program_start_s)
 
 
 def _made(model: str, wall: float, t: _Time, workers: int, basis: tuple[Fact, ...]
