@@ -61,14 +61,15 @@ def record(argv: Sequence[str], out: Path, source: Path | None) -> dict[str, Any
                    stdout=subprocess.DEVNULL)
     sys.path.insert(0, str(REPO))
     import inspector  # this tree's reader reads both formats
+    from inspector.recording.meta_json import meta_to_json
 
     rec = inspector.load(out)
     return {"bytes": out.stat().st_size,
             "thread_s": len(rec.thread_samples) * rec.interval_s,
             "thread_samples": len(rec.thread_samples),
             "duration_s": rec.duration_s,
-            "format_version": rec.meta.get("format_version"),
-            "recorder_cpu": rec.meta.get("recorder_cpu"),
+            "format_version": rec.meta.format_version,
+            "recorder_cpu": meta_to_json(rec.meta).get("recorder_cpu"),
             "tables": _tables(out)}
 
 

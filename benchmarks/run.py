@@ -535,7 +535,7 @@ def bench_accuracy(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
             recording = _load(rec)
             seen = set(recording.processes["pid"].astype(int))
             ticks = sorted(set(recording.process_samples["t_s"]))
-            t0_unix = recording.meta.get("start_time_unix", 0.0)
+            t0_unix = recording.meta.start_time_unix or 0.0
             for c in res.report["children"]:
                 tally = children.setdefault(c["lifetime_s"], [0, 0])
                 tally[0] += int(c["pid"] in seen)

@@ -13,7 +13,7 @@ from inspector import __version__
 from inspector.errors import InspectorError, UsageError
 
 SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo", "export",
-               "top", "merge")
+               "top", "merge", "try_")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -54,3 +54,19 @@ class DemoError(InspectorError):
 
 class JobError(InspectorError):
     """A demo job produced a wrong answer or could not reach its server."""
+
+
+class CalibrationError(InspectorError):
+    """Measuring the machine (inspector.record.calibrate) failed: a worker it forked died."""
+
+
+class TrialError(InspectorError):
+    """`inspector try` could not measure: the original run failed, or a run could not be
+    made."""
+
+
+class TrialRefused(TrialError):
+    """`inspector try` claims nothing: the swap cannot work for this program (the message
+    says why), or there is nothing to swap."""
+
+    exit_status = 3

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from inspector.analyze import STATES, diagnose, thread_states
 from inspector.analyze.states import STATE_COLUMNS
-from inspector.recording import Recording
+from inspector.analyze.vocabulary import ADVICE
+from inspector.recording import Meta, Recording, StacksMeta
 from inspector.text.json import diagnosis_data
 
 SYSCALLS = ["running", "futex", "epoll_wait", "recvfrom", "clock_nanosleep", "wait4", "read",
@@ -88,8 +89,8 @@ def _recording(procs: list) -> Recording:
                     "syscall", "syscall_name", "on_cpu_s", "runqueue_s", "cpu_percent"]
     return Recording(
         path=Path("generated.sqlite"),
-        meta={"cpu_count": 2, "duration_s": 10.0, "command": ["x"], "exit_code": 0,
-              "stacks": {"enabled": True, "rate_hz": 100}},
+        meta=Meta(cpu_count=2, duration_s=10.0, command=("x",), exit_code=0,
+                  stacks=StacksMeta(enabled=True)),
         processes=frame(p_rows), threads=frame(t_rows),
         process_samples=frame(ps_rows) if ps_rows else frame(
             columns=["t_s", "proc_id", "pid", "cpu_user_s", "cpu_system_s", "rss_bytes",
@@ -118,7 +119,7 @@ def test_states_split_each_interval_and_verdicts_stay_in_their_vocabulary(procs:
     d = diagnosis_data(diagnose(rec, s))
     v = d["verdict"]
     assert v["bound"] in {"cpu", "io", "mixed", "idle"}
-    assert v["advice"] in {"multiprocessing", "threading", "asyncio", "keep"}
+    assert v["advice"] in ADVICE
     assert v["evidence"]
     if v["gil_limited"]:
         assert any(p["gil_limited"] and p["python"] and p["python_gil"] != "disabled"

@@ -1,5 +1,5 @@
 """Recording a Dask cluster and merging hosts: a real LocalCluster(processes=True, n_workers=2,
-threads_per_worker=2) recorded through inspector.dask's worker plugin (and through
+threads_per_worker=2) recorded through inspector.record.dask's worker plugin (and through
 `inspector record --dask`), merged on one clock and judged per worker; and two recordings
 made on "hosts" whose clocks disagree, merged and aligned by the offset."""
 
@@ -73,10 +73,10 @@ def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterR
         targets = rec.processes[rec.processes["is_target"]]
         assert len(targets) == 2 and targets["pid"].nunique() == 2  # the two worker processes
         assert rec.processes["proc_id"].is_unique
-        assert set(hosts_of(rec)) == {rec.meta["merge"]["hosts"][0]}
+        assert set(hosts_of(rec)) == {rec.meta.merge.hosts[0]}
         # each worker's own file came back through Dask too, and holds its worker alone
         for p in ps:
-            own = inspector.load(Path(rec.meta["merge"]["sources"][p.index]["path"]))
+            own = inspector.load(Path(rec.meta.merge.sources[p.index].path))
             assert set(own.processes["pid"]) == set(p.recording.processes["pid"])
         # the offsets were measured, and on one machine they are tiny
         assert all(p.clock_uncertainty_s is not None and abs(p.clock_offset_s) < 0.05
@@ -110,7 +110,7 @@ def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> Non
 
 def test_record_dask_records_a_running_cluster_from_outside(cluster_run: ClusterRun) -> None:
     cd = diagnose_cluster(cluster_run.cli)
-    assert cluster_run.cli.meta["command"][:3] == ["inspector", "record", "--dask"]
+    assert cluster_run.cli.meta.command[:3] == ("inspector", "record", "--dask")
     assert len(cd.workers) == 2
     # the pure-Python tasks ran while it recorded: their threads are in it
     names = [t.name or "" for w in cd.workers for t in w.diagnosis.threads if t.cpu_s > 0.2]
@@ -122,7 +122,7 @@ def test_summary_shows_hosts_workers_processes_threads(cluster_run: ClusterRun) 
     text = inspector_cli("summary", str(path))
     assert text.returncode == 0, text.stderr
     out = text.stdout
-    host = cluster_run.python.meta["merge"]["hosts"][0]
+    host = cluster_run.python.meta.merge.hosts[0]
     assert f"HOST {host} (" in out
     assert out.index(f"HOST {host}") < out.index("WORKER 0:") < out.index("WORKER 1:")
     assert f"VERDICT: {say(cluster_run.python_verdict.said)}" in out
@@ -206,7 +206,7 @@ def test_two_hosts_merged_with_the_measured_offset_are_aligned(
     assert done.returncode == 0, done.stderr
     merged = inspector.load(out)
     ps = parts(merged)
-    assert [p.host for p in ps] == [inspector.load(a).meta["hostname"], "host-b"]
+    assert [p.host for p in ps] == [inspector.load(a).meta.hostname, "host-b"]
     assert set(hosts_of(merged)) == {ps[0].host, "host-b"}
     # the same real moment lands at the same merged time, to within a sampling interval or
     # two (each recorder saw it at its own next sample)
@@ -268,7 +268,7 @@ def test_an_older_file_without_the_host_column_reads_as_its_hostname(
     db.close()
     rec = inspector.load(old)
     assert "host" not in rec.processes.columns
-    assert set(hosts_of(rec)) == {rec.meta["hostname"]}
+    assert set(hosts_of(rec)) == {rec.meta.hostname}
 
 
 @pytest.mark.parametrize("args, status, words", [
@@ -293,7 +293,7 @@ def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
     merged = tmp_path / "two.sqlite"
     assert inspector_cli("merge", str(a), str(b), "-o", str(merged), "--offset",
                          f"{b}={SKEW_S}").returncode == 0
-    host_a = inspector.load(a).meta["hostname"]
+    host_a = inspector.load(a).meta.hostname
     page = tmp_path / "two.html"
     done = inspector_cli("report", str(merged), "-o", str(page))
     assert done.returncode == 0, done.stderr
@@ -319,7 +319,7 @@ def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
     done = inspector_cli("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
                          "-o", str(out))
     assert done.returncode == 0, done.stderr
-    host = cluster_run.python.meta["merge"]["hosts"][0]
+    host = cluster_run.python.meta.merge.hosts[0]
     names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
     assert names and all(f"({host}, pid " in n for n in names)
     assert sum("Dask-Default-Threads" in n for n in names) >= 4  # 2 task threads x 2 workers

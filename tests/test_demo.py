@@ -87,7 +87,7 @@ def test_runs_are_interleaved_across_variants(demo) -> None:
     runs = []
     for r in demo["rows"]:
         for p in r["recordings"]:
-            runs.append((inspector.load(p).meta["start_time_unix"], r["job"], r["variant"]))
+            runs.append((inspector.load(p).meta.start_time_unix, r["job"], r["variant"]))
     order = [(job, v) for _, job, v in sorted(runs)]
     assert order == [(job, v) for job in JOBS for v in VARIANTS] * demo["plan"]["repeat"]
 
@@ -228,8 +228,8 @@ def test_io_server_ran_outside_the_recordings(demo) -> None:
     rec = inspector.load(demo["_dir"] / "io-sequential-1.sqlite")
     assert len(rec.processes) == 1
     assert len(rec.threads) == 1          # the job's main thread: no server thread in there
-    command = rec.meta["command"]
-    assert command[1:5] == ["-m", "inspector.jobs", "io", "sequential"]
+    command = rec.meta.command
+    assert command[1:5] == ("-m", "inspector.jobs", "io", "sequential")
 
 
 def test_comparison_page_renders_in_a_browser(demo) -> None:

@@ -129,7 +129,7 @@ def test_python_target_ending_badly_keeps_its_status_and_a_complete_recording(
     lines = inspector_lines(run.stderr)
     assert len(lines) == 1 and lines[0].startswith(f"inspector: recording written to {run.out}")
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == exit_code
+    assert rec.meta.complete is True and rec.meta.exit_code == exit_code
     target = rec.processes[rec.processes.is_target].iloc[0]
     assert target.exit_code == exit_code
     assert len(rec.thread_samples) >= 3 and len(rec.process_samples) >= 3
@@ -143,7 +143,7 @@ def test_a_target_that_closes_its_stdout_is_recorded_to_the_end(
     assert run.stdout == "stdout closes now\n"
     assert len(inspector_lines(run.stderr)) == 1, run.stderr
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.meta.complete is True and rec.meta.exit_code == 0
     # still sampled after it closed fd 1: its spin takes 0.8 s
     assert rec.thread_samples.t_s.max() - rec.thread_samples.t_s.min() > 0.5
     assert rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
@@ -155,7 +155,7 @@ def test_a_target_that_is_not_python_is_recorded_without_stacks_or_warnings(
     assert run.returncode == 5, run.stderr
     assert len(inspector_lines(run.stderr)) == 1, run.stderr
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 5
+    assert rec.meta.complete is True and rec.meta.exit_code == 5
     assert list(rec.processes.name) == ["sh"] and not rec.processes.is_python.any()
     assert rec.stacks.empty
     assert (rec.thread_samples.state == "R").any(), "a shell loop computes"
@@ -168,11 +168,11 @@ def test_a_target_that_exits_at_once_is_still_a_complete_recording(
     assert run.returncode == 0, run.stderr
     assert len(inspector_lines(run.stderr)) == 1, run.stderr
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.meta.complete is True and rec.meta.exit_code == 0
     assert len(rec.processes) == 1 and rec.processes.is_target.all()
     assert rec.processes.name.iloc[0] == "true"
     # it stopped with the target, not seconds later: counted in ticks, not timed
-    assert rec.meta["ticks"] < 30, rec.meta
+    assert rec.meta.ticks < 30, rec.meta
     # a process that lived a millisecond may leave no samples at all: that must load fine
     for frame in (rec.process_samples, rec.thread_samples):
         assert "cpu_percent" in frame.columns
@@ -196,7 +196,7 @@ def test_redact_masks_command_lines_of_the_whole_tree_before_writing(
     assert len(rec.processes) == 2, "the target and its child, both carrying the secret"
     for cmdline in rec.processes.cmdline:
         assert any("***" in part for part in cmdline), cmdline
-    assert any("***" in part for part in rec.meta["command"])
+    assert any("***" in part for part in rec.meta.command)
 
 
 def test_environment_variables_are_not_recorded(endings: dict[str, Finished]) -> None:
@@ -233,7 +233,7 @@ def test_a_hostile_script_name_gives_a_plain_file_under_recordings(tmp_path: Pat
     assert len(files) == 1
     assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.sqlite", files[0].name), files[0].name
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
-    assert inspector.load(files[0]).meta["complete"] is True
+    assert inspector.load(files[0]).meta.complete is True
 
 
 # -- signals to the recorder: passed on once, recording finished ---------------------------
@@ -281,7 +281,7 @@ def test_a_signal_to_the_recorder_reaches_the_target_exactly_once(
     assert counts == {sig: 1, other: 0}
     assert len(inspector_lines(run.stderr)) == 1, run.stderr
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.meta.complete is True and rec.meta.exit_code == 0
     assert rec.thread_samples.t_s.max() > 0.3
     assert rec.processes.end_s.notna().all()
 
@@ -318,7 +318,7 @@ def test_ctrl_c_reaches_the_target_once_when_its_stdin_is_a_pipe(tmp_path: Path)
     assert status == 0
     assert json.loads(count.read_text()) == {"SIGINT": 1, "SIGTERM": 0}
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.meta.complete is True and rec.meta.exit_code == 0
 
 
 def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
@@ -327,7 +327,7 @@ def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
     assert run.returncode == 128 + signal.SIGHUP, run.stderr
     assert counts == {}, "SIGHUP's default action ends the target before it writes"
     rec = run.load()
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == -signal.SIGHUP
+    assert rec.meta.complete is True and rec.meta.exit_code == -signal.SIGHUP
 
 
 # -- the recorder itself killed ------------------------------------------------------------
@@ -385,7 +385,7 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
     rec = inspector.load(live)
     assert on_disk == {f.name: f.read_bytes() for f in tmp_path.glob("killed.sqlite.partial*")
                        if not f.name.endswith("-shm")}, "reading changed the recording"
-    assert rec.meta["complete"] is False
+    assert rec.meta.complete is False
     ticks = rec.thread_samples.t_s.nunique()
     last_t = rec.thread_samples.t_s.max()
     stacks_end = (rec.stacks.t_s + rec.stacks.duration_s).max()
@@ -423,7 +423,7 @@ def test_five_hundred_short_lived_children_neither_crash_nor_hang_it(tmp_path: P
     assert len(inspector_lines(proc.stderr)) == 1, proc.stderr
     started = json.loads(report.read_text())
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True
+    assert rec.meta.complete is True
     target = rec.processes[rec.processes.is_target].iloc[0]
     children = rec.processes[~rec.processes.is_target]
     # nothing but the target's own children: no py-spy run, no stranger
@@ -432,7 +432,7 @@ def test_five_hundred_short_lived_children_neither_crash_nor_hang_it(tmp_path: P
     share = len(children) / started["started"]
     print(f"\n500 children of {1000 * 0.02:.0f} ms each: {len(children)} recorded "
           f"({share:.0%}), recording {rec.duration_s:.1f} s, "
-          f"lagged ticks {rec.meta['lagged_ticks']}/{rec.meta['ticks']}")
+          f"lagged ticks {rec.meta.lagged_ticks}/{rec.meta.ticks}")
     # at 10 Hz a 20 ms child is seen by a tick only now and then: a few percent is the
     # expected catch; zero would mean the sampler stopped looking
     assert len(children) >= 10
@@ -452,7 +452,7 @@ def test_a_thousand_threads_are_all_recorded(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert len(inspector_lines(proc.stderr)) == 1, proc.stderr
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True
+    assert rec.meta.complete is True
     target = rec.processes[rec.processes.is_target].iloc[0]
     threads = rec.threads[rec.threads.proc_id == target.proc_id]
     waiters = threads[threads.name.astype(str).str.startswith("waiter-")]
@@ -462,7 +462,7 @@ def test_a_thousand_threads_are_all_recorded(tmp_path: Path) -> None:
                 / json.loads(plain_report.read_text())["work_s"])
     print(f"\n1,000 threads: {len(threads)} recorded, {len(waiters)} with their Python name; "
           f"main thread's work {slowdown:.2f}x slower recorded; recorder wall {wall_s:.1f} s, "
-          f"lagged ticks {rec.meta['lagged_ticks']}/{rec.meta['ticks']}, "
+          f"lagged ticks {rec.meta.lagged_ticks}/{rec.meta.ticks}, "
           f"{len(rec.stacks)} stack spans")
 
 
@@ -545,8 +545,8 @@ def test_without_py_spy_it_records_all_but_stacks_and_warns_once(tmp_path: Path)
     assert len(warnings) == 1 and "py-spy" in warnings[0], proc.stderr
     assert len(inspector_lines(proc.stderr)) == 2, proc.stderr
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True
-    assert rec.meta["stacks"]["enabled"] is False
+    assert rec.meta.complete is True
+    assert rec.meta.stacks.enabled is False
     assert rec.stacks.empty and len(rec.thread_samples) >= 3
     assert "missing" in set(rec.problems.kind)
 
@@ -568,8 +568,8 @@ def test_when_ptrace_is_not_permitted_it_records_all_but_stacks_and_warns_once(
     warnings = stack_warnings(proc.stderr)
     assert len(warnings) == 1 and "ptrace" in warnings[0], proc.stderr
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True
-    assert rec.meta["stacks"]["enabled"] is False
+    assert rec.meta.complete is True
+    assert rec.meta.stacks.enabled is False
     # py-spy may catch the interpreter's start-up, before the target turns non-dumpable;
     # never the work after it
     assert not rec.stacks["stack"].str.contains("spin_before_the_end", regex=False).any()
@@ -825,7 +825,7 @@ def test_a_path_with_uri_characters_loads_the_file_it_names(tmp_path: Path,
     path = folder / "rec?mode=rw&x=1#frag.sqlite"
     path.write_bytes(good_recording)
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    assert inspector.load(path).meta["exit_code"] == 3
+    assert inspector.load(path).meta.exit_code == 3
     assert sorted(p.name for p in tmp_path.rglob("*")) == before, "no stray files"
 
 
@@ -855,7 +855,7 @@ def test_loading_never_executes_anything_from_the_file(tmp_path: Path,
     db.execute("UPDATE meta SET value = ? WHERE key = 'hostname'", (json.dumps(code),))
     db.commit()
     db.close()
-    assert inspector.load(path).meta["hostname"] == code
+    assert inspector.load(path).meta.hostname == code
     assert not (tmp_path / "pwned").exists()
 
 

@@ -33,7 +33,7 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
                       str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
     assert done.returncode == 0, done.stderr
     rec = inspector.load(out)
-    assert rec.meta["backend"] == "psutil"
+    assert rec.meta.backend == "psutil"
     assert len(rec.processes) == 3  # the parent and its 2 pool workers
     assert rec.thread_samples["syscall"].isna().all()  # psutil has no syscall per thread
     states = thread_states(rec)

@@ -69,7 +69,7 @@ def test_a_real_recording_round_trips_through_the_writer(real: Path, tmp_path: P
     """The recorder's rows hold times to the microsecond and CPU to the clock tick: written
     again through the writer, they load back equal, value for value and type for type."""
     rec = inspector.load(real)
-    assert rec.meta["format_version"] == 2
+    assert rec.meta.format_version == 2
     ts = rec.thread_samples
     assert ts["tid"].nunique() == 9 and (ts["state"] == "R").any()
     assert (ts["syscall_name"] == "futex").any() and (ts["futex_kind"] == 2).any()
@@ -185,7 +185,7 @@ def test_a_recorder_killed_mid_epoch_leaves_every_committed_sample_once(tmp_path
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
     assert loads >= 3
     rec = inspector.load(live)
-    assert rec.meta["complete"] is False
+    assert rec.meta.complete is False
     ts, ps = rec.thread_samples, rec.process_samples
     assert not ts.duplicated(["proc_id", "tid", "t_s"]).any()
     assert ts["t_s"].max() > SHORT_EPOCH_S

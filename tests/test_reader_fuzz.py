@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import inspector
-from inspector.recording import RecordingError
+from inspector.recording import Meta, RecordingError
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -50,7 +50,7 @@ def check(path: Path) -> None:
         assert "\n" not in str(e), str(e)
         return
     # what loads must be usable as documented
-    assert isinstance(rec.meta, dict)
+    assert isinstance(rec.meta, Meta)
     float(rec.duration_s)
     for frame in (rec.process_samples, rec.thread_samples):
         assert "cpu_percent" in frame.columns
@@ -165,4 +165,4 @@ def test_a_recording_left_in_wal_mode_by_a_killed_recorder_loads(tmp_path: Path,
     shutil.copy(path, tmp_path / "copy.sqlite")
     shutil.copy(str(path) + "-wal", str(tmp_path / "copy.sqlite") + "-wal")
     db.close()
-    assert inspector.load(tmp_path / "copy.sqlite").meta["marker"] == "in the wal"
+    assert inspector.load(tmp_path / "copy.sqlite").meta.extra["marker"] == "in the wal"

@@ -18,6 +18,7 @@ import pytest
 from machine import for_the_recording
 
 import inspector
+from inspector.recording import StacksMeta
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -60,7 +61,7 @@ def test_mixed_records_exactly_the_real_processes(mixed) -> None:
     assert (workers.parent_proc_id == parent.proc_id).all()
     assert rec.processes.is_python.all()
     assert set(rec.processes.python_version) == {platform.python_version()}  # the full one
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
+    assert rec.meta.complete is True and rec.meta.exit_code == 0
 
 
 def test_mixed_names_the_parents_threads(mixed) -> None:
@@ -126,8 +127,8 @@ def test_samples_are_on_one_clock_at_the_interval(mixed) -> None:
     # All in the recording's own clock, none in the test's: the sampler never ticks faster
     # than its schedule (a late tick moves the schedule on instead of bursting to catch up;
     # one last tick at the end)...
-    assert rec.meta["ticks"] <= rec.duration_s / interval + 2, rec.meta
-    assert ts.t_s.nunique() <= rec.meta["ticks"]
+    assert rec.meta.ticks <= rec.duration_s / interval + 2, rec.meta
+    assert ts.t_s.nunique() <= rec.meta.ticks
     # ...and a thread alive throughout is sampled once a tick, at the interval: the median
     # spacing of its samples, robust to the odd tick the machine delayed
     times = ts[ts.tid == ts.tid.iloc[0]].t_s.sort_values()
@@ -147,7 +148,7 @@ def test_exit_status_is_the_targets(tmp_path: Path, code: int) -> None:
     assert proc.stdout == "hello out\n"
     assert proc.stderr.startswith("hello err\n")
     assert f"recording written to {out}" in proc.stderr
-    assert inspector.load(out).meta["exit_code"] == code
+    assert inspector.load(out).meta.exit_code == code
 
 
 def test_target_killed_by_sigkill_gives_137(tmp_path: Path) -> None:
@@ -155,7 +156,7 @@ def test_target_killed_by_sigkill_gives_137(tmp_path: Path) -> None:
                        "os.kill(os.getpid(), signal.SIGKILL)")
     assert proc.returncode == 137
     rec = inspector.load(out)
-    assert rec.meta["exit_code"] == -9 and rec.meta["complete"] is True
+    assert rec.meta.exit_code == -9 and rec.meta.complete is True
     assert not rec.thread_samples.empty
 
 
@@ -220,7 +221,7 @@ def test_ctrl_c_at_a_terminal_reaches_the_target_once(tmp_path: Path) -> None:
     assert status == 42
     assert count_file.read_text() == "1"
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True and rec.meta["exit_code"] == 42
+    assert rec.meta.complete is True and rec.meta.exit_code == 42
     assert rec.thread_samples.t_s.max() > 0.3
 
 
@@ -284,7 +285,7 @@ def test_no_stacks_flag_records_everything_else(tmp_path: Path) -> None:
     assert proc.returncode == 0
     rec = inspector.load(out)
     assert rec.stacks.empty and not rec.thread_samples.empty
-    assert rec.meta["stacks"] == {"enabled": False, "reason": "--no-stacks"}
+    assert rec.meta.stacks == StacksMeta(enabled=False, reason="--no-stacks")
 
 
 def test_attach_to_a_running_program(tmp_path: Path) -> None:
@@ -308,7 +309,7 @@ def test_attach_to_a_running_program(tmp_path: Path) -> None:
         target.kill()
         target.wait()
     rec = inspector.load(out)
-    assert rec.meta["mode"] == "attach"
+    assert rec.meta.mode == "attach"
     assert list(rec.processes.pid) == [target.pid]
     assert "napper" in set(rec.threads.name)
     # it recorded for --duration by its own clock and then let go: the target lives on (above)

@@ -27,8 +27,8 @@ def record(out: Path, *args: str, **kw: Any) -> subprocess.CompletedProcess[str]
 def test_by_default_no_gil_chain_runs_and_the_gil_verdict_comes_from_the_futex(
         gil_threads_recording: Path) -> None:
     rec = inspector.load(gil_threads_recording)  # recorded at the defaults
-    stacks = rec.meta["stacks"]
-    assert stacks["enabled"] and "gil_rate_hz" not in stacks
+    stacks = rec.meta.stacks
+    assert stacks.enabled and stacks.gil_rate_hz is None
     assert rec.gil_samples.empty
     # the stacks of the four GIL-bound threads are there all the same
     named = set(rec.stacks.thread_name.dropna())
@@ -43,12 +43,13 @@ def test_the_recording_states_the_recorders_own_cpu_and_its_py_spy_runs(tmp_path
     proc = record(out, "--", PY, "-c", "import time; time.sleep(1.5)")
     assert proc.returncode == 0, proc.stderr
     rec = inspector.load(out)
-    cpu = rec.meta["recorder_cpu"]
-    assert set(cpu) == {"mean_cores", "own_cores", "py_spy_cores", "over_s"}
-    assert cpu["over_s"] > 1.0
-    assert cpu["own_cores"] > 0  # the recorder always works a little
-    assert abs(cpu["mean_cores"] - cpu["own_cores"] - cpu["py_spy_cores"]) < 1e-3
-    assert 0 <= cpu["mean_cores"] < rec.meta["cpu_count"]
+    cpu = rec.meta.recorder_cpu
+    assert cpu is not None and cpu.over_s is not None and cpu.mean_cores is not None
+    assert cpu.own_cores is not None and cpu.py_spy_cores is not None
+    assert cpu.over_s > 1.0
+    assert cpu.own_cores > 0  # the recorder always works a little
+    assert abs(cpu.mean_cores - cpu.own_cores - cpu.py_spy_cores) < 1e-3
+    assert 0 <= cpu.mean_cores < rec.cpu_count
     # the per-tick rows say the same in time
     assert (rec.machine_samples.recorder_cores >= 0).all()
 
@@ -58,7 +59,7 @@ def test_with_gil_check_the_cross_check_runs_and_says_its_rate(tmp_path: Path) -
     proc = record(out, "--gil-check", "--", PY, str(WORKLOADS / "gil_threads.py"), "1.5")
     assert proc.returncode == 0, proc.stderr
     rec = inspector.load(out)
-    assert rec.meta["stacks"]["gil_rate_hz"] == 20
+    assert rec.meta.stacks.gil_rate_hz == 20
     assert not rec.gil_samples.empty
     # and the diagnosis reads it: some thread held the GIL in most of its samples
     proc = diagnose(rec, thread_states(rec)).processes[0]
@@ -117,17 +118,17 @@ def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Pa
     """), preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr
     rec = inspector.load(out)
-    stacks = rec.meta["stacks"]
-    changes = stacks["rates_hz_used"]
-    assert changes and all(len(c) == 3 for c in changes)
-    rates = [c[2] for c in changes]
-    assert min(rates) == stacks["rate_hz_used"] < 100
+    stacks = rec.meta.stacks
+    changes = stacks.rates_hz_used
+    assert changes
+    rates = [c.rate_hz for c in changes]
+    assert min(rates) == stacks.rate_hz_used < 100
     # 150 waiting threads at 100 Hz would cost py-spy most of a core: each of them is still
     # sampled, at the lower rate (the 100 Hz samples at the start saw only those started by
     # then)
     workers = rec.threads[rec.threads.tid != rec.processes.pid.iloc[0]]
     assert len(workers) == 150
-    lowered_at = next(c[0] for c in changes if c[2] == min(rates))
+    lowered_at = next(c.t_s for c in changes if c.rate_hz == min(rates))
     late = rec.stacks[rec.stacks.t_s >= lowered_at]
     # py-spy's runs need a little CPU to start: on a machine whose other programs held the
     # cores, the rate may come down too late for a run at it to start before the end

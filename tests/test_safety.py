@@ -31,7 +31,7 @@ from test_faults import (
 
 import inspector
 from inspector.cli import main as cli_main
-from inspector.recording import RecordingError, RecordingWriter, untrusted
+from inspector.recording import Meta, RecordingError, RecordingWriter, untrusted
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parent.parent
@@ -113,8 +113,8 @@ def test_a_daemonizing_target_is_followed_for_linger_s_then_named_and_left_runni
         assert "--linger" in lines[0]
         assert alive(daemon), "left running, not killed"
         rec = inspector.load(out)
-        assert rec.meta["complete"] is True and rec.meta["exit_code"] == 0
-        assert [p["pid"] for p in rec.meta["left_running"]] == [daemon]
+        assert rec.meta.complete is True and rec.meta.exit_code == 0
+        assert [p.pid for p in rec.meta.left_running] == [daemon]
         target = rec.processes[rec.processes.is_target].iloc[0]
         followed = rec.processes[rec.processes.pid == daemon].iloc[0]
         samples = rec.process_samples[rec.process_samples.proc_id == followed.proc_id]
@@ -149,8 +149,8 @@ def test_a_target_that_ignores_the_first_signal_is_left_on_the_second(
         assert f"{target} (python" in lines[0] and "told twice to stop" in lines[0]
         assert alive(target), "left running, not killed"
         rec = inspector.load(out)
-        assert rec.meta["complete"] is True and rec.meta["exit_code"] is None
-        assert [p["pid"] for p in rec.meta["left_running"]] == [target]
+        assert rec.meta.complete is True and rec.meta.exit_code is None
+        assert [p.pid for p in rec.meta.left_running] == [target]
     finally:
         proc.kill()
         if target:
@@ -171,7 +171,7 @@ def test_a_second_sigterm_ends_the_wait_for_a_daemon_with_no_linger_limit(
         _, stderr = proc.communicate(timeout=TIMEOUT_S)
         assert "Traceback" not in stderr, stderr
         assert any(f"{daemon} (python" in line for line in inspector_lines(stderr)), stderr
-        assert inspector.load(out).meta["complete"] is True
+        assert inspector.load(out).meta.complete is True
         assert alive(daemon)
     finally:
         proc.kill()
@@ -196,7 +196,7 @@ def test_attach_ends_when_its_process_goes_and_follows_descendants_for_linger_s(
         daemon = int(pidfile.read_text())
         assert any(f"{daemon} (sleep" in line for line in inspector_lines(proc.stderr)), \
             proc.stderr
-        assert inspector.load(out).meta["complete"] is True
+        assert inspector.load(out).meta.complete is True
     finally:
         parent.kill()
         if pidfile.exists():
@@ -252,7 +252,7 @@ def test_zombies_of_the_target_neither_hang_it_nor_count_as_running(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     rec = inspector.load(out)
-    assert rec.meta["left_running"] == []
+    assert rec.meta.left_running == ()
     children = rec.processes[~rec.processes.is_target]
     assert len(children) == 3 and (children.exit_code == 7).all(), children
 
@@ -305,7 +305,7 @@ def test_attach_to_another_users_process(tmp_path: Path,
                               capture_output=True, text=True, timeout=TIMEOUT_S)
         assert proc.returncode == 0, proc.stderr
         rec = inspector.load(out)
-        assert rec.meta["complete"] is True and not rec.thread_samples.empty
+        assert rec.meta.complete is True and not rec.thread_samples.empty
         # that user may not record root's process: one line, no file. Debian's python3 (the
         # venv's lies under /root, closed to other users) with the worktree and the venv's
         # packages on its path.
@@ -353,8 +353,8 @@ def test_an_existing_recording_is_kept_as_old_and_the_new_one_is_private(
         proc = subprocess.run(record_argv(out, ["echo", word], ("-q", "--no-stacks")),
                               capture_output=True, text=True, timeout=TIMEOUT_S)
         assert proc.returncode == 0, proc.stderr
-    assert inspector.load(out).meta["command"] == ["echo", "second"]
-    assert inspector.load(tmp_path / "rec.sqlite.old").meta["command"] == ["echo", "first"]
+    assert inspector.load(out).meta.command == ("echo", "second")
+    assert inspector.load(tmp_path / "rec.sqlite.old").meta.command == ("echo", "first")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.sqlite", "rec.sqlite.old"]
 
@@ -365,7 +365,7 @@ def test_an_empty_file_at_the_output_is_replaced(tmp_path: Path) -> None:
     proc = subprocess.run(record_argv(out, ["true"], ("-q", "--no-stacks")),
                           capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
-    assert inspector.load(out).meta["complete"] is True
+    assert inspector.load(out).meta.complete is True
 
 
 def test_a_missing_command_leaves_an_existing_recording_as_it_was(tmp_path: Path) -> None:
@@ -405,9 +405,9 @@ def test_secrets_are_masked_by_default_in_the_file_and_everything_read_from_it(
     for secret in SECRETS:
         assert secret.encode() not in data, secret
     rec = inspector.load(out)
-    assert rec.meta["command"][3:] == [
+    assert rec.meta.command[3:] == (
         "--password=***", "--token", "***", "API_KEY=***", "https://bob:***@example.com/x",
-        "Authorization: Bearer ***"]
+        "Authorization: Bearer ***")
     assert len(rec.processes) == 2
     assert "--password=***" in set(rec.threads["name"].dropna())  # thread names too
     html = tmp_path / "secrets.html"
@@ -441,7 +441,7 @@ def test_redact_masks_every_text_field_names_paths_and_stacks_included(
     for word in (b"acme-corp", b"acme_corp"):
         assert word not in data
     rec = inspector.load(out)
-    assert rec.meta["cwd"].endswith("/***-work")
+    assert rec.meta.cwd.endswith("/***-work")
     assert "***-thread" in set(rec.threads["name"].dropna())
     stacks = rec.stacks["stack"].astype(str)
     assert stacks.str.contains("***_spin (", regex=False).any()
@@ -583,7 +583,7 @@ def test_a_wal_beside_a_recording_is_read_and_neither_is_changed(good: Path,
     files = {p.name: p.read_bytes() for p in tmp_path.glob("walled.sqlite*")
              if not p.name.endswith("-shm")}
     assert "walled.sqlite-wal" in files
-    assert inspector.load(path).meta["hostname"] == "walled"
+    assert inspector.load(path).meta.hostname == "walled"
     assert files == {p.name: p.read_bytes() for p in tmp_path.glob("walled.sqlite*")
                      if not p.name.endswith("-shm")}
 
@@ -687,6 +687,6 @@ def test_loading_survives_any_tampering_with_the_schema(good: Path, tmp_path: Pa
         except RecordingError as e:
             assert "\n" not in str(e) and str(path) in str(e)
             return
-        assert isinstance(rec.meta, dict) and "cpu_percent" in rec.thread_samples.columns
+        assert isinstance(rec.meta, Meta) and "cpu_percent" in rec.thread_samples.columns
 
     tamper()

@@ -134,5 +134,5 @@ def test_live_view_in_tmux_sorts_folds_trees_quits_and_keeps_the_recording(
     finally:
         subprocess.run(["tmux", "-L", _SOCKET, "kill-server"], capture_output=True)
     rec = inspector.load(out)
-    assert rec.meta["complete"] is True
+    assert rec.meta.complete is True
     assert {"arith-0", "waiter-4"} <= set(rec.threads["name"])

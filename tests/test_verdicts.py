@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_diagnose import PY, WORKLOADS, Case, _case
 
-from inspector.text.evidence import said
+from inspector.text.evidence import basis_text, said
 
 # Of its sampled time, the most a parked pool worker may be said to wait for the GIL.
 PARKED_GIL_SHARE_MAX = 0.10
@@ -145,7 +145,12 @@ def test_children_run_one_after_another_use_one_core_at_a_time(
     assert len(children) == 5, sequential_children.diag.processes
     v = sequential_children.v
     assert v.bound == "cpu", v
-    assert v.advice == "multiprocessing", v
+    # running the five at once is the change that gains: threads calling subprocess.run (the
+    # lightest of the three models that do it), predicted from the children's own CPU
+    assert v.advice == "threading", said(v.evidence)
+    gain = sequential_children.diag.predicted["threading"]
+    assert gain.low >= 1.1 and "5 children" in basis_text(gain.basis), gain
+    assert any("5 child processes one after another" in e for e in said(v.evidence))
 
 
 def test_a_long_serial_phase_after_a_short_parallel_one_is_told_to_use_processes(

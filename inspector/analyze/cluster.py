@@ -1,6 +1,6 @@
-"""Verdicts for a cluster: a merged recording (`inspector merge`, `inspector.dask`) judged one
-worker at a time by `diagnose` on that worker's part, then as a whole. Pure: Recordings in,
-dataclasses out; the text layer words the advice in Dask's own settings (processes, nthreads).
+"""Verdicts for a cluster: a merged recording (`inspector merge`, `inspector.record.dask`)
+judged one worker at a time by `diagnose` on that worker's part, then as a whole. Pure:
+Recordings in, dataclasses out; the text layer words the advice in Dask's own settings.
 """
 
 from __future__ import annotations
@@ -113,14 +113,13 @@ def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
     by_host: dict[str, list[WorkerVerdict]] = {}
     for w in workers:
         by_host.setdefault(w.host, []).append(w)
-    merged = rec.meta.get("merge")
-    cores = (merged.get("cpu_count_by_host") if isinstance(merged, dict) else None) or {}
+    cores = rec.meta.merge.cpu_count_by_host if rec.meta.merge is not None else {}
     hosts = tuple(HostFacts(h, int(cores.get(h) or ws[0].diagnosis.cpu_count), tuple(ws))
                   for h, ws in by_host.items())
     said, evidence = _cluster_said(workers, hosts)
-    ran = isinstance(merged, dict) and bool(merged.get("command_ran_workers"))
-    command = tuple(str(c) for c in rec.meta.get("command") or ()) if ran else None
-    exit_code = rec.meta.get("exit_code") if ran else None
+    ran = rec.meta.merge is not None and rec.meta.merge.command_ran_workers
+    command = rec.meta.command if ran else None
+    exit_code = rec.meta.exit_code if ran else None
     return ClusterDiagnosis(command, exit_code, rec.duration_s, hosts, workers, said, evidence,
                             clocks(parts(rec)), _as_one_run(workers, said, evidence))
 

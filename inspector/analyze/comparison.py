@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from inspector.analyze import Verdict, diagnose
-from inspector.analyze.predict import DEFAULT_IO_CONCURRENCY, MODELS, Prediction
+from inspector.analyze.evidence import Fact
+from inspector.analyze.predict import MODELS, Prediction
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
 
@@ -71,7 +72,7 @@ class ComparedRun:
     predicted_speedup: float | None = None
     predicted_low: float | None = None
     predicted_high: float | None = None
-    predicted_basis: str | None = None
+    predicted_basis: tuple[Fact, ...] | None = None
 
     @property
     def wall_s(self) -> float:
@@ -111,8 +112,8 @@ def _target_wall_s(rec: Recording) -> float | None:
     """The launched command's own lifetime, as the recorder timed it (start to its wait()
     returning, to the millisecond) when no process of the tree outlived it by a sampling
     interval; None otherwise (attach mode, daemons, older recordings)."""
-    start, exit_ = rec.meta.get("target_start_s"), rec.meta.get("target_exit_s")
-    if not isinstance(start, (int, float)) or not isinstance(exit_, (int, float)):
+    start, exit_ = rec.meta.target_start_s, rec.meta.target_exit_s
+    if start is None or exit_ is None:
         return None
     ends = rec.processes["end_s"]
     if ends.isna().any() or float(ends.max()) > exit_ + rec.interval_s:
@@ -174,18 +175,18 @@ def job_of(command: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def facts(rec: Recording, label: str | None = None,
-          io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> RunFacts:
+          io_concurrency: int | None = None) -> RunFacts:
     """The row of one recording: measured here (wall, CPU, memory) and diagnosed by
     inspector.analyze (process and thread counts, verdict, predicted speed-ups with waits
     overlapped `io_concurrency` at a time)."""
     diagnosis = diagnose(rec, io_concurrency=io_concurrency)
-    command = [str(c) for c in rec.meta.get("command") or []]
+    command = list(rec.meta.command)
     job, variant = job_of(command)
     if label is None:
         label = f"{job} {variant}" if job else rec.path.stem
     wall = wall_s(rec)
     cpu = cpu_seconds(rec)
-    exit_code = rec.meta.get("exit_code")
+    exit_code = rec.meta.exit_code
     diagnosis = replace(diagnosis, verdict=_verdict(rec, diagnosis.verdict))
     return RunFacts(
         label=label, path=rec.path, command=command, job=job, variant=variant,

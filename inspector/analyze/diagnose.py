@@ -6,39 +6,50 @@ cores, blocked asyncio loops, and which concurrency model fits - each with its e
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from inspector.analyze import evidence as ev
 from inspector.analyze import wall as wallmod
+from inspector.analyze.advice import contradictions
+from inspector.analyze.capacity import capacity_of
 from inspector.analyze.eventloop import judge_blocks, loop_blocks
 from inspector.analyze.evidence import Cores, Fact
-from inspector.analyze.locks import lock_contention
+from inspector.analyze.frames import parse_frame, stack_facts
+from inspector.analyze.locks import LockContention, lock_contention
 from inspector.analyze.model import Diagnosis, ProcessFacts
-from inspector.analyze.predict import (
-    DEFAULT_IO_CONCURRENCY,
-    PredictionInputs,
-    Segment,
-    predict,
-)
+from inspector.analyze.predict import PredictionInputs, Segment, io_concurrency_of, predict
 from inspector.analyze.processes import ProcessJudge, working_rows
-from inspector.analyze.states import thread_states
+from inspector.analyze.shapes import ChildRun, StragglerTail, sequential_children, straggler
+from inspector.analyze.states import each_distinct, thread_states
 from inspector.analyze.threads import peak, thread_facts
-from inspector.analyze.thresholds import DISK_SYSCALLS, RUNQUEUE_NOTE_SHARE
+from inspector.analyze.thresholds import DISK_SYSCALLS, MIN_INTERVALS, RUNQUEUE_NOTE_SHARE
+from inspector.analyze.usable import usable_cores_over_time, usable_cores_summary
 from inspector.analyze.verdict import VerdictInputs, verdict
 from inspector.analyze.wall import Phase, WallTime
 from inspector.recording import Recording
 
+# Set (to anything) in the environment, diagnose() raises AssertionError when its advice
+# contradicts its predictions: the test suite sets it, so every recording it diagnoses, by
+# any command, is checked (tests/conftest.py).
+SELF_CHECK_ENV = "INSPECTOR_SELF_CHECK"
+
 
 def diagnose(rec: Recording, states: pd.DataFrame | None = None,
-             io_concurrency: int = DEFAULT_IO_CONCURRENCY) -> Diagnosis:
+             io_concurrency: int | None = None, spawns: bool | None = None) -> Diagnosis:
     """Everything the summary and explain commands say, with the numbers behind it.
-    `io_concurrency`: the waits in flight the predictions assume for threads and asyncio."""
+    `io_concurrency`: the waits in flight the predictions overlap for threads and asyncio
+    (None: the program's own where it overlapped its waits, else an assumption, said so).
+    `spawns`: whether the model's processes would start by spawn (or forkserver, or loky's
+    exec) rather than fork (None: as the program's Python starts them by default)."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
-    usable = min(float(cpu_count), rec.usable_cores)
+    usable_now, limited_by = usable_cores_summary(rec)
+    usable = min(float(cpu_count), usable_now)
     procs = rec.processes
     psamp = rec.process_samples
     candidates, starved = judge_blocks(loop_blocks(rec.stacks), rec.stacks, states)
@@ -46,8 +57,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     notes: list[Fact] = []
     if states.empty:
         notes.append(ev.NoThreadSamples())
-    stacks_meta = rec.meta.get("stacks") or {}
-    stacks_enabled = bool(stacks_meta.get("enabled")) and not rec.stacks.empty
+    stacks_enabled = bool(rec.meta.stacks.enabled) and not rec.stacks.empty
     by_address = _address_share(states)
     if not stacks_enabled and procs["is_python"].any() and not by_address:
         notes.append(ev.GilNotTold())
@@ -68,22 +78,47 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         v_wall = wallmod.wall_time(wallmod.intervals(working_rows(v_states), psamp))
     locks = lock_contention(v_states) if by_address else None
     recorder, others = _machine_load(rec, iv)
+    threads = thread_facts(rec, states)
+    names = {(t.proc_id, t.tid): t.name for t in threads if t.name}
+    tail = straggler(working, phases, names, usable) if len(phases) >= 2 else None
+    children = sequential_children(rec, wall.wall_s)
+    in_flight, multiplexed = _waits_in_flight(working, wall, _loop_threads(rec.stacks))
+    concurrency, own = io_concurrency_of(in_flight, wall.io_s, io_concurrency, usable)
+    segments = _segments(judge, working, iv, psamp, phases, process_facts, wall, locks, tail,
+                         children)
+    capacity = capacity_of(rec.meta.calibration, usable)
+    predicted = predict(PredictionInputs(
+        segments=segments, capacity=capacity,
+        io_concurrency=concurrency, io_concurrency_own=own, recorder_cores=recorder or 0.0,
+        in_flight=in_flight, multiplexed=multiplexed, socket_waits=_socket_waits(working),
+        wait_s=_typical_wait_s(rec, working, wall),
+        spawns=_spawns(procs) if spawns is None else spawns,
+        program_start_s=_program_start_s(rec, states)))
+    shape: list[Fact] = []
+    if children is not None:
+        shape.append(ev.ChildrenOneAfterAnother(children.parent_pid,
+                                                len(children.children.lives_s),
+                                                children.children.span_s,
+                                                sum(children.children.cpu_s)))
+    if tail is not None:
+        shape.append(tail.fact)
     judged = verdict(VerdictInputs(
         states=v_states, processes=v_procs, contention=v_contention, blocks=blocks,
-        starved=starved, cores=Cores(cpu_count, usable, rec.cores_limited_by), wall=v_wall,
-        locks=locks, phases=phases, focus=focus, stacks=rec.stacks))
-    share = _recorder_share_of_queueing(states, recorder, others, wall)
+        starved=starved, cores=Cores(cpu_count, usable, limited_by), wall=v_wall,
+        locks=locks, phases=phases, focus=focus, stacks=rec.stacks, predicted=predicted,
+        unknown=_unknown(states), shape=tuple(shape)))
+    share = _recorder_share_of_queueing(states, iv, usable_cores_over_time(rec), recorder,
+                                        others, wall)
     if share is not None:
         judged = replace(judged, evidence=(*judged.evidence, share))
-    predicted = predict(PredictionInputs(
-        segments=_segments(judge, states, psamp, phases, process_facts, wall),
-        usable_cores=usable, recorder_cores=recorder or 0.0, other_cores=others or 0.0,
-        io_concurrency=io_concurrency, socket_waits=_socket_waits(working)))
-    threads = thread_facts(rec, states)
+    if os.environ.get(SELF_CHECK_ENV):
+        said = contradictions(judged.advice, predicted)
+        if said:
+            raise AssertionError(f"the advice contradicts the predictions: {'; '.join(said)}")
     peak_t, peak_threads, peak_procs = peak(rec)
     return Diagnosis(
-        command=tuple(str(c) for c in rec.meta.get("command") or ()),
-        exit_code=rec.meta.get("exit_code"),
+        command=rec.meta.command,
+        exit_code=rec.meta.exit_code,
         duration_s=round(rec.duration_s, 3),
         cpu_count=cpu_count,
         process_count=int(len(procs)),
@@ -99,10 +134,11 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         stacks_enabled=stacks_enabled,
         notes=tuple(notes),
         usable_cores=round(usable, 3),
-        cores_limited_by=rec.cores_limited_by if usable < cpu_count else None,
+        cores_limited_by=limited_by if usable < cpu_count else None,
         wall=wall, phases=phases if len(phases) >= 2 else (), verdict_phase=focus,
         lock_contention=locks, loop_starved=tuple(starved), predicted=predicted,
         recorder_cores=recorder, other_cores=others, gil_waits_by_address_share=by_address,
+        machine=ev.MachineBasis(capacity, concurrency, own, multiplexed),
     )
 
 
@@ -125,24 +161,131 @@ def _py_spy_failures(rec: Recording) -> list[Fact]:
     return notes
 
 
-def _segments(judge: ProcessJudge, states: pd.DataFrame, psamp: pd.DataFrame,
-              phases: tuple[Phase, ...], facts: list[ProcessFacts], wall: WallTime
-              ) -> tuple[Segment, ...]:
-    """The stretches predicted on their own: each phase, or the whole run. Python work holds
-    the GIL unless the stretch showed threads in parallel (native code) or no GIL."""
+def _segments(judge: ProcessJudge, working: pd.DataFrame, iv: pd.DataFrame,
+              psamp: pd.DataFrame, phases: tuple[Phase, ...], facts: list[ProcessFacts],
+              wall: WallTime, locks: LockContention | None, tail: StragglerTail | None,
+              children: ChildRun | None) -> tuple[Segment, ...]:
+    """The stretches predicted on their own: children run one after another, then each phase
+    (or the whole run). Python work holds the GIL unless the stretch showed threads in
+    parallel (native code) or no GIL."""
     def holds_gil(procs: list[ProcessFacts]) -> bool:
         return any(p.python for p in procs) and not any(
             p.parallel_threads or p.python_gil == "disabled" for p in procs)
 
+    def contended(procs: list[ProcessFacts]) -> bool:
+        return any(p.gil_limited for p in procs)
+
+    serial = locks is not None  # threads queued on their own lock: no model spreads that
+    out: list[Segment] = []
+    if children is not None:
+        inside = (iv["t_s"] > children.start_s) & (iv["t_s"] <= children.end_s + 1e-9)
+        out.append(Segment(wallmod.wall_time(iv[inside]), holds_gil(facts), "children",
+                           children=children.children))
+        rest = wallmod.wall_time(iv[~inside])
+        if rest.wall_s > 0:
+            out.append(Segment(rest, holds_gil(facts), "rest", contended(facts), serial=serial))
+        return tuple(out)
     if len(phases) < 2:
-        return (Segment(wall, holds_gil(facts)),)
-    out = []
+        return (Segment(wall, holds_gil(facts), "", contended(facts), serial=serial),)
     for ph in phases:
-        rows = wallmod.phase_rows(states, ph)
+        rows = wallmod.phase_rows(working, ph)
         procs, _ = judge.processes(rows)
-        seg_wall = wallmod.wall_time(wallmod.intervals(working_rows(rows), psamp))
-        out.append(Segment(seg_wall, holds_gil(procs), ph.kind))
+        seg_wall = wallmod.wall_time(wallmod.intervals(rows, psamp))
+        indivisible = tail.computing_s if tail is not None and tail.phase == ph else 0.0
+        out.append(Segment(seg_wall, holds_gil(procs), ph.kind, contended(procs),
+                           indivisible_s=min(indivisible, seg_wall.computing_s),
+                           serial=serial))
     return tuple(out)
+
+
+def _loop_threads(stacks: pd.DataFrame) -> set[tuple[int, int]]:
+    """(pid, tid) of the threads whose stacks show a running asyncio event loop."""
+    if stacks.empty:
+        return set()
+    looping = each_distinct(stacks["stack"], lambda text: stack_facts(str(text)).in_loop)
+    mine = stacks.loc[looping, ["pid", "tid"]].drop_duplicates()
+    return {(int(p), int(t)) for p, t in zip(mine["pid"], mine["tid"])}
+
+
+def _waits_in_flight(working: pd.DataFrame, wall: WallTime, loops: set[tuple[int, int]]
+                     ) -> tuple[float, bool]:
+    """I/O waits of one kind in flight at once, mean over the moments threads waited on I/O:
+    threads waiting at the same frame (ten fetchers in socket reads) are the program's own
+    concurrency; a listener waiting beside one fetcher is not. Without stacks, every thread
+    waiting counts. And whether most of those moments had an event loop waiting in its
+    selector: its waits are many at once, however many threads wait (a server thread's
+    selector waits for connections, and is not counted)."""
+    if working.empty or wall.io_s <= 0:
+        return 1.0, False
+    io = working[working["io_s"] >= 0.5 * working["dt_s"]]
+    if io.empty:
+        return 1.0, False
+    if "leaf" not in io.columns or io["leaf"].isna().all():
+        return max(1.0, wall.io_waits_mean), False
+    leaf = io["leaf"].astype(object).where(io["leaf"].notna(), "?")
+    in_selector = each_distinct(leaf, lambda text: parse_frame(str(text)).is_selector)
+    in_loop = np.array([(int(p), int(t)) in loops for p, t in zip(io["pid"], io["tid"])],
+                       dtype=bool)
+    selector_moments = io.loc[in_selector & in_loop, "t_s"].nunique()
+    multiplexed = selector_moments >= 0.5 * io["t_s"].nunique()
+    per_t = io.assign(leaf=leaf).groupby(["t_s", "leaf"], observed=True).size()
+    return max(1.0, float(per_t.groupby(level=0).max().mean())), multiplexed
+
+
+def _unknown(states: pd.DataFrame) -> str | None:
+    """Why the evidence cannot carry a prediction, or None when it can."""
+    if states.empty:
+        return "nothing was measured"
+    rounds = states["t_s"].nunique()
+    if rounds < MIN_INTERVALS:
+        return (f"the run lasted {rounds} sampling round{'s' if rounds != 1 else ''}: too "
+                "short to tell what it spent its time on")
+    return None
+
+
+def _typical_wait_s(rec: Recording, working: pd.DataFrame, wall: WallTime) -> float | None:
+    """A single I/O wait's typical length: the time waiting on I/O over the waits made, as
+    the threads' voluntary context switches count them (each wait is at least one; some
+    are more, so this errs short)."""
+    if wall.io_s <= 0 or working.empty:
+        return None
+    ps = rec.process_samples
+    if ps.empty or "ctx_voluntary" not in ps.columns:
+        return None
+    switches = ps.groupby("proc_id")["ctx_voluntary"].agg(lambda c: c.max() - c.min()).sum()
+    io_thread_s = float(working["io_s"].sum())
+    if not switches or switches <= 0 or io_thread_s <= 0:
+        return None
+    return io_thread_s / float(switches)
+
+
+def _program_start_s(rec: Recording, states: pd.DataFrame) -> float:
+    """How long the program's first process took to start (its interpreter and imports, as
+    py-spy's stacks tell them apart from its work), 0 where not told."""
+    if states.empty or "startup_s" not in states.columns:
+        return 0.0
+    targets = rec.processes.loc[rec.processes["is_target"].astype(bool), "proc_id"]
+    if targets.empty:
+        return 0.0
+    mine = states[states["proc_id"] == int(targets.iloc[0])]
+    importing = mine["importing"].to_numpy(dtype=bool) if "importing" in mine else False
+    per_t = (mine["startup_s"].fillna(0.0) + mine["dt_s"].where(importing, 0.0)
+             ).groupby(mine["t_s"]).max()
+    return float(per_t.sum())
+
+
+def _spawns(procs: pd.DataFrame) -> bool:
+    """Its Python starts new processes by spawn or forkserver, not fork: macOS and Windows
+    always, Linux from Python 3.14 (forkserver is its default there)."""
+    versions = procs.loc[procs["is_python"].astype(bool), "python_version"].dropna()
+    for v in versions:
+        try:
+            major, minor = (int(x) for x in str(v).split(".")[:2])
+        except ValueError:
+            continue
+        if (major, minor) >= (3, 14):
+            return True
+    return False
 
 
 def _address_share(states: pd.DataFrame) -> float | None:
@@ -187,21 +330,30 @@ def _tick_lengths(ms: pd.DataFrame) -> pd.Series:
     return spans.fillna(typical if pd.notna(typical) and typical > 0 else 1.0).clip(lower=0.0)
 
 
-def _recorder_share_of_queueing(states: pd.DataFrame, recorder: float | None,
+def _recorder_share_of_queueing(states: pd.DataFrame, iv: pd.DataFrame,
+                                usable: pd.Series, recorder: float | None,
                                 others: float | None, wall: WallTime
                                 ) -> ev.RecorderShare | None:
     """Who took the cores the program waited for: a sentence when its threads waited for a
-    core for a noticeable part of the run and the recording measured the machine. The
-    waiting is shared out in proportion to the cores the recorder and other programs used
-    (an estimate: the scheduler does not say who ran instead)."""
+    core for a noticeable part of the run and the recording measured the machine. First its
+    own threads: runnable beyond the cores it could use then (its affinity, its quota, each
+    moment), they queued on each other. The rest is shared out in proportion to the cores
+    the recorder and other programs used (an estimate: the scheduler does not say who ran
+    instead)."""
     if recorder is None or others is None or states.empty or wall.wall_s <= 0:
         return None
     queued = float(states["runqueue_s"].sum())
     if queued < RUNQUEUE_NOTE_SHARE * wall.wall_s:
         return None
+    own = 0.0
+    if not iv.empty and not usable.empty:
+        cores = usable.reindex(iv["t_s"].to_numpy(), method="nearest").to_numpy()
+        beyond = (iv["runnable"].to_numpy() - cores).clip(min=0.0)
+        own = min(queued, float((beyond * iv["dt_s"].to_numpy()).sum()))
     taken = recorder + others
-    ours = queued * recorder / taken if taken > 0 else 0.0
-    return ev.RecorderShare(queued, recorder, others, ours)
+    rest = queued - own
+    ours = rest * recorder / taken if taken > 0 else 0.0
+    return ev.RecorderShare(queued, recorder, others, ours, own)
 
 
 def _socket_waits(states: pd.DataFrame) -> bool:

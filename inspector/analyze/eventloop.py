@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inspector.analyze.frames import function_name, parse_stack, stack_facts
+from inspector.analyze.frames import function_name, own_frames, parse_stack, stack_facts
 
 # asyncio's own debug mode warns about a callback slower than 100 ms (loop.slow_callback_duration
 # defaults to 0.1 s): the same bar, so our report and asyncio's agree on what "blocked" means.
@@ -204,8 +204,9 @@ def _blocking_call(stacks: pd.DataFrame, b: LoopBlock) -> str | None:
 
 
 def _task_frame(text: str) -> str | None:
-    """The first program frame above the loop: the coroutine or callback it is running."""
-    frames = parse_stack(text)
+    """The first program frame above the loop: the coroutine or callback it is running
+    (a forked worker's inherited loop, and the parent's coroutine above it, do not count)."""
+    frames = own_frames(parse_stack(text))
     seen_loop = False
     for f in frames:
         if f.is_loop:

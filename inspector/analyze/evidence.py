@@ -6,10 +6,15 @@ the page, `top`, compare and the JSON all say a fact the same way because they c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from inspector.analyze.capacity import Capacity
 from inspector.analyze.eventloop import LoopBlock
 from inspector.analyze.vocabulary import AdviceKey, Bound
 from inspector.analyze.wall import Phase, WallTime
+
+if TYPE_CHECKING:
+    from inspector.analyze.predict import Prediction
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class Advised(Fact):
     """The advice and why it fits this run."""
 
     advice: AdviceKey
-    why: Fact
+    why: tuple[Fact, ...]
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class RecorderShare(Fact):
     recorder_cores: float
     other_cores: float
     recorder_share_s: float
+    own_s: float = 0.0           # of the wait, its own threads queued beyond its usable cores
 
 
 # -- why an advice fits: Advised.why ---------------------------------------------------------
@@ -228,3 +234,115 @@ class GilNotTold(Fact):
 class PySpyFailed(Fact):
     pid: int | None
     detail: str
+
+
+# -- the basis of a prediction ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InPhase(Fact):
+    """What a phase's own estimate rests on."""
+
+    phase: str
+    said: tuple[Fact, ...]
+
+
+@dataclass(frozen=True)
+class ComputingSpread(Fact):
+    computing_s: float
+    work_s: float                # in one core's seconds
+    cores: float                 # spread over
+    gain: float                  # what those cores give against one, the recorder's share out
+    recorder_cores: float
+    released_gil: bool = False
+
+
+@dataclass(frozen=True)
+class ComputingOnOneCore(Fact):
+    computing_s: float
+    work_s: float
+    taking_turns: bool           # threads taking turns on the GIL (else one thread)
+
+
+@dataclass(frozen=True)
+class WaitsOverlapped(Fact):
+    io_s: float                  # the waits as if made one after another
+    at_once: int
+    event_loop: bool
+
+
+@dataclass(frozen=True)
+class ChildrenAtOnce(Fact):
+    children: int
+    span_s: float
+    cpu_s: float
+    longest_s: float
+    at_once: int
+
+
+@dataclass(frozen=True)
+class Indivisible(Fact):
+    seconds: float
+
+
+@dataclass(frozen=True)
+class QueuedOnOneLock(Fact):
+    seconds: float
+
+
+@dataclass(frozen=True)
+class WorkersStart(Fact):
+    workers: int
+    mid_s: float
+    worst_s: float
+    each_s: float
+    spawns: bool
+
+
+@dataclass(frozen=True)
+class MachineBasis(Fact):
+    """What the machine gives (measured or assumed) and the waits assumed in flight."""
+
+    capacity: Capacity
+    io_concurrency: int
+    io_concurrency_own: bool
+    multiplexed: bool = False    # the waits were a selector's: already many at once
+
+
+# -- the advice's footing ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PredictedGain(Fact):
+    prediction: Prediction
+
+
+@dataclass(frozen=True)
+class NoModelGains(Fact):
+    best: Prediction | None       # the model predicted fastest, if any
+    margin: float
+
+
+@dataclass(frozen=True)
+class CannotPredict(Fact):
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChildrenOneAfterAnother(Fact):
+    parent_pid: int
+    children: int
+    span_s: float
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class ChildrenCouldOverlap(Fact):
+    children: int
+
+
+@dataclass(frozen=True)
+class Straggler(Fact):
+    pid: int
+    tid: int
+    name: str | None
+    alone_s: float               # it computed alone this long at the end of parallel work
+    idle_cores: float            # the usable cores that idled meanwhile

@@ -1,5 +1,6 @@
 """Reads py-spy stack texts ('func (file:line);...' root first): which frames are the
-standard library, which wait on another thread or process, which are an asyncio loop.
+standard library, which wait on another thread or process, which are an asyncio loop, and
+which a forked child merely inherited from its parent.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ RUNNER_FUNCS = frozenset({"run", "_bootstrap", "_bootstrap_inner", "worker", "ma
 ASYNCIO_DIR = "/asyncio/"
 LOOP_FUNCS = ("run_forever", "_run_once")
 SELECTOR_FILE = "selectors.py"
+# Where a child process of multiprocessing (any start method; so also ProcessPoolExecutor)
+# starts its own work: a child forked from a thread running a loop keeps that thread's frames
+# below this one, but no loop runs in the child (issue 22). (file suffix, function)
+PROCESS_BOOTSTRAPS = (("/multiprocessing/process.py", "_bootstrap"),
+                      ("/concurrent/futures/process.py", "_process_worker"))
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,12 @@ class Frame:
                 and self.func.rsplit(".", 1)[-1] in LOOP_FUNCS)
 
     @property
+    def is_process_bootstrap(self) -> bool:
+        func = self.func.rsplit(".", 1)[-1]
+        return self.is_stdlib and any(self.file.endswith(suffix) and func == name
+                                      for suffix, name in PROCESS_BOOTSTRAPS)
+
+    @property
     def is_selector(self) -> bool:
         return self.file.endswith("/" + SELECTOR_FILE) or self.file == SELECTOR_FILE
 
@@ -79,13 +91,23 @@ def parse_stack(text: str | None) -> tuple[Frame, ...]:
     return tuple(parse_frame(part) for part in text.split(";"))
 
 
+def own_frames(frames: tuple[Frame, ...]) -> tuple[Frame, ...]:
+    """The frames this process runs itself: those above the last process bootstrap. Below it
+    lie the frames a forked child copied from its parent's thread, which never resume here."""
+    for i in range(len(frames) - 1, -1, -1):
+        if frames[i].is_process_bootstrap:
+            return frames[i + 1:]
+    return frames
+
+
 @dataclass(frozen=True)
 class StackFacts:
     """What one stack says about the thread that was in it."""
 
     leaf: str | None            # the frame on top, as text
     waits_on_program: bool      # under a lock/condition/queue/join/pool frame
-    in_loop: bool               # an asyncio event loop is running on this thread
+    in_loop: bool               # an asyncio event loop is running on this thread (not
+                                # one a forked child inherited: see own_frames)
     in_selector: bool           # ...and it is waiting in its selector
     user_leaf: str | None       # leaf-most frame of the program's own code
 
@@ -104,8 +126,9 @@ def stack_facts(text: str | None) -> StackFacts:
         if frame.is_sync_wait:
             waits = True
             break
-    in_loop = any(f.is_loop for f in frames)
-    in_selector = in_loop and any(f.is_selector for f in frames)
+    own = own_frames(frames)
+    in_loop = any(f.is_loop for f in own)
+    in_selector = in_loop and any(f.is_selector for f in own)
     user_leaf = next((f for f in reversed(frames) if f.is_user), None)
     return StackFacts(frames[-1].text, waits, in_loop, in_selector,
                       user_leaf.text if user_leaf else None)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from inspector.analyze.eventloop import LoopBlock
-from inspector.analyze.evidence import Cores, Fact
+from inspector.analyze.evidence import Cores, Fact, MachineBasis
 from inspector.analyze.locks import LockContention
 from inspector.analyze.predict import Prediction
 from inspector.analyze.vocabulary import AdviceKey, Bound
@@ -111,6 +111,8 @@ class Diagnosis:
     recorder_cores: float | None = None  # mean cores the recorder and py-spy took
     other_cores: float | None = None     # mean cores other programs took meanwhile
     gil_waits_by_address_share: float | None = None  # of futex waits, told by the address
+    # what the predictions took from the machine (measured or assumed) and the waits in flight
+    machine: MachineBasis | None = None
 
     @property
     def cores(self) -> Cores:

@@ -3,41 +3,26 @@ under each concurrency model (multiprocessing, threading, asyncio), with a low-h
 and the basis of the estimate. A model of the recorded wall time, not a simulation:
 
     recorded wall = computing + waiting on I/O + the rest (locks, sleeps, start-up)
-    work (core-seconds) = computing seconds x cores used at once
+    work (one core's seconds) = computing seconds x what the recorded structure got of its cores
 
-and each model changes one part: processes spread the work over the usable cores (less what
-the recorder itself took) at a start-up cost per worker; threads overlap the I/O waits but,
-holding the GIL, not Python's work; asyncio overlaps socket waits on one thread.
+and each model changes one part: processes spread the work over the usable cores (as many as
+the machine really gives: analyze/capacity.py) at a start-up cost per worker; threads overlap
+the I/O waits but, holding the GIL, not Python's work (and take turns at a measured cost);
+asyncio overlaps socket waits on one thread. Child processes run one after another could run
+at once; a straggler's last task and work under one lock are not spread by any model.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import math
+from dataclasses import dataclass
 
+from inspector.analyze import evidence as ev
+from inspector.analyze.capacity import Capacity
+from inspector.analyze.evidence import Fact
 from inspector.analyze.wall import WallTime
 
 MODELS = ("multiprocessing", "threading", "asyncio")
-
-# Requests in flight assumed for the I/O part when the caller states none: the size at which
-# concurrent.futures' default thread pool stops growing (min(32, cpus + 4)) is the usual
-# upper bound of a thread pool; 16 is a common choice below it (and the demo's).
-DEFAULT_IO_CONCURRENCY = 16
-# Starting a worker process and handing it its work: forking a Python worker, its pool's
-# pipes and its exit. Measured here: the demo's I/O job starts and ends 16 forked workers in
-# ~0.2 s on 2 cores (~0.02 s each, spread over the cores); spawn, which imports the program
-# again in each worker, costs more (the low end of the range allows twice this).
-PROCESS_START_S = 0.02
-# Parallel efficiency of processes on the work, low end: pickling arguments and results,
-# the last lone task, cores shared with the rest of the machine.
-PROCESS_EFFICIENCY_LOW = 0.8
-# Threads taking turns on the GIL cost a little more than one thread doing the same work
-# (switches every 5 ms, cache misses): up to this much more, measured 0.89-0.95x here.
-GIL_SWITCH_COST = 0.12
-# Overlapping waits is never perfect (connection set-up, the server's own limits): the low
-# end assumes this share of the ideal overlap.
-OVERLAP_EFFICIENCY_LOW = 0.75
-
 
 # However busy the recorder kept the machine, a model gets some of a core.
 MIN_FREE_CORES = 0.1
@@ -50,13 +35,19 @@ class Prediction:
     low: float
     high: float
     workers: int
-    basis: str
+    basis: tuple[Fact, ...]        # worded by the text layer
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("speedup", "low", "high"):
-            d[k] = round(d[k], 2)
-        return d
+
+@dataclass(frozen=True)
+class Children:
+    """Child processes run one after another while their parent waited for each."""
+
+    lives_s: tuple[float, ...]     # each child's life
+    cpu_s: tuple[float, ...]       # each child's CPU time
+
+    @property
+    def span_s(self) -> float:
+        return sum(self.lives_s)
 
 
 @dataclass(frozen=True)
@@ -64,22 +55,44 @@ class Segment:
     """A stretch of the run predicted on its own (a phase, or the whole run)."""
 
     wall: WallTime
-    python_holds_gil: bool       # its work is Python under a GIL (no parallel threads seen)
-    name: str = ""               # the phase's kind, where the run has phases
+    python_holds_gil: bool         # its work is Python under a GIL (no parallel threads seen)
+    name: str = ""                 # the phase's kind, where the run has phases
+    gil_contended: bool = False    # its computing was threads of one process taking turns
+    indivisible_s: float = 0.0     # computing no model spreads: a straggler's last task
+    serial: bool = False           # all of it queued on one lock: no model changes it
+    children: Children | None = None  # its time is children run one after another
 
 
 @dataclass(frozen=True)
 class PredictionInputs:
     segments: tuple[Segment, ...]
-    usable_cores: float
-    recorder_cores: float = 0.0  # cores the recorder and py-spy took meanwhile (mean)
-    other_cores: float = 0.0     # cores other programs kept busy meanwhile (mean; evidence)
-    io_concurrency: int = DEFAULT_IO_CONCURRENCY
-    socket_waits: bool = True    # the I/O waits are on sockets (asyncio can overlap them)
+    capacity: Capacity
+    io_concurrency: int            # waits in flight the thread and asyncio models overlap
+    io_concurrency_own: bool       # the program's own (seen in the recording), or assumed
+    recorder_cores: float = 0.0    # cores the recorder and py-spy took meanwhile (mean)
+    in_flight: float = 1.0         # I/O waits of one kind the program had in flight at once
+    multiplexed: bool = False      # its waits were mostly in a selector: many at once already
+    socket_waits: bool = True      # the I/O waits are on sockets (asyncio can overlap them)
+    wait_s: float | None = None    # a typical single I/O wait, where the recording tells
+    spawns: bool = False           # its processes would start by spawn or forkserver
+    # the program's own start (its interpreter and imports, from the recording): a spawned
+    # worker imports the program again, so it starts no sooner than this
+    program_start_s: float = 0.0
 
 
-# (mid, best, worst) seconds, workers, basis: one model's estimate of one segment
-_Estimate = tuple[tuple[float, float, float], int, str]
+@dataclass(frozen=True)
+class _Time:
+    """Seconds a model's run would take: fastest, middle, slowest."""
+
+    best: float
+    mid: float
+    worst: float
+
+    def __add__(self, other: _Time) -> _Time:
+        return _Time(self.best + other.best, self.mid + other.mid, self.worst + other.worst)
+
+
+_ZERO = _Time(0.0, 0.0, 0.0)
 
 
 def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
@@ -90,126 +103,189 @@ def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
     if wall <= 0:
         return {m: "nothing was measured" for m in MODELS}
     out: dict[str, Prediction | str] = {}
-    for model, estimate in (("multiprocessing", _processes), ("threading", _threads),
-                            ("asyncio", _asyncio)):
-        parts: list[_Estimate] = []
+    for model in MODELS:
+        total = _ZERO
+        basis: list[Fact] = []
+        workers = 1
         why_not = None
         for seg in x.segments:
-            e = estimate(x, seg)
-            if isinstance(e, str):
-                why_not = e
+            got = _segment(model, x, seg)
+            if isinstance(got, str):
+                why_not = got
                 break
-            parts.append(e)
+            t, n, said = got
+            total = total + t
+            workers = max(workers, n)
+            basis += said if len(x.segments) == 1 else [ev.InPhase(seg.name or "phase",
+                                                                   tuple(said))]
         if why_not is not None:
             out[model] = why_not
             continue
-        mid, best, worst = (sum(p[0][k] for p in parts) for k in range(3))
-        if model == "multiprocessing":  # the workers start once, not once per phase
-            workers = max(p[1] for p in parts)
-            start = PROCESS_START_S * workers / _free_cores(x)
-            mid, worst = mid + start, worst + 2 * start
-            basis = _joined(x, parts) + f"; {start:.2f} s to start {workers} processes"
-        else:
-            workers = max(p[1] for p in parts)
-            basis = _joined(x, parts)
-        out[model] = _made(model, wall, mid, best, worst, workers, basis)
+        if model == "multiprocessing" and workers > 1:
+            start = _start(x, workers)
+            total = total + start
+            basis.append(ev.WorkersStart(workers, start.mid, start.worst,
+                                         _spawn_s(x) if x.spawns else x.capacity.fork_start_s,
+                                         x.spawns))
+        out[model] = _made(model, wall, total, workers, tuple(basis))
     return out
 
 
-def _joined(x: PredictionInputs, parts: list[_Estimate]) -> str:
-    if len(parts) == 1:
-        return parts[0][2]
-    return "; ".join(f"{seg.name or 'phase'} phase: {p[2]}" for seg, p in zip(x.segments, parts))
-
-
-def _split(seg: Segment) -> tuple[float, float, float]:
-    """Seconds computing, the I/O waits as if made one at a time (the seconds waiting on
-    I/O with nothing computing, times the waits that were in flight at once), and the rest."""
+def _segment(model: str, x: PredictionInputs, seg: Segment
+             ) -> tuple[_Time, int, list[Fact]] | str:
     w = seg.wall
-    in_flight = max(1.0, w.io_waits_mean)
-    return w.computing_s, w.io_s * in_flight, max(w.wall_s - w.computing_s - w.io_s, 0.0)
-
-
-def _free_cores(x: PredictionInputs) -> float:
-    """Cores a model's workers can spread over: the usable ones, less the recorder's share."""
-    return max(MIN_FREE_CORES, x.usable_cores - x.recorder_cores)
-
-
-def _recorded_cores(x: PredictionInputs, seg: Segment) -> float:
-    """How many cores the recorded program's structure could use while it computed: one per
-    process wanting a CPU where Python held a GIL, else the threads runnable at once; at
-    least one, at most the usable cores. A model using k cores runs the computing part
-    k / this times as fast (other programs' load slows both alike)."""
-    w = seg.wall
-    n = w.wanting_processes_mean if seg.python_holds_gil else w.runnable_mean
-    return max(1.0, min(x.usable_cores, n))
-
-
-def _ratio(wall: float, t: float) -> float:
-    return wall / t if t > 0 else 1.0
-
-
-def _processes(x: PredictionInputs, seg: Segment) -> _Estimate:
-    computing, io, rest = _split(seg)
-    rec = _recorded_cores(x, seg)
-    io_bound = io > computing
-    workers = x.io_concurrency if io_bound else max(1, int(x.usable_cores))
-    # Work spreads over min(workers, free cores); waits overlap `workers` at a time.
-    spread = min(float(workers), _free_cores(x))
-    best_spread = min(float(workers), x.usable_cores)
-    mid = computing * rec / spread + io / workers + rest
-    best = computing * rec / best_spread + io / workers + rest
-    worst = computing * rec / (spread * PROCESS_EFFICIENCY_LOW) \
-        + io / (workers * OVERLAP_EFFICIENCY_LOW) + rest
-    basis = (f"{computing:.1f} s of computing on {rec:.1f} cores' worth, spread over "
-             f"{spread:.1f} usable cores"
-             + (f" (of {x.usable_cores:g}, less {x.recorder_cores:.2f} the recorder took)"
-                if x.recorder_cores > 0.01 else "")
-             + (f", {io:.1f} s of I/O waits overlapped {workers} at a time" if io > 0.05 else ""))
-    return (mid, best, worst), workers, basis
-
-
-def _threads(x: PredictionInputs, seg: Segment) -> _Estimate:
-    computing, io, rest = _split(seg)
-    rec = _recorded_cores(x, seg)
-    c = max(1, x.io_concurrency)
-    if seg.python_holds_gil:
-        t = computing * rec  # one core's worth at a time, under one GIL
-        cpu_mid, cpu_best, cpu_worst = (t * (1 + GIL_SWITCH_COST / 2), t,
-                                        t * (1 + GIL_SWITCH_COST))
-        why = f"{computing:.1f} s of computing in Python stay on one core under the GIL"
-    else:
-        cores = _free_cores(x)
-        cpu_mid, cpu_best, cpu_worst = (computing * rec / cores,
-                                        computing * rec / x.usable_cores,
-                                        computing * rec / (cores * PROCESS_EFFICIENCY_LOW))
-        why = (f"{computing:.1f} s of computing released the GIL: it spreads over "
-               f"{cores:.1f} cores")
-    mid = cpu_mid + io / c + rest
-    best = cpu_best + io / c + rest
-    worst = cpu_worst + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
-    basis = why + (f"; {io:.1f} s of I/O waits overlapped {c} at a time" if io > 0.05 else "")
-    return (mid, best, worst), c, basis
-
-
-def _asyncio(x: PredictionInputs, seg: Segment) -> _Estimate | str:
-    computing, io, rest = _split(seg)
-    if io > 0.05 and not x.socket_waits:
+    if seg.serial:
+        return _Time(w.wall_s, w.wall_s, w.wall_s), 1, [ev.QueuedOnOneLock(w.wall_s)]
+    if seg.children is not None:
+        return _children(x, seg.children, w)
+    computing = max(0.0, w.computing_s - seg.indivisible_s)
+    # the waits as if made one at a time; a selector's were already overlapped as far as any
+    # model would (their number is not in the recording)
+    io = w.io_s * (float(x.io_concurrency) if x.multiplexed else max(1.0, x.in_flight))
+    rest = max(w.wall_s - w.computing_s - w.io_s, 0.0) + seg.indivisible_s
+    said: list[Fact] = []
+    if seg.indivisible_s > 0.05:
+        said.append(ev.Indivisible(seg.indivisible_s))
+    if model == "asyncio" and io > 0.05 and not x.socket_waits:
         return "the I/O waits are not on sockets (files, disks): an event loop cannot overlap them"
-    rec = _recorded_cores(x, seg)
-    c = max(1, x.io_concurrency)
-    t = computing * rec  # one thread
-    mid = t + io / c + rest
-    worst = t * (1 + GIL_SWITCH_COST / 2) + io / (c * OVERLAP_EFFICIENCY_LOW) + rest
-    basis = (f"{computing:.1f} s of computing on one thread"
-             + (f"; {io:.1f} s of socket waits overlapped {c} at a time, with non-blocking calls"
-                if io > 0.05 else ""))
-    return (mid, mid, worst), c, basis
+    work = _work(x, seg, computing)
+    cap = x.capacity
+    n = max(1, int(math.floor(cap.usable_cores + 1e-9)))
+    if model == "multiprocessing":
+        workers = x.io_concurrency if io > computing else n
+        spread = min(float(workers), float(n))
+        free = _free_share(x, spread)
+        cpu = _Time(work.best / (cap.gain(spread, "high")),
+                    work.mid / (cap.gain(spread, "mid") * free),
+                    work.worst / (cap.gain(spread, "low") * free))
+        said.append(ev.ComputingSpread(computing, work.mid, spread,
+                                       cap.gain(spread, "mid") * free, x.recorder_cores))
+        waits = _overlapped(x, io, workers)
+    elif model == "threading" or model == "asyncio":
+        waiting = io > 0.05
+        workers = x.io_concurrency if waiting else (n if model == "threading" else 1)
+        if seg.python_holds_gil or model == "asyncio":
+            turns = model == "threading"
+            if not turns:
+                cpu = work
+            elif seg.gil_contended:  # the recorded threads took turns already
+                cpu = _Time(computing, computing, computing)
+            else:
+                cost = cap.gil_cost
+                cpu = _Time(work.best * (1 + cost.low), work.mid * (1 + cost.mid),
+                            work.worst * (1 + cost.high))
+            said.append(ev.ComputingOnOneCore(computing, work.mid, turns))
+        else:  # native code released the GIL: threads spread it as processes would
+            free = _free_share(x, n)
+            cpu = _Time(work.best / cap.gain(n, "high"), work.mid / (cap.gain(n, "mid") * free),
+                        work.worst / (cap.gain(n, "low") * free))
+            said.append(ev.ComputingSpread(computing, work.mid, n, cap.gain(n, "mid") * free,
+                                           x.recorder_cores, released_gil=True))
+        waits = _overlapped(x, io, workers)
+        if model == "threading" and workers > 1:
+            waits = waits + _Time(0.0, workers * cap.thread_start_s,
+                                  workers * cap.thread_start_s)
+    else:
+        raise ValueError(model)
+    if io > 0.05:
+        said.append(ev.WaitsOverlapped(io, min(workers, _waits(x, io)), model == "asyncio"))
+    return cpu + waits + _Time(rest, rest, rest), workers, said
 
 
-def _made(model: str, wall: float, mid: float, best: float, worst: float, workers: int,
-          basis: str) -> Prediction:
-    s = _ratio(wall, mid)
-    hi = max(_ratio(wall, best), s)
-    lo = min(_ratio(wall, worst), s)
-    return Prediction(model=model, speedup=s, low=lo, high=hi, workers=workers, basis=basis)
+def _work(x: PredictionInputs, seg: Segment, computing: float) -> _Time:
+    """The computing part in one core's seconds (least, middle, most): what the recorded
+    structure got of the cores it used at once; threads that took turns on a GIL did one
+    thread's work and the hand-offs' cost besides."""
+    w = seg.wall
+    if seg.gil_contended:
+        cost = x.capacity.gil_cost
+        return _Time(computing / (1 + cost.high), computing / (1 + cost.mid),
+                     computing / (1 + cost.low))
+    used = w.wanting_processes_mean if seg.python_holds_gil else w.runnable_mean
+    used = max(1.0, min(x.capacity.usable_cores, used))
+    cap = x.capacity
+    return _Time(computing * cap.gain(used, "low"), computing * cap.gain(used, "mid"),
+                 computing * cap.gain(used, "high"))
+
+
+def _free_share(x: PredictionInputs, spread: float) -> float:
+    """Of `spread` cores, the share left when the recorder takes its own."""
+    if spread <= 0:
+        return 1.0
+    return max(MIN_FREE_CORES, spread - x.recorder_cores) / spread
+
+
+def _waits(x: PredictionInputs, io: float) -> int:
+    """How many waits the I/O was, as far as the recording tells (at least one)."""
+    if x.wait_s is None or x.wait_s <= 0:
+        return 10**6
+    return max(1, round(io / x.wait_s))
+
+
+def _overlapped(x: PredictionInputs, io: float, workers: int) -> _Time:
+    """The waits, made `workers` at a time: their sum over `workers` at best; at worst one
+    more wait's length (a pool's last batch: Graham's bound for list scheduling)."""
+    if io <= 0:
+        return _ZERO
+    c = max(1, min(workers, _waits(x, io)))
+    mid = io / c
+    longest = x.wait_s if x.wait_s is not None else io / c
+    return _Time(mid, mid, mid + min(longest, io))
+
+
+def _children(x: PredictionInputs, ch: Children, w: WallTime
+              ) -> tuple[_Time, int, list[Fact]]:
+    """Children run at once: no sooner than the longest, than their CPU over the cores the
+    machine gives, or than their lives overlapped `io_concurrency` at a time."""
+    cap = x.capacity
+    n = max(1, int(math.floor(cap.usable_cores + 1e-9)))
+    longest = max(ch.lives_s)
+    cpu = sum(ch.cpu_s)
+    at_once = max(1, min(x.io_concurrency, len(ch.lives_s)))
+    free = _free_share(x, n)
+
+    def bound(gain: float) -> float:
+        return max(longest, cpu / (gain * free), ch.span_s / at_once)
+
+    t = _Time(bound(cap.gain(n, "high")), bound(cap.gain(n, "mid")), bound(cap.gain(n, "low"))
+              + longest)
+    other = max(0.0, w.wall_s - ch.span_s)
+    return (t + _Time(other, other, other), at_once,
+            [ev.ChildrenAtOnce(len(ch.lives_s), ch.span_s, cpu, longest, at_once)])
+
+
+def _start(x: PredictionInputs, workers: int) -> _Time:
+    """Starting the workers: spread over the free cores at best, one after another at worst."""
+    each = _spawn_s(x) if x.spawns else x.capacity.fork_start_s
+    cores = max(MIN_FREE_CORES, x.capacity.usable_cores - x.recorder_cores)
+    spread = workers * each / min(float(workers), cores)
+    return _Time(spread, spread, workers * each)
+
+
+def _spawn_s(x: PredictionInputs) -> float:
+    """A spawned worker's start: an interpreter's (measured) or the program's own start-up
+    (the recording's), whichever is longer."""
+    return max(x.capacity.spawn_start_s, x.program_start_s)
+
+
+def _made(model: str, wall: float, t: _Time, workers: int, basis: tuple[Fact, ...]
+          ) -> Prediction:
+    def ratio(s: float) -> float:
+        return wall / s if s > 0 else 1.0
+
+    mid = ratio(t.mid)
+    return Prediction(model=model, speedup=mid, low=min(ratio(t.worst), mid),
+                      high=max(ratio(t.best), mid), workers=workers, basis=basis)
+
+
+def io_concurrency_of(in_flight: float, io_s: float, asked: int | None, usable_cores: float
+                      ) -> tuple[int, bool]:
+    """The waits in flight the models overlap, and whether they are the program's own: what
+    the user asked for; else the program's own where it already overlapped its waits; else
+    an assumption, concurrent.futures' default thread pool (min(32, cores + 4))."""
+    if asked is not None:
+        return max(1, asked), True
+    if io_s > 0 and in_flight >= 1.5:
+        return max(2, round(in_flight)), True
+    return min(32, int(usable_cores) + 4), False
+

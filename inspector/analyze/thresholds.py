@@ -71,6 +71,13 @@ RUNQUEUE_NOTE_SHARE = 0.1
 DISK_SYSCALLS = frozenset({"fsync", "fdatasync", "pread64", "pwrite64", "preadv", "pwritev",
                            "io_getevents", "io_uring_enter", "openat", "sync_file_range"})
 
+# -- the cores the program could use, over time (usable.py) ---------------------------------
+# A process is working in an interval, and its affinity and quota count towards the cores
+# the tree could use then, when it used at least this much of a core: a pool's parent
+# waiting on its workers uses well under 1% (its helper threads wake ten times a second); a
+# worker sharing one pinned CPU with 19 others still gets 5%.
+WORKING_PROCESS_CORES = 0.05
+
 # -- where the wall clock went (wall.py) ---------------------------------------------------
 # An interval is "computing" when the tree wanted at least half a core in it (on a CPU, or
 # runnable: waiting for the GIL or a core): something was working for most of that moment.

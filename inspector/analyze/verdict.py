@@ -6,17 +6,20 @@ advice, blocked event loops).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from inspector.analyze import evidence as ev
+from inspector.analyze.advice import Fix, choose
 from inspector.analyze.eventloop import LoopBlock
 from inspector.analyze.evidence import Cores, Fact
 from inspector.analyze.frames import stack_facts
 from inspector.analyze.locks import LockContention
 from inspector.analyze.model import ProcessFacts, Verdict
+from inspector.analyze.predict import Prediction
 from inspector.analyze.processes import Contention, state_totals, wall_bound, working_rows
 from inspector.analyze.thresholds import (
     BUSY_PROCESS_CORES,
@@ -30,7 +33,7 @@ from inspector.analyze.thresholds import (
     SLOW_WAIT_S,
     WANT_CPU_SHARE,
 )
-from inspector.analyze.vocabulary import AdviceKey, Bound
+from inspector.analyze.vocabulary import Bound
 from inspector.analyze.wall import Phase, WallTime
 
 # The most blocked-loop and starved-loop facts the evidence lists (the rest are in the
@@ -55,14 +58,19 @@ class VerdictInputs:
     phases: tuple[Phase, ...]
     focus: Phase | None
     stacks: pd.DataFrame
+    predicted: Mapping[str, Prediction | str]
+    unknown: str | None = None       # why the evidence cannot carry a prediction
+    shape: tuple[Fact, ...] = ()     # what the run's shape adds: children, stragglers
 
 
 def verdict(x: VerdictInputs) -> Verdict:
     """The run's verdict (or its costliest phase's) with its evidence."""
     if x.states.empty:
         return Verdict(bound="idle", gil_limited=False, parallel_threads=False,
-                       oversubscribed=False, advice="keep",
-                       evidence=(ev.NothingMeasured(),))
+                       oversubscribed=False, advice="unknown",
+                       evidence=(ev.NothingMeasured(),
+                                 ev.Advised("unknown", (ev.CannotPredict(
+                                     x.unknown or "nothing was measured"),))))
     totals = state_totals(x.states)
     bound = wall_bound(x.wall)
     evidence: list[Fact] = []
@@ -89,46 +97,61 @@ def verdict(x: VerdictInputs) -> Verdict:
     over, over_share, runnable = oversubscription(x.states, x.cores.usable)
     if over:
         evidence.append(ev.Oversubscribed(runnable, x.cores, over_share))
-    advice, why = _advice(x, totals, bound, bool(gil_procs), bool(par_procs), over)
-    evidence.append(ev.Advised(advice, why))
+    evidence += x.shape
+    situation, fixes = _situation(x, totals, bound, bool(gil_procs), bool(par_procs), over)
+    chosen = choose(x.predicted, fixes, situation, x.unknown)
+    advice = chosen.advice
+    evidence.append(ev.Advised(advice, chosen.why))
     evidence += [ev.LoopBlocked(b) for b in x.blocks[:MAX_BLOCKS_SAID]]
     evidence += [ev.LoopStarved(b) for b in x.starved[:MAX_STARVED_SAID]]
     return Verdict(bound=bound, gil_limited=bool(gil_procs), parallel_threads=bool(par_procs),
                    oversubscribed=over, advice=advice, evidence=tuple(evidence))
 
 
-def _advice(x: VerdictInputs, totals: dict[str, float], bound: Bound, gil_limited: bool,
-            parallel: bool, over: bool) -> tuple[AdviceKey, Fact]:
-    """The concurrency model that fits (a key of vocabulary.ADVICE), and why."""
+def _situation(x: VerdictInputs, totals: dict[str, float], bound: Bound, gil_limited: bool,
+               parallel: bool, over: bool) -> tuple[Fact, list[Fix]]:
+    """What the run's shape is, in one fact the advice stands beside, and the fixes that are
+    no model change which the evidence names."""
     states, cores, wall = x.states, x.cores, x.wall
+    fixes: list[Fix] = []
     if x.locks is not None and x.locks.lock_s >= totals["gil"]:
-        return "keep", ev.LockHeldWhileWorking(x.locks.threads)
-    if gil_limited:
-        return "multiprocessing", ev.GilWaitsCap(cores)
+        held: Fact = ev.LockHeldWhileWorking(x.locks.threads)
+        return held, [Fix("shorter-lock", held)]
     blocking = [b for b in x.blocks if b.confidence == "confirmed"]
     if blocking and bound in ("io", "mixed"):
         calls = sorted({b.blocking_call or b.function for b in blocking})
-        return "asyncio", ev.BlockingCoroutines(tuple(calls))
+        gain = x.predicted.get("asyncio")
+        fixes.append(Fix("unblock-loop", ev.BlockingCoroutines(tuple(calls)),
+                         gain if isinstance(gain, Prediction) else None, replaces="asyncio"))
+    if over:
+        fixes.append(Fix("fewer-workers", ev.TooManyWorkers(cores)))
+    children = [f for f in x.shape if isinstance(f, ev.ChildrenOneAfterAnother)]
+    if children:
+        return ev.ChildrenCouldOverlap(children[0].children), fixes
+    if gil_limited:
+        return ev.GilWaitsCap(cores), fixes
+    if blocking and bound in ("io", "mixed"):
+        return fixes[0].why, fixes
     if bound == "io":
-        return _io_advice(x.stacks, working_rows(states))
+        return _io_situation(x.stacks, working_rows(states)), fixes
     if bound == "mixed":
-        return "keep", ev.NeitherDominates()
+        return ev.NeitherDominates(), fixes
     if bound != "cpu":
-        return "keep", ev.MostlyWaitedOnItself()
+        return ev.MostlyWaitedOnItself(), fixes
     cores_used = wall.cores_at_once_mean
     demand = totals["cpu"] + totals["gil"] + totals["runqueue"]
     if over:
-        return "keep", ev.TooManyWorkers(cores)
+        return ev.TooManyWorkers(cores), fixes
     one_at_a_time = (not parallel and cores_used <= NEAR_ONE_CORE
                      and wall.busy_processes_mean < 1.5 and _mean_wanting(states) < 1.5)
     if one_at_a_time and cores.usable < MIN_USABLE_FOR_PROCESSES:
-        return "keep", ev.OneUsableCore(cores)
+        return ev.OneUsableCore(cores), fixes
     if one_at_a_time:
         turns = wall.busy_processes_mean >= 0.5 and _busy_process_count(states) > 1
-        return "multiprocessing", ev.OneAtATime(turns, cores_used, cores)
+        return ev.OneAtATime(turns, cores_used, cores), fixes
     if demand > 0 and totals["runqueue"] / demand >= OVERSUB_RUNQUEUE_SHARE:
-        return "keep", ev.CoresWereBusy(totals["runqueue"])
-    return "keep", ev.UsesTheCores(cores_used, cores)
+        return ev.CoresWereBusy(totals["runqueue"]), fixes
+    return ev.UsesTheCores(cores_used, cores), fixes
 
 
 def _busy_process_count(states: pd.DataFrame) -> int:
@@ -169,9 +192,9 @@ def oversubscription(states: pd.DataFrame, cores: float) -> tuple[bool, float, f
     return (n_over >= MIN_INTERVALS and share >= OVERSUB_TIME_SHARE), share, mean_runnable
 
 
-def _io_advice(stacks: pd.DataFrame, states: pd.DataFrame) -> tuple[AdviceKey, Fact]:
+def _io_situation(stacks: pd.DataFrame, states: pd.DataFrame) -> Fact:
     if uses_asyncio(stacks):
-        return "keep", ev.LoopOverlapsWaits()
+        return ev.LoopOverlapsWaits()
     io = states["io_s"] >= 0.5 * states["dt_s"]
     concurrent = states[io].groupby("t_s").size()
     peak = int(concurrent.max()) if len(concurrent) else 0
@@ -179,12 +202,12 @@ def _io_advice(stacks: pd.DataFrame, states: pd.DataFrame) -> tuple[AdviceKey, F
     slow = [w for w in waits if w >= SLOW_WAIT_S]
     typical = float(np.median(waits)) if waits else 0.0
     if peak >= MANY_WAITS and len(slow) >= len(waits) / 2:
-        return "asyncio", ev.ManySlowWaits(peak, typical)
+        return ev.ManySlowWaits(peak, typical)
     if peak >= 2:
-        return "keep", ev.ThreadsOverlapWaits(peak, typical)
+        return ev.ThreadsOverlapWaits(peak, typical)
     if len(slow) >= MANY_WAITS:
-        return "asyncio", ev.SlowWaitsInSequence(len(slow), typical)
-    return "threading", ev.OneThreadWaits(len(waits), typical)
+        return ev.SlowWaitsInSequence(len(slow), typical)
+    return ev.OneThreadWaits(len(waits), typical)
 
 
 def uses_asyncio(stacks: pd.DataFrame) -> bool:

@@ -12,8 +12,8 @@ from typing import Literal
 # which the look-ups below word as itself).
 State = Literal["cpu", "gil", "lock", "io", "sleep", "runqueue", "other"]
 Bound = Literal["cpu", "io", "mixed", "idle"]
-AdviceKey = Literal["multiprocessing", "threading", "asyncio", "keep", "more-processes",
-                    "fewer-workers"]
+AdviceKey = Literal["multiprocessing", "threading", "asyncio", "keep", "unknown",
+                    "unblock-loop", "shorter-lock", "fewer-workers", "more-processes"]
 PhaseKind = Literal["parallel", "serial", "io", "waiting"]
 Confidence = Literal["confirmed", "possible"]
 
@@ -68,16 +68,32 @@ ADVICE: dict[str, Advice] = {
         "concurrent.futures.ProcessPoolExecutor): each process has its own interpreter and "
         "GIL, so they use a core each."),
     "threading": Advice(
-        "threading", "Threads fit",
-        "The work waits on I/O in few, quick waits; threads release the GIL while they "
-        "wait, so a thread pool (concurrent.futures.ThreadPoolExecutor) overlaps them well."),
+        "threading", "Use threads for the waiting",
+        "The work waits (on I/O, or on child processes) one wait after another; threads "
+        "release the GIL while they wait, so a thread pool "
+        "(concurrent.futures.ThreadPoolExecutor) overlaps the waits."),
     "asyncio": Advice(
         "asyncio", "Use asyncio for the waiting",
         "Many slow waits at once: asyncio runs thousands of them on one thread with cheap "
         "tasks, where threads would cost a stack and a GIL hand-off each."),
     "keep": Advice(
         "keep this model", "Keep the concurrency model you have",
-        "The way this program is split into processes and threads already fits its work."),
+        "No other model is predicted to run this work noticeably faster on this machine: "
+        "the way it is split into processes and threads already fits it."),
+    "unknown": Advice(
+        "unknown", "Not enough evidence for advice",
+        "The recording cannot carry a prediction (too short, or nothing measured): record "
+        "a longer run of the same work."),
+    "unblock-loop": Advice(
+        "unblock the event loop", "Stop blocking the event loop",
+        "Coroutines make blocking calls that stall the loop and every task on it: await "
+        "non-blocking versions (asyncio streams, aiohttp, asyncio.create_subprocess_exec) or "
+        "run the call with asyncio.to_thread."),
+    "shorter-lock": Advice(
+        "hold the lock shorter", "Hold the lock for less time",
+        "Threads take turns on a lock held while they work or wait: more threads or "
+        "processes would queue on it too. Hold it only around the shared state, not across "
+        "I/O or long computations."),
     "more-processes": Advice(
         "more processes, fewer threads each", "Use more processes with fewer threads each",
         "Its processes each run several threads of Python that wait for their process's "

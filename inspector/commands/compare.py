@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from inspector.commands.options import add_io_concurrency
 from inspector.errors import UsageError
 from inspector.report.build import CompareError, write_page
 
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the page to write (default: comparison-TIME.html beside the first "
                         "recording)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
+    add_io_concurrency(p)
     p.set_defaults(func=run)
 
 
@@ -41,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if len(args.recordings) < 2:
         raise UsageError("compare: give at least two recordings")
     recordings = [load(path) for path in args.recordings]
-    rows = compare(group_runs([facts(rec) for rec in recordings]))
+    rows = compare(group_runs([facts(rec, io_concurrency=args.io_concurrency)
+                               for rec in recordings]))
     noise = noise_sentences(rows)
     output = Path(args.output) if args.output else _default_output(recordings[0].path)
     write_page(output, "inspector: recordings compared", rows, recordings, lead=tuple(noise))

@@ -102,11 +102,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspector.analyze.capacity import machine_change
     from inspector.analyze.comparison import by_job_baselines, compare, facts
     from inspector.recording import load
     from inspector.report.build import write_page
     from inspector.text.comparison import busy_sentence, format_table, noise_sentences
-    from inspector.text.demo import takeaways
+    from inspector.text.demo import capacity_sentence, takeaways
     from inspector.text.json import compared_data
 
     if args.repeat is not None and args.repeat < 1:
@@ -120,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         f"answered after {plan.io_delay_s} s; {plan.repeat} runs of each, interleaved; "
         f"writing to {directory}")
     done = record_jobs(plan, directory, say)
-    groups = [[replace(facts(load(path), io_concurrency=plan.io_workers),
+    recordings = {path: load(path) for runs in done for path, _ in runs}
+    groups = [[replace(facts(recordings[path], io_concurrency=plan.io_workers),
                        foreign_load=load_share) for path, load_share in runs]
               for runs in done]
     rows = compare(groups, by_job_baselines(groups))
@@ -128,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
         _report(r.facts.path)
     busy = busy_sentence(rows)
     warnings = [busy] if busy else []
+    capacity = machine_change(sorted(recordings.values(),
+                                     key=lambda r: r.meta.start_time_unix or 0.0))
+    if capacity is not None and capacity.changed:
+        warnings.append(capacity_sentence(capacity))
     notes = noise_sentences(rows)
     said = takeaways(rows, plan)
     lead = said + notes + [f"Warning: {w}" for w in warnings]
@@ -138,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
     result = {"rows": [compared_data(r) for r in rows], "plan": asdict(plan),
               "python": platform.python_version(), "directory": str(directory),
               "page": str(page), "warnings": warnings, "notes": notes,
-              "takeaways": said}
+              "takeaways": said,
+              "capacity_changed": capacity.changed if capacity is not None else None,
+              "capacity_iterations_per_s": (list(capacity.capacities)
+                                            if capacity is not None else [])}
     (directory / "demo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=2))
@@ -208,7 +217,8 @@ def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "inspector", "record", "-q", "-o", str(path), "--", *command],
+            [sys.executable, "-m", "inspector", "record", "-q", "--calibrate", "--calibrate-end",
+             "-o", str(path), "--", *command],
             capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise DemoError(f"demo: {name} did not finish in {RUN_TIMEOUT_S} s") from None

@@ -12,6 +12,10 @@ from pathlib import Path
 from inspector.errors import UsageError
 from inspector.recording.schema import DEFAULT_LINGER_S
 
+# Set (to anything) in the environment: `record` does not calibrate unless asked (the test
+# suite sets it: a calibration costs ~0.15 s of wall time per recording).
+NO_CALIBRATE_ENV = "INSPECTOR_NO_CALIBRATE"
+
 DEFAULT_DIR = Path("recordings")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -42,6 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gil-check", action="store_true",
                    help="also sample which thread holds the GIL with py-spy --gil (20 Hz): a "
                         "cross-check of the GIL waits told from /proc, at extra CPU")
+    p.add_argument("--no-calibrate", dest="calibrate", action="store_false",
+                   default=not os.environ.get(NO_CALIBRATE_ENV),
+                   help="do not measure the machine (what its cores give, a GIL hand-off, a "
+                        "worker's start) in ~0.2 s of CPU before the command starts; the "
+                        "predictions then say it was assumed (the default when "
+                        f"{NO_CALIBRATE_ENV} is set)")
+    p.add_argument("--calibrate", dest="calibrate", action="store_true",
+                   help=f"measure the machine even when {NO_CALIBRATE_ENV} is set")
+    p.add_argument("--calibrate-end", action="store_true",
+                   help="measure the machine again after the command's tree has gone, so a "
+                        "change of capacity during the recording shows (the demo does)")
     p.add_argument("-q", "--quiet", action="store_true", help="no live status line")
     p.add_argument("--redact", metavar="REGEX",
                    help="also mask matches of REGEX in every text written (command lines, "
@@ -115,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     opts = RecordOptions(output=output, interval_s=args.interval, rate=args.rate,
                          stacks=not args.no_stacks, quiet=args.quiet,
                          duration_s=args.duration, redact=args.redact, linger_s=args.linger,
-                         gil_check=args.gil_check)
+                         gil_check=args.gil_check, calibrate=args.calibrate,
+                         calibrate_end=args.calibrate_end)
     if args.pid is not None:
         result = attach(args.pid, opts)
     else:
@@ -135,7 +151,7 @@ def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
     if args.duration is None or args.duration <= 0:
         raise UsageError("record: --dask needs a positive --duration")
     try:
-        from inspector.dask import record_scheduler
+        from inspector.record.dask import record_scheduler
     except ImportError:
         raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
     output = Path(args.output) if args.output else default_output(["dask"])

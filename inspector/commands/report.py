@@ -6,6 +6,7 @@ import argparse
 import sys
 import webbrowser
 
+from inspector.commands.options import add_io_concurrency
 from inspector.report.build import ReportError, build_report
 
 __all__ = ["ReportError", "add_parser", "run"]
@@ -21,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="FILE.html",
                    help="where to write it (default: beside the recording, ending in .html)")
     p.add_argument("--open", action="store_true", help="open it in a web browser when written")
+    add_io_concurrency(p)
     p.set_defaults(func=run)
 
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     with Progress("report") as progress:
         progress.step(f"reading and drawing {args.recording}")
-        output = build_report(args.recording, args.output)
+        output = build_report(args.recording, args.output, args.io_concurrency)
     print(f"inspector: report written to {output}", file=sys.stderr)
     if args.open:
         webbrowser.open(output.resolve().as_uri())

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from inspector.commands.options import add_io_concurrency
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("summary", help="print the verdict, processes and threads of a recording",
@@ -15,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("recording", help="a recording made by `inspector record`")
     p.add_argument("--json", action="store_true",
                    help="print the diagnosis as JSON (a stable contract for scripts and CI)")
+    add_io_concurrency(p)
     p.set_defaults(func=run)
 
 
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from inspector.text.json import DIAGNOSIS_JSON
     from inspector.text.summary import SummaryText
 
-    diag = diagnose(rec)
+    diag = diagnose(rec, io_concurrency=args.io_concurrency)
     sys.stdout.write(DIAGNOSIS_JSON.render(diag) if args.json
                      else SummaryText(source).render(diag))
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.analyze.frames import Frame, parse_stack
+from inspector.recording.values import missing, opt_int, opt_str
 from inspector.text import terminal
 
 if TYPE_CHECKING:
@@ -72,13 +73,13 @@ def processes(rec: Recording) -> list[ProcessInfo]:
         procs = procs.assign(host_=[hosts.get(int(p), "") for p in procs["proc_id"]])
         order = ["host_", *order]
     for row in procs.sort_values(order, kind="stable").itertuples(index=False):
-        fallback = _text(row.name) or f"pid {int(row.pid)}"
+        fallback = opt_str(row.name) or f"pid {int(row.pid)}"
         python = None
         if bool(row.is_python):
-            version = _text(row.python_version) or "?"
-            gil = _text(row.python_gil)
+            version = opt_str(row.python_version) or "?"
+            gil = opt_str(row.python_gil)
             python = f"Python {version}" + (f" (GIL {gil})" if gil else "")
-        exit_code = None if _missing(row.exit_code) else int(row.exit_code)
+        exit_code = opt_int(row.exit_code)
         host = hosts.get(int(row.proc_id))
         name = command_text(row.cmdline, fallback)
         out.append(ProcessInfo(int(row.proc_id), int(row.pid),
@@ -101,8 +102,8 @@ def threads(rec: Recording) -> list[ThreadInfo]:
     proc_of_pid = _proc_of_pid(rec)
     hosts = host_of_proc(rec)
     for row in rec.threads.itertuples(index=False):
-        name = _text(row.name) or _text(row.os_name) or f"thread {int(row.tid)}"
-        start = float(row.start_s) if not _missing(row.start_s) else math.inf
+        name = opt_str(row.name) or opt_str(row.os_name) or f"thread {int(row.tid)}"
+        start = float(row.start_s) if not missing(row.start_s) else math.inf
         rows[(int(row.proc_id), int(row.tid))] = (
             start, ThreadInfo(int(row.proc_id), int(row.pid), int(row.tid), name,
                               hosts.get(int(row.proc_id))))
@@ -113,7 +114,7 @@ def threads(rec: Recording) -> list[ThreadInfo]:
         for (pid, tid), first in firsts.iterrows():
             proc_id = proc_of_pid.get(int(pid), -int(pid))
             if (proc_id, int(tid)) not in rows:
-                name = _text(first["thread_name"]) or f"thread {int(tid)}"
+                name = opt_str(first["thread_name"]) or f"thread {int(tid)}"
                 rows[(proc_id, int(tid))] = (float(first["start_s"]),
                                              ThreadInfo(proc_id, int(pid), int(tid), name,
                                                         hosts.get(proc_id)))
@@ -191,11 +192,3 @@ def _proc_of_pid(rec: Recording) -> dict[int, int]:
         return {}
     ordered = procs.sort_values("start_s", kind="stable")
     return {int(p): int(q) for p, q in zip(ordered["pid"], ordered["proc_id"])}
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
-def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)

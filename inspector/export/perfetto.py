@@ -79,8 +79,8 @@ def trace(rec: Recording, states: pd.DataFrame) -> dict[str, Any]:
         "displayTimeUnit": "ms",
         "otherData": {
             "exporter": "inspector",
-            "command": common.command_text(rec.meta.get("command"), "?"),
-            "start_time_unix": rec.meta.get("start_time_unix"),
+            "command": common.command_text(rec.meta.command, "?"),
+            "start_time_unix": rec.meta.start_time_unix,
             "note": "ts 0 is the start of the recording",
         },
     }

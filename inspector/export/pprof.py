@@ -152,9 +152,9 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
                + _int_field(_MAPPING_HAS_FUNCTIONS, 1) + _int_field(_MAPPING_HAS_FILENAMES, 1)
                + _int_field(_MAPPING_HAS_LINE_NUMBERS, 1))
     rate = rec.stack_rate_hz
-    command = common.command_text(rec.meta.get("command"), "?")
+    command = common.command_text(rec.meta.command, "?")
     comment = strings(f"inspector {__version__} recording of: {command}")
-    start_unix = rec.meta.get("start_time_unix")
+    start_unix = rec.meta.start_time_unix
     out = [
         _bytes_field(_PROFILE_SAMPLE_TYPE, samples_type),
         _bytes_field(_PROFILE_SAMPLE_TYPE, wall_type),
@@ -165,7 +165,7 @@ def profile(rec: Recording, states: pd.DataFrame) -> bytes:
     ]
     tail = [
         _int_field(_PROFILE_TIME_NANOS,
-                   int(float(start_unix) * 1e9) if isinstance(start_unix, (int, float)) else 0),
+                   int(float(start_unix) * 1e9) if start_unix is not None else 0),
         _int_field(_PROFILE_DURATION_NANOS, int(rec.duration_s * 1e9)),
         _bytes_field(_PROFILE_PERIOD_TYPE, _value_type(strings, "wall", "nanoseconds")),
         _int_field(_PROFILE_PERIOD, int(round(1e9 / max(rate, 1.0)))),

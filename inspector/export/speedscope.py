@@ -61,7 +61,7 @@ def document(rec: Recording) -> dict[str, Any]:
     busiest = max(range(len(profiles)), key=lambda i: cpu_s.get(keys[i], 0.0), default=0)
     return {
         "$schema": SCHEMA_URL,
-        "name": common.command_text(rec.meta.get("command"), "inspector recording"),
+        "name": common.command_text(rec.meta.command, "inspector recording"),
         "exporter": f"inspector {__version__}",
         "activeProfileIndex": busiest,
         "shared": {"frames": frames},

@@ -8,12 +8,14 @@ above the reader's cgroup-namespace root is not visible from inside it and is no
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from inspector.record.procfs import Gone, Unreadable, read_text
+from inspector.recording.cpus import parse_cpus
+from inspector.recording.schema import LIMITED_BY_AFFINITY, LIMITED_BY_QUOTA
 
-AFFINITY = "affinity"
-CGROUP_QUOTA = "cgroup quota"
+AFFINITY = LIMITED_BY_AFFINITY
+CGROUP_QUOTA = LIMITED_BY_QUOTA
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,18 @@ class UsableCores:
     quota_cores: float | None     # cgroup CPU quota / period (None: no quota)
     usable_cores: float           # min of the three
     limited_by: str | None        # AFFINITY, CGROUP_QUOTA or None (all the machine's)
+    cpus: frozenset[int] | None = None  # the CPUs themselves (None: not read)
+    quota_cgroup: str | None = None     # the cgroup whose quota it is (see Quota)
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A cgroup CPU quota and the cgroup that sets it: the directory as this reader sees it
+    (`/sys/fs/cgroup/cpu,cpuacct/docker/abc`). Processes limited by the same directory share
+    the one quota; by different ones, each has its own."""
+
+    cores: float
+    cgroup: str
 
 
 def usable_cores_of(machine_cores: int, affinity_cores: int | None,
@@ -50,11 +64,11 @@ def parse_cpu_list(text: str) -> int:
     return count
 
 
-def affinity_cores(pid: int) -> int | None:
-    """len(os.sched_getaffinity(pid)), else /proc/PID/status's Cpus_allowed_list; None when
+def affinity_cpus(pid: int) -> frozenset[int] | None:
+    """os.sched_getaffinity(pid), else /proc/PID/status's Cpus_allowed_list; None when
     neither can be read. Raises procfs.Gone when the process is gone."""
     try:
-        return len(os.sched_getaffinity(pid))
+        return frozenset(os.sched_getaffinity(pid))
     except ProcessLookupError:
         raise Gone() from None
     except OSError:
@@ -65,8 +79,14 @@ def affinity_cores(pid: int) -> int | None:
         return None
     for line in status.splitlines():
         if line.startswith("Cpus_allowed_list:"):
-            return parse_cpu_list(line.split(":", 1)[1])
+            return parse_cpus(line.split(":", 1)[1])
     return None
+
+
+def affinity_cores(pid: int) -> int | None:
+    """How many CPUs the process may run on (affinity_cpus); None when it cannot be read."""
+    cpus = affinity_cpus(pid)
+    return len(cpus) if cpus is not None else None
 
 
 def parse_cpu_max(text: str) -> float | None:
@@ -173,8 +193,15 @@ def quota_cores_from(proc_cgroup_text: str, mountinfo_text: str) -> float | None
     cgroup root, in the v1 hierarchy holding the cpu controller and in the v2 hierarchy
     (a kernel binds the cpu controller to one of them, so at most one has quota files).
     None when no cgroup on the way sets a quota."""
+    quota = quota_from(proc_cgroup_text, mountinfo_text)
+    return quota.cores if quota is not None else None
+
+
+def quota_from(proc_cgroup_text: str, mountinfo_text: str) -> Quota | None:
+    """quota_cores_from's quota and the cgroup directory that sets it: of equal quotas on the
+    way up, the outermost, which more processes share."""
     mounts = parse_mountinfo(mountinfo_text)
-    smallest: float | None = None
+    smallest: Quota | None = None
     for hierarchy_id, controllers, path in parse_proc_cgroup(proc_cgroup_text):
         if hierarchy_id == 0:
             candidates = [m for m in mounts if m.version == 2]
@@ -188,29 +215,44 @@ def quota_cores_from(proc_cgroup_text: str, mountinfo_text: str) -> float | None
                 continue
             for directory in dirs:
                 quota = _quota_in(directory, mount.version)
-                if quota is not None and (smallest is None or quota < smallest):
-                    smallest = quota
+                if quota is not None and (smallest is None or quota <= smallest.cores):
+                    smallest = Quota(quota, directory)
             break  # one mount of a hierarchy shows it all
     return smallest
 
 
-def quota_cores(pid: int) -> float | None:
-    """The process's cgroup CPU quota in cores (None: none set, or cgroups unreadable).
-    Raises procfs.Gone when the process is gone."""
+def quota_of(pid: int) -> Quota | None:
+    """The process's cgroup CPU quota and where it is set (None: none set, or cgroups
+    unreadable). Raises procfs.Gone when the process is gone."""
     try:
         proc_cgroup = read_text(f"/proc/{pid}/cgroup")
         mountinfo = read_text("/proc/self/mountinfo")  # the cgroupfs we can read, as we see it
     except Unreadable:
         return None
-    return quota_cores_from(proc_cgroup, mountinfo)
+    return quota_from(proc_cgroup, mountinfo)
+
+
+def quota_cores(pid: int) -> float | None:
+    """The process's cgroup CPU quota in cores (None: none set, or cgroups unreadable).
+    Raises procfs.Gone when the process is gone."""
+    quota = quota_of(pid)
+    return quota.cores if quota is not None else None
+
+
+def usable_cores_with(machine_cores: int, cpus: frozenset[int] | None,
+                      quota: Quota | None) -> UsableCores:
+    """usable_cores_of, keeping the CPU set and the quota's cgroup."""
+    u = usable_cores_of(machine_cores, len(cpus) if cpus is not None else None,
+                        quota.cores if quota is not None else None)
+    return replace(u, cpus=cpus, quota_cgroup=quota.cgroup if quota is not None else None)
 
 
 def usable_cores(pid: int) -> UsableCores:
     """The cores a live process may use. Raises procfs.Gone when it is gone."""
-    return usable_cores_of(os.cpu_count() or 1, affinity_cores(pid), quota_cores(pid))
+    return usable_cores_with(os.cpu_count() or 1, affinity_cpus(pid), quota_of(pid))
 
 
-__all__ = ["AFFINITY", "CGROUP_QUOTA", "CgroupMount", "UsableCores", "affinity_cores",
-           "parse_cfs", "parse_cpu_list", "parse_cpu_max", "parse_mountinfo",
-           "parse_proc_cgroup", "quota_cores", "quota_cores_from", "usable_cores",
-           "usable_cores_of"]
+__all__ = ["AFFINITY", "CGROUP_QUOTA", "CgroupMount", "Quota", "UsableCores", "affinity_cores",
+           "affinity_cpus", "parse_cfs", "parse_cpu_list", "parse_cpu_max", "parse_mountinfo",
+           "parse_proc_cgroup", "quota_cores", "quota_cores_from", "quota_from", "quota_of",
+           "usable_cores", "usable_cores_of", "usable_cores_with"]

@@ -151,21 +151,15 @@ class PsutilSampler(Sampler):
         return cmdline, exe
 
     def _note_cores(self, p: Proc, t_s: float) -> None:
-        """Affinity where psutil has it (Linux, Windows); no cgroup quota."""
+        """Affinity where psutil has it (Linux, Windows); no cgroup quota. Read at every
+        tick (a system call, ~2 us): a program may pin itself at any moment."""
         p.cores_read_s = t_s
         proc = self._handles.get(p.pid)
         try:
-            affinity = len(proc.cpu_affinity()) if proc is not None else None  # type: ignore[union-attr]
+            cpus = frozenset(proc.cpu_affinity()) if proc is not None else None  # type: ignore[union-attr]
         except (AttributeError, *_RACES):
-            affinity = None  # macOS has no affinity
-        if p.usable == (affinity, None):
-            return
-        p.usable = (affinity, None)
-        machine = os.cpu_count() or 1
-        usable = min(machine, affinity) if affinity else machine
-        self.writer.update_process(p.proc_id, affinity_cores=affinity, quota_cores=None,
-                                   usable_cores=float(usable),
-                                   cores_limited_by="affinity" if usable < machine else None)
+            cpus = None  # macOS has no affinity
+        self._cores_are(p, t_s, cpus or None, None)
 
     def _end(self, p: Proc, exit_code: int | None) -> None:
         self._handles.pop(p.pid, None)
@@ -192,7 +186,9 @@ class PsutilSampler(Sampler):
             return
         p.last_seen_s = t_s
         if name != p.comm:
-            self._reidentify(p, name)
+            self._reidentify(p, name)  # reads its cores too
+        else:
+            self._note_cores(p, t_s)
         uss = None
         if t_s - p.last_uss_s >= USS_EVERY_S and not self._uss_denied:
             p.last_uss_s = t_s

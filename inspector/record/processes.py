@@ -16,6 +16,7 @@ from inspector.record import cores, futex, procfs
 from inspector.record.interpreters import Interpreter, identify
 from inspector.record.procfs import Gone, ProcFile, ThreadFiles, Unreadable
 from inspector.recording import ProcessRecord, RecordingWriter
+from inspector.recording.cpus import format_cpus, parse_cpus
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,15 @@ class Proc:
     cpu_s: float = 0.0
     # where its futex addresses lie (the GIL or a lock): maps read once, for Python processes
     waits: futex.AddressClassifier | None = None
-    cores_read_s: float = -1e9
-    usable: tuple[int | None, float | None] | None = None  # affinity, quota last written
+    cores_read_s: float = -1e9  # when its cgroup quota was last read
+    cpus_text: str | None = None  # Cpus_allowed_list as its status file last showed it
+    cgroup: ProcFile | None = None  # /proc/PID/cgroup, kept open while young (sampler._moved)
+    cgroup_text: str | None = None
+    quota: cores.Quota | None = None
+    usable: tuple[frozenset[int] | None, cores.Quota | None] | None = None  # last written
 
     def close(self) -> None:
-        for f in (self.stat, self.status, self.io):
+        for f in (self.stat, self.status, self.io, self.cgroup):
             if f is not None:
                 f.close()
         for t in self.threads.values():
@@ -90,6 +95,7 @@ class ProcessTracker:
         self.snapshot: tuple[ProcInfo, ...] = ()
         self.known_exit_codes: dict[int, int] = {}  # pid -> code, from waitpid where we reap
         self._my_pid = os.getpid()
+        self._machine_cores = os.cpu_count() or 1
         self._lock = threading.Lock()
 
     # -- clocks ---------------------------------------------------------------------------
@@ -161,6 +167,11 @@ class ProcessTracker:
             io=io, start_s=self._to_recording_s(st.starttime_ticks), last_seen_s=t_s,
         )
         self._next_proc_id += 1
+        try:
+            p.cgroup = ProcFile(f"/proc/{pid}/cgroup")
+            p.cgroup_text = p.cgroup.read()
+        except (Gone, Unreadable):
+            pass
         self._track(p, st.ppid, self._btime + start_since_boot, is_target, t_s)
         return p
 
@@ -189,16 +200,38 @@ class ProcessTracker:
         return py
 
     def _note_cores(self, p: Proc, t_s: float) -> None:
-        """The cores this process may use: its affinity and its cgroup's CPU quota, written
-        when first read and whenever they change."""
+        """The cores this process may use: its affinity and its cgroup's CPU quota, read in
+        full (when first seen, after an exec, and every CORES_EVERY_S for the quota)."""
         p.cores_read_s = t_s
         try:
-            u = cores.usable_cores(p.pid)
+            cpus = cores.affinity_cpus(p.pid)
+            quota = cores.quota_of(p.pid)
         except (Gone, Unreadable, OSError, ValueError):
             return
-        if p.usable == (u.affinity_cores, u.quota_cores):
+        self._cores_are(p, t_s, cpus, quota)
+
+    def _note_affinity(self, p: Proc, t_s: float, cpus_text: str | None) -> None:
+        """The CPUs its status file, read this tick anyway, allows: a pin made between two
+        ticks is seen at the next one, at the cost of comparing one line of text."""
+        if cpus_text is None or cpus_text == p.cpus_text:
             return
-        p.usable = (u.affinity_cores, u.quota_cores)
+        p.cpus_text = cpus_text
+        cpus = parse_cpus(cpus_text)
+        if cpus is not None:
+            self._cores_are(p, t_s, cpus, p.quota)
+
+    def _cores_are(self, p: Proc, t_s: float, cpus: frozenset[int] | None,
+                   quota: cores.Quota | None) -> None:
+        """Writes the process's cores when first known and whenever they change: a row of
+        process_cores each time, and the latest in its processes row."""
+        p.quota = quota
+        if p.usable == (cpus, quota):
+            return
+        p.usable = (cpus, quota)
+        u = cores.usable_cores_with(self._machine_cores, cpus, quota)
+        self.writer.add_process_cores(
+            t_s, p.proc_id, format_cpus(cpus) if cpus is not None else None, u.affinity_cores,
+            u.quota_cores, u.usable_cores, u.limited_by, u.quota_cgroup)
         self.writer.update_process(p.proc_id, affinity_cores=u.affinity_cores,
                                    quota_cores=u.quota_cores, usable_cores=u.usable_cores,
                                    cores_limited_by=u.limited_by)

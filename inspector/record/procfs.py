@@ -134,8 +134,8 @@ def parse_schedstat(text: str) -> tuple[float, float]:
     return int(parts[0]) / 1e9, int(parts[1]) / 1e9
 
 
-def _field(text: str, key: str) -> int | None:
-    """The integer after `key` (a whole line's start, colon included) in a /proc text file.
+def _text_field(text: str, key: str) -> str | None:
+    """The text after `key` (a whole line's start, colon included) in a /proc text file.
     Found with str.find: status has ~60 lines and is read for every process every tick
     (splitting it line by line cost ~30 us, this ~1 us)."""
     if text.startswith(key):
@@ -146,12 +146,25 @@ def _field(text: str, key: str) -> int | None:
             return None
         start = at + 1 + len(key)
     end = text.find("\n", start)
-    return int(text[start:end] if end >= 0 else text[start:])
+    return text[start:end] if end >= 0 else text[start:]
+
+
+def _field(text: str, key: str) -> int | None:
+    """The integer after `key` (see _text_field)."""
+    value = _text_field(text, key)
+    return int(value) if value is not None else None
 
 
 def parse_status_ctxt(text: str) -> tuple[int | None, int | None]:
     return (_field(text, "voluntary_ctxt_switches:"),
             _field(text, "nonvoluntary_ctxt_switches:"))
+
+
+def parse_status_cpus(text: str) -> str | None:
+    """Cpus_allowed_list: the CPUs the process's affinity allows, as the kernel lists them
+    ('0-3,6'), stripped."""
+    value = _text_field(text, "Cpus_allowed_list:")
+    return value.strip() if value is not None else None
 
 
 def parse_io(text: str) -> tuple[int | None, int | None]:

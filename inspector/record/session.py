@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector import __version__
+from inspector.errors import CalibrationError
 from inspector.record import portable, procfs
 from inspector.record.budget import GIL_RATE_HZ, STACKS_BUDGET_CORES
 from inspector.record.output import clean_stale_temp_folders, open_output, publish
@@ -26,6 +27,7 @@ from inspector.record.sampler import Sampler
 from inspector.record.secrets import SecretMask
 from inspector.record.stacks import StackSampler
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ, RecordingWriter
+from inspector.recording.calibration import Calibration
 from inspector.recording.schema import DEFAULT_LINGER_S
 
 FLUSH_EVERY_S = 0.5  # commit period: a killed recorder loses at most this much
@@ -45,6 +47,10 @@ class RecordOptions:
     # attach mode: set by another thread (`inspector top` quitting) to end the recording
     stop: threading.Event | None = None
     gil_check: bool = False  # also run py-spy --gil (a cross-check of the futex GIL waits)
+    # measure the machine beside the recording (record/calibrate.py), before the target
+    # starts (never in its time), and again after its tree has gone where asked
+    calibrate: bool = True
+    calibrate_end: bool = False
 
 
 @dataclass
@@ -73,12 +79,27 @@ def open_session(opts: RecordOptions, mode: str, command: Sequence[str],
     py-spy folders of killed recorders removed, and the recording's first meta written."""
     _raise_fd_limit()
     clean_stale_temp_folders()
+    measured, failed = measure_machine() if opts.calibrate else (None, None)
     writer = open_output(opts.output, SecretMask(opts.redact))
     session = Session(opts, writer, mode)
     writer.set_meta({**_base_meta(opts, mode, command),
-                     "start_time_unix": session.start_unix, **meta})
+                     "start_time_unix": session.start_unix, **meta,
+                     **({"calibration": measured.to_dict()} if measured else {})})
+    if failed:
+        writer.add_problem(0.0, "calibrate", "failed", failed)
     writer.flush()
     return session
+
+
+def measure_machine(measure_starts: bool = True) -> tuple[Calibration | None, str | None]:
+    """The machine's calibration, or why there is none (the recording goes on without it:
+    its predictions then say the machine was not measured)."""
+    from inspector.record.calibrate import calibrate
+
+    try:
+        return calibrate(measure_starts=measure_starts), None
+    except (CalibrationError, OSError) as e:
+        return None, str(e) or type(e).__name__
 
 
 class Session:
@@ -205,6 +226,12 @@ class Session:
         if recorder_cpu is not None:
             extra_meta = {"recorder_cpu": recorder_cpu, **extra_meta}
         duration = time.monotonic() - self.t0
+        if self.opts.calibrate and self.opts.calibrate_end:  # the tree is gone: not its time
+            measured, failed = measure_machine(measure_starts=False)
+            if measured is not None:
+                extra_meta = {**extra_meta, "calibration_end": measured.to_dict()}
+            if failed:
+                self.writer.add_problem(duration, "calibrate", "failed", f"at the end: {failed}")
         self.writer.set_meta({
             **stacks_meta,
             "duration_s": duration, "exit_code": exit_code, "complete": True,

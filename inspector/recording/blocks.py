@@ -41,9 +41,11 @@ _NUMBER_AT = (0, 4, 5, 7, 9, 10, 11)
 _TEXT_AT = (6, 8)
 
 
-class Unfit(ValueError):
+class _Unfit(ValueError):
     """A row a block cannot hold (a text key, a value out of range, a fractional syscall):
-    it is stored as a thread_samples row instead."""
+    it is stored as a thread_samples row instead. An internal signal, not an error: raised
+    and caught in this module only (`ThreadColumns.settle` returns such rows), so it is no
+    InspectorError."""
 
 
 def sample_time(t_s: float) -> float:
@@ -61,15 +63,15 @@ def _number(value: Any, scale: int) -> int:
         if value != value:  # NaN: SQLite stores it as NULL too
             return BLOCK_NULL
         if scale == 1 and not value.is_integer():
-            raise Unfit("fraction in an integer column")
+            raise _Unfit("fraction in an integer column")
         try:
             q = round(value * scale)
         except OverflowError:
-            raise Unfit("infinite") from None
+            raise _Unfit("infinite") from None
     else:
-        raise Unfit(f"a {type(value).__name__} in a number column")
+        raise _Unfit(f"a {type(value).__name__} in a number column")
     if not -_LIMIT <= q <= _LIMIT:
-        raise Unfit("out of range")
+        raise _Unfit("out of range")
     return q
 
 
@@ -100,13 +102,13 @@ class ThreadColumns:
             return []
         try:
             numbers, codes = self._columns(rows)
-        except (Unfit, TypeError, ValueError, OverflowError, KeyError):
+        except (_Unfit, TypeError, ValueError, OverflowError, KeyError):
             # the rare batch with a new text, a NaN, a value out of range: row by row
             unfit = []
             for row in rows:
                 try:
                     self._add(row)
-                except Unfit:
+                except _Unfit:
                     unfit.append(row)
             return unfit
         for column, whole in zip(self.numbers, numbers):
@@ -123,7 +125,7 @@ class ThreadColumns:
             values = columns[i]
             if scale == 1:
                 if BLOCK_NULL in values:
-                    raise Unfit("the NULL value")
+                    raise _Unfit("the NULL value")
                 q = array("q", [BLOCK_NULL if v is None else v for v in values]
                           if None in values else values)
             elif None in values:
@@ -136,21 +138,21 @@ class ThreadColumns:
             if low == BLOCK_NULL:
                 low = min((v for v in q if v != BLOCK_NULL), default=0)
             if max(q) > _LIMIT or low < -_LIMIT:
-                raise Unfit("out of range")
+                raise _Unfit("out of range")
         if BLOCK_NULL in numbers[0]:
-            raise Unfit("no time")
+            raise _Unfit("no time")
         codes = [list(map(texts.__getitem__, columns[i]))
                  for i, texts in zip(_TEXT_AT, self.texts)]
         return numbers, codes
 
     def _add(self, row: Sequence[Any]) -> None:
-        """Appends one THREAD_SAMPLE_COLUMNS row; raises Unfit (and adds nothing) for one a
+        """Appends one THREAD_SAMPLE_COLUMNS row; raises _Unfit (and adds nothing) for one a
         block cannot hold."""
         if row[0] is None:
-            raise Unfit("no time")
+            raise _Unfit("no time")
         numbers = [_number(row[i], scale) for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS)]
         if numbers[0] == BLOCK_NULL:
-            raise Unfit("no time")
+            raise _Unfit("no time")
         codes = []
         for i, texts in zip(_TEXT_AT, self.texts):
             text = row[i]
@@ -158,11 +160,11 @@ class ThreadColumns:
                 codes.append(0)
                 continue
             if not isinstance(text, str):
-                raise Unfit(f"a {type(text).__name__} in a text column")
+                raise _Unfit(f"a {type(text).__name__} in a text column")
             code = texts.get(text)
             if code is None:
                 if len(texts) > BLOCK_MAX_TEXTS:
-                    raise Unfit("too many texts")
+                    raise _Unfit("too many texts")
                 code = texts[text] = len(texts)
             codes.append(code)
         for column, q in zip(self.numbers, numbers):

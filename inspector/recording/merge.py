@@ -2,15 +2,14 @@
 processes get a `host`, proc_ids are renumbered to stay unique, and every time is put on one
 clock (each recording's wall clock corrected by the offset measured when it was collected).
 
-Reads with `load()`, writes with `RecordingWriter`; meta["merge"] says where each part came
+Reads with `load()`, writes with `RecordingWriter`; meta `merge` says where each part came
 from, and `parts()` splits a merged Recording back into one Recording per source.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,17 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import OutputError, RecordingError
-from inspector.recording import reader
-from inspector.recording.reader import Recording, load
+from inspector.recording.meta import Meta
+from inspector.recording.meta_json import meta_to_json, read_meta
+from inspector.recording.model import Recording
+from inspector.recording.reader import load
 from inspector.recording.schema import (
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
 )
+from inspector.recording.untrusted import open_recording
+from inspector.recording.values import opt_int, plain
 from inspector.recording.writer import ProcessRecord, RecordingWriter
 
 # Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
@@ -62,7 +65,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
     unreadable input and OutputError where the output cannot be written. `on_source(i,
     path)` is told as each source is taken in (a progress line). `command`: what made the
     merged file; `command_ran_workers` when it is also the run the recorded workers served
-    (the client script of `inspector.dask.record_cluster`), not a recorder's own command."""
+    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:
@@ -84,22 +87,25 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
     next_proc_id = 1
     pids_by_host: dict[str, set[int]] = {}
     machine_hosts: set[str] = set()
+    cores: dict[str, int] = {}
     durations: list[float] = []
     complete = True
-    first: dict[str, Any] = {}
+    first: Meta | None = None
     for index, (source, start) in enumerate(zip(sources, starts)):
         if on_source is not None:
             on_source(index, source.path)
         rec = load(source.path)
         first = first or rec.meta
         durations.append(rec.duration_s)
-        complete = complete and bool(rec.meta.get("complete"))
-        host = str(rec.meta.get("hostname") or f"host{index + 1}")
+        complete = complete and rec.meta.complete
+        host = rec.meta.hostname or f"host{index + 1}"
+        cores[host] = rec.meta.cpu_count or 1
         shift = start - t0
         pid_offset = _pid_offset(rec, host, pids_by_host)
         proc_map = _write_processes(writer, rec, host, shift, source.clock_offset_s,
                                     next_proc_id, pid_offset)
         _write_samples(writer, rec, proc_map, shift, pid_offset)
+        _write_process_cores(writer, rec, proc_map, shift)
         if host not in machine_hosts:  # one series per machine: every recorder there saw it
             machine_hosts.add(host)
             for t, busy, mine in zip(rec.machine_samples["t_s"].tolist(),
@@ -107,8 +113,8 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
                                      rec.machine_samples["recorder_cores"].tolist()):
                 writer.add_machine_sample(t + shift, busy, mine, host=host)
         for row in rec.problems.itertuples(index=False):
-            pid = _int(getattr(row, "pid", None))
-            tid = _int(getattr(row, "tid", None))
+            pid = opt_int(getattr(row, "pid", None))
+            tid = opt_int(getattr(row, "tid", None))
             writer.add_problem(float(row.t_s) + shift, str(row.source), str(row.kind),
                                str(getattr(row, "detail", "") or ""),
                                pid + pid_offset if pid is not None else None,
@@ -120,21 +126,22 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
             "clock_offset_s": source.clock_offset_s,
             "clock_uncertainty_s": source.clock_uncertainty_s, "shift_s": shift,
             "proc_ids": [ids[0], ids[-1]] if ids else [], "pid_offset": pid_offset,
-            "meta": {k: v for k, v in rec.meta.items() if k != "merge"},
+            "meta": meta_to_json(replace(rec.meta, merge=None)),
         })
         next_proc_id += max(len(proc_map), 1)
         writer.flush()
         del rec
     hosts = list(dict.fromkeys(d["host"] for d in described))
-    cores = {d["host"]: int(d["meta"].get("cpu_count") or 1) for d in described}
+    assert first is not None  # sources is not empty
+    first_json = meta_to_json(first)
     writer.set_meta({
         "mode": "merged", "command": list(command) or ["inspector", "merge"],
         "start_time_unix": t0,
         "duration_s": max(d["shift_s"] + dur for d, dur in zip(described, durations)),
         "cpu_count": sum(cores.values()), "complete": complete,
-        "exit_code": None, "settings": first.get("settings", {}),
-        "stacks": first.get("stacks", {}), "hostname": hosts[0] if len(hosts) == 1 else None,
-        "inspector_version": first.get("inspector_version"),
+        "exit_code": None, "settings": first_json["settings"], "stacks": first_json["stacks"],
+        "hostname": hosts[0] if len(hosts) == 1 else None,
+        "inspector_version": first.inspector_version,
         "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described,
                   "command_ran_workers": command_ran_workers},
     })
@@ -145,14 +152,14 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
 def _start_unix(path: Path) -> float:
     """When the recording started, by its host's wall clock (meta alone is read)."""
     try:
-        db = reader._open(path)
+        db = open_recording(path)
     except OSError as e:
         raise RecordingError(f"{path}: cannot read ({e.strerror or e})") from None
     try:
-        value = reader._read_meta(db, path).get("start_time_unix")
+        value = read_meta(db, path).start_time_unix
     finally:
         db.close()
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
+    if value is None:
         raise RecordingError(f"{path}: no start time (meta start_time_unix): "
                              "it cannot be put on a common clock")
     return float(value)
@@ -169,21 +176,6 @@ def _pid_offset(rec: Recording, host: str, pids_by_host: dict[str, set[int]]) ->
     return offset
 
 
-def _int(value: Any) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return int(value)
-
-
-def _value(value: Any) -> Any:
-    """A DataFrame value as SQLite takes it: None for missing, Python numbers."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: float,
                      offset_s: float, first_id: int, pid_offset: int) -> dict[int, int]:
     procs = rec.processes
@@ -191,21 +183,21 @@ def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: 
     extra = [c for c in ("end_s", "exit_code", "affinity_cores", "quota_cores",
                          "usable_cores", "cores_limited_by") if c in procs.columns]
     for row in procs.to_dict("records"):
-        parent = _int(row.get("parent_proc_id"))
-        ppid = _int(row.get("ppid"))
-        create = _value(row.get("create_time"))
+        parent = opt_int(row.get("parent_proc_id"))
+        ppid = opt_int(row.get("ppid"))
+        create = plain(row.get("create_time"))
         proc_id = proc_map[int(row["proc_id"])]
         writer.add_process(ProcessRecord(
             proc_id=proc_id, pid=int(row["pid"]) + pid_offset,
             ppid=ppid + pid_offset if ppid is not None else None,
             parent_proc_id=proc_map.get(parent) if parent is not None else None,
-            name=str(_value(row.get("name")) or ""), cmdline=list(row.get("cmdline") or []),
-            exe=_value(row.get("exe")),
+            name=str(plain(row.get("name")) or ""), cmdline=list(row.get("cmdline") or []),
+            exe=plain(row.get("exe")),
             create_time=create - offset_s if create is not None else None,  # type: ignore
             start_s=float(row["start_s"]) + shift,
-            is_python=bool(row.get("is_python")), python_version=_value(row.get("python_version")),
-            python_gil=_value(row.get("python_gil")), is_target=bool(row.get("is_target"))))
-        fields = {c: _value(row.get(c)) for c in extra}
+            is_python=bool(row.get("is_python")), python_version=plain(row.get("python_version")),
+            python_gil=plain(row.get("python_gil")), is_target=bool(row.get("is_target"))))
+        fields = {c: plain(row.get(c)) for c in extra}
         if fields.get("end_s") is not None:
             fields["end_s"] = fields["end_s"] + shift
         writer.update_process(proc_id, host=host, **fields)
@@ -214,16 +206,31 @@ def _write_processes(writer: RecordingWriter, rec: Recording, host: str, shift: 
         if thread_proc is None:
             continue
         tid = int(row["tid"]) + pid_offset
-        start = _value(row.get("start_s"))
+        start = plain(row.get("start_s"))
         writer.upsert_thread(thread_proc, int(row["pid"]) + pid_offset, tid,
-                             _value(row.get("os_name")) or _value(row.get("name")),
+                             plain(row.get("os_name")) or plain(row.get("name")),
                              (start if start is not None else 0.0) + shift)
-        if _value(row.get("python_name")):
+        if plain(row.get("python_name")):
             writer.name_thread(thread_proc, tid, str(row["python_name"]))
-        end = _value(row.get("end_s"))
+        end = plain(row.get("end_s"))
         if end is not None:
             writer.end_thread(thread_proc, tid, end + shift)
     return proc_map
+
+
+def _write_process_cores(writer: RecordingWriter, rec: Recording, proc_map: dict[int, int],
+                         shift: float) -> None:
+    """Each process's cores over time, renumbered and on the merged clock (a CPU list names
+    its own host's CPUs: processes.host says which)."""
+    for row in rec.process_cores.to_dict("records"):
+        proc_id = proc_map.get(int(row["proc_id"]))
+        if proc_id is None:
+            continue
+        writer.add_process_cores(
+            float(row["t_s"]) + shift, proc_id, plain(row.get("cpus")),
+            opt_int(row.get("affinity_cores")), plain(row.get("quota_cores")),
+            plain(row.get("usable_cores")), plain(row.get("cores_limited_by")),
+            plain(row.get("quota_cgroup")))
 
 
 def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], shift: float,
@@ -285,15 +292,14 @@ class Part:
 
 
 def is_merged(rec: Recording) -> bool:
-    merged = rec.meta.get("merge")
-    return isinstance(merged, dict) and isinstance(merged.get("sources"), list)
+    return rec.meta.merge is not None
 
 
 def hosts_of(rec: Recording) -> pd.Series:
     """Each process's host (by proc_id): the host column, or the recording's hostname where
     a file has none (one host's recording, or one written before the column)."""
     procs = rec.processes
-    fallback = str(rec.meta.get("hostname") or "this host")
+    fallback = rec.meta.hostname or "this host"
     if "host" not in procs.columns:
         return pd.Series(fallback, index=procs["proc_id"].to_numpy())
     hosts = procs["host"].astype(object).where(procs["host"].notna(), fallback)
@@ -302,24 +308,21 @@ def hosts_of(rec: Recording) -> pd.Series:
 
 def parts(rec: Recording) -> list[Part]:
     """The merged recording split into its sources; one part (the whole) if not merged."""
-    if not is_merged(rec):
-        host = str(rec.meta.get("hostname") or "this host")
+    merged = rec.meta.merge
+    if merged is None:
+        host = rec.meta.hostname or "this host"
         return [Part(0, rec.path.stem, host, 0.0, None, 0.0, rec)]
     out = []
-    for i, s in enumerate(rec.meta["merge"]["sources"]):
-        lo, hi = (s.get("proc_ids") or [0, -1])[:2]
-        ids = set(range(int(lo), int(hi) + 1))
-        meta = dict(s.get("meta") or {})
-        shift = float(s.get("shift_s") or 0.0)
-        meta["duration_s"] = float(meta.get("duration_s") or 0.0) + shift
-        meta["hostname"] = s.get("host")
-        out.append(Part(i, str(s.get("label") or i), str(s.get("host")),
-                        float(s.get("clock_offset_s") or 0.0), s.get("clock_uncertainty_s"),
-                        shift, _subset(rec, ids, str(s.get("host")), meta)))
+    for i, s in enumerate(merged.sources):
+        lo, hi = s.proc_ids or (0, -1)
+        # its own meta, on the merged clock
+        meta = replace(s.meta, duration_s=float(s.meta.duration_s) + s.shift_s, hostname=s.host)
+        out.append(Part(i, s.label, s.host, float(s.clock_offset_s), s.clock_uncertainty_s,
+                        float(s.shift_s), _subset(rec, set(range(lo, hi + 1)), s.host, meta)))
     return out
 
 
-def _subset(rec: Recording, proc_ids: set[int], host: str, meta: dict[str, Any]) -> Recording:
+def _subset(rec: Recording, proc_ids: set[int], host: str, meta: Meta) -> Recording:
     def by_proc(df: pd.DataFrame) -> pd.DataFrame:
         if df.empty or "proc_id" not in df.columns:
             return df
@@ -333,8 +336,8 @@ def _subset(rec: Recording, proc_ids: set[int], host: str, meta: dict[str, Any])
     machine = rec.machine_samples
     if not machine.empty and "host" in machine.columns:
         machine = machine[machine["host"] == host].reset_index(drop=True)
-    return Recording(Path(f"{rec.path}#{meta.get('hostname')}"), meta, procs,
+    return Recording(Path(f"{rec.path}#{meta.hostname}"), meta, procs,
                      by_proc(rec.threads), by_proc(rec.process_samples),
                      by_proc(rec.thread_samples), by_proc(rec.stacks), problems,
-                     by_proc(rec.gil_samples), machine)
+                     by_proc(rec.gil_samples), machine, by_proc(rec.process_cores))
 

@@ -17,6 +17,11 @@ DEFAULT_RATE_HZ = 100  # py-spy samples per second, per thread
 # second of it, a daemon (`setsid server &`) never does; those left are named, not killed.
 DEFAULT_LINGER_S = 5.0
 
+# The values of cores_limited_by (processes, process_cores): what leaves a process fewer
+# usable cores than the machine's CPUs.
+LIMITED_BY_AFFINITY = "affinity"
+LIMITED_BY_QUOTA = "cgroup quota"
+
 # Bump FORMAT_VERSION when a change would make an older reader misread a file.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -103,6 +108,18 @@ CREATE TABLE IF NOT EXISTS thread_blocks (
     texts      TEXT NOT NULL,            -- JSON: {"state": [...], "syscall_name": [...]}
     data       BLOB NOT NULL             -- zlib: the rows' columns, delta-coded, byte-shuffled
 );
+-- Added within version 2: a file without it has none (load() gives an empty frame).
+CREATE TABLE IF NOT EXISTS process_cores (
+    t_s            REAL NOT NULL,        -- the sample at which this was first seen
+    proc_id        INTEGER NOT NULL,
+    cpus           TEXT,                 -- the CPUs its affinity allows: '0-3,6'; NULL unread
+    affinity_cores INTEGER,              -- how many they are
+    quota_cores    REAL,                 -- its cgroup's CPU quota in cores; NULL: none
+    usable_cores   REAL,                 -- the least of those and the machine's CPUs
+    cores_limited_by TEXT,               -- 'affinity', 'cgroup quota' or NULL
+    quota_cgroup   TEXT                  -- the cgroup setting that quota (processes naming
+                                         -- the same one share it); NULL: no quota
+);
 CREATE TABLE IF NOT EXISTS machine_samples (
     t_s            REAL NOT NULL,
     busy_cores     REAL,                 -- the whole machine's busy CPUs since the last row
@@ -171,6 +188,8 @@ PROCESS_COLUMNS = (
     "affinity_cores", "quota_cores", "usable_cores", "cores_limited_by", "host",
 )
 MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores", "host")
+PROCESS_CORES_COLUMNS = ("t_s", "proc_id", "cpus", "affinity_cores", "quota_cores",
+                         "usable_cores", "cores_limited_by", "quota_cgroup")
 # Version 2's thread_blocks: the numeric columns of THREAD_SAMPLE_COLUMNS a block holds, in
 # order, each as a whole number of units of 1/scale (t_s in microseconds, the cumulative
 # seconds in nanoseconds, syscall and futex_kind as they are), and its text columns, coded.

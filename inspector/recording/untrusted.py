@@ -1,6 +1,7 @@
 """Opens a file that claims to be a recording without trusting it: read-only (even with a
 `-wal` beside it), SQLite's schema untrusted and defensive, and a budget of work per
-connection so no statement a hostile file provokes runs unbounded. Standard library only.
+connection so no statement a hostile file provokes runs unbounded; `open_recording` refuses
+what is not one with RecordingError. Standard library only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
+from inspector.errors import RecordingError
 from inspector.recording.schema import FORMAT_NAME
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -17,7 +19,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # The tables a reader may read; each must be a plain table (a view or a virtual table is a
 # query the file chooses, and could run without end or call functions).
 TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks")
+          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks",
+          "process_cores")
 
 # SQLite calls the progress handler every _STEPS_PER_CALL virtual-machine instructions; a
 # connection may make _BASE_CALLS calls plus _CALLS_PER_BYTE per byte of the file (and its
@@ -75,6 +78,45 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
+# What SQLite may raise on a damaged file: invalid UTF-8 in its schema or error text comes
+# out as UnicodeDecodeError, not as an sqlite3.Error.
+READ_FAILURES = (sqlite3.Error, UnicodeDecodeError)
+
+
+def open_recording(path: Path) -> sqlite3.Connection:
+    """A read-only, untrusting connection (see recording.untrusted), even with a -wal file
+    beside the recording (a recorder killed mid-run leaves one: SQLite reads it, and
+    changes neither it nor the file)."""
+    if not path.exists():
+        raise RecordingError(f"{path}: no such file")
+    if path.is_dir():
+        raise RecordingError(f"{path}: is a directory, not a recording")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head != SQLITE_MAGIC:
+        raise RecordingError(f"{path}: not an inspector recording (not an SQLite file)")
+    try:
+        db = connect(path)
+    except READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({said(e)})") from None
+    try:
+        odd = unexpected_objects(db)
+    except READ_FAILURES as e:
+        db.close()
+        raise RecordingError(f"{path}: corrupt or unreadable recording ({said(e)})") from None
+    if odd:
+        db.close()
+        raise RecordingError(f"{path}: not an inspector recording ({', '.join(odd)}"
+                             f" {'is not a table' if len(odd) == 1 else 'are not tables'})")
+    return db
+
+
+def said(e: BaseException) -> str:
+    """What SQLite said, in one line; an interrupted statement is the read budget's doing."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return "too much work to read: a damaged or hostile file" if text == "interrupted" else text
+
+
 def unexpected_objects(db: sqlite3.Connection) -> list[str]:
     """The reader's tables present as something other than a plain table (a view, a virtual
     table): each is a query the file would run."""
@@ -98,7 +140,7 @@ def is_recording(path: Path) -> bool:
             return False
         row = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
         return row is not None and row[0] == f'"{FORMAT_NAME}"'
-    except (sqlite3.Error, UnicodeDecodeError):
+    except READ_FAILURES:
         return False
     finally:
         db.close()

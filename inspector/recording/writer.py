@@ -20,6 +20,7 @@ from inspector.recording.schema import (
     FORMAT_VERSION,
     INDEXES,
     PROCESS_COLUMNS,
+    PROCESS_CORES_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
     SCHEMA,
     STACK_COLUMNS,
@@ -231,6 +232,18 @@ class RecordingWriter:
         sets = ", ".join(f"{k} = ?" for k in fields)
         self._db.execute(f"UPDATE processes SET {sets} WHERE proc_id = ?",
                          (*fields.values(), proc_id))
+
+    def add_process_cores(self, t_s: float, proc_id: int, cpus: str | None,
+                          affinity_cores: int | None, quota_cores: float | None,
+                          usable_cores: float | None, cores_limited_by: str | None,
+                          quota_cgroup: str | None) -> None:
+        """A process's cores as first seen, or as changed (one row each): the processes
+        table's four columns keep the latest."""
+        self._db.execute(
+            f"INSERT INTO process_cores ({', '.join(PROCESS_CORES_COLUMNS)})"
+            f" VALUES ({','.join('?' * len(PROCESS_CORES_COLUMNS))})",
+            (_time(t_s), proc_id, cpus, affinity_cores, quota_cores, usable_cores,
+             cores_limited_by, self._text(quota_cgroup)))
 
     def thread_start_s(self, proc_id: int, tid: int) -> float | None:
         row = self._db.execute("SELECT start_s FROM threads WHERE proc_id = ? AND tid = ?",

@@ -22,7 +22,8 @@ def default_output(recording_path: Path) -> Path:
 
 
 def build_report(recording_path: str | os.PathLike[str],
-                 output_path: str | os.PathLike[str] | None = None) -> Path:
+                 output_path: str | os.PathLike[str] | None = None,
+                 io_concurrency: int | None = None) -> Path:
     """Loads, diagnoses and renders a recording; returns where the page was written."""
     from inspector.analyze import diagnose, thread_states
     from inspector.recording import load
@@ -39,7 +40,7 @@ def build_report(recording_path: str | os.PathLike[str],
     if is_merged(rec):  # many hosts or workers: the answer is per worker, and the cluster's
         from inspector.analyze.cluster import diagnose_cluster
         cluster = diagnose_cluster(rec)
-    page = render_report(ReportInputs(rec, states, diagnose(rec, states), cluster))
+    page = render_report(ReportInputs(rec, states, diagnose(rec, states, io_concurrency), cluster))
     write_atomically(output, page)
     return output
 

@@ -30,7 +30,7 @@ from inspector.text.comparison import (
     verdict_text,
     wall_text,
 )
-from inspector.text.evidence import said
+from inspector.text.evidence import basis_text, said
 
 # One colour per concurrency model, the same in every chart; other recordings take the
 # report's process palette in turn.
@@ -262,7 +262,8 @@ def _predicted_marks(rows: Sequence[ComparedRun], groups: list[str], fig: go.Fig
                          array=[(r.predicted_high or m) - m for r, m in zip(picked, mid)],
                          arrayminus=[m - (r.predicted_low or m) for r, m in zip(picked, mid)]),
             hovertext=[esc(f"predicted from {r.baseline}'s recording: "
-                           f"{predicted_text(r, '–')}; {r.predicted_basis or ''}")
+                           f"{predicted_text(r, '–')}; "
+                           f"{basis_text(r.predicted_basis) if r.predicted_basis else ''}")
                        for r in picked],
             hoverinfo="text", name="predicted"), row=1, col=g + 1)
 

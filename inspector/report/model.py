@@ -5,16 +5,15 @@ each renderer escapes them for where they go.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Optional
 
 import pandas as pd
 
 from inspector.analyze.frames import parse_frame
 from inspector.analyze.vocabulary import STATES
+from inspector.recording.values import opt_float, opt_int, opt_str
 
 # One colour per process, the same in every chart; the tree and the legends match them.
 PROCESS_COLORS = ("#3969AC", "#E68310", "#11A579", "#CF1C90", "#7F3C8D", "#80BA5A",
@@ -122,38 +121,19 @@ class ReportModel:
         return [t for p in self.processes for t in p.threads]
 
 
-def _opt_int(value: Any) -> Optional[int]:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return int(value)
-
-
-def _opt_float(value: Any) -> Optional[float]:
-    if value is None or value is pd.NA:
-        return None
-    f = float(value)
-    return None if math.isnan(f) else f
-
-
-def _opt_str(value: Any) -> Optional[str]:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value)
-
-
 def build_model(processes: pd.DataFrame, threads: pd.DataFrame,
                 cpu_s_by_proc: Mapping[int, float] | None = None) -> ReportModel:
     """Processes in tree order (children after their parent, busiest first among siblings)."""
     views: dict[int, ProcessView] = {}
     for row in processes.to_dict("records"):
         pv = ProcessView(
-            proc_id=int(row["proc_id"]), pid=int(row["pid"]), ppid=_opt_int(row.get("ppid")),
-            parent_proc_id=_opt_int(row.get("parent_proc_id")), name=_opt_str(row["name"]) or "",
-            cmdline=[str(a) for a in (row.get("cmdline") or [])], exe=_opt_str(row["exe"]) or "",
-            start_s=_opt_float(row.get("start_s")), end_s=_opt_float(row.get("end_s")),
-            exit_code=_opt_int(row.get("exit_code")), is_python=bool(row.get("is_python")),
-            python_version=_opt_str(row.get("python_version")),
-            python_gil=_opt_str(row.get("python_gil")), is_target=bool(row.get("is_target")))
+            proc_id=int(row["proc_id"]), pid=int(row["pid"]), ppid=opt_int(row.get("ppid")),
+            parent_proc_id=opt_int(row.get("parent_proc_id")), name=opt_str(row["name"]) or "",
+            cmdline=[str(a) for a in (row.get("cmdline") or [])], exe=opt_str(row["exe"]) or "",
+            start_s=opt_float(row.get("start_s")), end_s=opt_float(row.get("end_s")),
+            exit_code=opt_int(row.get("exit_code")), is_python=bool(row.get("is_python")),
+            python_version=opt_str(row.get("python_version")),
+            python_gil=opt_str(row.get("python_gil")), is_target=bool(row.get("is_target")))
         views[pv.proc_id] = pv
     for row in threads.sort_values(["proc_id", "start_s", "tid"]).to_dict("records"):
         owner = views.get(int(row["proc_id"]))
@@ -163,8 +143,8 @@ def build_model(processes: pd.DataFrame, threads: pd.DataFrame,
                 False, None, None, False)
         owner.threads.append(ThreadView(
             proc_id=owner.proc_id, pid=int(row["pid"]), tid=int(row["tid"]),
-            name=_opt_str(row.get("name")) or _opt_str(row.get("os_name")) or "",
-            start_s=_opt_float(row.get("start_s")), end_s=_opt_float(row.get("end_s"))))
+            name=opt_str(row.get("name")) or opt_str(row.get("os_name")) or "",
+            start_s=opt_float(row.get("start_s")), end_s=opt_float(row.get("end_s"))))
     busy = cpu_s_by_proc or {}
     children: dict[int | None, list[ProcessView]] = {}
     for pv in views.values():

@@ -8,14 +8,14 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Optional
 
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
 from inspector.analyze.cluster import ClusterDiagnosis
 from inspector.analyze.diagnose import Diagnosis
-from inspector.recording import Recording
+from inspector.recording import Meta, Recording, StacksMeta
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
 from inspector.report.cluster import cluster_section
@@ -69,7 +69,6 @@ def render_report(inputs: ReportInputs) -> str:
     diagnosis = inputs.diagnosis
     states = inputs.states if inputs.states is not None else pd.DataFrame()
     interval_s = rec.interval_s
-    stacks_meta = meta.get("stacks") or {}
     rate_hz = rec.stack_rate_hz
     duration_s = float(rec.duration_s)
 
@@ -91,7 +90,7 @@ def render_report(inputs: ReportInputs) -> str:
                                       charts),
         "cpu": _cpu_section(rec, model, interval_s, charts),
         "memory": _memory_section(rec, model, charts),
-        "hot": _hot_section(rec, model, diagnosis, cpu_s_by_thread, rate_hz, stacks_meta,
+        "hot": _hot_section(rec, model, diagnosis, cpu_s_by_thread, rate_hz, meta.stacks,
                             charts),
         "loops": sections.loops_section(diagnosis, model),
         "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz,
@@ -147,15 +146,14 @@ def _memory_section(rec: Recording, model: ReportModel, charts: list[Chart]) -> 
 
 def _hot_section(rec: Recording, model: ReportModel, diagnosis: Optional[Diagnosis],
                  cpu_s_by_thread: Mapping[tuple[int, int], float], rate_hz: float,
-                 stacks_meta: Mapping[str, Any], charts: list[Chart]) -> str:
+                 stacks: StacksMeta, charts: list[Chart]) -> str:
     hot = hotspots_chart(model, rec.stacks)
     own_frames = ({(t.proc_id, t.tid): list(t.top_frames) for t in diagnosis.threads}
                   if diagnosis else {})
     hot_table = hot_functions_table(model, rec.stacks, cpu_s_by_thread, own_frames)
     if hot is None or hot_table is None:
-        reason = stacks_meta.get("reason") or ("stacks were turned off"
-                                               if stacks_meta.get("enabled") is False
-                                               else "no Python thread was sampled")
+        reason = stacks.reason or ("stacks were turned off" if stacks.enabled is False
+                                   else "no Python thread was sampled")
         return sections.nothing(f"No Python stacks: {reason}.")
     charts.append(hot)
     return (
@@ -198,12 +196,12 @@ def _figure_div(chart: Chart) -> str:
     return f'<div class="figure" id="{esc(chart.element_id)}"></div>'
 
 
-def _page(meta: Mapping[str, Any], body: Mapping[str, str], charts: list[Chart],
+def _page(meta: Meta, body: Mapping[str, str], charts: list[Chart],
           duration_s: float) -> str:
-    command = " ".join(str(c) for c in meta.get("command") or []) or "(unknown command)"
-    start = meta.get("start_time_unix")
+    command = " ".join(meta.command) or "(unknown command)"
+    start = meta.start_time_unix
     when = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M")
-            if isinstance(start, (int, float)) else "")
+            if start is not None else "")
     nav = "".join(f'<a href="#s-{key}">{esc(short)}</a>' for key, _, short in SECTION_TITLES)
     parts = []
     for n, (key, title, _) in enumerate(SECTION_TITLES, start=1):
@@ -217,8 +215,8 @@ def _page(meta: Mapping[str, Any], body: Mapping[str, str], charts: list[Chart],
                              f'{esc(chart.element_id)}"', 1))
         if chart.data is not None:
             data.append(script_json(f"{chart.element_id}-data", chart.data))
-    sub = " · ".join(x for x in (when, f"{duration_s:.1f} s", f"{meta.get('cpu_count', '?')} "
-                                 "CPU cores") if x)
+    cores = meta.cpu_count if meta.cpu_count is not None else "?"
+    sub = " · ".join(x for x in (when, f"{duration_s:.1f} s", f"{cores} CPU cores") if x)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f'<meta http-equiv="Content-Security-Policy" content="{esc(CSP)}">'

@@ -13,9 +13,10 @@ import pandas as pd
 
 from inspector.analyze import Diagnosis, ThreadFacts
 from inspector.analyze.vocabulary import FLAGS, STATES, THREAD_STATES, advice_of, bound_term
+from inspector.recording import Meta, RecorderCpu
 from inspector.report.markup import esc, table, tag
 from inspector.report.model import STATE_COLORS, ProcessView, ReportModel, ThreadView
-from inspector.text.evidence import cores_sentence, said
+from inspector.text.evidence import basis_text, cores_sentence, said, say
 from inspector.text.summary import prediction_sentence
 from inspector.text.terminal import seconds_text
 
@@ -112,11 +113,14 @@ def _predictions(d: Diagnosis) -> str:
     items = []
     for model, p in d.predicted.items():
         if isinstance(p, Prediction):
-            items.append(tag("li", tag("b", esc(prediction_sentence(p))) + " — " + esc(p.basis)))
+            items.append(tag("li", tag("b", esc(prediction_sentence(p))) + " — "
+                             + esc(basis_text(p.basis))))
         else:
             items.append(tag("li", tag("b", esc(model)) + ": no estimate — " + esc(p)))
+    machine = (f'<p class="note">Machine: {esc(say(d.machine))}.</p>'
+               if d.machine is not None else "")
     return ("<h3>Predicted speed-up over this run</h3><ul class=\"predicted\">"
-            + "".join(items) + "</ul>")
+            + "".join(items) + "</ul>" + machine)
 
 
 # -- 2. processes and threads -----------------------------------------------------------------
@@ -233,49 +237,47 @@ def loops_section(diagnosis: Optional[Diagnosis], model: ReportModel) -> str:
 
 # -- 8. the run itself ------------------------------------------------------------------------
 
-def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportModel,
+def run_section(meta: Meta, problems: pd.DataFrame, model: ReportModel,
                 interval_s: float, stack_rate_hz: float,
                 recording_path: str | None = None) -> str:
-    command = meta.get("command") or []
-    start = meta.get("start_time_unix")
+    start = meta.start_time_unix
     started = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M:%S")
-               if isinstance(start, (int, float)) else "?")
-    interpreters = meta.get("interpreters") or []
+               if start is not None else "?")
     interp = "; ".join(
-        f"{i.get('version', '?')} ({i.get('exe', '?')}), "
+        f"{_known(i.version)} ({_known(i.exe)}), "
         + {"enabled": "with a GIL", "disabled": "free-threaded, no GIL"}.get(
-            str(i.get("gil")), "GIL unknown") for i in interpreters) or "no Python process seen"
-    stacks = meta.get("stacks") or {}
-    if stacks.get("enabled"):
-        stack_text = (f"py-spy {stacks.get('py_spy_version', '?')}, "
+            str(i.gil), "GIL unknown") for i in meta.interpreters) or "no Python process seen"
+    stacks = meta.stacks
+    if stacks.enabled:
+        stack_text = (f"py-spy {_known(stacks.py_spy_version)}, "
                       f"{stack_rate_hz:g} Hz, "
-                      f"{stacks.get('mode', '?')} mode")
-        if stacks.get("gil_rate_hz"):
-            stack_text += f"; GIL holder sampled at {stacks['gil_rate_hz']} Hz"
+                      f"{_known(stacks.mode)} mode")
+        if stacks.gil_rate_hz:
+            stack_text += f"; GIL holder sampled at {stacks.gil_rate_hz} Hz"
     else:
-        stack_text = "not sampled" + (f": {stacks['reason']}" if stacks.get("reason") else "")
-    exit_code = meta.get("exit_code")
+        stack_text = "not sampled" + (f": {stacks.reason}" if stacks.reason else "")
+    exit_code = meta.exit_code
     pairs: list[tuple[str, str]] = [
-        ("command", f"<code>{esc(' '.join(str(c) for c in command))}</code>"),
-        ("mode", esc("ran it" if meta.get("mode") == "launch" else
-                     f"attached to pid {meta.get('target_pid', '?')}"
-                     if meta.get("mode") == "attach" else meta.get("mode", "?"))),
-        ("working directory", f"<code>{esc(meta.get('cwd', '?'))}</code>"),
+        ("command", f"<code>{esc(' '.join(meta.command))}</code>"),
+        ("mode", esc("ran it" if meta.mode == "launch" else
+                     f"attached to pid {_known(meta.target_pid)}"
+                     if meta.mode == "attach" else _known(meta.mode))),
+        ("working directory", f"<code>{esc(_known(meta.cwd))}</code>"),
         ("started", esc(started)),
-        ("duration", esc(seconds_text(float(meta.get("duration_s") or 0.0)))),
+        ("duration", esc(seconds_text(float(meta.duration_s)))),
         ("exit code", esc("–" if exit_code is None else exit_code)),
         ("Python", esc(interp)),
-        ("CPU cores", esc(meta.get("cpu_count", "?"))),
-        ("sampling", esc(f"{_SAMPLED_BY.get(str(meta.get('backend')), '/proc')} every "
+        ("CPU cores", esc(_known(meta.cpu_count))),
+        ("sampling", esc(f"{_SAMPLED_BY.get(str(meta.backend), '/proc')} every "
                          f"{interval_s:g} s; Python stacks: {stack_text}")),
-        ("sampling rounds", esc(f"{meta.get('ticks', '?')}, of which "
-                                f"{meta.get('lagged_ticks', 0)} started late")),
-        ("recorder's own CPU", esc(_recorder_cpu_text(meta.get("recorder_cpu")))),
-        ("complete", esc("yes" if meta.get("complete") else
+        ("sampling rounds", esc(f"{_known(meta.ticks)}, of which "
+                                f"{_known(meta.lagged_ticks, 0)} started late")),
+        ("recorder's own CPU", esc(_recorder_cpu_text(meta.recorder_cpu))),
+        ("complete", esc("yes" if meta.complete else
                          "no: the recorder did not finish (killed?); the data ends early")),
-        ("machine", esc(f"{meta.get('hostname', '?')}, {meta.get('platform', '?')}")),
-        ("recorded by", esc(f"inspector {meta.get('inspector_version', '?')} on Python "
-                            f"{meta.get('recorder_python', '?')}")),
+        ("machine", esc(f"{_known(meta.hostname)}, {_known(meta.platform)}")),
+        ("recorded by", esc(f"inspector {_known(meta.inspector_version)} on Python "
+                            f"{_known(meta.recorder_python)}")),
     ]
     if recording_path is not None:
         pairs.append(("exports", _export_links(recording_path)))
@@ -283,17 +285,22 @@ def run_section(meta: Mapping[str, Any], problems: pd.DataFrame, model: ReportMo
     return f'<dl class="run">{dl}</dl>' + _problems(problems)
 
 
-def _recorder_cpu_text(cpu: Any) -> str:
-    """meta.recorder_cpu as a sentence ('?' for an older file, or a damaged value)."""
-    if not isinstance(cpu, dict) or not isinstance(cpu.get("mean_cores"), (int, float)):
+def _known(value: Any, unknown: Any = "?") -> Any:
+    """A meta value, or what to say where the recording does not say."""
+    return unknown if value is None else value
+
+
+def _recorder_cpu_text(cpu: Optional[RecorderCpu]) -> str:
+    """meta.recorder_cpu as a sentence (an older file has none; a damaged one, None)."""
+    if cpu is None or cpu.mean_cores is None:
         return "not measured (an older recording)"
-    own, spy = cpu.get("own_cores"), cpu.get("py_spy_cores")
+    own, spy = cpu.own_cores, cpu.py_spy_cores
     parts = (f" (itself {own:.1%}, py-spy {spy:.1%})"
-             if isinstance(own, (int, float)) and isinstance(spy, (int, float)) else "")
-    return f"{cpu['mean_cores']:.1%} of one core on average{parts}"
+             if own is not None and spy is not None else "")
+    return f"{cpu.mean_cores:.1%} of one core on average{parts}"
 
 
-# meta["backend"] -> how threads were sampled (an older file has none: /proc)
+# meta.backend -> how threads were sampled (an older file has none: /proc)
 _SAMPLED_BY = {
     "procfs": "/proc",
     "psutil": "psutil (no /proc here, or INSPECTOR_BACKEND=psutil): each thread's CPU only, so "
@@ -345,21 +352,21 @@ def _problems(problems: pd.DataFrame) -> str:
             + table(["source", "kind", "times", "pids", "first detail"], rows, cls="problems"))
 
 
-def key_facts(meta: Mapping[str, Any], diagnosis: Optional[Diagnosis],
+def key_facts(meta: Meta, diagnosis: Optional[Diagnosis],
               model: ReportModel, total_cpu_s: Optional[float]) -> dict[str, str]:
     d = diagnosis
     out = {
-        "duration": seconds_text(float(meta.get("duration_s") or 0.0)),
+        "duration": seconds_text(float(meta.duration_s)),
         "processes": str(d.process_count if d else len(model.processes)),
         "threads at peak": str(d.peak_threads if d else sum(len(p.threads)
                                                             for p in model.processes)),
         "htop rows at peak": str(d.htop_rows_peak if d else "?"),
-        "CPU cores": str(meta.get("cpu_count", "?")),
+        "CPU cores": str(_known(meta.cpu_count)),
     }
     if d is not None and d.usable_cores and d.usable_cores < d.cpu_count:
         out["usable by it"] = f"{d.usable_cores:g} ({d.cores_limited_by or 'limited'})"
     if total_cpu_s is not None:
-        duration = float(meta.get("duration_s") or 0.0)
+        duration = float(meta.duration_s)
         mean = 100 * total_cpu_s / duration if duration > 0 else 0.0
         out["CPU used (mean)"] = f"{mean:.0f}%"
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from inspector.analyze.capacity import CAPACITY_CHANGE_SHARE, MachineChange
 from inspector.analyze.comparison import ComparedRun
 from inspector.text.comparison import NO_DIFFERENCE
 
@@ -63,3 +64,12 @@ def _vs(r: ComparedRun) -> str:
     spread = (f" ({r.speedup_low:.2f}-{r.speedup_high:.2f}x)"
               if r.speedup_low < r.speedup_high else "")
     return f"{r.speedup:.2f}x as fast as sequential{spread}"
+
+
+def capacity_sentence(change: MachineChange) -> str:
+    """Why a demo's figures are flagged: the machine changed under it."""
+    low, high = min(change.capacities), max(change.capacities)
+    return (f"the machine's capacity changed during the demo: what its cores did together "
+            f"ranged {low / 1e6:.1f}-{high / 1e6:.1f} M iterations/s over its calibrations "
+            f"(more than {CAPACITY_CHANGE_SHARE:.0%} apart), so measured and predicted speed-ups "
+            "stood on different machines; re-run it when the machine is steadier")

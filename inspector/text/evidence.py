@@ -116,7 +116,7 @@ def _(f: ev.Oversubscribed) -> str:
 
 @say.register
 def _(f: ev.Advised) -> str:
-    return f"advice {f.advice}: {say(f.why)}"
+    return f"advice {f.advice}: " + "; ".join(say(w) for w in f.why)
 
 
 @say.register
@@ -146,13 +146,15 @@ def _(f: ev.LoopStarved) -> str:
 
 @say.register
 def _(f: ev.RecorderShare) -> str:
-    return (f"threads waited {f.queued_s:.1f} s for a core; meanwhile the recorder and its "
-            f"py-spy runs used {f.recorder_cores:.2f} cores on average and other programs "
+    own = (f"{f.own_s:.1f} s of it its own threads queued beyond the cores it could use; "
+           if f.own_s >= 0.05 else "")
+    return (f"threads waited {f.queued_s:.1f} s for a core; {own}meanwhile the recorder and "
+            f"its py-spy runs used {f.recorder_cores:.2f} cores on average and other programs "
             f"{f.other_cores:.2f}: about {f.recorder_share_s:.1f} s of that wait is the "
             "recorder's share")
 
 
-# -- why an advice fits ----------------------------------------------------------------------
+# -- the run's shape, beside the advice ------------------------------------------------------
 
 @say.register
 def _(f: ev.LockHeldWhileWorking) -> str:
@@ -164,7 +166,7 @@ def _(f: ev.LockHeldWhileWorking) -> str:
 @say.register
 def _(f: ev.GilWaitsCap) -> str:
     return ("CPU-bound Python threads wait for the GIL; processes (or "
-            f"native code that releases the GIL) use all {cores_of(f.cores)} cores")
+            f"native code that releases the GIL) can use all {cores_of(f.cores)} cores")
 
 
 @say.register
@@ -201,7 +203,7 @@ def _(f: ev.SlowWaitsInSequence) -> str:
 @say.register
 def _(f: ev.OneThreadWaits) -> str:
     return (f"one thread waits for I/O, {f.waits} waits one after another "
-            f"(typically {f.typical_s:.2f} s): a few threads would overlap them")
+            f"(typically {f.typical_s:.2f} s)")
 
 
 @say.register
@@ -216,8 +218,9 @@ def _(f: ev.MostlyWaitedOnItself) -> str:
 
 @say.register
 def _(f: ev.TooManyWorkers) -> str:
-    return (f"the model fits, but use about {f.cores.usable:g} workers (one per "
-            "usable core) instead of more")
+    return (f"more threads or processes were runnable than the {f.cores.usable:g} usable "
+            f"core{'s' if f.cores.usable != 1 else ''}: use about {f.cores.usable:g} workers "
+            "(one per usable core) instead of more")
 
 
 @say.register
@@ -230,8 +233,7 @@ def _(f: ev.OneUsableCore) -> str:
 @say.register
 def _(f: ev.OneAtATime) -> str:
     who = "one process at a time computes" if f.processes_take_turns else "one thread computes"
-    return (f"{who}, on {f.cores_used:.2f} of {cores_of(f.cores)} cores; split "
-            "the work over processes (run them at once) to use the others")
+    return f"{who}, on {f.cores_used:.2f} of {cores_of(f.cores)} cores"
 
 
 @say.register
@@ -315,3 +317,128 @@ def _(f: Clocks) -> str:
             f"{f.largest_offset_s * 1e3:.1f} ms), each within +-"
             f"{f.worst_uncertainty_s * 1e3:.1f} ms (half the round trip of the best of "
             "several clock reads)")
+
+
+# -- predictions and what the advice stands on ---------------------------------------------------
+
+def basis_text(basis: tuple[Fact, ...]) -> str:
+    """A prediction's basis in one line, its parts separated by semicolons."""
+    return "; ".join(say(f) for f in basis)
+
+
+@say.register
+def _(f: ev.PredictedGain) -> str:
+    p = f.prediction
+    return (f"predicted {p.speedup:.2f}x ({p.low:.2f}-{p.high:.2f}x) with {p.model} "
+            f"({p.workers} worker{'s' if p.workers != 1 else ''})")
+
+
+@say.register
+def _(f: ev.NoModelGains) -> str:
+    gain = f"{f.margin - 1:.0%}"
+    if f.best is None:
+        return f"no model is predicted to gain {gain} or more"
+    b = f.best
+    return (f"no model is predicted to gain {gain} or more at the low end of its range: the "
+            f"best is {b.model} at {b.speedup:.2f}x ({b.low:.2f}-{b.high:.2f}x)")
+
+
+@say.register
+def _(f: ev.CannotPredict) -> str:
+    return f"no prediction can be made: {f.reason}"
+
+
+@say.register
+def _(f: ev.ChildrenOneAfterAnother) -> str:
+    return (f"pid {f.parent_pid} ran {f.children} child processes one after another "
+            f"({f.span_s:.1f} s, {f.cpu_s:.1f} s of CPU) and waited for each: run at once, "
+            "they could finish sooner if they are independent, which a recording cannot "
+            "tell")
+
+
+@say.register
+def _(f: ev.ChildrenCouldOverlap) -> str:
+    return f"its {f.children} child processes ran one after another and could run at once"
+
+
+@say.register
+def _(f: ev.Straggler) -> str:
+    who = f" ({f.name})" if f.name else ""
+    return (f"a straggler: pid {f.pid} tid {f.tid}{who} computed alone for {f.alone_s:.1f} s "
+            f"at the end of the parallel work, leaving {f.idle_cores:g} other usable "
+            f"core{'s' if f.idle_cores != 1 else ''} to others (about "
+            f"{f.alone_s * f.idle_cores:.1f} core-seconds unused): no model change spreads "
+            "one task; start the longest tasks first, or cut them smaller")
+
+
+@say.register
+def _(f: ev.InPhase) -> str:
+    return f"{f.phase} phase: " + ", ".join(say(x) for x in f.said)
+
+
+@say.register
+def _(f: ev.ComputingSpread) -> str:
+    how = "released the GIL: it spreads" if f.released_gil else "spread"
+    recorder = (f" (less the {f.recorder_cores:.2f} cores the recorder took)"
+                if f.recorder_cores > 0.01 else "")
+    return (f"{f.computing_s:.1f} s of computing ({f.work_s:.1f} s of one core's work) "
+            f"{how} over {f.cores:g} core{'s' if f.cores != 1 else ''}, which give "
+            f"{f.gain:.2f}x of one here{recorder}")
+
+
+@say.register
+def _(f: ev.ComputingOnOneCore) -> str:
+    how = ("in threads taking turns on the GIL" if f.taking_turns else "on one thread")
+    return (f"{f.computing_s:.1f} s of computing ({f.work_s:.1f} s of one core's work) stay "
+            f"on one core, {how}")
+
+
+@say.register
+def _(f: ev.WaitsOverlapped) -> str:
+    how = " with non-blocking calls" if f.event_loop else ""
+    return f"{f.io_s:.1f} s of I/O waits overlapped {f.at_once} at a time{how}"
+
+
+@say.register
+def _(f: ev.ChildrenAtOnce) -> str:
+    return (f"{f.children} children ({f.span_s:.1f} s one after another, {f.cpu_s:.1f} s of "
+            f"CPU, the longest {f.longest_s:.1f} s) run {f.at_once} at a time")
+
+
+@say.register
+def _(f: ev.Indivisible) -> str:
+    return f"{f.seconds:.1f} s of one task's computing that no model spreads"
+
+
+@say.register
+def _(f: ev.QueuedOnOneLock) -> str:
+    return f"{f.seconds:.1f} s queued on one lock, which no model changes"
+
+
+@say.register
+def _(f: ev.WorkersStart) -> str:
+    how = "spawn or forkserver" if f.spawns else "fork"
+    return (f"{f.mid_s:.2f} s to start {f.workers} processes ({f.each_s * 1e3:.0f} ms each by "
+            f"{how}; up to {f.worst_s:.2f} s one after another)")
+
+
+@say.register
+def _(f: ev.MachineBasis) -> str:
+    c = f.capacity
+    if c.measured:
+        machine = (f"measured here: {c.processes} process{'es' if c.processes != 1 else ''} "
+                   f"got {c.process_gain.mid:.2f}x "
+                   f"({c.process_gain.low:.2f}-{c.process_gain.high:.2f}) of one, threads "
+                   f"taking turns on a GIL cost {c.gil_cost.mid:+.0%}")
+    else:
+        machine = (f"not measured on this machine (no calibration): {c.processes} "
+                   f"process{'es' if c.processes != 1 else ''} assumed to give "
+                   f"{c.process_gain.low:.2f}-{c.process_gain.high:.2f}x of one, a GIL's "
+                   f"turns {c.gil_cost.low:+.0%} to {c.gil_cost.high:+.0%}")
+    if f.multiplexed:
+        waits = "its waits were a selector's (an event loop's): already overlapped"
+    elif f.io_concurrency_own:
+        waits = f"{f.io_concurrency} waits in flight, the program's own"
+    else:
+        waits = f"{f.io_concurrency} waits in flight assumed (set --io-concurrency)"
+    return f"{machine}; {waits}"

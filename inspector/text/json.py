@@ -10,10 +10,11 @@ from typing import Any
 
 from inspector.analyze.cluster import ClusterDiagnosis, WorkerVerdict
 from inspector.analyze.comparison import ComparedRun
+from inspector.analyze.evidence import MachineBasis
 from inspector.analyze.model import Diagnosis, Verdict
 from inspector.analyze.predict import MODELS, Prediction
 from inspector.text.base import TextRenderer
-from inspector.text.evidence import cores_sentence, said, say, worker_sentence
+from inspector.text.evidence import basis_text, cores_sentence, said, say, worker_sentence
 
 
 def rounded(x: float | None, digits: int = 3) -> float | None:
@@ -25,6 +26,11 @@ def verdict_data(v: Verdict) -> dict[str, Any]:
     return {"bound": v.bound, "gil_limited": v.gil_limited,
             "parallel_threads": v.parallel_threads, "oversubscribed": v.oversubscribed,
             "advice": v.advice, "evidence": said(v.evidence)}
+
+
+def prediction_data(p: Prediction) -> dict[str, Any]:
+    return {"model": p.model, "speedup": round(p.speedup, 2), "low": round(p.low, 2),
+            "high": round(p.high, 2), "workers": p.workers, "basis": basis_text(p.basis)}
 
 
 def diagnosis_data(d: Diagnosis) -> dict[str, Any]:
@@ -56,13 +62,29 @@ def diagnosis_data(d: Diagnosis) -> dict[str, Any]:
         "lock_contention": (d.lock_contention.to_dict()
                             if d.lock_contention is not None else None),
         "loop_starved": [b.to_dict() for b in d.loop_starved],
-        "predicted": {m: (p.to_dict() if isinstance(p, Prediction)
+        "predicted": {m: (prediction_data(p) if isinstance(p, Prediction)
                           else {"speedup": None, "reason": p})
                       for m, p in d.predicted.items()},
         "recorder_cores": rounded(d.recorder_cores),
         "other_cores": rounded(d.other_cores),
         "gil_waits_by_address_share": rounded(d.gil_waits_by_address_share),
+        "machine": machine_data(d.machine) if d.machine is not None else None,
     }
+
+
+def machine_data(m: MachineBasis) -> dict[str, Any]:
+    """What the predictions took from the machine: measured beside the recording, or assumed."""
+    c = m.capacity
+    return {"measured": c.measured, "processes": c.processes,
+            "process_gain": {"low": round(c.process_gain.low, 3),
+                             "mid": round(c.process_gain.mid, 3),
+                             "high": round(c.process_gain.high, 3)},
+            "gil_cost": {"low": round(c.gil_cost.low, 3), "mid": round(c.gil_cost.mid, 3),
+                         "high": round(c.gil_cost.high, 3)},
+            "fork_start_s": round(c.fork_start_s, 4), "spawn_start_s": round(c.spawn_start_s, 4),
+            "thread_start_s": round(c.thread_start_s, 6),
+            "io_concurrency": m.io_concurrency, "io_concurrency_own": m.io_concurrency_own,
+            "basis": say(m)}
 
 
 def worker_data(w: WorkerVerdict) -> dict[str, Any]:
@@ -150,7 +172,8 @@ def compared_data(row: ComparedRun) -> dict[str, Any]:
         "predicted_speedup": rounded(row.predicted_speedup),
         "predicted_low": rounded(row.predicted_low),
         "predicted_high": rounded(row.predicted_high),
-        "predicted_basis": row.predicted_basis,
+        "predicted_basis": (basis_text(row.predicted_basis)
+                            if row.predicted_basis is not None else None),
         "recordings": [str(r.path) for r in row.runs],
         "exit_codes": [r.exit_code for r in row.runs],
         "foreign_load_runs": [rounded(r.foreign_load) for r in row.runs],

@@ -32,7 +32,8 @@ def verdict_line(diag: Diagnosis) -> str:
 
 
 def prediction_sentence(p: Prediction) -> str:
-    return (f"{p.model} ({p.workers} workers): about {p.speedup:.1f}x "
+    return (f"{p.model} ({p.workers} worker{'s' if p.workers != 1 else ''}): about "
+            f"{p.speedup:.1f}x "
             f"({p.low:.1f}-{p.high:.1f}x)")
 
 
@@ -41,7 +42,7 @@ def prediction_lines(diag: Diagnosis) -> list[str]:
     lines = []
     for model, p in diag.predicted.items():
         if isinstance(p, Prediction):
-            lines.append(f"  {prediction_sentence(p)}: {clean(p.basis)}")
+            lines.append(f"  {prediction_sentence(p)}: {clean(words.basis_text(p.basis))}")
         else:
             lines.append(f"  {model}: no estimate ({clean(p)})")
     return lines
@@ -73,6 +74,8 @@ class SummaryText(TextRenderer[Diagnosis]):
         if diag.predicted:
             lines += ["", "PREDICTED SPEED-UP over this run (the same work, another model):"]
             lines += prediction_lines(diag)
+            if diag.machine is not None:
+                lines.append(f"  (machine: {clean(words.say(diag.machine))})")
         if diag.intervals == 0:
             lines += ["", "NO SAMPLES: nothing to judge; the program ended before the recorder "
                           "took two samples of any thread (or the recording was cut short)."]

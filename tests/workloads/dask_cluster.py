@@ -1,5 +1,5 @@
 """A LocalCluster(processes=True, n_workers=2, threads_per_worker=2) recorded through
-inspector.dask twice: a pure-Python map (each worker's 2 threads share one GIL) into
+inspector.record.dask twice: a pure-Python map (each worker's 2 threads share one GIL) into
 OUT/python.sqlite, then a NumPy map (ufuncs release the GIL) into OUT/numpy.sqlite. Each
 worker gets 2 tasks of seconds each (default 3), pinned to it. Then the pure-Python map once
 more, recorded from outside by `inspector record --dask SCHEDULER` into OUT/cli.sqlite."""
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from distributed import Client, LocalCluster
 
-from inspector.dask import record_cluster
+from inspector.record.dask import record_cluster
 
 
 def pure_python(seconds: float) -> int:

@@ -2,7 +2,7 @@
 each worker process (on every host, and on workers that join later), and the recordings come
 back to the client through Dask itself (`Client.run`), to be merged on one clock.
 
-    from inspector.dask import record_cluster
+    from inspector.record.dask import record_cluster
     with record_cluster(client, "run.sqlite"):
         client.gather(client.map(work, items))
 

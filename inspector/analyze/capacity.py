@@ -1,0 +1,155 @@
+"""What the recording's machine gives a concurrency model: what k processes running Python at
+once get against one alone, what threads taking turns on a GIL cost, what a worker costs to
+start. Measured beside the recording (the recorder's calibration, in its meta) where it was;
+otherwise stated as an assumption, with a range wide enough to say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from inspector.recording.calibration import Calibration
+
+if TYPE_CHECKING:
+    from inspector.recording import Recording
+
+
+@dataclass(frozen=True)
+class Range:
+    """A measured or assumed quantity: its middle and the lowest and highest it may be."""
+
+    low: float
+    mid: float
+    high: float
+
+    @staticmethod
+    def exactly(x: float) -> Range:
+        return Range(x, x, x)
+
+
+# Without a calibration (an older recording, `--no-calibrate`): an extra core gives between
+# half of one (a shared or busy host: 2 vCPUs here have given 1.14-1.99x for 2 processes) and
+# all of one. Said as an assumption wherever it is used.
+ASSUMED_EXTRA_CORE = Range(0.5, 0.75, 1.0)
+# ... and threads taking turns on a GIL cost between nothing and half again the work (the
+# spread 2 vCPUs here showed: 0.57-1.00x of one thread; MEASUREMENTS.md).
+ASSUMED_GIL_COST = Range(0.0, 0.2, 0.5)
+# ... and a worker process starts in between a fork's few milliseconds and an interpreter's
+# start with its imports (spawn): both are the program's to choose.
+ASSUMED_FORK_START_S = 0.01
+ASSUMED_SPAWN_START_S = 0.1
+ASSUMED_THREAD_START_S = 0.0002
+
+
+# A machine where what k processes do together differs by more than this between a calibration
+# at the start of a recording and one at its end changed under it. Of twenty calibrations in a
+# row with the cores to themselves, 15-18 stayed within 11% of their median; the others were
+# 1.1-1.7x, when the host freed its physical cores for a moment (docs/calibration.md). With a
+# neighbour's load coming and going, half of consecutive pairs differ by more: that is the
+# machine changing, which the flag is for.
+CAPACITY_CHANGE_SHARE = 0.25
+
+
+def capacity_changed(before: Calibration, after: Calibration,
+                     share: float = CAPACITY_CHANGE_SHARE) -> bool:
+    """Whether what the k processes do together moved by more than `share` between two
+    calibrations (at a recording's start and end): the machine changed under the recording.
+    Not the speed-up or one process's pace apart: on a host whose vCPUs share physical cores
+    they flip together and opposite (one alone at 16 M iterations/s and two at 9 M each, or
+    all at 9 M: 1.1x or 2.0x) while what the two do together stays within ~11%."""
+    a, b = before.together_iterations_per_s, after.together_iterations_per_s
+    return min(a, b) <= 0 or max(a, b) / min(a, b) - 1 > share
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The machine as the predictions use it."""
+
+    usable_cores: float            # what the program may use (affinity, quota)
+    processes: int                 # k, the processes the gain was measured with
+    process_gain: Range            # k processes at once against one alone
+    gil_cost: Range                # threads taking turns: this much more than one thread
+    fork_start_s: float            # a forked worker's start to its first result
+    spawn_start_s: float           # a spawned (or forkserver) worker's
+    thread_start_s: float
+    measured: bool                 # from a calibration on the recording's machine
+    others_busy_cores: float = 0.0  # what other programs used while it measured
+
+    def gain(self, n: float, which: str = "mid") -> float:
+        """What n processes at once get against one (1 for n <= 1; no more than k's)."""
+        if n <= 1 or self.processes <= 1:
+            return max(1.0, min(n, 1.0))
+        top = getattr(self.process_gain, which)
+        share = (min(n, float(self.processes)) - 1) / (self.processes - 1)
+        return 1.0 + (top - 1.0) * share
+
+
+def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
+    """From the recording's calibration (the recorder's measurement), or assumed."""
+    k = max(1, int(math.floor(usable_cores + 1e-9)))
+    if cal is not None and cal.processes >= 1:
+        processes = cal.processes
+        # k processes never get more than k cores: a round that did ran its one alone at
+        # the host's slow pace (docs/calibration.md), not two cores' worth more.
+        gain = Range(*(min(float(processes), max(1.0, g)) for g in (
+            cal.process_speedup_low, cal.process_speedup, cal.process_speedup_high)))
+        if processes > k:  # measured with more processes than this program may use
+            scale = (k - 1) / (processes - 1)
+            gain = Range(*(1 + (g - 1) * scale for g in (gain.low, gain.mid, gain.high)))
+            processes = k
+        cost = (Range(cal.gil_handoff_cost_low or 0.0, cal.gil_handoff_cost,
+                      cal.gil_handoff_cost_high or cal.gil_handoff_cost)
+                if cal.gil_handoff_cost is not None else ASSUMED_GIL_COST)
+        return Capacity(
+            usable_cores=usable_cores, processes=processes, process_gain=gain,
+            gil_cost=Range(max(0.0, cost.low), max(0.0, cost.mid), max(0.0, cost.high)),
+            fork_start_s=_seconds(cal.worker_start_fork_s, ASSUMED_FORK_START_S),
+            spawn_start_s=_seconds(cal.worker_start_spawn_s or cal.interpreter_start_s,
+                                   ASSUMED_SPAWN_START_S),
+            thread_start_s=_seconds(cal.thread_start_s, ASSUMED_THREAD_START_S),
+            measured=True, others_busy_cores=max(0.0, cal.others_busy_cores))
+    extra = k - 1
+    return Capacity(
+        usable_cores=usable_cores, processes=k,
+        process_gain=Range(1 + extra * ASSUMED_EXTRA_CORE.low, 1 + extra * ASSUMED_EXTRA_CORE.mid,
+                           1 + extra * ASSUMED_EXTRA_CORE.high),
+        gil_cost=ASSUMED_GIL_COST, fork_start_s=ASSUMED_FORK_START_S,
+        spawn_start_s=ASSUMED_SPAWN_START_S, thread_start_s=ASSUMED_THREAD_START_S,
+        measured=False)
+
+
+def _finite(x: Any) -> float | None:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def _seconds(x: Any, default: float) -> float:
+    v = _finite(x)
+    return default if v is None or v < 0 else v
+
+
+@dataclass(frozen=True)
+class MachineChange:
+    """What k processes did together at each calibration of a series of recordings (each
+    one's start and, where measured, its end), and whether that moved beyond the share."""
+
+    capacities: tuple[float, ...]  # iterations per second, k processes together
+    changed: bool
+
+
+def machine_change(recordings: Sequence[Recording],
+                   share: float = CAPACITY_CHANGE_SHARE) -> MachineChange | None:
+    """Across recordings made one after another (the demo's runs): whether the machine's
+    capacity changed between the first calibration and any later one. None when no
+    recording was calibrated."""
+    taken = [c for rec in recordings for c in (rec.meta.calibration, rec.meta.calibration_end)
+             if c is not None]
+    if not taken:
+        return None
+    first = taken[0]
+    return MachineChange(tuple(c.together_iterations_per_s for c in taken),
+                         any(capacity_changed(first, c, share) for c in taken[1:]))

@@ -1,0 +1,304 @@
+"""Each growing table read into one frame: the background read's columns and load()'s
+matched up by rowid, version 2's thread blocks decoded beside them and merged with the
+thread_samples rows, sorted, with per-interval `cpu_percent`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from inspector.errors import RecordingError
+from inspector.recording import untrusted
+from inspector.recording.background import Background
+from inspector.recording.columns import (
+    ROWID,
+    categorical,
+    quoted,
+    read_frame,
+    typed_columns,
+)
+from inspector.recording.decode import read_blocks
+from inspector.recording.schema import (
+    PROCESS_SAMPLE_COLUMNS,
+    STACK_COLUMNS,
+    THREAD_SAMPLE_COLUMNS,
+    required,
+)
+from inspector.recording.untrusted import READ_FAILURES, said
+
+
+def table_columns(db: sqlite3.Connection, path: Path, table: str,
+                   background: Background, columns: Sequence[str]) -> dict[str, Any]:
+    """Every column of `table` as typed arrays: from the background thread what it read,
+    the rest fetched here, matched up by rowid. Where that cannot be done (SQLite failed
+    there, a view without rowids, rows added between the reads), all of it is fetched
+    here."""
+    everything = f"SELECT * FROM {table}"
+    try:
+        names = [d[0] for d in db.execute(everything + " LIMIT 0").description]
+    except READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
+    missing = [c for c in required(tuple(columns)) if c not in names]
+    if missing:
+        raise RecordingError(f"{path}: corrupt recording (missing columns {missing})")
+    ints, texts = background.columns.get(table, ([], []))
+    if not set(ints) | set(texts) <= set(names):
+        return typed_columns(db, path, everything, columns)
+
+    def fetch(wanted: list[str]) -> dict[str, Any]:
+        # the file's own column names: quoted, never SQL
+        return typed_columns(db, path, f"SELECT rowid AS {ROWID}, {', '.join(map(quoted, wanted))}"
+                                        f" FROM {table} ORDER BY rowid", ())
+
+    try:
+        here = fetch([n for n in names if n not in ints and n not in texts])
+    except RecordingError:
+        return typed_columns(db, path, everything, columns)
+    result = background.result(table)
+    if result is None:
+        return typed_columns(db, path, everything, columns)
+    there, declined = result
+    theirs: dict[str, Any] | None = there
+    if declined:
+        theirs = _aligned(there, fetch(declined))
+    matched = _aligned(here, theirs) if theirs is not None else None
+    if matched is None:
+        return typed_columns(db, path, everything, columns)
+    return {name: matched[name] for name in names}
+
+
+def _aligned(here: dict[str, Any], there: dict[str, Any]) -> dict[str, Any] | None:
+    """The columns of both reads, rows matched by rowid (in `here`'s order); None if they
+    hold different rows."""
+    mine, theirs = here[ROWID], there[ROWID]
+    if not np.array_equal(mine, theirs):
+        order = np.argsort(theirs, kind="stable")
+        if len(mine) != len(theirs) or not np.array_equal(np.sort(mine), theirs[order]):
+            return None
+        # theirs[order] is sorted; put it in mine's order
+        order = order[np.argsort(np.argsort(mine, kind="stable"), kind="stable")]
+        there = {name: values[order] for name, values in there.items()}
+    return {**there, **here}
+
+
+def _stack_categorical(stack_ids: np.ndarray, texts: pd.DataFrame) -> pd.Categorical:
+    """Each span's stack text (missing where stack_texts has none) as a categorical coded
+    from its stack_id: no string is made per span."""
+    ids = texts["stack_id"].to_numpy(dtype=np.float64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    text_codes, uniques = pd.factorize(texts["text"].to_numpy(dtype=object)[order])
+    codes = np.full(len(stack_ids), -1, dtype=np.int64)
+    if len(ids):
+        pos = np.minimum(np.searchsorted(ids, stack_ids), len(ids) - 1)
+        found = ids[pos] == stack_ids
+        codes[found] = text_codes[pos[found]]
+    return categorical(codes, uniques)
+
+
+def _take(columns: dict[str, Any], order: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({name: values.take(order) for name, values in columns.items()},
+                        copy=False)
+
+
+def _time_order(t: np.ndarray) -> np.ndarray | None:
+    """The rows in order of time as SQL's ORDER BY puts them (NULL first), ties as stored;
+    None if they are in that order already."""
+    if len(t) < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return None
+    if np.isnan(t).any():
+        return np.lexsort((t, ~np.isnan(t)))
+    return np.argsort(t, kind="stable")
+
+
+def read_stacks(db: sqlite3.Connection, path: Path, typed: bool,
+                 background: Background) -> pd.DataFrame:
+    texts = read_frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
+    if not typed:
+        return read_frame(
+            db, path,
+            f"SELECT {', '.join('s.' + c for c in STACK_COLUMNS)}, t.text AS stack FROM stacks s"
+            " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
+            STACK_COLUMNS)
+    spans = table_columns(db, path, "stacks", background, STACK_COLUMNS)
+    spans = {name: spans[name] for name in STACK_COLUMNS}  # as before: no others
+    spans["stack"] = _stack_categorical(np.asarray(spans["stack_id"], dtype=np.float64), texts)
+    order = _time_order(np.asarray(spans["t_s"], dtype=np.float64))
+    if order is None:
+        return pd.DataFrame(spans, copy=False)
+    return _take(spans, order)
+
+
+def read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Sequence[str],
+                  keys: list[str], typed: bool, background: Background) -> pd.DataFrame:
+    if not typed:
+        df = read_frame(db, path, f"SELECT * FROM {table}", columns)
+        return with_rates({name: df[name].array for name in df.columns}, keys)
+    return with_rates(table_columns(db, path, table, background, columns), keys)
+
+
+class BlockRead(threading.Thread):
+    """Version 2's thread blocks, read and decoded on a connection of their own while load()
+    reads the other tables: inflating and numpy's work on whole columns let go of the GIL,
+    so where a second core is free this costs little wall time."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="inspector-load", daemon=True)
+        self.path = path
+        self.columns: dict[str, Any] | None = None   # None: the file has no thread_blocks
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            db = untrusted.connect(self.path)
+        except READ_FAILURES as e:
+            self.error = RecordingError(f"{self.path}: corrupt or unreadable recording"
+                                        f" ({said(e)})")
+            return
+        try:
+            if has_table(db, self.path, "thread_blocks"):
+                self.columns = read_blocks(db, self.path, untrusted.file_bytes(self.path))
+        except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
+            self.error = e
+        finally:
+            db.close()
+
+    def result(self) -> dict[str, Any] | None:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.columns
+
+
+def thread_sample_rows(db: sqlite3.Connection, path: Path, typed: bool,
+                        background: Background) -> dict[str, Any]:
+    """The thread_samples table's columns: all of version 1's samples; in version 2 only
+    the rare row a block cannot hold."""
+    if typed:
+        return table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
+    df = read_frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
+    return {name: df[name].array for name in df.columns}
+
+
+def with_blocks(columns: dict[str, Any], blocks: BlockRead) -> pd.DataFrame:
+    """Rows and blocks as one frame, sorted, with cpu_percent."""
+    decoded = blocks.result()
+    if decoded is not None:
+        from_blocks = {name: categorical(*decoded[name]) if isinstance(decoded[name], tuple)
+                       else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
+        if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
+            columns = from_blocks
+        elif len(from_blocks["t_s"]):
+            columns = _concatenated(columns, from_blocks)
+    return with_rates(columns, ["proc_id", "tid"])
+
+
+def _concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two reads of the same table, one after the other: numbers as the wider of their
+    types, texts as one categorical, a column one lacks NULL there."""
+    out: dict[str, Any] = {}
+    for name in [*first, *(n for n in second if n not in first)]:
+        parts = []
+        for cols in (first, second):
+            part = cols.get(name)
+            if part is None:
+                parts.append(np.full(len(cols["t_s"]), np.nan))
+            elif pd.api.types.is_numeric_dtype(part.dtype) and not isinstance(
+                    part.dtype, pd.CategoricalDtype):
+                parts.append(np.asarray(part))
+            else:
+                parts.append(np.asarray(part, dtype=object))
+        if all(p.dtype != object for p in parts):
+            out[name] = np.concatenate(parts)
+            continue
+        values = np.concatenate([p.astype(object) for p in parts])
+        values[pd.isna(values)] = None
+        if all(isinstance(v, str) for v in values if v is not None):
+            codes, uniques = pd.factorize(values)
+            out[name] = categorical(codes, uniques)
+        else:
+            out[name] = pd.Series(values).infer_objects().to_numpy()
+    return out
+
+
+def has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone() is not None
+    except READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
+
+
+def with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
+    """The rows sorted by `keys` and time, with per-interval `cpu_percent` (of one core)
+    from the cumulative CPU columns."""
+    t = np.asarray(columns["t_s"], dtype=np.float64)
+    if not len(t):
+        df = pd.DataFrame(columns)
+        df["cpu_percent"] = pd.Series(dtype="float64")
+        return df
+    key_values = [np.asarray(columns[k]) for k in keys]
+    order = _key_time_order(key_values, t)
+    if order is not None:
+        for name in columns:  # one column at a time: the table is not held twice
+            columns[name] = columns[name].take(order)
+        t = np.asarray(columns["t_s"], dtype=np.float64)
+        key_values = [np.asarray(columns[k]) for k in keys]
+    cpu = (np.asarray(columns["cpu_user_s"], dtype=np.float64)
+           + np.asarray(columns["cpu_system_s"], dtype=np.float64))
+    # A row whose keys differ from the row before starts a group (NaN keys: each alone).
+    same = np.ones(len(t) - 1, dtype=bool)
+    for k in key_values:
+        same &= k[1:] == k[:-1]
+    d_cpu = np.full(len(t), np.nan)
+    d_t = np.full(len(t), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf in a damaged file
+        d_cpu[1:] = np.where(same, cpu[1:] - cpu[:-1], np.nan)
+        d_t[1:] = np.where(same, t[1:] - t[:-1], np.nan)
+        pct = np.where(d_t > 0, d_cpu / d_t * 100.0, np.nan)
+    df = pd.DataFrame(columns, copy=False)
+    df["cpu_percent"] = np.where(pct < 0, 0.0, pct)
+    return df
+
+
+def _key_time_order(keys: list[np.ndarray], t: np.ndarray) -> np.ndarray | None:
+    """The stable order of rows by `keys` then time; None if they are in it. Samples are
+    stored a round at a time, in time order: then a stable sort by the keys alone gives it,
+    and small key numbers sort in linear time (a fifth of a lexsort's on 2 M rows)."""
+    with np.errstate(invalid="ignore"):
+        in_time_order = bool(np.all(t[1:] >= t[:-1]))
+    if not in_time_order or any(k.dtype.kind not in "iu" for k in keys):
+        order = np.lexsort([t, *reversed(keys)])  # stable: ties keep the stored order
+    else:
+        combined = np.zeros(len(t), dtype=np.int64)
+        size = 1
+        for k in keys:
+            codes, uniques = pd.factorize(k, sort=True)
+            combined = combined * len(uniques) + codes
+            size *= len(uniques)
+        order = np.argsort(combined.astype(np.int16) if size < 2**15 else combined,
+                           kind="stable")
+    return None if np.array_equal(order, np.arange(len(order))) else order
+
+
+def present_columns(db: sqlite3.Connection) -> dict[str, set[str]]:
+    """The columns each typed table has in this file (an older file lacks ADDED_COLUMNS);
+    all of the schema's where the file cannot say (load() then finds what is wrong)."""
+    out: dict[str, set[str]] = {}
+    for table, columns in (("thread_samples", THREAD_SAMPLE_COLUMNS), ("stacks", STACK_COLUMNS),
+                           ("process_samples", PROCESS_SAMPLE_COLUMNS)):
+        try:
+            names = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        except READ_FAILURES:
+            names = set()
+        out[table] = names or set(columns)
+    return out
+
+

@@ -1,0 +1,61 @@
+"""Issue 22's principles on labelled programs written for them, each recorded once: children
+run one after another could run at once (whatever they do), a straggler is named with its
+cost and never flips a well-split program's advice, and the advice never contradicts the
+predictions shown beside it. (Cores followed per process over time: test_usable_cores.py;
+a forked child's inherited loop frames: test_eventloop_fork.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from machine import cores_left, judged_on
+from test_diagnose import PY, WORKLOADS, Case, _case
+
+from inspector.analyze import evidence as ev
+from inspector.analyze.advice import ADVICE_MARGIN, contradictions
+from inspector.analyze.predict import Prediction
+from inspector.text.evidence import basis_text, said
+
+
+@pytest.fixture(scope="module")
+def children_wait(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    return _case(tmp_path_factory, "children_wait", PY, str(WORKLOADS / "shape_children_wait.py"))
+
+
+@pytest.fixture(scope="module")
+def straggler(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    # Its two workers must have had two cores side by side for a while, or there is no
+    # parallel work for the last task to straggle after: judged on the cores it had.
+    return _case(tmp_path_factory, "straggler", PY, str(WORKLOADS / "shape_straggler.py"))
+
+
+def test_commands_that_wait_one_after_another_are_told_to_run_at_once(
+        children_wait: Case) -> None:
+    d = children_wait.diag
+    shape = [f for f in d.verdict.evidence if isinstance(f, ev.ChildrenOneAfterAnother)]
+    assert shape and shape[0].children == 6, said(d.verdict.evidence)
+    # nothing computed, yet this is not "idle, keep": running them at once gains
+    assert d.verdict.advice == "threading", said(d.verdict.evidence)
+    gain = d.predicted["threading"]
+    assert isinstance(gain, Prediction) and gain.low >= ADVICE_MARGIN, gain
+    assert gain.speedup >= 2.5, gain  # six waits of 0.3 s, six at a time
+    assert "6 children" in basis_text(gain.basis)
+    assert any("which a recording cannot tell" in e for e in said(d.verdict.evidence))
+
+
+def test_a_straggler_is_named_with_its_cost_and_the_split_program_is_not_told_to_split(
+        straggler: Case) -> None:
+    d = straggler.diag
+    if not judged_on("a 2-process pool whose last task straggles", cores_left(d), 2):
+        return  # no two cores side by side, no parallel phase to straggle after
+    named = [f for f in d.verdict.evidence if isinstance(f, ev.Straggler)]
+    assert named, said(d.verdict.evidence)
+    assert named[0].alone_s >= 0.5 and named[0].idle_cores >= 1.0
+    assert d.verdict.advice not in ("multiprocessing", "more-processes"), said(
+        d.verdict.evidence)
+
+
+@pytest.mark.parametrize("name", ["children_wait", "straggler"])
+def test_the_advice_never_contradicts_its_predictions(name: str,
+                                                      request: pytest.FixtureRequest) -> None:
+    d = request.getfixturevalue(name).diag
+    assert contradictions(d.verdict.advice, d.predicted) == []

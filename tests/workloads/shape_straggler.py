@@ -1,0 +1,24 @@
+"""A program already split over a 2-process pool, whose longest task is handed out last: the
+pool's two workers compute side by side, then one computes alone for most of a second while
+the other core idles (a straggler)."""
+
+import multiprocessing
+import time
+
+SHORT_S = 0.3
+LONG_S = 1.2
+
+
+def arithmetic(seconds: float) -> int:
+    end = time.monotonic() + seconds
+    total = 0
+    while time.monotonic() < end:
+        for i in range(5000):
+            total += i * i % 7
+    return total
+
+
+if __name__ == "__main__":
+    tasks = [SHORT_S] * 6 + [LONG_S]  # the longest last: nothing left to share its time with
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(arithmetic, tasks, chunksize=1)
