@@ -182,15 +182,25 @@ def test_a_second_sigterm_ends_the_wait_for_a_daemon_with_no_linger_limit(
 def test_attach_ends_when_its_process_goes_and_follows_descendants_for_linger_s(
         tmp_path: Path) -> None:
     # A child that outlives the attached process (no subreaper in attach mode: it must be
-    # seen before it is orphaned, so its parent waits a moment).
-    out, pidfile = tmp_path / "attached.sqlite", tmp_path / "daemon.pid"
-    parent = subprocess.Popen([PY, "-c", "import subprocess, sys, time\n"
+    # seen before it is orphaned, so it is started once the recorder has opened its file,
+    # however long a busy machine took to start the recorder, and its parent waits a moment).
+    out, pidfile, go = tmp_path / "attached.sqlite", tmp_path / "daemon.pid", tmp_path / "go"
+    parent = subprocess.Popen([PY, "-c", "import os, subprocess, sys, time\n"
+                               f"while not os.path.exists({str(go)!r}): time.sleep(0.01)\n"
                                "subprocess.Popen(['sh', '-c', 'sleep 60 >/dev/null 2>&1 &"
-                               f" echo $! > {pidfile}; sleep 0.5']); time.sleep(1.5)"])
+                               f" echo $! > {pidfile}; sleep 1']); time.sleep(2)"])
     try:
-        proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks",
-                               "--linger", "0.5", "-o", str(out), "--pid", str(parent.pid)],
-                              capture_output=True, text=True, timeout=TIMEOUT_S)
+        recorder = subprocess.Popen([PY, "-m", "inspector", "record", "-q", "--no-stacks",
+                                     "--linger", "0.5", "-o", str(out), "--pid",
+                                     str(parent.pid)], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + TIMEOUT_S  # a hang guard, not a timing
+        while not Path(f"{out}.partial").exists():
+            assert time.monotonic() < deadline and recorder.poll() is None, recorder.poll()
+            time.sleep(0.01)
+        go.touch()
+        _, stderr = recorder.communicate(timeout=TIMEOUT_S)
+        proc = subprocess.CompletedProcess(recorder.args, recorder.returncode, "", stderr)
         parent.wait(timeout=TIMEOUT_S)
         assert proc.returncode == 0, proc.stderr
         daemon = int(pidfile.read_text())
