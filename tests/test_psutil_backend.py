@@ -56,15 +56,16 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
 def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
     top = _on_psutil("top", "--once", "--no-stacks", "-o", str(tmp_path / "top.sqlite"), "--",
                      sys.executable,
-                     str(WORKLOADS / "gil_threads.py"), "20")
+                     str(WORKLOADS / "gil_threads.py"), "20", preexec_fn=for_the_recording())
     assert top.returncode == 0, top.stderr
     assert sum(" other " in ln for ln in top.stdout.splitlines()) >= 4
     prog = subprocess.Popen([sys.executable, str(WORKLOADS / "live_threads_and_child.py")],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=for_the_recording())
     try:
         assert prog.stdout is not None
         _, pid, child = prog.stdout.readline().split()
-        explain = _on_psutil("explain", "--pid", pid, "-d", "1.5")
+        explain = _on_psutil("explain", "--pid", pid, "-d", "1.5",
+                             preexec_fn=for_the_recording())
         assert explain.returncode == 0, explain.stderr
         assert f"process {child} is a real child process of pid {pid}" in explain.stdout
         assert "9 threads" in explain.stdout

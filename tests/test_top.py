@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import for_the_recording
+
 import inspector
 from inspector.analyze.vocabulary import THREAD_STATES
 
@@ -17,8 +19,10 @@ INSPECTOR = [sys.executable, "-m", "inspector"]
 
 
 def _top(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    # at raised priority (tests/machine.py): what a snapshot shows must not depend on
+    # whether a busy machine let it sample in time
     return subprocess.run([*INSPECTOR, "top", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+                          timeout=timeout, cwd=ROOT, preexec_fn=for_the_recording())
 
 
 def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
@@ -48,7 +52,7 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
 
 def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
     prog = subprocess.Popen([sys.executable, str(WORKLOADS / "live_threads_and_child.py")],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=for_the_recording())
     try:
         assert prog.stdout is not None
         _, pid, child = prog.stdout.readline().split()
