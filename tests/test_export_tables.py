@@ -13,6 +13,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -328,3 +329,27 @@ def test_no_stdout_for_a_directory_and_no_parquet_without_pyarrow(
         "inspector: export: --format parquet needs pyarrow: pip install 'inspector[parquet]'\n"))
     assert not out.exists()
 
+
+def test_recording_format_says_which_tables_sql_reads(recording: Path,
+                                                      rec: inspector.Recording) -> None:
+    """docs/recording-format.md's table of tables, against the file: a table it calls rows
+    holds in SQL every row load() gives; one it calls blocks holds fewer (none, here)."""
+    section = (ROOT / "docs" / "recording-format.md").read_text() \
+        .split("## Which tables SQL reads directly", 1)[1].split("\n## ", 1)[0]
+    said = {m[0]: m[1] for m in re.findall(r"^\| `(\w+)` \| (\*\*blocks\*\*|rows)", section,
+                                           flags=re.M)}
+    assert set(said) == {*TABLES, "meta"}
+    db = sqlite3.connect(f"file:{recording}?mode=ro", uri=True)
+    try:
+        for table, storage in said.items():
+            in_sql = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            if table == "meta":   # one row per key: load() makes them one record
+                assert storage == "rows" and in_sql > 0
+                continue
+            loaded = len(getattr(rec, table))
+            if storage == "rows":
+                assert in_sql == loaded, table
+            else:
+                assert in_sql < loaded, table
+    finally:
+        db.close()
