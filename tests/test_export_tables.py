@@ -323,6 +323,11 @@ def test_no_stdout_for_a_directory_and_no_parquet_without_pyarrow(
     status, err = _export(str(recording), "-f", "csv", "-o", "-")
     assert status == 1 and capsys.readouterr().out == ""
     assert "writes a directory of files, not standard output" in err
+    broken = tmp_path / "broken.sqlite"
+    broken.write_bytes(recording.read_bytes()[:4096])
+    status, err = _export(str(broken), "-f", "csv")
+    assert status == 1 and err.count("\n") == 1 and str(broken) in err
+    assert not (tmp_path / "broken-csv").exists()   # refused before anything is made
     monkeypatch.setitem(sys.modules, "pyarrow", None)   # `import pyarrow` fails from here on
     out = tmp_path / "p"
     assert _export(str(recording), "-f", "parquet", "-o", str(out)) == (1, (
