@@ -61,8 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redact", metavar="REGEX",
                    help="also mask matches of REGEX in every text written (command lines, "
                         "names, paths, stacks); values of arguments that look like secrets "
-                        "(--password=X, --token X, API_KEY=X, Authorization: X, user:pass@) "
-                        "are always masked")
+                        "(--password=X, --token X, API_KEY=X, mysql -pX, curl -u user:X, "
+                        "Authorization: X, user:pass@; docs/security.md) are always masked")
     p.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
                    help="after the command exits, follow its descendants still running for "
                         f"up to S seconds ({DEFAULT_LINGER_S:g}; inf: until they exit), then "
