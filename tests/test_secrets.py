@@ -16,9 +16,10 @@ import pytest
 from test_faults import TIMEOUT_S, record_argv
 
 import inspector
-from inspector.record.secrets import SecretMask
+from inspector.record.secrets import MASK, SecretMask
 
 PY = sys.executable
+WORKLOADS = Path(__file__).parent / "workloads"
 SH_TAIL = "; sleep 2; :"  # `:` last: the shell stays itself (not exec'd into sleep) meanwhile
 
 
@@ -154,3 +155,49 @@ def test_what_is_not_a_secret_is_kept_as_it_was(argv: list[str]) -> None:
 def test_a_stack_frame_keeps_its_file_and_line() -> None:
     frame = "load (/app/tokens.py:12);get_key (/app/keys.py:4)"
     assert SecretMask().text(frame) == frame
+
+
+# -- record --dask: every worker's recorder gets the options ------------------------------
+
+CLIENT_SECRET = "S3c-client-cmdline"
+
+
+def test_record_dask_passes_redact_and_gil_check_on_and_masks_the_merged_file(
+        tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[test]'")
+    proc = subprocess.run([PY, str(WORKLOADS / "dask_options.py"), str(tmp_path), "2",
+                           f"--password={CLIENT_SECRET}", "--redact", "Default-Threads",
+                           "--gil-check", "--linger", "0.5"],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # record_cluster's merged file stores the client script's command line: masked
+    client = tmp_path / "client.sqlite"
+    assert CLIENT_SECRET.encode() not in client.read_bytes()
+    assert f"--password={MASK}" in inspector.load(client).meta.command
+    # `record --dask --redact`: the worker's own file and the merged one
+    cli = tmp_path / "cli.sqlite"
+    files = [cli, *(tmp_path / "cli-workers").glob("*.sqlite")]
+    assert len(files) == 2, files
+    for path in files:
+        assert b"Default-Threads" not in path.read_bytes(), path
+    names = set(inspector.load(cli).threads["name"].dropna())
+    assert any(f"Dask-{MASK}-" in n for n in names), names
+    # --gil-check ran on the worker
+    worker = inspector.load(files[1])
+    assert worker.meta.stacks.gil_rate_hz is not None, worker.meta.stacks
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--interval", "0"], "--interval must be between"),
+    (["--rate", "5000"], "--rate must be between"),
+    (["--linger", "-1"], "--linger must be 0 or more"),
+    (["--redact", "("], "--redact is not a valid regular expression"),
+])
+def test_record_dask_refuses_settings_no_recorder_takes(tmp_path: Path, args: list[str],
+                                                        words: str) -> None:
+    # checked before the scheduler is looked for (this one is never there)
+    done = subprocess.run([PY, "-m", "inspector", "record", "-o", str(tmp_path / "x.sqlite"),
+                           "--dask", "tcp://127.0.0.1:9", "--duration", "1", *args],
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert done.returncode == 2, done.stderr
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
