@@ -171,6 +171,8 @@ class RecordWorkers(WorkerPlugin):
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            _take_back_ptrace()  # the recorder is gone
         error = self._error
         # the recorder says so on stderr when it finished its file; anything else went wrong
         if error is None and "recording written" not in self._log_text():
@@ -187,6 +189,8 @@ class RecordWorkers(WorkerPlugin):
     async def teardown(self, worker: Any) -> None:
         if self._pid is not None and _alive(self._pid):
             await self.stop()
+        elif self._pid is not None:  # it ended on its own (its --duration)
+            _take_back_ptrace()
 
 
 def _alive(pid: int) -> bool:
@@ -207,6 +211,12 @@ def _allow_ptrace_by(pid: int) -> None:
         libc.prctl(_PR_SET_PTRACER, pid, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _take_back_ptrace() -> None:
+    """Once its recording is over nobody may trace the worker (Yama forgets a tracer that
+    exits, not one left running). Without Yama the call fails, harmlessly, as the grant did."""
+    _allow_ptrace_by(0)
 
 
 async def _stop_recording(dask_worker: Any) -> tuple[int, str, bytes | None, str | None]:
