@@ -78,7 +78,9 @@ class StackSampler:
         self.stacks_chain = RunChain("stacks")
         self.gil_chain = RunChain("--gil")
         self.rows = StackRows(sampler)
-        self.pthread_tids = PthreadTids()  # Python < 3.11: py-spy names pthread ids
+        # Python < 3.11: py-spy names pthread ids
+        self.pthread_tids = PthreadTids(
+            on_skip=lambda pid, why: sampler.problem("py-spy", "c-library", why, pid=pid))
         self._scanned_threads: dict[int, int] = {}  # proc_id -> its thread count then
         self.permission_denied = False
         self.failed: str | None = None  # why the stacks stopped early (an unexpected error)
