@@ -55,7 +55,7 @@ _COMMANDS = (
     _Command(r"mongo\w*", frozenset({"-p"})),
     _Command(r"sqlcmd|bcp", frozenset({"-P"})),
     _Command(r"zip|unzip", frozenset({"-P"})),
-    _Command(r"7z\w*|u?n?rar", frozenset({"-p"})),
+    _Command(r"7z\w*|(?:un)?rar", frozenset({"-p"})),
     _Command(r"openssl", frozenset({"-k"})),
     _Command(r"smbclient|rpcclient|smbmap", user_secret=frozenset({"-U"})),
     _Command(r"login", frozenset({"-p"})),  # docker/podman/helm login -p
