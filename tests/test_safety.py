@@ -23,6 +23,7 @@ from test_faults import (
     FAULT_EXIT,
     TIMEOUT_S,
     fill,
+    in_a_session_of_its_own,
     inspector_lines,
     mounted_tmpfs,
     no_core_dumps,
@@ -220,7 +221,7 @@ def test_a_sigint_at_any_moment_of_the_start_never_orphans_the_target(tmp_path: 
         proc = subprocess.Popen(record_argv(tmp_path / f"r{i}.sqlite", command,
                                             ("-q", "--no-stacks")),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, preexec_fn=in_a_session_of_its_own)
         time.sleep(0.05 * i)  # a sweep of moments, not a timing assertion
         proc.send_signal(signal.SIGINT)
         try:

@@ -28,7 +28,7 @@ from inspector.recording.schema import (
 )
 from inspector.recording.untrusted import open_recording
 from inspector.recording.values import opt_int, plain
-from inspector.recording.writer import ProcessRecord, RecordingWriter
+from inspector.recording.writer import ProcessRecord, RecordingWriter, TextMask
 
 # Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
 # (containers all start at 1) gets its pids and tids moved up by a multiple of it, so that
@@ -60,12 +60,13 @@ class MergeResult:
 
 def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
           on_source: Callable[[int, Path], None] | None = None,
-          command_ran_workers: bool = False) -> MergeResult:
+          command_ran_workers: bool = False, mask: TextMask | None = None) -> MergeResult:
     """Writes the merged recording of `sources` to `output`; raises RecordingError for an
     unreadable input and OutputError where the output cannot be written. `on_source(i,
     path)` is told as each source is taken in (a progress line). `command`: what made the
     merged file; `command_ran_workers` when it is also the run the recorded workers served
-    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command."""
+    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command.
+    `mask`: applied to every text written, as a recorder's (`command` is a live one's)."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:
@@ -78,7 +79,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
         raise OutputError(f"cannot write recording {output}: exists and is not a regular file")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        writer = RecordingWriter(output)
+        writer = RecordingWriter(output, mask)
     except OSError as e:
         raise OutputError(f"cannot write recording {output}: {e.strerror or e}") from None
     except Exception as e:  # sqlite3.Error: a path SQLite cannot create
@@ -251,7 +252,9 @@ def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], sh
                       for v in col.to_numpy(dtype=np.float64).tolist()]
         elif name in ("pid", "tid"):
             values = (col.to_numpy(dtype=np.int64) + pid_offset).tolist()
-        elif isinstance(col.dtype, pd.CategoricalDtype):
+        elif (isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object
+              or pd.api.types.is_string_dtype(col.dtype)):
+            # a missing text is None (not NaN): the writer's mask reads texts
             values = col.astype(object).where(col.notna(), None).tolist()
         else:
             values = col.tolist()
