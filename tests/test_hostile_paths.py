@@ -10,6 +10,7 @@ Dask cluster of two worker processes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,8 +23,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from machine import skip_or_fail
 
 import inspector
+from inspector.recording.merge import parts
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
@@ -282,6 +285,60 @@ def test_a_merge_that_fails_midway_leaves_nothing_behind(tmp_path: Path,
     refused(inspector_run("merge", str(a_recording), str(broken), "-o", str(out)),
             str(broken))
     assert listing(tmp_path) == ["broken.sqlite"], "no half-written recording"
+
+
+# -- top's log ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("recording_there", ["nothing", "notes"])
+def test_top_never_empties_a_log_it_did_not_write(tmp_path: Path,
+                                                  recording_there: str) -> None:
+    out, log = tmp_path / "seen.sqlite", tmp_path / "seen.log"
+    log.write_text("precious")
+    if recording_there == "notes":
+        out.write_text("precious too")
+    marker = tmp_path / "target-ran"
+    proc = inspector_run("top", "--once", "-o", str(out), "--", "touch", str(marker))
+    refused(proc, str(out if recording_there == "notes" else log))
+    assert log.read_text() == "precious"
+    assert not marker.exists()
+    assert listing(tmp_path) == sorted(["seen.log", *(["seen.sqlite"]
+                                                       if recording_there == "notes" else [])])
+
+
+def test_tops_log_is_private(tmp_path: Path) -> None:
+    out = tmp_path / "seen.sqlite"
+    proc = inspector_run("top", "--once", "-d", "1.5", "--no-stacks", "-o", str(out), "--",
+                         PY, "-c", "print('said', flush=True); import time; time.sleep(30)",
+                         umask=0)
+    assert proc.returncode == 0, proc.stderr
+    assert "said" in (tmp_path / "seen.log").read_text()
+    assert mode(tmp_path / "seen.log") == 0o600  # the recording's: as record's, tested above
+
+
+# -- Dask workers' files -----------------------------------------------------------------------
+
+def test_dask_workers_with_clashing_names_keep_a_private_file_each(tmp_path: Path,
+                                                                   elsewhere: Path) -> None:
+    try:
+        import distributed  # noqa: F401  (the test extra installs it)
+    except ImportError:
+        skip_or_fail("Dask is not installed: pip install -e '.[test]'")
+    out = tmp_path / "cluster.sqlite"
+    workers = tmp_path / "cluster-workers"
+    workers.mkdir()
+    (workers / "worker-w_1.sqlite").symlink_to(elsewhere / "victim")  # both names clean to it
+    proc = subprocess.run([PY, str(WORKLOADS / "dask_named_workers.py"), str(out)],
+                          capture_output=True, text=True, timeout=240, umask=0)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1]) == [], "every worker's recorder started"
+    assert listing(elsewhere) == ["passwd"]
+    assert (workers / "worker-w_1.sqlite").is_symlink()
+    files = sorted(p for p in workers.iterdir() if not p.is_symlink())
+    assert len(files) == 2, listing(workers)
+    assert all(mode(p) == 0o600 for p in [*files, out])
+    assert sorted(p.label for p in parts(inspector.load(out))) == ["w/1", "w:1"]
+    sources = {inspector.load(p).meta.start_time_unix for p in files}
+    assert len(sources) == 2, "two recordings, not one written twice"
 
 
 # -- a killed recorder (item 7) ----------------------------------------------------------------
