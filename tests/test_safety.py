@@ -297,7 +297,7 @@ def test_attach_to_another_users_process(tmp_path: Path,
     theirs = subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(60)"],
                               **as_user(other_user))
     mine = subprocess.Popen(["sleep", "60"])
-    tmp_path.chmod(0o777)
+    tmp_path.chmod(0o1777)  # the other user writes here too: sticky, as /tmp (0777 is refused)
     try:
         # root records another user's process
         out = tmp_path / "theirs.sqlite"

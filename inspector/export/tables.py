@@ -39,7 +39,6 @@ META_FILE = "meta.json"
 # chunk is one Parquet row group (DuckDB's own are 122,880 rows).
 CHUNK_ROWS = 100_000
 # An export's files are as private as the recording they come from (command lines, paths).
-FILE_MODE = 0o600
 DIRECTORY_MODE = 0o700
 # load() parses processes.cmdline's JSON into a list of strings.
 LIST_COLUMNS = ("cmdline",)
@@ -93,7 +92,7 @@ def write_tables(rec: Recording, fmt: str, directory: Path,
     prepare_directory(directory, fmt)
     # meta.json first: a directory holding tables then always says it is an export of ours
     meta = directory / META_FILE
-    with atomic_file(meta, ExportError, "export", FILE_MODE) as f:
+    with atomic_file(meta, ExportError, "export") as f:
         f.write(json.dumps(meta_to_json(rec.meta), ensure_ascii=False, indent=1)
                 .encode("utf-8", "replace"))
     written = [meta]
@@ -102,7 +101,7 @@ def write_tables(rec: Recording, fmt: str, directory: Path,
         columns = [Column(str(name), column_kind(str(name), frame[name]))
                    for name in frame.columns]
         path = directory / (table + TABLE_FORMATS[fmt])
-        with atomic_file(path, ExportError, "export", FILE_MODE) as f:
+        with atomic_file(path, ExportError, "export") as f:
             out.write(f, typed_chunks(frame, columns, chunk_rows), columns)
         written.append(path)
     return written

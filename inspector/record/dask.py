@@ -30,8 +30,10 @@ from typing import Any
 from distributed import Client, WorkerPlugin
 
 from inspector.errors import InspectorError
+from inspector.files import REGULAR, what_is_at, write_atomically
 from inspector.record.secrets import SecretMask
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ
+from inspector.recording.partial import partial_path
 from inspector.recording.schema import DEFAULT_LINGER_S
 
 PLUGIN_NAME = "inspector-record"
@@ -142,9 +144,10 @@ class RecordWorkers(WorkerPlugin):
             return
         _allow_ptrace_by(pid)
         deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
-        while not path.exists() and _alive(pid) and time.monotonic() < deadline:
+        started = partial_path(path)  # the recorder writes PATH.partial until it ends
+        while not started.exists() and _alive(pid) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if not _alive(pid) or not path.exists():
+        if not _alive(pid) or not started.exists():
             self._error = "the recorder did not start: " + self._log_text()
         else:
             await asyncio.sleep(2 * self.options.interval_s)  # its first samples taken
@@ -272,19 +275,17 @@ class ClusterRecording:
         _unregister(self.client)
         names = {a: str(w.get("name", a))
                  for a, w in self.client.scheduler_info()["workers"].items()}
-        folder = self.output.with_name(self.output.stem + "-workers")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _workers_folder(self.output)
         errors = self.errors
+        taken: set[str] = set()
         for address, (pid, host, data, error) in sorted(results.items(),
                                                         key=lambda kv: names.get(kv[0], kv[0])):
             name = names.get(address, address)
-            path = folder / f"worker-{_safe(name)}.sqlite"
-            if data is not None:
-                path.write_bytes(data)
             if error or data is None:
                 errors.append(f"worker {name} ({address}): {error or 'no recording'}")
             if data is None:
                 continue
+            path = _save_worker_file(folder, name, data, taken)
             self.workers.append(WorkerRecording(address, name, host, pid, path,
                                                 clocks.get(address, ClockOffset(0.0, 0.0)),
                                                 error))
@@ -303,6 +304,34 @@ class ClusterRecording:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60] or "worker"
+
+
+def _workers_folder(output: Path) -> Path:
+    """OUTPUT-workers/, made if need be: a folder, not a link to one."""
+    folder = output.with_name(output.stem + "-workers")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DaskRecordError(f"cannot make {folder}: {e.strerror or e}") from None
+    kind = what_is_at(folder)
+    if kind != "a directory":
+        raise DaskRecordError(f"cannot write the workers' recordings in {folder}: it is {kind}"
+                              " (left as it is)")
+    return folder
+
+
+def _save_worker_file(folder: Path, name: str, data: bytes, taken: set[str]) -> Path:
+    """Writes a worker's recording as worker-NAME.sqlite (0600), or worker-NAME-2.sqlite ...
+    where another worker of this run cleaned to the same name or something not a regular
+    file is there (a regular file, a former run's recording, is replaced)."""
+    stem, n = f"worker-{_safe(name)}", 1
+    path = folder / f"{stem}.sqlite"
+    while path.name in taken or what_is_at(path) not in (None, REGULAR):
+        n += 1
+        path = folder / f"{stem}-{n}.sqlite"
+    taken.add(path.name)
+    write_atomically(path, data, DaskRecordError, "record --dask")
+    return path
 
 
 def _register(client: Client, plugin: RecordWorkers) -> None:

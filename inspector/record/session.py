@@ -317,5 +317,5 @@ def record_result(session: Session, opts: RecordOptions, status: int, duration: 
     n = len({p.proc_id for p in session.sampler.snapshot})
     where, why = publish(session.writer.path, opts.output)
     if why is not None:
-        session.warnings.append(why)
+        session.warnings.append(f"inspector: {why}")
     return RecordResult(where, status, duration, n, session.warnings)
