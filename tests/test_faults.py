@@ -57,6 +57,22 @@ def no_core_dumps() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
+# What a process started at a terminal does with these signals: their default action. A
+# suite started with them ignored (`nohup`, a background job's SIGINT, a launcher) would
+# pass SIG_IGN on to the recorder and, through exec, to its target, which then ignores a
+# signal passed on to it, as it would without inspector: 30 s of a target that should
+# have ended, and a failure that says nothing of the recorder.
+TERMINAL_SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM)
+
+
+def in_a_session_of_its_own() -> None:
+    """A preexec_fn: a session (so a process group) of its own, with a terminal's signal
+    dispositions whatever the suite was started with."""
+    os.setsid()
+    for sig in TERMINAL_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+
+
 @dataclass
 class Finished:
     """A recorder run that has ended: its exit status, output and the recording's path."""
@@ -253,7 +269,8 @@ def signalled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Finis
         argv = record_argv(out, [PY, str(WORKLOADS / "fault_signals.py"), str(count),
                                  str(ready)], ("-q",))
         procs[name] = (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, start_new_session=True), out, count, ready)
+                                        text=True, preexec_fn=in_a_session_of_its_own),
+                       out, count, ready)
     deadline = time.monotonic() + 30
     while not all(r.exists() for _, _, _, r in procs.values()):
         assert time.monotonic() < deadline, "the targets never got ready"
@@ -295,7 +312,7 @@ def test_ctrl_c_reaches_the_target_once_when_its_stdin_is_a_pipe(tmp_path: Path)
     terminal = os.ttyname(slave)
 
     def session_with_the_terminal() -> None:
-        os.setsid()
+        in_a_session_of_its_own()
         os.close(os.open(terminal, os.O_RDWR))  # a session leader's first tty: its terminal
 
     proc = subprocess.Popen(

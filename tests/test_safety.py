@@ -23,6 +23,7 @@ from test_faults import (
     FAULT_EXIT,
     TIMEOUT_S,
     fill,
+    in_a_session_of_its_own,
     inspector_lines,
     mounted_tmpfs,
     no_core_dumps,
@@ -230,7 +231,7 @@ def test_a_sigint_at_any_moment_of_the_start_never_orphans_the_target(tmp_path: 
         proc = subprocess.Popen(record_argv(tmp_path / f"r{i}.sqlite", command,
                                             ("-q", "--no-stacks")),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.DEVNULL, preexec_fn=in_a_session_of_its_own)
         time.sleep(0.05 * i)  # a sweep of moments, not a timing assertion
         proc.send_signal(signal.SIGINT)
         try:
@@ -306,7 +307,7 @@ def test_attach_to_another_users_process(tmp_path: Path,
     theirs = subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(60)"],
                               **as_user(other_user))
     mine = subprocess.Popen(["sleep", "60"])
-    tmp_path.chmod(0o777)
+    tmp_path.chmod(0o1777)  # the other user writes here too: sticky, as /tmp (0777 is refused)
     try:
         # root records another user's process
         out = tmp_path / "theirs.sqlite"

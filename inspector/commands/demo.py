@@ -148,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
               "capacity_changed": capacity.changed if capacity is not None else None,
               "capacity_iterations_per_s": (list(capacity.capacities)
                                             if capacity is not None else [])}
-    (directory / "demo.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    from inspector.files import write_atomically
+
+    write_atomically(directory / "demo.json", (json.dumps(result, indent=2) + "\n").encode(),
+                     DemoError, "demo")
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -61,8 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--redact", metavar="REGEX",
                    help="also mask matches of REGEX in every text written (command lines, "
                         "names, paths, stacks); values of arguments that look like secrets "
-                        "(--password=X, --token X, API_KEY=X, Authorization: X, user:pass@) "
-                        "are always masked")
+                        "(--password=X, --token X, API_KEY=X, mysql -pX, curl -u user:X, "
+                        "Authorization: X, user:pass@; docs/security.md) are always masked")
     p.add_argument("--linger", type=float, default=DEFAULT_LINGER_S, metavar="S",
                    help="after the command exits, follow its descendants still running for "
                         f"up to S seconds ({DEFAULT_LINGER_S:g}; inf: until they exit), then "
@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
+    _check_settings(args)
     if args.dask is not None:
         return _record_dask(args, command)
     if args.pid is None and not command:
@@ -112,17 +113,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("record: give either a COMMAND or --pid, not both")
     if args.duration is not None and args.duration <= 0:
         raise UsageError("record: --duration must be positive")
-    if not 0.01 <= args.interval <= 60:
-        raise UsageError("record: --interval must be between 0.01 and 60 seconds")
-    if not 1 <= args.rate <= 1000:
-        raise UsageError("record: --rate must be between 1 and 1000")
-    if not args.linger >= 0:  # NaN too
-        raise UsageError("record: --linger must be 0 or more seconds (inf: no limit)")
-    if args.redact:
-        try:
-            re.compile(args.redact)
-        except re.error as e:
-            raise UsageError(f"record: --redact is not a valid regular expression: {e}") from None
     if args.output:
         output = Path(args.output)
     else:
@@ -145,18 +135,38 @@ def run(args: argparse.Namespace) -> int:
     return result.exit_status
 
 
+def _check_settings(args: argparse.Namespace) -> None:
+    """The settings every recorder takes (a Dask worker's too), checked before anything runs."""
+    if not 0.01 <= args.interval <= 60:
+        raise UsageError("record: --interval must be between 0.01 and 60 seconds")
+    if not 1 <= args.rate <= 1000:
+        raise UsageError("record: --rate must be between 1 and 1000")
+    if not args.linger >= 0:  # NaN too
+        raise UsageError("record: --linger must be 0 or more seconds (inf: no limit)")
+    if args.redact:
+        try:
+            re.compile(args.redact)
+        except re.error as e:
+            raise UsageError(f"record: --redact is not a valid regular expression: {e}") from None
+
+
 def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
     if command or args.pid is not None:
         raise UsageError("record: give --dask alone, without --pid or a COMMAND")
     if args.duration is None or args.duration <= 0:
         raise UsageError("record: --dask needs a positive --duration")
     try:
-        from inspector.record.dask import record_scheduler
+        from inspector.record.dask import WorkerOptions, record_scheduler
     except ImportError:
         raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
     output = Path(args.output) if args.output else default_output(["dask"])
-    session = record_scheduler(args.dask, args.duration, output, interval_s=args.interval,
-                               rate_hz=args.rate, stacks=not args.no_stacks)
+    # every option a worker's recorder understands is passed on (the others are this
+    # command's own: --output, --report, --quiet)
+    options = WorkerOptions(interval_s=args.interval, rate_hz=args.rate,
+                            stacks=not args.no_stacks, redact=args.redact,
+                            linger_s=args.linger, gil_check=args.gil_check,
+                            calibrate=args.calibrate, calibrate_end=args.calibrate_end)
+    session = record_scheduler(args.dask, args.duration, output, options)
     for error in session.errors:
         print(f"inspector: {error}", file=sys.stderr)
     print(f"inspector: recording of {len(session.workers)} Dask worker(s) written to "

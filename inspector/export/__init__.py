@@ -1,9 +1,11 @@
 """Exports a recording to the viewers people already use: `perfetto` (Chrome trace-event
 JSON for ui.perfetto.dev and chrome://tracing), `speedscope` (its JSON file format) and
-`pprof` (gzipped profile.proto for go tool pprof, Pyroscope, Grafana, Parca).
+`pprof` (gzipped profile.proto for go tool pprof, Pyroscope, Grafana, Parca); and its tables
+to the tools analysts use: `csv` and `parquet`, a directory of files (tables.py).
 
 `export(rec, fmt)` returns the file's bytes; each format is a module with `to_bytes`.
-docs/export.md says what each format holds and where it comes from in the recording.
+`tables.write_tables(rec, fmt, directory)` writes the tables. docs/export.md says what each
+format holds and where it comes from in the recording.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
 # format -> the file name ending an export gets by default
 FORMATS = {"perfetto": ".perfetto.json", "speedscope": ".speedscope.json",
            "pprof": ".pb.gz"}
+# format -> the ending of each table's file: these write a directory, REC-FORMAT by default
+TABLE_FORMATS = {"csv": ".csv", "parquet": ".parquet"}
 
 
 class ExportError(InspectorError):

@@ -8,6 +8,7 @@ is what `summary` will say of the file. A frame only analyses its last seconds (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -41,6 +42,7 @@ class LiveSession:
         self.command = list(command) if command else None
         self.pid = pid
         self.proc: subprocess.Popen[bytes] | None = None
+        self._made_log = False  # the log is ours: made by this look, exclusively
         self.stop = threading.Event()
         self.result: RecordResult | None = None
         self.error: InspectorError | None = None
@@ -50,9 +52,19 @@ class LiveSession:
     def start(self) -> None:
         if self.command is not None:
             from inspector.errors import OutputError, TargetNotFound
+            from inspector.files import create_private
+            from inspector.recording.partial import check
 
+            if self.path.parent != self._tmp:  # refused before the log is made, if it is
+                try:
+                    check(self.path)
+                except OutputError:
+                    self.close()
+                    raise
             try:
-                with open(self.log_path, "wb") as log:
+                # made, never emptied: a file at the log's path stays as it is
+                with os.fdopen(create_private(self.log_path), "wb") as log:
+                    self._made_log = True
                     try:
                         # its own session: the terminal's keys are top's, not the command's
                         self.proc = subprocess.Popen(self.command, stdin=subprocess.DEVNULL,
@@ -62,6 +74,10 @@ class LiveSession:
                         code = 127 if isinstance(e, FileNotFoundError) else 126
                         raise TargetNotFound(f"cannot run {self.command[0]}: "
                                              f"{e.strerror or e}", code) from None
+            except FileExistsError:
+                self.close()
+                raise OutputError(f"cannot write {self.log_path}: exists (left as it is; remove"
+                                  " it or choose another -o)") from None
             except OSError as e:
                 self.close()
                 raise OutputError(f"cannot write {self.log_path}: {e.strerror or e}") from None
@@ -94,7 +110,7 @@ class LiveSession:
     def latest(self) -> Recording | None:
         """The recording as written so far; None before its first samples."""
         import inspector
-        from inspector.record.output import partial_path
+        from inspector.recording.partial import partial_path
 
         # the recorder writes PATH.partial and renames it to PATH once complete
         path = self.path if self.path.exists() else partial_path(self.path)
@@ -121,9 +137,15 @@ class LiveSession:
         self._thread.join()
 
     def close(self) -> Path | None:
-        """Removes the temp files; returns the command's output file if it is kept (it
-        said something, and lives in the temp folder)."""
+        """Removes the temp files, and the log beside -o if it is ours and empty; returns
+        the command's output file if it is kept (it said something, and lives in the temp
+        folder)."""
         log = self.log_path
+        if self._made_log and log.parent != self._tmp:
+            self._made_log = False
+            with contextlib.suppress(OSError):
+                if log.stat().st_size == 0:
+                    log.unlink()
         kept = (self.proc is not None and log.parent == self._tmp and log.exists()
                 and log.stat().st_size > 0)
         if kept:

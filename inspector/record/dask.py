@@ -30,7 +30,11 @@ from typing import Any
 from distributed import Client, WorkerPlugin
 
 from inspector.errors import InspectorError
+from inspector.files import REGULAR, what_is_at, write_atomically
+from inspector.record.secrets import SecretMask
 from inspector.recording import DEFAULT_INTERVAL_S, DEFAULT_RATE_HZ
+from inspector.recording.partial import partial_path
+from inspector.recording.schema import DEFAULT_LINGER_S
 
 PLUGIN_NAME = "inspector-record"
 # How long a worker waits for its recorder to have started (written its file) before the
@@ -69,18 +73,49 @@ class WorkerRecording:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class WorkerOptions:
+    """What every worker's recorder (`inspector record --pid`) is given: the options of
+    `record --dask` that mean something for one worker."""
+
+    interval_s: float = DEFAULT_INTERVAL_S
+    rate_hz: int = DEFAULT_RATE_HZ
+    stacks: bool = True
+    duration_s: float | None = None
+    redact: str | None = None
+    linger_s: float = DEFAULT_LINGER_S  # after the worker exits, its children still alive
+    gil_check: bool = False
+    calibrate: bool | None = None  # None: as the worker's environment says
+    calibrate_end: bool = False
+
+    def argv(self, pid: int, output: Path) -> list[str]:
+        """The recorder's command line for worker `pid`."""
+        command = [sys.executable, "-m", "inspector", "record", "-q", "--pid", str(pid),
+                   "-i", str(self.interval_s), "-r", str(self.rate_hz), "-o", str(output),
+                   "--linger", str(self.linger_s)]
+        if not self.stacks:
+            command.append("--no-stacks")
+        if self.duration_s:
+            command += ["--duration", str(self.duration_s)]
+        if self.redact is not None:
+            command += ["--redact", self.redact]
+        if self.gil_check:
+            command.append("--gil-check")
+        if self.calibrate is not None:
+            command.append("--calibrate" if self.calibrate else "--no-calibrate")
+        if self.calibrate_end:
+            command.append("--calibrate-end")
+        return command
+
+
 class RecordWorkers(WorkerPlugin):
     """Starts a recorder attached to each worker process it is set up on; `stop()` (run on
     the worker through Client.run) ends it and returns the recording's bytes."""
 
     name = PLUGIN_NAME
 
-    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S, rate_hz: int = DEFAULT_RATE_HZ,
-                 stacks: bool = True, duration_s: float | None = None) -> None:
-        self.interval_s = interval_s
-        self.rate_hz = rate_hz
-        self.stacks = stacks
-        self.duration_s = duration_s
+    def __init__(self, options: WorkerOptions | None = None) -> None:
+        self.options = options or WorkerOptions()
         self._pid: int | None = None          # the recorder's
         self._path: Path | None = None
         self._log: Path | None = None
@@ -92,12 +127,7 @@ class RecordWorkers(WorkerPlugin):
         folder = Path(tempfile.mkdtemp(prefix="inspector-dask-"))
         path = self._path = folder / f"worker-{os.getpid()}.sqlite"
         log = self._log = folder / "recorder.log"
-        command = [sys.executable, "-m", "inspector", "record", "-q", "--pid", str(os.getpid()),
-                   "-i", str(self.interval_s), "-r", str(self.rate_hz), "-o", str(path)]
-        if not self.stacks:
-            command.append("--no-stacks")
-        if self.duration_s:
-            command += ["--duration", str(self.duration_s)]
+        command = self.options.argv(os.getpid(), path)
         # Started by a shell that exits at once, so the recorder is not the worker's child:
         # py-spy follows the worker's children (--subprocesses) and would record the
         # recorder's own threads as the worker's. In the worker's session still: a session
@@ -114,12 +144,13 @@ class RecordWorkers(WorkerPlugin):
             return
         _allow_ptrace_by(pid)
         deadline = time.monotonic() + RECORDER_START_TIMEOUT_S
-        while not path.exists() and _alive(pid) and time.monotonic() < deadline:
+        started = partial_path(path)  # the recorder writes PATH.partial until it ends
+        while not started.exists() and _alive(pid) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        if not _alive(pid) or not path.exists():
+        if not _alive(pid) or not started.exists():
             self._error = "the recorder did not start: " + self._log_text()
         else:
-            await asyncio.sleep(2 * self.interval_s)  # its first samples taken
+            await asyncio.sleep(2 * self.options.interval_s)  # its first samples taken
 
     def _log_text(self) -> str:
         try:
@@ -143,6 +174,8 @@ class RecordWorkers(WorkerPlugin):
             if _alive(pid):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            _take_back_ptrace()  # the recorder is gone
         error = self._error
         # the recorder says so on stderr when it finished its file; anything else went wrong
         if error is None and "recording written" not in self._log_text():
@@ -159,6 +192,8 @@ class RecordWorkers(WorkerPlugin):
     async def teardown(self, worker: Any) -> None:
         if self._pid is not None and _alive(self._pid):
             await self.stop()
+        elif self._pid is not None:  # it ended on its own (its --duration)
+            _take_back_ptrace()
 
 
 def _alive(pid: int) -> bool:
@@ -179,6 +214,12 @@ def _allow_ptrace_by(pid: int) -> None:
         libc.prctl(_PR_SET_PTRACER, pid, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+
+
+def _take_back_ptrace() -> None:
+    """Once its recording is over nobody may trace the worker (Yama forgets a tracer that
+    exits, not one left running). Without Yama the call fails, harmlessly, as the grant did."""
+    _allow_ptrace_by(0)
 
 
 async def _stop_recording(dask_worker: Any) -> tuple[int, str, bytes | None, str | None]:
@@ -234,19 +275,17 @@ class ClusterRecording:
         _unregister(self.client)
         names = {a: str(w.get("name", a))
                  for a, w in self.client.scheduler_info()["workers"].items()}
-        folder = self.output.with_name(self.output.stem + "-workers")
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = _workers_folder(self.output)
         errors = self.errors
+        taken: set[str] = set()
         for address, (pid, host, data, error) in sorted(results.items(),
                                                         key=lambda kv: names.get(kv[0], kv[0])):
             name = names.get(address, address)
-            path = folder / f"worker-{_safe(name)}.sqlite"
-            if data is not None:
-                path.write_bytes(data)
             if error or data is None:
                 errors.append(f"worker {name} ({address}): {error or 'no recording'}")
             if data is None:
                 continue
+            path = _save_worker_file(folder, name, data, taken)
             self.workers.append(WorkerRecording(address, name, host, pid, path,
                                                 clocks.get(address, ClockOffset(0.0, 0.0)),
                                                 error))
@@ -254,15 +293,45 @@ class ClusterRecording:
             raise DaskRecordError("no worker's recording came back: " + "; ".join(errors))
         recorder = ["inspector", "record", "--dask", str(self.client.scheduler.address), "-o",
                     str(self.output)]
+        # masked as every recorder masks: the client script's command line is stored too
         merge([Source(w.path, label=w.name, clock_offset_s=w.clock.offset_s,
                       clock_uncertainty_s=w.clock.uncertainty_s) for w in self.workers],
               self.output, command=self.command or recorder,
-              command_ran_workers=self.command is not None)
+              command_ran_workers=self.command is not None,
+              mask=SecretMask(self.plugin.options.redact))
         return self.output
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60] or "worker"
+
+
+def _workers_folder(output: Path) -> Path:
+    """OUTPUT-workers/, made if need be: a folder, not a link to one."""
+    folder = output.with_name(output.stem + "-workers")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DaskRecordError(f"cannot make {folder}: {e.strerror or e}") from None
+    kind = what_is_at(folder)
+    if kind != "a directory":
+        raise DaskRecordError(f"cannot write the workers' recordings in {folder}: it is {kind}"
+                              " (left as it is)")
+    return folder
+
+
+def _save_worker_file(folder: Path, name: str, data: bytes, taken: set[str]) -> Path:
+    """Writes a worker's recording as worker-NAME.sqlite (0600), or worker-NAME-2.sqlite ...
+    where another worker of this run cleaned to the same name or something not a regular
+    file is there (a regular file, a former run's recording, is replaced)."""
+    stem, n = f"worker-{_safe(name)}", 1
+    path = folder / f"{stem}.sqlite"
+    while path.name in taken or what_is_at(path) not in (None, REGULAR):
+        n += 1
+        path = folder / f"{stem}-{n}.sqlite"
+    taken.add(path.name)
+    write_atomically(path, data, DaskRecordError, "record --dask")
+    return path
 
 
 def _register(client: Client, plugin: RecordWorkers) -> None:
@@ -280,12 +349,12 @@ def _unregister(client: Client) -> None:
 @contextlib.contextmanager
 def record_cluster(client: Client, output: str | os.PathLike[str],
                    interval_s: float = DEFAULT_INTERVAL_S, rate_hz: int = DEFAULT_RATE_HZ,
-                   stacks: bool = True) -> Iterator[ClusterRecording]:
+                   stacks: bool = True, redact: str | None = None) -> Iterator[ClusterRecording]:
     """Records every worker of `client`'s cluster while the block runs; on leaving it, the
-    recordings come back and are merged into `output`."""
+    recordings come back and are merged into `output`. `redact`: as `record --redact`."""
     command = list(getattr(sys, "orig_argv", [])) or [sys.executable, *sys.argv]
-    session = ClusterRecording(client, Path(output), RecordWorkers(interval_s, rate_hz, stacks),
-                               command)
+    plugin = RecordWorkers(WorkerOptions(interval_s, rate_hz, stacks, redact=redact))
+    session = ClusterRecording(client, Path(output), plugin, command)
     session.start()
     try:
         yield session
@@ -294,17 +363,16 @@ def record_cluster(client: Client, output: str | os.PathLike[str],
 
 
 def record_scheduler(address: str, duration_s: float, output: Path,
-                     interval_s: float = DEFAULT_INTERVAL_S, rate_hz: int = DEFAULT_RATE_HZ,
-                     stacks: bool = True) -> ClusterRecording:
+                     options: WorkerOptions | None = None) -> ClusterRecording:
     """`inspector record --dask ADDRESS`: every worker of a running cluster for
-    `duration_s` seconds (or until interrupted)."""
+    `duration_s` seconds (or until interrupted), each recorded with `options`."""
     try:
         client = Client(address, timeout=CONNECT_TIMEOUT_S)
     except (OSError, TimeoutError, ValueError) as e:  # ValueError: not an address Dask knows
         raise DaskRecordError(f"cannot reach the Dask scheduler at {address}: "
                               f"{' '.join(str(e).split())}") from None
     try:
-        session = ClusterRecording(client, output, RecordWorkers(interval_s, rate_hz, stacks))
+        session = ClusterRecording(client, output, RecordWorkers(options))
         session.start()
         try:
             time.sleep(duration_s)

@@ -3,8 +3,9 @@ their process's name (`python`), so they are named by the library that holds the
 routine, the function glibc keeps in each thread's `struct pthread` (found at the top of the
 thread's stack by `pthreads.PthreadTids`), looked up in /proc/PID/maps. Threads Python
 started (their start routine is the interpreter's) keep the names py-spy gives them.
-Only processes that load a known pool library (POOLS) are looked at: the stack scan costs
-milliseconds, and most processes have no native pool to name.
+Only processes that load a known pool library (POOLS) and run our very C library are looked
+at: the stack scan costs milliseconds, most processes have no native pool to name, and
+another C library's struct pthread (musl's, another glibc's) is not laid out as ours.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from inspector.record.pthreads import PthreadTids
+from inspector.record.pthreads import OnSkip, PthreadTids
 
 _WORD = 8
 _SEARCH_BYTES = 0x800  # struct pthread is ~2 KiB on x86-64 glibc; start_routine sits at 0x638
@@ -33,9 +34,9 @@ POOLS = (
 _NOT_NATIVE = ("libpython", "python", "libc.", "libc-", "libpthread", "ld-linux")
 
 
-def _code_mappings(pid: int) -> list[tuple[int, int, str]]:
+def _code_mappings(maps: str) -> list[tuple[int, int, str]]:
     out = []
-    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+    for line in maps.splitlines():
         f = line.split(maxsplit=5)
         if len(f) == 6 and "x" in f[1] and f[5].startswith("/"):
             start, end = (int(x, 16) for x in f[0].split("-"))
@@ -72,7 +73,7 @@ def start_routine_offset() -> int | None:
     None where that cannot be told (not glibc, /proc/self/mem unreadable)."""
     try:
         fd = os.open("/proc/self/mem", os.O_RDONLY)
-        mappings = _code_mappings(os.getpid())
+        mappings = _code_mappings(Path("/proc/self/maps").read_text())
     except OSError:
         return None
     try:
@@ -104,8 +105,8 @@ def pool_name(library: str) -> str | None:
 class NativeNamer:
     """Names the native threads of the processes a recorder samples."""
 
-    def __init__(self) -> None:
-        self._tids = PthreadTids()
+    def __init__(self, on_skip: OnSkip | None = None) -> None:
+        self._tids = PthreadTids(on_skip)
         self._named: set[tuple[int, int]] = set()
         self._last_scan: dict[int, float] = {}
 
@@ -121,13 +122,17 @@ class NativeNamer:
         if offset is None or not wanted:
             return {}
         try:
-            mappings = _code_mappings(pid)
+            maps = Path(f"/proc/{pid}/maps").read_text()
         except OSError:
             return {}
+        mappings = _code_mappings(maps)
         if not any(os.path.basename(path).lower().startswith(tuple(p for p, _ in POOLS))
                    for _, _, path in mappings):
             # no thread pool library loaded: nothing to name, and the stacks are not read
             # (most processes: the scan costs milliseconds and numpy's import, once)
+            self._named.update((pid, t) for t in wanted)
+            return {}
+        if not self._tids.readable(pid, maps):  # another C library: its threads are not read
             self._named.update((pid, t) for t in wanted)
             return {}
         self._tids.scan(pid)

@@ -6,20 +6,63 @@ carry the pthread id, the address of glibc's `struct pthread`, which keeps the k
 at a fixed offset. The offset is learnt from our own threads (same glibc), and each id is
 read from the target's /proc/PID/mem, the access py-spy itself needs. A thread that ends is
 found by a scan made while it lived: glibc keeps each thread's struct pthread at the top
-of its stack mapping, starting with two pointers to itself.
+of its stack mapping, starting with two pointers to itself. A process that runs another C
+library (musl, another glibc, a static program's own) is not read at these offsets.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 _TID_SIZE = 4  # pid_t
 _SEARCH_BYTES = 0x800  # struct pthread is ~2 KiB on x86-64 glibc; its tid sits at 0x2d0
 _STACK_TOP_BYTES = 128 << 10  # struct pthread and static TLS sit this near a stack's top
 _STACK_BYTES = (64 << 10, 256 << 20)  # sizes of mappings that may be thread stacks
+
+
+# A C library in a /proc/PID/maps line: glibc's, musl's (`ld-musl-ARCH.so.1` or its
+# `libc.so` under a musl folder)
+_C_LIBRARY = re.compile(r"/(?:libc\.so\.6|libc-[\d.]+\.so|ld-musl-[\w-]+\.so\.1|libc\.so)$")
+
+# Why a process's threads are not read (see foreign_c_library), told once per process.
+OnSkip = Callable[[int, str], None]
+
+
+def _c_library(maps: str) -> tuple[str, str] | None:
+    """(the dev:inode, path) of the C library a process maps; None for none."""
+    for line in maps.splitlines():
+        f = line.split(maxsplit=5)
+        if len(f) == 6 and _C_LIBRARY.search(f[5]):
+            return f"{f[3]}:{f[4]}", f[5]
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _our_c_library() -> tuple[str, str] | None:
+    try:
+        return _c_library(Path("/proc/self/maps").read_text())
+    except OSError:
+        return None
+
+
+def foreign_c_library(maps: str) -> str | None:
+    """Why the struct pthread offsets learnt from our own threads may not hold for the
+    process whose /proc/PID/maps is `maps`; None when it maps our very C library file (the
+    same device and inode: the same build, so the same layout)."""
+    ours, theirs = _our_c_library(), _c_library(maps)
+    if theirs is None:
+        return ("its threads were not read: it maps no shared C library (a static program, "
+                "whose struct pthread inspector does not know)")
+    if ours is not None and theirs[0] == ours[0]:
+        return None
+    kind = "musl" if "musl" in theirs[1] else "another C library"
+    return (f"its threads were not read: it runs {kind} ({theirs[1]}), whose struct pthread "
+            f"is not laid out as this recorder's {ours[1] if ours else 'glibc'}")
 
 
 def _tid_offsets(mem_fd: int, pthread_id: int, tid: int) -> set[int]:
@@ -60,7 +103,9 @@ class PthreadTids:
     the kernel clears a thread's tid when it exits, so an ended thread is known only if
     an earlier read saw it alive."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_skip: OnSkip | None = None) -> None:
+        self.on_skip = on_skip
+        self._foreign: dict[int, str | None] = {}  # pid -> why it is not read (None: read)
         self._known: dict[tuple[int, int], int] = {}
         # mappings already scanned, by pid: a stack glibc reuses for a new thread keeps its
         # struct pthread where it was, and tid_of reads the new tid there
@@ -76,6 +121,11 @@ class PthreadTids:
 
         try:
             maps = Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            return
+        if not self.readable(pid, maps):
+            return
+        try:
             fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
         except OSError:
             return
@@ -109,13 +159,27 @@ class PthreadTids:
         finally:
             os.close(fd)
 
+    def readable(self, pid: int, maps: str | None = None) -> bool:
+        """Whether `pid` runs our C library, so its struct pthreads may be read (said once
+        through on_skip when not)."""
+        if pid not in self._foreign:
+            if maps is None:
+                try:
+                    maps = Path(f"/proc/{pid}/maps").read_text()
+                except OSError:
+                    return False
+            why = self._foreign[pid] = foreign_c_library(maps)
+            if why is not None and self.on_skip is not None:
+                self.on_skip(pid, why)
+        return self._foreign[pid] is None
+
     def pthreads_of(self, pid: int) -> dict[int, int]:
         """tid -> pthread id of the threads of `pid` found so far (see scan)."""
         return {tid: pt for (p, pt), tid in self._known.items() if p == pid}
 
     def tid_of(self, pid: int, pthread_id: int) -> int | None:
         key = (pid, pthread_id)
-        tid = self._read(pid, pthread_id)
+        tid = self._read(pid, pthread_id) if self.readable(pid) else None
         if tid is not None:
             self._known[key] = tid
             return tid

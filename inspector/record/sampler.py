@@ -57,9 +57,12 @@ class Sampler(ProcessTracker):
         self._machine = self._machine_meter()
         # Held while the recorder starts a helper (py-spy): see StackSampler._spawn.
         self.spawning = threading.Lock()
-        self._native = native.NativeNamer()
+        self._native = native.NativeNamer(on_skip=self._threads_not_read)
         self._naming: set[int] = set()  # pids whose native threads a helper is naming
         self._naming_due: set[int] = set()  # pids with new threads not yet looked at
+
+    def _threads_not_read(self, pid: int, why: str) -> None:
+        self.problem("native-names", "c-library", why, pid=pid)
 
     def _machine_meter(self) -> MachineMeter:
         return MachineMeter()

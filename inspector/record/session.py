@@ -213,6 +213,9 @@ class Session:
         stacks_meta = {}
         if self.stacks is not None:
             self.stacks.stop()
+            if self.stacks.failed is not None:
+                self.warnings.append(f"inspector: Python stacks stopped early "
+                                     f"({self.stacks.failed}); everything else was recorded")
             if self.stacks.permission_denied:
                 self.warnings.append(PERMISSION_HINT)
                 stacks_meta = {"stacks": {"enabled": False, "reason": "ptrace not permitted"}}
@@ -314,5 +317,5 @@ def record_result(session: Session, opts: RecordOptions, status: int, duration: 
     n = len({p.proc_id for p in session.sampler.snapshot})
     where, why = publish(session.writer.path, opts.output)
     if why is not None:
-        session.warnings.append(why)
+        session.warnings.append(f"inspector: {why}")
     return RecordResult(where, status, duration, n, session.warnings)

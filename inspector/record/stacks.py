@@ -78,9 +78,12 @@ class StackSampler:
         self.stacks_chain = RunChain("stacks")
         self.gil_chain = RunChain("--gil")
         self.rows = StackRows(sampler)
-        self.pthread_tids = PthreadTids()  # Python < 3.11: py-spy names pthread ids
+        # Python < 3.11: py-spy names pthread ids
+        self.pthread_tids = PthreadTids(
+            on_skip=lambda pid, why: sampler.problem("py-spy", "c-library", why, pid=pid))
         self._scanned_threads: dict[int, int] = {}  # proc_id -> its thread count then
         self.permission_denied = False
+        self.failed: str | None = None  # why the stacks stopped early (an unexpected error)
         self.runs_done = 0
         self.spans_written = 0
         self._seq = 0
@@ -97,6 +100,25 @@ class StackSampler:
 
     # -- loop ------------------------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._sample_until_stopped()
+        except Exception as e:  # a py-spy output or a case we do not know: see _give_up
+            self._give_up(e)
+
+    def _give_up(self, error: Exception) -> None:
+        """An unexpected error ends the stacks, never the recording: said in a problem row
+        and, at the end, a warning; the py-spy runs are ended and /proc sampling goes on."""
+        self.failed = f"{type(error).__name__}: {error}"
+        self.sampler.problem("py-spy", "stacks-stopped",
+                             f"Python stacks stopped at {self.sampler.now_s():.1f} s by an "
+                             f"unexpected error: {self.failed}")
+        for run in [*(r for runs in self.runs.values() for r in runs), *self.gil_runs.values()]:
+            run.kill()
+            run.remove_files()
+        self.runs.clear()
+        self.gil_runs.clear()
+
+    def _sample_until_stopped(self) -> None:
         while not self._stop.is_set():
             self._scan_pthreads()
             self._reap()

@@ -8,6 +8,7 @@ from, and `parts()` splits a merged Recording back into one Recording per source
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from inspector.errors import OutputError, RecordingError
 from inspector.recording.meta import Meta
 from inspector.recording.meta_json import meta_to_json, read_meta
 from inspector.recording.model import Recording
+from inspector.recording.partial import discard, partial_path, prepare, publish
 from inspector.recording.reader import load
 from inspector.recording.schema import (
     PROCESS_SAMPLE_COLUMNS,
@@ -28,7 +30,7 @@ from inspector.recording.schema import (
 )
 from inspector.recording.untrusted import open_recording
 from inspector.recording.values import opt_int, plain
-from inspector.recording.writer import ProcessRecord, RecordingWriter
+from inspector.recording.writer import ProcessRecord, RecordingWriter, TextMask
 
 # Linux pids stay below PID_MAX_LIMIT (2**22): a host whose pids collide with another's
 # (containers all start at 1) gets its pids and tids moved up by a multiple of it, so that
@@ -60,12 +62,13 @@ class MergeResult:
 
 def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
           on_source: Callable[[int, Path], None] | None = None,
-          command_ran_workers: bool = False) -> MergeResult:
+          command_ran_workers: bool = False, mask: TextMask | None = None) -> MergeResult:
     """Writes the merged recording of `sources` to `output`; raises RecordingError for an
     unreadable input and OutputError where the output cannot be written. `on_source(i,
     path)` is told as each source is taken in (a progress line). `command`: what made the
     merged file; `command_ran_workers` when it is also the run the recorded workers served
-    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command."""
+    (the client script of `inspector.record.dask.record_cluster`), not a recorder's own command.
+    `mask`: applied to every text written, as a recorder's (`command` is a live one's)."""
     if not sources:
         raise RecordingError("merge: no recordings given")
     for s in sources:
@@ -73,16 +76,35 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
             raise OutputError(f"merge: {output} is one of the recordings; give another -o")
     # One recording in memory at a time: their start times first, from their meta alone.
     starts = [_start_unix(s.path) - s.clock_offset_s for s in sources]
-    t0 = min(starts)
-    if output.exists() and not output.is_file():
-        raise OutputError(f"cannot write recording {output}: exists and is not a regular file")
+    # Written as OUTPUT.partial and published as a recording is (recording.partial): what
+    # is at OUTPUT and is not a recording stays, and a merge that fails leaves nothing.
+    prepare(output)
+    partial = partial_path(output)
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        writer = RecordingWriter(output)
+        writer = RecordingWriter(partial, mask)
     except OSError as e:
         raise OutputError(f"cannot write recording {output}: {e.strerror or e}") from None
-    except Exception as e:  # sqlite3.Error: a path SQLite cannot create
+    except sqlite3.Error as e:  # a disk full at the first commit
         raise OutputError(f"cannot write recording {output}: {e}") from None
+    try:
+        hosts, processes = _write_merged(writer, sources, starts, command, on_source,
+                                         command_ran_workers)
+    except BaseException:
+        writer.close()
+        discard(partial)
+        raise
+    writer.close()
+    where, why = publish(partial, output)
+    if why is not None:
+        raise OutputError(why)
+    return MergeResult(where, hosts, len(sources), processes)
+
+
+def _write_merged(writer: RecordingWriter, sources: Sequence[Source], starts: list[float],
+                  command: Sequence[str], on_source: Callable[[int, Path], None] | None,
+                  command_ran_workers: bool) -> tuple[tuple[str, ...], int]:
+    """Writes every source into `writer`; returns the hosts and how many processes."""
+    t0 = min(starts)
     described: list[dict[str, Any]] = []
     next_proc_id = 1
     pids_by_host: dict[str, set[int]] = {}
@@ -145,8 +167,7 @@ def merge(sources: Sequence[Source], output: Path, command: Sequence[str] = (),
         "merge": {"hosts": hosts, "cpu_count_by_host": cores, "sources": described,
                   "command_ran_workers": command_ran_workers},
     })
-    writer.close()
-    return MergeResult(output, tuple(hosts), len(sources), next_proc_id - 1)
+    return tuple(hosts), next_proc_id - 1
 
 
 def _start_unix(path: Path) -> float:
@@ -251,7 +272,9 @@ def _rows(df: pd.DataFrame, columns: Sequence[str], proc_map: dict[int, int], sh
                       for v in col.to_numpy(dtype=np.float64).tolist()]
         elif name in ("pid", "tid"):
             values = (col.to_numpy(dtype=np.int64) + pid_offset).tolist()
-        elif isinstance(col.dtype, pd.CategoricalDtype):
+        elif (isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object
+              or pd.api.types.is_string_dtype(col.dtype)):
+            # a missing text is None (not NaN): the writer's mask reads texts
             values = col.astype(object).where(col.notna(), None).tolist()
         else:
             values = col.tolist()

@@ -35,10 +35,10 @@ _BASE_CALLS = 20_000
 _CALLS_PER_BYTE = 0.01
 
 
-def uri_for(path: Path) -> str:
+def uri_for(path: Path, mode: str = "ro") -> str:
     # Quoted: a '?', '#' or '%' in the path would otherwise be read as URI syntax (and open,
-    # or create, another file).
-    return "file:" + urllib.parse.quote(str(path.resolve()), safe="/") + "?mode=ro"
+    # or create, another file). "ro" and "rw" never create the file.
+    return "file:" + urllib.parse.quote(str(path.resolve()), safe="/") + "?mode=" + mode
 
 
 def file_bytes(path: Path) -> int:
@@ -88,7 +88,9 @@ def open_recording(path: Path) -> sqlite3.Connection:
     beside the recording (a recorder killed mid-run leaves one: SQLite reads it, and
     changes neither it nor the file)."""
     if not path.exists():
-        raise RecordingError(f"{path}: no such file")
+        from inspector.recording.partial import missing  # it imports this module
+
+        raise RecordingError(missing(path))
     if path.is_dir():
         raise RecordingError(f"{path}: is a directory, not a recording")
     with open(path, "rb") as f:

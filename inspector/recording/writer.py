@@ -4,6 +4,7 @@ the writer's connection). Standard library only, so recording never imports pand
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -14,6 +15,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from inspector.recording.blocks import SMALL_LEVEL, ThreadColumns, sample_time
+from inspector.recording.partial import (
+    create_files,
+    discard,
+    make_journal_again,
+    opened_here,
+)
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     FORMAT_NAME,
@@ -26,6 +33,7 @@ from inspector.recording.schema import (
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
 )
+from inspector.recording.untrusted import uri_for
 
 
 @dataclass(frozen=True)
@@ -127,20 +135,16 @@ class RecordingWriter:
     and is kept in `error` (the first) and `failures` (how many)."""
 
     def __init__(self, path: str | os.PathLike[str], mask: TextMask | None = None) -> None:
+        """Creates the file at `path`, which must not exist (OSError if it does)."""
         self.path = Path(path)
         self.mask = mask
-        if self.path.exists():
-            self.path.unlink()
-        for suffix in ("-wal", "-shm", "-journal"):
-            Path(str(self.path) + suffix).unlink(missing_ok=True)
-        db = sqlite3.connect(str(self.path), check_same_thread=False)
-        # WAL while recording: appends are cheap and a reader can open the file meanwhile.
-        # close() folds it back into one self-contained file.
-        if _INCREMENTAL_VACUUM:  # only takes effect before the first table
-            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
+        self._lock_fd = create_files(self.path)
+        try:
+            db = _open(self.path, self._lock_fd)
+        except BaseException:
+            self._release()
+            discard(self.path)
+            raise
         self.error: str | None = None
         self.failures = 0
         self._db = _Guarded(db, self._failed)
@@ -155,7 +159,13 @@ class RecordingWriter:
         self._epoch_rows = 0
         self._unwritten_rows = 0
         self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
-        db.commit()  # raises: a file that cannot take its first commit is not made
+        try:
+            db.commit()  # raises: a file that cannot take its first commit is not made
+        except BaseException:
+            db.close()
+            self._release()
+            discard(self.path)
+            raise
 
     def _failed(self, e: sqlite3.Error) -> None:
         self.failures += 1
@@ -435,11 +445,45 @@ class RecordingWriter:
         self._db.executescript(INDEXES)
         if _INCREMENTAL_VACUUM:  # run to its end (a statement's step frees one page)
             self._db.executescript("PRAGMA incremental_vacuum;")
-        try:
-            self._db.raw.execute("PRAGMA journal_mode=DELETE")
+        try:  # on disk as DELETE leaves it; the journal it writes on the way is ours
+            self._db.raw.execute("PRAGMA journal_mode=TRUNCATE")
         except sqlite3.Error:
             pass  # a reader holds the file open: it stays in WAL mode, which is still valid
         self._db.close()
+        Path(f"{self.path}-journal").unlink(missing_ok=True)  # ours, and empty
+        self._release()
+
+    def _release(self) -> None:
+        """Drops the lock that tells readers the file is being written (after SQLite closed
+        the file: closing any descriptor of it drops this process's SQLite locks on it)."""
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+
+def _open(path: Path, created: int) -> sqlite3.Connection:
+    """SQLite's connection to the file just created (descriptor `created`), in WAL mode
+    while recording: appends are cheap and a reader can open the file meanwhile; close()
+    folds it back into one self-contained file. SQLite opens the file without creating it,
+    only ever uses the files beside it that create_files made (the journal it removes on
+    entering WAL mode is made again), and must have opened the very file made: a link
+    swapped in meanwhile is refused (OSError)."""
+    db = sqlite3.connect(uri_for(path, "rw"), uri=True, check_same_thread=False)
+    try:
+        if not opened_here(created):
+            raise FileExistsError(errno.EEXIST, "replaced by another file while opened",
+                                  str(path))
+        db.execute("PRAGMA journal_mode=TRUNCATE")  # the journal stays, ours, not re-made
+        if _INCREMENTAL_VACUUM:  # only takes effect before the first table
+            db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        db.execute("PRAGMA journal_mode=WAL")
+        make_journal_again(path)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _time(value: Any) -> Any:
