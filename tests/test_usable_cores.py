@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from machine import cores_for, for_the_recording
+from machine import cores_for, for_the_recording, skip_or_fail
 
 import inspector
 from inspector.analyze import diagnose
@@ -211,7 +211,7 @@ def test_a_merged_recording_keeps_each_hosts_cpus_apart(pinned_parent, tmp_path:
 def quota_cgroups() -> Iterator[list[Path]]:
     """Two cgroup v1 cpu groups of half a core each (root, a v1 cpu hierarchy)."""
     if not (CPU_V1 / "cpu.cfs_quota_us").exists():
-        pytest.skip("no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu on this machine")
+        skip_or_fail("no cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu on this machine")
     made: list[Path] = []
     try:
         for name in ("a", "b"):
@@ -220,7 +220,7 @@ def quota_cgroups() -> Iterator[list[Path]]:
                 path.mkdir()
             except OSError as e:
                 if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                    pytest.skip(f"cannot create a cgroup here ({e.strerror})")
+                    skip_or_fail(f"cannot create a cgroup here ({e.strerror})")
                 raise
             made.append(path)
             (path / "cpu.cfs_period_us").write_text("100000")
