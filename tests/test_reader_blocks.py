@@ -244,7 +244,7 @@ def test_more_rows_than_a_file_of_its_size_can_hold_are_refused(real: Path,
         db.executemany("INSERT INTO thread_blocks VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
                        [(n, texts, data)] * 100)
         db.commit()
-    refused(path, "rows claimed in a file of")
+    refused(path, "thread samples out of its blocks, more than a file of")
 
 
 @pytest.mark.parametrize("texts", [
