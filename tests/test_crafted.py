@@ -1,19 +1,27 @@
-"""Issue 24, item 3: a crafted recording gives one error line or a result, never a
-traceback, a hang or memory out of proportion to its size (tests/crafted.py makes them)."""
+"""Issue 24, items 3 and 4: a crafted recording gives one error line or a result, never a
+traceback, a hang or memory out of proportion to its size (tests/crafted.py makes them); and
+what a recording says is never terminal control or a link to a script."""
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import signal
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
 from crafted import (
+    BlockTexts,
     ColumnValue,
     ManyBlocks,
     ManySpans,
     MetaValue,
     crafted,
+    unprintable,
 )
 from v1 import as_version_1
 
@@ -22,6 +30,7 @@ from inspector.recording import RecordingError
 
 PY = sys.executable
 HANG_S = 120          # no crafted file needs more than a few seconds: this is a hang guard
+DATA_LIMIT = 2 << 30  # bytes of data a command on a ~100 KB file may map (it needs ~0.2 GB)
 MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"  # lifts the size limits (recording/limits.py)
 
 
@@ -47,6 +56,35 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base_v1(base: Path) -> Path:
     """The same recording as version 1 wrote it: thread samples as rows."""
     return as_version_1(base, base.with_name("base-v1.sqlite"))
+
+
+# -- what every command is run as, and must give --------------------------------------------
+
+def _commands(path: Path, base: Path, tmp: Path) -> dict[str, list[str]]:
+    out = tmp / path.stem
+    return {
+        "summary": ["summary", str(path)], "summary --json": ["summary", "--json", str(path)],
+        "explain": ["explain", str(path)], "report": ["report", "-o", f"{out}.html", str(path)],
+        **{f"export {fmt}": ["export", "-f", fmt, "-o", f"{out}.{fmt}", str(path)]
+           for fmt in ("perfetto", "speedscope", "pprof")},
+        "compare": ["compare", "-o", f"{out}.compare.html", str(base), str(path)],
+        "merge": ["merge", "-o", f"{out}.merged.sqlite", str(base), str(path)],
+    }
+
+
+def _limits() -> None:
+    resource.setrlimit(resource.RLIMIT_DATA, (DATA_LIMIT, DATA_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _one_error_line_or_a_result(name: str, status: int, out: str, err: str) -> None:
+    assert "Traceback" not in err, (name, err)
+    lines = err.splitlines()
+    if status != 0:
+        assert len(lines) == 1 and lines[0].startswith("inspector: "), (name, status, err)
+    else:
+        assert all(line.startswith("inspector") for line in lines), (name, err)
+    assert unprintable([out, err]) == [], (name, out[-2000:], err)
 
 
 # -- item 3: the crafted recordings of the issue ---------------------------------------------
@@ -150,3 +188,122 @@ def test_numbers_no_column_can_use_are_refused(base: Path, base_v1: Path, tmp_pa
     path = crafted(source, tmp_path / "odd.sqlite", [ColumnValue(table, column, value)])
     with pytest.raises(RecordingError, match=f"corrupt recording .*{table}.{column}"):
         inspector.load(path)
+
+
+# -- item 4: what a recording says is text, on a terminal and on a page -----------------------
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x9b31m\r"
+
+
+def _hostile_texts(base: Path, path: Path) -> Path:
+    """Escape sequences and markup wherever a recording keeps text."""
+    frame = f"work{ESCAPES} (/app/{ESCAPES}</script>.py:7)"
+    return crafted(base, path, [
+        MetaValue("command", json.dumps([f"python{ESCAPES}", "job.py", "</script>"])),
+        MetaValue("hostname", json.dumps(f"host{ESCAPES}")),
+        MetaValue("cwd", json.dumps(f"/srv{ESCAPES}")),
+        ColumnValue("processes", "name", f"proc{ESCAPES}", None),
+        ColumnValue("processes", "cmdline", json.dumps([f"python{ESCAPES}", "-c", "x"]), None),
+        ColumnValue("processes", "python_version", f"3.11{ESCAPES}", None),
+        ColumnValue("processes", "cores_limited_by", f"affinity{ESCAPES}", None),
+        ColumnValue("threads", "name", f"thread{ESCAPES}", None),
+        ColumnValue("threads", "python_name", f"thread{ESCAPES}", None),
+        ColumnValue("stacks", "thread_name", f"thread{ESCAPES}", None),
+        ColumnValue("stack_texts", "text", f"main (/app/m.py:1);{frame}", None),
+        ColumnValue("problems", "detail", f"detail{ESCAPES}", None),
+        BlockTexts((f"S{ESCAPES}", f"futex{ESCAPES}")),
+    ])
+
+
+def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
+        base: Path, tmp_path: Path) -> None:
+    """Every subcommand as its own process (`python -m inspector`, start-up to exit), on a
+    file whose texts are all escape sequences: it reads through, and its terminal shows
+    them as '?'; and what a refusal quotes of a file's name, too."""
+    path = _hostile_texts(base, tmp_path / f"odd{ESCAPES}.sqlite")
+    merged = tmp_path / f"{path.stem}.merged.sqlite"  # where _commands merges it
+    runs = [*_commands(path, base, tmp_path).values(), ["summary", str(merged)],
+            ["summary", str(tmp_path / f"missing{ESCAPES}.sqlite")],
+            ["summary", str(_blocks_bomb(base, tmp_path / f"bomb{ESCAPES}.sqlite"))]]
+    for argv in runs:
+        proc = subprocess.run([PY, "-m", "inspector", *argv], capture_output=True, text=True,
+                              timeout=HANG_S, preexec_fn=_limits)
+        refused = "missing" in argv[-1] or "bomb" in argv[-1]
+        _one_error_line_or_a_result(" ".join(argv[:2]), proc.returncode, proc.stdout,
+                                    proc.stderr)
+        assert proc.returncode == refused, (argv, proc.stderr)
+        if argv[:1] == ["summary"] and "--json" not in argv and not refused:
+            assert "thread?]0;owned??[2J?31m?" in proc.stdout, proc.stdout  # shown, as text
+
+
+def test_top_prints_what_its_target_says_as_text(tmp_path: Path) -> None:
+    # a live target whose argv and thread names carry escape sequences
+    proc = subprocess.run(
+        [PY, "-m", "inspector", "top", "--once", "--", PY, "-c",
+         "import sys, threading, time\n"
+         "def spin():\n"
+         "    end = time.monotonic() + 5\n"
+         "    while time.monotonic() < end: pass\n"
+         "ts = [threading.Thread(target=spin, name=sys.argv[1]) for _ in range(2)]\n"
+         "for t in ts: t.start()\n"
+         "for t in ts: t.join()\n", f"spinner{ESCAPES}"],
+        capture_output=True, text=True, timeout=HANG_S, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "spinner?" in proc.stdout, proc.stdout
+    assert unprintable([proc.stdout, proc.stderr]) == [], proc.stdout
+
+
+def test_record_names_a_process_it_left_running_as_text(tmp_path: Path) -> None:
+    # a child that names itself with escape sequences and outlives --linger
+    child = ("open('/proc/self/comm', 'w').write('evil\\x1b[2J\\x07')\n"
+             "import time; time.sleep(60)\n")
+    proc = subprocess.run(
+        [PY, "-m", "inspector", "record", "-q", "--no-stacks", "--linger", "0.5", "-o",
+         str(tmp_path / "left.sqlite"), "--", PY, "-c",
+         "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', " + repr(child)
+         + "], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL);"
+         " print(p.pid, flush=True); import time; time.sleep(0.5)"],
+        capture_output=True, text=True, timeout=HANG_S)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert "left running" in proc.stderr and "(evil?[2J?)" in proc.stderr, proc.stderr
+        assert unprintable([proc.stderr]) == [], proc.stderr
+    finally:
+        os.kill(int(proc.stdout.split()[0]), signal.SIGKILL)
+
+
+ODD_NAMES = ("javascript:alert(1)%0A.sqlite", "odd #1?.sqlite", "data:text,x.sqlite",
+             "%2e%2e.sqlite")
+
+
+def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
+                                                              tmp_path: Path) -> None:
+    from html.parser import HTMLParser
+
+    odd = []
+    for i, name in enumerate(ODD_NAMES):  # a row each (another command), with its report
+        path = crafted(base, tmp_path / name, [MetaValue("command", f'["python", "{i}.py"]')])
+        path.with_suffix(".html").write_text("its report")
+        odd.append(path)
+    page = tmp_path / "compare.html"  # beside them, as compare writes it by default
+    proc = subprocess.run([PY, "-m", "inspector", "compare", "-o", str(page), str(base),
+                           *map(str, odd)], capture_output=True, text=True, timeout=HANG_S)
+    assert proc.returncode == 0, proc.stderr
+
+    class Links(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.hrefs: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.hrefs += [v or "" for k, v in attrs if tag == "a" and k == "href"]
+
+    links = Links()
+    links.feed(page.read_text())
+    files = [h for h in links.hrefs if not h.startswith("#")]
+    targets = [base, *odd, *(p.with_suffix(".html") for p in odd)]
+    assert len(files) == len(targets), files
+    for href in files:
+        url = urllib.parse.urlsplit(urllib.parse.urljoin(page.resolve().as_uri(), href))
+        assert url.scheme == "file" and not url.query and not url.fragment, href
+        assert Path(urllib.parse.unquote(url.path)) in targets, href

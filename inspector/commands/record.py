@@ -11,6 +11,7 @@ from pathlib import Path
 
 from inspector.errors import UsageError
 from inspector.recording.schema import DEFAULT_LINGER_S
+from inspector.text.terminal import clean
 
 DEFAULT_DIR = Path("recordings")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -120,8 +121,8 @@ def run(args: argparse.Namespace) -> int:
         result = attach(args.pid, opts)
     else:
         result = record_command(command, opts)
-    for warning in result.warnings:
-        print(warning, file=sys.stderr)
+    for warning in result.warnings:  # they name the target's processes
+        print(clean(warning), file=sys.stderr)
     print(f"inspector: recording written to {result.path} "
           f"({result.duration_s:.1f} s, {result.processes} processes)", file=sys.stderr)
     if args.report:
