@@ -1,6 +1,12 @@
 """Issue 24, items 3 and 4: a crafted recording gives one error line or a result, never a
-traceback, a hang or memory out of proportion to its size (tests/crafted.py makes them); and
-what a recording says is never terminal control or a link to a script."""
+traceback, a hang or memory out of proportion to its size, through every command that reads
+one; and what a recording says is never terminal control or a link to a script.
+
+Breadth in this process (hypothesis: meta, key columns, numbers, texts, thread blocks, stack
+spans, through every reader a command runs: tests/crafted.py `read_everything`); then each
+subcommand end to end on the crafted files of the issue, in a process of its own with a
+memory limit (RLIMIT_DATA: RLIMIT_AS would trip over numpy's reservations) and a hang guard.
+"""
 
 from __future__ import annotations
 
@@ -11,27 +17,43 @@ import signal
 import subprocess
 import sys
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from crafted import (
+    HOSTILE_TEXTS,
+    KEY_COLUMNS,
+    META_KEYS,
+    NESTED_META_KEYS,
+    ODD_JSON,
+    ODD_NUMBERS,
+    TEXT_COLUMNS,
+    BlockRows,
     BlockTexts,
     ColumnValue,
+    Edit,
     ManyBlocks,
     ManySpans,
     MetaValue,
     crafted,
+    read_everything,
     unprintable,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from v1 import as_version_1
 
 import inspector
+from inspector.errors import InspectorError
 from inspector.recording import RecordingError
 
 PY = sys.executable
 HANG_S = 120          # no crafted file needs more than a few seconds: this is a hang guard
 DATA_LIMIT = 2 << 30  # bytes of data a command on a ~100 KB file may map (it needs ~0.2 GB)
 MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"  # lifts the size limits (recording/limits.py)
+EXAMPLES = 30         # each example reads the file as every command does: ~1-2 s
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +329,137 @@ def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
         url = urllib.parse.urlsplit(urllib.parse.urljoin(page.resolve().as_uri(), href))
         assert url.scheme == "file" and not url.query and not url.fragment, href
         assert Path(urllib.parse.unquote(url.path)) in targets, href
+
+
+# -- breadth: hypothesis through every reader, in this process -------------------------------
+
+def _nested(key: tuple[str, str]) -> st.SearchStrategy[Edit]:
+    return st.sampled_from(ODD_JSON).map(lambda j: MetaValue(key, j))
+
+
+EDITS: st.SearchStrategy[Edit] = st.one_of(
+    st.builds(MetaValue, st.sampled_from(META_KEYS),
+              st.sampled_from(ODD_JSON) | st.sampled_from(HOSTILE_TEXTS).map(json.dumps)),
+    st.sampled_from(NESTED_META_KEYS).flatmap(_nested),
+    st.sampled_from(sorted(KEY_COLUMNS)).flatmap(lambda t: st.builds(
+        ColumnValue, st.just(t), st.sampled_from(KEY_COLUMNS[t]), st.sampled_from(ODD_NUMBERS),
+        st.sampled_from([1, 3, None]))),
+    st.sampled_from(sorted(TEXT_COLUMNS)).flatmap(lambda t: st.builds(
+        ColumnValue, st.just(t), st.sampled_from(TEXT_COLUMNS[t]),
+        st.sampled_from(HOSTILE_TEXTS + (None, 7)), st.sampled_from([1, None]))),
+    st.builds(BlockRows, st.sampled_from([0, -1, 1, 65_536, 2**62, None, "many"])),
+    st.builds(ManyBlocks, st.integers(1, 24)),
+    st.builds(BlockTexts, st.just(HOSTILE_TEXTS[:8])),
+    st.builds(ManySpans, st.integers(100, 30_000)),
+)
+
+
+@contextmanager
+def limited(seconds: int, data_bytes: int) -> Iterator[None]:
+    """A hang guard (SIGALRM) and a ceiling on this process's data, for one example."""
+    def hang(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still reading after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    ceiling = _data_now() + data_bytes
+    resource.setrlimit(resource.RLIMIT_DATA, (
+        ceiling if hard == resource.RLIM_INFINITY else min(ceiling, hard), hard))
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+
+
+def _data_now() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmData:"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(edits=st.lists(EDITS, min_size=1, max_size=3), version_1=st.booleans())
+def test_any_crafted_recording_reads_or_is_refused_in_one_line(
+        base: Path, base_v1: Path, tmp_path: Path, edits: list[Edit], version_1: bool) -> None:
+    path = crafted(base_v1 if version_1 else base, tmp_path / "crafted.sqlite", edits)
+    try:
+        with limited(HANG_S, DATA_LIMIT):
+            shown = read_everything(path, base, tmp_path)
+    except InspectorError as e:
+        assert "\n" not in str(e), str(e)
+        return
+    assert unprintable(shown) == []
+
+
+# -- end to end: each subcommand on the crafted files, in a process of its own ---------------
+
+def _cases(base: Path, tmp: Path) -> dict[str, Path]:
+    """The crafted recordings of the issue, by name."""
+    return {
+        "blocks-bomb": _blocks_bomb(base, tmp / "bomb.sqlite"),
+        "deep-json": crafted(base, tmp / "json.sqlite",
+                             [MetaValue("settings", "[" * 100_000 + "]" * 100_000)]),
+        # a frame the old parser took O(n^2) on: 1 MB of it, minutes (a hang guard's job)
+        "long-frame": crafted(base, tmp / "frame.sqlite",
+                              [ColumnValue("stack_texts", "text", "a (" * 350_000, 1)]),
+        "null-pid": crafted(base, tmp / "null.sqlite", [ColumnValue("processes", "pid", None)]),
+        "huge-start": crafted(base, tmp / "start.sqlite", [MetaValue("start_time_unix", "1e300")]),
+        "nan-duration": crafted(base, tmp / "nan.sqlite", [MetaValue("duration_s", "NaN")]),
+        "deep-spans": crafted(base, tmp / "spans.sqlite", [
+            ColumnValue("stack_texts", "text", "f (x.py:1);" * 3000, 1), ManySpans(20_000)]),
+    }
+
+
+def test_every_subcommand_on_every_crafted_file(base: Path, tmp_path: Path) -> None:
+    """In a forked child of this process (its modules imported already: the matrix costs
+    what the commands do, not 72 interpreter start-ups), each under the memory limit and
+    the hang guard."""
+    refused = {"blocks-bomb", "deep-json", "null-pid", "huge-start", "nan-duration",
+               "deep-spans"}
+    for case, path in _cases(base, tmp_path).items():
+        for command, argv in _commands(path, base, tmp_path).items():
+            status, out, err = _forked_cli(argv, tmp_path)
+            _one_error_line_or_a_result(f"{command} {case}", status, out, err)
+            assert (status != 0) == (case in refused), (command, case, status, err)
+
+
+def _forked_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
+    """`inspector ARGV` in a forked child under the limits: (status, stdout, stderr); a
+    child still running after HANG_S is killed and fails the test."""
+    import time
+    import traceback
+
+    out_path, err_path = tmp / "stdout", tmp / "stderr"
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        status = 70
+        try:
+            _limits()
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            with open(out_path, "w") as out, open(err_path, "w") as err:
+                sys.stdout, sys.stderr = out, err
+                try:
+                    from inspector.cli import main
+                    status = main(argv)
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    out.flush()
+                    err.flush()
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + HANG_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"inspector {' '.join(argv)}: still running after {HANG_S} s")
+        time.sleep(0.02)
+    return (os.waitstatus_to_exitcode(status), out_path.read_text(errors="replace"),
+            err_path.read_text(errors="replace"))
