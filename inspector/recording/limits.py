@@ -151,10 +151,11 @@ def check_values(path: Path, table: str, frame: pd.DataFrame) -> None:
             raise RecordingError(f"{path}: corrupt recording (NULL in {table}.{name})")
     kinds = column_kinds()
     for name in frame.columns:
-        dtype = frame[name].dtype
-        whole = kinds.get(name) == "integer"
-        if dtype.kind not in "fiu" or (whole and dtype.kind in "iu"):
-            continue  # text, or integers as int64 holds them
+        dtype, kind = frame[name].dtype, kinds.get(name)
+        whole = kind == "integer"
+        if kind not in ("real", "integer") or dtype.kind not in "fiu" or (
+                whole and dtype.kind in "iu"):
+            continue  # text; integers as int64 holds them; what load() worked out itself
         values = frame[name].to_numpy(dtype=np.float64)
         low, high = (INT64_MIN, INT64_MAX) if whole else (-MAX_REAL, MAX_REAL)
         with np.errstate(invalid="ignore"):
