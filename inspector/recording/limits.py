@@ -1,6 +1,6 @@
 """What load() lets a file make it hold and do: rows (thread samples out of compressed blocks,
 stack frames over all spans) in proportion to the file's size, up to a ceiling for any file
-(INSPECTOR_MAX_ROWS overrides both), frames of a bounded length, and only values the
+(INSPECTOR_MAX_ROWS overrides all of them), frames of a bounded length, and only values the
 analysis can use: nothing NULL where the format says NOT NULL, no infinite number, integers
 that fit 64 bits. Beyond them is a RecordingError.
 """
@@ -42,9 +42,11 @@ BASE_FRAMES = 1 << 18
 # under ~300 characters, and a trace writes a frame's text once per span it opens in.
 MAX_FRAME_CHARS = 1024
 CUT_MARK = "..."
-# The most of either any file may make unless told: ~5.5 GB of thread samples held by
-# load(). A synthetic host-hour of 64 threads (docs/scale.md) holds 2.3 M of each.
+# The most any file may make unless told: ~5.5 GB of thread samples held by load(), and the
+# frames of about ten host-hours. A synthetic host-hour of 64 threads (docs/scale.md) holds
+# 2.3 M thread samples and 24.5 M frames (0.135 a byte of its 182 MB).
 MAX_ROWS = 1 << 25
+MAX_FRAMES = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,14 @@ def limits(file_bytes: int) -> Limits:
         if n < 0:
             raise RecordingError(f"{MAX_ROWS_ENV}={override!r}: give a whole number of rows")
         return Limits(RowLimit(n, MAX_ROWS_ENV), RowLimit(n, MAX_ROWS_ENV))
-    return Limits(_scaled(BASE_ROWS + ROWS_PER_FILE_BYTE * file_bytes, file_bytes),
-                  _scaled(BASE_FRAMES + FRAMES_PER_FILE_BYTE * file_bytes, file_bytes))
+    return Limits(_scaled(BASE_ROWS + ROWS_PER_FILE_BYTE * file_bytes, MAX_ROWS, file_bytes),
+                  _scaled(BASE_FRAMES + FRAMES_PER_FILE_BYTE * file_bytes, MAX_FRAMES,
+                          file_bytes))
 
 
-def _scaled(rows: int, file_bytes: int) -> RowLimit:
-    if rows > MAX_ROWS:
-        return RowLimit(MAX_ROWS, "inspector reads of any file")
+def _scaled(rows: int, ceiling: int, file_bytes: int) -> RowLimit:
+    if rows > ceiling:
+        return RowLimit(ceiling, "inspector reads of any file")
     return RowLimit(rows, f"a file of {file_bytes:,} bytes holds")
 
 
