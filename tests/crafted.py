@@ -1,8 +1,8 @@
 """Crafted recordings for tests: a real recording changed the ways a hostile or damaged file
 may be (meta values, NULLs in key columns, numbers not finite or huge, texts with escape
-sequences and markup, thread blocks that lie), and `read_everything`, which puts one through
-every reader a command runs: load, the diagnosis, the terminal and JSON text, the page, each
-export, compare and its page, merge, and a frame of `top`."""
+sequences and markup, thread blocks that lie, the schema changed), and `read_everything`,
+which puts one through every reader a command runs: load, the diagnosis, the terminal and
+JSON text, the page, each export, compare and its page, merge, and a frame of `top`."""
 
 from __future__ import annotations
 
@@ -123,7 +123,27 @@ class ManySpans:
     count: int
 
 
-Edit = Union[MetaValue, ColumnValue, BlockRows, ManyBlocks, BlockTexts, ManySpans]
+@dataclass(frozen=True)
+class SchemaChange:
+    """SQL run on the file, `{t}` a table's name; what the table cannot take is skipped."""
+    sql: str
+    table: str
+
+
+# What a hand or a hostile tool may do to the schema itself.
+SCHEMA_CHANGES = (
+    "ALTER TABLE {t} RENAME TO {t}_kept; CREATE VIEW {t} AS SELECT * FROM {t}_kept;",
+    'ALTER TABLE {t} ADD COLUMN "x"" FROM meta; --";',
+    "ALTER TABLE {t} ADD COLUMN g INTEGER AS (length(zeroblob(1000000)));",
+    "DROP TABLE {t}; CREATE TABLE {t} (t_s REAL);",
+    "DROP TABLE {t};",
+    "UPDATE {t} SET rowid = -rowid;",
+)
+TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
+          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks")
+
+Edit = Union[MetaValue, ColumnValue, BlockRows, ManyBlocks, BlockTexts, ManySpans,
+             SchemaChange]
 
 
 def crafted(base: Path, path: Path, edits: Sequence[Edit]) -> Path:
@@ -183,6 +203,11 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
                                    for i in range(len(texts[name]))]
                 db.execute("UPDATE thread_blocks SET texts = ? WHERE rowid ="
                            " (SELECT min(rowid) FROM thread_blocks)", (json.dumps(texts),))
+    elif isinstance(edit, SchemaChange):
+        try:
+            db.executescript(edit.sql.format(t=edit.table))
+        except sqlite3.Error:
+            pass  # not for this table (or this file): the other edits still apply
     elif isinstance(edit, ManySpans):
         row = db.execute("SELECT t_s, proc_id, pid, tid, thread_name FROM stacks"
                          " ORDER BY t_s LIMIT 1").fetchone()

@@ -3,9 +3,10 @@ traceback, a hang or memory out of proportion to its size, through every command
 one; and what a recording says is never terminal control or a link to a script.
 
 Breadth in this process (hypothesis: meta, key columns, numbers, texts, thread blocks, stack
-spans, through every reader a command runs: tests/crafted.py `read_everything`); then each
-subcommand end to end on the crafted files of the issue, in a process of its own with a
-memory limit (RLIMIT_DATA: RLIMIT_AS would trip over numpy's reservations) and a hang guard.
+spans, the schema; through every reader a command runs: tests/crafted.py `read_everything`);
+then each subcommand end to end on the crafted files of the issue, in a process of its own
+with a memory limit (RLIMIT_DATA: RLIMIT_AS would trip over numpy's reservations) and a hang
+guard.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from crafted import (
     NESTED_META_KEYS,
     ODD_JSON,
     ODD_NUMBERS,
+    SCHEMA_CHANGES,
+    TABLES,
     TEXT_COLUMNS,
     BlockRows,
     BlockTexts,
@@ -37,6 +40,7 @@ from crafted import (
     ManyBlocks,
     ManySpans,
     MetaValue,
+    SchemaChange,
     crafted,
     read_everything,
     unprintable,
@@ -351,6 +355,7 @@ EDITS: st.SearchStrategy[Edit] = st.one_of(
     st.builds(ManyBlocks, st.integers(1, 24)),
     st.builds(BlockTexts, st.just(HOSTILE_TEXTS[:8])),
     st.builds(ManySpans, st.integers(100, 30_000)),
+    st.builds(SchemaChange, st.sampled_from(SCHEMA_CHANGES), st.sampled_from(TABLES)),
 )
 
 
