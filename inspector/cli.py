@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from inspector import __version__
 from inspector.errors import InspectorError, UsageError
+from inspector.text.terminal import clean
 
 SUBCOMMANDS = ("record", "report", "summary", "explain", "compare", "demo", "export",
                "top", "merge", "try_")
@@ -40,11 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help(sys.stderr)
             return 2
         return int(args.func(args))
-    except InspectorError as e:
-        print(f"inspector: {e}", file=sys.stderr)
+    except InspectorError as e:  # its text may quote a file's names: one printable line
+        print(f"inspector: {clean(str(e))}", file=sys.stderr)
         return e.exit_status
     except sqlite3.Error as e:  # a recording SQLite failed on past the reader's checks
-        print(f"inspector: SQLite: {' '.join(str(e).split()) or type(e).__name__}",
+        print(f"inspector: SQLite: {clean(' '.join(str(e).split())) or type(e).__name__}",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ import time
 from types import TracebackType
 from typing import TextIO
 
+from inspector.text.terminal import clean
+
 SHOW_AFTER_S = 2.0  # quicker work shows nothing: a line that flashes by is noise
 REDRAW_S = 0.5
 
@@ -38,7 +40,7 @@ class Progress:
         return self
 
     def step(self, text: str) -> None:
-        self._step = text
+        self._step = clean(text)  # it names files: shown as text, never as terminal control
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:

@@ -4,10 +4,16 @@ syscall means, and how blocked-loop stretches are cut."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inspector.analyze.eventloop import LOOP_BLOCK_MIN_S, loop_blocks
-from inspector.analyze.frames import stack_facts
+from inspector.analyze.frames import Frame, parse_frame, stack_facts
 from inspector.analyze.states import _wait_kind
 
 LIB = "/usr/lib/python3.11"
@@ -105,3 +111,35 @@ def test_short_stretches_and_non_loop_threads_are_not_blocks() -> None:
 def test_a_gap_without_samples_ends_a_block() -> None:
     blocks = loop_blocks(_spans([(0.0, 0.08, IN_HANDLER), (0.5, 0.08, IN_HANDLER)]))
     assert blocks == []
+
+
+# -- frames from a hostile file (issue 24 item 3) --------------------------------------------
+
+# The regex parse_frame replaced, as the reference for what a frame means: it backtracked
+# quadratically on texts such as 'a (' repeated.
+OLD_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*):(?P<line>\d+)\)$")
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.sampled_from(["a", " (", "(", ")", ":", "1", "\u0663", "\u00b2", "/",
+                                 ".py", "\n", ";", " "]), max_size=12).map("".join))
+def test_a_frame_reads_as_py_spy_writes_it_whatever_its_text(text: str) -> None:
+    m = OLD_FRAME.match(text)
+    expected = (Frame(m["func"], m["file"], int(m["line"])) if m is not None
+                else Frame(text, "", 0))
+    assert parse_frame(text) == expected
+
+
+def test_a_frame_of_any_length_parses_in_time_linear_in_it() -> None:
+    # 1 MB of 'a (': hours for the regex, milliseconds now; the timeout is a hang guard
+    subprocess.run([sys.executable, "-c", "from inspector.analyze.frames import parse_frame\n"
+                    "assert parse_frame('a (' * 350_000).file == ''\n"
+                    "assert parse_frame('a (' * 350_000 + 'x.py:3)').line == 3\n"],
+                   check=True, timeout=60)
+
+
+def test_a_line_number_longer_than_any_file_is_no_line() -> None:
+    # int() refuses 4,300 digits and more: the frame is text, not a ValueError
+    text = "f (x.py:" + "9" * 5000 + ")"
+    assert parse_frame(text) == Frame(text, "", 0)
+    assert stack_facts(f"{BOOT};{text}").leaf == text

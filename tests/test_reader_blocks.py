@@ -107,14 +107,15 @@ def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
     w.set_meta({"command": ["x"], "cpu_count": 2})
     rows = [(0.1 * i, 1, 10, 11, 0.01 * i, 0.0, "S", 202, "futex", 0.0, 0.0, 2)
             for i in range(1, 6)]
-    odd = [(0.35, 1, 10, 11, 1e300, 0.0, "R", -1, "running", 0.0, 0.0, None),  # beyond ns
+    # 5e9 s: more nanoseconds than a block holds (2**62), less than load() refuses (MAX_REAL)
+    odd = [(0.35, 1, 10, 11, 5e9, 0.0, "R", -1, "running", 0.0, 0.0, None),
            (0.45, 1, 10, 11, 0.0, 0.0, "R", 2.5, "running", 0.0, 0.0, None)]  # fraction
     w.add_thread_samples(rows + odd)
     w.close()
     assert _sql(path, "SELECT count(*) FROM thread_samples") == [(2,)]
     ts = inspector.load(path).thread_samples
     assert ts["t_s"].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5])
-    assert ts["syscall"].tolist()[5] == 2.5 and ts["cpu_user_s"].max() == 1e300
+    assert ts["syscall"].tolist()[5] == 2.5 and ts["cpu_user_s"].max() == 5e9
     assert ts["syscall_name"].tolist().count("running") == 2
 
 
@@ -257,7 +258,7 @@ def test_more_rows_than_a_file_of_its_size_can_hold_are_refused(real: Path,
         db.executemany("INSERT INTO thread_blocks VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
                        [(n, texts, data)] * 100)
         db.commit()
-    refused(path, "rows claimed in a file of")
+    refused(path, "thread samples out of its blocks, more than a file of")
 
 
 @pytest.mark.parametrize("texts", [

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from inspector.recording import load
     from inspector.text.comparison import ComparisonTable, noise_sentences
     from inspector.text.json import compared_data
+    from inspector.text.terminal import clean
 
     if len(args.recordings) < 2:
         raise UsageError("compare: give at least two recordings")
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
                           "notes": noise}, indent=2))
     else:
         sys.stdout.write(ComparisonTable().render(rows))
-    print(f"inspector: comparison page written to {output}", file=sys.stderr)
+    print(f"inspector: comparison page written to {clean(str(output))}", file=sys.stderr)
     return 0
 
 

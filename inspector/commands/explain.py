@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
             path = Path(tmp) / "look.sqlite"
             result = attach(args.pid, RecordOptions(output=path, duration_s=args.duration,
                                                     quiet=True))
-            for warning in result.warnings:
-                print(warning, file=sys.stderr)
+            for warning in result.warnings:  # they name the target's processes
+                print(clean(warning), file=sys.stderr)
             diag = diagnose(inspector.load(result.path))
         header = f"Looked at pid {args.pid} and its children for {diag.duration_s:.1f} s."
         why = f"`inspector record --pid {args.pid}` then `inspector summary` say why"

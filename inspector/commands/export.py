@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             and output.resolve() == source.resolve():
         raise ExportError(f"export: {output} is the recording itself; give another -o")
     from inspector.progress import Progress
+    from inspector.text.terminal import clean
 
     with Progress(f"export {args.format}") as progress:
         progress.step(f"reading {source}")
@@ -65,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.flush()
         return 0
     _write_atomically(output, data)
-    print(f"inspector: {args.format} export written to {output} ({len(data):,} bytes)",
-          file=sys.stderr)
+    print(f"inspector: {args.format} export written to {clean(str(output))}"
+          f" ({len(data):,} bytes)", file=sys.stderr)
     return 0
 
 

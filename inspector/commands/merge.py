@@ -48,6 +48,7 @@ def parse_offsets(items: list[str], recordings: list[str]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> int:
     from inspector.progress import Progress
     from inspector.recording.merge import Source, merge
+    from inspector.text.terminal import clean
 
     if len(args.recordings) < 2:
         raise UsageError("merge: give at least two recordings")
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             progress.step(f"recording {index + 1} of {len(sources)}: {path.name}")
 
         result = merge(sources, Path(args.output), on_source=taking)
-    print(f"inspector: merged {result.sources} recordings from {len(result.hosts)} host(s) "
-          f"({', '.join(result.hosts)}) into {result.path} ({result.processes} processes)",
-          file=sys.stderr)
+    print(clean(f"inspector: merged {result.sources} recordings from {len(result.hosts)} host(s)"
+                f" ({', '.join(result.hosts)}) into {result.path} ({result.processes}"
+                " processes)"), file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from inspector.errors import UsageError
 from inspector.recording.schema import DEFAULT_LINGER_S
+from inspector.text.terminal import clean
 
 # Set (to anything) in the environment: `record` does not calibrate unless asked (the test
 # suite sets it: a calibration costs ~0.15 s of wall time per recording).
@@ -126,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         result = attach(args.pid, opts)
     else:
         result = record_command(command, opts)
-    for warning in result.warnings:
-        print(warning, file=sys.stderr)
+    for warning in result.warnings:  # they name the target's processes
+        print(clean(warning), file=sys.stderr)
     print(f"inspector: recording written to {result.path} "
           f"({result.duration_s:.1f} s, {result.processes} processes)", file=sys.stderr)
     if args.report:

@@ -28,11 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.progress import Progress
+    from inspector.text.terminal import clean
 
     with Progress("report") as progress:
         progress.step(f"reading and drawing {args.recording}")
         output = build_report(args.recording, args.output, args.io_concurrency)
-    print(f"inspector: report written to {output}", file=sys.stderr)
+    print(f"inspector: report written to {clean(str(output))}", file=sys.stderr)
     if args.open:
         webbrowser.open(output.resolve().as_uri())
     return 0

@@ -63,6 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.live.session import LiveSession
+    from inspector.text.terminal import clean
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -92,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if session.error is not None:
         raise session.error
     if session.result is not None:
-        for warning in session.result.warnings:
-            print(warning, file=sys.stderr)
+        for warning in session.result.warnings:  # they name the target's processes
+            print(clean(warning), file=sys.stderr)
     if output is not None:
         print(f"inspector: recording written to {output}", file=sys.stderr)
     log = log or session.log_path

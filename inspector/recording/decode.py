@@ -1,7 +1,7 @@
 """Reads version 2's thread blocks (written by recording/blocks.py) into the columns of
 thread_samples, without trusting them: every length, code and dictionary is checked, each
 block inflates to exactly the size its rows call for, and the rows of a file are bounded by
-its size. Anything wrong raises RecordingError.
+its size (limits.py). Anything wrong raises RecordingError.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from inspector.errors import RecordingError
+from inspector.recording.limits import RowLimit
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     BLOCK_MAX_TEXTS,
@@ -23,13 +24,6 @@ from inspector.recording.schema import (
     BLOCK_TEXTS,
 )
 
-# Rows a file may decode to: a base, plus this many per byte of the file (and its -wal).
-# Real recordings hold well under 1 row per byte (a sample's time alone varies by a byte or
-# two; see docs/recording-format.md), while rows that never change deflate to ~17 a byte:
-# refusing more than 4 keeps what a hostile file can make load() hold to ~400 bytes of
-# columns per byte of it.
-_BASE_ROWS = 1 << 20
-_ROWS_PER_FILE_BYTE = 4
 _NUMBERS = len(BLOCK_NUMBERS)
 
 
@@ -92,18 +86,18 @@ def _order(t_first_s: Any) -> float:
     return float(t_first_s) if isinstance(t_first_s, (int, float)) else float("-inf")
 
 
-def read_blocks(db: sqlite3.Connection, path: Path, file_bytes: int) -> dict[str, Any]:
+def read_blocks(db: sqlite3.Connection, path: Path, limit: RowLimit) -> dict[str, Any]:
     """The thread_blocks table as THREAD_SAMPLE_COLUMNS arrays (numbers as the rest of
     load() gives them, texts as (codes, texts)), blocks ordered by proc_id, tid and time.
     One statement: a file being written is read at one moment, so a compaction (small
-    blocks replaced by their union) is seen wholly or not at all."""
+    blocks replaced by their union) is seen wholly or not at all. Refuses more rows than
+    `limit` before it makes any."""
     try:
         blocks = db.execute("SELECT rowid, proc_id, pid, tid, t_first_s, rows, texts, data"
                             " FROM thread_blocks").fetchall()
     except (sqlite3.Error, UnicodeDecodeError) as e:
         raise RecordingError(f"{path}: corrupt recording ({' '.join(str(e).split())})"
                              ) from None
-    limit = _BASE_ROWS + _ROWS_PER_FILE_BYTE * file_bytes
     total = 0
     for rowid, proc_id, pid, tid, _t, rows, texts, data in blocks:
         if not all(type(v) is int for v in (proc_id, pid, tid, rows)):
@@ -113,8 +107,7 @@ def read_blocks(db: sqlite3.Connection, path: Path, file_bytes: int) -> dict[str
         if not isinstance(texts, str) or not isinstance(data, bytes):
             raise _bad(path, f"block {rowid}: texts or data of the wrong type")
         total += rows
-    if total > limit:
-        raise _bad(path, f"{total} rows claimed in a file of {file_bytes} bytes")
+    limit.check(path, total, "thread samples out of its blocks")
     blocks.sort(key=lambda b: (b[1], b[3], _order(b[4]), b[0]))
     # each block decoded into its place: the whole is never held twice
     numbers = np.empty((_NUMBERS, total), dtype=np.int64)

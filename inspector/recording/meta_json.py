@@ -1,13 +1,13 @@
 """The meta table's untrusted JSON read once into a `Meta`, and a `Meta` written back as
 that JSON. A key load() cannot do without (REQUIRED_KEYS) of the wrong kind, not finite or
-out of range is a RecordingError; any other reads as None; unknown keys go to `extra`.
-Standard library only: a writer may use `meta_to_json`.
+out of range (schema.py's MAX_REAL, int64) is a RecordingError, as is any value nested
+deeper than MAX_META_DEPTH; any other key of the wrong kind or out of range reads as None;
+unknown keys go to `extra`. Standard library only: a writer may use `meta_to_json`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections.abc import Collection, Mapping
 from dataclasses import fields, is_dataclass
@@ -30,7 +30,13 @@ from inspector.recording.meta import (
     Settings,
     StacksMeta,
 )
-from inspector.recording.schema import FORMAT_NAME, FORMAT_VERSION
+from inspector.recording.schema import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_REAL,
+)
 from inspector.recording.untrusted import READ_FAILURES, said
 
 # What load() and Recording read a file by: refused when present with a value of the wrong
@@ -44,6 +50,11 @@ _MODES: tuple[Mode, ...] = ("launch", "attach", "merged")
 _BACKENDS: tuple[Backend, ...] = ("procfs", "psutil")
 _GILS: tuple[Gil, ...] = ("enabled", "disabled")
 _NOT_FIELDS = {"format", "interval_s"}  # read, but no field of Meta holds them as they are
+# How deep a meta value may nest: the recorder and merge write at most 6 levels
+# (merge.sources[i].meta.stacks.rates_hz_used[j]). JSON nested deeper than the interpreter's
+# recursion limit fails json itself; somewhat less deep, whatever walks it again (a copy,
+# merge writing it back) fails in its turn.
+MAX_META_DEPTH = 32
 
 
 def read_meta(db: sqlite3.Connection, path: Path) -> Meta:
@@ -61,10 +72,29 @@ def meta_json(db: sqlite3.Connection, path: Path) -> dict[str, Any]:
     for key, value in rows:
         try:
             meta[str(key)] = json.loads(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             raise RecordingError(
                 f"{path}: corrupt recording (bad meta value for {key!r})") from None
+        if _depth(meta[str(key)]) > MAX_META_DEPTH:
+            raise RecordingError(f"{path}: corrupt recording (meta value for {key!r} nested"
+                                 f" deeper than {MAX_META_DEPTH})")
     return meta
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in `value` (a scalar: 0), without recursion."""
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children = (item.values() if isinstance(item, dict)
+                    else item if isinstance(item, list) else None)
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_META_DEPTH:  # deeper is refused whatever lies below
+            pending.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def parse_meta(raw: Mapping[str, Any], path: Path, where: str = "meta ",
@@ -102,7 +132,7 @@ def parse_meta(raw: Mapping[str, Any], path: Path, where: str = "meta ",
         inspector_version=_text(raw.get("inspector_version")),
         cpu_count=c.whole("cpu_count", low=1),
         settings=settings,
-        start_time_unix=c.number("start_time_unix"),
+        start_time_unix=c.number("start_time_unix", low=0.0),
         stacks=_stacks(stacks_raw),
         recorder_cpu=_recorder_cpu(raw.get("recorder_cpu")),
         interpreters=tuple(Interpreter(_text(i.get("exe")), _text(i.get("version")),
@@ -167,24 +197,25 @@ class _Required:
     def _wrong(self, key: str) -> NoReturn:
         self.fail(key, f"is a {type(self.raw[key]).__name__}")
 
-    def number(self, key: str, low: Optional[float] = None) -> Optional[float]:
+    def number(self, key: str, low: float = -MAX_REAL, high: float = MAX_REAL
+               ) -> Optional[float]:
         if key not in self.raw:
             return None
         value = self.raw[key]
         if not _is_number(value):
             self._wrong(key)
-        if not math.isfinite(value) or (low is not None and value < low):
-            self.fail(key, f"is {value!r}")
+        if not low <= value <= high:  # NaN and the infinities too
+            self.fail(key, f"is {_shown(value)}")
         return cast(float, value)
 
-    def whole(self, key: str, low: Optional[int] = None, null: bool = False) -> Optional[int]:
+    def whole(self, key: str, low: int = INT64_MIN, null: bool = False) -> Optional[int]:
         value = self.raw.get(key)
         if key not in self.raw or (value is None and null):
             return None
         if not isinstance(value, int) or isinstance(value, bool):
             self._wrong(key)
-        if low is not None and value < low:
-            self.fail(key, f"is {value!r}")
+        if not low <= value <= INT64_MAX:
+            self.fail(key, f"is {_shown(value)}")
         return value
 
     def flag(self, key: str) -> Optional[bool]:
@@ -220,8 +251,8 @@ def _format_version(raw: Mapping[str, Any], path: Path) -> int:
         raise RecordingError(f"{path}: corrupt recording (no format version)")
     if version > FORMAT_VERSION:
         raise RecordingError(
-            f"{path}: recording format version {version} is newer than this inspector reads "
-            f"({FORMAT_VERSION}); upgrade inspector")
+            f"{path}: recording format version {_shown(version)} is newer than this inspector"
+            f" reads ({FORMAT_VERSION}); upgrade inspector")
     return version
 
 
@@ -291,8 +322,14 @@ def _is_number(value: Any) -> bool:
 
 
 def _number(value: Any) -> Optional[float]:
-    """A finite number as the file has it (an int stays an int: 20 Hz prints as 20)."""
-    return value if _is_number(value) and math.isfinite(value) else None
+    """A finite number as the file has it (an int stays an int: 20 Hz prints as 20), within
+    MAX_REAL of 0."""
+    return value if _is_number(value) and -MAX_REAL <= value <= MAX_REAL else None
+
+
+def _shown(value: Any) -> str:
+    """A number for a refusal: Python will not write an int of 4,300 digits or more."""
+    return repr(value) if not isinstance(value, int) or abs(value) < 10**20 else "too large"
 
 
 def _positive(value: Any) -> Optional[float]:
@@ -306,7 +343,8 @@ def _non_negative(value: Any) -> Optional[float]:
 
 
 def _int(value: Any) -> Optional[int]:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return (value if isinstance(value, int) and not isinstance(value, bool)
+            and INT64_MIN <= value <= INT64_MAX else None)
 
 
 def _count(value: Any) -> Optional[int]:

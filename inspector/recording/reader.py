@@ -1,7 +1,8 @@
 """`load()`: reads a recording into a `Recording` of pandas DataFrames, and raises
 `RecordingError`, and only that, for anything unreadable. The meta (meta.py), the small
 tables (columns.py's generic read) and the growing ones (tables.py, beside the background
-read of background.py and the thread blocks' decoding) each have a module of their own.
+read of background.py and the thread blocks' decoding) each have a module of their own;
+limits.py bounds what a file may make load() hold and checks the values it gives.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from inspector.errors import RecordingError
 from inspector.recording.background import Background
 from inspector.recording.columns import Irregular, column_kinds, read_frame
+from inspector.recording.limits import Limits, check_values, limits, stack_frames
 from inspector.recording.meta_json import meta_json, parse_meta
 from inspector.recording.model import Recording
 from inspector.recording.schema import (
@@ -38,14 +40,16 @@ from inspector.recording.tables import (
     thread_sample_rows,
     with_blocks,
 )
-from inspector.recording.untrusted import open_recording
+from inspector.recording.untrusted import file_bytes, open_recording
 
 __all__ = ["Recording", "load"]
 
 
 def load(path: str | os.PathLike[str]) -> Recording:
-    """Opens a recording. Raises RecordingError, and only that, for anything unreadable."""
+    """Opens a recording. Raises RecordingError, and only that, for anything unreadable,
+    and for a file that would make more rows than its size allows (limits.py)."""
     p = Path(path)
+    bounds = limits(file_bytes(p))
     try:
         db = open_recording(p)
     except OSError as e:
@@ -59,11 +63,11 @@ def load(path: str | os.PathLike[str]) -> Recording:
                                ("stacks", STACK_COLUMNS),
                                ("process_samples", PROCESS_SAMPLE_COLUMNS))})
     check.start()
-    blocks = BlockRead(p)
+    blocks = BlockRead(p, bounds.rows)
     blocks.start()
     try:
         try:
-            rec = _read(db, p, check, blocks)
+            rec = _read(db, p, check, blocks, bounds)
         except RecordingError as e:
             raise (check.verdict(p) or e) from None
         bad = check.verdict(p)
@@ -75,8 +79,8 @@ def load(path: str | os.PathLike[str]) -> Recording:
     return rec
 
 
-def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: BlockRead
-          ) -> Recording:
+def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: BlockRead,
+          bounds: Limits) -> Recording:
     raw_meta = meta_json(db, p)
     meta = parse_meta(raw_meta, p)
     processes = read_frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
@@ -121,6 +125,13 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
     # last: the blocks were decoded meanwhile
     process_samples = tables["process_samples"]
     thread_samples = with_blocks(tables["thread_samples"], blocks)
+    bounds.frames.check(p, stack_frames(tables["stacks"]), "stack frames over its spans")
+    for table, frame in (("processes", processes), ("threads", threads),
+                         ("process_samples", process_samples),
+                         ("thread_samples", thread_samples), ("stacks", tables["stacks"]),
+                         ("problems", problems), ("gil_samples", gil_samples),
+                         ("machine_samples", machine_samples)):
+        check_values(p, table, frame)
     if "duration_s" not in raw_meta:
         # A recorder killed mid-run never wrote its summary (nor `complete`): derive the length.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]

@@ -200,6 +200,13 @@ BLOCK_NULL = -2**63          # a NULL number
 BLOCK_MAX_ROWS = 65_536      # rows in one block, at most
 BLOCK_MAX_TEXTS = 65_535     # texts in one column's dictionary (a code is 1 + its index)
 
+# The largest magnitude of a number the file's meta or REAL columns hold: in seconds, what
+# int64 nanoseconds hold (292 years; 2262 as a unix time), the unit pprof and Perfetto write
+# times in, and datetime reads any unix time up to it; no CPU time, rate or count of cores
+# of a run comes near it. INTEGER columns and whole meta numbers hold int64s.
+MAX_REAL = 2**63 / 1e9
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
 # Columns added within format version 1: a file written before them lacks them, and reads
 # with them missing (NULL where a reader wants them). A reader requires only the others.
 ADDED_COLUMNS = frozenset({"futex_kind", "affinity_cores", "quota_cores", "usable_cores",

@@ -25,6 +25,7 @@ from inspector.recording.columns import (
     typed_columns,
 )
 from inspector.recording.decode import read_blocks
+from inspector.recording.limits import RowLimit, check_values, short_frames
 from inspector.recording.schema import (
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
@@ -121,15 +122,20 @@ def _time_order(t: np.ndarray) -> np.ndarray | None:
 def read_stacks(db: sqlite3.Connection, path: Path, typed: bool,
                  background: Background) -> pd.DataFrame:
     texts = read_frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
+    check_values(path, "stack_texts", texts)
     if not typed:
-        return read_frame(
-            db, path,
-            f"SELECT {', '.join('s.' + c for c in STACK_COLUMNS)}, t.text AS stack FROM stacks s"
-            " LEFT JOIN stack_texts t ON t.stack_id = s.stack_id ORDER BY s.t_s",
-            STACK_COLUMNS)
+        # Each span's text from the dictionary, not joined in by SQL: a join would make a
+        # string per span, and a file naming one long text in every span asks for its
+        # length times their number.
+        spans = read_frame(db, path, f"SELECT {', '.join(STACK_COLUMNS)} FROM stacks"
+                                     " ORDER BY t_s", STACK_COLUMNS)
+        spans["stack"] = short_frames(_stack_categorical(
+            spans["stack_id"].to_numpy(dtype=np.float64), texts))
+        return spans
     spans = table_columns(db, path, "stacks", background, STACK_COLUMNS)
     spans = {name: spans[name] for name in STACK_COLUMNS}  # as before: no others
-    spans["stack"] = _stack_categorical(np.asarray(spans["stack_id"], dtype=np.float64), texts)
+    spans["stack"] = short_frames(_stack_categorical(
+        np.asarray(spans["stack_id"], dtype=np.float64), texts))
     order = _time_order(np.asarray(spans["t_s"], dtype=np.float64))
     if order is None:
         return pd.DataFrame(spans, copy=False)
@@ -149,9 +155,10 @@ class BlockRead(threading.Thread):
     reads the other tables: inflating and numpy's work on whole columns let go of the GIL,
     so where a second core is free this costs little wall time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rows: RowLimit) -> None:
         super().__init__(name="inspector-load", daemon=True)
         self.path = path
+        self.rows = rows
         self.columns: dict[str, Any] | None = None   # None: the file has no thread_blocks
         self.error: BaseException | None = None
 
@@ -164,7 +171,7 @@ class BlockRead(threading.Thread):
             return
         try:
             if has_table(db, self.path, "thread_blocks"):
-                self.columns = read_blocks(db, self.path, untrusted.file_bytes(self.path))
+                self.columns = read_blocks(db, self.path, self.rows)
         except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
             self.error = e
         finally:

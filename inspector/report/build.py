@@ -6,6 +6,7 @@ report/ that touches files; plotly and pandas load when a page is built, not on 
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -79,7 +80,11 @@ def write_page(output: Path, title: str, rows: Sequence[ComparedRun],
 
 
 def _relative(target: Path, page: Path) -> str:
+    """A link from `page` to `target`, as a URL: each character of the path that a URL
+    reads as syntax percent-encoded, so a file named 'javascript:...' is no script to run
+    and one with '#' or '?' in its name is still found."""
     try:
-        return Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
+        relative = Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
     except ValueError:  # another drive (Windows): an absolute link still works
         return target.resolve().as_uri()
+    return urllib.parse.quote(relative, safe="/")

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
+from inspector.text.terminal import clean
+
 M = TypeVar("M")
 
 
 class TextRenderer(Generic[M]):
     """Renders one kind of model as text: `lines()` for the terminal's line-by-line output,
-    `render()` for the whole text, newline-terminated."""
+    `render()` for the whole text, newline-terminated, each line made safe for a terminal
+    (`clean`) whatever a sentence quotes from the recording."""
 
     def lines(self, model: M) -> list[str]:
         raise NotImplementedError
 
     def render(self, model: M) -> str:
-        return "\n".join(self.lines(model)) + "\n"
+        return "\n".join(map(clean, self.lines(model))) + "\n"

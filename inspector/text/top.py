@@ -46,4 +46,4 @@ def render(frame: Frame, verdict: str | None, sort: str = "cpu", tree: bool = Fa
                          f"{THREAD_STATES[t.state].word:<{STATE_WIDTH}}  "
                          f"{clean(t.syscall or '?'):<13} {indent}{branch} {clean(t.name)}"
                          f"{mark}{leaf}")
-    return [line[:width] for line in lines]
+    return [clean(line)[:width] for line in lines]

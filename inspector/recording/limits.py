@@ -1,0 +1,169 @@
+"""What load() lets a file make it hold and do: rows (thread samples out of compressed blocks,
+stack frames over all spans) in proportion to the file's size, up to a ceiling for any file
+(INSPECTOR_MAX_ROWS overrides all of them), frames of a bounded length, and only values the
+analysis can use: nothing NULL where the format says NOT NULL, no infinite number, integers
+that fit 64 bits. Beyond them is a RecordingError.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from inspector.errors import RecordingError
+from inspector.recording.columns import categorical, column_kinds
+from inspector.recording.schema import BLOCK_MAX_ROWS, INT64_MAX, INT64_MIN, MAX_REAL, SCHEMA
+
+MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"
+
+# Thread samples a file's blocks may decode to: a block's worth, plus this many per byte of
+# the file. Real recordings hold under 0.5 per byte of their blocks and 0.07-0.2 per byte of
+# the file (64 idle threads, the densest: 2-3 bytes a sample); rows that never change
+# deflate to ~17 a byte, and load() holds ~165 bytes a row at its peak (1 M rows: 164 MB
+# more), the report about 2.5 times that.
+ROWS_PER_FILE_BYTE = 1
+BASE_ROWS = BLOCK_MAX_ROWS
+# Stack frames over all spans (a span of 40 frames: 40), what the exports walk (a Perfetto
+# trace takes ~20 us and ~1 KB a frame where consecutive spans share none): a span costs a
+# file ~40 bytes and real recordings hold 0.01-0.1 frames a byte of file, while spans that
+# name one deep stack text over and over cost next to nothing to store. A thread deep in
+# recursion that changes its leaf at every sample may hold more (~20 a byte at 1,000
+# frames): INSPECTOR_MAX_ROWS reads it.
+FRAMES_PER_FILE_BYTE = 1
+BASE_FRAMES = 1 << 18
+# A frame longer than this is cut (and ends in MARK): real ones ('func (path:line)') stay
+# under ~300 characters, and a trace writes a frame's text once per span it opens in.
+MAX_FRAME_CHARS = 1024
+CUT_MARK = "..."
+# The most any file may make unless told: ~5.5 GB of thread samples held by load(), and the
+# frames of about ten host-hours. A synthetic host-hour of 64 threads (docs/scale.md) holds
+# 2.3 M thread samples and 24.5 M frames (0.135 a byte of its 182 MB).
+MAX_ROWS = 1 << 25
+MAX_FRAMES = 1 << 28
+
+
+@dataclass(frozen=True)
+class RowLimit:
+    """The most rows of one kind a file may make, and what says so."""
+
+    rows: int
+    why: str
+
+    def check(self, path: Path, count: int, what: str) -> None:
+        if count > self.rows:
+            raise RecordingError(
+                f"{path}: would make {count:,} {what}, more than {self.why} ({self.rows:,});"
+                f" set {MAX_ROWS_ENV}={count} to read it anyway")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one file may make load() hold."""
+
+    rows: RowLimit      # thread samples
+    frames: RowLimit    # stack frames over all spans
+
+
+def limits(file_bytes: int) -> Limits:
+    """What a file of `file_bytes` bytes may make; INSPECTOR_MAX_ROWS=N allows N of each."""
+    override = os.environ.get(MAX_ROWS_ENV, "").strip()
+    if override:
+        try:
+            n = int(override)
+        except ValueError:
+            n = -1
+        if n < 0:
+            raise RecordingError(f"{MAX_ROWS_ENV}={override!r}: give a whole number of rows")
+        return Limits(RowLimit(n, MAX_ROWS_ENV), RowLimit(n, MAX_ROWS_ENV))
+    return Limits(_scaled(BASE_ROWS + ROWS_PER_FILE_BYTE * file_bytes, MAX_ROWS, file_bytes),
+                  _scaled(BASE_FRAMES + FRAMES_PER_FILE_BYTE * file_bytes, MAX_FRAMES,
+                          file_bytes))
+
+
+def _scaled(rows: int, ceiling: int, file_bytes: int) -> RowLimit:
+    if rows > ceiling:
+        return RowLimit(ceiling, "inspector reads of any file")
+    return RowLimit(rows, f"a file of {file_bytes:,} bytes holds")
+
+
+def stack_frames(stacks: pd.DataFrame) -> int:
+    """Frames over all spans: each span's stack text counted once per span."""
+    if stacks.empty or "stack" not in stacks.columns:
+        return 0
+    texts = pd.Categorical(stacks["stack"])
+    depth = np.fromiter((t.count(";") + 1 if isinstance(t, str) and t else 0
+                         for t in texts.categories), dtype=np.int64,
+                        count=len(texts.categories))
+    codes = texts.codes
+    spans = np.bincount(codes[codes >= 0], minlength=len(depth))
+    return int(spans @ depth)
+
+
+def short_frames(stacks: pd.Categorical) -> pd.Categorical:
+    """The stack texts with every frame longer than MAX_FRAME_CHARS cut to it: each text
+    is looked at once, whatever number of spans names it."""
+    texts = list(stacks.categories)
+    cut = [_cut(t) if len(t) > MAX_FRAME_CHARS else t for t in texts]
+    if cut == texts:
+        return stacks
+    codes, uniques = pd.factorize(np.asarray(cut, dtype=object))  # cut texts may coincide
+    remap = np.append(codes, -1).astype(np.int32)  # code -1 (no text) stays -1
+    return categorical(remap[stacks.codes], uniques)
+
+
+def _cut(text: str) -> str:
+    return ";".join(f if len(f) <= MAX_FRAME_CHARS
+                    else f[:MAX_FRAME_CHARS - len(CUT_MARK)] + CUT_MARK
+                    for f in text.split(";"))
+
+
+@functools.lru_cache(maxsize=1)
+def not_null_columns() -> Mapping[str, frozenset[str]]:
+    """Table -> the columns SCHEMA declares NOT NULL (without a default the reader applies)
+    or a primary key: the keys the analysis joins and groups by. Every writer has kept them
+    so since format version 1."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        tables = [row[0] for row in
+                  db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: frozenset(
+                    name for _cid, name, _type, notnull, default, pk
+                    in db.execute(f"PRAGMA table_info({table})")
+                    if (notnull and default is None) or pk)
+                for table in tables}
+    finally:
+        db.close()
+
+
+def check_values(path: Path, table: str, frame: pd.DataFrame) -> None:
+    """Refuses a NULL in a NOT NULL column of `table`, and a number beyond what its column
+    may hold (schema.py: MAX_REAL, int64): a NaN key drops rows out of every join and group,
+    an infinite or huge time or counter makes sums, differences and axes infinite and
+    overflows the exports' integer nanoseconds, and 1e300 in a pid is no pid (SQLite keeps
+    a REAL where an INTEGER belongs)."""
+    for name in sorted(not_null_columns().get(table, frozenset()) & set(frame.columns)):
+        if frame[name].isna().any():
+            raise RecordingError(f"{path}: corrupt recording (NULL in {table}.{name})")
+    kinds = column_kinds()
+    for name in frame.columns:
+        dtype, kind = frame[name].dtype, kinds.get(name)
+        whole = kind == "integer"
+        if kind not in ("real", "integer") or dtype.kind not in "fiu" or (
+                whole and dtype.kind in "iu"):
+            continue  # text; integers as int64 holds them; what load() worked out itself
+        values = frame[name].to_numpy(dtype=np.float64)
+        low, high = (INT64_MIN, INT64_MAX) if whole else (-MAX_REAL, MAX_REAL)
+        with np.errstate(invalid="ignore"):
+            beyond = (values < low) | (values > high) | np.isinf(values)
+        if beyond.any():
+            raise RecordingError(f"{path}: corrupt recording ({table}.{name} holds"
+                                 f" {values[beyond][0]:.3g}, beyond"
+                                 f" {'64-bit integers' if whole else f'{MAX_REAL:.3g}'})")
