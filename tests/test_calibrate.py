@@ -45,6 +45,22 @@ GIL_COST_MIN = -0.05
 class Calibrated:
     calibration: Calibration
     child_cpu_s: float  # the calibrating child's CPU and its workers', from wait4's rusage
+    # what the child spent outside calibrate(): a fork of the big pytest process faults its
+    # pages in (5-15 ms under load), then the setup and the JSON written back
+    outside_cpu_s: float
+
+    @property
+    def calibrate_cpu_s(self) -> float:
+        """The CPU calibrate() took, its workers' included, by the child's own rusage."""
+        return self.child_cpu_s - self.outside_cpu_s
+
+
+def _process_cpu_s() -> float:
+    """This process's CPU, all its threads, and that of the children it has waited for."""
+    import resource
+    me, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,
+                                                     resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrated:
@@ -57,7 +73,11 @@ def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrate
             os.close(r)
             if setup is not None:
                 setup()
-            os.write(w, json.dumps(calibrate(**kwargs).to_dict()).encode())  # type: ignore[arg-type]
+            before = _process_cpu_s()  # since the fork: its faults and the setup
+            calibration = calibrate(**kwargs)  # type: ignore[arg-type]
+            after = _process_cpu_s()
+            os.write(w, json.dumps(calibration.to_dict()).encode())
+            os.write(w, b"\n" + json.dumps(before + _process_cpu_s() - after).encode())
             status = 0
         except BaseException:
             traceback.print_exc()
@@ -70,8 +90,9 @@ def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrate
     os.close(r)
     _, status, usage = os.wait4(pid, 0)
     assert status == 0, "the calibrating child failed (its traceback is above)"
-    return Calibrated(Calibration.from_dict(json.loads(b"".join(chunks))),
-                      usage.ru_utime + usage.ru_stime)
+    head, outside = b"".join(chunks).split(b"\n")
+    return Calibrated(Calibration.from_dict(json.loads(head)),
+                      usage.ru_utime + usage.ru_stime, json.loads(outside))
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +107,17 @@ def one_and_two_cores() -> tuple[Calibrated, Calibrated]:
             lambda: (_in_a_child(for_the_recording(1), usable_cores=2),
                      _in_a_child(for_the_recording(2), usable_cores=2)))
         p, f = pinned.calibration, free.calibration
-        if f.process_speedup > p.process_speedup * (1 + FREE_OVER_PINNED):
+        one_core = p.process_speedup < ONE_CORE_SPEEDUP_MAX
+        if one_core and f.process_speedup > p.process_speedup * (1 + FREE_OVER_PINNED):
             return pinned, free
         seen.append(f"{f.process_speedup:.2f}x against {p.process_speedup:.2f}x with "
                     f"{load:.0%} of the CPU taken by others and a slice "
                     f"{f.process_cpu_inflation:.2f}x as dear together")
-        if load <= FREE_CORES_MAX_FOREIGN_LOAD and f.process_cpu_inflation <= SHARED_CORE_DEARER:
+        # A pinned pair faster than one core: the host changed the vCPU's pace between the
+        # slice alone and the pair (2 paces seen here, 9 and 16 M iterations/s), as likely
+        # as not to happen again; the next try measures afresh.
+        if (one_core and load <= FREE_CORES_MAX_FOREIGN_LOAD
+                and f.process_cpu_inflation <= SHARED_CORE_DEARER):
             return pinned, free  # the cores were free: the tests judge what was measured
     pytest.fail("two processes on two cores never had two free cores: " + "; ".join(seen))
 
@@ -115,15 +141,15 @@ def test_two_processes_on_two_cores_get_more_than_on_one(
 def test_a_calibration_stays_within_its_cpu_budget(
         one_and_two_cores: tuple[Calibrated, Calibrated]) -> None:
     for c in one_and_two_cores:
-        assert c.child_cpu_s <= c.calibration.budget_cpu_s, c
-        # what it says it used is what the child used, less the child's own few ms
-        assert c.calibration.cpu_s <= c.child_cpu_s
-        assert c.calibration.cpu_s >= c.child_cpu_s - 0.02, c
+        assert c.calibrate_cpu_s <= c.calibration.budget_cpu_s, c
+        # what it says it used is what the child's rusage says calibrate() took, less the few
+        # ms of its other threads (the thread starts it times), which its own count leaves out
+        assert c.calibrate_cpu_s - 0.01 <= c.calibration.cpu_s <= c.calibrate_cpu_s + 0.001, c
 
 
 def test_a_budget_too_small_for_a_spawned_start_leaves_it_out_and_stays_within() -> None:
     small = _in_a_child(None, usable_cores=2, budget_cpu_s=0.1)
-    assert small.child_cpu_s <= 0.1, small
+    assert small.calibrate_cpu_s <= 0.1, small
     assert small.calibration.rounds >= 1 and small.calibration.worker_start_spawn_s is None
     assert small.calibration.worker_start_fork_s is not None
 
