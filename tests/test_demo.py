@@ -63,9 +63,12 @@ def test_demo_records_every_job_and_variant_and_writes_its_files(demo) -> None:
     repeat = demo["plan"]["repeat"]
     assert repeat == 3                                   # --quick's default
     for r in demo["rows"]:
-        assert r["runs"] == repeat and len(r["recordings"]) == repeat
+        # every run timed; each job's sequential run recorded every round (the predictions
+        # stand on them), every other variant once (its verdict and report)
+        assert r["runs"] == repeat
+        recorded = repeat if r["variant"] == "sequential" else 1
         assert [Path(p).name for p in r["recordings"]] == [
-            f"{r['job']}-{r['variant']}-{n}.sqlite" for n in range(1, repeat + 1)]
+            f"{r['job']}-{r['variant']}-{n}.sqlite" for n in range(1, recorded + 1)]
         for p in r["recordings"]:
             assert Path(p).stat().st_size > 0
         # the median run stands for the row: its report is written, the others' are not
@@ -83,13 +86,21 @@ def test_demo_records_every_job_and_variant_and_writes_its_files(demo) -> None:
 
 
 def test_runs_are_interleaved_across_variants(demo) -> None:
-    """A B C D ... A B C D ...: the recordings' own start times, not the demo's word."""
-    runs = []
-    for r in demo["rows"]:
-        for p in r["recordings"]:
-            runs.append((inspector.load(p).meta.start_time_unix, r["job"], r["variant"]))
-    order = [(job, v) for _, job, v in sorted(runs)]
+    """A B C D ... A B C D ...: the timed runs in the order they started, and each recording
+    (its own start time, not the demo's word) made in its round, just before the run it
+    stands for, never while one was being timed."""
+    timed = sorted(demo["timed_runs"], key=lambda t: t["started_unix"])
+    order = [(t["job"], t["variant"]) for t in timed]
     assert order == [(job, v) for job in JOBS for v in VARIANTS] * demo["plan"]["repeat"]
+    for i, t in enumerate(timed):
+        if not t["recorded"]:
+            continue
+        meta = inspector.load(t["stands_for"]).meta
+        assert meta.start_time_unix is not None
+        assert meta.start_time_unix + meta.duration_s <= t["started_unix"]
+        if i:
+            earlier = timed[i - 1]
+            assert meta.start_time_unix >= earlier["started_unix"] + earlier["wall_s"]
 
 
 def test_each_row_states_its_median_and_range(demo) -> None:

@@ -1,8 +1,9 @@
-"""`inspector demo [-o DIR] [--quick] [--repeat N] [--json]`: record the bundled reference jobs
+"""`inspector demo [-o DIR] [--quick] [--repeat N] [--json]`: run the bundled reference jobs
 (CPU-bound and I/O-bound, each sequential, threading, multiprocessing and asyncio) on this
-machine several times, interleaved, and put them side by side: a terminal table and one
-comparison page with each variant's median and spread, every run's recording beside it and
-the median run's report.
+machine several times, interleaved and unrecorded (recording costs differ by model), record
+each job's sequential run every round (the predictions stand on those) and every other
+variant once (its verdict), and put them side by side: a terminal table and one comparison
+page with each variant's median and spread, its recording and report beside it.
 """
 
 from __future__ import annotations
@@ -120,10 +121,13 @@ def run(args: argparse.Namespace) -> int:
         f"({plan.seconds_per_number * 1000:.1f} ms each here), I/O job {plan.io_size} URLs "
         f"answered after {plan.io_delay_s} s; {plan.repeat} runs of each, interleaved; "
         f"writing to {directory}")
-    done = record_jobs(plan, directory, say)
-    recordings = {path: load(path) for runs in done for path, _ in runs}
-    groups = [[replace(facts(recordings[path], io_concurrency=plan.io_workers),
-                       foreign_load=load_share) for path, load_share in runs]
+    done = run_jobs(plan, directory, say)
+    recordings = {path: load(path) for runs in done for path in {r.path for r in runs}}
+    recorded = {path: facts(rec, io_concurrency=plan.io_workers)
+                for path, rec in recordings.items()}
+    groups = [[replace(recorded[r.path], wall_s=r.wall_s, cpu_s=r.cpu_s,
+                       cpu_percent=100.0 * r.cpu_s / r.wall_s if r.wall_s > 0 else 0.0,
+                       foreign_load=r.foreign_load, exit_code=0) for r in runs]
               for runs in done]
     rows = compare(groups, by_job_baselines(groups))
     for r in rows:
@@ -147,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
               "takeaways": said,
               "capacity_changed": capacity.changed if capacity is not None else None,
               "capacity_iterations_per_s": (list(capacity.capacities)
-                                            if capacity is not None else [])}
+                                            if capacity is not None else []),
+              "timed_runs": [{"job": job, "variant": variant, "started_unix": r.started_unix,
+                              "wall_s": round(r.wall_s, 3), "stands_for": str(r.path),
+                              "recorded": r.recorded}
+                             for (job, variant), runs in zip(_order(), done) for r in runs]}
     from inspector.files import write_atomically
 
     write_atomically(directory / "demo.json", (json.dumps(result, indent=2) + "\n").encode(),
@@ -192,28 +200,77 @@ def job_command(job: str, variant: str, plan: DemoPlan, url: str | None) -> list
                       "--url", str(url)]
 
 
-def record_jobs(plan: DemoPlan, directory: Path, say: Any
-                ) -> list[list[tuple[Path, float]]]:
-    """Records every job and variant `plan.repeat` times, one clean `inspector record` run
-    each, interleaved (all eight, then all eight again) so that a change in the machine's load
-    falls on every variant alike. Returns per variant its runs: the recording and the share
-    of the machine's CPU others used meanwhile. The I/O job's server runs here, in the demo's
-    process, outside every recorded process tree."""
-    from inspector.jobs.server import DelayServer
-    from inspector.machine_load import CpuMark
+@dataclass(frozen=True)
+class TimedRun:
+    """One unrecorded run: its wall and CPU time (its whole process tree), the share of the
+    machine others used meanwhile, and the recording that stands for it (its verdict)."""
 
-    order = [(job, variant) for job in JOBS for variant in VARIANTS]
-    done: dict[tuple[str, str], list[tuple[Path, float]]] = {key: [] for key in order}
+    path: Path
+    started_unix: float
+    wall_s: float
+    cpu_s: float
+    foreign_load: float
+    recorded: bool               # `path` was recorded in the same round, just before
+
+
+def run_jobs(plan: DemoPlan, directory: Path, say: Any) -> list[list[TimedRun]]:
+    """Runs every job and variant `plan.repeat` times unrecorded, interleaved (all eight,
+    then all eight again) so that a change in the machine's load falls on every variant
+    alike; in each round first records each job's sequential variant (the baseline whose
+    recordings predict the others), and records every other variant once, in the first
+    round. A recorded run is never timed: recording costs differ by model (py-spy runs one
+    sampler per Python process: seventeen for the I/O job's processes). Returns per variant
+    its timed runs. The I/O job's server runs here, in the demo's process, outside every
+    recorded process tree."""
+    from inspector.jobs.server import DelayServer
+
+    order = _order()
+    done: dict[tuple[str, str], list[TimedRun]] = {key: [] for key in order}
     warned: set[str] = set()
     with DelayServer(plan.io_delay_s) as server:
         for n in range(1, plan.repeat + 1):
             for job, variant in order:
-                path = directory / f"{job}-{variant}-{n}.sqlite"
                 command = job_command(job, variant, plan, server.url if job == "io" else None)
-                mark = CpuMark.now()
-                _record(command, path, f"{job} {variant} ({n}/{plan.repeat})", say, warned)
-                done[(job, variant)].append((path, mark.foreign_share()))
+                name = f"{job} {variant} ({n}/{plan.repeat})"
+                stands_for = directory / f"{job}-{variant}-1.sqlite"
+                recorded = variant == "sequential" or n == 1
+                if recorded:
+                    stands_for = directory / f"{job}-{variant}-{n}.sqlite"
+                    _record(command, stands_for, name, say, warned)
+                done[(job, variant)].append(_timed(command, stands_for, recorded, name, say))
     return [done[key] for key in order]
+
+
+def _order() -> list[tuple[str, str]]:
+    return [(job, variant) for job in JOBS for variant in VARIANTS]
+
+
+def _timed(command: list[str], stands_for: Path, recorded: bool, name: str, say: Any
+           ) -> TimedRun:
+    """Runs `command` unrecorded and times it: wall by the clock around the whole process,
+    CPU by what its tree used (the children's rusage), others' load from /proc/stat."""
+    import resource
+
+    from inspector.machine_load import CpuMark
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    mark = CpuMark.now()
+    started_unix, started = time.time(), time.perf_counter()
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"demo: {name} did not finish in {RUN_TIMEOUT_S} s") from None
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode in (130, -2):
+        raise KeyboardInterrupt
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or "").splitlines() if ln.strip()]
+        raise DemoError(f"demo: {name} failed (exit status {proc.returncode}): "
+                        f"{lines[-1] if lines else 'no message'}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    say(f"  {name:<26} ran in {wall:5.2f} s")
+    return TimedRun(stands_for, started_unix, wall, cpu, mark.foreign_share(wall), recorded)
 
 
 def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str]) -> None:

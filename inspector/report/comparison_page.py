@@ -104,7 +104,10 @@ def build_page(page: PageInput) -> str:
                    f"{content}</section>"
                    for n, (key, title, content) in enumerate(sections, start=1))
     runs = sum(len(r.runs) for r in page.rows)
-    sub = (f"{len(page.rows)} rows from {runs} recordings · {page.cpu_count} CPU cores · made "
+    recorded = len({run.path for r in page.rows for run in r.runs})
+    made = (f"{runs} recordings" if recorded == runs
+            else f"{runs} timed runs and {recorded} recordings")
+    sub = (f"{len(page.rows)} rows from {made} · {page.cpu_count} CPU cores · made "
            f"{datetime.date.today().isoformat()}")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

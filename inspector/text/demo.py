@@ -3,6 +3,7 @@ only where the diagnosis of that very run supports them."""
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -68,8 +69,11 @@ def _vs(r: ComparedRun) -> str:
 
 def capacity_sentence(change: MachineChange) -> str:
     """Why a demo's figures are flagged: the machine changed under it."""
-    low, high = min(change.capacities), max(change.capacities)
+    third = max(1, len(change.capacities) // 3)
+    first = statistics.median(change.capacities[:third])
+    last = statistics.median(change.capacities[-third:])
     return (f"the machine's capacity changed during the demo: what its cores did together "
-            f"ranged {low / 1e6:.1f}-{high / 1e6:.1f} M iterations/s over its calibrations "
-            f"(more than {CAPACITY_CHANGE_SHARE:.0%} apart), so measured and predicted speed-ups "
-            "stood on different machines; re-run it when the machine is steadier")
+            f"went from {first / 1e6:.1f} to {last / 1e6:.1f} M iterations/s (medians of its "
+            f"first and last calibrations, more than {CAPACITY_CHANGE_SHARE:.0%} apart), so "
+            "measured and predicted speed-ups stood on different machines; re-run it when the "
+            "machine is steadier")

@@ -174,7 +174,9 @@ def compared_data(row: ComparedRun) -> dict[str, Any]:
         "predicted_high": rounded(row.predicted_high),
         "predicted_basis": (basis_text(row.predicted_basis)
                             if row.predicted_basis is not None else None),
-        "recordings": [str(r.path) for r in row.runs],
+        # each recording once: the demo times runs it does not record, each standing for
+        # its variant's recording
+        "recordings": list(dict.fromkeys(str(r.path) for r in row.runs)),
         "exit_codes": [r.exit_code for r in row.runs],
         "foreign_load_runs": [rounded(r.foreign_load) for r in row.runs],
         "busy_runs": row.busy_runs,
