@@ -14,7 +14,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import signal
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.machine_load import BUSY_SHARE, CpuMark
+from inspector.record.pyspy import find_py_spy
 
 HERE = Path(__file__).resolve().parent
 TARGETS = HERE / "targets"
@@ -42,7 +42,7 @@ GOAL_CPU_POINTS = 5.0  # recorded mean cpu_percent of a thread vs what it really
 # inspector's defaults, which every comparison uses too.
 INTERVAL_S = 0.1
 RATE_HZ = 100
-# The flags inspector gives py-spy (inspector/record/stacks.py), minus its 1-s chunking.
+# The flags inspector gives py-spy (inspector/record/runs.py), minus its runs' chunking.
 PY_SPY_FLAGS = ("--subprocesses", "--threads", "--idle")
 COMMAND_TIMEOUT_S = 300  # no single benchmark command runs anywhere near this long
 # A run during which other processes used more than this share of the machine's CPU (/proc/stat
@@ -154,11 +154,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
-
-
-def find_py_spy() -> str | None:
-    here = Path(sys.executable).parent / "py-spy"
-    return str(here) if here.is_file() else shutil.which("py-spy")
 
 
 def inspector_record(out: Path, *extra: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from inspector.text.trial import TRIAL_TEXT, check_sentence
 from inspector.trial.launch import python_flag_refusal
 from inspector.trial.outcome import PREDICTION_TOLERANCE, Predicted, Timing, TrialResult
 from inspector.trial.runner import first_difference
@@ -214,8 +215,8 @@ def test_the_check_reads_the_measured_speedup_against_the_prediction(tmp_path: P
     assert (round(inside.speedup, 2), inside.check.verdict) == (1.75, "in_range")
     assert (round(inside.speedup_low, 2), round(inside.speedup_high, 2)) == (1.54, 2.0)
     near = result((2.0,), (1.5,), p)  # 1.33x: 26% below 1.8x
-    assert near.check.verdict == "near" and "26% below" in near.check.sentence
+    assert near.check.verdict == "near" and "26% below" in check_sentence(near.check)
     missed = result((2.0,), (2.0,), p)  # 1.0x: 44% below
-    assert missed.check.verdict == "missed" and "44% below" in missed.check.sentence
-    assert "1.00x measured" in missed.lines()[-1]
+    assert missed.check.verdict == "missed" and "44% below" in check_sentence(missed.check)
+    assert "1.00x measured" in TRIAL_TEXT.lines(missed)[-1]
     assert result((2.0,), (1.0,), None).check.verdict == "no_prediction"

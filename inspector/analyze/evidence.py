@@ -268,6 +268,7 @@ class WaitsOverlapped(Fact):
     io_s: float                  # the waits as if made one after another
     at_once: int
     event_loop: bool
+    serial_s: float = 0.0        # the CPU between the waits that stays on one core (a GIL's)
 
 
 @dataclass(frozen=True)

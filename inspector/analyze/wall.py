@@ -53,6 +53,9 @@ class WallTime:
     runnable_mean: float = 1.0
     wanting_processes_mean: float = 1.0
     io_waits_mean: float = 1.0  # I/O waits in flight at once, over the waiting-on-I/O moments
+    # CPU the tree used in the moments it waited on I/O: making each request and reading its
+    # answer. Overlapping the waits does not overlap this work on one GIL.
+    io_cpu_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 3) for k, v in asdict(self).items()}
@@ -175,6 +178,8 @@ def wall_time(iv: pd.DataFrame) -> WallTime:
             iv["wanting_processes"].to_numpy(dtype="float64")[computing], weight),
         io_waits_mean=_weighted(iv["io"].to_numpy(dtype="float64")[label == IO],
                                 dt[label == IO]),
+        io_cpu_s=(float((iv["cpu"].to_numpy(dtype="float64")[label == IO]
+                         * dt[label == IO]).sum()) if "cpu" in iv.columns else 0.0),
     )
 
 

@@ -21,3 +21,14 @@ def add_io_concurrency(p: argparse.ArgumentParser) -> None:
                    help="I/O waits the predictions overlap for threads and asyncio (default: "
                         "the program's own where it overlapped its waits, else "
                         "concurrent.futures' default pool size, said as assumed)")
+
+
+def add_command(p: argparse.ArgumentParser) -> None:
+    """The program to run, everything after `--`."""
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+
+
+def command_of(args: argparse.Namespace) -> list[str]:
+    """The program add_command took, without its leading `--` (argparse keeps it)."""
+    command = list(args.command)
+    return command[1:] if command and command[0] == "--" else command

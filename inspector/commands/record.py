@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from inspector.commands.options import add_command, command_of
 from inspector.errors import UsageError
 from inspector.recording.schema import DEFAULT_LINGER_S
 from inspector.text.terminal import clean
@@ -70,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "finish and name them (they are left running)")
     p.add_argument("--report", action="store_true",
                    help="write the HTML report beside the recording when done")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    add_command(p)
     p.set_defaults(func=run)
 
 
@@ -102,9 +103,7 @@ def _name_for(command: list[str]) -> str:
 def run(args: argparse.Namespace) -> int:
     from inspector.record import RecordOptions, attach, record_command
 
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command_of(args)
     _check_settings(args)
     if args.dask is not None:
         return _record_dask(args, command)

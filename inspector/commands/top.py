@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from inspector.commands.options import add_command, command_of
 from inspector.errors import UsageError
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="look for one delay, print one frame as text and exit (for scripts)")
     p.add_argument("--no-stacks", action="store_true",
                    help="do not sample Python stacks (no function names per thread)")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    add_command(p)
     p.set_defaults(func=run)
 
 
@@ -65,9 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from inspector.live.session import LiveSession
     from inspector.text.terminal import clean
 
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command_of(args)
     if (args.pid is None) == (not command):
         raise UsageError("top: give either --pid PID or a COMMAND after --")
     if not 0.1 <= args.delay <= 60:

@@ -5,12 +5,12 @@ concurrency model swapped in, and measure the speed-up against the prediction
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
 from pathlib import Path
 
+from inspector.commands.options import add_command, command_of
 from inspector.commands.record import DEFAULT_DIR
 from inspector.errors import UsageError
 
@@ -40,17 +40,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="hide matches of REGEX in the standard output before comparing the "
                         "runs' (timings, ids); repeatable")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    add_command(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from inspector.text.trial import NOTHING_JSON, TRIAL_JSON, TRIAL_TEXT, nothing_to_try_sentence
     from inspector.trial import DEFAULT_REPEAT, NothingToTry, TrialPlan, run_trial
     from inspector.trial.runner import prepare, publish
 
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = command_of(args)
     if not command:
         raise UsageError("try: give a COMMAND after --")
     repeat = DEFAULT_REPEAT if args.repeat is None else args.repeat
@@ -70,16 +69,11 @@ def run(args: argparse.Namespace) -> int:
     result = run_trial(plan, _say)
     if isinstance(result, NothingToTry):
         if args.json:
-            print(json.dumps({"advice": result.advice, "model": None,
-                              "recordings": {"original": str(result.recording)},
-                              "sentence": result.sentence()}, indent=2))
-        print(f"inspector: {result.sentence()}", file=sys.stderr)
+            sys.stdout.write(NOTHING_JSON.render(result))
+        print(f"inspector: {nothing_to_try_sentence(result)}", file=sys.stderr)
         return 0
     result = publish(result, directory)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    else:
-        print("\n".join(result.lines()))
+    sys.stdout.write((TRIAL_JSON if args.json else TRIAL_TEXT).render(result))
     _say(f"inspector try: recordings {result.recordings[0]} and {result.recordings[1]}; "
          f"comparison page {result.page}")
     return 0

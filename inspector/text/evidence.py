@@ -396,7 +396,9 @@ def _(f: ev.ComputingOnOneCore) -> str:
 @say.register
 def _(f: ev.WaitsOverlapped) -> str:
     how = " with non-blocking calls" if f.event_loop else ""
-    return f"{f.io_s:.1f} s of I/O waits overlapped {f.at_once} at a time{how}"
+    serial = (f", the {f.serial_s:.2f} s of CPU between them one at a time"
+              if f.serial_s >= 0.005 else "")
+    return f"{f.io_s:.1f} s of I/O waits overlapped {f.at_once} at a time{how}{serial}"
 
 
 @say.register
@@ -418,8 +420,8 @@ def _(f: ev.QueuedOnOneLock) -> str:
 @say.register
 def _(f: ev.WorkersStart) -> str:
     how = "spawn or forkserver" if f.spawns else "fork"
-    return (f"{f.mid_s:.2f} s to start {f.workers} processes ({f.each_s * 1e3:.0f} ms each by "
-            f"{how}; up to {f.worst_s:.2f} s one after another)")
+    return (f"{f.mid_s:.2f} s to start {f.workers} processes one after another "
+            f"({f.each_s * 1e3:.0f} ms each by {how}; up to {f.worst_s:.2f} s)")
 
 
 @say.register

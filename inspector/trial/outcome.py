@@ -1,7 +1,7 @@
 """What `inspector try` found: the wall times of the interleaved unrecorded runs, the measured
 speed-up and its range beside the predicted one, and the check issue 22 sets (within the
-predicted range, within 30% of the predicted speed-up, or a miss). Numbers in, sentences and
-JSON out: no processes, no files.
+predicted range, within 30% of the predicted speed-up, or a miss). Numbers in, facts out (the
+words are inspector/text/trial.py's): no processes, no files.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from inspector.machine_load import BUSY_SHARE
 
@@ -29,13 +29,6 @@ class Swap:
     was: str
     now: str
     workers: int | None
-
-    def sentence(self) -> str:
-        workers = f", {self.workers} workers" if self.workers else ""
-        return f"{self.was} -> {self.now} at {self.site}{workers}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"site": self.site, "from": self.was, "to": self.now, "workers": self.workers}
 
 
 @dataclass(frozen=True)
@@ -61,19 +54,6 @@ class Timing:
     def busy_runs(self) -> int:
         return sum(load > BUSY_SHARE for load in self.loads)
 
-    def text(self) -> str:
-        """'2.41 s (2.38-2.45), 3 runs'."""
-        spread = f" ({self.min_s:.2f}-{self.max_s:.2f})" if len(self.runs_s) > 1 else ""
-        busy = f", {self.busy_runs} busy" if self.busy_runs else ""
-        runs = "1 run" if len(self.runs_s) == 1 else f"{len(self.runs_s)} runs"
-        return f"{self.median_s:.2f} s{spread}, {runs}{busy}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"median_s": round(self.median_s, 3), "min_s": round(self.min_s, 3),
-                "max_s": round(self.max_s, 3), "runs_s": [round(t, 3) for t in self.runs_s],
-                "foreign_load": [round(x, 3) for x in self.loads],
-                "busy_runs": self.busy_runs}
-
 
 @dataclass(frozen=True)
 class Predicted:
@@ -85,15 +65,13 @@ class Predicted:
     high: float
     basis: tuple[Fact, ...]
 
-    def text(self) -> str:
-        return f"{self.speedup:.2f}x ({self.low:.2f}-{self.high:.2f})"
-
 
 @dataclass(frozen=True)
 class Check:
     verdict: str     # "in_range", "near", "missed" or "no_prediction"
     off_by: float | None  # measured / predicted - 1
-    sentence: str
+    no_prediction: str | None = None  # why there was none to check
+    tolerance: float = PREDICTION_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -128,68 +106,20 @@ class TrialResult:
     def check(self) -> Check:
         p = self.predicted
         if p is None:
-            return Check("no_prediction", None,
-                         f"no prediction to check ({self.no_prediction or 'none made'})")
+            return Check("no_prediction", None, self.no_prediction or "none made")
         off = self.speedup / p.speedup - 1 if p.speedup > 0 else float("inf")
         if p.low <= self.speedup <= p.high:
-            return Check("in_range", off, "within the predicted range")
-        if abs(off) <= PREDICTION_TOLERANCE:
-            return Check("near", off, f"outside the predicted range, {abs(off):.0%} "
-                         f"{'above' if off > 0 else 'below'} the predicted speed-up "
-                         f"(within {PREDICTION_TOLERANCE:.0%})")
-        return Check("missed", off, f"missed the prediction: {abs(off):.0%} "
-                     f"{'above' if off > 0 else 'below'} the predicted speed-up (more than "
-                     f"{PREDICTION_TOLERANCE:.0%})")
+            return Check("in_range", off)
+        return Check("near" if abs(off) <= PREDICTION_TOLERANCE else "missed", off)
 
-    def measured_text(self) -> str:
-        if self.speedup_low == self.speedup_high:  # one run each: no spread measured
-            return f"{self.speedup:.2f}x"
-        return f"{self.speedup:.2f}x ({self.speedup_low:.2f}-{self.speedup_high:.2f})"
+    @property
+    def busy_runs(self) -> int:
+        return self.original.busy_runs + self.swapped.busy_runs
 
-    def lines(self) -> list[str]:
-        """The terminal text: what was swapped, both sides' times, and the check."""
-        out = [f"swapped: {s.sentence()}" for s in self.swaps]
-        out += [f"left alone: {pool}" for pool in self.left]
-        out.append(f"original: {self.original.text()}")
-        out.append(f"swapped:  {self.swapped.text()}")
-        predicted = (f"predicted {self.predicted.text()}" if self.predicted is not None
-                     else "no prediction")
-        out.append(f"speed-up: {self.measured_text()} measured, {predicted} for {self.model}: "
-                   f"{self.check.sentence}")
-        busy = self.original.busy_runs + self.swapped.busy_runs
-        if busy:
-            runs = len(self.original.runs_s) + len(self.swapped.runs_s)
-            out.append(f"{busy} of {runs} runs were busy: other programs used more than "
-                       f"{BUSY_SHARE:.0%} of the machine's CPU during them")
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        check = self.check
-        p = self.predicted
-        return {
-            "command": list(self.command), "advice": self.advice, "model": self.model,
-            "swaps": [s.to_dict() for s in self.swaps], "left_alone": list(self.left),
-            "original": self.original.to_dict(), "swapped": self.swapped.to_dict(),
-            "measured": {"speedup": round(self.speedup, 3),
-                         "low": round(self.speedup_low, 3),
-                         "high": round(self.speedup_high, 3)},
-            "predicted": ({"speedup": round(p.speedup, 3), "low": round(p.low, 3),
-                           "high": round(p.high, 3), "basis": _basis(p)} if p is not None
-                          else {"speedup": None, "reason": self.no_prediction}),
-            "check": {"verdict": check.verdict,
-                      "off_by": None if check.off_by is None else round(check.off_by, 3),
-                      "tolerance": PREDICTION_TOLERANCE, "sentence": check.sentence},
-            "recordings": {"original": str(self.recordings[0]),
-                           "swapped": str(self.recordings[1])},
-            "page": str(self.page) if self.page is not None else None,
-        }
+    @property
+    def runs(self) -> int:
+        return len(self.original.runs_s) + len(self.swapped.runs_s)
 
 
 def _ratio(base_s: float, this_s: float) -> float:
     return base_s / this_s if this_s > 0 else 0.0
-
-
-def _basis(p: Predicted) -> str:
-    from inspector.text.evidence import basis_text  # the text layer needs pandas: when used
-
-    return basis_text(p.basis)

@@ -6,7 +6,6 @@ refusals, the exit status, the standard output); record one swapped run for the 
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from collections.abc import Callable, Sequence
@@ -14,8 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from inspector.analyze.vocabulary import advice_of
 from inspector.errors import TrialError, TrialRefused
+from inspector.text.trial import TRIAL_JSON, TRIAL_TEXT, predicted_text, swap_sentence
 from inspector.trial.launch import SWAPS, ChildRun, python_flag_refusal, run_child
 from inspector.trial.outcome import Predicted, Swap, Timing, TrialResult
 
@@ -54,15 +53,6 @@ class NothingToTry:
 
     advice: str
     recording: Path
-
-    def sentence(self) -> str:
-        if self.advice == "keep":
-            why = advice_of("keep").sentence.rstrip(".")
-            said = f"to keep its concurrency model ({why[:1].lower() + why[1:]})"
-        else:  # a word newer than this module
-            said = f"{self.advice!r}, which no pool swap tries"
-        return (f"try: the advice for this run is {said}: nothing to try; "
-                "--to multiprocessing or --to threading tries one anyway")
 
 
 def run_trial(plan: TrialPlan, say: Callable[[str], None]) -> TrialResult | NothingToTry:
@@ -108,8 +98,9 @@ def _trial(plan: TrialPlan, workdir: Path, say: Callable[[str], None]
                 rounds.original()
             elif rounds.swapped() == 1:
                 predicted, why_not = _prediction(diagnosis, original_rec, model, rounds.swaps)
-                say(f"  swapped {'; '.join(s.sentence() for s in rounds.swaps)}; predicted "
-                    + (predicted.text() if predicted else f"nothing ({why_not})"))
+                say(f"  swapped {'; '.join(swap_sentence(s) for s in rounds.swaps)}; "
+                    "predicted " + (predicted_text(predicted) if predicted
+                                    else f"nothing ({why_not})"))
         say(f"  round {n + 1}/{plan.repeat}: original {rounds.originals[-1].wall_s:.2f} s, "
             f"swapped {rounds.swaps_run[-1].wall_s:.2f} s")
     swapped_rec = plan.directory / f"swapped-{model}.sqlite"
@@ -264,12 +255,11 @@ def publish(result: TrialResult, directory: Path) -> TrialResult:
                           predicted_high=p.high, predicted_basis=p.basis)
     page = directory / "comparison.html"
     lead = ("One recorded run of each; the speed-up below them is measured on the unrecorded "
-            "runs (recording costs differ by model).", *result.lines())
+            "runs (recording costs differ by model).", *TRIAL_TEXT.lines(result))
     write_page(page, f"inspector try: {result.model} swapped in", rows, recordings, lead=lead)
     result = replace(result, page=page)
     try:
-        (directory / "try.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n",
-                                            encoding="utf-8")
+        (directory / "try.json").write_text(TRIAL_JSON.render(result), encoding="utf-8")
     except OSError as e:
         raise TrialError(f"try: cannot write {directory / 'try.json'}: {e.strerror or e}"
                          ) from None

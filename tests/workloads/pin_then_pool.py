@@ -15,21 +15,14 @@ import os
 import sys
 import time
 
+from busy import arithmetic
+
 PIN_AFTER_S = 0.25
 MOVE_AFTER_S = 0.3
 MODE = sys.argv[1]
 SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
 DIRS = sys.argv[3:]
 CPUS = sorted(os.sched_getaffinity(0))
-
-
-def arithmetic(seconds: float) -> int:
-    end = time.monotonic() + seconds
-    total = 0
-    while time.monotonic() < end:
-        for i in range(5000):
-            total += i * i % 7
-    return total
 
 
 def work(seconds: float) -> int:

@@ -3,19 +3,11 @@ pool's two workers compute side by side, then one computes alone for most of a s
 the other core idles (a straggler)."""
 
 import multiprocessing
-import time
+
+from busy import arithmetic
 
 SHORT_S = 0.3
 LONG_S = 1.2
-
-
-def arithmetic(seconds: float) -> int:
-    end = time.monotonic() + seconds
-    total = 0
-    while time.monotonic() < end:
-        for i in range(5000):
-            total += i * i % 7
-    return total
 
 
 if __name__ == "__main__":
