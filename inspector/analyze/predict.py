@@ -264,13 +264,16 @@ def _children(x: PredictionInputs, ch: Children, w: WallTime
 
 
 def _start(x: PredictionInputs, workers: int) -> _Time:
-    """Starting the workers: spread over the free cores at best; about one after another, as
-    a pool's parent forks them in turn (a fork pool of 16 here: 67 ms from its creation to
-    its first 16 results, against 16 x 2.5 ms measured for one fork); at worst twice that,
-    the program's parent being bigger than the calibration's, its pages dearer to copy."""
+    """Starting the workers. Spawned ones start their interpreters side by side: spread over
+    the free cores, one after another at worst. Forked ones are forked by the pool's parent in
+    turn: spread at best, about one after another (a fork pool of 16 here: 67 ms from its
+    creation to its first 16 results, against 16 x 2.5 ms measured for one fork), twice that
+    at worst (the program's parent is bigger than the calibration's, its pages dearer)."""
     each = _spawn_s(x) if x.spawns else x.capacity.fork_start_s
     cores = max(MIN_FREE_CORES, x.capacity.usable_cores - x.recorder_cores)
     spread = workers * each / min(float(workers), cores)
+    if x.spawns:
+        return _Time(spread, spread, workers * each)
     return _Time(spread, workers * each, 2 * workers * each)
 
 

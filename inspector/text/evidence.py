@@ -420,7 +420,8 @@ def _(f: ev.QueuedOnOneLock) -> str:
 @say.register
 def _(f: ev.WorkersStart) -> str:
     how = "spawn or forkserver" if f.spawns else "fork"
-    return (f"{f.mid_s:.2f} s to start {f.workers} processes one after another "
+    order = "side by side" if f.spawns else "one after another"
+    return (f"{f.mid_s:.2f} s to start {f.workers} processes {order} "
             f"({f.each_s * 1e3:.0f} ms each by {how}; up to {f.worst_s:.2f} s)")
 
 
