@@ -4,6 +4,7 @@ target's exit status and output, passed through untouched."""
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import platform
 import signal
@@ -126,8 +127,9 @@ def test_samples_are_on_one_clock_at_the_interval(mixed) -> None:
     assert interval == 0.1
     # All in the recording's own clock, none in the test's: the sampler never ticks faster
     # than its schedule (a late tick moves the schedule on instead of bursting to catch up;
-    # one last tick at the end)...
-    assert rec.meta.ticks <= rec.duration_s / interval + 2, rec.meta
+    # one last tick at the end; one at the start, and one for the clocks' rounding: 50 ticks
+    # in 4.7993 s were seen under load, a burst of catching up would add many)...
+    assert rec.meta.ticks <= math.floor(rec.duration_s / interval) + 3, rec.meta
     assert ts.t_s.nunique() <= rec.meta.ticks
     # ...and a thread alive throughout is sampled once a tick, at the interval: the median
     # spacing of its samples, robust to the odd tick the machine delayed
