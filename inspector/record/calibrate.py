@@ -52,9 +52,10 @@ SPAWN_CPU_S = 0.06
 # The share of the budget the slices are sized to: a round costs up to ~10% more than its
 # slices (a fresh worker's copy-on-write faults, the pace of a busy host changing under it).
 PLANNED_SHARE = 0.8
-# A round more is run while, costing what the rounds so far did, it keeps the calibration
-# under this share of the budget: the rest absorbs a round dearer than those before it (100
-# calibrations on this busy host, 5 loads: at most 196 ms of 200 with 0.95).
+# A round more is run while, costing what the dearest round so far did, it keeps the
+# calibration under this share of the budget: the rest absorbs a round dearer still (100
+# calibrations on this busy host, 5 loads: at most 196 ms of 200 with 0.95 and the rounds'
+# mean; under load 12 a round's cost jumped enough that the mean let one reach 201 ms).
 RUNNING_SHARE = 0.9
 
 
@@ -112,12 +113,14 @@ def _measure_rounds(k: int, rate: float, budget_cpu_s: float, spent: Callable[[]
     measured = _Rounds(slice_s=slice_s)
     workers = Workers(k, max(CHUNK_ITERATIONS, int(rate * slice_s)))
     try:
-        before = spent() + sum(workers.cpu_s)
+        dearest = 0.0
+        now = spent() + sum(workers.cpu_s)
         for done in range(rounds):
-            now = spent() + sum(workers.cpu_s)
-            if done and now + (now - before) / done > budget_cpu_s * RUNNING_SHARE:
-                break  # a round more, costing what the others did, would not fit
+            if done and now + dearest > budget_cpu_s * RUNNING_SHARE:
+                break  # a round more, costing what the dearest so far did, would not fit
             _round(workers, k, measured)
+            before, now = now, spent() + sum(workers.cpu_s)
+            dearest = max(dearest, now - before)
     finally:
         workers.close()
     return measured, workers
