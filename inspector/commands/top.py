@@ -114,13 +114,17 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
     # A busy machine can delay the sampling rounds and py-spy's first chunk: wait a little
     # more for a frame's worth of rounds, and for the names.
     deadline = time.monotonic() + LATE_WAIT_S
-    while rec is not None and session.running and time.monotonic() < deadline and (
-            rec.thread_samples["t_s"].nunique() < MIN_ROUNDS
+    while session.running and time.monotonic() < deadline and (
+            rec is None or rec.thread_samples["t_s"].nunique() < MIN_ROUNDS
             or (not args.no_stacks and not _stacks_cover_threads(rec))):
         time.sleep(0.2)
         rec = session.latest()
     if rec is None:
         if session.error is not None:
+            return 1
+        if session.running:
+            print(f"inspector: top: nothing sampled in {look_s + LATE_WAIT_S:.0f} s while the "
+                  "program ran (is the machine very busy?)", file=sys.stderr)
             return 1
         print("inspector top: nothing sampled (the program ended at once)")
         return 0
