@@ -1,11 +1,14 @@
 """What recording a cluster costs as it grows: the size of one host's recording (64 threads in
 8 processes, /proc every 0.1 s, stacks at 100 Hz: benchmarks/report_scale.py's synthetic
 program), and the time and peak memory of `inspector merge` and of the cluster's verdicts
-(`inspector summary` of the merged file) for H such hosts; docs/scale.md scales them to 100
-hosts for an hour.
+(`inspector summary` of the merged file) for H such hosts; with --dask, the same H hosts'
+recordings kept on the workers of a LocalCluster and judged there (`inspector summary --dask`):
+the client's time and peak memory, the bytes that came back, the workers' CPU. docs/scale.md
+scales them to 100 hosts for an hour.
 
     python benchmarks/cluster_scale.py                    # 60 s per host; 2, 4 and 8 hosts
     python benchmarks/cluster_scale.py --seconds 30 --hosts 2 4
+    python benchmarks/cluster_scale.py --dask --seconds 600 --hosts 2 4 --workers 2
 """
 
 from __future__ import annotations
@@ -47,6 +50,56 @@ cd = diagnose_cluster(inspector.load(sys.argv[1]))
 print(json.dumps({"s": time.perf_counter() - t0, "workers": len(cd.workers),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
+# The client of `summary --dask`, in a fresh interpreter: its peak RSS is the client's alone
+# (after importing Dask, pandas and inspector: the baseline, measured too).
+_ON_WORKERS = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from inspector.record.dask_analysis import analyse_cluster
+from inspector.text.json import CLUSTER_JSON
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+t1 = time.perf_counter()
+(a,) = analyse_cluster(sys.argv[1], [sys.argv[2]], sys.argv[3])
+text = CLUSTER_JSON.render(a.cluster)
+print(json.dumps({"s": time.perf_counter() - t1, "import_s": t1 - t0, "baseline_rss_mb": base,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "workers_judged": len(a.cluster.workers), "hosts": len(a.cluster.hosts),
+                  "workers_cpu_s": a.cpu_s, "analysis_wall_s": a.wall_s,
+                  "worker_wall_s": [c.wall_s for c in a.costs],
+                  "worker_peak_rss_mb": max((c.peak_rss_bytes or 0) / 2**20 for c in a.costs),
+                  "reply_bytes": sum(c.reply_bytes for c in a.costs),
+                  "recording_bytes": sum(c.recording_bytes for c in a.costs),
+                  "json_bytes": len(text), "said": a.cluster.said.kind}))
+"""
+
+
+def measure_on_workers(seconds: float, hosts: Sequence[int], workers: int) -> dict[str, Any]:
+    """H hosts' recordings kept on the workers of a LocalCluster (WORKER_DIR/NAME/worker-hI,
+    each with its note, as record_cluster(keep_on_workers=True) leaves them) and judged there
+    by `summary --dask`'s client, for each H."""
+    from distributed import LocalCluster
+
+    from inspector import __version__
+    from inspector.record.dask_kept import KeepOnWorkers, KeptNote, make_run_folder, write_note
+
+    one = synthetic(seconds)
+    out: dict[str, Any] = {"seconds": seconds, "workers": workers,
+                           "host_file_mb": one.stat().st_size / 2**20, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="inspector-cluster-kept-") as tmp, \
+            LocalCluster(processes=True, n_workers=workers, threads_per_worker=1,
+                         dashboard_address=None, silence_logs=40) as cluster:
+        for n in hosts:
+            name = f"scale{n}"
+            folder = make_run_folder(KeepOnWorkers(name, tmp))
+            for i in range(n):
+                path = _as_host(one, folder / f"worker-h{i:03d}.sqlite", i)
+                write_note(path, KeptNote(f"h{i:03d}", "", 0.0, None, None, __version__))
+            run = _run(_ON_WORKERS, cluster.scheduler_address, name, tmp)
+            out["runs"].append({"hosts": n, **run})
+            shutil.rmtree(folder)
+    return out
 
 
 def _as_host(source: Path, path: Path, index: int) -> Path:
@@ -94,8 +147,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="per host (60)")
     parser.add_argument("--hosts", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--dask", action="store_true",
+                        help="judge them on the workers of a LocalCluster instead of merging")
+    parser.add_argument("--workers", type=int, default=2, help="with --dask (2)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
+    if args.dask:
+        kept = measure_on_workers(args.seconds, args.hosts, args.workers)
+        print(f"one host, {kept['seconds']:g} s, 64 threads: {kept['host_file_mb']:.1f} MB; "
+              f"judged on {kept['workers']} workers")
+        print("hosts  client s  client peak MB (baseline)  back KB  workers CPU s  "
+              "worker peak MB")
+        for r in kept["runs"]:
+            print(f"{r['hosts']:5d}  {r['s']:8.1f}  {r['peak_rss_mb']:8.0f} "
+                  f"({r['baseline_rss_mb']:4.0f})         {r['reply_bytes'] / 1e3:7.0f}  "
+                  f"{r['workers_cpu_s']:13.1f}  {r['worker_peak_rss_mb']:14.0f}")
+        print(f"({time.perf_counter() - t0:.0f} s in all)")
+        print(json.dumps(kept))
+        return 0
     result = measure(args.seconds, args.hosts)
     print(f"one host, {result['seconds']:g} s, 64 threads: {result['host_file_mb']:.1f} MB")
     print("hosts  merge s  merge peak MB  merged MB  verdicts s  verdicts peak MB")

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from inspector.errors import UsageError
+
+if TYPE_CHECKING:
+    from inspector.record.dask_analysis import ClusterAnalysis
 
 
 def io_concurrency(text: str) -> int:
@@ -21,3 +27,32 @@ def add_io_concurrency(p: argparse.ArgumentParser) -> None:
                    help="I/O waits the predictions overlap for threads and asyncio (default: "
                         "the program's own where it overlapped its waits, else "
                         "concurrent.futures' default pool size, said as assumed)")
+
+
+def add_dask_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="judge recordings a Dask cluster kept on its workers' hosts (record "
+                        "--dask --keep-on-workers) on those workers, and combine their verdicts "
+                        "here: SCHEDULER is tcp://HOST:8786, RECORDING the name given to "
+                        "record -o")
+    p.add_argument("--worker-dir", metavar="DIR",
+                   help="with --dask: the folder on the workers that holds the kept "
+                        "recordings, as given to record --worker-dir (default: their "
+                        "temporary directory's inspector-dask/)")
+
+
+def analyse_on_workers(args: argparse.Namespace, names: list[str]
+                       ) -> list[ClusterAnalysis]:
+    """The named recordings kept on the workers of the cluster at --dask, each judged there
+    (record/dask_analysis.py): a ClusterAnalysis each."""
+    try:
+        from inspector.record.dask_analysis import analyse_cluster
+        from inspector.record.dask_kept import check_name
+    except ImportError:
+        raise UsageError("--dask needs Dask: pip install 'inspector[dask]'") from None
+    return analyse_cluster(args.dask, [check_name(n) for n in names], args.worker_dir)
+
+
+def check_dask_source(args: argparse.Namespace) -> None:
+    if args.worker_dir is not None and args.dask is None:
+        raise UsageError("--worker-dir goes with --dask")
