@@ -78,14 +78,14 @@ class ClusterAnalysis:
 
     def cost_sentence(self) -> str:
         """'analysed on 2 workers: 2 recordings (12.0 MB) stayed on their hosts; 3.1 s of
-        the workers' CPU, 1.6 s here; 118 KB came back'"""
+        the workers' CPU, 1.6 s in all; 118 KB came back'"""
         kept = sum(c.recording_bytes for c in self.costs)
         back = sum(c.reply_bytes for c in self.costs)
         workers = len({c.worker for c in self.costs})
         return (f"analysed on {workers} worker{'s' if workers != 1 else ''}: "
                 f"{len(self.costs)} recording{'s' if len(self.costs) != 1 else ''} "
                 f"({kept / 1e6:.1f} MB) stayed on their hosts; {self.cpu_s:.1f} s of the "
-                f"workers' CPU, {self.wall_s:.1f} s here; {back / 1e3:.0f} KB came back")
+                f"workers' CPU, {self.wall_s:.1f} s in all; {back / 1e3:.0f} KB came back")
 
 
 def _rusage_cpu_s() -> float:
