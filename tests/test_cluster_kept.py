@@ -199,6 +199,13 @@ def test_a_worker_of_another_inspector_version_is_one_line(kept_cluster: KeptClu
     ("summary", ["--dask", "tcp://127.0.0.1:1", "python"], 1, "cannot reach the Dask scheduler"),
     ("summary", ["--worker-dir", "/tmp", "python"], 2, "--worker-dir goes with --dask"),
     ("compare", ["--dask", "tcp://127.0.0.1:1", "a/b", "c"], 1, "cannot name a recording"),
+    ("record", ["--dask", "tcp://127.0.0.1:1", "--duration", "1", "--worker-dir", "/tmp"], 2,
+     "--worker-dir goes with --keep-on-workers"),
+    ("record", ["--dask", "tcp://127.0.0.1:1", "--duration", "1", "--keep-on-workers",
+                "--report"], 2, "inspector report --dask SCHEDULER NAME"),
+    ("record", ["--keep-on-workers", "--", "true"], 2, "go with --dask"),
+    ("record", ["--dask", "tcp://127.0.0.1:1", "--duration", "1", "--keep-on-workers", "-o",
+                "../up"], 1, "cannot name a recording"),
 ])
 def test_dask_bad_input_is_one_line(command: str, args: list[str], status: int,
                                     words: str) -> None:

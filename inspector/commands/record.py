@@ -177,8 +177,9 @@ def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
     except ImportError:
         raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
     output = Path(args.output) if args.output else default_output(["dask"])
-    keep = (KeepOnWorkers(check_name(output.name), args.worker_dir) if args.keep_on_workers
-            else None)
+    keep = None
+    if args.keep_on_workers:  # -o names it, on every worker: a name, not a path
+        keep = KeepOnWorkers(check_name(args.output or output.stem), args.worker_dir)
     # every option a worker's recorder understands is passed on (the others are this
     # command's own: --output, --report, --quiet)
     options = WorkerOptions(interval_s=args.interval, rate_hz=args.rate,

@@ -229,7 +229,7 @@ def record_cluster(client: Client, output: str | os.PathLike[str],
     workers, defaults to their temporary directory's inspector-dask/): for clusters too big
     to bring back, judged where they are by `inspector summary --dask SCHEDULER NAME`."""
     command = list(getattr(sys, "orig_argv", [])) or [sys.executable, *sys.argv]
-    keep = (KeepOnWorkers(check_name(Path(output).name), worker_dir) if keep_on_workers
+    keep = (KeepOnWorkers(check_name(os.fspath(output)), worker_dir) if keep_on_workers
             else None)
     plugin = RecordWorkers(WorkerOptions(interval_s, rate_hz, stacks, redact=redact), keep)
     session = ClusterRecording(client, Path(output), plugin, command)
