@@ -247,3 +247,25 @@ def test_a_big_cluster_is_told_by_hosts_workers_and_its_busiest_threads(
     html = render_cluster_page(cd, "twelve")
     assert "6 hosts</h3>" in html and "12 workers</h3>" in html
     assert f"The 12 busiest of {every} threads" in html
+
+
+def test_each_kept_file_is_judged_once_on_its_host_by_its_worker_or_a_neighbour() -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[test]'")
+    from inspector.record.dask_analysis import assign_kept
+    from inspector.record.dask_kept import KeptFile
+
+    def on(host: str, *workers: str) -> list[KeptFile]:
+        return [KeptFile(host, f"/k/run/worker-{w}.sqlite", w, 1) for w in workers]
+
+    # host a: workers 0 and 1 both list a's files, one of them left by worker 9 (gone);
+    # host b: worker 2 and the file of worker 0 there (a name reused across hosts)
+    listing = {"tcp://a:1": ("a", on("a", "0", "1", "9")),
+               "tcp://a:2": ("a", on("a", "0", "1", "9")),
+               "tcp://b:1": ("b", on("b", "2", "0"))}
+    names = {"tcp://a:1": "0", "tcp://a:2": "1", "tcp://b:1": "2"}
+    work = {(f.host, f.worker): address for address, f in assign_kept(listing, names)}
+    assert len(work) == 5  # each file once, though two workers listed host a's
+    assert work[("a", "0")] == "tcp://a:1" and work[("a", "1")] == "tcp://a:2"
+    assert work[("a", "9")] in ("tcp://a:1", "tcp://a:2")  # its worker left: a neighbour
+    assert work[("b", "2")] == "tcp://b:1"
+    assert work[("b", "0")] == "tcp://b:1"  # worker 0 is on host a: not the one to read b's

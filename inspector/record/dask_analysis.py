@@ -166,7 +166,7 @@ def check_versions(client: Client) -> None:
                                 f"{address}{more}: install the same version everywhere")
 
 
-def _assign(listing: dict[str, tuple[str, list[KeptFile]]], names: dict[str, str]
+def assign_kept(listing: dict[str, tuple[str, list[KeptFile]]], names: dict[str, str]
             ) -> list[tuple[str, KeptFile]]:
     """Each kept file once, to a worker of its host: the worker that recorded it where it is
     still there, else the host's workers in turn (the workers of one host list the same
@@ -197,7 +197,7 @@ def analyse(client: Client, keep: KeepOnWorkers) -> ClusterAnalysis:
     check_versions(client)
     names = {a: str(w.get("name", a)) for a, w in client.scheduler_info()["workers"].items()}
     listing = client.run(list_kept, keep)
-    work = _assign(listing, names)
+    work = assign_kept(listing, names)
     if not work:
         where = keep.folder or f"$TMPDIR/{DEFAULT_FOLDER}"
         raise DaskAnalysisError(f"no worker of the cluster keeps a recording named "
