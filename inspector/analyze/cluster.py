@@ -5,6 +5,7 @@ Recordings in, dataclasses out; the text layer words the advice in Dask's own se
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -14,7 +15,7 @@ import pandas as pd
 
 from inspector.analyze.diagnose import diagnose
 from inspector.analyze.evidence import Fact
-from inspector.analyze.model import Diagnosis, Verdict
+from inspector.analyze.model import Diagnosis, ThreadFacts, Verdict
 from inspector.analyze.thresholds import BUSY_PROCESS_CORES
 from inspector.analyze.vocabulary import AdviceKey, Bound
 from inspector.recording import Recording
@@ -107,21 +108,76 @@ class ClusterDiagnosis:
     verdict: Verdict            # the cluster's, as one run's (see cluster_verdict)
 
 
+@dataclass(frozen=True)
+class WorkerSummary:
+    """One worker's recording judged where it lies: its verdict and what the cluster's facts
+    are combined from. Small (no samples), so that `inspector summary --dask` moves these
+    instead of the recordings; `combine_workers` reduces them."""
+
+    verdict: WorkerVerdict
+    cpu_count: int              # its host's
+    start_unix: float | None    # its recording's start, on the reference clock
+    duration_s: float           # its recording's own length
+    process_cpu_s: float        # CPU of its processes, as compare counts a run's
+    rss_peak_bytes: int
+
+
 def diagnose_cluster(rec: Recording) -> ClusterDiagnosis:
     """Each worker's verdict (diagnose on its part of the recording) and the cluster's."""
-    workers = tuple(_worker(p) for p in parts(rec))
-    by_host: dict[str, list[WorkerVerdict]] = {}
-    for w in workers:
-        by_host.setdefault(w.host, []).append(w)
-    cores = rec.meta.merge.cpu_count_by_host if rec.meta.merge is not None else {}
-    hosts = tuple(HostFacts(h, int(cores.get(h) or ws[0].diagnosis.cpu_count), tuple(ws))
-                  for h, ws in by_host.items())
-    said, evidence = _cluster_said(workers, hosts)
+    summaries = [summarise_worker(p) for p in parts(rec)]
     ran = rec.meta.merge is not None and rec.meta.merge.command_ran_workers
-    command = rec.meta.command if ran else None
-    exit_code = rec.meta.exit_code if ran else None
-    return ClusterDiagnosis(command, exit_code, rec.duration_s, hosts, workers, said, evidence,
-                            clocks(parts(rec)), _as_one_run(workers, said, evidence))
+    return combine_workers(summaries, rec.duration_s, rec.meta.command if ran else None,
+                           rec.meta.exit_code if ran else None)
+
+
+def summarise_worker(part: Part) -> WorkerSummary:
+    """The map step: a worker's part (of a merged file, or its own recording) judged alone."""
+    from inspector.analyze.comparison import cpu_seconds, rss_peak_bytes
+
+    rec = part.recording
+    start = rec.meta.start_time_unix
+    return WorkerSummary(
+        _worker(part), int(rec.meta.cpu_count or 1),
+        float(start) - part.clock_offset_s if start is not None else None,
+        float(rec.duration_s) - part.shift_s, cpu_seconds(rec), rss_peak_bytes(rec))
+
+
+def combine_workers(summaries: Sequence[WorkerSummary], duration_s: float | None = None,
+                    command: Sequence[str] | None = None, exit_code: int | None = None
+                    ) -> ClusterDiagnosis:
+    """The reduce step: the cluster's diagnosis from its workers' summaries, the same
+    whether they were made from a merged file's parts or on the workers. `duration_s`:
+    the merged recording's; None to span the workers' recordings on the reference clock."""
+    workers = tuple(s.verdict for s in summaries)
+    by_host: dict[str, list[WorkerVerdict]] = {}
+    cores: dict[str, int] = {}
+    for s in summaries:
+        by_host.setdefault(s.verdict.host, []).append(s.verdict)
+        cores.setdefault(s.verdict.host, s.cpu_count)
+    hosts = tuple(HostFacts(h, cores[h], tuple(ws)) for h, ws in by_host.items())
+    said, evidence = _cluster_said(workers, hosts)
+    if duration_s is None:
+        duration_s = _span_s(summaries)
+    return ClusterDiagnosis(tuple(command) if command is not None else None, exit_code,
+                            duration_s, hosts, workers, said, evidence, clocks(workers),
+                            _as_one_run(workers, said, evidence))
+
+
+def _span_s(summaries: Sequence[WorkerSummary]) -> float:
+    """From the first recording's start to the last one's end, as a merge would put them."""
+    starts = [s.start_unix for s in summaries if s.start_unix is not None]
+    if not starts:
+        return max((s.duration_s for s in summaries), default=0.0)
+    t0 = min(starts)
+    return max((s.start_unix - t0 if s.start_unix is not None else 0.0) + s.duration_s
+               for s in summaries)
+
+
+def busiest_threads(cd: ClusterDiagnosis, n: int) -> list[tuple[WorkerVerdict, ThreadFacts]]:
+    """The `n` threads of the whole cluster that used the most CPU, each with its worker:
+    the threads that matter when there are thousands."""
+    every = [(w, t) for w in cd.workers for t in w.diagnosis.threads]
+    return heapq.nlargest(n, every, key=lambda wt: wt[1].cpu_s)
 
 
 def _as_one_run(workers: Sequence[WorkerVerdict], said: ClusterSaid,
@@ -139,7 +195,7 @@ def _as_one_run(workers: Sequence[WorkerVerdict], said: ClusterSaid,
                    advice=advice, evidence=(said, *evidence))
 
 
-def clocks(ps: Sequence[Part]) -> Clocks:
+def clocks(ps: Sequence[Part] | Sequence[WorkerVerdict]) -> Clocks:
     """How the parts' clocks were put on one: measured offsets and how well, or trusted."""
     measured = [p for p in ps if p.clock_uncertainty_s is not None]
     worst = max((float(p.clock_uncertainty_s or 0.0) for p in measured), default=0.0)

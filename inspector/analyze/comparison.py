@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -20,6 +21,9 @@ from inspector.analyze.evidence import Fact
 from inspector.analyze.predict import MODELS, Prediction
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
+
+if TYPE_CHECKING:
+    from inspector.analyze.cluster import ClusterDiagnosis, WorkerSummary
 
 JOBS_MODULE = "inspector.jobs"  # recordings of `python -m inspector.jobs JOB VARIANT` are labelled
 
@@ -196,6 +200,22 @@ def facts(rec: Recording, label: str | None = None,
         exit_code=int(exit_code) if exit_code is not None else None,
         verdict=diagnosis.verdict, predicted=dict(diagnosis.predicted),
     )
+
+
+def cluster_facts(label: str, cd: ClusterDiagnosis, summaries: Sequence[WorkerSummary],
+                  command: Sequence[str]) -> RunFacts:
+    """The row of a cluster judged on its workers (`compare --dask`): its recordings' span
+    on one clock as the wall time, its workers' CPU, processes, peak threads and peak memory
+    added up (each worker's peak: they need not have coincided), the cluster's verdict."""
+    wall = cd.duration_s
+    cpu = sum(s.process_cpu_s for s in summaries)
+    return RunFacts(
+        label=label, path=Path(label), command=list(command), job=None, variant=None,
+        wall_s=wall, cpu_s=cpu, cpu_percent=100.0 * cpu / wall if wall > 0 else 0.0,
+        processes=sum(w.diagnosis.process_count for w in cd.workers),
+        threads=sum(w.diagnosis.peak_threads for w in cd.workers),
+        rss_peak_bytes=sum(s.rss_peak_bytes for s in summaries), exit_code=cd.exit_code,
+        verdict=cd.verdict)
 
 
 def _verdict(rec: Recording, single: Verdict) -> Verdict:

@@ -9,7 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from inspector.commands.options import add_io_concurrency
+from inspector.commands.options import (
+    add_dask_source,
+    add_io_concurrency,
+    analyse_on_workers,
+    check_dask_source,
+)
 from inspector.errors import UsageError
 from inspector.report.build import CompareError, write_page
 
@@ -31,6 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "recording)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON instead")
     add_io_concurrency(p)
+    add_dask_source(p)
     p.set_defaults(func=run)
 
 
@@ -43,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.recordings) < 2:
         raise UsageError("compare: give at least two recordings")
+    check_dask_source(args)
+    if args.dask is not None:
+        return _on_workers(args)
     recordings = [load(path) for path in args.recordings]
     rows = compare(group_runs([facts(rec, io_concurrency=args.io_concurrency)
                                for rec in recordings]))
@@ -55,6 +64,38 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(ComparisonTable().render(rows))
     print(f"inspector: comparison page written to {clean(str(output))}", file=sys.stderr)
+    return 0
+
+
+def _on_workers(args: argparse.Namespace) -> int:
+    """`compare --dask SCHEDULER NAME NAME...`: recordings kept on the workers, each judged
+    there; the table or JSON only (no page: the samples it draws stayed on the hosts)."""
+    from inspector.analyze.comparison import cluster_facts, compare, group_runs
+    from inspector.text.comparison import ComparisonTable, noise_sentences
+    from inspector.text.json import compared_data
+    from inspector.text.terminal import clean
+
+    if args.output:
+        raise UsageError("compare: --dask writes no page (the samples stayed on the workers' "
+                         "hosts): leave out -o")
+    analyses = analyse_on_workers(args, list(args.recordings))
+    runs = []
+    for a in analyses:
+        for error in a.errors:
+            print(f"inspector: not judged: {clean(error)}", file=sys.stderr)
+        # the run the workers served, else the recorder's command: a row per recording
+        command = a.cluster.command or ("inspector", "record", "--dask", args.dask,
+                                        "--keep-on-workers", "-o", a.name)
+        runs.append(cluster_facts(a.name, a.cluster, a.summaries, command))
+    rows = compare(group_runs(runs))
+    noise = noise_sentences(rows)
+    if args.json:
+        print(json.dumps({"rows": [compared_data(r) for r in rows], "page": None,
+                          "notes": noise}, indent=2))
+    else:
+        sys.stdout.write(ComparisonTable().render(rows))
+    for a in analyses:
+        print(f"inspector: {a.name}: {a.cost_sentence()}", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from inspector.errors import UsageError
+
+if TYPE_CHECKING:
+    from inspector.record.dask_analysis import ClusterAnalysis
 
 
 def io_concurrency(text: str) -> int:
@@ -32,3 +38,32 @@ def command_of(args: argparse.Namespace) -> list[str]:
     """The program add_command took, without its leading `--` (argparse keeps it)."""
     command = list(args.command)
     return command[1:] if command and command[0] == "--" else command
+
+
+def add_dask_source(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dask", metavar="SCHEDULER",
+                   help="judge recordings a Dask cluster kept on its workers' hosts (record "
+                        "--dask --keep-on-workers) on those workers, and combine their verdicts "
+                        "here: SCHEDULER is tcp://HOST:8786, RECORDING the name given to "
+                        "record -o")
+    p.add_argument("--worker-dir", metavar="DIR",
+                   help="with --dask: the folder on the workers that holds the kept "
+                        "recordings, as given to record --worker-dir (default: their "
+                        "temporary directory's inspector-dask/)")
+
+
+def analyse_on_workers(args: argparse.Namespace, names: list[str]
+                       ) -> list[ClusterAnalysis]:
+    """The named recordings kept on the workers of the cluster at --dask, each judged there
+    (record/dask_analysis.py): a ClusterAnalysis each."""
+    try:
+        from inspector.record.dask_analysis import analyse_cluster
+        from inspector.record.dask_kept import check_name
+    except ImportError:
+        raise UsageError("--dask needs Dask: pip install 'inspector[dask]'") from None
+    return analyse_cluster(args.dask, [check_name(n) for n in names], args.worker_dir)
+
+
+def check_dask_source(args: argparse.Namespace) -> None:
+    if args.worker_dir is not None and args.dask is None:
+        raise UsageError("--worker-dir goes with --dask")

@@ -40,6 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="record every worker of the Dask cluster at SCHEDULER "
                         "(tcp://HOST:8786) for --duration seconds, merged into one "
                         "recording (needs the dask extra; inspector on every worker)")
+    p.add_argument("--keep-on-workers", action="store_true",
+                   help="with --dask: each worker keeps its recording on its host, as "
+                        "WORKER_DIR/NAME/worker-WORKER.sqlite (-o names it), instead of "
+                        "sending it here to be merged: for clusters too big to bring back; "
+                        "judge it there with summary/report/compare --dask SCHEDULER NAME")
+    p.add_argument("--worker-dir", metavar="DIR",
+                   help="with --keep-on-workers: the folder on the workers (default: their "
+                        "temporary directory's inspector-dask/)")
     p.add_argument("-i", "--interval", type=float, default=0.1, metavar="S",
                    help="seconds between /proc samples of every process and thread (0.1)")
     p.add_argument("-r", "--rate", type=int, default=100, metavar="HZ",
@@ -107,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     _check_settings(args)
     if args.dask is not None:
         return _record_dask(args, command)
+    if args.keep_on_workers or args.worker_dir is not None:
+        raise UsageError("record: --keep-on-workers and --worker-dir go with --dask")
     if args.pid is None and not command:
         raise UsageError("record: give a COMMAND after --, or --pid PID")
     if args.pid is not None and command:
@@ -155,20 +165,38 @@ def _record_dask(args: argparse.Namespace, command: list[str]) -> int:
         raise UsageError("record: give --dask alone, without --pid or a COMMAND")
     if args.duration is None or args.duration <= 0:
         raise UsageError("record: --dask needs a positive --duration")
+    if args.worker_dir is not None and not args.keep_on_workers:
+        raise UsageError("record: --worker-dir goes with --keep-on-workers")
+    if args.report and args.keep_on_workers:
+        raise UsageError("record: --report needs the recordings here; with --keep-on-workers "
+                         "write it afterwards: inspector report --dask SCHEDULER NAME")
     try:
         from inspector.record.dask import WorkerOptions, record_scheduler
+        from inspector.record.dask_kept import KeepOnWorkers, check_name
     except ImportError:
         raise UsageError("record: --dask needs Dask: pip install 'inspector[dask]'") from None
     output = Path(args.output) if args.output else default_output(["dask"])
+    keep = None
+    if args.keep_on_workers:  # -o names it, on every worker: a name, not a path
+        keep = KeepOnWorkers(check_name(args.output or output.stem), args.worker_dir)
     # every option a worker's recorder understands is passed on (the others are this
     # command's own: --output, --report, --quiet)
     options = WorkerOptions(interval_s=args.interval, rate_hz=args.rate,
                             stacks=not args.no_stacks, redact=args.redact,
                             linger_s=args.linger, gil_check=args.gil_check,
                             calibrate=args.calibrate, calibrate_end=args.calibrate_end)
-    session = record_scheduler(args.dask, args.duration, output, options)
+    session = record_scheduler(args.dask, args.duration, output, options, keep)
     for error in session.errors:
         print(f"inspector: {error}", file=sys.stderr)
+    if keep is not None:
+        hosts = len({w.host for w in session.workers})
+        where = session.workers[0].path.parent
+        print(f"inspector: recording {keep.name!r} of {len(session.workers)} Dask worker(s) "
+              f"kept on their {hosts} host(s), each as {where}/worker-WORKER.sqlite (on the "
+              f"workers, not here); judge it there: inspector summary --dask {args.dask} "
+              f"{keep.name}" + (f" --worker-dir {args.worker_dir}" if args.worker_dir else ""),
+              file=sys.stderr)
+        return 0
     print(f"inspector: recording of {len(session.workers)} Dask worker(s) written to "
           f"{output} (each worker's own in {output.stem}-workers/)", file=sys.stderr)
     if args.report:

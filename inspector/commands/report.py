@@ -6,8 +6,13 @@ import argparse
 import sys
 import webbrowser
 
-from inspector.commands.options import add_io_concurrency
-from inspector.report.build import ReportError, build_report
+from inspector.commands.options import (
+    add_dask_source,
+    add_io_concurrency,
+    analyse_on_workers,
+    check_dask_source,
+)
+from inspector.report.build import ReportError, build_cluster_report, build_report
 
 __all__ = ["ReportError", "add_parser", "run"]
 
@@ -18,11 +23,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Write one self-contained HTML page (works offline) showing the verdict, "
                     "processes and threads, a timeline of thread states, CPU, memory and the "
                     "hottest functions of a recording.")
-    p.add_argument("recording", metavar="RECORDING", help="a recording made by inspector record")
+    p.add_argument("recording", metavar="RECORDING",
+                   help="a recording made by inspector record (with --dask: the name of one "
+                        "kept on the workers)")
     p.add_argument("-o", "--output", metavar="FILE.html",
-                   help="where to write it (default: beside the recording, ending in .html)")
+                   help="where to write it (default: beside the recording, ending in .html; "
+                        "with --dask, NAME.html here)")
     p.add_argument("--open", action="store_true", help="open it in a web browser when written")
     add_io_concurrency(p)
+    add_dask_source(p)
     p.set_defaults(func=run)
 
 
@@ -30,9 +39,20 @@ def run(args: argparse.Namespace) -> int:
     from inspector.progress import Progress
     from inspector.text.terminal import clean
 
+    check_dask_source(args)
     with Progress("report") as progress:
-        progress.step(f"reading and drawing {args.recording}")
-        output = build_report(args.recording, args.output, args.io_concurrency)
+        if args.dask is not None:
+            progress.step(f"judging {args.recording} on the workers of {args.dask}")
+            (analysis,) = analyse_on_workers(args, [args.recording])
+            for error in analysis.errors:
+                print(f"inspector: not judged: {clean(error)}", file=sys.stderr)
+            output = build_cluster_report(analysis.cluster, args.output or
+                                          f"{analysis.name}.html",
+                                          f"{analysis.name} on the workers of {args.dask}",
+                                          analysis.cost_sentence())
+        else:
+            progress.step(f"reading and drawing {args.recording}")
+            output = build_report(args.recording, args.output, args.io_concurrency)
     print(f"inspector: report written to {clean(str(output))}", file=sys.stderr)
     if args.open:
         webbrowser.open(output.resolve().as_uri())

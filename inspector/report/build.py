@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from inspector.errors import CompareError, ReportError
 
 if TYPE_CHECKING:
+    from inspector.analyze.cluster import ClusterDiagnosis
     from inspector.analyze.comparison import ComparedRun
     from inspector.recording import Recording
 
@@ -43,6 +44,16 @@ def build_report(recording_path: str | os.PathLike[str],
         cluster = diagnose_cluster(rec)
     page = render_report(ReportInputs(rec, states, diagnose(rec, states, io_concurrency), cluster))
     write_atomically(output, page)
+    return output
+
+
+def build_cluster_report(cd: ClusterDiagnosis, output_path: str | os.PathLike[str],
+                         source: str, cost: str | None = None) -> Path:
+    """The page of a cluster judged on its workers (`report --dask`); returns its path."""
+    from inspector.report.page import render_cluster_page
+
+    output = Path(output_path)
+    write_atomically(output, render_cluster_page(cd, source, cost))
     return output
 
 

@@ -15,7 +15,7 @@ from plotly.offline import get_plotlyjs
 
 from inspector.analyze.cluster import ClusterDiagnosis
 from inspector.analyze.diagnose import Diagnosis
-from inspector.recording import Meta, Recording, StacksMeta
+from inspector.recording import Recording, StacksMeta
 from inspector.report import sections
 from inspector.report.assets import CSS, SCRIPT
 from inspector.report.cluster import cluster_section
@@ -96,7 +96,24 @@ def render_report(inputs: ReportInputs) -> str:
         "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz,
                                     str(rec.path)),
     }
-    return _page(meta, body, charts, duration_s)
+    return _page(" ".join(meta.command) or "(unknown command)", meta.start_time_unix,
+                 meta.cpu_count, body, charts, duration_s)
+
+
+# A cluster judged on its workers (`report --dask`): only the answer, since no samples came
+# back to draw.
+CLUSTER_SECTIONS = (("verdict", "The answer", "Answer"),)
+
+
+def render_cluster_page(cd: ClusterDiagnosis, source: str, cost: str | None = None) -> str:
+    """The page of a cluster whose recordings stayed on its workers' hosts."""
+    note = ('<p class="note">The recordings stayed on the workers\' hosts and were judged '
+            "there: this page has no timeline, CPU or memory charts (a merged recording's "
+            "report has them).</p>")
+    cores = sum(h.cpu_count for h in cd.hosts)
+    command = " ".join(cd.command) if cd.command else source
+    return _page(command, None, cores, {"verdict": cluster_section(cd, cost) + note}, [],
+                 cd.duration_s, CLUSTER_SECTIONS)
 
 
 # Each section below returns its HTML and appends the charts it draws to `charts`.
@@ -196,15 +213,14 @@ def _figure_div(chart: Chart) -> str:
     return f'<div class="figure" id="{esc(chart.element_id)}"></div>'
 
 
-def _page(meta: Meta, body: Mapping[str, str], charts: list[Chart],
-          duration_s: float) -> str:
-    command = " ".join(meta.command) or "(unknown command)"
-    start = meta.start_time_unix
+def _page(command: str, start: float | None, cpu_count: int | None, body: Mapping[str, str],
+          charts: list[Chart], duration_s: float,
+          titles: tuple[tuple[str, str, str], ...] = SECTION_TITLES) -> str:
     when = (_dt.datetime.fromtimestamp(float(start)).strftime("%Y-%m-%d %H:%M")
             if start is not None else "")
-    nav = "".join(f'<a href="#s-{key}">{esc(short)}</a>' for key, _, short in SECTION_TITLES)
+    nav = "".join(f'<a href="#s-{key}">{esc(short)}</a>' for key, _, short in titles)
     parts = []
-    for n, (key, title, _) in enumerate(SECTION_TITLES, start=1):
+    for n, (key, title, _) in enumerate(titles, start=1):
         parts.append(f'<section id="s-{key}"><h2><span class="n">{n}</span>{esc(title)}</h2>'
                      f"{body.get(key, '')}</section>")
     data = []
@@ -215,7 +231,7 @@ def _page(meta: Meta, body: Mapping[str, str], charts: list[Chart],
                              f'{esc(chart.element_id)}"', 1))
         if chart.data is not None:
             data.append(script_json(f"{chart.element_id}-data", chart.data))
-    cores = meta.cpu_count if meta.cpu_count is not None else "?"
+    cores = cpu_count if cpu_count is not None else "?"
     sub = " · ".join(x for x in (when, f"{duration_s:.1f} s", f"{cores} CPU cores") if x)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
