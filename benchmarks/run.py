@@ -637,30 +637,33 @@ def _recording_cost(path: Path, busy: Sequence[str]) -> dict[str, Any]:
             "SELECT SUM(MIN(COALESCE(end_s, ?), ?) - MAX(start_s, 0)) FROM threads",
             (duration, duration)).fetchone()[0] or 0.0
         per_thread: dict[str, tuple[int, str | None]] = {}
-        if busy:
+        # stack spans and machine samples are blocks since format 3: load() reads them
+        rec = _load(path) if busy or not meta.get("recorder_cpu") else None
+        if busy and rec is not None and not rec.stacks.empty:
             # named as the threads table names them (a span's own thread_name is left out
             # where py-spy's name could be stale)
-            rows = db.execute(
-                "SELECT th.name, SUM(s.samples), t.text FROM stacks s"
-                " JOIN stack_texts t USING (stack_id)"
-                " JOIN threads th ON th.proc_id = s.proc_id AND th.tid = s.tid"
-                " WHERE th.name IS NOT NULL GROUP BY s.proc_id, s.tid, s.stack_id").fetchall()
+            spans = rec.stacks[["proc_id", "tid", "samples", "stack"]].merge(
+                rec.threads[["proc_id", "tid", "name"]].dropna(), on=["proc_id", "tid"])
+            sums = spans.groupby(["proc_id", "tid", "name", "stack"], observed=True
+                                 )["samples"].sum()
             by_thread: dict[str, dict[str, int]] = {}
-            for name, samples, text in rows:
-                leaf = text.rsplit(";", 1)[-1].split(" (", 1)[0]
-                funcs = by_thread.setdefault(name, {})
+            for (_proc, _tid, name, text), samples in sums.items():
+                leaf = str(text).rsplit(";", 1)[-1].split(" (", 1)[0]
+                funcs = by_thread.setdefault(str(name), {})
                 funcs[leaf] = funcs.get(leaf, 0) + int(samples)
             for name in busy:
                 funcs = by_thread.get(name, {})
                 top = max(funcs, key=lambda f: funcs[f]) if funcs else None
                 per_thread[name] = (sum(funcs.values()), top)
         cpu = meta.get("recorder_cpu") or {}
-        if not cpu:  # a recorder from before meta recorder_cpu: its per-tick rows, over time
-            ticks = db.execute("SELECT t_s, recorder_cores FROM machine_samples"
-                               " ORDER BY t_s").fetchall()
-            spans = [(t1 - t0, c) for (t0, _), (t1, c) in zip(ticks, ticks[1:]) if t1 > t0]
-            if spans:
-                cpu = {"mean_cores": sum(dt * c for dt, c in spans) / sum(dt for dt, _ in spans)}
+        if not cpu and rec is not None:  # a recorder from before meta recorder_cpu: its
+            # per-tick rows, over time
+            ms = rec.machine_samples
+            ticks = list(zip(ms["t_s"].tolist(), ms["recorder_cores"].tolist()))
+            spans_s = [(t1 - t0, c) for (t0, _), (t1, c) in zip(ticks, ticks[1:]) if t1 > t0]
+            if spans_s:
+                cpu = {"mean_cores": sum(dt * c for dt, c in spans_s)
+                       / sum(dt for dt, _ in spans_s)}
     finally:
         db.close()
     stacks = meta.get("stacks") or {}

@@ -351,18 +351,19 @@ def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
 
 def committed_ticks(out: Path) -> tuple[int, float] | None:
     """(ticks, last tick's t_s) of the samples a live recorder has committed so far, read
-    the way any SQLite reader would (None before its first commit). Process samples: thread
-    samples are in blocks (format 2), and each round writes both."""
+    the way any SQLite reader would (None before its first commit): the blocks' own
+    columns (format 3) of the process sampled most, one sample a round."""
     try:
         db = sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=1)
         try:
-            ticks, last = db.execute(
-                "SELECT COUNT(DISTINCT t_s), MAX(t_s) FROM process_samples").fetchone()
+            row = db.execute(
+                "SELECT SUM(rows), MAX(t_last_s) FROM process_blocks GROUP BY proc_id"
+                " ORDER BY 1 DESC LIMIT 1").fetchone()
         finally:
             db.close()
     except sqlite3.Error:  # not created yet, or its schema not yet committed
         return None
-    return (int(ticks), float(last)) if ticks else None
+    return (int(row[0]), float(row[1])) if row else None
 
 
 def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it_goes(
