@@ -13,6 +13,7 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from functools import cache
+from itertools import chain
 from operator import sub
 from typing import Any
 
@@ -49,6 +50,18 @@ def _positions(layout: BlockLayout) -> tuple[tuple[int, ...], tuple[int, ...], t
             tuple(name not in layout.plain for name, _ in layout.numbers))
 
 
+def gap_columns(layout: BlockLayout) -> tuple[int, int] | None:
+    """The indexes into `layout.numbers` of its gap-coded start and of the length it
+    follows (both of one scale), if it has them."""
+    if layout.gap is None:
+        return None
+    names = [name for name, _ in layout.numbers]
+    start, length = (names.index(n) for n in layout.gap)
+    assert layout.numbers[start][1] == layout.numbers[length][1]
+    assert layout.gap[0] not in layout.plain
+    return start, length
+
+
 def key_at(layout: BlockLayout) -> tuple[int, ...]:
     """Where a row of `layout.columns` holds each key column."""
     return tuple(layout.columns.index(k) for k in layout.keys)
@@ -59,6 +72,17 @@ class _Unfit(ValueError):
     it is stored as a row of the layout's table instead. An internal signal, not an error:
     raised and caught in this module only (`Columns.settle` returns such rows), so it is no
     InspectorError."""
+
+
+def _wrapped_sum(a: int, b: int) -> int:
+    """a + b in 64-bit two's complement, as the reader's int64 sums wrap."""
+    return (a + b + 2**63) % 2**64 - 2**63
+
+
+def _zigzag(n: int) -> int:
+    """A difference, wrapped to int64, as 2n for n >= 0 and -2n - 1 below: small either way."""
+    n = (n + 2**63) % 2**64 - 2**63
+    return ((n << 1) ^ (n >> 63)) & 0xFFFF_FFFF_FFFF_FFFF
 
 
 def sample_time(t_s: float) -> float:
@@ -94,11 +118,12 @@ class Columns:
     the k-th text of its column's dictionary)."""
 
     __slots__ = ("layout", "numbers", "codes", "texts", "pending", "written", "block_ids",
-                 "_json", "_number_at", "_text_at", "_delta")
+                 "_json", "_number_at", "_text_at", "_delta", "_gap")
 
     def __init__(self, layout: BlockLayout) -> None:
         self.layout = layout
         self._number_at, self._text_at, self._delta = _positions(layout)
+        self._gap = gap_columns(layout)
         self.numbers = [array("q") for _ in layout.numbers]
         self.codes = [array("H") for _ in layout.texts]
         # per text column: text -> code, in order of code (None first, code 0)
@@ -200,16 +225,18 @@ class Columns:
     def encode(self, lo: int, hi: int, level: int = _LEVEL) -> tuple[str, bytes]:
         """Settled rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
         assert 0 < hi - lo <= BLOCK_MAX_ROWS
-        values = array("q")
-        before = array("q")  # each value's predecessor in its column (0: stored as it is)
-        for column, delta in zip(self.numbers, self._delta):
+        deltas = array("Q")
+        for j, (column, delta) in enumerate(zip(self.numbers, self._delta)):
             part = column[lo:hi]
-            values += part
-            if delta:
-                before += array("q", bytes(8)) + part[:-1]
+            if self._gap is not None and j == self._gap[0]:
+                # after the row before's start + length: mostly 0, now and then -1 or 1
+                # (each rounded on its own), zigzag-coded so that -1 is 1, not 2**64 - 1
+                ends = map(_wrapped_sum, part[:-1], self.numbers[self._gap[1]][lo:hi - 1])
+                deltas.extend(map(_zigzag, map(sub, part, chain((0,), ends))))
+            elif delta:
+                deltas.extend(map(_TO_UINT64, map(sub, part, chain((0,), part[:-1]))))
             else:
-                before += array("q", bytes(8 * len(part)))
-        deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
+                deltas.extend(map(_TO_UINT64, part))
         codes = []
         for column, texts in zip(self.codes, self.texts):
             wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])

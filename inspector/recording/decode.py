@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from inspector.errors import RecordingError
+from inspector.recording.blocks import gap_columns
 from inspector.recording.limits import RowLimit
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
@@ -126,6 +127,7 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
     k = len(layout.keys)
     count = len(layout.numbers)
     delta = [j for j, (name, _) in enumerate(layout.numbers) if name not in layout.plain]
+    gap = gap_columns(layout)
     total = sum(b[k + 2] for b in blocks)
     # by key but pid (proc_id and tid for a thread's), then time; NULL-free keys
     order_keys = [i for i, name in enumerate(layout.keys, 1) if name != "pid"]
@@ -152,8 +154,14 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
             np.cumsum(deltas, axis=1, out=target)
         else:
             target[...] = deltas
+            if gap is not None:  # a start follows the row before's start + length
+                start, length = gap
+                zigzag = target[start].view(np.uint64)
+                target[start] = (zigzag >> np.uint64(1)).view(np.int64) ^ -(
+                    zigzag & np.uint64(1)).view(np.int64)
+                target[start, 1:] += target[length, :-1]
             for j in delta:
-                np.cumsum(deltas[j], out=target[j])
+                np.cumsum(target[j], out=target[j])
         offset = numbers_size
         for column, lut, width in zip(codes, luts, widths):
             part = np.frombuffer(raw, dtype=np.uint8 if width == 1 else "<u2", count=rows,

@@ -228,7 +228,9 @@ class BlockLayout:
     key columns every row of a block shares (the block's own columns), its numeric columns
     in order, each as a whole number of units of 1/scale, and its text columns, coded.
     Numbers are delta-coded, but for those in `plain` (no trend to take out: a span's
-    length, a stack's id), stored as they are."""
+    length, a stack's id), stored as they are; with `gap` = (start, length), the start
+    column is coded as its difference from the row before's start + length (a thread's
+    spans follow one another: mostly 0)."""
 
     table: str
     blocks: str
@@ -237,6 +239,7 @@ class BlockLayout:
     numbers: tuple[tuple[str, int], ...]     # (name, scale); t_s first
     texts: tuple[str, ...]
     plain: frozenset[str] = frozenset()
+    gap: tuple[str, str] | None = None
     noun: str = "rows"                       # what a row is, in messages
 
 
@@ -262,7 +265,8 @@ STACK_BLOCKS = BlockLayout(
     "stacks", "stack_blocks", STACK_COLUMNS, ("proc_id", "pid", "tid"),
     (("t_s", 10**6), ("duration_s", 10**6), ("stack_id", 1), ("samples", 1),
      ("owns_gil", 1)), ("thread_name",),
-    plain=frozenset({"duration_s", "stack_id", "samples", "owns_gil"}), noun="stack spans")
+    plain=frozenset({"duration_s", "stack_id", "samples", "owns_gil"}),
+    gap=("t_s", "duration_s"), noun="stack spans")
 MACHINE_BLOCKS = BlockLayout(
     "machine_samples", "machine_blocks", MACHINE_SAMPLE_COLUMNS, (),
     (("t_s", 10**6), ("busy_cores", 10**6), ("recorder_cores", 10**6)), ("host",),
