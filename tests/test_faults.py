@@ -411,8 +411,12 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
     print(f"\nrecorder SIGKILLed: commits seen at {[round(t, 2) for _, t in seen]} s of its "
           f"clock; the file holds {ticks} ticks up to {last_t:.2f} s, stacks up to "
           f"{stacks_end:.2f} s")
-    # nothing committed was lost to the kill
+    # nothing committed was lost to the kill: samples, process samples (the blocks the test
+    # watched), machine samples and stack spans (blocks since format 3)
     assert ticks >= seen[-1][0] and last_t >= seen[-1][1], seen
+    assert rec.process_samples.groupby("proc_id").size().max() >= seen[-1][0]
+    assert rec.process_samples["t_s"].max() >= seen[-1][1]
+    assert rec.machine_samples["t_s"].max() >= seen[-1][1] - MAX_COMMIT_GAP_S
     # it committed as it went, every half second of its clock (a commit the test missed
     # doubles one gap: the median is the commit period)
     assert len(seen) >= 3, seen

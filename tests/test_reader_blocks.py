@@ -147,6 +147,44 @@ def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
     assert ts["syscall_name"].tolist().count("running") == 2
 
 
+def test_spans_and_process_and_machine_samples_are_blocks_each_commit_and_each_epoch(
+        tmp_path: Path) -> None:
+    """Format 3: what each commit adds is in the file at once (a small block per thread,
+    process, machine), a reader of the file being written sees every row once, and each
+    epoch's small blocks become one per key."""
+    path = tmp_path / "epochs.sqlite"
+    w = RecordingWriter(path)
+    w.set_meta({"command": ["x"], "cpu_count": 2})
+    seconds = int(2 * EPOCH_S) + 10  # two epochs compacted, a third under way
+    for second in range(seconds):
+        t = float(second)
+        w.add_process_samples([(t + 0.1 * k, 1, 10, t, 0.0, 2**30, None, 2, second, 0,
+                                4096 * second, 0, "R") for k in range(10)])
+        w.add_stacks([(t + 0.25 * k, 0.25, 1, 10, 11, "main", f"f (a.py:{k})", 25, None)
+                      for k in range(4)])
+        w.add_machine_sample(t, 0.5, 0.01)
+        w.flush()
+        if second in (1, int(EPOCH_S) + 5, seconds - 1):  # a reader meanwhile
+            rec = inspector.load(path)
+            assert len(rec.process_samples) == 10 * (second + 1)
+            assert len(rec.stacks) == 4 * (second + 1)
+            assert len(rec.machine_samples) == second + 1
+            assert not rec.stacks.duplicated(["tid", "t_s"]).any()
+            assert rec.stacks["stack"].str.startswith("f (a.py:").all()
+    small = {table: _sql(path, f"SELECT count(*) FROM {table}")[0][0]
+             for table in ("process_blocks", "stack_blocks", "machine_blocks")}
+    w.close()
+    for table, before in small.items():
+        blocks, rows = _sql(path, f"SELECT count(*), sum(rows) FROM {table}")[0]
+        assert blocks == 3 < before, table  # one per epoch once closed
+        assert rows == seconds * {"process_blocks": 10, "stack_blocks": 4}.get(table, 1)
+    rec = inspector.load(path)
+    assert rec.stacks["t_s"].tolist() == [0.25 * k for k in range(4 * seconds)]
+    assert rec.stacks["duration_s"].eq(0.25).all() and rec.stacks["samples"].eq(25).all()
+    assert rec.process_samples["write_bytes"].eq(0).all()
+    assert rec.machine_samples["busy_cores"].eq(0.5).all()
+
+
 def test_a_long_thread_is_split_into_blocks_of_bounded_rows(tmp_path: Path) -> None:
     path = tmp_path / "long.sqlite"
     w = RecordingWriter(path)
