@@ -254,8 +254,9 @@ THREAD_BLOCKS = BlockLayout("thread_samples", "thread_blocks", THREAD_SAMPLE_COL
                             noun="thread samples")
 # Version 3's: process samples (counters and bytes as they are), stack spans (times to the
 # microsecond, as py-spy writes them; a span's length, stack and samples undifferenced) and
-# machine samples (cores to a millionth: /proc/stat's clock ticks tell a tenth of a core
-# over an interval; one series per host, the host a text column).
+# machine samples (cores to a ten-thousandth: /proc/stat's clock ticks tell a tenth of a core
+# over an interval, and each further digit costs ~0.4 bytes a sample; one series per host,
+# the host a text column).
 PROCESS_BLOCKS = BlockLayout(
     "process_samples", "process_blocks", PROCESS_SAMPLE_COLUMNS, ("proc_id", "pid"),
     (("t_s", 10**6), ("cpu_user_s", 10**9), ("cpu_system_s", 10**9), ("rss_bytes", 1),
@@ -269,7 +270,7 @@ STACK_BLOCKS = BlockLayout(
     gap=("t_s", "duration_s"), noun="stack spans")
 MACHINE_BLOCKS = BlockLayout(
     "machine_samples", "machine_blocks", MACHINE_SAMPLE_COLUMNS, (),
-    (("t_s", 10**6), ("busy_cores", 10**6), ("recorder_cores", 10**6)), ("host",),
+    (("t_s", 10**6), ("busy_cores", 10**4), ("recorder_cores", 10**4)), ("host",),
     plain=frozenset({"busy_cores", "recorder_cores"}), noun="machine samples")
 LAYOUTS = (THREAD_BLOCKS, PROCESS_BLOCKS, STACK_BLOCKS, MACHINE_BLOCKS)
 
