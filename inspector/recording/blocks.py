@@ -13,7 +13,6 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from functools import cache
-from itertools import chain
 from operator import sub
 from typing import Any
 
@@ -79,9 +78,10 @@ def _wrapped_sum(a: int, b: int) -> int:
     return (a + b + 2**63) % 2**64 - 2**63
 
 
-def _zigzag(n: int) -> int:
-    """A difference, wrapped to int64, as 2n for n >= 0 and -2n - 1 below: small either way."""
-    n = (n + 2**63) % 2**64 - 2**63
+def _zigzag(u: int) -> int:
+    """A difference (as uint64: int64 wrapped) as 2n for n >= 0 and -2n - 1 below: small
+    either way."""
+    n = u - 2**64 if u >= 2**63 else u
     return ((n << 1) ^ (n >> 63)) & 0xFFFF_FFFF_FFFF_FFFF
 
 
@@ -225,18 +225,26 @@ class Columns:
     def encode(self, lo: int, hi: int, level: int = _LEVEL) -> tuple[str, bytes]:
         """Settled rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
         assert 0 < hi - lo <= BLOCK_MAX_ROWS
-        deltas = array("Q")
-        for j, (column, delta) in enumerate(zip(self.numbers, self._delta)):
-            part = column[lo:hi]
-            if self._gap is not None and j == self._gap[0]:
-                # after the row before's start + length: mostly 0, now and then -1 or 1
-                # (each rounded on its own), zigzag-coded so that -1 is 1, not 2**64 - 1
-                ends = map(_wrapped_sum, part[:-1], self.numbers[self._gap[1]][lo:hi - 1])
-                deltas.extend(map(_zigzag, map(sub, part, chain((0,), ends))))
-            elif delta:
-                deltas.extend(map(_TO_UINT64, map(sub, part, chain((0,), part[:-1]))))
+        n = hi - lo
+        values = array("q")
+        for column in self.numbers:
+            values += column[lo:hi]
+        before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
+        for j, delta in enumerate(self._delta):
+            if delta:
+                before[j * n] = 0  # the first is stored as it is
             else:
-                deltas.extend(map(_TO_UINT64, part))
+                before[j * n:(j + 1) * n] = array("q", bytes(8 * n))
+        gap = self._gap
+        if gap is not None:  # after the row before's start + length
+            start, length = gap[0] * n, gap[1] * n
+            before[start + 1:start + n] = array("q", map(
+                _wrapped_sum, values[start:start + n - 1], values[length:length + n - 1]))
+        deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
+        if gap is not None:
+            # mostly 0, now and then -1 or 1 (start and length each rounded on its own):
+            # zigzag-coded so that -1 is 1, not 2**64 - 1
+            deltas[start:start + n] = array("Q", map(_zigzag, deltas[start:start + n]))
         codes = []
         for column, texts in zip(self.codes, self.texts):
             wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])
