@@ -158,9 +158,11 @@ CREATE TABLE IF NOT EXISTS machine_samples (
     recorder_cores REAL,                 -- of which the recorder and its py-spy runs
     host           TEXT                  -- whose machine: set by `inspector merge`
 );
+-- Each text once (the writer keeps them distinct: no UNIQUE index, which would hold every
+-- text twice; older files have one).
 CREATE TABLE IF NOT EXISTS stack_texts (
     stack_id INTEGER PRIMARY KEY,
-    text     TEXT NOT NULL UNIQUE         -- 'func (file:line);...' root first, leaf last
+    text     TEXT NOT NULL                -- 'func (file:line);...' root first, leaf last
 );
 CREATE TABLE IF NOT EXISTS stacks (
     t_s         REAL NOT NULL,           -- first sample of this span
