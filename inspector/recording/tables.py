@@ -187,26 +187,13 @@ class BlockRead(threading.Thread):
                     k = len(layout.keys)
                     counted[layout] = sum(b[k + 2] for b in read[layout])
             check_rows(self.path, self.rows, counted)
+            for layout in list(read):
+                self.columns[layout.table] = decode_blocks(read.pop(layout), self.path,
+                                                           layout)
         except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
             self.error = e
-            return
         finally:
             db.close()
-        # each table on a thread of its own: zlib and numpy let go of the GIL, so thread
-        # samples and stack spans (the hour: ~1.5 s each) decode side by side on two cores
-        decoders = [threading.Thread(target=self._decode, args=(layout, read.pop(layout)),
-                                     name="inspector-load", daemon=True)
-                    for layout in list(read)]
-        for decoder in decoders:
-            decoder.start()
-        for decoder in decoders:
-            decoder.join()
-
-    def _decode(self, layout: BlockLayout, blocks: list[tuple[Any, ...]]) -> None:
-        try:
-            self.columns[layout.table] = decode_blocks(blocks, self.path, layout)
-        except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
-            self.error = self.error or e
 
     def result(self, table: str) -> dict[str, Any] | None:
         """The decoded columns of `table`'s blocks; None if the file has no such blocks."""
