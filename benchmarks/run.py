@@ -807,7 +807,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
             log(f"cost {t.key}: inspector {row['ratios']['inspector']['target']['median']:.3f}x"
                 f", recorder {row['recorder_cores']:.3f} cores, "
                 f"{row['bytes_per_thread_s']:.0f} B/thread/s,"
-                f" growing {row['growth_bytes_per_thread_s'] or float('nan'):.0f}")
+                f" growing {_bytes(row['growth_bytes_per_thread_s'])}")
         # the whole command on a short target: plain, then inspector, interleaved
         work = calibrate(SlowdownTarget("short", "short", "cpu_threads.py", ("--threads", "1"),
                                         5000), sizes.cost_short_s, tmp)
