@@ -1,6 +1,6 @@
 """Crafted recordings for tests: a real recording changed the ways a hostile or damaged file
 may be (meta values, NULLs in key columns, numbers not finite or huge, texts with escape
-sequences and markup, thread blocks that lie, the schema changed), and `read_everything`,
+sequences and markup, blocks of every kind that lie, the schema changed), and `read_everything`,
 which puts one through every reader a command runs: load, the diagnosis, the terminal and
 JSON text, the page, each export, compare and its page, merge, and a frame of `top`."""
 
@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any, Union
 
 import inspector
-from inspector.recording.schema import BLOCK_MAX_ROWS
+from inspector.recording.schema import BLOCK_MAX_ROWS, LAYOUTS
+
+# Each table of blocks (thread, process and machine samples, stack spans) by name.
+BLOCK_TABLES = {layout.blocks: layout for layout in LAYOUTS}
 
 # Texts a target or a hand-edited file can put anywhere text goes.
 HOSTILE_TEXTS = (
@@ -67,7 +70,7 @@ KEY_COLUMNS = {
     "problems": ("t_s", "pid", "tid"),
     "gil_samples": ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"),
     "machine_samples": ("t_s", "busy_cores", "recorder_cores"),
-    "thread_blocks": ("proc_id", "pid", "tid", "t_first_s", "rows"),
+    **{name: (*layout.keys, "t_first_s", "rows") for name, layout in BLOCK_TABLES.items()},
 }
 TEXT_COLUMNS = {
     "processes": ("name", "cmdline", "exe", "python_version", "python_gil",
@@ -100,20 +103,23 @@ class ColumnValue:
 
 @dataclass(frozen=True)
 class BlockRows:
-    """The first thread block says it holds this many rows (its data unchanged)."""
+    """The first block of `table` says it holds this many rows (its data unchanged)."""
     rows: Any
+    table: str = "thread_blocks"
 
 
 @dataclass(frozen=True)
 class ManyBlocks:
     """`count` valid blocks of BLOCK_MAX_ROWS rows that never change (~17 rows a byte)."""
     count: int
+    table: str = "thread_blocks"
 
 
 @dataclass(frozen=True)
 class BlockTexts:
-    """The first block's dictionaries: these words for its state and syscall_name codes."""
+    """The first block's dictionaries: these words for its text columns' codes."""
     words: tuple[str, ...]
+    table: str = "thread_blocks"
 
 
 @dataclass(frozen=True)
@@ -140,7 +146,7 @@ SCHEMA_CHANGES = (
     "UPDATE {t} SET rowid = -rowid;",
 )
 TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks")
+          "stack_texts", "problems", "gil_samples", "machine_samples", *BLOCK_TABLES)
 
 Edit = Union[MetaValue, ColumnValue, BlockRows, ManyBlocks, BlockTexts, ManySpans,
              SchemaChange]
@@ -181,36 +187,39 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
                  f" LIMIT {edit.rows})" if edit.rows is not None else "")
         db.execute(f"UPDATE {edit.table} SET {edit.column} = ? {where}", (edit.value,))
     elif isinstance(edit, BlockRows):
-        if _has(db, "thread_blocks"):
-            loosen(db, "thread_blocks")
-            db.execute("UPDATE thread_blocks SET rows = ? WHERE rowid ="
-                       " (SELECT min(rowid) FROM thread_blocks)", (edit.rows,))
+        if _has(db, edit.table):
+            loosen(db, edit.table)
+            db.execute(f"UPDATE {edit.table} SET rows = ? WHERE rowid ="
+                       f" (SELECT min(rowid) FROM {edit.table})", (edit.rows,))
     elif isinstance(edit, ManyBlocks):
-        if _has(db, "thread_blocks"):
-            n = BLOCK_MAX_ROWS
-            data = zlib.compress(bytes(8 * 7 * n + 2 * n), 9)
-            texts = json.dumps({"state": [], "syscall_name": []})
-            db.executemany("INSERT INTO thread_blocks (proc_id, pid, tid, t_first_s, t_last_s,"
-                           " rows, texts, data) VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
+        if _has(db, edit.table):
+            layout, n = BLOCK_TABLES[edit.table], BLOCK_MAX_ROWS
+            data = zlib.compress(bytes(8 * len(layout.numbers) * n + len(layout.texts) * n), 9)
+            texts = json.dumps({name: [] for name in layout.texts})
+            columns = (*layout.keys, "t_first_s", "t_last_s", "rows", "texts", "data")
+            db.executemany(f"INSERT INTO {edit.table} ({', '.join(columns)}) VALUES"
+                           f" ({'1, ' * len(layout.keys)}0, 0, ?, ?, ?)",
                            [(n, texts, data)] * edit.count)
     elif isinstance(edit, BlockTexts):
-        if _has(db, "thread_blocks"):
-            row = db.execute("SELECT texts FROM thread_blocks ORDER BY rowid LIMIT 1").fetchone()
+        if _has(db, edit.table):
+            row = db.execute(f"SELECT texts FROM {edit.table} ORDER BY rowid LIMIT 1"
+                             ).fetchone()
             if row:
                 texts = json.loads(row[0])
-                for name in ("state", "syscall_name"):
+                for name in texts:
                     texts[name] = [edit.words[i % len(edit.words)] + str(i)
                                    for i in range(len(texts[name]))]
-                db.execute("UPDATE thread_blocks SET texts = ? WHERE rowid ="
-                           " (SELECT min(rowid) FROM thread_blocks)", (json.dumps(texts),))
+                db.execute(f"UPDATE {edit.table} SET texts = ? WHERE rowid ="
+                           f" (SELECT min(rowid) FROM {edit.table})", (json.dumps(texts),))
     elif isinstance(edit, SchemaChange):
         try:
             db.executescript(edit.sql.format(t=edit.table))
         except sqlite3.Error:
             pass  # not for this table (or this file): the other edits still apply
     elif isinstance(edit, ManySpans):
-        row = db.execute("SELECT t_s, proc_id, pid, tid, thread_name FROM stacks"
-                         " ORDER BY t_s LIMIT 1").fetchone()
+        # a thread of the file (its spans are blocks since format 3), from t_s = 0
+        row = db.execute("SELECT 0.0, proc_id, pid, tid, name FROM threads"
+                         " ORDER BY proc_id, tid LIMIT 1").fetchone()
         ids = [r[0] for r in db.execute("SELECT stack_id FROM stack_texts"
                                         " ORDER BY length(text) DESC LIMIT 2")]
         if row and ids:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 from crafted import (
+    BLOCK_TABLES,
     HOSTILE_TEXTS,
     KEY_COLUMNS,
     META_KEYS,
@@ -52,6 +53,7 @@ from v1 import as_version_1
 import inspector
 from inspector.errors import InspectorError
 from inspector.recording import RecordingError
+from inspector.recording.schema import BLOCK_MAX_ROWS
 
 PY = sys.executable
 HANG_S = 120          # no crafted file needs more than a few seconds: this is a hang guard
@@ -123,11 +125,37 @@ def _blocks_bomb(base: Path, path: Path) -> Path:
 def test_blocks_claiming_more_rows_than_the_file_can_hold_are_refused_before_decoding(
         base: Path, tmp_path: Path) -> None:
     path = _blocks_bomb(base, tmp_path / "bomb.sqlite")
-    with pytest.raises(RecordingError, match=f"would make 1,048,[0-9]+ thread samples .* more"
-                                             f" than a file of [0-9,]+ bytes holds .*"
+    with pytest.raises(RecordingError, match=f"would make 1,048,[0-9]+ rows out of its blocks"
+                                             f" \\(1,048,[0-9]+ thread samples\\), more than a"
+                                             f" file of [0-9,]+ bytes holds .*"
                                              f"{MAX_ROWS_ENV}=") as e:
         inspector.load(path)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("table", sorted(BLOCK_TABLES))
+def test_blocks_of_every_kind_that_lie_are_refused_in_one_line(base: Path, tmp_path: Path,
+                                                               table: str) -> None:
+    """Process, stack and machine blocks are checked as thread blocks are: a bomb of rows
+    that never change is refused before it is decoded, a row count or a key that is not
+    what the data holds is refused naming the blocks' table."""
+    noun = BLOCK_TABLES[table].noun
+    cases = {
+        "bomb": ([ManyBlocks(16, table)],
+                 f"would make 1,048,[0-9]+ rows out of its blocks \\(1,048,[0-9]+ {noun}\\)"),
+        "rows": ([BlockRows(BLOCK_MAX_ROWS, table)],
+                 f"{table.replace('_', ' ')}: block [0-9]+: data is not"),
+        "no rows": ([BlockRows(0, table)], f"{table.replace('_', ' ')}: block [0-9]+: 0 rows"),
+        "texts": ([ColumnValue(table, "texts", "[1]", 1)], "texts are not the dictionary"),
+    }
+    if BLOCK_TABLES[table].keys:
+        cases["key"] = ([ColumnValue(table, BLOCK_TABLES[table].keys[-1], 1.5, 1)],
+                        "ids or row count are not integers")
+    for case, (edits, said) in cases.items():
+        path = crafted(base, tmp_path / f"{case}.sqlite", edits)
+        with pytest.raises(RecordingError, match=said) as e:
+            inspector.load(path)
+        assert "\n" not in str(e.value), case
 
 
 def test_the_row_limit_can_be_lifted_and_must_be_a_number(
@@ -197,7 +225,8 @@ def test_meta_numbers_out_of_range_are_refused_naming_the_key(
     }.items() for column in columns])
 def test_a_null_key_column_is_refused(base: Path, base_v1: Path, tmp_path: Path, table: str,
                                       column: str) -> None:
-    source = base_v1 if table == "thread_samples" else base
+    # samples and spans as rows: a version-1 file (blocks are checked apart)
+    source = base_v1 if table in ("thread_samples", "process_samples", "stacks") else base
     path = crafted(source, tmp_path / "null.sqlite", [ColumnValue(table, column, None)])
     with pytest.raises(RecordingError, match=f"NULL in {table}.{column}"):
         inspector.load(path)
@@ -210,7 +239,7 @@ def test_a_null_key_column_is_refused(base: Path, base_v1: Path, tmp_path: Path,
 ])
 def test_numbers_no_column_can_use_are_refused(base: Path, base_v1: Path, tmp_path: Path,
                                                table: str, column: str, value: float) -> None:
-    source = base_v1 if table == "thread_samples" else base
+    source = base_v1 if table in ("thread_samples", "process_samples", "stacks") else base
     path = crafted(source, tmp_path / "odd.sqlite", [ColumnValue(table, column, value)])
     with pytest.raises(RecordingError, match=f"corrupt recording .*{table}.{column}"):
         inspector.load(path)
@@ -238,6 +267,8 @@ def _hostile_texts(base: Path, path: Path) -> Path:
         ColumnValue("stack_texts", "text", f"main (/app/m.py:1);{frame}", None),
         ColumnValue("problems", "detail", f"detail{ESCAPES}", None),
         BlockTexts((f"S{ESCAPES}", f"futex{ESCAPES}")),
+        BlockTexts((f"S{ESCAPES}",), "process_blocks"),
+        BlockTexts((f"thread{ESCAPES}",), "stack_blocks"),
     ])
 
 
@@ -351,9 +382,10 @@ EDITS: st.SearchStrategy[Edit] = st.one_of(
     st.sampled_from(sorted(TEXT_COLUMNS)).flatmap(lambda t: st.builds(
         ColumnValue, st.just(t), st.sampled_from(TEXT_COLUMNS[t]),
         st.sampled_from(HOSTILE_TEXTS + (None, 7)), st.sampled_from([1, None]))),
-    st.builds(BlockRows, st.sampled_from([0, -1, 1, 65_536, 2**62, None, "many"])),
-    st.builds(ManyBlocks, st.integers(1, 24)),
-    st.builds(BlockTexts, st.just(HOSTILE_TEXTS[:8])),
+    st.builds(BlockRows, st.sampled_from([0, -1, 1, 65_536, 2**62, None, "many"]),
+              st.sampled_from(sorted(BLOCK_TABLES))),
+    st.builds(ManyBlocks, st.integers(1, 24), st.sampled_from(sorted(BLOCK_TABLES))),
+    st.builds(BlockTexts, st.just(HOSTILE_TEXTS[:8]), st.sampled_from(sorted(BLOCK_TABLES))),
     st.builds(ManySpans, st.integers(100, 30_000)),
     st.builds(SchemaChange, st.sampled_from(SCHEMA_CHANGES), st.sampled_from(TABLES)),
 )

@@ -351,18 +351,19 @@ def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
 
 def committed_ticks(out: Path) -> tuple[int, float] | None:
     """(ticks, last tick's t_s) of the samples a live recorder has committed so far, read
-    the way any SQLite reader would (None before its first commit). Process samples: thread
-    samples are in blocks (format 2), and each round writes both."""
+    the way any SQLite reader would (None before its first commit): the blocks' own
+    columns (format 3) of the process sampled most, one sample a round."""
     try:
         db = sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=1)
         try:
-            ticks, last = db.execute(
-                "SELECT COUNT(DISTINCT t_s), MAX(t_s) FROM process_samples").fetchone()
+            row = db.execute(
+                "SELECT SUM(rows), MAX(t_last_s) FROM process_blocks GROUP BY proc_id"
+                " ORDER BY 1 DESC LIMIT 1").fetchone()
         finally:
             db.close()
     except sqlite3.Error:  # not created yet, or its schema not yet committed
         return None
-    return (int(ticks), float(last)) if ticks else None
+    return (int(row[0]), float(row[1])) if row else None
 
 
 def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it_goes(
@@ -410,8 +411,12 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
     print(f"\nrecorder SIGKILLed: commits seen at {[round(t, 2) for _, t in seen]} s of its "
           f"clock; the file holds {ticks} ticks up to {last_t:.2f} s, stacks up to "
           f"{stacks_end:.2f} s")
-    # nothing committed was lost to the kill
+    # nothing committed was lost to the kill: samples, process samples (the blocks the test
+    # watched), machine samples and stack spans (blocks since format 3)
     assert ticks >= seen[-1][0] and last_t >= seen[-1][1], seen
+    assert rec.process_samples.groupby("proc_id").size().max() >= seen[-1][0]
+    assert rec.process_samples["t_s"].max() >= seen[-1][1]
+    assert rec.machine_samples["t_s"].max() >= seen[-1][1] - MAX_COMMIT_GAP_S
     # it committed as it went, every half second of its clock (a commit the test missed
     # doubles one gap: the median is the commit period)
     assert len(seen) >= 3, seen

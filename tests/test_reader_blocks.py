@@ -1,7 +1,8 @@
-"""Format 2 keeps thread samples as one compressed block per thread (docs/recording-format.md):
-real recordings round-trip through it, version-1 files still load as they did, a killed
-recorder leaves every committed sample once, idle threads cost a few bytes a second, and a
-block that lies about itself gives RecordingError, never another exception."""
+"""Format 2 keeps thread samples as one compressed block per thread, format 3 process and
+machine samples and stack spans too (docs/recording-format.md): real recordings round-trip
+through them, version-1 and -2 files still load as they did, a killed recorder leaves every
+committed sample once, idle threads cost a few bytes a second, and a block that lies about
+itself gives RecordingError, never another exception."""
 
 from __future__ import annotations
 
@@ -21,11 +22,16 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from v1 import as_version_1, rows_of
+from v1 import as_version_1, as_version_2, rows_of
 
 import inspector
 from inspector.recording import RecordingError, RecordingWriter
-from inspector.recording.schema import BLOCK_MAX_ROWS
+from inspector.recording.schema import (
+    BLOCK_MAX_ROWS,
+    FORMAT_VERSION,
+    MACHINE_SAMPLE_COLUMNS,
+    PROCESS_SAMPLE_COLUMNS,
+)
 from inspector.recording.writer import EPOCH_S
 
 PY = sys.executable
@@ -69,7 +75,7 @@ def test_a_real_recording_round_trips_through_the_writer(real: Path, tmp_path: P
     """The recorder's rows hold times to the microsecond and CPU to the clock tick: written
     again through the writer, they load back equal, value for value and type for type."""
     rec = inspector.load(real)
-    assert rec.meta.format_version == 2
+    assert rec.meta.format_version == FORMAT_VERSION
     ts = rec.thread_samples
     assert ts["tid"].nunique() == 9 and (ts["state"] == "R").any()
     assert (ts["syscall_name"] == "futex").any() and (ts["futex_kind"] == 2).any()
@@ -78,17 +84,30 @@ def test_a_real_recording_round_trips_through_the_writer(real: Path, tmp_path: P
                             " GROUP BY proc_id, tid")
     assert len(per_thread) == 9 and all(n == 1 for _, _, n, _ in per_thread)
     assert sum(r for *_, r in per_thread) == len(ts)
-    assert _sql(real, "SELECT count(*) FROM thread_samples") == [(0,)]
+    for table in ("thread_samples", "process_samples", "machine_samples"):
+        assert _sql(real, f"SELECT count(*) FROM {table}") == [(0,)]
+    assert not rec.process_samples.empty and not rec.machine_samples.empty
 
     again = tmp_path / "again.sqlite"
     w = RecordingWriter(again)
     w.set_meta({"command": ["x"], "cpu_count": 2})
     rows = rows_of(ts)
+    processes = rows_of(rec.process_samples, PROCESS_SAMPLE_COLUMNS)
+    machine = rows_of(rec.machine_samples, MACHINE_SAMPLE_COLUMNS)
     for lo in range(0, len(rows), 7):  # in commits of 7 rows: many small blocks, then one
         w.add_thread_samples(rows[lo:lo + 7])
+        w.add_process_samples(processes[lo // 7:lo // 7 + 1])
+        for row in machine[lo // 7:lo // 7 + 1]:
+            w.add_machine_sample(*row)
         w.flush()
+    w.add_process_samples(processes[len(rows) // 7 + 1:])
+    for row in machine[len(rows) // 7 + 1:]:
+        w.add_machine_sample(*row)
     w.close()
-    pd.testing.assert_frame_equal(inspector.load(again).thread_samples, ts)
+    back = inspector.load(again)
+    pd.testing.assert_frame_equal(back.thread_samples, ts)
+    pd.testing.assert_frame_equal(back.process_samples, rec.process_samples)
+    pd.testing.assert_frame_equal(back.machine_samples, rec.machine_samples)
 
 
 def test_a_version_1_file_still_loads_identically(real: Path, tmp_path: Path) -> None:
@@ -96,8 +115,17 @@ def test_a_version_1_file_still_loads_identically(real: Path, tmp_path: Path) ->
     assert _sql(old, "SELECT value FROM meta WHERE key = 'format_version'") == [("1",)]
     assert not _sql(old, "SELECT 1 FROM sqlite_master WHERE name = 'thread_blocks'")
     new_rec, old_rec = inspector.load(real), inspector.load(old)
-    pd.testing.assert_frame_equal(old_rec.thread_samples, new_rec.thread_samples)
-    pd.testing.assert_frame_equal(old_rec.process_samples, new_rec.process_samples)
+    for table in ("thread_samples", "process_samples", "machine_samples", "stacks"):
+        pd.testing.assert_frame_equal(getattr(old_rec, table), getattr(new_rec, table))
+
+
+def test_a_version_2_file_still_loads_identically(real: Path, tmp_path: Path) -> None:
+    old = as_version_2(real, tmp_path / "v2.sqlite")
+    assert not _sql(old, "SELECT 1 FROM sqlite_master WHERE name = 'process_blocks'")
+    assert _sql(old, "SELECT count(*) FROM process_samples")[0][0] > 0
+    new_rec, old_rec = inspector.load(real), inspector.load(old)
+    for table in ("thread_samples", "process_samples", "machine_samples", "stacks"):
+        pd.testing.assert_frame_equal(getattr(old_rec, table), getattr(new_rec, table))
 
 
 def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
@@ -117,6 +145,44 @@ def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
     assert ts["t_s"].tolist() == pytest.approx([0.1, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5])
     assert ts["syscall"].tolist()[5] == 2.5 and ts["cpu_user_s"].max() == 5e9
     assert ts["syscall_name"].tolist().count("running") == 2
+
+
+def test_spans_and_process_and_machine_samples_are_blocks_each_commit_and_each_epoch(
+        tmp_path: Path) -> None:
+    """Format 3: what each commit adds is in the file at once (a small block per thread,
+    process, machine), a reader of the file being written sees every row once, and each
+    epoch's small blocks become one per key."""
+    path = tmp_path / "epochs.sqlite"
+    w = RecordingWriter(path)
+    w.set_meta({"command": ["x"], "cpu_count": 2})
+    seconds = int(2 * EPOCH_S) + 10  # two epochs compacted, a third under way
+    for second in range(seconds):
+        t = float(second)
+        w.add_process_samples([(t + 0.1 * k, 1, 10, t, 0.0, 2**30, None, 2, second, 0,
+                                4096 * second, 0, "R") for k in range(10)])
+        w.add_stacks([(t + 0.25 * k, 0.25, 1, 10, 11, "main", f"f (a.py:{k})", 25, None)
+                      for k in range(4)])
+        w.add_machine_sample(t, 0.5, 0.01)
+        w.flush()
+        if second in (1, int(EPOCH_S) + 5, seconds - 1):  # a reader meanwhile
+            rec = inspector.load(path)
+            assert len(rec.process_samples) == 10 * (second + 1)
+            assert len(rec.stacks) == 4 * (second + 1)
+            assert len(rec.machine_samples) == second + 1
+            assert not rec.stacks.duplicated(["tid", "t_s"]).any()
+            assert rec.stacks["stack"].str.startswith("f (a.py:").all()
+    small = {table: _sql(path, f"SELECT count(*) FROM {table}")[0][0]
+             for table in ("process_blocks", "stack_blocks", "machine_blocks")}
+    w.close()
+    for table, before in small.items():
+        blocks, rows = _sql(path, f"SELECT count(*), sum(rows) FROM {table}")[0]
+        assert blocks == 3 < before, table  # one per epoch once closed
+        assert rows == seconds * {"process_blocks": 10, "stack_blocks": 4}.get(table, 1)
+    rec = inspector.load(path)
+    assert rec.stacks["t_s"].tolist() == [0.25 * k for k in range(4 * seconds)]
+    assert rec.stacks["duration_s"].eq(0.25).all() and rec.stacks["samples"].eq(25).all()
+    assert rec.process_samples["write_bytes"].eq(0).all()
+    assert rec.machine_samples["busy_cores"].eq(0.5).all()
 
 
 def test_a_long_thread_is_split_into_blocks_of_bounded_rows(tmp_path: Path) -> None:
@@ -258,7 +324,7 @@ def test_more_rows_than_a_file_of_its_size_can_hold_are_refused(real: Path,
         db.executemany("INSERT INTO thread_blocks VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
                        [(n, texts, data)] * 100)
         db.commit()
-    refused(path, "thread samples out of its blocks, more than a file of")
+    refused(path, "rows out of its blocks \\([0-9,]+ thread samples\\), more than a file of")
 
 
 @pytest.mark.parametrize("texts", [

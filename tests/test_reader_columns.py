@@ -3,8 +3,9 @@ few-valued texts by SQLite in a second thread, matched up by rowid). Whatever ro
 takes, the frames must hold exactly what the file holds: checked here against a plain
 SELECT, on files written through the recorder's own writer and then bent out of the usual
 shape (a view, rows stored out of time order, more thread names than are read as codes).
-Thread samples are checked in a version-1 file (rows in thread_samples, as the writer put
-them before thread_blocks), and the version-2 blocks of the same rows against it."""
+Samples and spans are checked in a version-1 file (rows in thread_samples, process_samples
+and stacks, as the writer put them before blocks), and the blocks of the same rows against
+it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from v1 import with_thread_rows
+from v1 import as_version_2, with_thread_rows
 
 import inspector
 from inspector.recording import (
@@ -27,7 +28,7 @@ from inspector.recording import (
     RecordingError,
     RecordingWriter,
 )
-from inspector.recording.schema import BLOCK_NUMBERS
+from inspector.recording.schema import BLOCK_NUMBERS, PROCESS_BLOCKS, STACK_COLUMNS
 
 THREADS = 300  # more distinct thread names than the reader turns into codes in SQLite
 TICKS = 12
@@ -36,13 +37,15 @@ TICKS = 12
 @pytest.fixture(scope="module")
 def written(written_v2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same recording in version 1: its thread samples rows of thread_samples, as the
-    writer gave them (times not rounded to the microsecond)."""
+    writer gave them (times not rounded to the microsecond), its process samples and spans
+    rows as load() gives them."""
     path = tmp_path_factory.mktemp("columns") / "base-v1.sqlite"
-    shutil.copy(written_v2, path)
-    return with_thread_rows(path, _THREAD_ROWS)
+    return with_thread_rows(as_version_2(written_v2, path), _THREAD_ROWS)
 
 
 _THREAD_ROWS: list[tuple] = []
+_PROCESS_ROWS: list[tuple] = []
+_STACK_ROWS: list[tuple] = []
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +75,18 @@ def written_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
             for i, (proc_id, tid) in enumerate(tids)]
         _THREAD_ROWS.extend(rows)
         w.add_thread_samples(rows)
-        w.add_process_samples([
+        processes = [
             (t_s, proc_id, 100 * proc_id, 0.1 * tick, 0.0, 2**40 + tick,
              None if tick % 2 else 7 * tick, THREADS // 2, tick, 0, 2**53 + tick, 0, "R")
-            for proc_id in (1, 2)])
-        w.add_stacks([
+            for proc_id in (1, 2)]
+        _PROCESS_ROWS.extend(processes)
+        w.add_process_samples(processes)
+        spans = [
             (t_s - 0.05, 0.05, proc_id, 100 * proc_id, tid, f"worker-{tid} ‹{tid % 7}›",
              f"main (/a.py:1);work_{i % 9} (/a.py:{i % 4 + 2})", 5, None)
-            for i, (proc_id, tid) in enumerate(tids)])
+            for i, (proc_id, tid) in enumerate(tids)]
+        _STACK_ROWS.extend(spans)
+        w.add_stacks(spans)
     w.set_meta({"duration_s": TICKS * 0.1, "complete": True})
     w.close()
     return path
@@ -159,6 +166,41 @@ def test_blocks_load_as_the_version_1_rows_to_the_stored_precision(
         assert db.execute("SELECT count(*) FROM thread_samples").fetchone() == (0,)
         blocks, rows = db.execute("SELECT count(*), sum(rows) FROM thread_blocks").fetchone()
     assert rows == TICKS * THREADS and blocks == THREADS  # one per thread once closed
+
+
+def test_process_samples_and_spans_in_blocks_load_as_they_were_written(
+        written_v2: Path) -> None:
+    """Version 3's process and stack blocks give back the rows the writer was given: times
+    to the microsecond, CPU seconds to the nanosecond, every other value exact (2**53 + k
+    included), NULLs as NULLs."""
+    rec = inspector.load(written_v2)
+    ps = rec.process_samples
+    given = pd.DataFrame(_PROCESS_ROWS, columns=list(PROCESS_BLOCKS.columns)).sort_values(
+        ["proc_id", "t_s"], kind="stable").reset_index(drop=True)
+    assert len(ps) == len(given)
+    assert np.abs(ps["t_s"] - given["t_s"]).max() <= 0.5e-6
+    for name, scale in PROCESS_BLOCKS.numbers[1:]:  # seconds to the nanosecond
+        got, want = _as_plain(ps[[name]])[name].tolist(), _as_plain(given[[name]])[name].tolist()
+        if scale == 1:
+            assert got == want, name
+        else:
+            assert np.allclose(got, want, rtol=0, atol=0.5 / scale), name
+    for name in ("proc_id", "pid", "state"):
+        assert ps[name].astype(object).tolist() == given[name].tolist(), name
+    assert ps["read_bytes"].dtype == np.int64 and ps["read_bytes"].max() == 2**53 + TICKS
+    # in time order (spans at one time: by thread, as their blocks are, not as given)
+    assert rec.stacks["t_s"].is_monotonic_increasing
+    spans = rec.stacks.sort_values(["t_s", "tid"], kind="stable")
+    by_time = sorted(_STACK_ROWS, key=lambda r: (round(r[0], 6), r[4]))
+    assert len(spans) == len(by_time)
+    assert np.abs(spans["t_s"].to_numpy() - [r[0] for r in by_time]).max() <= 0.5e-6
+    assert spans["stack"].tolist() == [r[6] for r in by_time]
+    assert spans["thread_name"].tolist() == [r[5] for r in by_time]
+    assert spans["samples"].tolist() == [5] * len(by_time)
+    assert spans["owns_gil"].isna().all() and list(spans.columns) == [*STACK_COLUMNS, "stack"]
+    with closing(sqlite3.connect(written_v2)) as db:
+        for table in ("process_samples", "stacks", "machine_samples"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
 
 
 def test_text_columns_are_categoricals_that_behave_like_strings(written: Path) -> None:

@@ -34,7 +34,6 @@ from inspector.recording.schema import (
     DEFAULT_RATE_HZ,
     FORMAT_NAME,
     FORMAT_VERSION,
-    INDEXES,
     PROCESS_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
     SCHEMA,
@@ -46,7 +45,7 @@ from inspector.recording.writer import ProcessRecord, RecordingWriter
 if TYPE_CHECKING:
     from inspector.recording.reader import Recording, load
 
-__all__ = ["DEFAULT_INTERVAL_S", "DEFAULT_RATE_HZ", "FORMAT_NAME", "FORMAT_VERSION", "INDEXES",
+__all__ = ["DEFAULT_INTERVAL_S", "DEFAULT_RATE_HZ", "FORMAT_NAME", "FORMAT_VERSION",
            "PROCESS_COLUMNS", "PROCESS_SAMPLE_COLUMNS", "SCHEMA", "STACK_COLUMNS",
            "THREAD_SAMPLE_COLUMNS", "Interpreter", "LeftRunning", "MergeMeta", "MergeSource",
            "Meta", "ProcessRecord", "RateChange", "RecorderCpu", "Recording", "RecordingError",

@@ -1,5 +1,6 @@
-"""Version 2's thread-sample blocks, written: one thread's rows as columns of whole numbers,
-each column delta-coded, the lot byte-shuffled and deflated, texts coded into a dictionary.
+"""Blocks, written: the rows of one key (a thread's samples or stack spans, a process's
+samples, a machine's) as columns of whole numbers, each delta-coded or plain as its
+BlockLayout says, the lot byte-shuffled and deflated, texts coded into a dictionary.
 docs/recording-format.md gives the layout; the reader decodes it with numpy. Standard
 library only: the recorder encodes.
 """
@@ -11,6 +12,7 @@ import sys
 import zlib
 from array import array
 from collections.abc import Sequence
+from functools import cache
 from operator import sub
 from typing import Any
 
@@ -18,15 +20,14 @@ from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     BLOCK_MAX_TEXTS,
     BLOCK_NULL,
-    BLOCK_NUMBERS,
-    BLOCK_TEXTS,
+    BlockLayout,
 )
 
 _TO_UINT64 = ((1 << 64) - 1).__and__  # a difference, wrapped as the reader's int64 sum wraps
-# Values beyond this many units are not stored in a block (their row goes to thread_samples):
-# 2**62 ns is 146 years, and no difference of two in-range values then overflows twice.
+# Values beyond this many units are not stored in a block (their row goes to the layout's
+# table): 2**62 ns is 146 years, and no difference of two in-range values then overflows twice.
 _LIMIT = 2**62
-_T_SCALE = BLOCK_NUMBERS[0][1]
+_T_SCALE = 10**6  # every layout's first number: t_s in microseconds
 # zlib's level: blocks are a few KB; 6 (its default) is within 2% of 9's size here, faster.
 # A small block, soon replaced, is written at 1 (SMALL_LEVEL).
 _LEVEL = 6
@@ -36,16 +37,52 @@ SMALL_LEVEL = 1
 # cost 50 us a block, 15 times the compression of a small one.
 _WINDOW_BITS = 11
 _MEM_LEVEL = 2
-# Indexes into a THREAD_SAMPLE_COLUMNS row.
-_NUMBER_AT = (0, 4, 5, 7, 9, 10, 11)
-_TEXT_AT = (6, 8)
+
+
+@cache
+def _positions(layout: BlockLayout) -> tuple[tuple[int, ...], tuple[int, ...], tuple[bool, ...]]:
+    """Where a row of `layout.columns` holds each number and each text, and which numbers
+    are delta-coded."""
+    assert layout.numbers[0] == ("t_s", _T_SCALE)
+    at = {name: i for i, name in enumerate(layout.columns)}
+    return (tuple(at[name] for name, _ in layout.numbers), tuple(at[n] for n in layout.texts),
+            tuple(name not in layout.plain for name, _ in layout.numbers))
+
+
+def gap_columns(layout: BlockLayout) -> tuple[int, int] | None:
+    """The indexes into `layout.numbers` of its gap-coded start and of the length it
+    follows (both of one scale), if it has them."""
+    if layout.gap is None:
+        return None
+    names = [name for name, _ in layout.numbers]
+    start, length = (names.index(n) for n in layout.gap)
+    assert layout.numbers[start][1] == layout.numbers[length][1]
+    assert layout.gap[0] not in layout.plain
+    return start, length
+
+
+def key_at(layout: BlockLayout) -> tuple[int, ...]:
+    """Where a row of `layout.columns` holds each key column."""
+    return tuple(layout.columns.index(k) for k in layout.keys)
 
 
 class _Unfit(ValueError):
     """A row a block cannot hold (a text key, a value out of range, a fractional syscall):
-    it is stored as a thread_samples row instead. An internal signal, not an error: raised
-    and caught in this module only (`ThreadColumns.settle` returns such rows), so it is no
+    it is stored as a row of the layout's table instead. An internal signal, not an error:
+    raised and caught in this module only (`Columns.settle` returns such rows), so it is no
     InspectorError."""
+
+
+def _wrapped_sum(a: int, b: int) -> int:
+    """a + b in 64-bit two's complement, as the reader's int64 sums wrap."""
+    return (a + b + 2**63) % 2**64 - 2**63
+
+
+def _zigzag(u: int) -> int:
+    """A difference (as uint64: int64 wrapped) as 2n for n >= 0 and -2n - 1 below: small
+    either way."""
+    n = u - 2**64 if u >= 2**63 else u
+    return ((n << 1) ^ (n >> 63)) & 0xFFFF_FFFF_FFFF_FFFF
 
 
 def sample_time(t_s: float) -> float:
@@ -75,18 +112,22 @@ def _number(value: Any, scale: int) -> int:
     return q
 
 
-class ThreadColumns:
-    """The rows of one thread gathered for blocks: rows as they come, then (`settle`) as
-    columns of whole numbers and of text codes (0: NULL; k: the k-th text of its column's
-    dictionary)."""
+class Columns:
+    """The rows of one key (a thread, a process, a machine) gathered for blocks: rows as
+    they come, then (`settle`) as columns of whole numbers and of text codes (0: NULL; k:
+    the k-th text of its column's dictionary)."""
 
-    __slots__ = ("numbers", "codes", "texts", "pending", "written", "block_ids", "_json")
+    __slots__ = ("layout", "numbers", "codes", "texts", "pending", "written", "block_ids",
+                 "_json", "_number_at", "_text_at", "_delta", "_gap")
 
-    def __init__(self) -> None:
-        self.numbers = [array("q") for _ in BLOCK_NUMBERS]
-        self.codes = [array("H") for _ in BLOCK_TEXTS]
+    def __init__(self, layout: BlockLayout) -> None:
+        self.layout = layout
+        self._number_at, self._text_at, self._delta = _positions(layout)
+        self._gap = gap_columns(layout)
+        self.numbers = [array("q") for _ in layout.numbers]
+        self.codes = [array("H") for _ in layout.texts]
         # per text column: text -> code, in order of code (None first, code 0)
-        self.texts: list[dict[str | None, int]] = [{None: 0} for _ in BLOCK_TEXTS]
+        self.texts: list[dict[str | None, int]] = [{None: 0} for _ in layout.texts]
         self.pending: list[Sequence[Any]] = []  # rows added, not yet settled
         self.written = 0                  # settled rows already in the file as blocks
         self.block_ids: list[int] = []    # their rowids
@@ -121,7 +162,7 @@ class ThreadColumns:
         """The usual batch, a column at a time; raises on anything unusual."""
         columns = list(zip(*rows))
         numbers = []
-        for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS):
+        for i, (_, scale) in zip(self._number_at, self.layout.numbers):
             values = columns[i]
             if scale == 1:
                 if BLOCK_NULL in values:
@@ -142,19 +183,20 @@ class ThreadColumns:
         if BLOCK_NULL in numbers[0]:
             raise _Unfit("no time")
         codes = [list(map(texts.__getitem__, columns[i]))
-                 for i, texts in zip(_TEXT_AT, self.texts)]
+                 for i, texts in zip(self._text_at, self.texts)]
         return numbers, codes
 
     def _add(self, row: Sequence[Any]) -> None:
-        """Appends one THREAD_SAMPLE_COLUMNS row; raises _Unfit (and adds nothing) for one a
-        block cannot hold."""
+        """Appends one row of the layout's columns; raises _Unfit (and adds nothing) for one
+        a block cannot hold."""
         if row[0] is None:
             raise _Unfit("no time")
-        numbers = [_number(row[i], scale) for i, (_, scale) in zip(_NUMBER_AT, BLOCK_NUMBERS)]
+        numbers = [_number(row[i], scale)
+                   for i, (_, scale) in zip(self._number_at, self.layout.numbers)]
         if numbers[0] == BLOCK_NULL:
             raise _Unfit("no time")
         codes = []
-        for i, texts in zip(_TEXT_AT, self.texts):
+        for i, texts in zip(self._text_at, self.texts):
             text = row[i]
             if text is None or isinstance(text, float) and text != text:
                 codes.append(0)
@@ -188,9 +230,21 @@ class ThreadColumns:
         for column in self.numbers:
             values += column[lo:hi]
         before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
-        for start in range(0, len(values), n):
-            before[start] = 0
+        for j, delta in enumerate(self._delta):
+            if delta:
+                before[j * n] = 0  # the first is stored as it is
+            else:
+                before[j * n:(j + 1) * n] = array("q", bytes(8 * n))
+        gap = self._gap
+        if gap is not None:  # after the row before's start + length
+            start, length = gap[0] * n, gap[1] * n
+            before[start + 1:start + n] = array("q", map(
+                _wrapped_sum, values[start:start + n - 1], values[length:length + n - 1]))
         deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
+        if gap is not None:
+            # mostly 0, now and then -1 or 1 (start and length each rounded on its own):
+            # zigzag-coded so that -1 is 1, not 2**64 - 1
+            deltas[start:start + n] = array("Q", map(_zigzag, deltas[start:start + n]))
         codes = []
         for column, texts in zip(self.codes, self.texts):
             wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])
@@ -204,7 +258,7 @@ class ThreadColumns:
         sizes = tuple(len(t) for t in self.texts)
         if self._json[0] != sizes:  # dictionaries only grow: the same sizes, the same JSON
             names = {name: [t for t in texts if t is not None]
-                     for name, texts in zip(BLOCK_TEXTS, self.texts)}
+                     for name, texts in zip(self.layout.texts, self.texts)}
             self._json = (sizes, json.dumps(names, separators=(",", ":"), ensure_ascii=False))
         deflate = zlib.compressobj(level, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
         return self._json[1], deflate.compress(shuffled + b"".join(codes)) + deflate.flush()

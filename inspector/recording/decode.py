@@ -1,7 +1,8 @@
-"""Reads version 2's thread blocks (written by recording/blocks.py) into the columns of
-thread_samples, without trusting them: every length, code and dictionary is checked, each
-block inflates to exactly the size its rows call for, and the rows of a file are bounded by
-its size (limits.py). Anything wrong raises RecordingError.
+"""Reads blocks (written by recording/blocks.py: thread samples since version 2, process
+samples, stack spans and machine samples since 3) into their table's columns, without
+trusting them: every length, code and dictionary is checked, each block inflates to exactly
+the size its rows call for, and the rows of a file are bounded by its size (limits.py).
+Anything wrong raises RecordingError.
 """
 
 from __future__ import annotations
@@ -15,29 +16,30 @@ from typing import Any
 import numpy as np
 
 from inspector.errors import RecordingError
+from inspector.recording.blocks import gap_columns
 from inspector.recording.limits import RowLimit
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     BLOCK_MAX_TEXTS,
     BLOCK_NULL,
-    BLOCK_NUMBERS,
-    BLOCK_TEXTS,
+    BlockLayout,
 )
+from inspector.recording.untrusted import READ_FAILURES, said
 
-_NUMBERS = len(BLOCK_NUMBERS)
 
-
-def _bad(path: Path, why: str) -> RecordingError:
-    return RecordingError(f"{path}: corrupt recording (thread blocks: {why})")
+def _bad(path: Path, layout: BlockLayout, why: str) -> RecordingError:
+    return RecordingError(f"{path}: corrupt recording ({layout.blocks.replace('_', ' ')}:"
+                          f" {why})")
 
 
 class _Dictionaries:
     """Each block's texts mapped onto one dictionary per column (blocks of a recording
     repeat a handful of `texts` values: each is parsed once)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, layout: BlockLayout) -> None:
         self.path = path
-        self.names: list[dict[str, int]] = [{} for _ in BLOCK_TEXTS]
+        self.layout = layout
+        self.names: list[dict[str, int]] = [{} for _ in layout.texts]
         self._seen: dict[str, tuple[list[np.ndarray], list[int]]] = {}
 
     def lookups(self, texts: str) -> tuple[list[np.ndarray], list[int]]:
@@ -46,18 +48,19 @@ class _Dictionaries:
         known = self._seen.get(texts)
         if known is not None:
             return known
+        layout = self.layout
         try:
             parsed = json.loads(texts)
         except (ValueError, RecursionError):
-            raise _bad(self.path, "texts are not JSON") from None
-        if not isinstance(parsed, dict) or sorted(parsed) != sorted(BLOCK_TEXTS):
-            raise _bad(self.path, "texts are not the dictionary of each text column")
+            raise _bad(self.path, layout, "texts are not JSON") from None
+        if not isinstance(parsed, dict) or sorted(parsed) != sorted(layout.texts):
+            raise _bad(self.path, layout, "texts are not the dictionary of each text column")
         luts, widths = [], []
-        for name, names in zip(BLOCK_TEXTS, self.names):
+        for name, names in zip(layout.texts, self.names):
             words = parsed[name]
             if (not isinstance(words, list) or len(words) > BLOCK_MAX_TEXTS
                     or not all(isinstance(w, str) for w in words)):
-                raise _bad(self.path, f"the {name} dictionary is not a list of texts")
+                raise _bad(self.path, layout, f"the {name} dictionary is not a list of texts")
             lut = np.empty(len(words) + 1, dtype=np.int32)
             lut[0] = -1
             lut[1:] = [names.setdefault(w, len(names)) for w in words]
@@ -86,46 +89,79 @@ def _order(t_first_s: Any) -> float:
     return float(t_first_s) if isinstance(t_first_s, (int, float)) else float("-inf")
 
 
-def read_blocks(db: sqlite3.Connection, path: Path, limit: RowLimit) -> dict[str, Any]:
-    """The thread_blocks table as THREAD_SAMPLE_COLUMNS arrays (numbers as the rest of
-    load() gives them, texts as (codes, texts)), blocks ordered by proc_id, tid and time.
-    One statement: a file being written is read at one moment, so a compaction (small
-    blocks replaced by their union) is seen wholly or not at all. Refuses more rows than
-    `limit` before it makes any."""
+def block_rows(db: sqlite3.Connection, path: Path, layout: BlockLayout) -> list[tuple[Any, ...]]:
+    """The layout's blocks, each (rowid, keys..., t_first_s, rows, texts, data), their ids,
+    row counts and types checked (not their data). One statement: a file being written is
+    read at one moment, so a compaction (small blocks replaced by their union) is seen
+    wholly or not at all."""
+    keys = "".join(f"{k}, " for k in layout.keys)
     try:
-        blocks = db.execute("SELECT rowid, proc_id, pid, tid, t_first_s, rows, texts, data"
-                            " FROM thread_blocks").fetchall()
-    except (sqlite3.Error, UnicodeDecodeError) as e:
-        raise RecordingError(f"{path}: corrupt recording ({' '.join(str(e).split())})"
-                             ) from None
-    total = 0
-    for rowid, proc_id, pid, tid, _t, rows, texts, data in blocks:
-        if not all(type(v) is int for v in (proc_id, pid, tid, rows)):
-            raise _bad(path, f"block {rowid}: ids or row count are not integers")
+        blocks = db.execute(f"SELECT rowid, {keys}t_first_s, rows, texts, data"
+                            f" FROM {layout.blocks}").fetchall()
+    except READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
+    k = len(layout.keys)
+    for block in blocks:
+        rowid, rows, texts, data = block[0], block[k + 2], block[k + 3], block[k + 4]
+        if not all(type(v) is int for v in (*block[1:k + 1], rows)):
+            raise _bad(path, layout, f"block {rowid}: ids or row count are not integers")
         if not 0 < rows <= BLOCK_MAX_ROWS:
-            raise _bad(path, f"block {rowid}: {rows} rows")
+            raise _bad(path, layout, f"block {rowid}: {rows} rows")
         if not isinstance(texts, str) or not isinstance(data, bytes):
-            raise _bad(path, f"block {rowid}: texts or data of the wrong type")
-        total += rows
-    limit.check(path, total, "thread samples out of its blocks")
-    blocks.sort(key=lambda b: (b[1], b[3], _order(b[4]), b[0]))
+            raise _bad(path, layout, f"block {rowid}: texts or data of the wrong type")
+    return blocks
+
+
+def check_rows(path: Path, limit: RowLimit, counted: dict[BlockLayout, int]) -> None:
+    """Refuses blocks that would make more rows, all tables together, than `limit`."""
+    total = sum(counted.values())
+    if total > limit.rows:
+        most = max(counted, key=counted.__getitem__)
+        limit.check(path, total, f"rows out of its blocks ({counted[most]:,} {most.noun})")
+
+
+def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
+                  ) -> dict[str, Any]:
+    """Checked blocks (block_rows) as the layout's columns (numbers as the rest of load()
+    gives them, texts as (codes, texts)), blocks ordered by their keys and time."""
+    k = len(layout.keys)
+    count = len(layout.numbers)
+    delta = [j for j, (name, _) in enumerate(layout.numbers) if name not in layout.plain]
+    gap = gap_columns(layout)
+    total = sum(b[k + 2] for b in blocks)
+    # by key but pid (proc_id and tid for a thread's), then time; NULL-free keys
+    order_keys = [i for i, name in enumerate(layout.keys, 1) if name != "pid"]
+    blocks.sort(key=lambda b: (*(b[i] for i in order_keys), _order(b[k + 1]), b[0]))
     # each block decoded into its place: the whole is never held twice
-    numbers = np.empty((_NUMBERS, total), dtype=np.int64)
-    codes = [np.empty(total, dtype=np.int32) for _ in BLOCK_TEXTS]
-    dictionaries = _Dictionaries(path)
+    numbers = np.empty((count, total), dtype=np.int64)
+    codes = [np.empty(total, dtype=np.int32) for _ in layout.texts]
+    dictionaries = _Dictionaries(path, layout)
     at = 0
-    for rowid, _proc_id, _pid, _tid, _t, rows, texts, data in blocks:
+    for block in blocks:
+        rowid, rows, texts, data = block[0], block[k + 2], block[k + 3], block[k + 4]
         luts, widths = dictionaries.lookups(texts)
-        numbers_size = 8 * _NUMBERS * rows
+        numbers_size = 8 * count * rows
         raw = _inflate(data, numbers_size + rows * sum(widths))
         if raw is None:
-            raise _bad(path, f"block {rowid}: data is not {rows} rows of zlib'd columns")
+            raise _bad(path, layout, f"block {rowid}: data is not {rows} rows of zlib'd"
+                                     " columns")
         # byte j of every value, then byte j + 1: back to little-endian int64 differences
         planes = np.frombuffer(raw, dtype=np.uint8, count=numbers_size)
-        deltas = np.ascontiguousarray(planes.reshape(8, _NUMBERS * rows).T)
-        deltas = deltas.view("<i8").reshape(_NUMBERS, rows).astype(np.int64, copy=False)
-        # the sums wrap as the writer's differences did
-        np.cumsum(deltas, axis=1, out=numbers[:, at:at + rows])
+        deltas = np.ascontiguousarray(planes.reshape(8, count * rows).T)
+        deltas = deltas.view("<i8").reshape(count, rows).astype(np.int64, copy=False)
+        target = numbers[:, at:at + rows]
+        if len(delta) == count:  # the sums wrap as the writer's differences did
+            np.cumsum(deltas, axis=1, out=target)
+        else:
+            target[...] = deltas
+            if gap is not None:  # a start follows the row before's start + length
+                start, length = gap
+                zigzag = target[start].view(np.uint64)
+                target[start] = (zigzag >> np.uint64(1)).view(np.int64) ^ -(
+                    zigzag & np.uint64(1)).view(np.int64)
+                target[start, 1:] += target[length, :-1]
+            for j in delta:
+                np.cumsum(target[j], out=target[j])
         offset = numbers_size
         for column, lut, width in zip(codes, luts, widths):
             part = np.frombuffer(raw, dtype=np.uint8 if width == 1 else "<u2", count=rows,
@@ -134,15 +170,16 @@ def read_blocks(db: sqlite3.Connection, path: Path, limit: RowLimit) -> dict[str
             try:
                 column[at:at + rows] = lut[part]
             except IndexError:
-                raise _bad(path, f"block {rowid}: a text code beyond its dictionary") from None
+                raise _bad(path, layout, f"block {rowid}: a text code beyond its"
+                                         " dictionary") from None
         at += rows
-    counts = np.fromiter((b[5] for b in blocks), dtype=np.int64, count=len(blocks))
+    counts = np.fromiter((b[k + 2] for b in blocks), dtype=np.int64, count=len(blocks))
     out: dict[str, Any] = {}
-    for name, i in (("proc_id", 1), ("pid", 2), ("tid", 3)):
+    for i, name in enumerate(layout.keys, 1):
         ids = np.fromiter((b[i] for b in blocks), dtype=np.int64, count=len(blocks))
         out[name] = np.repeat(ids, counts)
     del blocks
-    for j, (name, scale) in enumerate(BLOCK_NUMBERS):
+    for j, (name, scale) in enumerate(layout.numbers):
         q = numbers[j]
         null = q == BLOCK_NULL
         if not null.any():  # int64 -> float64 exactly rounded; a copy either way
@@ -152,7 +189,7 @@ def read_blocks(db: sqlite3.Connection, path: Path, limit: RowLimit) -> dict[str
         values[null] = np.nan
         out[name] = values
     del numbers
-    for name, column, names in zip(BLOCK_TEXTS, codes, dictionaries.names):
+    for name, column, names in zip(layout.texts, codes, dictionaries.names):
         # only the texts some row holds, as a column read from SQL has them
         used = np.bincount(column + 1, minlength=len(names) + 1)[1:] > 0
         labels = np.asarray(list(names), dtype=object)

@@ -1,5 +1,5 @@
-"""What load() lets a file make it hold and do: rows (thread samples out of compressed blocks,
-stack frames over all spans) in proportion to the file's size, up to a ceiling for any file
+"""What load() lets a file make it hold and do: rows (samples and spans out of compressed
+blocks, stack frames over all spans) in proportion to the file's size, up to a ceiling for any file
 (INSPECTOR_MAX_ROWS overrides all of them), frames of a bounded length, and only values the
 analysis can use: nothing NULL where the format says NOT NULL, no infinite number, integers
 that fit 64 bits. Beyond them is a RecordingError.
@@ -23,11 +23,12 @@ from inspector.recording.schema import BLOCK_MAX_ROWS, INT64_MAX, INT64_MIN, MAX
 
 MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"
 
-# Thread samples a file's blocks may decode to: a block's worth, plus this many per byte of
-# the file. Real recordings hold under 0.5 per byte of their blocks and 0.07-0.2 per byte of
-# the file (64 idle threads, the densest: 2-3 bytes a sample); rows that never change
-# deflate to ~17 a byte, and load() holds ~165 bytes a row at its peak (1 M rows: 164 MB
-# more), the report about 2.5 times that.
+# Rows a file's blocks (thread and process samples, stack spans, machine samples, all
+# together) may decode to: a block's worth, plus this many per byte of the file. Real
+# recordings hold under 0.5 per byte of their blocks and 0.1-0.3 per byte of the file (64
+# idle threads, the densest: 2-3 bytes a sample); rows that never change deflate to ~17 a
+# byte, and load() holds ~100-165 bytes a row at its peak (1 M thread samples: 164 MB more),
+# the report about 2.5 times that.
 ROWS_PER_FILE_BYTE = 1
 BASE_ROWS = BLOCK_MAX_ROWS
 # Stack frames over all spans (a span of 40 frames: 40), what the exports walk (a Perfetto
@@ -42,9 +43,10 @@ BASE_FRAMES = 1 << 18
 # under ~300 characters, and a trace writes a frame's text once per span it opens in.
 MAX_FRAME_CHARS = 1024
 CUT_MARK = "..."
-# The most any file may make unless told: ~5.5 GB of thread samples held by load(), and the
-# frames of about ten host-hours. A synthetic host-hour of 64 threads (docs/scale.md) holds
-# 2.3 M thread samples and 24.5 M frames (0.135 a byte of its 182 MB).
+# The most any file may make unless told: ~5.5 GB of thread samples held by load(), the
+# samples and spans of about six host-hours and the frames of about ten. A synthetic
+# host-hour of 64 threads (docs/scale.md) holds 2.3 M thread samples, 2.1 M stack spans,
+# 0.3 M process samples and 24.5 M frames.
 MAX_ROWS = 1 << 25
 MAX_FRAMES = 1 << 28
 

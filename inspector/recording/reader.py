@@ -24,21 +24,26 @@ from inspector.recording.limits import Limits, check_values, limits, stack_frame
 from inspector.recording.meta_json import meta_json, parse_meta
 from inspector.recording.model import Recording
 from inspector.recording.schema import (
+    MACHINE_BLOCKS,
     MACHINE_SAMPLE_COLUMNS,
+    PROCESS_BLOCKS,
     PROCESS_COLUMNS,
     PROCESS_CORES_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
+    STACK_BLOCKS,
     STACK_COLUMNS,
+    THREAD_BLOCKS,
     THREAD_SAMPLE_COLUMNS,
 )
 from inspector.recording.tables import (
     BlockRead,
     has_table,
+    in_time_order,
     present_columns,
-    read_samples,
-    read_stacks,
-    thread_sample_rows,
+    table_rows,
     with_blocks,
+    with_rates,
+    with_stack_texts,
 )
 from inspector.recording.untrusted import file_bytes, open_recording
 
@@ -95,17 +100,14 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
     processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
     threads = read_frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                      ("proc_id", "pid", "tid", "name"))
-    tables: dict[str, Any] = {}
-    for table, read in (  # in the order the background thread reads their integers
-            ("thread_samples", lambda fast: thread_sample_rows(db, p, fast, background)),
-            ("stacks", lambda fast: read_stacks(db, p, fast, background)),
-            ("process_samples", lambda fast: read_samples(
-                db, p, "process_samples", PROCESS_SAMPLE_COLUMNS, ["proc_id"], fast,
-                background))):
+    rows: dict[str, dict[str, Any]] = {}
+    for table, columns in (  # in the order the background thread reads their integers
+            ("thread_samples", THREAD_SAMPLE_COLUMNS), ("stacks", STACK_COLUMNS),
+            ("process_samples", PROCESS_SAMPLE_COLUMNS)):
         try:
-            tables[table] = read(True)
+            rows[table] = table_rows(db, p, table, columns, True, background)
         except Irregular:
-            tables[table] = read(False)
+            rows[table] = table_rows(db, p, table, columns, False, background)
     problems = read_frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
     # gil_samples came later within format version 1: a file without it has none
     gil_sql = ("SELECT * FROM gil_samples ORDER BY t_s" if has_table(db, p, "gil_samples")
@@ -116,19 +118,18 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
                          ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
     gil_samples["share"] = (gil_samples["samples"].astype("float64")
                             / gil_samples["samples_total"].clip(lower=1))
-    # machine_samples came later within format version 1 too
-    machine_samples = read_frame(
-        db, p, "SELECT * FROM machine_samples ORDER BY t_s" if has_table(db, p, "machine_samples")
-        else "SELECT NULL AS t_s, NULL AS busy_cores, NULL AS recorder_cores WHERE 0",
-        MACHINE_SAMPLE_COLUMNS)
+    machine_samples = _machine_samples(db, p, blocks)
     process_cores = _process_cores(db, p)
     # last: the blocks were decoded meanwhile
-    process_samples = tables["process_samples"]
-    thread_samples = with_blocks(tables["thread_samples"], blocks)
-    bounds.frames.check(p, stack_frames(tables["stacks"]), "stack frames over its spans")
+    process_samples = with_rates(with_blocks(rows.pop("process_samples"), blocks,
+                                             PROCESS_BLOCKS), ["proc_id"])
+    thread_samples = with_rates(with_blocks(rows.pop("thread_samples"), blocks, THREAD_BLOCKS),
+                                ["proc_id", "tid"])
+    stacks = with_stack_texts(db, p, with_blocks(rows.pop("stacks"), blocks, STACK_BLOCKS))
+    bounds.frames.check(p, stack_frames(stacks), "stack frames over its spans")
     for table, frame in (("processes", processes), ("threads", threads),
                          ("process_samples", process_samples),
-                         ("thread_samples", thread_samples), ("stacks", tables["stacks"]),
+                         ("thread_samples", thread_samples), ("stacks", stacks),
                          ("problems", problems), ("gil_samples", gil_samples),
                          ("machine_samples", machine_samples)):
         check_values(p, table, frame)
@@ -137,7 +138,26 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
         meta = replace(meta, duration_s=float(max(last)) if last else 0.0)
     return Recording(p, meta, processes, threads, process_samples, thread_samples,
-                     tables["stacks"], problems, gil_samples, machine_samples, process_cores)
+                     stacks, problems, gil_samples, machine_samples, process_cores)
+
+
+def _machine_samples(db: sqlite3.Connection, p: Path, blocks: BlockRead) -> pd.DataFrame:
+    """machine_samples (came later within format version 1: a file without it has none),
+    its rows and version 3's blocks, in time order; `host` as plain text."""
+    if not has_table(db, p, "machine_samples"):
+        return read_frame(db, p, "SELECT NULL AS t_s, NULL AS busy_cores,"
+                                 " NULL AS recorder_cores WHERE 0", MACHINE_SAMPLE_COLUMNS)
+    stored = read_frame(db, p, "SELECT * FROM machine_samples ORDER BY t_s",
+                        MACHINE_SAMPLE_COLUMNS)
+    columns = with_blocks({name: stored[name].array for name in stored.columns}, blocks,
+                          MACHINE_BLOCKS)
+    if len(columns["t_s"]) == len(stored):
+        return stored
+    host = columns.get("host")
+    if host is not None:  # a handful of rows a second: the rows' own kind of column
+        columns["host"] = np.asarray(host, dtype=object)
+        columns["host"][pd.isna(columns["host"])] = None
+    return in_time_order(columns).reset_index(drop=True)
 
 
 def _process_cores(db: sqlite3.Connection, p: Path) -> pd.DataFrame:

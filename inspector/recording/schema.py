@@ -5,8 +5,10 @@ the standard library.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 FORMAT_NAME = "inspector-recording"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 # `inspector record`'s defaults, which are also what a reader assumes of a file without
 # meta["settings"] (one made by hand, say).
@@ -108,6 +110,36 @@ CREATE TABLE IF NOT EXISTS thread_blocks (
     texts      TEXT NOT NULL,            -- JSON: {"state": [...], "syscall_name": [...]}
     data       BLOB NOT NULL             -- zlib: the rows' columns, delta-coded, byte-shuffled
 );
+-- Version 3: process samples, stack spans and machine samples the same way, each table's
+-- rows in blocks (the key columns name whose rows; BlockLayout below names the rest):
+-- process_samples, stacks and machine_samples stay for older files and for rows a block
+-- cannot hold.
+CREATE TABLE IF NOT EXISTS process_blocks (
+    proc_id    INTEGER NOT NULL,
+    pid        INTEGER NOT NULL,
+    t_first_s  REAL NOT NULL,
+    t_last_s   REAL NOT NULL,
+    rows       INTEGER NOT NULL,
+    texts      TEXT NOT NULL,            -- JSON: {"state": [...]}
+    data       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS stack_blocks (
+    proc_id    INTEGER NOT NULL,
+    pid        INTEGER NOT NULL,
+    tid        INTEGER NOT NULL,
+    t_first_s  REAL NOT NULL,
+    t_last_s   REAL NOT NULL,
+    rows       INTEGER NOT NULL,
+    texts      TEXT NOT NULL,            -- JSON: {"thread_name": [...]}
+    data       BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS machine_blocks (
+    t_first_s  REAL NOT NULL,
+    t_last_s   REAL NOT NULL,
+    rows       INTEGER NOT NULL,
+    texts      TEXT NOT NULL,            -- JSON: {"host": [...]}
+    data       BLOB NOT NULL
+);
 -- Added within version 2: a file without it has none (load() gives an empty frame).
 CREATE TABLE IF NOT EXISTS process_cores (
     t_s            REAL NOT NULL,        -- the sample at which this was first seen
@@ -126,9 +158,11 @@ CREATE TABLE IF NOT EXISTS machine_samples (
     recorder_cores REAL,                 -- of which the recorder and its py-spy runs
     host           TEXT                  -- whose machine: set by `inspector merge`
 );
+-- Each text once (the writer keeps them distinct: no UNIQUE index, which would hold every
+-- text twice; older files have one).
 CREATE TABLE IF NOT EXISTS stack_texts (
     stack_id INTEGER PRIMARY KEY,
-    text     TEXT NOT NULL UNIQUE         -- 'func (file:line);...' root first, leaf last
+    text     TEXT NOT NULL                -- 'func (file:line);...' root first, leaf last
 );
 CREATE TABLE IF NOT EXISTS stacks (
     t_s         REAL NOT NULL,           -- first sample of this span
@@ -160,15 +194,9 @@ CREATE TABLE IF NOT EXISTS problems (
     detail  TEXT
 );
 """
-# Built when the recording is closed, not kept up while it is written: rows arrive in time
-# order, so every insert would update the index at as many places as there are threads
-# (200 threads: 650 us of SQLite per tick with it, 240 us without). load() does not need
-# them; a recording cut short by a crash simply has none. Version 1 also indexed
-# thread_samples (a third of a file's size); version 2 keeps no rows there to index.
-INDEXES = """
-CREATE INDEX IF NOT EXISTS ix_process_samples ON process_samples (proc_id, t_s);
-CREATE INDEX IF NOT EXISTS ix_stacks ON stacks (proc_id, tid, t_s);
-"""
+# No index: version 1 indexed thread_samples (a third of a file's size), versions 1 and 2
+# process_samples and stacks, when the recording was closed; version 3 keeps no rows there
+# to index, and load() needs none.
 
 PROCESS_SAMPLE_COLUMNS = (
     "t_s", "proc_id", "pid", "cpu_user_s", "cpu_system_s", "rss_bytes", "uss_bytes",
@@ -190,15 +218,63 @@ PROCESS_COLUMNS = (
 MACHINE_SAMPLE_COLUMNS = ("t_s", "busy_cores", "recorder_cores", "host")
 PROCESS_CORES_COLUMNS = ("t_s", "proc_id", "cpus", "affinity_cores", "quota_cores",
                          "usable_cores", "cores_limited_by", "quota_cgroup")
+BLOCK_NULL = -2**63          # a NULL number
+BLOCK_MAX_ROWS = 65_536      # rows in one block, at most
+BLOCK_MAX_TEXTS = 65_535     # texts in one column's dictionary (a code is 1 + its index)
+
+
+@dataclass(frozen=True)
+class BlockLayout:
+    """How one table's rows are kept as blocks (docs/recording-format.md): the table they
+    belong to (which also holds, as rows, any a block cannot hold), the blocks' table, the
+    key columns every row of a block shares (the block's own columns), its numeric columns
+    in order, each as a whole number of units of 1/scale, and its text columns, coded.
+    Numbers are delta-coded, but for those in `plain` (no trend to take out: a span's
+    length, a stack's id), stored as they are; with `gap` = (start, length), the start
+    column is coded as its difference from the row before's start + length (a thread's
+    spans follow one another: mostly 0)."""
+
+    table: str
+    blocks: str
+    columns: tuple[str, ...]                 # the table's columns, in a row's order
+    keys: tuple[str, ...]
+    numbers: tuple[tuple[str, int], ...]     # (name, scale); t_s first
+    texts: tuple[str, ...]
+    plain: frozenset[str] = frozenset()
+    gap: tuple[str, str] | None = None
+    noun: str = "rows"                       # what a row is, in messages
+
+
 # Version 2's thread_blocks: the numeric columns of THREAD_SAMPLE_COLUMNS a block holds, in
 # order, each as a whole number of units of 1/scale (t_s in microseconds, the cumulative
 # seconds in nanoseconds, syscall and futex_kind as they are), and its text columns, coded.
 BLOCK_NUMBERS = (("t_s", 10**6), ("cpu_user_s", 10**9), ("cpu_system_s", 10**9),
                  ("syscall", 1), ("on_cpu_s", 10**9), ("runqueue_s", 10**9), ("futex_kind", 1))
 BLOCK_TEXTS = ("state", "syscall_name")
-BLOCK_NULL = -2**63          # a NULL number
-BLOCK_MAX_ROWS = 65_536      # rows in one block, at most
-BLOCK_MAX_TEXTS = 65_535     # texts in one column's dictionary (a code is 1 + its index)
+THREAD_BLOCKS = BlockLayout("thread_samples", "thread_blocks", THREAD_SAMPLE_COLUMNS,
+                            ("proc_id", "pid", "tid"), BLOCK_NUMBERS, BLOCK_TEXTS,
+                            noun="thread samples")
+# Version 3's: process samples (counters and bytes as they are), stack spans (times to the
+# microsecond, as py-spy writes them; a span's length, stack and samples undifferenced) and
+# machine samples (cores to a ten-thousandth: /proc/stat's clock ticks tell a tenth of a core
+# over an interval, and each further digit costs ~0.4 bytes a sample; one series per host,
+# the host a text column).
+PROCESS_BLOCKS = BlockLayout(
+    "process_samples", "process_blocks", PROCESS_SAMPLE_COLUMNS, ("proc_id", "pid"),
+    (("t_s", 10**6), ("cpu_user_s", 10**9), ("cpu_system_s", 10**9), ("rss_bytes", 1),
+     ("uss_bytes", 1), ("num_threads", 1), ("ctx_voluntary", 1), ("ctx_involuntary", 1),
+     ("read_bytes", 1), ("write_bytes", 1)), ("state",), noun="process samples")
+STACK_BLOCKS = BlockLayout(
+    "stacks", "stack_blocks", STACK_COLUMNS, ("proc_id", "pid", "tid"),
+    (("t_s", 10**6), ("duration_s", 10**6), ("stack_id", 1), ("samples", 1),
+     ("owns_gil", 1)), ("thread_name",),
+    plain=frozenset({"duration_s", "stack_id", "samples", "owns_gil"}),
+    gap=("t_s", "duration_s"), noun="stack spans")
+MACHINE_BLOCKS = BlockLayout(
+    "machine_samples", "machine_blocks", MACHINE_SAMPLE_COLUMNS, (),
+    (("t_s", 10**6), ("busy_cores", 10**4), ("recorder_cores", 10**4)), ("host",),
+    plain=frozenset({"busy_cores", "recorder_cores"}), noun="machine samples")
+LAYOUTS = (THREAD_BLOCKS, PROCESS_BLOCKS, STACK_BLOCKS, MACHINE_BLOCKS)
 
 # The largest magnitude of a number the file's meta or REAL columns hold: in seconds, what
 # int64 nanoseconds hold (292 years; 2262 as a unix time), the unit pprof and Perfetto write

@@ -1,6 +1,7 @@
 """Each growing table read into one frame: the background read's columns and load()'s
-matched up by rowid, version 2's thread blocks decoded beside them and merged with the
-thread_samples rows, sorted, with per-interval `cpu_percent`.
+matched up by rowid, the blocks (thread samples since version 2; process samples, stack
+spans and machine samples since 3) decoded beside them and merged with the table's rows,
+sorted, the samples with per-interval `cpu_percent`, the spans with their stack text.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from inspector.recording.columns import (
     read_frame,
     typed_columns,
 )
-from inspector.recording.decode import read_blocks
+from inspector.recording.decode import block_rows, check_rows, decode_blocks
 from inspector.recording.limits import RowLimit, check_values, short_frames
 from inspector.recording.schema import (
+    LAYOUTS,
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
+    BlockLayout,
     required,
 )
 from inspector.recording.untrusted import READ_FAILURES, said
@@ -119,21 +122,26 @@ def _time_order(t: np.ndarray) -> np.ndarray | None:
     return np.argsort(t, kind="stable")
 
 
-def read_stacks(db: sqlite3.Connection, path: Path, typed: bool,
-                 background: Background) -> pd.DataFrame:
+def table_rows(db: sqlite3.Connection, path: Path, table: str, columns: Sequence[str],
+               typed: bool, background: Background) -> dict[str, Any]:
+    """A growing table's rows as columns: all of an older file's; in a file with blocks
+    only the rare row a block cannot hold."""
+    if typed:
+        return table_columns(db, path, table, background, columns)
+    df = read_frame(db, path, f"SELECT * FROM {table}", columns)
+    return {name: df[name].array for name in df.columns}
+
+
+def with_stack_texts(db: sqlite3.Connection, path: Path, spans: dict[str, Any]
+                     ) -> pd.DataFrame:
+    """The spans (rows and blocks together) with each one's stack text as `stack`, in
+    time order (NULL first, ties as stored)."""
     texts = read_frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
     check_values(path, "stack_texts", texts)
-    if not typed:
-        # Each span's text from the dictionary, not joined in by SQL: a join would make a
-        # string per span, and a file naming one long text in every span asks for its
-        # length times their number.
-        spans = read_frame(db, path, f"SELECT {', '.join(STACK_COLUMNS)} FROM stacks"
-                                     " ORDER BY t_s", STACK_COLUMNS)
-        spans["stack"] = short_frames(_stack_categorical(
-            spans["stack_id"].to_numpy(dtype=np.float64), texts))
-        return spans
-    spans = table_columns(db, path, "stacks", background, STACK_COLUMNS)
-    spans = {name: spans[name] for name in STACK_COLUMNS}  # as before: no others
+    # Each span's text from the dictionary, not joined in by SQL: a join would make a
+    # string per span, and a file naming one long text in every span asks for its length
+    # times their number.
+    spans = {name: spans[name] for name in STACK_COLUMNS if name in spans}  # no others
     spans["stack"] = short_frames(_stack_categorical(
         np.asarray(spans["stack_id"], dtype=np.float64), texts))
     order = _time_order(np.asarray(spans["t_s"], dtype=np.float64))
@@ -142,24 +150,25 @@ def read_stacks(db: sqlite3.Connection, path: Path, typed: bool,
     return _take(spans, order)
 
 
-def read_samples(db: sqlite3.Connection, path: Path, table: str, columns: Sequence[str],
-                  keys: list[str], typed: bool, background: Background) -> pd.DataFrame:
-    if not typed:
-        df = read_frame(db, path, f"SELECT * FROM {table}", columns)
-        return with_rates({name: df[name].array for name in df.columns}, keys)
-    return with_rates(table_columns(db, path, table, background, columns), keys)
+def in_time_order(columns: dict[str, Any]) -> pd.DataFrame:
+    order = _time_order(np.asarray(columns["t_s"], dtype=np.float64))
+    if order is None:
+        return pd.DataFrame(columns, copy=False)
+    return _take(columns, order)
 
 
 class BlockRead(threading.Thread):
-    """Version 2's thread blocks, read and decoded on a connection of their own while load()
-    reads the other tables: inflating and numpy's work on whole columns let go of the GIL,
-    so where a second core is free this costs little wall time."""
+    """The blocks of every layout, read and decoded on a connection of their own while
+    load() reads the other tables: inflating and numpy's work on whole columns let go of
+    the GIL, so where a second core is free this costs little wall time. Refuses more rows,
+    all tables' blocks together, than `rows` before it makes any."""
 
     def __init__(self, path: Path, rows: RowLimit) -> None:
         super().__init__(name="inspector-load", daemon=True)
         self.path = path
         self.rows = rows
-        self.columns: dict[str, Any] | None = None   # None: the file has no thread_blocks
+        # by table; a table whose file has no blocks of its kind is absent
+        self.columns: dict[str, dict[str, Any]] = {}
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -170,41 +179,42 @@ class BlockRead(threading.Thread):
                                         f" ({said(e)})")
             return
         try:
-            if has_table(db, self.path, "thread_blocks"):
-                self.columns = read_blocks(db, self.path, self.rows)
+            read: dict[BlockLayout, list[tuple[Any, ...]]] = {}
+            counted: dict[BlockLayout, int] = {}
+            for layout in LAYOUTS:
+                if has_table(db, self.path, layout.blocks):
+                    read[layout] = block_rows(db, self.path, layout)
+                    k = len(layout.keys)
+                    counted[layout] = sum(b[k + 2] for b in read[layout])
+            check_rows(self.path, self.rows, counted)
+            for layout in list(read):
+                self.columns[layout.table] = decode_blocks(read.pop(layout), self.path,
+                                                           layout)
         except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
             self.error = e
         finally:
             db.close()
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self, table: str) -> dict[str, Any] | None:
+        """The decoded columns of `table`'s blocks; None if the file has no such blocks."""
         self.join()
         if self.error is not None:
             raise self.error
-        return self.columns
+        return self.columns.pop(table, None)
 
 
-def thread_sample_rows(db: sqlite3.Connection, path: Path, typed: bool,
-                        background: Background) -> dict[str, Any]:
-    """The thread_samples table's columns: all of version 1's samples; in version 2 only
-    the rare row a block cannot hold."""
-    if typed:
-        return table_columns(db, path, "thread_samples", background, THREAD_SAMPLE_COLUMNS)
-    df = read_frame(db, path, "SELECT * FROM thread_samples", THREAD_SAMPLE_COLUMNS)
-    return {name: df[name].array for name in df.columns}
-
-
-def with_blocks(columns: dict[str, Any], blocks: BlockRead) -> pd.DataFrame:
-    """Rows and blocks as one frame, sorted, with cpu_percent."""
-    decoded = blocks.result()
+def with_blocks(columns: dict[str, Any], blocks: BlockRead, layout: BlockLayout
+                ) -> dict[str, Any]:
+    """The table's rows and its blocks' as one set of columns (unsorted)."""
+    decoded = blocks.result(layout.table)
     if decoded is not None:
         from_blocks = {name: categorical(*decoded[name]) if isinstance(decoded[name], tuple)
-                       else decoded[name] for name in THREAD_SAMPLE_COLUMNS}
+                       else decoded[name] for name in layout.columns}
         if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
             columns = from_blocks
         elif len(from_blocks["t_s"]):
             columns = _concatenated(columns, from_blocks)
-    return with_rates(columns, ["proc_id", "tid"])
+    return columns
 
 
 def _concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from inspector.recording.blocks import SMALL_LEVEL, ThreadColumns, sample_time
+from inspector.recording.epochs import BlockTable, stored_time
 from inspector.recording.partial import (
     create_files,
     discard,
@@ -22,16 +21,16 @@ from inspector.recording.partial import (
     opened_here,
 )
 from inspector.recording.schema import (
-    BLOCK_MAX_ROWS,
     FORMAT_NAME,
     FORMAT_VERSION,
-    INDEXES,
+    LAYOUTS,
+    MACHINE_BLOCKS,
+    PROCESS_BLOCKS,
     PROCESS_COLUMNS,
     PROCESS_CORES_COLUMNS,
-    PROCESS_SAMPLE_COLUMNS,
     SCHEMA,
-    STACK_COLUMNS,
-    THREAD_SAMPLE_COLUMNS,
+    STACK_BLOCKS,
+    THREAD_BLOCKS,
 )
 from inspector.recording.untrusted import uri_for
 
@@ -55,15 +54,16 @@ class ProcessRecord:
 
 _MASK_MEMO_SIZE = 10_000  # distinct texts remembered masked (a thread name per thread)
 
-# Thread samples go into the file as one small block per thread at each commit (a killed
-# recorder keeps them), and once an epoch of EPOCH_S is over, its small blocks are replaced
-# by one block per thread, in one transaction (a reader sees one or the other, never both).
+# Samples and stack spans go into the file as one small block per thread (process, machine)
+# at each commit (a killed recorder keeps them), and once an epoch of EPOCH_S is over, its
+# small blocks are replaced by one block per thread, in one transaction (a reader sees one
+# or the other, never both); each table has epochs of its own (epochs.py).
 # 30 s: a block's fixed cost (its row, its dictionary, zlib's frame: ~100 bytes) comes to a
 # few bytes per thread-second, a thread's epoch is ~20 KB of memory, and a reader of the
 # file being written decodes at most ~60 small blocks per thread.
 EPOCH_S = 30.0
 # An epoch also ends at this many rows, whatever their times (1,000 threads: ~9 s), so the
-# rows kept in memory stay under ~16 MB.
+# rows kept in memory stay under ~16 MB a table.
 EPOCH_MAX_ROWS = 262_144
 # Rows held before they are written as blocks even without a commit (`inspector merge` adds
 # a whole recording's rows before its one commit).
@@ -153,11 +153,9 @@ class RecordingWriter:
         self._masked_stacks: dict[str, int] = {}  # masked text -> stack_id
         self._next_stack_id = 1
         self._masked_texts: dict[str, str] = {}
-        # this epoch's thread samples, by (proc_id, pid, tid)
-        self._epoch: dict[tuple[Any, Any, Any], ThreadColumns] = {}
-        self._epoch_t: tuple[float, float] | None = None   # its first and last t_s
-        self._epoch_rows = 0
-        self._unwritten_rows = 0
+        # this epoch's rows of each block table
+        self._blocks = {layout.table: BlockTable(layout, EPOCH_S, EPOCH_MAX_ROWS,
+                                                 PENDING_MAX_ROWS) for layout in LAYOUTS}
         self.set_meta({"format": FORMAT_NAME, "format_version": FORMAT_VERSION})
         try:
             db.commit()  # raises: a file that cannot take its first commit is not made
@@ -178,9 +176,10 @@ class RecordingWriter:
             self._masked_stacks = {k: v for k, v in self._masked_stacks.items() if v not in gone}
         self._uncommitted_stacks.clear()
         self._next_stack_id = max(self._stack_ids.values(), default=0) + 1
-        # the epoch's blocks may have gone with the batch: its committed blocks stay as they
-        # are, and the epoch starts afresh
-        self._forget_epoch()
+        # the epochs' blocks may have gone with the batch: their committed blocks stay as they
+        # are, and each epoch starts afresh
+        for table in self._blocks.values():
+            table.forget()
 
     def _text(self, value: str | None) -> str | None:
         if self.mask is None or value is None:
@@ -223,7 +222,7 @@ class RecordingWriter:
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (p.proc_id, p.pid, p.ppid, p.parent_proc_id, self._text(p.name),
              json.dumps(self._command(p.cmdline)), self._text(p.exe), p.create_time,
-             _time(p.start_s),
+             stored_time(p.start_s),
              int(p.is_python), p.python_version, p.python_gil, int(p.is_target)),
         )
 
@@ -235,7 +234,7 @@ class RecordingWriter:
                 fields[key] = self._text(fields[key])
         for key in ("start_s", "end_s"):
             if key in fields:
-                fields[key] = _time(fields[key])
+                fields[key] = stored_time(fields[key])
         for key in fields:
             if key not in PROCESS_COLUMNS:
                 raise ValueError(f"unknown process column {key!r}")
@@ -252,7 +251,7 @@ class RecordingWriter:
         self._db.execute(
             f"INSERT INTO process_cores ({', '.join(PROCESS_CORES_COLUMNS)})"
             f" VALUES ({','.join('?' * len(PROCESS_CORES_COLUMNS))})",
-            (_time(t_s), proc_id, cpus, affinity_cores, quota_cores, usable_cores,
+            (stored_time(t_s), proc_id, cpus, affinity_cores, quota_cores, usable_cores,
              cores_limited_by, self._text(quota_cgroup)))
 
     def thread_start_s(self, proc_id: int, tid: int) -> float | None:
@@ -278,7 +277,7 @@ class RecordingWriter:
             "INSERT INTO threads (proc_id, pid, tid, name, os_name, start_s) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT (proc_id, tid) DO UPDATE SET os_name = excluded.os_name,"
             " name = COALESCE(threads.python_name, threads.native_name, excluded.os_name)",
-            (proc_id, pid, tid, self._text(os_name), self._text(os_name), _time(start_s)),
+            (proc_id, pid, tid, self._text(os_name), self._text(os_name), stored_time(start_s)),
         )
 
     def name_thread(self, proc_id: int, tid: int, python_name: str) -> bool:
@@ -299,7 +298,7 @@ class RecordingWriter:
 
     def end_thread(self, proc_id: int, tid: int, end_s: float) -> None:
         self._db.execute("UPDATE threads SET end_s = ? WHERE proc_id = ? AND tid = ?",
-                         (_time(end_s), proc_id, tid))
+                         (stored_time(end_s), proc_id, tid))
 
     def interpreters(self) -> list[dict[str, Any]]:
         """The distinct Python interpreters among the processes written so far."""
@@ -309,87 +308,23 @@ class RecordingWriter:
         return [{"exe": exe, "version": version, "gil": gil} for exe, version, gil in rows]
 
     def add_process_samples(self, rows: Iterable[Sequence[Any]]) -> None:
-        # times as the thread samples keep them: the analysis matches the two by t_s
-        self._db.executemany(
-            f"INSERT INTO process_samples VALUES ({','.join('?' * len(PROCESS_SAMPLE_COLUMNS))})",
-            [(_time(r[0]), *r[1:]) for r in rows])
+        """Rows in PROCESS_SAMPLE_COLUMNS order; written as blocks at the next flush()."""
+        self._add(PROCESS_BLOCKS.table, rows)
 
     def add_thread_samples(self, rows: Iterable[Sequence[Any]]) -> None:
         """Rows in THREAD_SAMPLE_COLUMNS order; written as blocks at the next flush()."""
-        epoch = self._epoch
-        for row in rows:
-            key = (row[1], row[2], row[3])
-            columns = epoch.get(key)
-            if columns is None:
-                columns = epoch[key] = ThreadColumns()
-            columns.pending.append(row)
-            self._unwritten_rows += 1
-        if self._unwritten_rows >= PENDING_MAX_ROWS:
-            self._write_blocks()
+        self._add(THREAD_BLOCKS.table, rows)
 
-    def _forget_epoch(self) -> None:
-        self._epoch = {}
-        self._epoch_t = None
-        self._epoch_rows = self._unwritten_rows = 0
-
-    def _settle(self) -> None:
-        """The rows added since the last write as columns; those no block can hold are kept
-        as they are, in the version-1 table (load() reads both)."""
-        unfit = []
-        for key, columns in self._epoch.items():
-            if not columns.pending:
-                continue
-            if not all(type(k) is int for k in key):
-                unfit += columns.pending
-                columns.pending = []
-                continue
-            before = len(columns)
-            unfit += columns.settle()
-            span = columns.span_s(before)
-            if span is not None:
-                known = self._epoch_t or span
-                self._epoch_t = (min(known[0], span[0]), max(known[1], span[1]))
-                self._epoch_rows += len(columns) - before
-        if unfit:
-            self._db.executemany(
-                f"INSERT INTO thread_samples VALUES"
-                f" ({','.join('?' * len(THREAD_SAMPLE_COLUMNS))})",
-                [(_time(r[0]), *r[1:]) for r in unfit])
+    def _add(self, table: str, rows: Iterable[Sequence[Any]]) -> None:
+        if self._blocks[table].add(rows):
+            self._blocks[table].write(self._db, lambda: self.failures)
 
     def _write_blocks(self, closing: bool = False) -> None:
-        """Writes the rows added since the last call: one small block per thread, or, once
-        the epoch is over, the epoch's rows as one block per thread in place of its small
-        ones. Stops at a failure (the batch is rolled back; the epoch is forgotten)."""
-        if not self._unwritten_rows and not closing:
-            return
-        failures = self.failures
-        self._settle()
-        self._unwritten_rows = 0
-        span = self._epoch_t
-        over = (closing or self._epoch_rows >= EPOCH_MAX_ROWS
-                or (span is not None and span[1] - span[0] >= EPOCH_S))
-        insert = ("INSERT INTO thread_blocks (proc_id, pid, tid, t_first_s, t_last_s, rows,"
-                  " texts, data) VALUES (?,?,?,?,?,?,?,?)")
-        if over:
-            replaced = [(i,) for c in self._epoch.values() for i in c.block_ids]
-            # deleted before the new blocks are added: a rowid freed by a rolled-back batch
-            # and taken again can only be one of this epoch's, which is rewritten here
-            self._db.executemany("DELETE FROM thread_blocks WHERE rowid = ?", replaced)
-        for (proc_id, pid, tid), columns in self._epoch.items():
-            n = len(columns)
-            for lo in range(0 if over else columns.written, n, BLOCK_MAX_ROWS):
-                if self.failures != failures:
-                    return
-                hi = min(n, lo + BLOCK_MAX_ROWS)
-                texts, data = columns.encode(lo, hi) if over else columns.encode(
-                    lo, hi, SMALL_LEVEL)
-                cur = self._db.execute(insert, (proc_id, pid, tid, columns.t_s(lo),
-                                                columns.t_s(hi - 1), hi - lo, texts, data))
-                if not over and self.failures == failures:
-                    columns.block_ids.append(cur.lastrowid)
-            columns.written = n
-        if over:
-            self._forget_epoch()
+        """Writes every block table's rows added since the last call (epochs.py); stops at
+        a failure (the batch is rolled back; the epochs are forgotten)."""
+        for table in self._blocks.values():
+            if not table.write(self._db, lambda: self.failures, closing):
+                return
 
     def stack_id(self, text: str) -> int:
         sid = self._stack_ids.get(text)
@@ -416,13 +351,11 @@ class RecordingWriter:
         converted = [(*r[:5], self._text(r[5]), self.stack_id(r[6]), *r[7:]) for r in rows]
         if self.failures != failures:
             return  # their stack texts were rolled back: spans pointing at none are lost too
-        self._db.executemany(
-            f"INSERT INTO stacks VALUES ({','.join('?' * len(STACK_COLUMNS))})", converted)
+        self._add(STACK_BLOCKS.table, converted)
 
     def add_machine_sample(self, t_s: float, busy_cores: float, recorder_cores: float,
                            host: str | None = None) -> None:
-        self._db.execute("INSERT INTO machine_samples (t_s, busy_cores, recorder_cores, host)"
-                         " VALUES (?,?,?,?)", (_time(t_s), busy_cores, recorder_cores, host))
+        self._add(MACHINE_BLOCKS.table, [(t_s, busy_cores, recorder_cores, host)])
 
     def add_gil_samples(self, rows: Iterable[Sequence[Any]]) -> None:
         masked = [(*r[:5], self._text(r[5]), *r[6:]) for r in rows]
@@ -442,7 +375,6 @@ class RecordingWriter:
     def close(self) -> None:
         self._write_blocks(closing=True)
         self.flush()
-        self._db.executescript(INDEXES)
         if _INCREMENTAL_VACUUM:  # run to its end (a statement's step frees one page)
             self._db.executescript("PRAGMA incremental_vacuum;")
         try:  # on disk as DELETE leaves it; the journal it writes on the way is ours
@@ -485,7 +417,3 @@ def _open(path: Path, created: int) -> sqlite3.Connection:
         raise
     return db
 
-
-def _time(value: Any) -> Any:
-    """A sample time as the file keeps it (see blocks.sample_time); anything else as it is."""
-    return sample_time(value) if isinstance(value, float) and math.isfinite(value) else value
