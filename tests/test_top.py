@@ -39,9 +39,11 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
     # when other programs keep the machine busy), never sleeping or waiting on a lock
     wanting = {THREAD_STATES[k].word for k in ("cpu", "gil", "runqueue")}
     assert all(any(w in ln for w in wanting) for ln in threads), threads
-    # while threads wait for the GIL, the one on a CPU is named its holder
+    # while threads wait for the GIL, the one on a CPU is named its holder: one at most, and
+    # none when none waits (at a hand-off every thread can be in the futex at the sample)
     waiting_now = "waiting for the GIL now" in out.stdout
-    assert waiting_now == (sum("holds the GIL" in ln for ln in threads) == 1)
+    holders = sum("holds the GIL" in ln for ln in threads)
+    assert holders <= 1 and (waiting_now or holders == 0), out.stdout
     # one process row, its threads under it
     process_rows = [ln for ln in lines if "gil_threads.py" in ln]
     assert len(process_rows) == 1 and "5 threads" in process_rows[0]
