@@ -3,15 +3,19 @@ terminal (tmux: send-keys, capture-pane)."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 from machine import for_the_recording
 
 import inspector
+from inspector.analyze.states import FUTEX_IN_INTERPRETER
 from inspector.analyze.vocabulary import THREAD_STATES
+from inspector.live.frame import build_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = ROOT / "tests" / "workloads"
@@ -49,7 +53,25 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
     assert len(process_rows) == 1 and "5 threads" in process_rows[0]
     # top stopped the command it started, as Ctrl-C would, and kept what it saw
     assert "KeyboardInterrupt" in (tmp_path / "seen.log").read_text()
-    assert set(inspector.load(tmp_path / "seen.sqlite").threads["name"]) >= {"arith-0"}
+    seen = inspector.load(tmp_path / "seen.sqlite")
+    assert set(seen.threads["name"]) >= {"arith-0"}
+    # and at each sample it kept where a thread ran while another waited for the GIL, a frame
+    # cut there names exactly one holder
+    ts = seen.thread_samples
+    kind = pd.to_numeric(ts["futex_kind"], errors="coerce")
+    both = set(ts.loc[kind == FUTEX_IN_INTERPRETER, "t_s"]) & set(
+        ts.loc[ts["syscall_name"].astype(object) == "running", "t_s"])
+    # from the second sample on (a thread's state is a difference of two)
+    both = {t for t in both if t > sorted(set(ts["t_s"]))[1]}
+    assert both, "no sample caught a thread running while another waited for the GIL"
+    for t in sorted(both):
+        cut = dataclasses.replace(seen, thread_samples=ts[ts["t_s"] <= t],
+                                  stacks=seen.stacks[seen.stacks["t_s"] <= t],
+                                  process_samples=seen.process_samples[
+                                      seen.process_samples["t_s"] <= t])
+        frame = build_frame(cut, 1.5)
+        holders = [th for p in frame.processes for th in p.threads if th.holds_gil]
+        assert len(holders) == 1, (t, frame)
 
 
 def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
