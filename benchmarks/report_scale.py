@@ -216,7 +216,7 @@ def synthetic(duration_s: float, **params: Any) -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path = CACHE_DIR / f"synthetic-{duration_s:g}s-{name}.sqlite"
     if not path.exists():
-        tmp = path.with_suffix(".partial")
+        tmp = path.with_suffix(f".{os.getpid()}.partial")  # two test workers may race
         write_synthetic(tmp, duration_s, **params)
         os.replace(tmp, path)
     return path
