@@ -60,6 +60,19 @@ def working_ticks(rec: inspector.Recording, proc_ids: list[int], every: bool = F
     return counts[counts == len(proc_ids)].index if every else counts.index
 
 
+def parent_ticks(rec: inspector.Recording) -> pd.Index:
+    """The ticks at which the pool's parent worked: where it is not pinned or in a quota,
+    the tree could then use its CPUs besides the workers' (the pool's start and teardown
+    did, on a loaded machine and on CI)."""
+    parent = rec.processes.loc[rec.processes["is_target"], "proc_id"].astype(int).tolist()
+    return working_ticks(rec, parent)
+
+
+def workers_alone_ticks(rec: inspector.Recording) -> pd.Index:
+    """The ticks at which both workers worked and their parent did not."""
+    return working_ticks(rec, workers(rec), every=True).difference(parent_ticks(rec))
+
+
 def cpus_of(rec: inspector.Recording, proc_id: int) -> list[str]:
     pc = rec.process_cores
     return pc.loc[pc["proc_id"] == proc_id, "cpus"].tolist()
@@ -149,7 +162,7 @@ def test_workers_pinned_to_one_cpu_by_their_initializer_share_one_core(
     # the parent was never pinned: its latest value says the whole machine
     assert rec.usable_cores == machine_cpus()
     usable = usable_cores_over_time(rec)
-    work = working_ticks(rec, workers(rec))
+    work = working_ticks(rec, workers(rec)).difference(parent_ticks(rec))
     assert len(work) >= 5
     assert (usable.loc[work] == 1.0).all(), usable.loc[work]
     assert usable_cores_summary(rec) == (1.0, "affinity")
@@ -165,7 +178,7 @@ def test_workers_pinned_to_two_different_cpus_have_two_cores(tmp_path: Path) -> 
     assert len(both) >= 3
     assert (usable.loc[both] == 2.0).all(), usable.loc[both]
     # a moment only one of them worked, it had its one CPU
-    alone = working_ticks(rec, ids).difference(both)
+    alone = working_ticks(rec, ids).difference(both).difference(parent_ticks(rec))
     assert (usable.loc[alone] == 1.0).all(), usable.loc[alone]
     assert usable_cores_summary(rec) == (2.0, None if machine_cpus() == 2 else "affinity")
 
@@ -259,11 +272,7 @@ def test_workers_moved_into_one_quota_cgroup_share_its_half_core(
     proc, rec = record(tmp_path / "one.sqlite", "cgroups", "1.5", str(quota_cgroups[0]))
     after = moved_quota(proc, rec, quota_cgroups[:1])
     usable = usable_cores_over_time(rec)
-    # the workers' ticks, but those in which the parent (in no quota) worked too: there the
-    # tree could use its 2 CPUs besides (a loaded machine's pool teardown did, once)
-    parent = rec.processes.loc[rec.processes["is_target"], "proc_id"].astype(int).tolist()
-    work = working_ticks(rec, workers(rec), every=True).intersection(after).difference(
-        working_ticks(rec, parent))
+    work = workers_alone_ticks(rec).intersection(after)
     assert len(work) >= 3
     assert (usable.loc[work] == 0.5).all(), usable.loc[work]
     assert usable_cores_summary(rec) == (0.5, "cgroup quota")
@@ -277,7 +286,7 @@ def test_workers_moved_into_two_quota_cgroups_add_their_quotas(
     groups = {pc[pc["proc_id"] == w]["quota_cgroup"].iloc[-1] for w in workers(rec)}
     assert groups == {str(p) for p in quota_cgroups}
     usable = usable_cores_over_time(rec)
-    work = working_ticks(rec, workers(rec), every=True).intersection(after)
+    work = workers_alone_ticks(rec).intersection(after)
     assert len(work) >= 3
     assert (usable.loc[work] == 1.0).all(), usable.loc[work]
     assert usable_cores_summary(rec) == (1.0, "cgroup quota")
