@@ -62,6 +62,17 @@ def create_private(path: Path) -> int:
     return fd
 
 
+def output_folder(directory: Path, error: type[InspectorError], what: str) -> None:
+    """Makes the folder a command writes its files into (parents too), or says in one line
+    why it cannot: `what` names the command ("demo", "try")."""
+    if directory.exists() and not directory.is_dir():
+        raise error(f"{what}: {directory} exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"{what}: cannot create {directory}: {e.strerror or e}") from None
+
+
 def write_atomically(path: Path, data: bytes, error: type[InspectorError], what: str) -> None:
     """Writes `data` to `path` (0600) atomically; raises `error` ("WHAT: cannot write PATH:
     why"). What is at `path` is replaced only if it is a regular file (see atomic_file)."""

@@ -176,12 +176,9 @@ def _default_dir() -> Path:
 
 
 def _prepare(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise DemoError(f"demo: {directory} exists and is not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DemoError(f"demo: cannot create {directory}: {e.strerror or e}") from None
+    from inspector.files import output_folder
+
+    output_folder(directory, DemoError, "demo")
 
 
 def _progress() -> Any:

@@ -267,9 +267,6 @@ def publish(result: TrialResult, directory: Path) -> TrialResult:
 
 
 def prepare(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise TrialError(f"try: {directory} exists and is not a directory")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise TrialError(f"try: cannot create {directory}: {e.strerror or e}") from None
+    from inspector.files import output_folder
+
+    output_folder(directory, TrialError, "try")
