@@ -54,6 +54,28 @@ def copy_of(recording: Path, folder: Path) -> Path:
 # -- recordings read by several modules (each: tests/workloads/NAME.py) ------------------------
 
 @pytest.fixture(scope="session")
+def two_process_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real recording, read and never changed by the tests that craft and fuzz files
+    from it: two processes, a named thread, stacks, thread samples."""
+    import inspector
+
+    out = tmp_path_factory.mktemp("two-process") / "base.sqlite"
+    proc = subprocess.run(
+        [sys.executable, "-m", "inspector", "record", "-q", "-o", str(out), "--",
+         sys.executable, "-c",
+         "import subprocess, sys, threading, time\n"
+         "t = threading.Thread(target=time.sleep, args=(0.5,), name='napper'); t.start()\n"
+         "subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.3)'])\n"
+         "end = time.monotonic() + 0.4\n"
+         "while time.monotonic() < end: pass\n"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rec = inspector.load(out)
+    assert len(rec.processes) == 2 and not rec.stacks.empty and not rec.thread_samples.empty
+    return out
+
+
+@pytest.fixture(scope="session")
 def gil_threads_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four GIL-bound threads for 2.5 s, on 2 cores: 4 threads could use both, the GIL
     leaves them one whatever else runs (test_diagnose, test_export, test_recording_cost)."""

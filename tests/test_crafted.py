@@ -63,21 +63,9 @@ EXAMPLES = 30         # each example reads the file as every command does: ~1-2 
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def base(two_process_recording: Path) -> Path:
     """A real recording: two processes, a named thread, stacks, thread blocks."""
-    out = tmp_path_factory.mktemp("crafted") / "base.sqlite"
-    proc = subprocess.run(
-        [PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY, "-c",
-         "import subprocess, sys, threading, time\n"
-         "t = threading.Thread(target=time.sleep, args=(0.5,), name='napper'); t.start()\n"
-         "subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.3)'])\n"
-         "end = time.monotonic() + 0.4\n"
-         "while time.monotonic() < end: pass\n"],
-        capture_output=True, text=True, timeout=HANG_S)
-    assert proc.returncode == 0, proc.stderr
-    rec = inspector.load(out)
-    assert len(rec.processes) == 2 and not rec.stacks.empty and not rec.thread_samples.empty
-    return out
+    return two_process_recording
 
 
 @pytest.fixture(scope="module")

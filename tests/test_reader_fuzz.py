@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -26,21 +25,9 @@ PAGE = 4096
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+def recording(two_process_recording: Path) -> bytes:
     """A real recording: two processes, threads, stacks, problems."""
-    out = tmp_path_factory.mktemp("fuzz") / "base.sqlite"
-    proc = subprocess.run(
-        [PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY, "-c",
-         "import subprocess, sys, threading, time\n"
-         "t = threading.Thread(target=time.sleep, args=(0.5,), name='napper'); t.start()\n"
-         "subprocess.run([sys.executable, '-c', 'import time; time.sleep(0.3)'])\n"
-         "end = time.monotonic() + 0.4\n"
-         "while time.monotonic() < end: pass\n"],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    rec = inspector.load(out)
-    assert len(rec.processes) == 2 and not rec.stacks.empty
-    return out.read_bytes()
+    return two_process_recording.read_bytes()
 
 
 def check(path: Path) -> None:
