@@ -315,3 +315,20 @@ def test_every_model_row_carries_the_speed_up_its_sequential_run_predicted(demo)
     for model in ("threading", "asyncio"):
         assert by[("io", model)]["predicted_speedup"] > 2
 
+
+
+def test_the_short_variants_are_sampled_finely_enough_for_a_verdict_of_their_work(demo) -> None:
+    """The concurrent I/O variants work for a fraction of a second after their interpreter's
+    start: at the default interval that is two rounds, too few to judge (their advice would be
+    `unknown`); the demo samples them finer, so their verdicts stand on rounds of their own."""
+    from inspector.recording import load
+
+    sequential = load(row(demo, "io", "sequential")["recording"]).interval_s
+    assert sequential is not None
+    for variant in ("threading", "multiprocessing", "asyncio"):
+        r = row(demo, "io", variant)
+        rec = load(r["recording"])
+        # finer than the default, and than the (longer) sequential run's
+        assert rec.interval_s is not None and rec.interval_s < min(0.1, sequential), (
+            variant, rec.interval_s, sequential)
+        assert r["verdict"]["advice"] != "unknown", (variant, r["verdict"]["evidence"])

@@ -1,12 +1,14 @@
 """Issue 22's principles on labelled programs written for them, each recorded once: children
 run one after another could run at once (whatever they do), a straggler is named with its
-cost and never flips a well-split program's advice, and the advice never contradicts the
-predictions shown beside it. (Cores followed per process over time: test_usable_cores.py;
-a forked child's inherited loop frames: test_eventloop_fork.py.)"""
+cost and never flips a well-split program's advice, a program's start-up is no evidence of
+its work, and the advice never contradicts the predictions shown beside it. (Cores followed
+per process over time: test_usable_cores.py; a forked child's inherited loop frames:
+test_eventloop_fork.py.)"""
 
 from __future__ import annotations
 
 import pytest
+from conftest import record_at_raised_priority
 from machine import cores_left, judged_on
 from test_diagnose import PY, WORKLOADS, Case, _case
 
@@ -59,3 +61,21 @@ def test_the_advice_never_contradicts_its_predictions(name: str,
                                                       request: pytest.FixtureRequest) -> None:
     d = request.getfixturevalue(name).diag
     assert contradictions(d.verdict.advice, d.predicted) == []
+
+
+def test_a_run_whose_work_fits_in_the_rounds_of_its_start_up_is_advised_unknown(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Imports take most of this program; its work (0.12 s of waits) fits in the two rounds
+    after them at the default interval: its start-up is no evidence of what the work is bound
+    by, so the advice is `unknown`, saying why and what to do. Sampled finer, the same work
+    has rounds of its own and gets advice."""
+    program = (PY, str(WORKLOADS / "shape_short_after_imports.py"))
+    folder = tmp_path_factory.mktemp("short")
+    coarse = Case(record_at_raised_priority(folder / "coarse.sqlite", *program))
+    assert coarse.v.advice == "unknown", said(coarse.v.evidence)
+    why = [f for f in coarse.v.evidence if isinstance(f, ev.Advised)][0]
+    told = said(why.why)
+    assert any("start-up" in t and "--interval" in t for t in told), told
+    fine = Case(record_at_raised_priority(folder / "fine.sqlite", *program,
+                                          extra=("--interval", "0.02")))
+    assert fine.v.advice != "unknown", said(fine.v.evidence)

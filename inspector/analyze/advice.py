@@ -1,8 +1,9 @@
 """The advice, from the predictions: the model with the highest predicted speed-up whose low end
-beats the run as recorded by ADVICE_MARGIN; a fix that is no model change (unblock an event
-loop, hold a lock shorter, fewer workers) where the evidence names one; `keep` when nothing
-beats the margin; `unknown` when the evidence cannot carry a prediction. One story: the advice
-can never contradict the predictions shown beside it (`contradictions()` says if it does).
+beats the run as recorded by ADVICE_MARGIN (of candidates predicted alike, the smaller change);
+a fix that is no model change (unblock an event loop, hold a lock shorter, fewer workers) where
+the evidence names one; `keep` when nothing beats the margin; `unknown` when the evidence cannot
+carry a prediction. One story: the advice can never contradict the predictions shown beside it
+(`contradictions()` says if it does).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from inspector.analyze.vocabulary import AdviceKey
 # Changing a program's concurrency model is work: advise it only for a gain a user would
 # notice, a tenth or more, and only when even the low end of its predicted range holds it.
 ADVICE_MARGIN = 1.1
-# Between candidates predicted alike (to the hundredth shown), the smaller change wins: a fix
-# of the program's own model, then threads (the least rewriting), asyncio, processes.
+# Between candidates predicted alike, the smaller change wins: a fix of the program's own
+# model, then threads (the least rewriting), asyncio, processes (their memory and starts).
+# Alike: the best median is less than ADVICE_MARGIN times the other's, a difference the user
+# would not notice, for the same reason a model change is advised only beyond it.
 PREFERENCE = ("fix", "threading", "asyncio", "multiprocessing")
 
 
@@ -62,7 +65,9 @@ def choose(predicted: Mapping[str, Prediction | str], fixes: Sequence[Fix],
             ranked.append((round(f.gain.speedup, 2), -PREFERENCE.index("fix"), f.advice,
                            (f.why, ev.PredictedGain(f.gain)), f.gain))
     if ranked:
-        best = max(ranked, key=lambda r: (r[0], r[1]))
+        fastest = max(r[0] for r in ranked)
+        alike = [r for r in ranked if r[0] * ADVICE_MARGIN > fastest]
+        best = max(alike, key=lambda r: (r[1], r[0]))
         return Advice(best[2], best[3], best[4])
     for f in fixes:
         if f.gain is None:  # a fix the evidence names, gain unknown: said as what it is

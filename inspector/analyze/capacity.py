@@ -73,11 +73,13 @@ class Capacity:
     processes: int                 # k, the processes the gain was measured with
     process_gain: Range            # k processes at once against one alone
     gil_cost: Range                # threads taking turns: this much more than one thread
-    fork_start_s: float            # a forked worker's start to its first result
+    fork_start_s: float            # a forked worker's start to its first result; or, where
+    #                                measured (`pooled`), a fork pool's life over its workers
     spawn_start_s: float           # a spawned (or forkserver) worker's
     thread_start_s: float
     measured: bool                 # from a calibration on the recording's machine
     others_busy_cores: float = 0.0  # what other programs used while it measured
+    pooled: bool = False           # fork_start_s is a real pool's life, start to end
 
     def gain(self, n: float, which: str = "mid") -> float:
         """What n processes at once get against one (1 for n <= 1; no more than k's)."""
@@ -108,11 +110,15 @@ def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
         return Capacity(
             usable_cores=usable_cores, processes=processes, process_gain=gain,
             gil_cost=Range(max(0.0, cost.low), max(0.0, cost.mid), max(0.0, cost.high)),
-            fork_start_s=_seconds(cal.worker_start_fork_s, ASSUMED_FORK_START_S),
+            # a program's processes come in a pool (its pipes, threads, workers' ends):
+            # that measured, where it was, else the bare fork
+            fork_start_s=_seconds(cal.pool_worker_fork_s or cal.worker_start_fork_s,
+                                  ASSUMED_FORK_START_S),
             spawn_start_s=_seconds(cal.worker_start_spawn_s or cal.interpreter_start_s,
                                    ASSUMED_SPAWN_START_S),
             thread_start_s=_seconds(cal.thread_start_s, ASSUMED_THREAD_START_S),
-            measured=True, others_busy_cores=max(0.0, cal.others_busy_cores))
+            measured=True, others_busy_cores=max(0.0, cal.others_busy_cores),
+            pooled=cal.pool_worker_fork_s is not None)
     extra = k - 1
     return Capacity(
         usable_cores=usable_cores, processes=k,

@@ -26,7 +26,12 @@ from inspector.analyze.processes import ProcessJudge, working_rows
 from inspector.analyze.shapes import ChildRun, StragglerTail, sequential_children, straggler
 from inspector.analyze.states import each_distinct, thread_states
 from inspector.analyze.threads import peak, thread_facts
-from inspector.analyze.thresholds import DISK_SYSCALLS, MIN_INTERVALS, RUNQUEUE_NOTE_SHARE
+from inspector.analyze.thresholds import (
+    DISK_SYSCALLS,
+    MIN_INTERVALS,
+    RUNQUEUE_NOTE_SHARE,
+    STARTING_SHARE,
+)
 from inspector.analyze.usable import usable_cores_over_time, usable_cores_summary
 from inspector.analyze.verdict import VerdictInputs, verdict
 from inspector.analyze.wall import Phase, WallTime
@@ -240,6 +245,18 @@ def _unknown(states: pd.DataFrame) -> str | None:
     if rounds < MIN_INTERVALS:
         return (f"the run lasted {rounds} sampling round{'s' if rounds != 1 else ''}: too "
                 "short to tell what it spent its time on")
+    if "startup_s" not in states.columns:
+        return None
+    # The rounds the program spent starting (its interpreter, its imports) are the same under
+    # every model and say nothing of its work: the work needs rounds of its own.
+    dt = states.groupby("t_s")["dt_s"].max()
+    start = _startup_per_round(states)
+    working = int((start < STARTING_SHARE * dt).sum())
+    if working < MIN_INTERVALS:
+        return (f"after its start-up ({float(start.sum()):.2f} s: the interpreter and its "
+                f"imports), its work lasted {working} sampling round"
+                f"{'s' if working != 1 else ''}: too short to tell what it spent its time "
+                "on (record it with a shorter --interval)")
     return None
 
 
@@ -268,10 +285,18 @@ def _program_start_s(rec: Recording, states: pd.DataFrame) -> float:
     if targets.empty:
         return 0.0
     mine = states[states["proc_id"] == int(targets.iloc[0])]
-    importing = mine["importing"].to_numpy(dtype=bool) if "importing" in mine else False
-    per_t = (mine["startup_s"].fillna(0.0) + mine["dt_s"].where(importing, 0.0)
-             ).groupby(mine["t_s"]).max()
-    return float(per_t.sum())
+    return float(_startup_per_round(mine).sum())
+
+
+def _startup_per_round(states: pd.DataFrame) -> pd.Series:
+    """Per sampling round (t_s), the seconds of it some thread spent starting: its
+    interpreter's start before its first work, or importing. (The two overlap: a round of
+    imports before the first work is both; it counts once.)"""
+    importing = (states["importing"].to_numpy(dtype=bool) if "importing" in states
+                 else np.zeros(len(states), dtype=bool))
+    starting = np.maximum(states["startup_s"].fillna(0.0).to_numpy(dtype="float64"),
+                          np.where(importing, states["dt_s"].to_numpy(dtype="float64"), 0.0))
+    return pd.Series(starting, index=states.index).groupby(states["t_s"]).max()
 
 
 def _spawns(procs: pd.DataFrame) -> bool:

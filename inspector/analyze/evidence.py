@@ -297,6 +297,7 @@ class WorkersStart(Fact):
     worst_s: float
     each_s: float
     spawns: bool
+    pooled: bool = False  # each_s is a fork pool's life over its workers, start to end
 
 
 @dataclass(frozen=True)

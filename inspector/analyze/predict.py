@@ -126,7 +126,7 @@ def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
             total = total + start
             basis.append(ev.WorkersStart(workers, start.mid, start.worst,
                                          _spawn_s(x) if x.spawns else x.capacity.fork_start_s,
-                                         x.spawns))
+                                         x.spawns, x.capacity.pooled))
         out[model] = _made(model, wall, total, workers, tuple(basis))
     return out
 
@@ -160,7 +160,9 @@ def _segment(model: str, x: PredictionInputs, seg: Segment
                     work.worst / (cap.gain(spread, "low") * free))
         said.append(ev.ComputingSpread(computing, work.mid, spread,
                                        cap.gain(spread, "mid") * free, x.recorder_cores))
-        waits = _overlapped(x, io, workers)
+        # the CPU between the waits runs in every process at once, on the cores there are
+        waits = _overlapped(x, io, workers,
+                            min(w.io_cpu_s, io) / (cap.gain(spread, "mid") * free))
     elif model == "threading" or model == "asyncio":
         waiting = io > 0.05
         workers = x.io_concurrency if waiting else (n if model == "threading" else 1)
@@ -264,11 +266,12 @@ def _children(x: PredictionInputs, ch: Children, w: WallTime
 
 
 def _start(x: PredictionInputs, workers: int) -> _Time:
-    """Starting the workers. Spawned ones start their interpreters side by side: spread over
-    the free cores, one after another at worst. Forked ones are forked by the pool's parent in
-    turn: spread at best, about one after another (a fork pool of 16 here: 67 ms from its
-    creation to its first 16 results, against 16 x 2.5 ms measured for one fork), twice that
-    at worst (the program's parent is bigger than the calibration's, its pages dearer)."""
+    """Starting the workers (and, where the calibration measured a real pool's life, ending
+    them). Spawned ones start their interpreters side by side: spread over the free cores,
+    one after another at worst. Forked ones are forked by the pool's parent in turn: spread
+    at best, about one after another, twice that at worst (the program's parent is bigger
+    than the calibration's, its pages dearer: a parent of 130 MiB here doubled a pool
+    worker's cost)."""
     each = _spawn_s(x) if x.spawns else x.capacity.fork_start_s
     cores = max(MIN_FREE_CORES, x.capacity.usable_cores - x.recorder_cores)
     spread = workers * each / min(float(workers), cores)

@@ -18,6 +18,9 @@ NEAR_ONE_CORE = 1.25
 # default interval) in a row or not, whatever share of the run they are (a machine busy with
 # other programs may leave few).
 PARALLEL_MIN_INTERVALS = 3
+# A round is the program's start-up, not its work, when starting (the interpreter, imports)
+# filled more than half of it.
+STARTING_SHARE = 0.5
 # The GIL wait is "large" when it is at least a quarter of what the threads wanted to run:
 # removing it would then speed them up by a third or more.
 GIL_WAIT_SHARE = 0.25
@@ -28,6 +31,9 @@ GIL_BUSY_SHARE = 0.6
 # CPU-busy time (and MIN_INTERVALS intervals) must show it.
 MIN_TIME_SHARE = 0.25
 MIN_INTERVALS = 3
+# A round is the program's start-up, not its work, when starting (the interpreter, imports)
+# filled more than half of it.
+STARTING_SHARE = 0.5
 # A process (or run) is busy in an interval when it used at least half a core.
 BUSY_PROCESS_CORES = 0.5
 # Bound: CPU demand (on a CPU + waiting for the GIL) versus I/O waits; two thirds or more on

@@ -44,6 +44,11 @@ IO_REQUEST_OVERHEAD_S = 0.003
 # A run still going after this long is stuck (the longest planned one takes a few seconds).
 RUN_TIMEOUT_S = 600
 CALIBRATION_S = 0.2  # time spent timing the CPU job's unit of work before sizing it
+# Sampling rounds a recording's work should get: a verdict needs three of its own after the
+# interpreter's start, and the rounds at either end are cut by the start and the exit.
+RECORDED_ROUNDS = 20
+DEFAULT_INTERVAL_S = 0.1   # inspector record's default
+FINEST_INTERVAL_S = 0.02   # finer, and the recorder's own reads of 17 processes crowd the work
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,18 @@ class DemoPlan:
     io_delay_s: float
     io_workers: int
     repeat: int = 1              # runs of every variant, interleaved A B C D A B C D ...
+
+    def interval_s(self, job: str, variant: str) -> float:
+        """The sampling interval for a recording of `variant`: its work (as planned) in
+        RECORDED_ROUNDS rounds or more, within the recorder's default and its finest. The
+        concurrent I/O variants work for a fraction of a second: at the default 0.1 s their
+        work would be two rounds after the interpreter's start, too few to judge."""
+        if job == "io" and variant != "sequential":
+            planned = self.io_size / self.io_workers * self.io_delay_s
+        else:  # the CPU job's variants take the sequential's time over the cores at best
+            planned = SEQUENTIAL_S[self.mode] / (1 if variant == "sequential" else
+                                                 max(1, self.cpu_count))
+        return min(DEFAULT_INTERVAL_S, max(FINEST_INTERVAL_S, planned / RECORDED_ROUNDS))
 
 
 def make_plan(quick: bool, repeat: int | None = None) -> DemoPlan:
@@ -233,7 +250,8 @@ def run_jobs(plan: DemoPlan, directory: Path, say: Any) -> list[list[TimedRun]]:
                 recorded = variant == "sequential" or n == 1
                 if recorded:
                     stands_for = directory / f"{job}-{variant}-{n}.sqlite"
-                    _record(command, stands_for, name, say, warned)
+                    _record(command, stands_for, name, say, warned,
+                            plan.interval_s(job, variant))
                 done[(job, variant)].append(_timed(command, stands_for, recorded, name, say))
     return [done[key] for key in order]
 
@@ -270,12 +288,13 @@ def _timed(command: list[str], stands_for: Path, recorded: bool, name: str, say:
     return TimedRun(stands_for, started_unix, wall, cpu, mark.foreign_share(wall), recorded)
 
 
-def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str]) -> None:
+def _record(command: list[str], path: Path, name: str, say: Any, warned: set[str],
+            interval_s: float = DEFAULT_INTERVAL_S) -> None:
     started = time.monotonic()
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "inspector", "record", "-q", "--calibrate", "--calibrate-end",
-             "-o", str(path), "--", *command],
+             "--interval", f"{interval_s:g}", "-o", str(path), "--", *command],
             capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise DemoError(f"demo: {name} did not finish in {RUN_TIMEOUT_S} s") from None

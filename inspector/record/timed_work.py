@@ -16,6 +16,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from queue import SimpleQueue
 
 from inspector.errors import CalibrationError
@@ -33,14 +34,39 @@ SPAWN_TIMEOUT_S = 10.0
 # .pth files included), import what spawn_main imports, unpickle the task.
 # It leaves out re-importing the program's __main__, which only the program's own imports
 # can say (the recording shows them), and the resource tracker, started once per program.
+# Then, in the same small interpreter (a program's parent, not the recorder), the life of a
+# real multiprocessing pool of k forked workers: created, one trivial task each, closed and
+# joined. Its workers cost more than a bare fork (2-3x here): the pool's pipes, its handler
+# threads, each worker's bootstrap and its end; what a program's pool of processes pays.
 _SPAWN_LIKE = (
     "import time\n"
     "started = time.monotonic()\n"
     "import json, pickle, sys\n"
     "from multiprocessing import resource_tracker, spawn\n"
-    "function, args = pickle.load(sys.stdin.buffer)\n"
+    "function, args, k = pickle.load(sys.stdin.buffer)\n"
     "print(json.dumps([started, function(*args)]), flush=True)\n"
+    "import multiprocessing\n"
+    "try:\n"
+    "    context = multiprocessing.get_context('fork')\n"
+    "except ValueError:\n"
+    "    print('[null]', flush=True)\n"
+    "    raise SystemExit\n"
+    "began = time.monotonic()\n"
+    "with context.Pool(k) as pool:\n"
+    "    pool.map(abs, range(k), chunksize=1)\n"
+    "    pool.close()\n"
+    "    pool.join()\n"
+    "print(json.dumps([(time.monotonic() - began) / k]), flush=True)\n"
 )
+
+
+@dataclass(frozen=True)
+class Starts:
+    """What spawn_like_start() measured (seconds)."""
+
+    interpreter_s: float         # sys.executable to its first line of code
+    spawn_s: float               # ... to a spawn-like worker's first result in our hands
+    pool_worker_s: float | None  # a forked pool's life over its workers (None: not measured)
 
 
 def spin(iterations: int) -> int:
@@ -219,8 +245,8 @@ def thread_start_s() -> float:
     return elapsed
 
 
-def spawn_like_start_s() -> tuple[float, float] | None:
-    """(interpreter start, spawn-like start with its first result) of sys.executable; None
+def spawn_like_start(pool_workers: int = 2) -> Starts | None:
+    """A spawn-like start of sys.executable and, in it, a forked pool of `pool_workers`; None
     when there is no interpreter to start or it fails."""
     if not sys.executable:
         return None
@@ -231,28 +257,40 @@ def spawn_like_start_s() -> tuple[float, float] | None:
     except OSError:
         return None
     assert proc.stdin is not None and proc.stdout is not None
-    line = b""
+    lines: list[bytes] = []
+    got = None
     try:
-        proc.stdin.write(pickle.dumps((pow, (2, 10))))
+        proc.stdin.write(pickle.dumps((pow, (2, 10), max(1, pool_workers))))
         proc.stdin.close()
-        fd = proc.stdout.fileno()
-        while not line.endswith(b"\n"):
+        fd, pending = proc.stdout.fileno(), b""
+        while len(lines) < 2:
             if not select.select([fd], [], [], SPAWN_TIMEOUT_S)[0]:
                 break
             chunk = os.read(fd, 256)
             if not chunk:
                 break
-            line += chunk
-        got = time.monotonic()
+            pending += chunk
+            while b"\n" in pending and len(lines) < 2:
+                line, pending = pending.split(b"\n", 1)
+                lines.append(line)
+                if got is None:
+                    got = time.monotonic()
     except OSError:  # it died before reading its task
-        got = time.monotonic()
+        pass
     finally:
-        if not line.endswith(b"\n"):
+        if len(lines) < 2:
             proc.kill()
         proc.stdout.close()
         proc.wait()
     try:
-        child_started = float(json.loads(line)[0])
+        child_started = float(json.loads(lines[0])[0])
     except (ValueError, TypeError, IndexError):
         return None
-    return child_started - started, got - started
+    assert got is not None
+    pool = None
+    try:
+        each = json.loads(lines[1])[0]
+        pool = float(each) if isinstance(each, (int, float)) and each > 0 else None
+    except (ValueError, TypeError, IndexError):
+        pass
+    return Starts(child_started - started, got - started, pool)

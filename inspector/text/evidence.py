@@ -421,6 +421,10 @@ def _(f: ev.QueuedOnOneLock) -> str:
 def _(f: ev.WorkersStart) -> str:
     how = "spawn or forkserver" if f.spawns else "fork"
     order = "side by side" if f.spawns else "one after another"
+    if f.pooled and not f.spawns:
+        return (f"{f.mid_s:.2f} s to start and end {f.workers} processes {order} "
+                f"({f.each_s * 1e3:.0f} ms each: a fork pool's life as measured here; up to "
+                f"{f.worst_s:.2f} s)")
     return (f"{f.mid_s:.2f} s to start {f.workers} processes {order} "
             f"({f.each_s * 1e3:.0f} ms each by {how}; up to {f.worst_s:.2f} s)")
 
