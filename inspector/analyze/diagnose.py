@@ -143,7 +143,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         wall=wall, phases=phases if len(phases) >= 2 else (), verdict_phase=focus,
         lock_contention=locks, loop_starved=tuple(starved), predicted=predicted,
         recorder_cores=recorder, other_cores=others, gil_waits_by_address_share=by_address,
-        machine=ev.MachineBasis(capacity, concurrency, own, multiplexed),
+        machine=ev.MachineBasis(capacity, concurrency, own, multiplexed,
+                                asked=io_concurrency is not None),
     )
 
 

@@ -308,6 +308,7 @@ class MachineBasis(Fact):
     io_concurrency: int
     io_concurrency_own: bool
     multiplexed: bool = False    # the waits were a selector's: already many at once
+    asked: bool = False          # io_concurrency is the user's (--io-concurrency)
 
 
 # -- the advice's footing ---------------------------------------------------------------------

@@ -444,6 +444,8 @@ def _(f: ev.MachineBasis) -> str:
                    f"turns {c.gil_cost.low:+.0%} to {c.gil_cost.high:+.0%}")
     if f.multiplexed:
         waits = "its waits were a selector's (an event loop's): already overlapped"
+    elif f.asked:
+        waits = f"{f.io_concurrency} waits in flight, as asked (--io-concurrency)"
     elif f.io_concurrency_own:
         waits = f"{f.io_concurrency} waits in flight, the program's own"
     else:
