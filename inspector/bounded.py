@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -184,7 +185,30 @@ def _streamed(path: Path, the_plan: Plan) -> AnalysisInput:
 
     windows = Windows(path, the_plan.window_s)
     fold = Fold(windows.head, the_plan.bin_s, the_plan.stack_bin_s)
+    trim = _heap_trim()
     for k, window in enumerate(windows):
         fold.add(window, windows.bounds_s(k)[1])
+        del window
+        trim()
     folded = fold.result()
+    del fold, windows
+    trim()
     return AnalysisInput(folded.recording, folded.states, folded.loops, the_plan)
+
+
+def _heap_trim() -> Callable[[], object]:
+    """glibc's malloc_trim(0), or nothing elsewhere: each window's arrays, once freed, go
+    back to the OS rather than stay in a heap the next window's (of other sizes) fragment,
+    which grew a streamed day's peak with its length."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = libc.malloc_trim if libc is not None else None
+    except (OSError, AttributeError):
+        trim = None
+    if trim is None:
+        return lambda: None
+    return lambda: trim(0)
