@@ -142,6 +142,7 @@ def test_report_streams_under_a_limit_the_whole_read_exceeds(
     assert "inspector: streamed" in streamed.stderr
     html = page.read_text()
     assert "CPU-bound" in html and "Timeline" in html
+    assert "Read a window of time at a time (streamed" in html
 
 
 def test_a_stream_at_full_resolution_says_what_the_whole_read_says(

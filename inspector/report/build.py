@@ -48,8 +48,11 @@ def build_report(recording_path: str | os.PathLike[str],
     if is_merged(rec):  # many hosts or workers: the answer is per worker, and the cluster's
         from inspector.analyze.cluster import diagnose_cluster
         cluster = diagnose_cluster(rec)
+    note = (f"Read a window of time at a time ({given.plan.sentence()}): the timeline and"
+            " the charts are in those bins; the seconds per state, thread and stack are exact."
+            if given.plan.streamed else None)
     page = render_report(ReportInputs(rec, states, diagnose(rec, states, io_concurrency,
-                                                            loops=given.loops), cluster))
+                                                            loops=given.loops), cluster, note))
     write_atomically(output, page)
     return output
 
