@@ -176,10 +176,11 @@ def analysis_input(path: str | os.PathLike[str], budget_mb: Optional[float] = No
     if not the_plan.streamed:
         rec = load(p)
         return AnalysisInput(rec, thread_states(rec), None, the_plan)
-    return _streamed(p, the_plan)
+    return streamed(p, the_plan)
 
 
-def _streamed(path: Path, the_plan: Plan) -> AnalysisInput:
+def streamed(path: Path, the_plan: Plan) -> AnalysisInput:
+    """The recording read by windows and folded as `the_plan` says."""
     from inspector.analyze.fold import Fold
     from inspector.recording.windows import Windows
 

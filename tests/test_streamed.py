@@ -146,17 +146,41 @@ def test_report_streams_under_a_limit_the_whole_read_exceeds(
 
 
 def test_a_stream_at_full_resolution_says_what_the_whole_read_says(
-        two_process_recording: Path, gil_threads_recording: Path) -> None:
-    """Streamed with bins of one sampling interval, nothing is folded: the diagnosis is the
-    whole read's, key for key, on real recordings (windows, carried samples and spans)."""
-    for recording in (two_process_recording, gil_threads_recording):
+        two_process_recording: Path, gil_threads_recording: Path, tmp_path: Path) -> None:
+    """A stream asked for on a file whose rows fit folds nothing: the diagnosis is the whole
+    read's, key for key, on real recordings (windows, carried samples and spans), in each
+    format (version 1 and 2 keep samples, spans or both as rows, read by time)."""
+    from v1 import as_version_1, as_version_2
+
+    older = (as_version_1(two_process_recording, tmp_path / "v1.sqlite"),
+             as_version_2(gil_threads_recording, tmp_path / "v2.sqlite"))
+    for recording in (two_process_recording, gil_threads_recording, *older):
         whole = inspector_cli("summary", "--json", str(recording))
         streamed = inspector_cli("summary", "--json", "--stream", str(recording))
         assert whole.returncode == 0 and streamed.returncode == 0, streamed.stderr
         data = json.loads(streamed.stdout)
         plan = data.pop("streamed")
-        assert plan["bin_s"] == pytest.approx(0.1) or plan["bin_s"] <= 0.1
-        assert data == json.loads(whole.stdout)
+        assert plan["streamed"] is True and plan["bin_s"] == 0 and plan["stack_bin_s"] == 0
+        assert data == json.loads(whole.stdout), recording.name
+
+
+def test_windows_of_half_a_second_fold_nothing_away(
+        two_process_recording: Path, gil_threads_recording: Path, tmp_path: Path) -> None:
+    """Many windows, bins as recorded: each thread's samples and spans carried across the
+    seams give every interval, state and stack the whole read gives."""
+    from v1 import as_version_1
+
+    import inspector
+    from inspector.analyze import diagnose
+    from inspector.bounded import Plan, streamed
+    from inspector.text.json import diagnosis_data
+
+    older = as_version_1(two_process_recording, tmp_path / "v1.sqlite")
+    for recording in (two_process_recording, gil_threads_recording, older):
+        given = streamed(recording, Plan(True, 0, 0, window_s=0.5))
+        whole = diagnose(inspector.load(recording))
+        assert diagnosis_data(diagnose(given.recording, given.states, loops=given.loops)) \
+            == diagnosis_data(whole), recording.name
 
 
 def test_a_recording_that_fits_is_read_whole_as_before(two_process_recording: Path) -> None:
