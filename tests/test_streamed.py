@@ -197,3 +197,15 @@ def test_a_bad_memory_budget_is_one_line(two_process_recording: Path) -> None:
     out = inspector_cli("summary", "--memory-budget", "-5", str(two_process_recording))
     assert out.returncode != 0
     assert out.stderr.strip().count("\n") == 0 and "memory budget" in out.stderr
+
+
+def test_a_streamed_bomb_is_refused_as_the_whole_read_refuses_it(
+        two_process_recording: Path, tmp_path: Path) -> None:
+    """Blocks that claim a million rows in a small file, all of one time (one window): the
+    stream refuses them before decoding, in the words load() uses."""
+    from crafted import ManyBlocks, crafted
+
+    bomb = crafted(two_process_recording, tmp_path / "bomb.sqlite", [ManyBlocks(16)])
+    out = inspector_cli("summary", "--stream", str(bomb))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "rows out of its blocks" in out.stderr and out.stderr.count("\n") == 1

@@ -22,8 +22,8 @@ import pandas as pd
 
 from inspector.errors import RecordingError
 from inspector.recording.columns import categorical, read_frame
-from inspector.recording.decode import block_rows, decode_blocks
-from inspector.recording.limits import check_values
+from inspector.recording.decode import block_rows, check_rows, decode_blocks
+from inspector.recording.limits import check_values, limits
 from inspector.recording.model import Recording
 from inspector.recording.reader import small_tables
 from inspector.recording.schema import (
@@ -41,7 +41,7 @@ from inspector.recording.tables import (
     with_rates,
     with_stack_texts,
 )
-from inspector.recording.untrusted import READ_FAILURES, open_recording, said
+from inspector.recording.untrusted import READ_FAILURES, file_bytes, open_recording, said
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,7 @@ class Windows:
     def __init__(self, path: str | os.PathLike[str], window_s: float) -> None:
         self.path = Path(path)
         self.window_s = float(window_s)
+        self._rows = limits(file_bytes(self.path)).rows
         db = _connect(self.path)
         try:
             _, self.head = small_tables(db, self.path)
@@ -175,15 +176,23 @@ class Windows:
         try:
             for k in range(n):
                 lo, hi = self.bounds_s(k)
-                parts = {}
-                for layout in LAYOUTS:
-                    parts[layout] = self._columns(db, layout, windows.get(layout), k, lo, hi)
+                blocks = {layout: block_rows(db, self.path, layout,
+                                             self._index[layout][0][w == k].tolist())
+                          for layout, w in windows.items()}
+                # what load() refuses of a whole file, a window may not make either (a
+                # crafted file's blocks all of one time would be one window)
+                check_rows(self.path, self._rows, {
+                    layout: sum(b[len(layout.keys) + 2] for b in found)
+                    for layout, found in blocks.items()})
+                parts = {layout: self._columns(db, layout, blocks.pop(layout, None), lo, hi)
+                         for layout in LAYOUTS}
                 yield self._recording(db, parts)
         finally:
             db.close()
 
     def _columns(self, db: sqlite3.Connection, layout: BlockLayout,
-                 windows: np.ndarray | None, k: int, lo: float, hi: float) -> dict[str, Any]:
+                 blocks: list[tuple[Any, ...]] | None, lo: float, hi: float
+                 ) -> dict[str, Any]:
         """One window's rows of a layout: its table's and its blocks', as columns."""
         p = self.path
         if has_table(db, p, layout.table):
@@ -193,12 +202,9 @@ class Windows:
             columns: dict[str, Any] = {name: df[name].array for name in df.columns}
         else:
             columns = {name: np.empty(0) for name in layout.columns}
-        if windows is None:
+        if not blocks:
             return columns
-        ids = self._index[layout][0][windows == k]
-        if not len(ids):
-            return columns
-        decoded = decode_blocks(block_rows(db, p, layout, ids.tolist()), p, layout)
+        decoded = decode_blocks(blocks, p, layout)
         from_blocks = {name: categorical(*decoded[name]) if isinstance(decoded[name], tuple)
                        else decoded[name] for name in layout.columns}
         if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
