@@ -39,6 +39,12 @@ BUDGET_SHARE = 0.6
 # about what a loaded row does.
 WINDOW_SHARE = 0.25
 FOLDED_SHARE = 0.35
+# However large the budget, a stream takes no more than these: a window of 1 M rows costs
+# its per-window overhead a thousand times less often than a 1-k one and no larger one
+# reads faster, and 2 M folded rows each of states and spans give a 64-thread day 5-s bins;
+# a machine shared with others is not filled for nothing.
+MAX_WINDOW_ROWS = 1 << 20
+MAX_FOLDED_ROWS = 1 << 21
 # Bins are one of these, so that the bins of every thread and process line up.
 NICE_BIN_S = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
               600.0, 900.0, 1800.0, 3600.0)
@@ -139,7 +145,7 @@ def plan(size: Size, interval_s: float, budget_bytes: int, force: bool = False) 
     if full <= budget_bytes and not force:
         return Plan(False, budget_bytes, full)
     rows_budget = max(1, budget_bytes // FULL_BYTES_PER_ROW)
-    folded = max(1, int(rows_budget * FOLDED_SHARE / 2))  # half states, half spans
+    folded = max(1, min(MAX_FOLDED_ROWS, int(rows_budget * FOLDED_SHARE / 2)))  # each
     length = max(size.duration_s, interval_s)
     # 0: as recorded, when even that fits (a stream asked for on a small file)
     samples = size.thread_samples + size.process_samples + size.machine_samples
@@ -148,7 +154,7 @@ def plan(size: Size, interval_s: float, budget_bytes: int, force: bool = False) 
     stack_bin_s = 0.0 if size.stack_spans <= folded else _nice(length * per_bin / folded,
                                                                max(bin_s, interval_s))
     per_s = max(1.0, size.rows / length)
-    window_s = max(MIN_WINDOW_S, rows_budget * WINDOW_SHARE / per_s)
+    window_s = max(MIN_WINDOW_S, min(MAX_WINDOW_ROWS, rows_budget * WINDOW_SHARE) / per_s)
     return Plan(True, budget_bytes, full, bin_s, stack_bin_s, float(math.floor(window_s)))
 
 
