@@ -222,6 +222,94 @@ def synthetic(duration_s: float, **params: Any) -> Path:
     return path
 
 
+# Counters that only grow (a later copy continues from the last value of the one before);
+# every other number of a block is copied as it is.
+_CUMULATIVE = frozenset({"cpu_user_s", "cpu_system_s", "on_cpu_s", "runqueue_s",
+                         "ctx_voluntary", "ctx_involuntary", "read_bytes", "write_bytes"})
+
+
+def repeat_in_time(source: Path, target: Path, copies: int) -> Path:
+    """`target`: `source` (a synthetic recording in blocks only) followed by copies - 1 more
+    of its blocks, each shifted by the source's length in time and its counters continued,
+    so an hour makes a day in about a minute where writing it row by row would take hours.
+    The blocks are the writer's own bytes with the first value of each shifted column
+    changed (blocks.py's layout: the first value of a delta-coded column is stored as it is),
+    re-deflated as blocks.py deflates them."""
+    import shutil
+    import sqlite3
+    import zlib
+
+    from inspector.recording.blocks import _LEVEL, _MEM_LEVEL, _WINDOW_BITS
+    from inspector.recording.schema import LAYOUTS
+
+    shutil.copyfile(source, target)
+    db = sqlite3.connect(target)
+    length_s = float(json.loads(db.execute(
+        "SELECT value FROM meta WHERE key = 'duration_s'").fetchone()[0]))
+    for layout in LAYOUTS:
+        if db.execute(f"SELECT COUNT(*) FROM {layout.table}").fetchone()[0]:
+            raise ValueError(f"{source}: {layout.table} has rows outside blocks")
+        keys = ", ".join(layout.keys)
+        k = len(layout.keys)
+        blocks = db.execute(f"SELECT {keys}{', ' if keys else ''}t_first_s, t_last_s, rows,"
+                            f" texts, data FROM {layout.blocks} ORDER BY rowid").fetchall()
+        count = len(layout.numbers)
+        names = [name for name, _ in layout.numbers]
+        shifted = [j for j, name in enumerate(names) if j == 0 or (
+            name in _CUMULATIVE and name not in layout.plain)]
+        decoded = []
+        last: dict[tuple[Any, ...], np.ndarray] = {}  # each key's last values
+        for block in blocks:
+            rows = block[k + 2]
+            raw = zlib.decompress(block[k + 4])
+            size = 8 * count * rows
+            values = np.frombuffer(raw[:size], dtype=np.uint8).reshape(8, count * rows).T
+            values = np.ascontiguousarray(values).view("<i8").reshape(count, rows).copy()
+            # blocks of a key come in time order: the last one's sums are the key's last
+            last[tuple(block[:k])] = np.cumsum(values, axis=1)[:, -1]
+            decoded.append((block, values, raw[size:]))
+        for copy in range(1, copies):
+            out = []
+            for block, values, codes in decoded:
+                moved = values.copy()
+                key = tuple(block[:k])
+                for j in shifted:
+                    if moved[j, 0] == -2**63:
+                        continue
+                    step = (round(copy * length_s * layout.numbers[0][1]) if j == 0
+                            else copy * int(last[key][j]))
+                    if j == 0 and layout.gap is not None:  # zigzag-coded: decode, add, code
+                        z = int(moved[0, 0]) & (2**64 - 1)
+                        start = (z >> 1) ^ -(z & 1)
+                        start += step
+                        moved[0, 0] = np.uint64(((start << 1) ^ (start >> 63))
+                                                & (2**64 - 1)).astype(np.int64)
+                    else:
+                        moved[j, 0] += step
+                shuffled = moved.reshape(-1).view(np.uint8).reshape(-1, 8).T.tobytes()
+                deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
+                data = deflate.compress(shuffled + codes) + deflate.flush()
+                out.append((*block[:k], block[k] + copy * length_s,
+                            block[k + 1] + copy * length_s, block[k + 2], block[k + 3], data))
+            marks = ",".join("?" * (k + 5))
+            db.executemany(f"INSERT INTO {layout.blocks} ({keys}{', ' if keys else ''}"
+                           f"t_first_s, t_last_s, rows, texts, data) VALUES ({marks})", out)
+            db.commit()
+    total_s = copies * length_s
+    for name, value in (("duration_s", total_s), ("ticks", None)):
+        if value is None:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+            if row is None:
+                continue
+            value = json.loads(row[0]) * copies
+        db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps(value), name))
+    db.execute("UPDATE threads SET end_s = ? WHERE end_s IS NOT NULL", (total_s,))
+    db.execute("UPDATE processes SET end_s = ? WHERE end_s IS NOT NULL", (total_s,))
+    db.commit()
+    db.close()
+    return target
+
+
 # The build, in a fresh interpreter so its peak RSS is the report's alone.
 _BUILD = r"""
 import json, sys, time

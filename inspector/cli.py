@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"inspector: SQLite: {clean(' '.join(str(e).split())) or type(e).__name__}",
               file=sys.stderr)
         return 1
+    except MemoryError:  # the memory budget's estimate was wrong, or set too high
+        print("inspector: out of memory; --stream, or a smaller --memory-budget, reads the "
+              "recording a window of time at a time", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("inspector: interrupted", file=sys.stderr)
         return 130

@@ -16,7 +16,7 @@ from inspector.analyze import evidence as ev
 from inspector.analyze import wall as wallmod
 from inspector.analyze.advice import contradictions
 from inspector.analyze.capacity import capacity_of
-from inspector.analyze.eventloop import judge_blocks, loop_blocks
+from inspector.analyze.eventloop import LoopBlock, judge_blocks, loop_blocks
 from inspector.analyze.evidence import Cores, Fact
 from inspector.analyze.frames import parse_frame, stack_facts
 from inspector.analyze.locks import LockContention, lock_contention
@@ -44,12 +44,15 @@ SELF_CHECK_ENV = "INSPECTOR_SELF_CHECK"
 
 
 def diagnose(rec: Recording, states: pd.DataFrame | None = None,
-             io_concurrency: int | None = None, spawns: bool | None = None) -> Diagnosis:
+             io_concurrency: int | None = None, spawns: bool | None = None,
+             loops: tuple[list[LoopBlock], list[LoopBlock]] | None = None) -> Diagnosis:
     """Everything the summary and explain commands say, with the numbers behind it.
     `io_concurrency`: the waits in flight the predictions overlap for threads and asyncio
     (None: the program's own where it overlapped its waits, else an assumption, said so).
     `spawns`: whether the model's processes would start by spawn (or forkserver, or loky's
-    exec) rather than fork (None: as the program's Python starts them by default)."""
+    exec) rather than fork (None: as the program's Python starts them by default).
+    `loops`: the event-loop blocks and starved loops judged already (a streamed recording's,
+    on its windows' own spans: analyze/fold.py); None: judged here on `rec.stacks`."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
@@ -57,7 +60,8 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     usable = min(float(cpu_count), usable_now)
     procs = rec.processes
     psamp = rec.process_samples
-    candidates, starved = judge_blocks(loop_blocks(rec.stacks), rec.stacks, states)
+    candidates, starved = loops if loops is not None else judge_blocks(
+        loop_blocks(rec.stacks), rec.stacks, states)
     blocks = tuple(candidates)
     notes: list[Fact] = []
     if states.empty:

@@ -29,6 +29,18 @@ def add_io_concurrency(p: argparse.ArgumentParser) -> None:
                         "concurrent.futures' default pool size, said as assumed)")
 
 
+def add_memory_budget(p: argparse.ArgumentParser) -> None:
+    """`--memory-budget MB` and `--stream`: how a recording too large to hold is read
+    (inspector/bounded.py)."""
+    p.add_argument("--memory-budget", type=float, metavar="MB",
+                   help="memory the analysis may plan to take; a recording whose rows would "
+                        "take more is streamed by time windows and folded into coarser bins "
+                        "(default: 60%% of the memory available, or of a limit on this "
+                        "process; INSPECTOR_MEMORY_BUDGET_MB)")
+    p.add_argument("--stream", action="store_true",
+                   help="stream the recording by time windows whatever its size")
+
+
 def add_command(p: argparse.ArgumentParser) -> None:
     """The program to run, everything after `--`."""
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")

@@ -9,6 +9,7 @@ import webbrowser
 from inspector.commands.options import (
     add_dask_source,
     add_io_concurrency,
+    add_memory_budget,
     analyse_on_workers,
     check_dask_source,
 )
@@ -31,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "with --dask, NAME.html here)")
     p.add_argument("--open", action="store_true", help="open it in a web browser when written")
     add_io_concurrency(p)
+    add_memory_budget(p)
     add_dask_source(p)
     p.set_defaults(func=run)
 
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
                                           analysis.cost_sentence())
         else:
             progress.step(f"reading and drawing {args.recording}")
-            output = build_report(args.recording, args.output, args.io_concurrency)
+            output = build_report(args.recording, args.output, args.io_concurrency,
+                                  args.memory_budget, args.stream)
     print(f"inspector: report written to {clean(str(output))}", file=sys.stderr)
     if args.open:
         webbrowser.open(output.resolve().as_uri())

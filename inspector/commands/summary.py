@@ -5,11 +5,13 @@ a merged recording's, text/cluster.py)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from inspector.commands.options import (
     add_dask_source,
     add_io_concurrency,
+    add_memory_budget,
     analyse_on_workers,
     check_dask_source,
 )
@@ -24,18 +26,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the diagnosis as JSON (a stable contract for scripts and CI)")
     add_io_concurrency(p)
+    add_memory_budget(p)
     add_dask_source(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import inspector
     from inspector.recording.merge import is_merged
 
     check_dask_source(args)
     if args.dask is not None:
         return _on_workers(args)
-    rec = inspector.load(args.recording)
+    from inspector.bounded import analysis_input
+
+    given = analysis_input(args.recording, args.memory_budget, args.stream)
+    rec = given.recording
     source = str(args.recording)
     if is_merged(rec):  # many hosts or workers: a verdict for each, and the cluster's
         from inspector.analyze.cluster import diagnose_cluster
@@ -46,12 +51,20 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(CLUSTER_JSON.render(cd) if args.json else ClusterText(source).render(cd))
         return 0
     from inspector.analyze import diagnose
-    from inspector.text.json import DIAGNOSIS_JSON
+    from inspector.text.json import DIAGNOSIS_JSON, diagnosis_data
     from inspector.text.summary import SummaryText
 
-    diag = diagnose(rec, io_concurrency=args.io_concurrency)
-    sys.stdout.write(DIAGNOSIS_JSON.render(diag) if args.json
-                     else SummaryText(source).render(diag))
+    diag = diagnose(rec, given.states, io_concurrency=args.io_concurrency, loops=given.loops)
+    if not given.plan.streamed:
+        sys.stdout.write(DIAGNOSIS_JSON.render(diag) if args.json
+                         else SummaryText(source).render(diag))
+        return 0
+    print(f"inspector: {given.plan.sentence()}", file=sys.stderr)
+    if args.json:  # what a streamed run kept, beside the diagnosis's own keys
+        sys.stdout.write(json.dumps({**diagnosis_data(diag), "streamed": given.plan.to_dict()},
+                                    indent=2) + "\n")
+    else:
+        sys.stdout.write(SummaryText(source).render(diag))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +90,24 @@ def _order(t_first_s: Any) -> float:
     return float(t_first_s) if isinstance(t_first_s, (int, float)) else float("-inf")
 
 
-def block_rows(db: sqlite3.Connection, path: Path, layout: BlockLayout) -> list[tuple[Any, ...]]:
-    """The layout's blocks, each (rowid, keys..., t_first_s, rows, texts, data), their ids,
-    row counts and types checked (not their data). One statement: a file being written is
-    read at one moment, so a compaction (small blocks replaced by their union) is seen
-    wholly or not at all."""
+def block_rows(db: sqlite3.Connection, path: Path, layout: BlockLayout,
+               rowids: Sequence[int] | None = None) -> list[tuple[Any, ...]]:
+    """The layout's blocks (or those of `rowids`), each (rowid, keys..., t_first_s, rows,
+    texts, data), their ids, row counts and types checked (not their data). One statement:
+    a file being written is read at one moment, so a compaction (small blocks replaced by
+    their union) is seen wholly or not at all."""
     keys = "".join(f"{k}, " for k in layout.keys)
+    sql = f"SELECT rowid, {keys}t_first_s, rows, texts, data FROM {layout.blocks}"
     try:
-        blocks = db.execute(f"SELECT rowid, {keys}t_first_s, rows, texts, data"
-                            f" FROM {layout.blocks}").fetchall()
+        if rowids is None:
+            blocks = db.execute(sql).fetchall()
+        else:  # a few hundred at a time: SQLite binds at most 999 values (before 3.32)
+            ids = [int(i) for i in rowids]
+            blocks = []
+            for lo in range(0, len(ids), 500):
+                part = ids[lo:lo + 500]
+                blocks += db.execute(f"{sql} WHERE rowid IN ({','.join('?' * len(part))})",
+                                     part).fetchall()
     except READ_FAILURES as e:
         raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
     k = len(layout.keys)

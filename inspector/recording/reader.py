@@ -84,8 +84,10 @@ def load(path: str | os.PathLike[str]) -> Recording:
     return rec
 
 
-def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: BlockRead,
-          bounds: Limits) -> Recording:
+def small_tables(db: sqlite3.Connection, p: Path) -> tuple[dict[str, Any], Recording]:
+    """The file's raw meta, and a Recording of its meta and small tables (processes,
+    threads, problems, gil_samples, process_cores) whose growing tables are left empty:
+    load()'s first part, and what a read by windows (windows.py) starts from."""
     raw_meta = meta_json(db, p)
     meta = parse_meta(raw_meta, p)
     processes = read_frame(db, p, "SELECT * FROM processes ORDER BY proc_id", PROCESS_COLUMNS)
@@ -100,14 +102,6 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
     processes["is_target"] = processes["is_target"].fillna(0).astype(bool)
     threads = read_frame(db, p, "SELECT * FROM threads ORDER BY proc_id, tid",
                      ("proc_id", "pid", "tid", "name"))
-    rows: dict[str, dict[str, Any]] = {}
-    for table, columns in (  # in the order the background thread reads their integers
-            ("thread_samples", THREAD_SAMPLE_COLUMNS), ("stacks", STACK_COLUMNS),
-            ("process_samples", PROCESS_SAMPLE_COLUMNS)):
-        try:
-            rows[table] = table_rows(db, p, table, columns, True, background)
-        except Irregular:
-            rows[table] = table_rows(db, p, table, columns, False, background)
     problems = read_frame(db, p, "SELECT * FROM problems ORDER BY t_s", ("t_s", "kind"))
     # gil_samples came later within format version 1: a file without it has none
     gil_sql = ("SELECT * FROM gil_samples ORDER BY t_s" if has_table(db, p, "gil_samples")
@@ -118,8 +112,25 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
                          ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"))
     gil_samples["share"] = (gil_samples["samples"].astype("float64")
                             / gil_samples["samples_total"].clip(lower=1))
-    machine_samples = _machine_samples(db, p, blocks)
     process_cores = _process_cores(db, p)
+    empty = pd.DataFrame()
+    return raw_meta, Recording(p, meta, processes, threads, empty, empty, empty, problems,
+                               gil_samples, empty, process_cores)
+
+
+def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: BlockRead,
+          bounds: Limits) -> Recording:
+    raw_meta, small = small_tables(db, p)
+    meta = small.meta
+    rows: dict[str, dict[str, Any]] = {}
+    for table, columns in (  # in the order the background thread reads their integers
+            ("thread_samples", THREAD_SAMPLE_COLUMNS), ("stacks", STACK_COLUMNS),
+            ("process_samples", PROCESS_SAMPLE_COLUMNS)):
+        try:
+            rows[table] = table_rows(db, p, table, columns, True, background)
+        except Irregular:
+            rows[table] = table_rows(db, p, table, columns, False, background)
+    machine_samples = _machine_samples(db, p, blocks)
     # last: the blocks were decoded meanwhile
     process_samples = with_rates(with_blocks(rows.pop("process_samples"), blocks,
                                              PROCESS_BLOCKS), ["proc_id"])
@@ -127,18 +138,19 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
                                 ["proc_id", "tid"])
     stacks = with_stack_texts(db, p, with_blocks(rows.pop("stacks"), blocks, STACK_BLOCKS))
     bounds.frames.check(p, stack_frames(stacks), "stack frames over its spans")
-    for table, frame in (("processes", processes), ("threads", threads),
+    for table, frame in (("processes", small.processes), ("threads", small.threads),
                          ("process_samples", process_samples),
                          ("thread_samples", thread_samples), ("stacks", stacks),
-                         ("problems", problems), ("gil_samples", gil_samples),
+                         ("problems", small.problems), ("gil_samples", small.gil_samples),
                          ("machine_samples", machine_samples)):
         check_values(p, table, frame)
     if "duration_s" not in raw_meta:
         # A recorder killed mid-run never wrote its summary (nor `complete`): derive the length.
         last = [df["t_s"].max() for df in (process_samples, thread_samples) if not df.empty]
         meta = replace(meta, duration_s=float(max(last)) if last else 0.0)
-    return Recording(p, meta, processes, threads, process_samples, thread_samples,
-                     stacks, problems, gil_samples, machine_samples, process_cores)
+    return replace(small, meta=meta, process_samples=process_samples,
+                   thread_samples=thread_samples, stacks=stacks,
+                   machine_samples=machine_samples)
 
 
 def _machine_samples(db: sqlite3.Connection, p: Path, blocks: BlockRead) -> pd.DataFrame:

@@ -25,10 +25,14 @@ def default_output(recording_path: Path) -> Path:
 
 def build_report(recording_path: str | os.PathLike[str],
                  output_path: str | os.PathLike[str] | None = None,
-                 io_concurrency: int | None = None) -> Path:
-    """Loads, diagnoses and renders a recording; returns where the page was written."""
-    from inspector.analyze import diagnose, thread_states
-    from inspector.recording import load
+                 io_concurrency: int | None = None, memory_budget_mb: float | None = None,
+                 stream: bool = False) -> Path:
+    """Loads (or, too large for the memory budget, streams: inspector/bounded.py),
+    diagnoses and renders a recording; returns where the page was written."""
+    import sys
+
+    from inspector.analyze import diagnose
+    from inspector.bounded import analysis_input
     from inspector.recording.merge import is_merged
     from inspector.report.page import ReportInputs, render_report
 
@@ -36,13 +40,19 @@ def build_report(recording_path: str | os.PathLike[str],
     output = Path(output_path) if output_path is not None else default_output(source)
     if output.resolve() == source.resolve():
         raise ReportError(f"report: {output} is the recording itself; give another -o")
-    rec = load(source)
-    states = thread_states(rec)
+    given = analysis_input(source, memory_budget_mb, stream)
+    rec, states = given.recording, given.states
+    if given.plan.streamed:
+        print(f"inspector: {given.plan.sentence()}", file=sys.stderr)
     cluster = None
     if is_merged(rec):  # many hosts or workers: the answer is per worker, and the cluster's
         from inspector.analyze.cluster import diagnose_cluster
         cluster = diagnose_cluster(rec)
-    page = render_report(ReportInputs(rec, states, diagnose(rec, states, io_concurrency), cluster))
+    note = (f"Read a window of time at a time ({given.plan.sentence()}): the timeline and"
+            " the charts are in those bins; the seconds per state, thread and stack are exact."
+            if given.plan.streamed else None)
+    page = render_report(ReportInputs(rec, states, diagnose(rec, states, io_concurrency,
+                                                            loops=given.loops), cluster, note))
     write_atomically(output, page)
     return output
 

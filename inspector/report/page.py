@@ -61,6 +61,8 @@ class ReportInputs:
     states: Optional[pd.DataFrame] = None
     diagnosis: Optional[Diagnosis] = None
     cluster: Optional[ClusterDiagnosis] = None  # a merged recording's: answers per worker
+    # a streamed recording's resolution, said above the answer (inspector/bounded.py)
+    note: Optional[str] = None
 
 
 def render_report(inputs: ReportInputs) -> str:
@@ -96,6 +98,8 @@ def render_report(inputs: ReportInputs) -> str:
         "run": sections.run_section(meta, rec.problems, model, interval_s, rate_hz,
                                     str(rec.path)),
     }
+    if inputs.note:
+        body["verdict"] = f'<p class="note">{esc(inputs.note)}</p>' + body["verdict"]
     return _page(" ".join(meta.command) or "(unknown command)", meta.start_time_unix,
                  meta.cpu_count, body, charts, duration_s)
 

@@ -1,0 +1,211 @@
+"""A recording larger than the memory allowed is streamed by windows of time and folded into
+bins (inspector/bounded.py): `summary` and `report` succeed under a real memory limit on the
+child where reading the file whole fails, and say what the whole read says; a recording that
+fits is read whole, its `summary --json` unchanged.
+
+The large recording is synthetic (benchmarks/report_scale.py: written through the recorder's
+RecordingWriter, then its blocks repeated later in time); the small ones are real.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import inspector_cli
+
+_BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "report_scale.py"
+# What the limit allows beyond a run of the same command on a small file: the whole read of
+# the large file needs ~250 MB more (~1 M rows at ~200-240 B a row), a streamed one ~40 MB.
+ALLOWANCE_BYTES = 150 << 20
+VERDICT_FIELDS = ("bound", "gil_limited", "parallel_threads", "oversubscribed", "advice")
+# The whole read forced: a budget no file here reaches.
+NEVER_STREAM = ("--memory-budget", "1000000")
+
+# Runs the CLI in this interpreter and writes its peak data size (what RLIMIT_DATA bounds:
+# private writable mappings, which the address space's reservations are not) to the file
+# named first, as a thread polling /proc/self/status sees it.
+_PEAK = r"""
+import sys, threading, time
+from inspector.cli import main
+out, args = sys.argv[1], sys.argv[2:]
+peak = [0]
+def data_kb():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmData:"))
+def poll():
+    while True:
+        peak[0] = max(peak[0], data_kb())
+        time.sleep(0.002)
+threading.Thread(target=poll, daemon=True).start()
+try:
+    rc = main(args)
+finally:
+    peak[0] = max(peak[0], data_kb())
+    with open(out, "w") as f:
+        f.write(str(peak[0] * 1024))
+sys.exit(rc)
+"""
+
+
+def _report_scale() -> Any:
+    spec = importlib.util.spec_from_file_location("report_scale", _BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(small, large): 8 threads in 2 processes for 240 s, and the same 24 times over (1.6 h,
+    ~1 M rows)."""
+    rs = _report_scale()
+    folder = tmp_path_factory.mktemp("streamed")
+    small = rs.write_synthetic(folder / "small.sqlite", 240.0, processes=2,
+                               threads_per_process=4)
+    large = rs.repeat_in_time(small, folder / "large.sqlite", 24)
+    return small, large
+
+
+def _run(folder: Path, *args: str, limit: int | None = None
+         ) -> tuple[subprocess.CompletedProcess[str], int]:
+    """The CLI in a child, under a data-size limit if given; and its peak."""
+    peak_file = folder / "peak"
+    peak_file.unlink(missing_ok=True)
+
+    def limited() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+    proc = subprocess.run([sys.executable, "-c", _PEAK, str(peak_file), *args],
+                          capture_output=True, text=True, timeout=600, preexec_fn=limited,
+                          env={**os.environ, "INSPECTOR_MEMORY_BUDGET_MB": ""})
+    peak = int(peak_file.read_text()) if peak_file.exists() else 0
+    return proc, peak
+
+
+def _verdict(stdout: str) -> dict[str, Any]:
+    verdict = json.loads(stdout)["verdict"]
+    return {k: verdict[k] for k in VERDICT_FIELDS}
+
+
+def test_summary_streams_under_a_limit_the_whole_read_exceeds(
+        recordings: tuple[Path, Path], tmp_path: Path) -> None:
+    small, large = recordings
+    tiny, tiny_peak = _run(tmp_path, "summary", "--json", str(small))
+    assert tiny.returncode == 0, tiny.stderr
+    assert "streamed" not in json.loads(tiny.stdout)
+    limit = tiny_peak + ALLOWANCE_BYTES
+
+    whole, whole_peak = _run(tmp_path, "summary", "--json", str(large))  # no limit
+    assert whole.returncode == 0, whole.stderr
+    assert whole_peak > limit, "the large file must need more than the limit allows"
+
+    refused, _ = _run(tmp_path, "summary", "--json", *NEVER_STREAM, str(large), limit=limit)
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr, refused.stderr[-2000:]
+
+    streamed, streamed_peak = _run(tmp_path, "summary", "--json", str(large), limit=limit)
+    assert streamed.returncode == 0, streamed.stderr[-2000:]
+    assert "inspector: streamed" in streamed.stderr
+    data = json.loads(streamed.stdout)
+    assert data["streamed"]["streamed"] is True and data["streamed"]["bin_s"] > 0.1
+    assert _verdict(streamed.stdout) == _verdict(whole.stdout)
+    assert data["duration_s"] == json.loads(whole.stdout)["duration_s"]
+    assert streamed_peak <= limit
+
+
+def test_report_streams_under_a_limit_the_whole_read_exceeds(
+        recordings: tuple[Path, Path], tmp_path: Path) -> None:
+    small, large = recordings
+    tiny, tiny_peak = _run(tmp_path, "report", "-o", str(tmp_path / "small.html"), str(small))
+    assert tiny.returncode == 0, tiny.stderr
+    limit = tiny_peak + ALLOWANCE_BYTES
+
+    refused, _ = _run(tmp_path, "report", "-o", str(tmp_path / "whole.html"), *NEVER_STREAM,
+                      str(large), limit=limit)
+    assert refused.returncode != 0
+    assert not (tmp_path / "whole.html").exists()
+
+    page = tmp_path / "streamed.html"
+    streamed, _ = _run(tmp_path, "report", "-o", str(page), str(large), limit=limit)
+    assert streamed.returncode == 0, streamed.stderr[-2000:]
+    assert "inspector: streamed" in streamed.stderr
+    html = page.read_text()
+    assert "CPU-bound" in html and "Timeline" in html
+    assert "Read a window of time at a time (streamed" in html
+
+
+def test_a_stream_at_full_resolution_says_what_the_whole_read_says(
+        two_process_recording: Path, gil_threads_recording: Path, tmp_path: Path) -> None:
+    """A stream asked for on a file whose rows fit folds nothing: the diagnosis is the whole
+    read's, key for key, on real recordings (windows, carried samples and spans), in each
+    format (version 1 and 2 keep samples, spans or both as rows, read by time)."""
+    from v1 import as_version_1, as_version_2
+
+    older = (as_version_1(two_process_recording, tmp_path / "v1.sqlite"),
+             as_version_2(gil_threads_recording, tmp_path / "v2.sqlite"))
+    for recording in (two_process_recording, gil_threads_recording, *older):
+        whole = inspector_cli("summary", "--json", str(recording))
+        streamed = inspector_cli("summary", "--json", "--stream", str(recording))
+        assert whole.returncode == 0 and streamed.returncode == 0, streamed.stderr
+        data = json.loads(streamed.stdout)
+        plan = data.pop("streamed")
+        assert plan["streamed"] is True and plan["bin_s"] == 0 and plan["stack_bin_s"] == 0
+        assert data == json.loads(whole.stdout), recording.name
+
+
+def test_windows_of_half_a_second_fold_nothing_away(
+        two_process_recording: Path, gil_threads_recording: Path, tmp_path: Path) -> None:
+    """Many windows, bins as recorded: each thread's samples and spans carried across the
+    seams give every interval, state and stack the whole read gives."""
+    from v1 import as_version_1
+
+    import inspector
+    from inspector.analyze import diagnose
+    from inspector.bounded import Plan, streamed
+    from inspector.text.json import diagnosis_data
+
+    older = as_version_1(two_process_recording, tmp_path / "v1.sqlite")
+    for recording in (two_process_recording, gil_threads_recording, older):
+        given = streamed(recording, Plan(True, 0, 0, window_s=0.5))
+        whole = diagnose(inspector.load(recording))
+        assert diagnosis_data(diagnose(given.recording, given.states, loops=given.loops)) \
+            == diagnosis_data(whole), recording.name
+
+
+def test_a_recording_that_fits_is_read_whole_as_before(two_process_recording: Path) -> None:
+    import inspector
+    from inspector.analyze import diagnose
+    from inspector.text.json import DIAGNOSIS_JSON
+
+    out = inspector_cli("summary", "--json", str(two_process_recording))
+    assert out.returncode == 0 and "streamed" not in out.stderr
+    assert out.stdout == DIAGNOSIS_JSON.render(diagnose(inspector.load(two_process_recording)))
+
+
+def test_a_bad_memory_budget_is_one_line(two_process_recording: Path) -> None:
+    out = inspector_cli("summary", "--memory-budget", "-5", str(two_process_recording))
+    assert out.returncode != 0
+    assert out.stderr.strip().count("\n") == 0 and "memory budget" in out.stderr
+
+
+def test_a_streamed_bomb_is_refused_as_the_whole_read_refuses_it(
+        two_process_recording: Path, tmp_path: Path) -> None:
+    """Blocks that claim a million rows in a small file, all of one time (one window): the
+    stream refuses them before decoding, in the words load() uses."""
+    from crafted import ManyBlocks, crafted
+
+    bomb = crafted(two_process_recording, tmp_path / "bomb.sqlite", [ManyBlocks(16)])
+    out = inspector_cli("summary", "--stream", str(bomb))
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "rows out of its blocks" in out.stderr and out.stderr.count("\n") == 1
