@@ -146,15 +146,15 @@ def check_rows(path: Path, limit: RowLimit, counted: dict[BlockLayout, int]) -> 
 
 def _planes(raw: bytes, count: int, rows: int, target: np.ndarray) -> int | None:
     """Version 4's numbers: a byte per column saying which of its byte planes follow, then
-    those planes; put into `target` ((count, rows) int64, zigzag-decoded). Returns where
-    they end in `raw`; None if `raw` is not that long."""
+    those planes; put into `target` ((count, rows) int64, all zeros until then: a plane not
+    stored is zeros), zigzag-decoded. Returns where they end in `raw`; None if `raw` is not
+    that long."""
     if len(raw) < count:
         return None
     mask = np.frombuffer(raw, dtype=np.uint8, count=count)
     end = count + rows * int(np.unpackbits(mask).sum())
     if len(raw) < end:
         return None
-    target[...] = 0
     # each stored plane written straight into its bytes of the values (little-endian)
     values = target.view(np.uint8).reshape(count, -1, 8)
     at = count
@@ -162,9 +162,12 @@ def _planes(raw: bytes, count: int, rows: int, target: np.ndarray) -> int | None
         for c in np.flatnonzero(mask & (1 << j)):
             values[c, :rows, j] = np.frombuffer(raw, dtype=np.uint8, count=rows, offset=at)
             at += rows
+    # zigzag-decoded in place: n = (z >> 1) ^ -(z & 1)
     zigzag = target.view(np.uint64)
-    target[...] = (zigzag >> np.uint64(1)).view(np.int64) ^ -(zigzag & np.uint64(1)).view(
-        np.int64)
+    sign = (zigzag & np.uint64(1)).view(np.int64)
+    np.negative(sign, out=sign)
+    zigzag >>= np.uint64(1)
+    zigzag ^= sign.view(np.uint64)
     return end
 
 
@@ -182,8 +185,9 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
     # by key but pid (proc_id and tid for a thread's), then time; NULL-free keys
     order_keys = [i for i, name in enumerate(layout.keys, 1) if name != "pid"]
     blocks.sort(key=lambda b: (*(b[i] for i in order_keys), _order(b[k + 1]), b[0]))
-    # each block decoded into its place: the whole is never held twice
-    numbers = np.empty((count, total), dtype=np.int64)
+    # each block decoded into its place: the whole is never held twice (version 4's zeros:
+    # its planes fill in what is not; fresh pages the system gives zeroed, untouched)
+    numbers = (np.zeros if layout.planes else np.empty)((count, total), dtype=np.int64)
     codes = [np.empty(total, dtype=np.int32) for _ in layout.texts]
     dictionaries = _Dictionaries(path, layout)
     at = 0
@@ -238,14 +242,19 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
         ids = np.fromiter((b[i] for b in blocks), dtype=np.int64, count=len(blocks))
         out[name] = np.repeat(ids, counts)
     del blocks
+    # each column its row of `numbers`, turned to float64 in place where it has a unit or
+    # NULLs: no copy (a fresh process pays a page fault for every page a copy touches)
     for j, (name, scale) in enumerate(layout.numbers):
         q = numbers[j]
         null = q == BLOCK_NULL
-        if not null.any():  # int64 -> float64 exactly rounded; a copy either way
-            out[name] = q.copy() if scale == 1 else q / scale
+        has_null = bool(null.any())
+        if scale == 1 and not has_null:
+            out[name] = q
             continue
-        values = q / scale
-        values[null] = np.nan
+        values = q.view(np.float64)
+        np.divide(q, scale, out=values)  # int64 -> float64 exactly rounded, as q / scale
+        if has_null:
+            values[null] = np.nan
         out[name] = values
     del numbers
     for name, column, names in zip(layout.texts, codes, dictionaries.names):
