@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import inspector
-from inspector.recording.schema import BLOCK_MAX_ROWS, LAYOUTS
+from inspector.recording.schema import BLOCK_MAX_ROWS, LAYOUTS, epoch_layout
 
 # Each table of blocks (thread, process and machine samples, stack spans) by name.
 BLOCK_TABLES = {layout.blocks: layout for layout in LAYOUTS}
@@ -193,13 +193,13 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
                        f" (SELECT min(rowid) FROM {edit.table})", (edit.rows,))
     elif isinstance(edit, ManyBlocks):
         if _has(db, edit.table):
-            layout, n = BLOCK_TABLES[edit.table], BLOCK_MAX_ROWS
-            data = zlib.compress(bytes(8 * len(layout.numbers) * n + len(layout.texts) * n), 9)
+            layout, n = epoch_layout(BLOCK_TABLES[edit.table]), BLOCK_MAX_ROWS
+            # no byte plane of its numbers (all zero), then its text codes
+            data = zlib.compress(bytes(len(layout.numbers) + len(layout.texts) * n), 9)
             texts = json.dumps({name: [] for name in layout.texts})
-            columns = (*layout.keys, "t_first_s", "t_last_s", "rows", "texts", "data")
+            columns = ("t_first_s", "t_last_s", "rows", "texts", "data")
             db.executemany(f"INSERT INTO {edit.table} ({', '.join(columns)}) VALUES"
-                           f" ({'1, ' * len(layout.keys)}0, 0, ?, ?, ?)",
-                           [(n, texts, data)] * edit.count)
+                           " (0, 0, ?, ?, ?)", [(n, texts, data)] * edit.count)
     elif isinstance(edit, BlockTexts):
         if _has(db, edit.table):
             row = db.execute(f"SELECT texts FROM {edit.table} ORDER BY rowid LIMIT 1"

@@ -351,14 +351,14 @@ def test_sighup_to_the_recorder_ends_the_target_as_it_would_without_inspector(
 
 def committed_ticks(out: Path) -> tuple[int, float] | None:
     """(ticks, last tick's t_s) of the samples a live recorder has committed so far, read
-    the way any SQLite reader would (None before its first commit): the blocks' own
-    columns (format 3) of the process sampled most, one sample a round."""
+    the way any SQLite reader would (None before its first commit): the machine blocks'
+    own columns, a machine sample a round (but the first)."""
     try:
         db = sqlite3.connect(f"file:{out}?mode=ro", uri=True, timeout=1)
         try:
             row = db.execute(
-                "SELECT SUM(rows), MAX(t_last_s) FROM process_blocks GROUP BY proc_id"
-                " ORDER BY 1 DESC LIMIT 1").fetchone()
+                "SELECT SUM(rows), MAX(t_last_s) FROM machine_blocks"
+                " HAVING count(*) > 0").fetchone()
         finally:
             db.close()
     except sqlite3.Error:  # not created yet, or its schema not yet committed

@@ -1,8 +1,9 @@
-"""Format 2 keeps thread samples as one compressed block per thread, format 3 process and
-machine samples and stack spans too (docs/recording-format.md): real recordings round-trip
-through them, version-1 and -2 files still load as they did, a killed recorder leaves every
-committed sample once, idle threads cost a few bytes a second, and a block that lies about
-itself gives RecordingError, never another exception."""
+"""Format 2 keeps thread samples as compressed blocks, format 3 process and machine samples
+and stack spans too, format 4 every thread's (process's) rows of an epoch in one block
+(docs/recording-format.md): real recordings round-trip through them, version-1, -2 and -3
+files still load as they did, a killed recorder leaves every committed sample once, idle
+threads cost a few bytes a second, and a block that lies about itself gives RecordingError,
+never another exception."""
 
 from __future__ import annotations
 
@@ -22,15 +23,18 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from v1 import as_version_1, as_version_2, rows_of
+from v1 import as_version_1, as_version_2, as_version_3, rows_of
 
 import inspector
 from inspector.recording import RecordingError, RecordingWriter
+from inspector.recording.blocks import Columns
 from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     FORMAT_VERSION,
     MACHINE_SAMPLE_COLUMNS,
     PROCESS_SAMPLE_COLUMNS,
+    THREAD_BLOCKS,
+    epoch_layout,
 )
 from inspector.recording.writer import EPOCH_S
 
@@ -80,10 +84,7 @@ def test_a_real_recording_round_trips_through_the_writer(real: Path, tmp_path: P
     assert ts["tid"].nunique() == 9 and (ts["state"] == "R").any()
     assert (ts["syscall_name"] == "futex").any() and (ts["futex_kind"] == 2).any()
     # closed: every thread's samples in one block (shorter than an epoch), none in rows
-    per_thread = _sql(real, "SELECT proc_id, tid, count(*), sum(rows) FROM thread_blocks"
-                            " GROUP BY proc_id, tid")
-    assert len(per_thread) == 9 and all(n == 1 for _, _, n, _ in per_thread)
-    assert sum(r for *_, r in per_thread) == len(ts)
+    assert _sql(real, "SELECT count(*), sum(rows) FROM thread_blocks") == [(1, len(ts))]
     for table in ("thread_samples", "process_samples", "machine_samples"):
         assert _sql(real, f"SELECT count(*) FROM {table}") == [(0,)]
     assert not rec.process_samples.empty and not rec.machine_samples.empty
@@ -119,6 +120,15 @@ def test_a_version_1_file_still_loads_identically(real: Path, tmp_path: Path) ->
         pd.testing.assert_frame_equal(getattr(old_rec, table), getattr(new_rec, table))
 
 
+def test_a_version_3_file_still_loads_identically(real: Path, tmp_path: Path) -> None:
+    old = as_version_3(real, tmp_path / "v3.sqlite")
+    threads = _sql(old, "SELECT proc_id, tid, count(*) FROM thread_blocks GROUP BY 1, 2")
+    assert len(threads) == 9 and all(n == 1 for *_, n in threads)  # a block per thread
+    new_rec, old_rec = inspector.load(real), inspector.load(old)
+    for table in ("thread_samples", "process_samples", "machine_samples", "stacks"):
+        pd.testing.assert_frame_equal(getattr(old_rec, table), getattr(new_rec, table))
+
+
 def test_a_version_2_file_still_loads_identically(real: Path, tmp_path: Path) -> None:
     old = as_version_2(real, tmp_path / "v2.sqlite")
     assert not _sql(old, "SELECT 1 FROM sqlite_master WHERE name = 'process_blocks'")
@@ -149,9 +159,9 @@ def test_rows_a_block_cannot_hold_are_kept_as_rows_and_read_with_the_blocks(
 
 def test_spans_and_process_and_machine_samples_are_blocks_each_commit_and_each_epoch(
         tmp_path: Path) -> None:
-    """Format 3: what each commit adds is in the file at once (a small block per thread,
-    process, machine), a reader of the file being written sees every row once, and each
-    epoch's small blocks become one per key."""
+    """What each commit adds is in the file at once (a small block of each table), a reader
+    of the file being written sees every row once, and each epoch's small blocks become
+    one."""
     path = tmp_path / "epochs.sqlite"
     w = RecordingWriter(path)
     w.set_meta({"command": ["x"], "cpu_count": 2})
@@ -242,8 +252,8 @@ def test_a_recorder_killed_mid_epoch_leaves_every_committed_sample_once(tmp_path
                 loads += 1
                 assert not ts.duplicated(["proc_id", "tid", "t_s"]).any()
             compacted = [b for b in blocks if b[1] - b[0] >= SHORT_EPOCH_S * 0.9]
-            if compacted and sum(b[0] > max(c[1] for c in compacted) for b in blocks) >= 14:
-                break  # two small blocks per thread after the compaction
+            if compacted and sum(b[0] > max(c[1] for c in compacted) for b in blocks) >= 2:
+                break  # two commits' small blocks after the compaction
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=TIMEOUT_S)
     finally:
@@ -316,12 +326,12 @@ def test_more_rows_than_a_file_of_its_size_can_hold_are_refused(real: Path,
                                                                 tmp_path: Path) -> None:
     # each block a valid stream of rows that never change: ~17 rows a byte
     n = BLOCK_MAX_ROWS
-    data = zlib.compress(bytes(8 * 7 * n + 2 * n), 9)
+    data = zlib.compress(bytes(10 + 2 * n), 9)  # no byte plane of its 10 numbers, codes
     texts = json.dumps({"state": [], "syscall_name": []})
     path = tmp_path / "many.sqlite"
     path.write_bytes(real.read_bytes())
     with closing(sqlite3.connect(path)) as db:
-        db.executemany("INSERT INTO thread_blocks VALUES (1, 1, 1, 0, 0, ?, ?, ?)",
+        db.executemany("INSERT INTO thread_blocks VALUES (0, 0, ?, ?, ?)",
                        [(n, texts, data)] * 100)
         db.commit()
     refused(path, "rows out of its blocks \\([0-9,]+ thread samples\\), more than a file of")
@@ -339,12 +349,20 @@ def test_bad_dictionaries_are_refused(real: Path, tmp_path: Path, texts: str) ->
 
 
 @pytest.mark.parametrize("column, value", [
-    ("data", "text, not a blob"), ("texts", b"\x00\xff"), ("proc_id", "one"), ("tid", 1.5),
-    ("pid", "x"),
+    ("data", "text, not a blob"), ("texts", b"\x00\xff"), ("rows", 1.5), ("rows", "x"),
 ])
 def test_values_of_the_wrong_type_are_refused(real: Path, tmp_path: Path, column: str,
                                               value: object) -> None:
     refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET {column} = ? {FIRST}", value))
+
+
+def test_a_block_whose_key_is_null_is_refused(real: Path, tmp_path: Path) -> None:
+    """Version 4 keeps a block's keys among its numbers: NULL there names no thread."""
+    block = Columns(epoch_layout(THREAD_BLOCKS))
+    block.pending.append((0.1, None, 10, 11, 0.0, 0.0, "S", 7, "read", 0.0, 0.0, None))
+    assert not block.settle()
+    refused(tampered(real, tmp_path, "INSERT INTO thread_blocks VALUES (0.1, 0.1, 1, ?, ?)",
+                     *block.encode(0, 1)), "a key is NULL")
 
 
 def test_a_view_in_place_of_the_blocks_is_refused(real: Path, tmp_path: Path) -> None:
@@ -369,7 +387,7 @@ def test_any_mangled_block_loads_or_is_refused(real: Path, tmp_path: Path,
     not catch it), the row count changed: every code, length and value is checked."""
     n, texts, data = first_block(real)
     raw = bytearray(zlib.decompress(data))
-    start = 8 * 7 * n if codes else 0  # the text codes, or anywhere
+    start = len(raw) - 2 * n if codes else 0  # the text codes, or anywhere
     for where, value in edits:
         raw[min(start + int(where * (len(raw) - start)), len(raw) - 1)] = value
     path = tampered(real, tmp_path, f"UPDATE thread_blocks SET data = ?, rows = ? {FIRST}",

@@ -90,9 +90,9 @@ TABLE_COLUMNS = {
     "threads": ["tid", "name", "start_s"],
     "process_samples": ["t_s", "cpu_user_s", "rss_bytes", "num_threads"],
     "thread_samples": ["t_s", "cpu_user_s", "cpu_system_s", "syscall", "tid"],
-    "thread_blocks": ["rows", "texts", "data", "tid", "t_first_s"],   # format 2's samples
-    "process_blocks": ["rows", "texts", "data", "proc_id"],          # format 3's
-    "stack_blocks": ["rows", "texts", "data", "tid", "t_first_s"],
+    "thread_blocks": ["rows", "texts", "data", "t_first_s"],   # format 2's samples
+    "process_blocks": ["rows", "texts", "data", "t_last_s"],  # format 3's (4: keys in data)
+    "stack_blocks": ["rows", "texts", "data", "t_first_s"],
     "machine_blocks": ["rows", "texts", "data"],
     "stacks": ["t_s", "duration_s", "stack_id", "samples"],
     "stack_texts": ["text"],

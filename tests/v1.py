@@ -1,7 +1,8 @@
 """Older recordings for tests, built with plain SQL from a file the current writer made, so
 what load() must still read stays checked: version 1, before thread_blocks (every thread
-sample a row of the thread_samples table, indexed), and version 2, before process, stack
-and machine blocks (those rows of process_samples, stacks and machine_samples)."""
+sample a row of the thread_samples table, indexed), version 2, before process, stack
+and machine blocks (those rows of process_samples, stacks and machine_samples), and
+version 3, whose blocks each held one key's rows, the key in the blocks' table."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ import pandas as pd
 
 import inspector
 from inspector.recording import THREAD_SAMPLE_COLUMNS
-from inspector.recording.schema import MACHINE_BLOCKS, PROCESS_BLOCKS, STACK_BLOCKS
+from inspector.recording.blocks import Columns
+from inspector.recording.schema import (
+    BLOCK_MAX_ROWS,
+    LAYOUTS,
+    MACHINE_BLOCKS,
+    PROCESS_BLOCKS,
+    STACK_BLOCKS,
+    BlockLayout,
+)
 
 V1_INDEX = "CREATE INDEX ix_thread_samples ON thread_samples (proc_id, tid, t_s)"
 # Version 3's blocks that version 2 kept as rows, and the indexes it made on them.
@@ -53,11 +62,46 @@ def rows_of(frame: pd.DataFrame, columns: Sequence[str] = THREAD_SAMPLE_COLUMNS
     return list(zip(*values))
 
 
+def _version_3_blocks(db: sqlite3.Connection, layout: BlockLayout, frame: pd.DataFrame
+                      ) -> None:
+    """The layout's blocks table made again as version 3 had it (the key columns first),
+    holding `frame`'s rows a block per key (version 3's coding)."""
+    db.execute(f"DROP TABLE IF EXISTS {layout.blocks}")
+    columns = (*layout.keys, "t_first_s", "t_last_s", "rows", "texts", "data")
+    db.execute(f"CREATE TABLE {layout.blocks} ({', '.join(columns)})")
+    by_key: dict[tuple[Any, ...], Columns] = {}
+    at = [layout.columns.index(k) for k in layout.keys]
+    for row in rows_of(frame, layout.columns):
+        key = tuple(row[i] for i in at)
+        by_key.setdefault(key, Columns(layout)).pending.append(row)
+    for key, block in by_key.items():
+        assert not block.settle()
+        for lo in range(0, len(block), BLOCK_MAX_ROWS):
+            hi = min(len(block), lo + BLOCK_MAX_ROWS)
+            db.execute(f"INSERT INTO {layout.blocks} VALUES ({', '.join('?' * len(columns))})",
+                       (*key, block.t_s(lo), block.t_s(hi - 1), hi - lo,
+                        *block.encode(lo, hi)))
+
+
+def as_version_3(path: Path, out: Path) -> Path:
+    """A copy of `path` in the version-3 layout: a block per key."""
+    rec = inspector.load(path)
+    shutil.copy(path, out)
+    with closing(sqlite3.connect(out)) as db:
+        for layout in LAYOUTS:
+            _version_3_blocks(db, layout, getattr(rec, layout.table))
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)",
+                   (json.dumps(3),))
+        db.commit()
+        db.execute("VACUUM")
+    return out
+
+
 def as_version_2(path: Path, out: Path) -> Path:
     """A copy of `path` in the version-2 layout: its process samples, stack spans and
     machine samples (those load() gives) rows, their blocks' tables gone."""
     rec = inspector.load(path)
-    shutil.copy(path, out)
+    as_version_3(path, out)
     with closing(sqlite3.connect(out)) as db:
         for layout in V2_LAYOUTS:
             db.execute(f"DROP TABLE IF EXISTS {layout.blocks}")

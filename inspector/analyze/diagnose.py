@@ -323,10 +323,11 @@ def _address_share(states: pd.DataFrame) -> float | None:
     (None when none was: an older recording, another architecture, no ptrace)."""
     if states.empty or "futex_basis" not in states.columns:
         return None
-    waits = states[(states["gil_s"] + states["lock_s"]) > 0]
-    if waits.empty:
+    waits = ((states["gil_s"] + states["lock_s"]) > 0).to_numpy()
+    if not waits.any():
         return None
-    share = float((waits["futex_basis"] == "address").mean())
+    # the column alone, not every column of the waiting rows copied out
+    share = float((states["futex_basis"] == "address").to_numpy()[waits].mean())
     return share if share > 0 else None
 
 

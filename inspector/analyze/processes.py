@@ -147,12 +147,12 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
     dt = st["dt_s"]
     want = (st["cpu_s"] + st["gil_s"] + st["runqueue_s"]) >= WANT_CPU_SHARE * dt
     on_cpu = st["cpu_s"] >= BUSY_CPU_SHARE * dt
-    per_t = pd.DataFrame({
+    per_t = wallmod.by_tick(pd.DataFrame({
         "want": want, "on_cpu": on_cpu, "gil": st["gil_s"],
         "demand": st["cpu_s"] + st["gil_s"] + st["runqueue_s"], "cpu": st["cpu_s"],
-        "dt": dt, "t_s": st["t_s"],
-    }).groupby("t_s").agg(want=("want", "sum"), on_cpu=("on_cpu", "sum"), gil=("gil", "sum"),
-                          demand=("demand", "sum"), cpu=("cpu", "sum"), dt=("dt", "max"))
+        "dt": dt}), st["t_s"].to_numpy(),
+        want=("want", "sum"), on_cpu=("on_cpu", "sum"), gil=("gil", "sum"),
+        demand=("demand", "sum"), cpu=("cpu", "sum"), dt=("dt", "max"))
     # Measured process CPU where the recorder has it; the threads' sum otherwise.
     measured = cores.reindex(per_t.index) if cores is not None else None
     used = per_t["cpu"] / per_t["dt"]

@@ -34,7 +34,7 @@ from inspector.analyze.thresholds import (
     WANT_CPU_SHARE,
 )
 from inspector.analyze.vocabulary import Bound
-from inspector.analyze.wall import Phase, WallTime
+from inspector.analyze.wall import Phase, WallTime, by_tick
 
 # The most blocked-loop and starved-loop facts the evidence lists (the rest are in the
 # diagnosis's event_loop_blocks and loop_starved).
@@ -177,8 +177,8 @@ def oversubscription(states: pd.DataFrame, cores: float) -> tuple[bool, float, f
     """(oversubscribed, its share of the busy intervals, threads runnable at once then)."""
     if states.empty:
         return False, 0.0, 0.0
-    per_t = states.groupby("t_s").agg(cpu=("cpu_s", "sum"), rq=("runqueue_s", "sum"),
-                                      dt=("dt_s", "max"))
+    per_t = by_tick(states, states["t_s"].to_numpy(), cpu=("cpu_s", "sum"),
+                    rq=("runqueue_s", "sum"), dt=("dt_s", "max"))
     runnable = (per_t["cpu"] + per_t["rq"]) / per_t["dt"]
     rq_share = per_t["rq"] / (per_t["cpu"] + per_t["rq"]).where(lambda s: s > 0)
     busy = per_t["cpu"] / per_t["dt"] >= BUSY_PROCESS_CORES

@@ -1,6 +1,7 @@
-"""Blocks, written: the rows of one key (a thread's samples or stack spans, a process's
-samples, a machine's) as columns of whole numbers, each delta-coded or plain as its
-BlockLayout says, the lot byte-shuffled and deflated, texts coded into a dictionary.
+"""Blocks, written: rows (since version 4 every thread's or process's of a table in one
+epoch, key after key; before, one key's) as columns of whole numbers, each delta-coded or
+plain as its BlockLayout says, zigzag-coded, split into byte planes of which only those
+holding something are kept, and deflated; texts coded into a dictionary.
 docs/recording-format.md gives the layout; the reader decodes it with numpy. Standard
 library only: the recorder encodes.
 """
@@ -30,7 +31,7 @@ _LIMIT = 2**62
 _T_SCALE = 10**6  # every layout's first number: t_s in microseconds
 # zlib's level: blocks are a few KB; 6 (its default) is within 2% of 9's size here, faster.
 # A small block, soon replaced, is written at 1 (SMALL_LEVEL).
-_LEVEL = 6
+LEVEL = 6
 SMALL_LEVEL = 1
 # A 2-KB window and little memory: no larger on these blocks, whose repeats lie close (a
 # 300-row column is 2.4 KB), and zlib.compress's default state (~256 KB set up per call)
@@ -47,6 +48,14 @@ def _positions(layout: BlockLayout) -> tuple[tuple[int, ...], tuple[int, ...], t
     at = {name: i for i, name in enumerate(layout.columns)}
     return (tuple(at[name] for name, _ in layout.numbers), tuple(at[n] for n in layout.texts),
             tuple(name not in layout.plain for name, _ in layout.numbers))
+
+
+Dictionaries = list[dict[str | None, int]]
+
+
+def new_dictionaries(layout: BlockLayout) -> Dictionaries:
+    """Empty dictionaries for the layout's text columns (None: code 0)."""
+    return [{None: 0} for _ in layout.texts]
 
 
 def gap_columns(layout: BlockLayout) -> tuple[int, int] | None:
@@ -117,21 +126,19 @@ class Columns:
     they come, then (`settle`) as columns of whole numbers and of text codes (0: NULL; k:
     the k-th text of its column's dictionary)."""
 
-    __slots__ = ("layout", "numbers", "codes", "texts", "pending", "written", "block_ids",
-                 "_json", "_number_at", "_text_at", "_delta", "_gap")
+    __slots__ = ("layout", "numbers", "codes", "texts", "pending", "written", "_number_at",
+                 "_text_at")
 
-    def __init__(self, layout: BlockLayout) -> None:
+    def __init__(self, layout: BlockLayout, texts: Dictionaries | None = None) -> None:
         self.layout = layout
-        self._number_at, self._text_at, self._delta = _positions(layout)
-        self._gap = gap_columns(layout)
+        self._number_at, self._text_at, _ = _positions(layout)
         self.numbers = [array("q") for _ in layout.numbers]
         self.codes = [array("H") for _ in layout.texts]
-        # per text column: text -> code, in order of code (None first, code 0)
-        self.texts: list[dict[str | None, int]] = [{None: 0} for _ in layout.texts]
+        # per text column: text -> code, in order of code (None first, code 0); shared by
+        # the keys whose rows go into the same blocks
+        self.texts = texts if texts is not None else new_dictionaries(layout)
         self.pending: list[Sequence[Any]] = []  # rows added, not yet settled
         self.written = 0                  # settled rows already in the file as blocks
-        self.block_ids: list[int] = []    # their rowids
-        self._json: tuple[tuple[int, ...], str] = ((), "")
 
     def __len__(self) -> int:
         return len(self.numbers[0])
@@ -217,48 +224,84 @@ class Columns:
     def t_s(self, i: int) -> float:
         return self.numbers[0][i] / _T_SCALE
 
-    def span_s(self, lo: int) -> tuple[float, float] | None:
-        """The first and last t_s of the settled rows from lo on."""
-        times = self.numbers[0][lo:]
+    def span_s(self, lo: int, hi: int | None = None) -> tuple[float, float] | None:
+        """The first and last t_s of the settled rows lo..hi (from lo on)."""
+        times = self.numbers[0][lo:hi]
         return (min(times) / _T_SCALE, max(times) / _T_SCALE) if times else None
 
-    def encode(self, lo: int, hi: int, level: int = _LEVEL) -> tuple[str, bytes]:
+    def encode(self, lo: int, hi: int, level: int = LEVEL) -> tuple[str, bytes]:
         """Settled rows lo..hi (at most BLOCK_MAX_ROWS) as a block's (texts, data)."""
-        assert 0 < hi - lo <= BLOCK_MAX_ROWS
-        n = hi - lo
-        values = array("q")
-        for column in self.numbers:
-            values += column[lo:hi]
-        before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
-        for j, delta in enumerate(self._delta):
-            if delta:
-                before[j * n] = 0  # the first is stored as it is
-            else:
-                before[j * n:(j + 1) * n] = array("q", bytes(8 * n))
-        gap = self._gap
-        if gap is not None:  # after the row before's start + length
-            start, length = gap[0] * n, gap[1] * n
-            before[start + 1:start + n] = array("q", map(
-                _wrapped_sum, values[start:start + n - 1], values[length:length + n - 1]))
+        return encode(self.layout, [(self, lo, hi)], self.texts, level)
+
+
+def _difference(value: int, before: int) -> int:
+    """value - before, wrapped to int64 as the reader's sums wrap, zigzag-coded (version 4:
+    small either way: 0, -1, 1, -2 as 0, 1, 2, 3)."""
+    return _zigzag(_TO_UINT64(value - before))
+
+
+def encode(layout: BlockLayout, parts: Sequence[tuple[Columns, int, int]],
+           texts: Dictionaries, level: int = LEVEL) -> tuple[str, bytes]:
+    """The settled rows lo..hi of each part's Columns (at most BLOCK_MAX_ROWS in all), one
+    part after another, as a block's (texts, data); `texts`: the dictionaries their codes
+    are of."""
+    n = sum(hi - lo for _, lo, hi in parts)
+    assert 0 < n <= BLOCK_MAX_ROWS
+    values = array("q")
+    for j in range(len(layout.numbers)):
+        for columns, lo, hi in parts:
+            values += columns.numbers[j][lo:hi]
+    before = array("q", bytes(8)) + values[:-1]  # each value's predecessor in its column
+    for j, delta in enumerate(_positions(layout)[2]):
+        if delta:
+            before[j * n] = 0  # the first is stored as it is
+        else:
+            before[j * n:(j + 1) * n] = array("q", bytes(8 * n))
+    gap = gap_columns(layout)
+    if gap is not None:  # after the row before's start + length
+        start, length = gap[0] * n, gap[1] * n
+        before[start + 1:start + n] = array("q", map(
+            _wrapped_sum, values[start:start + n - 1], values[length:length + n - 1]))
+    if layout.planes:
+        deltas = array("Q", map(_difference, values, before))
+    else:
         deltas = array("Q", map(_TO_UINT64, map(sub, values, before)))
         if gap is not None:
             # mostly 0, now and then -1 or 1 (start and length each rounded on its own):
             # zigzag-coded so that -1 is 1, not 2**64 - 1
             deltas[start:start + n] = array("Q", map(_zigzag, deltas[start:start + n]))
-        codes = []
-        for column, texts in zip(self.codes, self.texts):
-            wide = array("B" if len(texts) <= 256 else "H", column[lo:hi])
-            if sys.byteorder == "big":
-                wide.byteswap()
-            codes.append(wide.tobytes())
+    if sys.byteorder == "big":
+        deltas.byteswap()
+    raw = deltas.tobytes()
+    if layout.planes:
+        # per column a byte saying which of its byte planes follow (bit j: its values' byte
+        # j), then those planes, byte 0 of every column's first: most are all zeros, and
+        # what is left to inflate (and store) is a few bytes a value, not 8
+        k = len(layout.numbers)
+        mask = bytearray(k)
+        kept = []
+        for j in range(8):
+            plane = raw[j::8]
+            for c in range(k):
+                part = plane[c * n:(c + 1) * n]
+                if part.count(0) != n:
+                    mask[c] |= 1 << j
+                    kept.append(part)
+        numbers = bytes(mask) + b"".join(kept)
+    else:
+        numbers = b"".join(raw[i::8] for i in range(8))  # byte 0 of every value, then 1, ...
+    codes = []
+    for t, words in enumerate(texts):
+        coded = array("H")
+        for columns, lo, hi in parts:
+            coded += columns.codes[t][lo:hi]
+        wide = array("B", coded.tobytes()[::2] if sys.byteorder == "little" else
+                     coded.tobytes()[1::2]) if len(words) <= 256 else coded
         if sys.byteorder == "big":
-            deltas.byteswap()
-        raw = deltas.tobytes()
-        shuffled = b"".join(raw[i::8] for i in range(8))  # byte 0 of every value, then 1, ...
-        sizes = tuple(len(t) for t in self.texts)
-        if self._json[0] != sizes:  # dictionaries only grow: the same sizes, the same JSON
-            names = {name: [t for t in texts if t is not None]
-                     for name, texts in zip(self.layout.texts, self.texts)}
-            self._json = (sizes, json.dumps(names, separators=(",", ":"), ensure_ascii=False))
-        deflate = zlib.compressobj(level, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
-        return self._json[1], deflate.compress(shuffled + b"".join(codes)) + deflate.flush()
+            wide.byteswap()
+        codes.append(wide.tobytes())
+    names = {name: [t for t in words if t is not None]
+             for name, words in zip(layout.texts, texts)}
+    deflate = zlib.compressobj(level, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
+    return (json.dumps(names, separators=(",", ":"), ensure_ascii=False),
+            deflate.compress(numbers + b"".join(codes)) + deflate.flush())

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from inspector.errors import RecordingError
 from inspector.recording.blocks import gap_columns
@@ -72,7 +73,7 @@ class _Dictionaries:
 
 
 def _inflate(data: bytes, size: int) -> bytes | None:
-    """`data` inflated, if it is one whole zlib stream of exactly `size` bytes; None if not.
+    """`data` inflated, if it is one whole zlib stream of at most `size` bytes; None if not.
     Never makes more than `size` (+1) bytes, whatever the stream claims."""
     try:
         d = zlib.decompressobj()
@@ -81,7 +82,7 @@ def _inflate(data: bytes, size: int) -> bytes | None:
             return None  # longer than its rows, or cut short
     except zlib.error:
         return None
-    return raw if len(raw) == size and not d.unused_data else None
+    return raw if len(raw) <= size and not d.unused_data else None
 
 
 def _order(t_first_s: Any) -> float:
@@ -122,6 +123,29 @@ def block_rows(db: sqlite3.Connection, path: Path, layout: BlockLayout,
     return blocks
 
 
+def _by_key(path: Path, layout: BlockLayout, keys: tuple[str, ...], numbers: np.ndarray,
+            codes: list[np.ndarray], ordered: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Version 4's rows (an epoch's blocks after another's, key after key in each), their
+    keys checked, and if `ordered`, put in the order version 3's give: by key but pid, then
+    as stored (in time)."""
+    names = [name for name, _ in layout.numbers]
+    at = [names.index(key) for key in keys]
+    if any(bool((numbers[j] == BLOCK_NULL).any()) for j in at):
+        raise _bad(path, layout, "a key is NULL")
+    if not ordered:
+        return numbers, codes
+    combined = np.zeros(numbers.shape[1], dtype=np.int64)
+    for j in (j for j, key in zip(at, keys) if key != "pid"):
+        code, uniques = pd.factorize(numbers[j], sort=True)
+        combined = combined * len(uniques) + code
+    if len(combined) < 2 or bool(np.all(combined[1:] >= combined[:-1])):
+        return numbers, codes
+    order = np.argsort(combined, kind="stable")
+    for j in range(len(numbers)):  # a column at a time: the rows are not held twice
+        numbers[j] = numbers[j][order]
+    return numbers, [column[order] for column in codes]
+
+
 def check_rows(path: Path, limit: RowLimit, counted: dict[BlockLayout, int]) -> None:
     """Refuses blocks that would make more rows, all tables together, than `limit`."""
     total = sum(counted.values())
@@ -130,10 +154,39 @@ def check_rows(path: Path, limit: RowLimit, counted: dict[BlockLayout, int]) -> 
         limit.check(path, total, f"rows out of its blocks ({counted[most]:,} {most.noun})")
 
 
-def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
-                  ) -> dict[str, Any]:
+def _planes(raw: bytes, count: int, rows: int, target: np.ndarray) -> int | None:
+    """Version 4's numbers: a byte per column saying which of its byte planes follow, then
+    those planes; put into `target` ((count, rows) int64, all zeros until then: a plane not
+    stored is zeros), zigzag-decoded. Returns where they end in `raw`; None if `raw` is not
+    that long."""
+    if len(raw) < count:
+        return None
+    mask = np.frombuffer(raw, dtype=np.uint8, count=count)
+    end = count + rows * int(np.unpackbits(mask).sum())
+    if len(raw) < end:
+        return None
+    # each stored plane written straight into its bytes of the values (little-endian)
+    values = target.view(np.uint8).reshape(count, -1, 8)
+    at = count
+    for j in range(8):
+        for c in np.flatnonzero(mask & (1 << j)):
+            values[c, :rows, j] = np.frombuffer(raw, dtype=np.uint8, count=rows, offset=at)
+            at += rows
+    # zigzag-decoded in place: n = (z >> 1) ^ -(z & 1)
+    zigzag = target.view(np.uint64)
+    sign = (zigzag & np.uint64(1)).view(np.int64)
+    np.negative(sign, out=sign)
+    zigzag >>= np.uint64(1)
+    zigzag ^= sign.view(np.uint64)
+    return end
+
+
+def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout,
+                  keys: tuple[str, ...] = (), by_key: bool = True) -> dict[str, Any]:
     """Checked blocks (block_rows) as the layout's columns (numbers as the rest of load()
-    gives them, texts as (codes, texts)), blocks ordered by their keys and time."""
+    gives them, texts as (codes, texts)), rows ordered by their keys and time (version 4:
+    the numbers named in `keys`, which may not be NULL; the rows put in that order only
+    if `by_key`, else left by block, each key's in time order)."""
     k = len(layout.keys)
     count = len(layout.numbers)
     delta = [j for j, (name, _) in enumerate(layout.numbers) if name not in layout.plain]
@@ -142,40 +195,48 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
     # by key but pid (proc_id and tid for a thread's), then time; NULL-free keys
     order_keys = [i for i, name in enumerate(layout.keys, 1) if name != "pid"]
     blocks.sort(key=lambda b: (*(b[i] for i in order_keys), _order(b[k + 1]), b[0]))
-    # each block decoded into its place: the whole is never held twice
-    numbers = np.empty((count, total), dtype=np.int64)
+    # each block decoded into its place: the whole is never held twice (version 4's zeros:
+    # its planes fill in what is not; fresh pages the system gives zeroed, untouched)
+    numbers = (np.zeros if layout.planes else np.empty)((count, total), dtype=np.int64)
     codes = [np.empty(total, dtype=np.int32) for _ in layout.texts]
     dictionaries = _Dictionaries(path, layout)
     at = 0
     for block in blocks:
         rowid, rows, texts, data = block[0], block[k + 2], block[k + 3], block[k + 4]
         luts, widths = dictionaries.lookups(texts)
-        numbers_size = 8 * count * rows
-        raw = _inflate(data, numbers_size + rows * sum(widths))
-        if raw is None:
-            raise _bad(path, layout, f"block {rowid}: data is not {rows} rows of zlib'd"
-                                     " columns")
-        # byte j of every value, then byte j + 1: back to little-endian int64 differences
-        planes = np.frombuffer(raw, dtype=np.uint8, count=numbers_size)
-        deltas = np.ascontiguousarray(planes.reshape(8, count * rows).T)
-        deltas = deltas.view("<i8").reshape(count, rows).astype(np.int64, copy=False)
         target = numbers[:, at:at + rows]
-        if len(delta) == count:  # the sums wrap as the writer's differences did
-            np.cumsum(deltas, axis=1, out=target)
+        wrong = _bad(path, layout, f"block {rowid}: data is not {rows} rows of zlib'd"
+                                   " columns")
+        if layout.planes:
+            raw = _inflate(data, count + 8 * count * rows + rows * sum(widths)) or b""
+            end = _planes(raw, count, rows, target)
+            if end is None or len(raw) != end + rows * sum(widths):
+                raise wrong
+            offset = end
         else:
-            target[...] = deltas
+            offset = 8 * count * rows
+            raw = _inflate(data, offset + rows * sum(widths)) or b""
+            if len(raw) != offset + rows * sum(widths):
+                raise wrong
+            # byte j of every value, then byte j + 1: back to little-endian int64 differences
+            planes = np.frombuffer(raw, dtype=np.uint8, count=offset)
+            deltas = np.ascontiguousarray(planes.reshape(8, count * rows).T)
+            target[...] = deltas.view("<i8").reshape(count, rows)
+            if gap is not None:  # version 3 zigzag-coded only the gap column
+                zigzag = target[gap[0]].view(np.uint64)
+                target[gap[0]] = (zigzag >> np.uint64(1)).view(np.int64) ^ -(
+                    zigzag & np.uint64(1)).view(np.int64)
+        if len(delta) == count:  # the sums wrap as the writer's differences did
+            np.cumsum(target, axis=1, out=target)
+        else:
             if gap is not None:  # a start follows the row before's start + length
                 start, length = gap
-                zigzag = target[start].view(np.uint64)
-                target[start] = (zigzag >> np.uint64(1)).view(np.int64) ^ -(
-                    zigzag & np.uint64(1)).view(np.int64)
                 target[start, 1:] += target[length, :-1]
             for j in delta:
                 np.cumsum(target[j], out=target[j])
-        offset = numbers_size
         for column, lut, width in zip(codes, luts, widths):
-            part = np.frombuffer(raw, dtype=np.uint8 if width == 1 else "<u2", count=rows,
-                                 offset=offset)
+            part: np.ndarray = np.frombuffer(raw, dtype="<u1" if width == 1 else "<u2",
+                                             count=rows, offset=offset)
             offset += rows * width
             try:
                 column[at:at + rows] = lut[part]
@@ -183,20 +244,27 @@ def decode_blocks(blocks: list[tuple[Any, ...]], path: Path, layout: BlockLayout
                 raise _bad(path, layout, f"block {rowid}: a text code beyond its"
                                          " dictionary") from None
         at += rows
+    if keys:
+        numbers, codes = _by_key(path, layout, keys, numbers, codes, by_key)
     counts = np.fromiter((b[k + 2] for b in blocks), dtype=np.int64, count=len(blocks))
     out: dict[str, Any] = {}
     for i, name in enumerate(layout.keys, 1):
         ids = np.fromiter((b[i] for b in blocks), dtype=np.int64, count=len(blocks))
         out[name] = np.repeat(ids, counts)
     del blocks
+    # each column its row of `numbers`, turned to float64 in place where it has a unit or
+    # NULLs: no copy (a fresh process pays a page fault for every page a copy touches)
     for j, (name, scale) in enumerate(layout.numbers):
         q = numbers[j]
         null = q == BLOCK_NULL
-        if not null.any():  # int64 -> float64 exactly rounded; a copy either way
-            out[name] = q.copy() if scale == 1 else q / scale
+        has_null = bool(null.any())
+        if scale == 1 and not has_null:
+            out[name] = q
             continue
-        values = q / scale
-        values[null] = np.nan
+        values = q.view(np.float64)
+        np.divide(q, scale, out=values)  # int64 -> float64 exactly rounded, as q / scale
+        if has_null:
+            values[null] = np.nan
         out[name] = values
     del numbers
     for name, column, names in zip(layout.texts, codes, dictionaries.names):

@@ -1,6 +1,7 @@
 """One block table's rows on their way into the file (writer.py keeps one per BlockLayout):
-gathered per key, written at each commit as one small block per key, and once an epoch is
-over, replaced in the same transaction by one block per key. Standard library only.
+gathered per key, written at each commit as one small block of every key's new rows, and
+once an epoch is over, replaced in the same transaction by the epoch's rows in as few
+blocks as BLOCK_MAX_ROWS allows (version 4). Standard library only.
 """
 
 from __future__ import annotations
@@ -10,8 +11,16 @@ from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, Protocol
 
-from inspector.recording.blocks import SMALL_LEVEL, Columns, key_at, sample_time
-from inspector.recording.schema import BLOCK_MAX_ROWS, BlockLayout
+from inspector.recording.blocks import (
+    LEVEL,
+    SMALL_LEVEL,
+    Columns,
+    encode,
+    key_at,
+    new_dictionaries,
+    sample_time,
+)
+from inspector.recording.schema import BLOCK_MAX_ROWS, BlockLayout, epoch_layout
 
 
 class Statements(Protocol):
@@ -49,11 +58,14 @@ class BlockTable:
         self.epoch_max_rows = epoch_max_rows
         self.pending_max_rows = pending_max_rows
         self._key = _key_getter(key_at(layout))
+        self._blocks = epoch_layout(layout)  # what a block holds: the keys as numbers too
         self._epoch: dict[tuple[Any, ...], Columns] = {}
+        self._texts = new_dictionaries(layout)  # the epoch's, every key's
         self._epoch_t: tuple[float, float] | None = None   # its first and last t_s
         self._epoch_rows = 0
+        self._block_ids: list[int] = []  # the epoch's small blocks' rowids
         self.unwritten_rows = 0
-        names = (*layout.keys, "t_first_s", "t_last_s", "rows", "texts", "data")
+        names = ("t_first_s", "t_last_s", "rows", "texts", "data")
         self._insert = (f"INSERT INTO {layout.blocks} ({', '.join(names)})"
                         f" VALUES ({','.join('?' * len(names))})")
         self._delete = f"DELETE FROM {layout.blocks} WHERE rowid = ?"
@@ -68,7 +80,7 @@ class BlockTable:
             key = key_of(row)
             columns = epoch.get(key)
             if columns is None:
-                columns = epoch[key] = Columns(self.layout)
+                columns = epoch[key] = Columns(self._blocks, self._texts)
             columns.pending.append(row)
             added += 1
         self.unwritten_rows += added
@@ -77,6 +89,8 @@ class BlockTable:
     def forget(self) -> None:
         """Starts the epoch afresh (its committed blocks stay as they are)."""
         self._epoch = {}
+        self._texts = new_dictionaries(self.layout)
+        self._block_ids = []
         self._epoch_t = None
         self._epoch_rows = self.unwritten_rows = 0
 
@@ -102,9 +116,9 @@ class BlockTable:
             db.executemany(self._insert_rows, [(stored_time(r[0]), *r[1:]) for r in unfit])
 
     def write(self, db: Statements, failures: Callable[[], int], closing: bool = False) -> bool:
-        """Writes the rows added since the last call: one small block per key, or, once the
-        epoch is over, the epoch's rows as one block per key in place of its small ones.
-        Stops at a failure (`failures()` grew: the batch is rolled back) and returns False."""
+        """Writes the rows added since the last call: one small block of every key's, or,
+        once the epoch is over, the epoch's rows in place of its small blocks. Stops at a
+        failure (`failures()` grew: the batch is rolled back) and returns False."""
         if not self.unwritten_rows and not closing:
             return True
         failed = failures()
@@ -114,23 +128,40 @@ class BlockTable:
         over = (closing or self._epoch_rows >= self.epoch_max_rows
                 or (span is not None and span[1] - span[0] >= self.epoch_s))
         if over:
-            replaced = [(i,) for c in self._epoch.values() for i in c.block_ids]
             # deleted before the new blocks are added: a rowid freed by a rolled-back batch
             # and taken again can only be one of this epoch's, which is rewritten here
-            db.executemany(self._delete, replaced)
-        for key, columns in self._epoch.items():
-            n = len(columns)
-            for lo in range(0 if over else columns.written, n, BLOCK_MAX_ROWS):
-                if failures() != failed:
-                    return False
-                hi = min(n, lo + BLOCK_MAX_ROWS)
-                texts, data = columns.encode(lo, hi) if over else columns.encode(
-                    lo, hi, SMALL_LEVEL)
-                cur = db.execute(self._insert, (*key, columns.t_s(lo), columns.t_s(hi - 1),
-                                                hi - lo, texts, data))
-                if not over and failures() == failed:
-                    columns.block_ids.append(cur.lastrowid)
+            db.executemany(self._delete, [(i,) for i in self._block_ids])
+        # key after key (in order: neighbours' values are alike), each key's rows in time
+        parts = sorted((key, columns, 0 if over else columns.written, len(columns))
+                       for key, columns in self._epoch.items()
+                       if len(columns) > (0 if over else columns.written))
+        block: list[tuple[Columns, int, int]] = []
+        rows = 0
+        for _, columns, lo, n in parts:
+            while lo < n:
+                hi = min(n, lo + BLOCK_MAX_ROWS - rows)
+                block.append((columns, lo, hi))
+                rows += hi - lo
+                lo = hi
+                if rows == BLOCK_MAX_ROWS:
+                    if not self._insert_block(db, block, over, failed, failures):
+                        return False
+                    block, rows = [], 0
             columns.written = n
+        if block and not self._insert_block(db, block, over, failed, failures):
+            return False
         if over:
             self.forget()
         return failures() == failed
+
+    def _insert_block(self, db: Statements, block: list[tuple[Columns, int, int]], over: bool,
+                      failed: int, failures: Callable[[], int]) -> bool:
+        if failures() != failed:
+            return False
+        texts, data = encode(self._blocks, block, self._texts, LEVEL if over else SMALL_LEVEL)
+        times = [t for columns, lo, hi in block for t in columns.span_s(lo, hi) or ()]
+        cur = db.execute(self._insert, (min(times), max(times),
+                                        sum(hi - lo for _, lo, hi in block), texts, data))
+        if not over and failures() == failed:
+            self._block_ids.append(cur.lastrowid)
+        return True

@@ -25,19 +25,20 @@ MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"
 
 # Rows a file's blocks (thread and process samples, stack spans, machine samples, all
 # together) may decode to: a block's worth, plus this many per byte of the file. Real
-# recordings hold under 0.5 per byte of their blocks and 0.1-0.3 per byte of the file (64
-# idle threads, the densest: 2-3 bytes a sample); rows that never change deflate to ~17 a
-# byte, and load() holds ~100-165 bytes a row at its peak (1 M thread samples: 164 MB more),
-# the report about 2.5 times that.
-ROWS_PER_FILE_BYTE = 1
+# recordings hold under 2.5 per byte of their blocks since format 4 (64 idle threads, the
+# densest: 2.3; format 3, 0.3-0.5) and 0.2 per byte of the file for the synthetic
+# host-hour; rows that never change deflate to ~1,000 a byte, and load() holds ~100-165
+# bytes a row at its peak (1 M thread samples: 164 MB more), the report about 2.5 times that.
+ROWS_PER_FILE_BYTE = 4
 BASE_ROWS = BLOCK_MAX_ROWS
 # Stack frames over all spans (a span of 40 frames: 40), what the exports walk (a Perfetto
 # trace takes ~20 us and ~1 KB a frame where consecutive spans share none): a span costs a
-# file ~40 bytes and real recordings hold 0.01-0.1 frames a byte of file, while spans that
-# name one deep stack text over and over cost next to nothing to store. A thread deep in
-# recursion that changes its leaf at every sample may hold more (~20 a byte at 1,000
-# frames): INSPECTOR_MAX_ROWS reads it.
-FRAMES_PER_FILE_BYTE = 1
+# file 3-8 bytes since format 4, and real recordings hold 0.01-1.1 frames a byte of file
+# (the synthetic host-hour's 12-frame stacks: 1.1), while spans that name one deep stack
+# text over and over cost next to nothing to store. A thread deep in recursion that changes
+# its leaf at every sample may hold more (~20 a byte at 1,000 frames): INSPECTOR_MAX_ROWS
+# reads it.
+FRAMES_PER_FILE_BYTE = 4
 BASE_FRAMES = 1 << 18
 # A frame longer than this is cut (and ends in MARK): real ones ('func (path:line)') stay
 # under ~300 characters, and a trace writes a frame's text once per span it opens in.

@@ -155,7 +155,7 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
 
 def _machine_samples(db: sqlite3.Connection, p: Path, blocks: BlockRead) -> pd.DataFrame:
     """machine_samples (came later within format version 1: a file without it has none),
-    its rows and version 3's blocks, in time order; `host` as plain text."""
+    its rows and blocks (since version 3), in time order; `host` as plain text."""
     if not has_table(db, p, "machine_samples"):
         return read_frame(db, p, "SELECT NULL AS t_s, NULL AS busy_cores,"
                                  " NULL AS recorder_cores WHERE 0", MACHINE_SAMPLE_COLUMNS)

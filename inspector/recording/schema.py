@@ -5,10 +5,12 @@ the standard library.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 FORMAT_NAME = "inspector-recording"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
+EPOCH_BLOCKS_VERSION = 4  # from this version on, a block holds every key's rows of an epoch
 
 # `inspector record`'s defaults, which are also what a reader assumes of a file without
 # meta["settings"] (one made by hand, say).
@@ -97,26 +99,20 @@ CREATE TABLE IF NOT EXISTS thread_samples (
                                          -- GIL), 2 = elsewhere (a lock, event, queue, join);
                                          -- NULL: no futex wait, or it could not be told
 );
--- Version 2: thread samples are written here, one block of rows per thread (see
--- recording/blocks.py and docs/recording-format.md); thread_samples stays for version-1 files
--- and for rows a block cannot hold.
+-- Version 2: thread samples are written here; version 3: process samples, stack spans and
+-- machine samples the same way (thread_samples, process_samples, stacks and machine_samples
+-- stay for older files and for rows a block cannot hold). Version 4: a block holds the rows
+-- of every key (thread, process) of its table in one epoch, the keys among its columns
+-- (versions 2 and 3 kept a block per key, the key columns here). See recording/blocks.py,
+-- schema.epoch_layout and docs/recording-format.md.
 CREATE TABLE IF NOT EXISTS thread_blocks (
-    proc_id    INTEGER NOT NULL,
-    pid        INTEGER NOT NULL,
-    tid        INTEGER NOT NULL,
-    t_first_s  REAL NOT NULL,            -- t_s of its first row
-    t_last_s   REAL NOT NULL,            -- t_s of its last row
+    t_first_s  REAL NOT NULL,            -- the least t_s of its rows
+    t_last_s   REAL NOT NULL,            -- the greatest
     rows       INTEGER NOT NULL,
     texts      TEXT NOT NULL,            -- JSON: {"state": [...], "syscall_name": [...]}
-    data       BLOB NOT NULL             -- zlib: the rows' columns, delta-coded, byte-shuffled
+    data       BLOB NOT NULL             -- zlib: the rows' columns, coded, byte planes
 );
--- Version 3: process samples, stack spans and machine samples the same way, each table's
--- rows in blocks (the key columns name whose rows; BlockLayout below names the rest):
--- process_samples, stacks and machine_samples stay for older files and for rows a block
--- cannot hold.
 CREATE TABLE IF NOT EXISTS process_blocks (
-    proc_id    INTEGER NOT NULL,
-    pid        INTEGER NOT NULL,
     t_first_s  REAL NOT NULL,
     t_last_s   REAL NOT NULL,
     rows       INTEGER NOT NULL,
@@ -124,9 +120,6 @@ CREATE TABLE IF NOT EXISTS process_blocks (
     data       BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS stack_blocks (
-    proc_id    INTEGER NOT NULL,
-    pid        INTEGER NOT NULL,
-    tid        INTEGER NOT NULL,
     t_first_s  REAL NOT NULL,
     t_last_s   REAL NOT NULL,
     rows       INTEGER NOT NULL,
@@ -243,6 +236,9 @@ class BlockLayout:
     plain: frozenset[str] = frozenset()
     gap: tuple[str, str] | None = None
     noun: str = "rows"                       # what a row is, in messages
+    # Version 4's coding: every stored integer zigzag-coded, and of each column only the
+    # byte planes (its values' first bytes, second bytes, ...) that hold something stored
+    planes: bool = False
 
 
 # Version 2's thread_blocks: the numeric columns of THREAD_SAMPLE_COLUMNS a block holds, in
@@ -275,6 +271,15 @@ MACHINE_BLOCKS = BlockLayout(
     (("t_s", 10**6), ("busy_cores", 10**4), ("recorder_cores", 10**4)), ("host",),
     plain=frozenset({"busy_cores", "recorder_cores"}), noun="machine samples")
 LAYOUTS = (THREAD_BLOCKS, PROCESS_BLOCKS, STACK_BLOCKS, MACHINE_BLOCKS)
+
+
+@cache
+def epoch_layout(layout: BlockLayout) -> BlockLayout:
+    """Version 4's blocks of `layout`: no key columns in the blocks' table, the keys numbers
+    of the block (after t_s, delta-coded: a block holds every key's rows, key after key),
+    and version 4's coding."""
+    numbers = (layout.numbers[0], *((k, 1) for k in layout.keys), *layout.numbers[1:])
+    return replace(layout, keys=(), numbers=numbers, planes=True)
 
 # The largest magnitude of a number the file's meta or REAL columns hold: in seconds, what
 # int64 nanoseconds hold (292 years; 2262 as a unix time), the unit pprof and Perfetto write

@@ -6,6 +6,7 @@ sorted, the samples with per-interval `cpu_percent`, the spans with their stack 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -28,11 +29,14 @@ from inspector.recording.columns import (
 from inspector.recording.decode import block_rows, check_rows, decode_blocks
 from inspector.recording.limits import RowLimit, check_values, short_frames
 from inspector.recording.schema import (
+    EPOCH_BLOCKS_VERSION,
+    FORMAT_VERSION,
     LAYOUTS,
     PROCESS_SAMPLE_COLUMNS,
     STACK_COLUMNS,
     THREAD_SAMPLE_COLUMNS,
     BlockLayout,
+    epoch_layout,
     required,
 )
 from inspector.recording.untrusted import READ_FAILURES, said
@@ -157,6 +161,11 @@ def in_time_order(columns: dict[str, Any]) -> pd.DataFrame:
     return _take(columns, order)
 
 
+# Tables with_rates sorts by key and time (stably: what is stored in time order stays so):
+# their decoded rows need not be put in key order first.
+_SORTED_LATER = frozenset({"thread_samples", "process_samples"})
+
+
 class BlockRead(threading.Thread):
     """The blocks of every layout, read and decoded on a connection of their own while
     load() reads the other tables: inflating and numpy's work on whole columns let go of
@@ -181,19 +190,42 @@ class BlockRead(threading.Thread):
         try:
             read: dict[BlockLayout, list[tuple[Any, ...]]] = {}
             counted: dict[BlockLayout, int] = {}
-            for layout in LAYOUTS:
+            keys: dict[BlockLayout, tuple[str, ...]] = {}
+            epochs = _format_version(db) >= EPOCH_BLOCKS_VERSION
+            for table in LAYOUTS:
+                layout = epoch_layout(table) if epochs else table
+                keys[layout] = table.keys if epochs else ()
                 if has_table(db, self.path, layout.blocks):
                     read[layout] = block_rows(db, self.path, layout)
                     k = len(layout.keys)
                     counted[layout] = sum(b[k + 2] for b in read[layout])
             check_rows(self.path, self.rows, counted)
+            db.close()
+            # the table with the most rows decoded on a thread of its own, the others here:
+            # inflating and numpy's work let go of the GIL, and two cores do it in half
+            largest = max(counted, key=counted.__getitem__, default=None)
+            helper = None
+            if largest is not None:
+                helper = threading.Thread(target=self._decode, name="inspector-load-2",
+                                          args=(largest, read.pop(largest), keys[largest]),
+                                          daemon=True)
+                helper.start()
             for layout in list(read):
-                self.columns[layout.table] = decode_blocks(read.pop(layout), self.path,
-                                                           layout)
+                self._decode(layout, read.pop(layout), keys[layout])
+            if helper is not None:
+                helper.join()
         except BaseException as e:  # RecordingError, or a bug: raised in load()'s thread
-            self.error = e
+            self.error = self.error or e
         finally:
             db.close()
+
+    def _decode(self, layout: BlockLayout, blocks: list[tuple[Any, ...]],
+                keys: tuple[str, ...]) -> None:
+        try:
+            self.columns[layout.table] = decode_blocks(blocks, self.path, layout, keys,
+                                                       layout.table not in _SORTED_LATER)
+        except BaseException as e:  # raised in load()'s thread, the first of the two
+            self.error = self.error or e
 
     def result(self, table: str) -> dict[str, Any] | None:
         """The decoded columns of `table`'s blocks; None if the file has no such blocks."""
@@ -201,6 +233,17 @@ class BlockRead(threading.Thread):
         if self.error is not None:
             raise self.error
         return self.columns.pop(table, None)
+
+
+def _format_version(db: sqlite3.Connection) -> int:
+    """The file's format version as its meta says (load() itself checks the meta: here
+    anything unreadable is taken as the current version's, whose reading checks all)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+        version = json.loads(row[0]) if row else None
+    except (*READ_FAILURES, ValueError, TypeError, RecursionError):
+        version = None
+    return version if type(version) is int else FORMAT_VERSION
 
 
 def with_blocks(columns: dict[str, Any], blocks: BlockRead, layout: BlockLayout
@@ -286,14 +329,12 @@ def with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
 
 
 def _key_time_order(keys: list[np.ndarray], t: np.ndarray) -> np.ndarray | None:
-    """The stable order of rows by `keys` then time; None if they are in it. Samples are
-    stored a round at a time, in time order: then a stable sort by the keys alone gives it,
-    and small key numbers sort in linear time (a fifth of a lexsort's on 2 M rows)."""
-    with np.errstate(invalid="ignore"):
-        in_time_order = bool(np.all(t[1:] >= t[:-1]))
-    if not in_time_order or any(k.dtype.kind not in "iu" for k in keys):
-        order = np.lexsort([t, *reversed(keys)])  # stable: ties keep the stored order
-    else:
+    """The stable order of rows by `keys` then time; None if they are in it. Each key's
+    rows are stored in time order (a round at a time, or a block of its rows after
+    another's): then a stable sort by the keys alone gives it, and small key numbers sort
+    in linear time (a fifth of a lexsort's on 2 M rows)."""
+    order = None
+    if all(k.dtype.kind in "iu" for k in keys):
         combined = np.zeros(len(t), dtype=np.int64)
         size = 1
         for k in keys:
@@ -302,6 +343,12 @@ def _key_time_order(keys: list[np.ndarray], t: np.ndarray) -> np.ndarray | None:
             size *= len(uniques)
         order = np.argsort(combined.astype(np.int16) if size < 2**15 else combined,
                            kind="stable")
+        tk, ck = t[order], combined[order]
+        with np.errstate(invalid="ignore"):  # NaN: not in order, lexsort puts it
+            if not bool(np.all((tk[1:] >= tk[:-1]) | (ck[1:] != ck[:-1]))):
+                order = None
+    if order is None:
+        order = np.lexsort([t, *reversed(keys)])  # stable: ties keep the stored order
     return None if np.array_equal(order, np.arange(len(order))) else order
 
 

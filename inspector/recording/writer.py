@@ -54,13 +54,12 @@ class ProcessRecord:
 
 _MASK_MEMO_SIZE = 10_000  # distinct texts remembered masked (a thread name per thread)
 
-# Samples and stack spans go into the file as one small block per thread (process, machine)
-# at each commit (a killed recorder keeps them), and once an epoch of EPOCH_S is over, its
-# small blocks are replaced by one block per thread, in one transaction (a reader sees one
-# or the other, never both); each table has epochs of its own (epochs.py).
-# 30 s: a block's fixed cost (its row, its dictionary, zlib's frame: ~100 bytes) comes to a
-# few bytes per thread-second, a thread's epoch is ~20 KB of memory, and a reader of the
-# file being written decodes at most ~60 small blocks per thread.
+# Samples and stack spans go into the file as one small block per table at each commit
+# (every thread's, process's rows it brings: a killed recorder keeps them), and once an
+# epoch of EPOCH_S is over, its small blocks are replaced by one block of its rows (format
+# 4; more past BLOCK_MAX_ROWS), in one transaction (a reader sees one or the other, never
+# both); each table has epochs of its own (epochs.py). 30 s: a thread's epoch is ~20 KB of
+# memory, and a reader of the file being written decodes at most ~60 small blocks a table.
 EPOCH_S = 30.0
 # An epoch also ends at this many rows, whatever their times (1,000 threads: ~9 s), so the
 # rows kept in memory stay under ~16 MB a table.
@@ -69,7 +68,7 @@ EPOCH_MAX_ROWS = 262_144
 # a whole recording's rows before its one commit).
 PENDING_MAX_ROWS = 65_536
 # Return freed pages to the file system at close: the last epoch's replaced small blocks
-# (a commit's block per thread, a few rows each) outweigh all the compacted ones, and
+# (a commit's block, compressed at a low level) can outweigh the compacted ones, and
 # SQLite keeps pages it freed (docs/recording-format.md has the sizes).
 _INCREMENTAL_VACUUM = True
 
