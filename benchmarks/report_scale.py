@@ -229,85 +229,136 @@ _CUMULATIVE = frozenset({"cpu_user_s", "cpu_system_s", "on_cpu_s", "runqueue_s",
 
 
 def repeat_in_time(source: Path, target: Path, copies: int) -> Path:
-    """`target`: `source` (a synthetic recording in blocks only) followed by copies - 1 more
-    of its blocks, each shifted by the source's length in time and its counters continued,
-    so an hour makes a day in about a minute where writing it row by row would take hours.
-    The blocks are the writer's own bytes with the first value of each shifted column
-    changed (blocks.py's layout: the first value of a delta-coded column is stored as it is),
-    re-deflated as blocks.py deflates them."""
+    """`target`: `source` (a synthetic recording in blocks only, format 4) followed by
+    copies - 1 more of its blocks, each shifted by the source's length in time and each key's
+    counters continued, so an hour makes a day in minutes where writing it row by row would
+    take hours. Each block's numbers are decoded to their values as the reader does, moved,
+    and coded again as blocks.py codes them (its texts' codes are kept as they are)."""
     import shutil
     import sqlite3
-    import zlib
 
-    from inspector.recording.blocks import _LEVEL, _MEM_LEVEL, _WINDOW_BITS
-    from inspector.recording.schema import LAYOUTS
+    from inspector.recording.schema import EPOCH_BLOCKS_VERSION, LAYOUTS, epoch_layout
 
     shutil.copyfile(source, target)
     db = sqlite3.connect(target)
-    length_s = float(json.loads(db.execute(
-        "SELECT value FROM meta WHERE key = 'duration_s'").fetchone()[0]))
-    for layout in LAYOUTS:
-        if db.execute(f"SELECT COUNT(*) FROM {layout.table}").fetchone()[0]:
-            raise ValueError(f"{source}: {layout.table} has rows outside blocks")
-        keys = ", ".join(layout.keys)
-        k = len(layout.keys)
-        blocks = db.execute(f"SELECT {keys}{', ' if keys else ''}t_first_s, t_last_s, rows,"
-                            f" texts, data FROM {layout.blocks} ORDER BY rowid").fetchall()
-        count = len(layout.numbers)
-        names = [name for name, _ in layout.numbers]
-        shifted = [j for j, name in enumerate(names) if j == 0 or (
-            name in _CUMULATIVE and name not in layout.plain)]
-        decoded = []
-        last: dict[tuple[Any, ...], np.ndarray] = {}  # each key's last values
-        for block in blocks:
-            rows = block[k + 2]
-            raw = zlib.decompress(block[k + 4])
-            size = 8 * count * rows
-            values = np.frombuffer(raw[:size], dtype=np.uint8).reshape(8, count * rows).T
-            values = np.ascontiguousarray(values).view("<i8").reshape(count, rows).copy()
-            # blocks of a key come in time order: the last one's sums are the key's last
-            last[tuple(block[:k])] = np.cumsum(values, axis=1)[:, -1]
-            decoded.append((block, values, raw[size:]))
-        for copy in range(1, copies):
-            out = []
-            for block, values, codes in decoded:
-                moved = values.copy()
-                key = tuple(block[:k])
-                for j in shifted:
-                    if moved[j, 0] == -2**63:
-                        continue
-                    step = (round(copy * length_s * layout.numbers[0][1]) if j == 0
-                            else copy * int(last[key][j]))
-                    if j == 0 and layout.gap is not None:  # zigzag-coded: decode, add, code
-                        z = int(moved[0, 0]) & (2**64 - 1)
-                        start = (z >> 1) ^ -(z & 1)
-                        start += step
-                        moved[0, 0] = np.uint64(((start << 1) ^ (start >> 63))
-                                                & (2**64 - 1)).astype(np.int64)
-                    else:
-                        moved[j, 0] += step
-                shuffled = moved.reshape(-1).view(np.uint8).reshape(-1, 8).T.tobytes()
-                deflate = zlib.compressobj(_LEVEL, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
-                data = deflate.compress(shuffled + codes) + deflate.flush()
-                out.append((*block[:k], block[k] + copy * length_s,
-                            block[k + 1] + copy * length_s, block[k + 2], block[k + 3], data))
-            marks = ",".join("?" * (k + 5))
-            db.executemany(f"INSERT INTO {layout.blocks} ({keys}{', ' if keys else ''}"
-                           f"t_first_s, t_last_s, rows, texts, data) VALUES ({marks})", out)
-            db.commit()
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    if json.loads(meta["format_version"]) < EPOCH_BLOCKS_VERSION:
+        raise ValueError(f"{source}: format {meta['format_version']}, not an epoch-block one")
+    length_s = float(json.loads(meta["duration_s"]))
+    for table in LAYOUTS:
+        if db.execute(f"SELECT COUNT(*) FROM {table.table}").fetchone()[0]:
+            raise ValueError(f"{source}: {table.table} has rows outside blocks")
+        _repeat_blocks(db, epoch_layout(table), table.keys, length_s, copies)
     total_s = copies * length_s
     for name, value in (("duration_s", total_s), ("ticks", None)):
         if value is None:
-            row = db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
-            if row is None:
+            if name not in meta:
                 continue
-            value = json.loads(row[0]) * copies
+            value = json.loads(meta[name]) * copies
         db.execute("UPDATE meta SET value = ? WHERE key = ?", (json.dumps(value), name))
     db.execute("UPDATE threads SET end_s = ? WHERE end_s IS NOT NULL", (total_s,))
     db.execute("UPDATE processes SET end_s = ? WHERE end_s IS NOT NULL", (total_s,))
     db.commit()
     db.close()
     return target
+
+
+def _repeat_blocks(db: Any, layout: Any, keys: tuple[str, ...], length_s: float,
+                   copies: int) -> None:
+    """One table's blocks (version 4: every key's rows of an epoch, key after key), copied
+    copies - 1 times later in time."""
+    import zlib
+
+    from inspector.recording.blocks import _MEM_LEVEL, _WINDOW_BITS, LEVEL, gap_columns
+    from inspector.recording.decode import _planes
+
+    names = [name for name, _ in layout.numbers]
+    count = len(names)
+    key_at = [names.index(k) for k in keys]
+    delta = np.array([name not in layout.plain for name in names])
+    gap = gap_columns(layout)
+    moving = [j for j, name in enumerate(names) if name in _CUMULATIVE]
+    null = np.int64(-2**63)
+    blocks = db.execute(f"SELECT t_first_s, t_last_s, rows, texts, data FROM {layout.blocks}"
+                        " ORDER BY rowid").fetchall()
+    decoded = []
+    last: dict[tuple[int, ...], np.ndarray] = {}  # each key's last values, in time order
+    for t_first, t_last, rows, texts, data in blocks:
+        raw = zlib.decompress(data, _WINDOW_BITS)
+        coded = np.zeros((count, rows), dtype=np.int64)
+        end = _planes(raw, count, rows, coded)
+        assert end is not None
+        values = _values(coded, delta, gap)
+        key = np.stack([values[j] for j in key_at]) if key_at else np.zeros((0, rows))
+        for i in np.r_[np.flatnonzero((key[:, 1:] != key[:, :-1]).any(axis=0)), rows - 1]:
+            last[tuple(int(x) for x in key[:, i])] = values[:, i].copy()
+        decoded.append((t_first, t_last, rows, texts, values, key, raw[end:]))
+    step_t = round(length_s * layout.numbers[0][1])
+    # each row's key's last values (its counters' step per copy)
+    steps = []
+    for _, _, rows, _, _, key, _ in decoded:
+        if not key_at:
+            steps.append(np.zeros((count, rows), dtype=np.int64))
+            continue
+        uniq, inv = np.unique(key.T, axis=0, return_inverse=True)
+        lasts = np.stack([last[tuple(int(x) for x in u)] for u in uniq])
+        step = lasts[np.asarray(inv).reshape(-1)].T
+        steps.append(np.where(step == null, 0, step))
+    for copy in range(1, copies):
+        out = []
+        for (t_first, t_last, rows, texts, values, _, codes), step in zip(decoded, steps):
+            moved = values.copy()
+            moved[0] += copy * step_t
+            for j in moving:
+                moved[j] = np.where(moved[j] == null, null, moved[j] + copy * step[j])
+            numbers = _coded(moved, delta, gap)
+            deflate = zlib.compressobj(LEVEL, zlib.DEFLATED, _WINDOW_BITS, _MEM_LEVEL)
+            out.append((t_first + copy * length_s, t_last + copy * length_s, rows, texts,
+                        deflate.compress(numbers + codes) + deflate.flush()))
+        db.executemany(f"INSERT INTO {layout.blocks} (t_first_s, t_last_s, rows, texts, data)"
+                       " VALUES (?, ?, ?, ?, ?)", out)
+        db.commit()
+
+
+def _values(coded: np.ndarray, delta: np.ndarray, gap: tuple[int, int] | None) -> np.ndarray:
+    """A block's numbers (count, rows), from their stored differences (decode.py's sums)."""
+    with np.errstate(over="ignore"):
+        values = coded.copy()
+        for j in np.flatnonzero(delta):
+            if gap is not None and j == gap[0]:
+                continue
+            values[j] = np.cumsum(coded[j])
+        if gap is not None:  # each start after the row before's start + length
+            start, length = gap
+            before_len = np.r_[0, values[length][:-1]]
+            values[start] = np.cumsum(coded[start] + before_len)
+    return values
+
+
+def _coded(values: np.ndarray, delta: np.ndarray, gap: tuple[int, int] | None) -> bytes:
+    """`values` (count, rows) as version 4 stores them (blocks.encode): differences from the
+    value before (the first as it is; `plain` columns as they are), zigzag-coded, then a
+    byte per column naming its non-zero byte planes, and those planes."""
+    count, rows = values.shape
+    with np.errstate(over="ignore"):
+        before = np.zeros_like(values)
+        before[:, 1:] = values[:, :-1]
+        before[~delta] = 0
+        if gap is not None:
+            start, length = gap
+            before[start, 1:] = values[start, :-1] + values[length, :-1]
+        diff = values - before
+    z = ((diff << 1) ^ (diff >> 63)).view(np.uint64)
+    planes = np.ascontiguousarray(z).view(np.uint8).reshape(count, rows, 8)
+    mask = bytearray(count)
+    kept = []
+    for j in range(8):
+        for c in range(count):
+            plane = planes[c, :, j]
+            if plane.any():
+                mask[c] |= 1 << j
+                kept.append(plane.tobytes())
+    return bytes(mask) + b"".join(kept)
 
 
 # The build, in a fresh interpreter so its peak RSS is the report's alone.

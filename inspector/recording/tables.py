@@ -163,7 +163,7 @@ def in_time_order(columns: dict[str, Any]) -> pd.DataFrame:
 
 # Tables with_rates sorts by key and time (stably: what is stored in time order stays so):
 # their decoded rows need not be put in key order first.
-_SORTED_LATER = frozenset({"thread_samples", "process_samples"})
+SORTED_LATER = frozenset({"thread_samples", "process_samples"})
 
 
 class BlockRead(threading.Thread):
@@ -191,7 +191,7 @@ class BlockRead(threading.Thread):
             read: dict[BlockLayout, list[tuple[Any, ...]]] = {}
             counted: dict[BlockLayout, int] = {}
             keys: dict[BlockLayout, tuple[str, ...]] = {}
-            epochs = _format_version(db) >= EPOCH_BLOCKS_VERSION
+            epochs = format_version(db) >= EPOCH_BLOCKS_VERSION
             for table in LAYOUTS:
                 layout = epoch_layout(table) if epochs else table
                 keys[layout] = table.keys if epochs else ()
@@ -223,7 +223,7 @@ class BlockRead(threading.Thread):
                 keys: tuple[str, ...]) -> None:
         try:
             self.columns[layout.table] = decode_blocks(blocks, self.path, layout, keys,
-                                                       layout.table not in _SORTED_LATER)
+                                                       layout.table not in SORTED_LATER)
         except BaseException as e:  # raised in load()'s thread, the first of the two
             self.error = self.error or e
 
@@ -235,7 +235,7 @@ class BlockRead(threading.Thread):
         return self.columns.pop(table, None)
 
 
-def _format_version(db: sqlite3.Connection) -> int:
+def format_version(db: sqlite3.Connection) -> int:
     """The file's format version as its meta says (load() itself checks the meta: here
     anything unreadable is taken as the current version's, whose reading checks all)."""
     try:
@@ -256,11 +256,11 @@ def with_blocks(columns: dict[str, Any], blocks: BlockRead, layout: BlockLayout
         if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
             columns = from_blocks
         elif len(from_blocks["t_s"]):
-            columns = _concatenated(columns, from_blocks)
+            columns = concatenated(columns, from_blocks)
     return columns
 
 
-def _concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+def concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """Two reads of the same table, one after the other: numbers as the wider of their
     types, texts as one categorical, a column one lacks NULL there."""
     out: dict[str, Any] = {}

@@ -27,15 +27,19 @@ from inspector.recording.limits import check_values, limits
 from inspector.recording.model import Recording
 from inspector.recording.reader import small_tables
 from inspector.recording.schema import (
+    EPOCH_BLOCKS_VERSION,
     LAYOUTS,
     MACHINE_BLOCKS,
     PROCESS_BLOCKS,
     STACK_BLOCKS,
     THREAD_BLOCKS,
     BlockLayout,
+    epoch_layout,
 )
 from inspector.recording.tables import (
-    _concatenated,
+    SORTED_LATER,
+    concatenated,
+    format_version,
     has_table,
     in_time_order,
     with_rates,
@@ -117,6 +121,11 @@ class Windows:
         db = _connect(self.path)
         try:
             _, self.head = small_tables(db, self.path)
+            # how each table's blocks are read: version 4's hold every key's rows of an
+            # epoch, the keys among their numbers
+            epochs = format_version(db) >= EPOCH_BLOCKS_VERSION
+            self._read_as = {layout: (epoch_layout(layout), layout.keys) if epochs else
+                             (layout, ()) for layout in LAYOUTS}
             # block rowids and first times, by layout (a few MB for a host-day)
             self._index: dict[BlockLayout, tuple[np.ndarray, np.ndarray]] = {}
             for layout in LAYOUTS:
@@ -176,13 +185,13 @@ class Windows:
         try:
             for k in range(n):
                 lo, hi = self.bounds_s(k)
-                blocks = {layout: block_rows(db, self.path, layout,
+                blocks = {layout: block_rows(db, self.path, self._read_as[layout][0],
                                              self._index[layout][0][w == k].tolist())
                           for layout, w in windows.items()}
                 # what load() refuses of a whole file, a window may not make either (a
                 # crafted file's blocks all of one time would be one window)
                 check_rows(self.path, self._rows, {
-                    layout: sum(b[len(layout.keys) + 2] for b in found)
+                    layout: sum(b[len(self._read_as[layout][0].keys) + 2] for b in found)
                     for layout, found in blocks.items()})
                 parts = {layout: self._columns(db, layout, blocks.pop(layout, None), lo, hi)
                          for layout in LAYOUTS}
@@ -204,12 +213,13 @@ class Windows:
             columns = {name: np.empty(0) for name in layout.columns}
         if not blocks:
             return columns
-        decoded = decode_blocks(blocks, p, layout)
+        read_as, keys = self._read_as[layout]
+        decoded = decode_blocks(blocks, p, read_as, keys, layout.table not in SORTED_LATER)
         from_blocks = {name: categorical(*decoded[name]) if isinstance(decoded[name], tuple)
                        else decoded[name] for name in layout.columns}
         if not len(columns["t_s"]) and set(columns) <= set(from_blocks):
             return from_blocks
-        return _concatenated(columns, from_blocks)
+        return concatenated(columns, from_blocks)
 
     def _recording(self, db: sqlite3.Connection, parts: dict[BlockLayout, dict[str, Any]]
                    ) -> Recording:
