@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,28 @@ def inspector_cli(*args: str, timeout: float = 120, text: bool = True,
     subprocess.run (env, cwd, preexec_fn)."""
     return subprocess.run([sys.executable, "-m", "inspector", *args], capture_output=True,
                           text=text, timeout=timeout, **kw)
+
+
+def inspector_clis(*argvs: Sequence[str], timeout: float = 120,
+                   **kw: Any) -> list[subprocess.CompletedProcess[str]]:
+    """`python -m inspector ARGV` for each argv, all started at once, their results (text)
+    in argv order. For commands that need nothing of one another and judge no CPU: each
+    spends a second or so starting (pandas' import), and two cores start two at a time.
+    Keyword arguments go to every Popen (env, umask, preexec_fn)."""
+    procs = [subprocess.Popen([sys.executable, "-m", "inspector", *argv], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+             for argv in argvs]
+    try:
+        done = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        return done
+    finally:
+        for proc in procs:  # a hang guard fired: none outlives the test
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
 
 def record_at_raised_priority(out: Path, *command: str, cores: int | None = None,

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from conftest import inspector_clis
 from crafted import (
     BLOCK_TABLES,
     HOSTILE_TEXTS,
@@ -265,12 +266,13 @@ def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
     them as '?'; and what a refusal quotes of a file's name, too."""
     path = _hostile_texts(base, tmp_path / f"odd{ESCAPES}.sqlite")
     merged = tmp_path / f"{path.stem}.merged.sqlite"  # where _commands merges it
-    runs = [*_commands(path, base, tmp_path).values(), ["summary", str(merged)],
+    runs = [*_commands(path, base, tmp_path).values(),
             ["summary", str(tmp_path / f"missing{ESCAPES}.sqlite")],
             ["summary", str(_blocks_bomb(base, tmp_path / f"bomb{ESCAPES}.sqlite"))]]
-    for argv in runs:
-        proc = subprocess.run([PY, "-m", "inspector", *argv], capture_output=True, text=True,
-                              timeout=HANG_S, preexec_fn=_limits)
+    # all at once, then the summary of what the merge among them wrote
+    done = inspector_clis(*runs, timeout=HANG_S, preexec_fn=_limits)
+    done += inspector_clis(["summary", str(merged)], timeout=HANG_S, preexec_fn=_limits)
+    for argv, proc in zip([*runs, ["summary", str(merged)]], done):
         refused = "missing" in argv[-1] or "bomb" in argv[-1]
         _one_error_line_or_a_result(" ".join(argv[:2]), proc.returncode, proc.stdout,
                                     proc.stderr)

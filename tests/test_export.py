@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from browser import browser, chromium_available
-from conftest import copy_of, inspector_cli
+from conftest import copy_of, inspector_cli, inspector_clis
 
 import inspector
 from inspector.analyze import STATES, thread_states
@@ -145,14 +145,12 @@ def rec(recording: Path) -> inspector.Recording:
 @pytest.fixture(scope="module")
 def exported(recording: Path) -> dict[str, Path]:
     """Each format written where `inspector export` puts it by default."""
-    out = {}
-    for fmt, ending in (("perfetto", ".perfetto.json"), ("speedscope", ".speedscope.json"),
-                        ("pprof", ".pb.gz")):
-        result = inspector_cli("export", str(recording), "--format", fmt)
-        path = recording.with_name(recording.stem + ending)
+    endings = {"perfetto": ".perfetto.json", "speedscope": ".speedscope.json", "pprof": ".pb.gz"}
+    out = {fmt: recording.with_name(recording.stem + ending) for fmt, ending in endings.items()}
+    for fmt, result in zip(out, inspector_clis(*(["export", str(recording), "--format", fmt]
+                                                 for fmt in out))):
         assert result.returncode == 0, result.stderr
-        assert f"written to {path}" in result.stderr
-        out[fmt] = path
+        assert f"written to {out[fmt]}" in result.stderr
     return out
 
 
@@ -495,8 +493,8 @@ def test_a_recording_without_samples_exports_empty_but_valid_files(
     readers accept."""
     recording = tmp_path / "true.sqlite"
     assert inspector_cli("record", "-q", "-o", str(recording), "--", "true").returncode == 0
-    for fmt in ("perfetto", "speedscope", "pprof"):
-        result = inspector_cli("export", str(recording), "-f", fmt, "-o", str(tmp_path / fmt))
+    for result in inspector_clis(*(["export", str(recording), "-f", fmt, "-o", str(tmp_path / fmt)]
+                                   for fmt in ("perfetto", "speedscope", "pprof"))):
         assert result.returncode == 0, result.stderr
     schema = node_modules / "speedscope" / "dist" / "release" / "file-format-schema.json"
     assert _validate(node_modules, schema, tmp_path / "speedscope").returncode == 0

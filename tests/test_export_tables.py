@@ -13,9 +13,9 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
 import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,15 +57,11 @@ def _export(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """x.sqlite, named as the recipes of docs/export.md name it, exported both ways to
-    where `inspector export` puts them by default: x-csv/ and x-parquet/ beside it."""
-    path = tmp_path_factory.mktemp("tables") / "x.sqlite"
-    result = subprocess.run([sys.executable, "-m", "inspector", "record", "-q", "-o", str(path),
-                             "--", sys.executable,
-                             str(ROOT / "tests" / "workloads" / "gil_threads.py"), "1.5"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+def recording(tmp_path_factory: pytest.TempPathFactory, gil_threads_recording: Path) -> Path:
+    """x.sqlite, named as the recipes of docs/export.md name it (a copy of the session's
+    recording of gil_threads.py), exported both ways to where `inspector export` puts them by
+    default: x-csv/ and x-parquet/ beside it."""
+    path = Path(shutil.copy2(gil_threads_recording, tmp_path_factory.mktemp("tables") / "x.sqlite"))
     for fmt in FORMATS:
         status, err = _export(str(path), "--format", fmt)
         assert status == 0, err

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import inspector_clis
 from machine import for_the_recording, skip_or_fail
 
 import inspector
@@ -890,7 +891,7 @@ BAD_FOR_COMMANDS = {"summary": ("truncated", "newer"), "report": ("text", "other
 
 
 def reading_argv(command: str, recording: Path, good: Path, tmp: Path) -> list[str]:
-    argv = [PY, "-m", "inspector", command]
+    argv = [command]
     if command == "report":
         argv += ["-o", str(tmp / f"{recording.name}.html")]
     if command == "compare":
@@ -904,18 +905,11 @@ def commands_on_bad_files(tmp_path_factory: pytest.TempPathFactory,
     tmp = tmp_path_factory.mktemp("bad-for-commands")
     good = endings["exit3"].out
     files = bad_files(tmp, good.read_bytes())
-    procs = {}
-    for command, kinds in BAD_FOR_COMMANDS.items():
-        for kind in kinds:
-            argv = reading_argv(command, files[kind], good, tmp)
-            procs[command, kind] = (subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                                     stderr=subprocess.PIPE, text=True),
-                                    files[kind])
-    done = {}
-    for key, (proc, path) in procs.items():
-        stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
-        done[key] = Finished(proc.returncode, stdout, stderr, path)
-    return done
+    keys = [(command, kind) for command, kinds in BAD_FOR_COMMANDS.items() for kind in kinds]
+    runs = inspector_clis(*(reading_argv(command, files[kind], good, tmp)
+                            for command, kind in keys), timeout=TIMEOUT_S)
+    return {(command, kind): Finished(run.returncode, run.stdout, run.stderr, files[kind])
+            for (command, kind), run in zip(keys, runs)}
 
 
 @pytest.mark.parametrize("command", sorted(BAD_FOR_COMMANDS))

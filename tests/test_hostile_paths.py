@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from conftest import inspector_clis
 from machine import skip_or_fail
 
 import inspector
@@ -222,22 +223,19 @@ def test_every_file_made_is_private_whatever_the_umask(tmp_path: Path, a_recordi
                                                        umask: int) -> None:
     rec = tmp_path / "rec.sqlite"
     assert record(rec, ["true"], umask=umask).returncode == 0
-    made = [rec]
-    for command, out in (("report", tmp_path / "rec.html"), ("export", tmp_path / "rec.json"),
-                         ("compare", tmp_path / "cmp.html")):
-        proc = inspector_run(*page_commands(rec, out)[command], umask=umask)
-        assert proc.returncode == 0, proc.stderr
-        made.append(out)
+    pages = (("report", tmp_path / "rec.html"), ("export", tmp_path / "rec.json"),
+             ("compare", tmp_path / "cmp.html"))
     merged = tmp_path / "merged.sqlite"
-    proc = inspector_run("merge", str(rec), str(a_recording), "-o", str(merged), umask=umask)
-    assert proc.returncode == 0, proc.stderr
-    made.append(merged)
     # an existing page is replaced (it is ours: a regular file), and private too
     (tmp_path / "again.html").write_text("an older report")
     (tmp_path / "again.html").chmod(0o644)
-    proc = inspector_run(*page_commands(rec, tmp_path / "again.html")["report"], umask=umask)
-    assert proc.returncode == 0, proc.stderr
-    made.append(tmp_path / "again.html")
+    made = [rec, *(out for _, out in pages), merged, tmp_path / "again.html"]
+    for proc in inspector_clis(
+            *(page_commands(rec, out)[command] for command, out in pages),
+            ["merge", str(rec), str(a_recording), "-o", str(merged)],
+            page_commands(rec, tmp_path / "again.html")["report"],
+            timeout=TIMEOUT_S, umask=umask):
+        assert proc.returncode == 0, proc.stderr
     assert {p.name: oct(mode(p)) for p in made} == {p.name: oct(0o600) for p in made}
     assert "an older report" not in (tmp_path / "again.html").read_text()
     assert sorted(listing(tmp_path)) == sorted(p.name for p in made)
@@ -387,12 +385,14 @@ def test_every_reader_of_a_missing_recording_names_its_partial_being_written(
         recorder: tuple[subprocess.Popen[bytes], Path], tmp_path: Path) -> None:
     proc, out = recorder
     partial = Path(f"{out}.partial")
-    for command in READERS:
-        done = inspector_run(*reader_argv(command, out, tmp_path))
+    *readers, merged, meanwhile = inspector_clis(
+        *(reader_argv(command, out, tmp_path) for command in READERS),
+        ["merge", str(out), str(out), "-o", str(tmp_path / "m.sqlite")],
+        ["summary", str(partial)], timeout=TIMEOUT_S)
+    for done in readers:
         refused(done, str(out), str(partial), "still writing")
-    merged = inspector_run("merge", str(out), str(out), "-o", str(tmp_path / "m.sqlite"))
     refused(merged, str(partial), "still writing")
-    assert inspector_run("summary", str(partial)).returncode == 0, "it reads meanwhile"
+    assert meanwhile.returncode == 0, "it reads meanwhile"
     assert proc.poll() is None
 
 
@@ -416,8 +416,8 @@ def test_every_reader_of_a_missing_recording_names_a_killed_recorders_partial(
     partial = Path(f"{out}.partial")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(TIMEOUT_S)
-    for command in READERS:
-        done = inspector_run(*reader_argv(command, out, tmp_path))
+    for done in inspector_clis(*(reader_argv(command, out, tmp_path) for command in READERS),
+                               timeout=TIMEOUT_S):
         refused(done, str(out), str(partial), "killed")
         assert "still writing" not in done.stderr
     rec = inspector.load(partial)

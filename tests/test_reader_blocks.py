@@ -314,10 +314,21 @@ def test_a_row_count_that_does_not_match_its_data_is_refused(real: Path, tmp_pat
     refused(tampered(real, tmp_path, f"UPDATE thread_blocks SET rows = ? {FIRST}", rows))
 
 
+def zeros_bomb(chunks: int = 64, chunk_bytes: int = 1 << 24) -> bytes:
+    """A valid zlib stream of chunks * chunk_bytes zeros (1 GiB in 1 MB), made in a fraction
+    of a second where compressing the GiB takes seconds: each chunk compressed alone (a full
+    flush empties the window) deflates to the same bytes, and the Adler-32 of n zeros is
+    ((n mod 65521) << 16) | 1."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)  # raw: the header and check are ours
+    chunk = deflate.compress(bytes(chunk_bytes)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    adler = (chunks * chunk_bytes % 65521) << 16 | 1
+    return b"\x78\xda" + chunk * chunks + b"\x03\x00" + adler.to_bytes(4, "big")
+
+
 def test_a_zlib_bomb_is_never_inflated_beyond_its_rows(real: Path, tmp_path: Path) -> None:
     # 1 GB of zeros in 1 MB: at most its claimed rows' bytes are ever made
-    bomb = zlib.compressobj(9)
-    data = b"".join(bomb.compress(b"\0" * (1 << 24)) for _ in range(64)) + bomb.flush()
+    data = zeros_bomb()
+    assert zlib.decompressobj().decompress(data, 1 << 20) == bytes(1 << 20)  # what it holds
     refused(tampered(real, tmp_path,
                      f"UPDATE thread_blocks SET data = ?, rows = {BLOCK_MAX_ROWS} {FIRST}", data))
 
@@ -374,7 +385,9 @@ def test_a_view_in_place_of_the_blocks_is_refused(real: Path, tmp_path: Path) ->
     refused(path, "thread_blocks is not a table")
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
+# Its 150 derandomized examples met 4 kinds of outcome (loaded, or refused for one of 3
+# reasons), the last first seen at example 10: 40 keep 4 times that.
+@settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1,
                       max_size=6),
@@ -408,21 +421,23 @@ GOAL_BYTES_PER_THREAD_S = 200  # issue 13; version 1 grew by ~800 (its rows and 
 
 
 def test_idle_threads_cost_a_fraction_of_what_rows_did(tmp_path: Path) -> None:
-    """The file's growth from a short to a longer recording of 32 waiting threads, at the
+    """The file's growth from a short to a longer recording of 64 waiting threads, at the
     recorder's defaults, per thread-second it added (SQLite's fixed pages cancel out)."""
+    # 64 threads for 4 s more add ~260 thread-s, 3 times what the page granularity asks
+    # below (32 threads for 10 s more measured the same ~20-30 bytes, in 14 s of recording)
     sizes = []
-    for seconds in (2, 12):
-        out = record(tmp_path / f"idle-{seconds}.sqlite", waiting_threads(32, seconds))
+    for seconds in (1, 5):
+        out = record(tmp_path / f"idle-{seconds}.sqlite", waiting_threads(64, seconds))
         ts = inspector.load(out).thread_samples
         sizes.append((out.stat().st_size, len(ts) * 0.1))
     (short, short_ts), (long, long_ts) = sizes
     growth = (long - short) / (long_ts - short_ts)
-    print(f"\n32 waiting threads: {growth:.0f} bytes per thread-second; {short} bytes at "
+    print(f"\n64 waiting threads: {growth:.0f} bytes per thread-second; {short} bytes at "
           f"{short_ts:.0f} thread-s, {long} at {long_ts:.0f}")
     # Rows, not seconds, are the unit (a row is 0.1 thread-s at the default pace), so a
     # sampler slowed by a busy machine writes fewer rows, not cheaper ones. Enough added for
     # SQLite's page granularity (4 KiB) to move the figure by under a quarter of the goal:
     assert (long_ts - short_ts) * GOAL_BYTES_PER_THREAD_S / 4 > 4096, (short_ts, long_ts)
     assert growth < GOAL_BYTES_PER_THREAD_S
-    freed = _sql(tmp_path / "idle-12.sqlite", "PRAGMA freelist_count")
+    freed = _sql(tmp_path / "idle-5.sqlite", "PRAGMA freelist_count")
     assert freed == [(0,)], "the replaced small blocks' pages left the file"

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from browser import PageReport, browser, chromium_available, open_report
-from conftest import inspector_cli
+from conftest import inspector_cli, inspector_clis
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -310,18 +310,18 @@ def test_a_real_program_gone_before_sampling_still_renders(chromium: Any,
 
 
 def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path) -> None:
-    missing = _one_line_error(inspector_cli("report", str(tmp_path / "nope.sqlite")))
-    assert "no such file" in missing
     text = tmp_path / "notes.sqlite"
     text.write_text("not a recording")
-    assert "not an inspector recording" in _one_line_error(inspector_cli("report", str(text)))
     recording = mixed.with_suffix(".sqlite")
-    nowhere = _one_line_error(inspector_cli("report", str(recording), "-o",
-                                            str(tmp_path / "no" / "such" / "dir" / "r.html")))
-    assert "no such directory" in nowhere
-    itself = _one_line_error(inspector_cli("report", str(recording), "-o", str(recording)))
-    assert "recording itself" in itself
-    assert inspector_cli("report").returncode == 2
+    missing, not_one, nowhere, itself, bare = inspector_clis(
+        ["report", str(tmp_path / "nope.sqlite")], ["report", str(text)],
+        ["report", str(recording), "-o", str(tmp_path / "no" / "such" / "dir" / "r.html")],
+        ["report", str(recording), "-o", str(recording)], ["report"])
+    assert "no such file" in _one_line_error(missing)
+    assert "not an inspector recording" in _one_line_error(not_one)
+    assert "no such directory" in _one_line_error(nowhere)
+    assert "recording itself" in _one_line_error(itself)
+    assert bare.returncode == 2
 
 
 def test_commands_load_plotly_only_to_draw_a_page() -> None:

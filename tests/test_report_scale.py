@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,11 +71,23 @@ def test_downsampling_keeps_every_buckets_extremes(values: list[float], max_poin
             assert y[inside][kept].min() == y[inside].min()
 
 
-def test_a_long_recording_is_capped_but_keeps_its_peaks(tmp_path: Path) -> None:
-    rs = _report_scale()
-    recording = rs.write_synthetic(tmp_path / "long.sqlite", duration_s=900.0, processes=2,
-                                   threads_per_process=2, interval_s=0.1, span_s=0.5)
-    html_path = build_report(recording, tmp_path / "long.html")
+def _synthetic_report(folder: Path, duration_s: float) -> tuple[Path, Path]:
+    """A synthetic recording of duration_s (2 processes of 2 threads) and its report."""
+    recording = _report_scale().write_synthetic(
+        folder / f"r{duration_s:g}.sqlite", duration_s=duration_s, processes=2,
+        threads_per_process=2, interval_s=0.1, span_s=0.5)
+    return recording, build_report(recording, folder / f"r{duration_s:g}.html")
+
+
+@pytest.fixture(scope="module")
+def long_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """900 s of recording and its report, read by the two tests of a long recording."""
+    return _synthetic_report(tmp_path_factory.mktemp("long"), 900.0)
+
+
+def test_a_long_recording_is_capped_but_keeps_its_peaks(long_report: tuple[Path, Path]
+                                                        ) -> None:
+    recording, html_path = long_report
     html = html_path.read_text()
     scripts = _scripts(html)
     rec = inspector.load(recording)
@@ -96,14 +109,11 @@ def test_a_long_recording_is_capped_but_keeps_its_peaks(tmp_path: Path) -> None:
         assert tr["type"] == "scattergl"
 
 
-def test_report_sizes_stay_flat_as_recordings_grow(tmp_path: Path) -> None:
+def test_report_sizes_stay_flat_as_recordings_grow(tmp_path: Path,
+                                                   long_report: tuple[Path, Path]) -> None:
     """Ten times longer, yet the page grows by far less: what is drawn is capped."""
-    rs = _report_scale()
-    sizes = []
-    for duration in (90.0, 900.0):
-        recording = rs.write_synthetic(tmp_path / f"r{duration:g}.sqlite", duration_s=duration,
-                                       processes=2, threads_per_process=2, span_s=0.5)
-        sizes.append(build_report(recording, tmp_path / f"r{duration:g}.html").stat().st_size)
+    sizes = [_synthetic_report(tmp_path, 90.0)[1].stat().st_size,
+             long_report[1].stat().st_size]
     assert sizes[1] < sizes[0] * 1.8, sizes
 
 
