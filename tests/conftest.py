@@ -5,6 +5,7 @@ beside the modules that judge no CPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -67,6 +68,17 @@ def record_at_raised_priority(out: Path, *command: str, cores: int | None = None
                          preexec_fn=for_the_recording(cores))
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def report_scale_module() -> Any:
+    """benchmarks/report_scale.py as a module: its synthetic recordings, written through the
+    recorder's own writer, are what the scale and streaming tests read."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "report_scale.py"
+    spec = importlib.util.spec_from_file_location("report_scale", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def copy_of(recording: Path, folder: Path) -> Path:

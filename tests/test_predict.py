@@ -222,6 +222,12 @@ def test_alike_predictions_go_to_the_smaller_change() -> None:
          "asyncio": prediction("asyncio", 4.7, 4.9, 5.2)}
     a = choose(q, [], SITUATION)
     assert a.advice == "threading" and a.gain is q["threading"]
+    # processes are a smaller change than asyncio (a pool's other kind, against every
+    # blocking call rewritten): GIL-bound threads alike on one thread and in two processes
+    r = {"multiprocessing": prediction("multiprocessing", 1.5, 1.8, 2.4),
+         "threading": prediction("threading", 1.0, 1.0, 1.0),
+         "asyncio": prediction("asyncio", 1.48, 1.68, 1.91)}
+    assert choose(r, [], SITUATION).advice == "multiprocessing"
     # a difference beyond the margin still goes to the faster model
     q["multiprocessing"] = prediction("multiprocessing", 5.0, 5.10 * ADVICE_MARGIN + 0.01, 6.0)
     assert choose(q, [], SITUATION).advice == "multiprocessing"

@@ -8,7 +8,6 @@ benchmarks/report_scale.py); the browser tests in test_report.py use real ones.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import report_scale_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,16 +23,6 @@ import inspector
 from inspector.report.build import build_report
 from inspector.report.downsample import MAX_POINTS_PER_SERIES, minmax_indices
 from inspector.report.timeline import MAX_TIMELINE_COLUMNS
-
-_BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "report_scale.py"
-
-
-def _report_scale() -> Any:
-    spec = importlib.util.spec_from_file_location("report_scale", _BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _decoded(value: Any) -> np.ndarray:
@@ -73,7 +63,7 @@ def test_downsampling_keeps_every_buckets_extremes(values: list[float], max_poin
 
 def _synthetic_report(folder: Path, duration_s: float) -> tuple[Path, Path]:
     """A synthetic recording of duration_s (2 processes of 2 threads) and its report."""
-    recording = _report_scale().write_synthetic(
+    recording = report_scale_module().write_synthetic(
         folder / f"r{duration_s:g}.sqlite", duration_s=duration_s, processes=2,
         threads_per_process=2, interval_s=0.1, span_s=0.5)
     return recording, build_report(recording, folder / f"r{duration_s:g}.html")
@@ -118,7 +108,7 @@ def test_report_sizes_stay_flat_as_recordings_grow(tmp_path: Path,
 
 
 def test_hot_functions_table_counts_samples_per_thread(tmp_path: Path) -> None:
-    rs = _report_scale()
+    rs = report_scale_module()
     recording = rs.write_synthetic(tmp_path / "s.sqlite", duration_s=10.0, processes=2,
                                    threads_per_process=2)
     html = build_report(recording, tmp_path / "s.html").read_text()

@@ -9,7 +9,6 @@ RecordingWriter, then its blocks repeated later in time); the small ones are rea
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import resource
@@ -19,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import inspector_cli, report_scale_module
 
-from tests.conftest import inspector_cli
-
-_BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "report_scale.py"
 # What the limit allows beyond a run of the same command on a small file: the whole read of
 # the large file needs ~250 MB more (~1 M rows at ~200-240 B a row), a streamed one ~40 MB.
 ALLOWANCE_BYTES = 150 << 20
@@ -56,19 +53,11 @@ sys.exit(rc)
 """
 
 
-def _report_scale() -> Any:
-    spec = importlib.util.spec_from_file_location("report_scale", _BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(small, large): 8 threads in 2 processes for 240 s, and the same 24 times over (1.6 h,
     ~1 M rows)."""
-    rs = _report_scale()
+    rs = report_scale_module()
     folder = tmp_path_factory.mktemp("streamed")
     small = rs.write_synthetic(folder / "small.sqlite", 240.0, processes=2,
                                threads_per_process=4)

@@ -20,10 +20,12 @@ from inspector.analyze.vocabulary import AdviceKey
 # notice, a tenth or more, and only when even the low end of its predicted range holds it.
 ADVICE_MARGIN = 1.1
 # Between candidates predicted alike, the smaller change wins: a fix of the program's own
-# model, then threads (the least rewriting), asyncio, processes (their memory and starts).
-# Alike: the best median is less than ADVICE_MARGIN times the other's, a difference the user
-# would not notice, for the same reason a model change is advised only beyond it.
-PREFERENCE = ("fix", "threading", "asyncio", "multiprocessing")
+# model, then threads (a pool around the calls it makes), processes (the same pool's other
+# kind: `inspector try` swaps them mechanically; their memory and starts are in the
+# predictions), asyncio (every blocking call rewritten as a coroutine). Alike: the best
+# median is less than ADVICE_MARGIN times the other's, a difference the user would not
+# notice, for the same reason a model change is advised only beyond it.
+PREFERENCE = ("fix", "threading", "multiprocessing", "asyncio")
 
 
 @dataclass(frozen=True)

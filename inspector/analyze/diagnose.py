@@ -115,7 +115,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
         states=v_states, processes=v_procs, contention=v_contention, blocks=blocks,
         starved=starved, cores=Cores(cpu_count, usable, limited_by), wall=v_wall,
         locks=locks, phases=phases, focus=focus, stacks=rec.stacks, predicted=predicted,
-        unknown=_unknown(states), shape=tuple(shape)))
+        unknown=_unknown(states, _target(rec)), shape=tuple(shape)))
     share = _recorder_share_of_queueing(states, iv, usable_cores_over_time(rec), recorder,
                                         others, wall)
     if share is not None:
@@ -242,8 +242,10 @@ def _waits_in_flight(working: pd.DataFrame, wall: WallTime, loops: set[tuple[int
     return max(1.0, float(per_t.groupby(level=0).max().mean())), multiplexed
 
 
-def _unknown(states: pd.DataFrame) -> str | None:
-    """Why the evidence cannot carry a prediction, or None when it can."""
+def _unknown(states: pd.DataFrame, target: int | None = None) -> str | None:
+    """Why the evidence cannot carry a prediction, or None when it can. `target`: the
+    proc_id of the program's first process, whose start-up is the program's (a forked
+    worker starts no interpreter: what passes before py-spy first samples it is work)."""
     if states.empty:
         return "nothing was measured"
     rounds = states["t_s"].nunique()
@@ -254,8 +256,11 @@ def _unknown(states: pd.DataFrame) -> str | None:
         return None
     # The rounds the program spent starting (its interpreter, its imports) are the same under
     # every model and say nothing of its work: the work needs rounds of its own.
+    if target is None:
+        return None
     dt = states.groupby("t_s")["dt_s"].max()
-    start = _startup_per_round(states)
+    start = _startup_per_round(states[states["proc_id"] == target]).reindex(
+        dt.index, fill_value=0.0)
     working = int((start < STARTING_SHARE * dt).sum())
     if working < MIN_INTERVALS:
         return (f"after its start-up ({float(start.sum()):.2f} s: the interpreter and its "
@@ -284,13 +289,16 @@ def _typical_wait_s(rec: Recording, working: pd.DataFrame, wall: WallTime) -> fl
 def _program_start_s(rec: Recording, states: pd.DataFrame) -> float:
     """How long the program's first process took to start (its interpreter and imports, as
     py-spy's stacks tell them apart from its work), 0 where not told."""
-    if states.empty or "startup_s" not in states.columns:
+    target = _target(rec)
+    if states.empty or "startup_s" not in states.columns or target is None:
         return 0.0
+    return float(_startup_per_round(states[states["proc_id"] == target]).sum())
+
+
+def _target(rec: Recording) -> int | None:
+    """The proc_id of the program's first process (the one started or attached to)."""
     targets = rec.processes.loc[rec.processes["is_target"].astype(bool), "proc_id"]
-    if targets.empty:
-        return 0.0
-    mine = states[states["proc_id"] == int(targets.iloc[0])]
-    return float(_startup_per_round(mine).sum())
+    return None if targets.empty else int(targets.iloc[0])
 
 
 def _startup_per_round(states: pd.DataFrame) -> pd.Series:
