@@ -185,8 +185,10 @@ def test_a_spawned_worker_starts_slower_than_a_forked_one(
     assert free.worker_start_spawn_s > free.worker_start_fork_s
     # a spawned worker starts an interpreter, then imports multiprocessing and takes its task
     assert 0 < free.interpreter_start_s < free.worker_start_spawn_s
-    # and in that interpreter a real fork pool lived: created, a task each, joined
+    # and in that interpreter real fork pools lived (created, a task each, joined): what a
+    # worker adds to a pool's life, and the pool's own part
     assert free.pool_worker_fork_s is not None and free.pool_worker_fork_s > 0
+    assert free.pool_fixed_fork_s is not None and free.pool_fixed_fork_s >= 0
 
 
 def test_threads_taking_turns_on_the_gil_are_never_faster_than_one(
@@ -214,8 +216,10 @@ def test_a_calibration_survives_the_round_trip_through_meta(
     assert Calibration.from_dict({k: v for k, v in d.items() if k != "process_speedup"}) is None
     assert Calibration.from_dict({**d, "process_speedup": float("nan")}) is None
     # a calibration from before the pool's life was measured reads, without it
-    older = Calibration.from_dict({k: v for k, v in d.items() if k != "pool_worker_fork_s"})
+    older = Calibration.from_dict({k: v for k, v in d.items()
+                                   if k not in ("pool_worker_fork_s", "pool_fixed_fork_s")})
     assert older is not None and older.pool_worker_fork_s is None
+    assert older.pool_fixed_fork_s is None
     assert older.worker_start_fork_s == c.worker_start_fork_s
     assert not capacity_of(older, 2.0).pooled and capacity_of(c, 2.0).pooled
     # what the predictions say they stood on

@@ -152,6 +152,17 @@ def test_spawn_starts_cost_more_than_forks() -> None:
     assert spawn.speedup < fork.speedup
 
 
+def test_a_measured_pool_costs_its_own_part_once_and_each_worker_its_part() -> None:
+    waits = Segment(wall(3.2, io_s=3.2), python_holds_gil=True)
+    pooled = dataclasses.replace(MEASURED, pooled=True, fork_start_s=0.004, pool_fixed_s=0.02)
+    p = got(predict(inputs(waits, capacity=pooled, concurrency=16)), "multiprocessing")
+    start = [f for f in p.basis if isinstance(f, ev.WorkersStart)][0]
+    assert start.workers == 16 and start.pooled and start.pool_s == 0.02
+    assert start.mid_s == pytest.approx(16 * 0.004 + 0.02)  # forked in turn, one pool
+    bare = got(predict(inputs(waits, concurrency=16)), "multiprocessing")
+    assert p.speedup < bare.speedup  # 84 ms of pool against 16 bare forks' 48
+
+
 # -- the machine ---------------------------------------------------------------------------
 
 def test_without_a_calibration_the_machine_is_assumed_and_the_range_says_so() -> None:

@@ -80,6 +80,7 @@ class Capacity:
     measured: bool                 # from a calibration on the recording's machine
     others_busy_cores: float = 0.0  # what other programs used while it measured
     pooled: bool = False           # fork_start_s is a real pool's life, start to end
+    pool_fixed_s: float = 0.0      # ... and the pool's own part of it, once per pool
 
     def gain(self, n: float, which: str = "mid") -> float:
         """What n processes at once get against one (1 for n <= 1; no more than k's)."""
@@ -118,7 +119,8 @@ def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
                                    ASSUMED_SPAWN_START_S),
             thread_start_s=_seconds(cal.thread_start_s, ASSUMED_THREAD_START_S),
             measured=True, others_busy_cores=max(0.0, cal.others_busy_cores),
-            pooled=cal.pool_worker_fork_s is not None)
+            pooled=cal.pool_worker_fork_s is not None,
+            pool_fixed_s=_seconds(cal.pool_fixed_fork_s, 0.0))
     extra = k - 1
     return Capacity(
         usable_cores=usable_cores, processes=k,

@@ -297,7 +297,8 @@ class WorkersStart(Fact):
     worst_s: float
     each_s: float
     spawns: bool
-    pooled: bool = False  # each_s is a fork pool's life over its workers, start to end
+    pooled: bool = False  # each_s is what a worker adds to a fork pool's life, start to end
+    pool_s: float = 0.0   # ... and the pool's own part, once
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,8 @@ def predict(x: PredictionInputs) -> dict[str, Prediction | str]:
             total = total + start
             basis.append(ev.WorkersStart(workers, start.mid, start.worst,
                                          _spawn_s(x) if x.spawns else x.capacity.fork_start_s,
-                                         x.spawns, x.capacity.pooled))
+                                         x.spawns, x.capacity.pooled,
+                                         0.0 if x.spawns else x.capacity.pool_fixed_s))
         out[model] = _made(model, wall, total, workers, tuple(basis))
     return out
 
@@ -277,7 +278,8 @@ def _start(x: PredictionInputs, workers: int) -> _Time:
     spread = workers * each / min(float(workers), cores)
     if x.spawns:
         return _Time(spread, spread, workers * each)
-    return _Time(spread, workers * each, 2 * workers * each)
+    pool = x.capacity.pool_fixed_s  # the pool's own threads, pipes and end: once
+    return _Time(spread + pool, workers * each + pool, 2 * (workers * each + pool))
 
 
 def _spawn_s(x: PredictionInputs) -> float:

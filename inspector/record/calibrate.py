@@ -19,6 +19,7 @@ from inspector.machine_load import CpuMark
 from inspector.record.timed_work import (
     ALONE,
     CHUNK_ITERATIONS,
+    POOL_SIZES,
     SPLIT,
     Workers,
     iterations_per_cpu_s,
@@ -46,10 +47,10 @@ START_TRIES = 3
 # the plan sets aside for each worker before it can measure it.
 FORK_CPU_S = 0.002
 # What a spawn-like start takes of the budget: 40-50 ms of CPU here on a quiet machine (an
-# editable install's .pth finder is 15 of them), up to 95 on a busy one; and the forked pool
-# measured in it, 15-25 ms more for 2 workers. A budget without room for them beside three
-# rounds of the shortest slices leaves them out.
-SPAWN_CPU_S = 0.08
+# editable install's .pth finder is 15 of them), up to 95 on a busy one; and the forked pools
+# measured in it (1, 1 and 4 workers), ~40 ms more. A budget without room for them beside
+# three rounds of the shortest slices leaves them out.
+SPAWN_CPU_S = 0.1
 # The share of the budget the slices are sized to: a round costs up to ~10% more than its
 # slices (a fresh worker's copy-on-write faults, the pace of a busy host changing under it).
 PLANNED_SHARE = 0.8
@@ -149,7 +150,7 @@ def calibrate(usable_cores: int | None = None, budget_cpu_s: float = 0.2, *,
                   >= SPAWN_CPU_S + ROUNDS * (k + 2) * MIN_SLICE_S + k * FORK_CPU_S)
     if measure_starts:
         thread_s = statistics.median(thread_start_s() for _ in range(START_TRIES))
-        spawn = spawn_like_start(k) if spawn_fits else None
+        spawn = spawn_like_start() if spawn_fits else None
     measured, workers = _measure_rounds(k, rate, budget_cpu_s, lambda: _cpu_used_s() - cpu0)
 
     interval = sys.getswitchinterval()
@@ -160,8 +161,9 @@ def calibrate(usable_cores: int | None = None, budget_cpu_s: float = 0.2, *,
     if measure_starts:
         starts_note += (f"; {START_TRIES} threads, median; " +
                         ("one spawn-like `python -c` importing multiprocessing's spawn "
-                         f"modules (no re-import of a program), in it a fork pool of {k} "
-                         "workers from creation to join" if spawn_fits else
+                         "modules (no re-import of a program), in it fork pools of "
+                         f"1, 1 and {POOL_SIZES[1]} workers from creation to join"
+                         if spawn_fits else
                          "no spawn-like start (the budget was too small for it)"))
     return Calibration(
         taken_at=taken_at, wall_s=wall_s, cpu_s=_cpu_used_s() - cpu0,
@@ -182,6 +184,7 @@ def calibrate(usable_cores: int | None = None, budget_cpu_s: float = 0.2, *,
         worker_start_spawn_s=spawn.spawn_s if spawn else None,
         interpreter_start_s=spawn.interpreter_s if spawn else None,
         pool_worker_fork_s=spawn.pool_worker_s if spawn else None,
+        pool_fixed_fork_s=spawn.pool_fixed_s if spawn else None,
         thread_start_s=thread_s,
         others_busy_cores=mark.foreign_share(wall_s) * (os.cpu_count() or 1),
         method=(f"{len(measured.alone_walls)} rounds of {k} forked workers, each slice "

@@ -34,10 +34,13 @@ SPAWN_TIMEOUT_S = 10.0
 # .pth files included), import what spawn_main imports, unpickle the task.
 # It leaves out re-importing the program's __main__, which only the program's own imports
 # can say (the recording shows them), and the resource tracker, started once per program.
-# Then, in the same small interpreter (a program's parent, not the recorder), the life of a
-# real multiprocessing pool of k forked workers: created, one trivial task each, closed and
-# joined. Its workers cost more than a bare fork (2-3x here): the pool's pipes, its handler
-# threads, each worker's bootstrap and its end; what a program's pool of processes pays.
+# Then, in the same small interpreter (a program's parent, not the recorder), the lives of
+# three real multiprocessing pools of forked workers, of 1, 1 again and POOL_SIZES[1]:
+# created, one trivial task each, closed and joined. A pool costs a fixed part (its pipes,
+# its three handler threads, its end; the first pool also the modules Pool() imports, which
+# a program's first pool pays too: 5-10 ms here) and a part per worker (a fork, its
+# bootstrap, its end): the sizes part them. A pool of 2 alone cost 10-20 ms a worker here,
+# one of 16 4-6 ms.
 _SPAWN_LIKE = (
     "import time\n"
     "started = time.monotonic()\n"
@@ -51,13 +54,20 @@ _SPAWN_LIKE = (
     "except ValueError:\n"
     "    print('[null]', flush=True)\n"
     "    raise SystemExit\n"
-    "began = time.monotonic()\n"
-    "with context.Pool(k) as pool:\n"
-    "    pool.map(abs, range(k), chunksize=1)\n"
-    "    pool.close()\n"
-    "    pool.join()\n"
-    "print(json.dumps([(time.monotonic() - began) / k]), flush=True)\n"
+    "lives = []\n"
+    "for n in (1, 1, k):\n"
+    "    began = time.monotonic()\n"
+    "    with context.Pool(n) as pool:\n"
+    "        pool.map(abs, range(n), chunksize=1)\n"
+    "        pool.close()\n"
+    "        pool.join()\n"
+    "    lives.append(time.monotonic() - began)\n"
+    "print(json.dumps(lives), flush=True)\n"
 )
+# The pools' sizes: one worker (twice: the first pays the imports), and this many: enough
+# that the per-worker part is several times the noise of one pool's life, few enough for
+# the calibration's budget.
+POOL_SIZES = (1, 4)
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,8 @@ class Starts:
 
     interpreter_s: float         # sys.executable to its first line of code
     spawn_s: float               # ... to a spawn-like worker's first result in our hands
-    pool_worker_s: float | None  # a forked pool's life over its workers (None: not measured)
+    pool_worker_s: float | None  # a forked pool's cost per worker (None: not measured)
+    pool_fixed_s: float | None   # ... and its fixed cost, whatever its workers
 
 
 def spin(iterations: int) -> int:
@@ -245,9 +256,9 @@ def thread_start_s() -> float:
     return elapsed
 
 
-def spawn_like_start(pool_workers: int = 2) -> Starts | None:
-    """A spawn-like start of sys.executable and, in it, a forked pool of `pool_workers`; None
-    when there is no interpreter to start or it fails."""
+def spawn_like_start() -> Starts | None:
+    """A spawn-like start of sys.executable and, in it, forked pools of POOL_SIZES workers;
+    None when there is no interpreter to start or it fails."""
     if not sys.executable:
         return None
     started = time.monotonic()
@@ -260,7 +271,7 @@ def spawn_like_start(pool_workers: int = 2) -> Starts | None:
     lines: list[bytes] = []
     got = None
     try:
-        proc.stdin.write(pickle.dumps((pow, (2, 10), max(1, pool_workers))))
+        proc.stdin.write(pickle.dumps((pow, (2, 10), POOL_SIZES[1])))
         proc.stdin.close()
         fd, pending = proc.stdout.fileno(), b""
         while len(lines) < 2:
@@ -287,10 +298,17 @@ def spawn_like_start(pool_workers: int = 2) -> Starts | None:
     except (ValueError, TypeError, IndexError):
         return None
     assert got is not None
-    pool = None
+    each = fixed = None
     try:
-        each = json.loads(lines[1])[0]
-        pool = float(each) if isinstance(each, (int, float)) and each > 0 else None
+        first, one, many = (float(x) for x in json.loads(lines[1]))
+        if min(first, one, many) > 0:
+            # life(n) = fixed + n x each, the first pool's fixed part with its imports; noise
+            # can make the difference nothing or less: then the larger pool's life over its
+            # workers, and the first pool's imports as the fixed part
+            each = (many - one) / (POOL_SIZES[1] - 1)
+            fixed = first - each
+            if each <= 0 or fixed < 0:
+                each, fixed = many / POOL_SIZES[1], max(0.0, first - one)
     except (ValueError, TypeError, IndexError):
         pass
-    return Starts(child_started - started, got - started, pool)
+    return Starts(child_started - started, got - started, each, fixed)

@@ -39,9 +39,11 @@ class Calibration:
     thread_start_s: float | None         # Thread.start() to its first result
     others_busy_cores: float        # cores other programs kept busy meanwhile (mean)
     method: str
-    # A multiprocessing pool of `processes` forked workers, its life (creation to join, one
-    # task each) over its workers. Added later: a calibration without it reads as None.
+    # A multiprocessing pool of forked workers (creation to join, one task each): what each
+    # worker adds to its life, and its fixed part, from pools of two sizes. Added later: a
+    # calibration without them reads them as None.
     pool_worker_fork_s: float | None = None
+    pool_fixed_fork_s: float | None = None
 
     @property
     def together_iterations_per_s(self) -> float:

@@ -423,8 +423,8 @@ def _(f: ev.WorkersStart) -> str:
     order = "side by side" if f.spawns else "one after another"
     if f.pooled and not f.spawns:
         return (f"{f.mid_s:.2f} s to start and end {f.workers} processes {order} "
-                f"({f.each_s * 1e3:.0f} ms each: a fork pool's life as measured here; up to "
-                f"{f.worst_s:.2f} s)")
+                f"({f.each_s * 1e3:.0f} ms each and {f.pool_s * 1e3:.0f} ms for their pool: "
+                f"a fork pool's life as measured here; up to {f.worst_s:.2f} s)")
     return (f"{f.mid_s:.2f} s to start {f.workers} processes {order} "
             f"({f.each_s * 1e3:.0f} ms each by {how}; up to {f.worst_s:.2f} s)")
 
