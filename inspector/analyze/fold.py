@@ -25,6 +25,11 @@ _SUMMED = ("dt_s", *STATE_COLUMNS, "startup_s")
 # Process sample columns that are a level, not a counter: their peak in a bin is kept.
 _PEAKS = ("rss_bytes", "uss_bytes", "num_threads")
 _JOIN_EVERY = 16
+# Samples of each thread carried into the next window: an interval's wait kind may be read
+# from the sample after its end or the one before its start (states._split_waits), so the
+# interval ending at a window's last sample is judged in the next window, from these three
+# and the next window's first.
+_CARRIED_SAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,16 @@ def _bin_end(t: np.ndarray, bin_s: float) -> np.ndarray:
 class Fold:
     """Windows in (Recordings of one stretch each, in time order, from recording/windows.py),
     a Folded out. A bin is folded once no later window can add to it: every row a later
-    window brings ends at or after that window's first time (`upto_s`)."""
+    window brings ends at or after that window's first time (`upto_s`), but for each
+    thread's interval ending at its last sample, which waits for the next window's first
+    sample (it may tell the interval's wait) and is judged there."""
 
     def __init__(self, head: Recording, bin_s: float, stack_bin_s: float) -> None:
         self.head = head
         self.bin_s = bin_s
         self.stack_bin_s = stack_bin_s
-        self._carry = pd.DataFrame()          # each thread's last sample, for the next window
+        self._carry = pd.DataFrame()          # each thread's last samples, for the next window
+        self._judged_s: dict[tuple[int, int], float] = {}  # thread -> its intervals judged up to
         self._carry_spans = pd.DataFrame()    # spans still covering those samples
         self._pending: dict[str, pd.DataFrame] = {}
         self._done: dict[str, list[pd.DataFrame]] = {
@@ -73,12 +81,18 @@ class Fold:
         spans = _joined(self._carry_spans, own_spans)
         rec = replace(window, thread_samples=samples, stacks=spans)
         states = thread_states(rec)
-        self._judge_loops(spans, states)
+        judged_s = self._judged_s
+        waiting = _waiting(ts, window.threads) if np.isfinite(upto_s) else {}
         if not samples.empty:
-            last = samples.groupby(["proc_id", "tid"], sort=False).tail(1)
+            # samples come in thread and time order, the carried ones first
+            last = samples.groupby(["proc_id", "tid"], sort=False).tail(_CARRIED_SAMPLES)
             self._carry = last.reset_index(drop=True)
             self._carry_spans = _still_open(spans, self._carry, rec.stack_rate_hz)
-        self._stage("states", states, self.bin_s, upto_s)
+            self._judged_s = _judged_through(self._carry, waiting)
+        states = _not_judged(states, judged_s, waiting)
+        self._judge_loops(spans, states)
+        # a waiting interval comes with the next window, and ends before it starts
+        self._stage("states", states, self.bin_s, min([upto_s, *waiting.values()]))
         self._stage("stacks", own_spans, self.stack_bin_s, upto_s)
         self._stage("threads", ts, self.bin_s, upto_s)
         self._stage("processes", window.process_samples, self.bin_s, upto_s)
@@ -195,14 +209,61 @@ def _joined(*frames: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _waiting(ts: pd.DataFrame, threads: pd.DataFrame) -> dict[tuple[int, int], float]:
+    """Thread -> its last sample in the window, for the threads sampled in it and not
+    ended there: the interval ending at that sample waits for the next window, whose
+    first sample may tell its wait's kind."""
+    if ts.empty:
+        return {}
+    last = ts.groupby(["proc_id", "tid"], sort=False)["t_s"].max()
+    ends = dict(zip(zip(threads["proc_id"].tolist(), threads["tid"].tolist()),
+                    threads["end_s"].tolist())) if "end_s" in threads.columns else {}
+    return {k: t for k, t in zip(last.index.tolist(), last.tolist())
+            if not ends.get(k, np.nan) <= t}  # an unknown end: it may go on
+
+
+def _judged_through(carry: pd.DataFrame, waiting: dict[tuple[int, int], float]
+                    ) -> dict[tuple[int, int], float]:
+    """Thread -> the end of its last interval judged: its last carried sample's, or where
+    that one's interval waits, the sample's before (-inf: none)."""
+    out: dict[tuple[int, int], float] = {}
+    for k, t in carry.groupby(["proc_id", "tid"], sort=False)["t_s"]:
+        times = t.tolist()
+        if k not in waiting:
+            out[k] = times[-1]
+        else:
+            out[k] = times[-2] if len(times) > 1 else -np.inf
+    return out
+
+
+def _not_judged(states: pd.DataFrame, after_s: dict[tuple[int, int], float],
+                before_s: dict[tuple[int, int], float]) -> pd.DataFrame:
+    """The intervals a window judges: of each thread, those ending after `after_s` (the
+    earlier ones the window before judged) and before `before_s` (waiting)."""
+    if states.empty or not (after_s or before_s):
+        return states
+    threads = pd.MultiIndex.from_arrays([states["proc_id"], states["tid"]])
+
+    def per_row(by_thread: dict[tuple[int, int], float], missing: float) -> np.ndarray:
+        if not by_thread:
+            return np.full(len(states), missing)
+        return (pd.Series(by_thread, dtype=np.float64).reindex(threads)
+                .fillna(missing).to_numpy(dtype=np.float64))
+
+    lo, hi = per_row(after_s, -np.inf), per_row(before_s, np.inf)
+    t = states["t_s"].to_numpy(dtype=np.float64)
+    return states[(t > lo) & (t < hi)].reset_index(drop=True)
+
+
 def _still_open(spans: pd.DataFrame, carry: pd.DataFrame, rate_hz: float) -> pd.DataFrame:
-    """The spans that may still be the stack at each thread's carried sample (its last)."""
+    """The spans that may still be the stack at any of each thread's carried samples (from
+    its first)."""
     if spans.empty or carry.empty:
         return pd.DataFrame()
     slack = 2.0 / max(rate_hz, 1.0)  # states.STACK_SLACK_PERIODS periods
-    last = dict(zip(zip(carry["pid"].tolist(), carry["tid"].tolist()),
-                    carry["t_s"].tolist()))
-    at = np.array([last.get(k, np.inf) for k in zip(spans["pid"].tolist(),
+    first = carry.groupby(["pid", "tid"], sort=False)["t_s"].min()
+    since = dict(zip(first.index.tolist(), first.tolist()))
+    at = np.array([since.get(k, np.inf) for k in zip(spans["pid"].tolist(),
                                                    spans["tid"].tolist())])
     end = spans["t_s"].to_numpy(dtype=np.float64) + spans["duration_s"].to_numpy(
         dtype=np.float64)
