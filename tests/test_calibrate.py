@@ -11,7 +11,6 @@ import os
 import resource
 import subprocess
 import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +19,6 @@ from machine import FREE_CORES_MAX_FOREIGN_LOAD, for_the_recording, measure_fore
 
 from inspector.analyze.capacity import CAPACITY_CHANGE_SHARE, capacity_changed, capacity_of
 from inspector.analyze.evidence import MachineBasis
-from inspector.record.calibrate import calibrate
 from inspector.recording.calibration import Calibration
 from inspector.text.evidence import say
 
@@ -59,33 +57,35 @@ def _process_cpu_s() -> float:
     return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
+# The calibrating child: a fresh interpreter, as small as the recorder that calibrates (a
+# fork of this test runner would be one of a few hundred MB, whose forks cost the calibration
+# more than any recorder's do).
+_CALIBRATE = (
+    "import json, resource, sys\n"
+    "from inspector.record.calibrate import calibrate\n"
+    "def cpu():\n"
+    "    me, ch = (resource.getrusage(w) for w in (resource.RUSAGE_SELF,"
+    " resource.RUSAGE_CHILDREN))\n"
+    "    return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime\n"
+    "before = cpu()\n"
+    "c = calibrate(**json.loads(sys.argv[1]))\n"
+    "print(json.dumps([c.to_dict(), cpu() - before]))\n"
+)
+
+
 def _in_a_child(setup: Callable[[], None] | None, **kwargs: object) -> Calibrated:
-    """Calibrates in a forked child (after `setup`, e.g. pinning it) and reads its rusage."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        status = 1
-        try:
-            os.close(r)
-            if setup is not None:
-                setup()
-            before = _process_cpu_s()
-            calibration = calibrate(**kwargs)  # type: ignore[arg-type]
-            took = _process_cpu_s() - before
-            os.write(w, json.dumps([calibration.to_dict(), took]).encode())
-            status = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(status)
-    os.close(w)
-    chunks = []
-    while chunk := os.read(r, 65536):
-        chunks.append(chunk)
-    os.close(r)
-    _, status, usage = os.wait4(pid, 0)
-    assert status == 0, "the calibrating child failed (its traceback is above)"
-    calibration, took = json.loads(b"".join(chunks))
+    """Calibrates in a child (after `setup`, e.g. pinning it) and reads its rusage."""
+    proc = subprocess.Popen([sys.executable, "-c", _CALIBRATE, json.dumps(kwargs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=setup)
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()  # a few hundred bytes each
+    _, status, usage = os.wait4(proc.pid, 0)  # reaped here, for its rusage
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.returncode == 0, err.decode()
+    calibration, took = json.loads(out)
     return Calibrated(Calibration.from_dict(calibration), usage.ru_utime + usage.ru_stime, took)
 
 

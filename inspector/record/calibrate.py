@@ -44,7 +44,8 @@ ROUNDS = 3
 # worker's own start.
 START_TRIES = 3
 # A fork's CPU, parent and child, in a recorder-sized process (1-2.5 ms measured here): what
-# the plan sets aside for each worker before it can measure it.
+# the plan sets aside for each worker before it can measure it. (A fork of a few hundred MB,
+# such as a test runner, costs far more: calibrate from a small process, as the recorder is.)
 FORK_CPU_S = 0.002
 # What a spawn-like start takes of the budget: 40-50 ms of CPU here on a quiet machine (an
 # editable install's .pth finder is 15 of them), up to 95 on a busy one; and the forked pools
@@ -58,9 +59,9 @@ PLANNED_SHARE = 0.8
 # calibration under this share of the budget: the rest absorbs a round dearer still and the
 # workers' ends (100 calibrations on this busy host, 5 loads: at most 196 ms of 200 with 0.95
 # and the rounds' mean; under load 12 a round's cost jumped enough that the mean let one
-# reach 201 ms; with 0.9 and the fork pools measured beside the spawn-like start, one of a
-# fresh CI machine's reached 203 ms).
-RUNNING_SHARE = 0.85
+# reach 201 ms; with the fork pools measured beside the spawn-like start and 0.9, a fresh CI
+# machine's reached 203 ms, forked from a test runner of a few hundred MB).
+RUNNING_SHARE = 0.8
 
 
 def _cpu_used_s() -> float:
