@@ -4,6 +4,7 @@ something other than its selector for long enough that every other task on it st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -41,34 +42,47 @@ class LoopBlock:
 
 def loop_blocks(stacks: pd.DataFrame, min_s: float = LOOP_BLOCK_MIN_S) -> list[LoopBlock]:
     """Blocks of at least `min_s` on every thread whose stacks show a running asyncio loop."""
-    if stacks.empty:
-        return []
     blocks: list[LoopBlock] = []
+    for pid, tid, run, _ in _busy_runs(stacks):
+        _close(run, pid, tid, min_s, blocks)
+    blocks.sort(key=lambda b: (b.start_s, b.pid, b.tid))
+    return blocks
+
+
+def open_runs(stacks: pd.DataFrame) -> dict[tuple[int, int], float]:
+    """(pid, tid) -> where its loop's last stretch out of the selector began, for the loop
+    threads whose last span is one: a block that may go on past these spans (a window's)."""
+    return {(pid, tid): run[0][0] for pid, tid, run, last in _busy_runs(stacks) if last}
+
+
+def _busy_runs(stacks: pd.DataFrame
+               ) -> Iterator[tuple[int, int, list[tuple[float, float, str]], bool]]:
+    """Each loop thread's stretches of contiguous spans out of its selector: (pid, tid, the
+    spans as (start, duration, stack), whether it runs to the thread's last span)."""
+    if stacks.empty:
+        return
     loop_texts = [t for t in stacks["stack"].unique() if stack_facts(t).in_loop]
     if not loop_texts:
-        return []
+        return
     with_loop = stacks.loc[stacks["stack"].isin(loop_texts), ["pid", "tid"]].drop_duplicates()
     keys = set(zip(with_loop["pid"], with_loop["tid"]))
     mine = stacks[[k in keys for k in zip(stacks["pid"], stacks["tid"])]]
     st = mine.sort_values(["pid", "tid", "t_s"], kind="stable")
     for (pid, tid), spans in st.groupby(["pid", "tid"], sort=False):
-        texts = spans["stack"].tolist()
         run: list[tuple[float, float, str]] = []
         last_end = None
-        for t, d, text in zip(spans["t_s"], spans["duration_s"], texts):
+        for t, d, text in zip(spans["t_s"], spans["duration_s"], spans["stack"].tolist()):
             facts = stack_facts(text)
             busy = facts.in_loop and not facts.in_selector
             contiguous = last_end is not None and t - last_end <= MAX_SPAN_GAP_S
             if run and (not busy or not contiguous):
-                _close(run, int(pid), int(tid), min_s, blocks)
+                yield int(pid), int(tid), run, False
                 run = []
             if busy:
                 run.append((float(t), float(d), text))
             last_end = float(t) + float(d)
         if run:
-            _close(run, int(pid), int(tid), min_s, blocks)
-    blocks.sort(key=lambda b: (b.start_s, b.pid, b.tid))
-    return blocks
+            yield int(pid), int(tid), run, True
 
 
 def _close(run: list[tuple[float, float, str]], pid: int, tid: int, min_s: float,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from inspector.analyze.eventloop import LoopBlock, judge_blocks, loop_blocks
+from inspector.analyze.eventloop import LoopBlock, judge_blocks, loop_blocks, open_runs
 from inspector.analyze.states import STATE_COLUMNS, STATES, thread_states
 from inspector.recording import Recording
 
@@ -83,14 +83,17 @@ class Fold:
         states = thread_states(rec)
         judged_s = self._judged_s
         waiting = _waiting(ts, window.threads) if np.isfinite(upto_s) else {}
+        # a loop's stretch out of its selector that runs to the window's end is judged whole
+        # in the next window: its thread's samples and spans since then are carried
+        opened = open_runs(spans) if np.isfinite(upto_s) else {}
         if not samples.empty:
             # samples come in thread and time order, the carried ones first
             last = samples.groupby(["proc_id", "tid"], sort=False).tail(_CARRIED_SAMPLES)
-            self._carry = last.reset_index(drop=True)
+            self._carry = _with_open_runs(samples, last, opened).reset_index(drop=True)
             self._carry_spans = _still_open(spans, self._carry, rec.stack_rate_hz)
             self._judged_s = _judged_through(self._carry, waiting)
+        self._judge_loops(spans, states, opened)
         states = _not_judged(states, judged_s, waiting)
-        self._judge_loops(spans, states)
         # a waiting interval comes with the next window, and ends before it starts
         self._stage("states", states, self.bin_s, min([upto_s, *waiting.values()]))
         self._stage("stacks", own_spans, self.stack_bin_s, upto_s)
@@ -98,8 +101,12 @@ class Fold:
         self._stage("processes", window.process_samples, self.bin_s, upto_s)
         self._stage("machine", window.machine_samples, self.bin_s, upto_s)
 
-    def _judge_loops(self, spans: pd.DataFrame, states: pd.DataFrame) -> None:
-        kept, starved = judge_blocks(loop_blocks(spans), spans, states)
+    def _judge_loops(self, spans: pd.DataFrame, states: pd.DataFrame,
+                     opened: dict[tuple[int, int], float]) -> None:
+        # (a block's start is rounded to 0.1 ms)
+        whole = [b for b in loop_blocks(spans)
+                 if not abs(opened.get((b.pid, b.tid), np.inf) - b.start_s) < 1e-4]
+        kept, starved = judge_blocks(whole, spans, states)
         # a block seen again from the spans carried into the next window: the longer stays
         for found, into in ((kept, self._blocks), (starved, self._starved)):
             for b in found:
@@ -253,6 +260,24 @@ def _not_judged(states: pd.DataFrame, after_s: dict[tuple[int, int], float],
     lo, hi = per_row(after_s, -np.inf), per_row(before_s, np.inf)
     t = states["t_s"].to_numpy(dtype=np.float64)
     return states[(t > lo) & (t < hi)].reset_index(drop=True)
+
+
+def _with_open_runs(samples: pd.DataFrame, last: pd.DataFrame,
+                    opened: dict[tuple[int, int], float]) -> pd.DataFrame:
+    """The samples carried: each thread's `last` and, of a thread whose loop was out of its
+    selector at the window's end, those since that stretch began and the one before it (its
+    first interval's start), in thread and time order."""
+    if not opened:
+        return last
+    t = samples["t_s"].to_numpy(dtype=np.float64)
+    since = np.array([opened.get(k, np.inf) for k in zip(samples["pid"].tolist(),
+                                                          samples["tid"].tolist())])
+    inside = t >= since
+    before = np.zeros(len(samples), dtype=bool)  # each such thread's sample before its stretch
+    before[:-1] = inside[1:] & ~inside[:-1]
+    keep = np.zeros(len(samples), dtype=bool)
+    keep[samples.index.get_indexer(last.index)] = True
+    return samples[keep | inside | before]
 
 
 def _still_open(spans: pd.DataFrame, carry: pd.DataFrame, rate_hz: float) -> pd.DataFrame:
