@@ -9,7 +9,6 @@ import json
 import math
 import shutil
 import sqlite3
-import subprocess
 import sys
 from contextlib import closing
 from dataclasses import fields
@@ -39,18 +38,9 @@ ODD_JSON = ["null", '"text"', "true", "-1", "NaN", "Infinity", "[1, \"a\"]", '{"
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real recording: a launched Python program with a thread, stacks sampled."""
-    out = tmp_path_factory.mktemp("meta") / "base.sqlite"
-    proc = subprocess.run(
-        [PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY, "-c",
-         "import threading, time\n"
-         "t = threading.Thread(target=time.sleep, args=(0.4,), name='napper'); t.start()\n"
-         "end = time.monotonic() + 0.4\n"
-         "while time.monotonic() < end: pass\n"],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return out
+def recording(two_process_recording: Path) -> Path:
+    """A real recording (the session's, read and never changed: with_meta() copies it)."""
+    return two_process_recording
 
 
 def with_meta(source: Path, path: Path, **values: str) -> Path:
