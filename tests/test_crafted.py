@@ -167,6 +167,11 @@ def test_spans_naming_one_deep_stack_over_and_over_are_refused(base: Path,
                     ManySpans(20_000)])
     with pytest.raises(RecordingError, match="stack frames over its spans, more than a file"):
         inspector.load(path)
+    # read in windows (summary and report of a recording too large to load), the same
+    from inspector.bounded import Plan, streamed
+
+    with pytest.raises(RecordingError, match="stack frames over its spans, more than a file"):
+        streamed(path, Plan(True, 0, 0, window_s=0.1))
 
 
 @pytest.mark.parametrize("value", [

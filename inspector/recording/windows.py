@@ -23,7 +23,7 @@ import pandas as pd
 from inspector.errors import RecordingError
 from inspector.recording.columns import categorical, read_frame
 from inspector.recording.decode import block_rows, check_rows, decode_blocks
-from inspector.recording.limits import check_values, limits
+from inspector.recording.limits import check_values, limits, stack_frames
 from inspector.recording.model import Recording
 from inspector.recording.reader import small_tables
 from inspector.recording.schema import (
@@ -117,7 +117,9 @@ class Windows:
     def __init__(self, path: str | os.PathLike[str], window_s: float) -> None:
         self.path = Path(path)
         self.window_s = float(window_s)
-        self._rows = limits(file_bytes(self.path)).rows
+        self._limits = limits(file_bytes(self.path))
+        self._rows = self._limits.rows
+        self._frames = 0  # stack frames over the spans read so far: load() bounds them all
         db = _connect(self.path)
         try:
             _, self.head = small_tables(db, self.path)
@@ -227,6 +229,8 @@ class Windows:
         thread_samples = with_rates(parts[THREAD_BLOCKS], ["proc_id", "tid"])
         process_samples = with_rates(parts[PROCESS_BLOCKS], ["proc_id"])
         stacks = with_stack_texts(db, p, parts[STACK_BLOCKS])
+        self._frames += stack_frames(stacks)
+        self._limits.frames.check(p, self._frames, "stack frames over its spans")
         machine = parts[MACHINE_BLOCKS]
         host = machine.get("host")
         if host is not None and len(host):
