@@ -194,29 +194,6 @@ def test_a_calibration_is_the_machine_never_more_than_k_cores_and_scaled_to_the_
     assert one.processes == 1 and one.gain(1) == 1.0
 
 
-def test_calibrations_at_a_recordings_start_and_end_give_the_pace_it_ran_at() -> None:
-    # One process alone flipped from 10 M to 16 M iterations/s between the two; what two
-    # did together stayed 18 M, and once read 32 M (the host freed its cores for a moment).
-    start = calibration(iterations_per_s=10e6, process_speedup=1.8, process_speedup_low=1.4,
-                        process_speedup_high=2.0)
-    end = calibration(iterations_per_s=16e6, process_speedup=2.0, process_speedup_low=1.9,
-                      process_speedup_high=2.0)
-    c = capacity_of(start, 2.0, end)
-    assert c.around and not capacity_of(start, 2.0).around
-    assert c.process_gain.mid == pytest.approx(18e6 / 13e6)  # the lower together, mean alone
-    # the range holds both calibrations' rounds, and the middle
-    assert c.process_gain.low == c.process_gain.mid and c.process_gain.high == 2.0
-    # threads run at the pace of two processes together: the slower the pace of two against
-    # one alone, the more their turns cost
-    assert c.gil_cost.mid > capacity_of(start, 2.0).gil_cost.mid
-    seg = Segment(wall(4.0, computing_s=4.0), python_holds_gil=True)
-    around = got(predict(inputs(seg, capacity=c)), "threading")
-    assert around.speedup < got(predict(inputs(seg, capacity=capacity_of(start, 2.0))),
-                                "threading").speedup
-    # an end measured with another count of processes is not the same measurement
-    assert not capacity_of(start, 2.0, calibration(processes=1)).around
-
-
 # -- the advice ---------------------------------------------------------------------------
 
 def prediction(model: str, low: float, mid: float, high: float) -> Prediction:

@@ -81,7 +81,6 @@ class Capacity:
     others_busy_cores: float = 0.0  # what other programs used while it measured
     pooled: bool = False           # fork_start_s is a real pool's life, start to end
     pool_fixed_s: float = 0.0      # ... and the pool's own part of it, once per pool
-    around: bool = False           # the gain from calibrations at the recording's start and end
 
     def gain(self, n: float, which: str = "mid") -> float:
         """What n processes at once get against one (1 for n <= 1; no more than k's)."""
@@ -92,19 +91,15 @@ class Capacity:
         return 1.0 + (top - 1.0) * share
 
 
-def capacity_of(cal: Calibration | None, usable_cores: float,
-                end: Calibration | None = None) -> Capacity:
-    """From the recording's calibration (the recorder's measurement) and, where it was
-    repeated at the recording's end, that one too; or assumed."""
+def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
+    """From the recording's calibration (the recorder's measurement), or assumed."""
     k = max(1, int(math.floor(usable_cores + 1e-9)))
     if cal is not None and cal.processes >= 1:
         processes = cal.processes
-        around = end is not None and end.processes == processes
         # k processes never get more than k cores: a round that did ran its one alone at
         # the host's slow pace (docs/calibration.md), not two cores' worth more.
         gain = Range(*(min(float(processes), max(1.0, g)) for g in (
-            _gain_around(cal, end) if around and end is not None else
-            (cal.process_speedup_low, cal.process_speedup, cal.process_speedup_high))))
+            cal.process_speedup_low, cal.process_speedup, cal.process_speedup_high)))
         if processes > k:  # measured with more processes than this program may use
             scale = (k - 1) / (processes - 1)
             gain = Range(*(1 + (g - 1) * scale for g in (gain.low, gain.mid, gain.high)))
@@ -125,7 +120,7 @@ def capacity_of(cal: Calibration | None, usable_cores: float,
             thread_start_s=_seconds(cal.thread_start_s, ASSUMED_THREAD_START_S),
             measured=True, others_busy_cores=max(0.0, cal.others_busy_cores),
             pooled=cal.pool_worker_fork_s is not None,
-            pool_fixed_s=_seconds(cal.pool_fixed_fork_s, 0.0), around=around)
+            pool_fixed_s=_seconds(cal.pool_fixed_fork_s, 0.0))
     extra = k - 1
     return Capacity(
         usable_cores=usable_cores, processes=k,
@@ -134,22 +129,6 @@ def capacity_of(cal: Calibration | None, usable_cores: float,
         gil_cost=ASSUMED_GIL_COST, fork_start_s=ASSUMED_FORK_START_S,
         spawn_start_s=ASSUMED_SPAWN_START_S, thread_start_s=ASSUMED_THREAD_START_S,
         measured=False)
-
-
-def _gain_around(start: Calibration, end: Calibration) -> tuple[float, float, float]:
-    """What k processes get against one alone over a recording between two calibrations:
-    the pace one process alone had, the mean of the two (the host flips it between two
-    paces within seconds, and the recorded run ran at either), against what the k did
-    together, the lower of the two: that is the steady figure, and its outliers are upward,
-    when the host frees its physical cores for a moment (docs/calibration.md). The range
-    holds both calibrations' rounds. Measured on the demo's five CPU recordings of one run:
-    the threads' predicted speed-ups 0.92, 0.97, 0.74, 0.53, 0.76 against 0.99-1.15, 0.99,
-    0.69, 0.66, 0.76 in the same rounds; from the start alone 1.0, 1.0, 0.9, 0.6, 0.7."""
-    alone = (start.iterations_per_s + end.iterations_per_s) / 2
-    together = min(start.together_iterations_per_s, end.together_iterations_per_s)
-    mid = together / alone if alone > 0 else start.process_speedup
-    return (min(start.process_speedup_low, end.process_speedup_low, mid), mid,
-            max(start.process_speedup_high, end.process_speedup_high, mid))
 
 
 def _gil_cost(handoff: Range, gain: Range, processes: int) -> Range:

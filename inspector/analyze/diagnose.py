@@ -95,7 +95,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     concurrency, own = io_concurrency_of(in_flight, wall.io_s, io_concurrency, usable)
     segments = _segments(judge, working, iv, psamp, phases, process_facts, wall, locks, tail,
                          children)
-    capacity = capacity_of(rec.meta.calibration, usable, rec.meta.calibration_end)
+    capacity = capacity_of(rec.meta.calibration, usable)
     predicted = predict(PredictionInputs(
         segments=segments, capacity=capacity,
         io_concurrency=concurrency, io_concurrency_own=own, recorder_cores=recorder or 0.0,

@@ -433,8 +433,7 @@ def _(f: ev.WorkersStart) -> str:
 def _(f: ev.MachineBasis) -> str:
     c = f.capacity
     if c.measured:
-        when = " at the recording's start and end" if c.around else ""
-        machine = (f"measured here{when}: {c.processes} process{'es' if c.processes != 1 else ''} "
+        machine = (f"measured here: {c.processes} process{'es' if c.processes != 1 else ''} "
                    f"got {c.process_gain.mid:.2f}x "
                    f"({c.process_gain.low:.2f}-{c.process_gain.high:.2f}) of one, threads "
                    f"taking turns on a GIL cost {c.gil_cost.mid:+.0%}")

@@ -85,7 +85,6 @@ def machine_data(m: MachineBasis) -> dict[str, Any]:
             "thread_start_s": round(c.thread_start_s, 6),
             "io_concurrency": m.io_concurrency, "io_concurrency_own": m.io_concurrency_own,
             "io_concurrency_asked": m.asked, "fork_start_is_pool": c.pooled,
-            "measured_around": c.around,
             "basis": say(m)}
 
 
