@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -126,3 +127,24 @@ def test_states_split_each_interval_and_verdicts_stay_in_their_vocabulary(procs:
                    for p in d["processes"])
     for t in d["threads"]:
         assert set(t["state_s"]) == set(STATES)
+
+
+def _interval_rows(*threads: dict[str, float]) -> pd.DataFrame:
+    """One 20-ms sampling interval of these threads (each: its seconds in some states)."""
+    rows = [{"t_s": 0.02, "dt_s": 0.02, "proc_id": i, "tid": i,
+             **{c: 0.0 for c in STATE_COLUMNS}, **t} for i, t in enumerate(threads)]
+    return pd.DataFrame(rows)
+
+
+def test_a_wait_for_a_core_is_wanted_cpu_as_the_thread_computes_when_not_blocked() -> None:
+    from inspector.analyze.wall import intervals
+
+    # sixteen I/O processes on a busy machine: each ran 2 ms, queued 10 for a core and waited
+    # 8 on its socket. Given a core, each would have run its burst and blocked again.
+    io = intervals(_interval_rows(*[{"cpu_s": 0.002, "runqueue_s": 0.010, "io_s": 0.008}] * 16))
+    assert io["demand"].iloc[0] == pytest.approx(16 * (0.002 + 0.010 * 0.2) / 0.02)
+    # a thread that only computes wants all of its wait, however little it got to run
+    cpu = intervals(_interval_rows({"cpu_s": 0.001, "runqueue_s": 0.019}))
+    assert cpu["demand"].iloc[0] == pytest.approx(1.0) and cpu["label"].iloc[0] != "io"
+    queued = intervals(_interval_rows({"runqueue_s": 0.02}))  # queued throughout
+    assert queued["demand"].iloc[0] == pytest.approx(1.0)

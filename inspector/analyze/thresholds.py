@@ -88,10 +88,6 @@ WORKING_PROCESS_CORES = 0.05
 # An interval is "computing" when the tree wanted at least half a core in it (on a CPU, or
 # runnable: waiting for the GIL or a core): something was working for most of that moment.
 COMPUTING_CORES = 0.5
-# A thread's wait for a core counts towards that only when it ran at least this share of the
-# interval too: a CPU-bound thread on a machine ten times oversubscribed still gets ~10-20%;
-# an I/O thread that wakes to read runs well under 1%.
-RQ_WANTS_CPU_SHARE = 0.05
 # ... "waiting on I/O" when nothing computed and at least half a thread's worth of the
 # interval was spent in an I/O wait (a socket, a pipe, a disk).
 IO_THREADS = 0.5

@@ -20,7 +20,6 @@ from inspector.analyze.thresholds import (
     MIN_PHASE_S,
     MIN_PHASE_SHARE,
     PARALLEL_CORES,
-    RQ_WANTS_CPU_SHARE,
     SMOOTH_INTERVALS,
 )
 
@@ -87,11 +86,15 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
         return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
                                      "cpu", "rq", "busy_processes", "wanting_processes",
                                      "runnable", "label"])
-    # Waiting for a core counts as wanting one from a thread that computes when it gets one:
-    # an I/O thread woken for a byte on a busy machine queues for a core too, but would run
-    # for microseconds; other programs' load must not make its waits look like work.
-    queued = states["runqueue_s"].where(states["cpu_s"] >= RQ_WANTS_CPU_SHARE * states["dt_s"],
-                                        0.0)
+    # Waiting for a core counts as wanting one in the share of its other time the thread
+    # wanted one (ran, or waited for the GIL) rather than blocked (I/O, a lock, a sleep):
+    # what it would have done with the core, at any sampling interval. A thread that only
+    # computes wants all of its wait; an I/O thread woken for a byte on a busy machine
+    # queues for a core too, but would run for microseconds and block again: other programs'
+    # load must not make its waits look like work. (Queued all the interval: all of it.)
+    wants = states["cpu_s"] + states["gil_s"]
+    blocked = states["io_s"] + states["lock_s"] + states["sleep_s"] + states["other_s"]
+    queued = states["runqueue_s"] * (wants / (wants + blocked)).where(wants + blocked > 0, 1.0)
     demand = states["cpu_s"] + states["gil_s"] + queued
     if "importing" in states.columns:  # importing modules is start-up, not the work
         demand = demand.where(~states["importing"].to_numpy(dtype=bool), 0.0)
