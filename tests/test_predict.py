@@ -275,3 +275,34 @@ def test_the_programs_own_concurrency_or_the_assumption() -> None:
     assert io_concurrency_of(10.0, 2.0, None, 2.0) == (10, True)
     assert io_concurrency_of(1.0, 2.0, None, 2.0) == (6, False)   # min(32, cores + 4)
     assert io_concurrency_of(1.0, 2.0, 50, 2.0) == (50, True)     # --io-concurrency
+
+
+# -- the demo's predicted column ----------------------------------------------------------
+
+def test_the_predicted_speed_up_is_said_as_the_measured_one_a_ratio_of_median_walls() -> None:
+    """The demo's five CPU recordings of a quiet run (commit 6f49f27): the host ran the
+    sequential job at one of two paces, and each recording predicted threads for its own.
+    The measured speed-up is the median sequential wall over the median threads' wall; the
+    predicted one is the same statistic over the walls the recordings predict (0.70x, the
+    threads measured 0.74x), not the median of the ratios (0.90x)."""
+    from pathlib import Path
+
+    from inspector.analyze.comparison import RunFacts, compare
+    from inspector.analyze.model import Verdict
+
+    verdict = Verdict("cpu", False, False, False, "keep", ())
+
+    def run(variant: str, wall_s: float, threads: float | None = None) -> RunFacts:
+        predicted = {} if threads is None else {
+            "threading": Prediction("threading", threads, threads * 0.9, threads, 2, ())}
+        return RunFacts(f"cpu {variant}", Path(f"{variant}-{wall_s}.sqlite"), [], "cpu",
+                        variant, wall_s, wall_s, 100.0, 1, 1, 0, 0, verdict,
+                        predicted=predicted)
+
+    walls, said = [5.478, 4.975, 3.498, 3.094, 3.492], [1.0, 1.0, 0.9, 0.6, 0.7]
+    sequential = [run("sequential", w, p) for w, p in zip(walls, said)]
+    threads = [run("threading", w) for w in (4.748, 5.026, 5.105, 4.662, 4.62)]
+    _, row = compare([sequential, threads])
+    assert row.speedup == pytest.approx(3.498 / 4.748)
+    assert row.predicted_speedup == pytest.approx(3.498 / 4.99, rel=0.01)
+    assert row.predicted_low == pytest.approx(0.54) and row.predicted_high == 1.0
