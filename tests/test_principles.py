@@ -7,10 +7,13 @@ test_eventloop_fork.py.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import record_at_raised_priority
 from machine import cores_left, judged_on
 from test_diagnose import PY, WORKLOADS, Case, _case
+from test_predict import calibration
 
 from inspector.analyze import evidence as ev
 from inspector.analyze.advice import ADVICE_MARGIN, contradictions
@@ -79,3 +82,40 @@ def test_a_run_whose_work_fits_in_the_rounds_of_its_start_up_is_advised_unknown(
     fine = Case(record_at_raised_priority(folder / "fine.sqlite", *program,
                                           extra=("--interval", "0.02")))
     assert fine.v.advice != "unknown", said(fine.v.evidence)
+
+
+@pytest.fixture(scope="module")
+def executor_cpu(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    return _case(tmp_path_factory, "executor_cpu", PY, str(WORKLOADS / "shape_executor_cpu.py"))
+
+
+@pytest.mark.parametrize("two_processes, gil_turns", [(1.1, 0.8), (1.9, 0.05)])
+def test_python_threads_of_an_event_loops_executor_are_never_told_asyncio(
+        executor_cpu: Case, tmp_path: Path, two_processes: float, gil_turns: float) -> None:
+    """CPU work run in an event loop's executor takes turns on the GIL: on a machine where the
+    turns cost more than a second core gives (two processes 1.1x of one, the turns +80%), one
+    thread is the fastest way, and it is said as that, not as asyncio (which adds nothing to
+    CPU work); where the second core gives 1.9x, processes."""
+    import dataclasses
+
+    import inspector
+    from inspector.analyze import diagnose
+
+    rec = inspector.load(executor_cpu.path)
+    # the recording on a machine measured so (calibrate.py's fields)
+    pace = 2.0 / two_processes - 1.0  # capacity._gil_cost's pace term for this gain
+    machine = calibration(
+        process_speedup=two_processes, process_speedup_low=two_processes,
+        process_speedup_high=two_processes, gil_handoff_cost=max(0.0, gil_turns - pace),
+        gil_handoff_cost_low=None, gil_handoff_cost_high=None)
+    d = diagnose(dataclasses.replace(rec, meta=dataclasses.replace(rec.meta,
+                                                                   calibration=machine)))
+    assert d.verdict.gil_limited, said(d.verdict.evidence)
+    assert d.verdict.advice != "asyncio", said(d.verdict.evidence)
+    turns = [f for f in d.verdict.evidence if isinstance(f, ev.Advised)][0]
+    if two_processes < 1.5:
+        assert d.verdict.advice == "fewer-workers", said(d.verdict.evidence)
+        assert any(isinstance(f, ev.GilTurns) for f in turns.why), said(turns.why)
+        assert "one thread of Python a process" in " ".join(said(turns.why))
+    else:
+        assert d.verdict.advice == "multiprocessing", said(d.verdict.evidence)

@@ -38,6 +38,7 @@ class Fix:
     # the model whose predicted gain this fix is (a loop's blocking calls made non-blocking
     # are the asyncio model's gain for a program already on asyncio)
     replaces: str | None = None
+    way: str | None = None         # how the fix has that gain, where not by that model
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def choose(predicted: Mapping[str, Prediction | str], fixes: Sequence[Fix],
     for f in fixes:
         if f.gain is not None and f.gain.low >= ADVICE_MARGIN:
             ranked.append((round(f.gain.speedup, 2), -PREFERENCE.index("fix"), f.advice,
-                           (f.why, ev.PredictedGain(f.gain)), f.gain))
+                           (f.why, ev.PredictedGain(f.gain, f.way)), f.gain))
     if ranked:
         fastest = max(r[0] for r in ranked)
         alike = [r for r in ranked if r[0] * ADVICE_MARGIN > fastest]

@@ -196,6 +196,14 @@ class TooManyWorkers(Fact):
 
 
 @dataclass(frozen=True)
+class GilTurns(Fact):
+    """Threads of Python taking turns on their process's GIL, most at once: the same work on
+    one thread a process skips the turns (the asyncio model's gain, for CPU work)."""
+
+    threads: int
+
+
+@dataclass(frozen=True)
 class OneUsableCore(Fact):
     cores: Cores
 
@@ -317,6 +325,7 @@ class MachineBasis(Fact):
 @dataclass(frozen=True)
 class PredictedGain(Fact):
     prediction: Prediction
+    way: str | None = None         # how a fix has it, where not by the prediction's model
 
 
 @dataclass(frozen=True)

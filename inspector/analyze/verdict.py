@@ -125,6 +125,14 @@ def _situation(x: VerdictInputs, totals: dict[str, float], bound: Bound, gil_lim
                          gain if isinstance(gain, Prediction) else None, replaces="asyncio"))
     if over:
         fixes.append(Fix("fewer-workers", ev.TooManyWorkers(cores)))
+    one_thread = x.predicted.get("asyncio")
+    if gil_limited and isinstance(one_thread, Prediction):
+        # For Python threads taking turns on a GIL the asyncio model's gain is one thread's:
+        # CPU work gains nothing from an event loop, and the advice says what it is.
+        turns = max((x.contention[p.proc_id].wanting_threads for p in x.processes
+                     if p.gil_limited), default=2)
+        fixes.append(Fix("fewer-workers", ev.GilTurns(turns), one_thread, replaces="asyncio",
+                         way="one thread of Python a process"))
     children = [f for f in x.shape if isinstance(f, ev.ChildrenOneAfterAnother)]
     if children:
         return ev.ChildrenCouldOverlap(children[0].children), fixes

@@ -224,6 +224,12 @@ def _(f: ev.TooManyWorkers) -> str:
 
 
 @say.register
+def _(f: ev.GilTurns) -> str:
+    return (f"up to {f.threads} threads of Python took turns on their process's GIL: the "
+            "same work on one thread a process (or in processes: one GIL each) skips the turns")
+
+
+@say.register
 def _(f: ev.OneUsableCore) -> str:
     return (f"one core's worth of work at a time, and {f.cores.usable:g} usable core "
             f"({f.cores.limited_by or 'limited'}): processes would share it, not be "
@@ -329,6 +335,8 @@ def basis_text(basis: tuple[Fact, ...]) -> str:
 @say.register
 def _(f: ev.PredictedGain) -> str:
     p = f.prediction
+    if f.way is not None:
+        return f"predicted {p.speedup:.2f}x ({p.low:.2f}-{p.high:.2f}x) with {f.way}"
     return (f"predicted {p.speedup:.2f}x ({p.low:.2f}-{p.high:.2f}x) with {p.model} "
             f"({p.workers} worker{'s' if p.workers != 1 else ''})")
 
