@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import record_at_raised_priority
+from conftest import inspector_cli, record_at_raised_priority
 from machine import cores_left, judged_on
 from test_diagnose import PY, WORKLOADS, Case, _case
 from test_predict import calibration
@@ -119,3 +119,38 @@ def test_python_threads_of_an_event_loops_executor_are_never_told_asyncio(
         assert "one thread of Python a process" in " ".join(said(turns.why))
     else:
         assert d.verdict.advice == "multiprocessing", said(d.verdict.evidence)
+
+
+@pytest.fixture(scope="module")
+def native_threads_beside_hogs(tmp_path_factory: pytest.TempPathFactory) -> Case:
+    import subprocess
+    import sys
+
+    # at the hogs' priority (not raised, as _case records): the threads get about one core
+    out = tmp_path_factory.mktemp("native_hogs") / "native_hogs.sqlite"
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        proc = inspector_cli("record", "-q", "-o", str(out), "--", PY,
+                             str(WORKLOADS / "shape_native_threads_beside_hogs.py"))
+        assert proc.returncode == 0, proc.stderr
+        return Case(out)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
+def test_threads_runnable_at_once_need_no_gil_whatever_cores_others_left_them(
+        native_threads_beside_hogs: Case) -> None:
+    """A thread waiting for the GIL sleeps; two threads of one process runnable at once (on
+    a CPU or queued for one) need none then. Beside two CPU hogs the zlib threads got about
+    one core between them: their work still spreads as processes' would, and processes are
+    not advised for what the threads already do."""
+    d = native_threads_beside_hogs.diag
+    [proc] = [p for p in d.processes if p.python]
+    assert not proc.gil_limited, said(d.verdict.evidence)
+    assert proc.parallel_threads or proc.threads_runnable_together, said(d.verdict.evidence)
+    threads = d.predicted["threading"]
+    assert isinstance(threads, Prediction)
+    assert "released the GIL" in basis_text(threads.basis), basis_text(threads.basis)
+    assert d.verdict.advice not in ("multiprocessing", "asyncio"), said(d.verdict.evidence)

@@ -177,10 +177,11 @@ def _segments(judge: ProcessJudge, working: pd.DataFrame, iv: pd.DataFrame,
               children: ChildRun | None) -> tuple[Segment, ...]:
     """The stretches predicted on their own: children run one after another, then each phase
     (or the whole run). Python work holds the GIL unless the stretch showed threads in
-    parallel (native code) or no GIL."""
+    parallel or runnable at once (native code) or no GIL."""
     def holds_gil(procs: list[ProcessFacts]) -> bool:
         return any(p.python for p in procs) and not any(
-            p.parallel_threads or p.python_gil == "disabled" for p in procs)
+            p.parallel_threads or p.threads_runnable_together or p.python_gil == "disabled"
+            for p in procs)
 
     def contended(procs: list[ProcessFacts]) -> bool:
         return any(p.gil_limited for p in procs)

@@ -37,6 +37,8 @@ class ProcessFacts:
     gil_limited: bool
     parallel_threads: bool
     state_s: dict[str, float]
+    # threads were runnable at once without a GIL between them, whatever cores they got
+    threads_runnable_together: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

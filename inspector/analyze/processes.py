@@ -50,6 +50,9 @@ class Contention:
     wanting_threads: int = 0         # most threads wanting the CPU in one interval
     parallel_intervals: int = 0      # > PARALLEL_CORES used by >= 2 threads busy on a CPU
     parallel_cores: float = 0.0      # mean cores used in those intervals
+    # > PARALLEL_CORES threads runnable at once (on a CPU or queued for one, each half the
+    # interval or more): none of them waited for a GIL then, whatever cores they got
+    runnable_intervals: int = 0
     gil_limited: bool = False
     parallel_threads: bool = False
 
@@ -147,12 +150,15 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
     dt = st["dt_s"]
     want = (st["cpu_s"] + st["gil_s"] + st["runqueue_s"]) >= WANT_CPU_SHARE * dt
     on_cpu = st["cpu_s"] >= BUSY_CPU_SHARE * dt
+    runnable = st["cpu_s"] + st["runqueue_s"]
     per_t = wallmod.by_tick(pd.DataFrame({
         "want": want, "on_cpu": on_cpu, "gil": st["gil_s"],
         "demand": st["cpu_s"] + st["gil_s"] + st["runqueue_s"], "cpu": st["cpu_s"],
+        "runnable": runnable, "run_each": runnable >= BUSY_CPU_SHARE * dt,
         "dt": dt}), st["t_s"].to_numpy(),
         want=("want", "sum"), on_cpu=("on_cpu", "sum"), gil=("gil", "sum"),
-        demand=("demand", "sum"), cpu=("cpu", "sum"), dt=("dt", "max"))
+        demand=("demand", "sum"), cpu=("cpu", "sum"), runnable=("runnable", "sum"),
+        run_each=("run_each", "sum"), dt=("dt", "max"))
     # Measured process CPU where the recorder has it; the threads' sum otherwise.
     measured = cores.reindex(per_t.index) if cores is not None else None
     used = per_t["cpu"] / per_t["dt"]
@@ -174,11 +180,17 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
                    and cont_cores <= NEAR_ONE_CORE and gil_share >= GIL_WAIT_SHARE
                    and (gil_held is None or gil_held >= GIL_BUSY_SHARE))
     parallel_threads = n_par >= PARALLEL_MIN_INTERVALS
+    # A thread waiting for the GIL sleeps on a futex: threads of one process runnable at once
+    # each need no GIL then (native code that releases it), though other programs' load may
+    # have left them one core (zlib in two threads beside two CPU hogs: 0.86 cores, 0.0 s of
+    # GIL waits, both queued for a core).
+    together = ((per_t["runnable"] / per_t["dt"] > PARALLEL_CORES) & (per_t["run_each"] >= 2))
     return Contention(
         busy_intervals=n_busy, contended_intervals=n_cont, contended_cores=cont_cores,
         contended_gil_share=gil_share, wanting_threads=int(per_t["want"].max()),
         parallel_intervals=n_par,
         parallel_cores=float(threads_used[parallel].mean()) if n_par else 0.0,
+        runnable_intervals=int(together.sum()),
         gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads))
 
 
@@ -239,7 +251,9 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: Contentio
         gil_held_share=None if gil_held is None else round(gil_held, 3),
         bound=wall_bound(wallmod.wall_time(wallmod.intervals(working_rows(st), ps))),
         gil_limited=c.gil_limited,
-        parallel_threads=c.parallel_threads, state_s=totals)
+        parallel_threads=c.parallel_threads, state_s=totals,
+        threads_runnable_together=(not c.gil_limited
+                                   and c.runnable_intervals >= PARALLEL_MIN_INTERVALS))
 
 
 def _mean_cpu_percent(ps: pd.DataFrame, row: Any) -> float:
