@@ -154,3 +154,16 @@ def test_threads_runnable_at_once_need_no_gil_whatever_cores_others_left_them(
     assert isinstance(threads, Prediction)
     assert "released the GIL" in basis_text(threads.basis), basis_text(threads.basis)
     assert d.verdict.advice not in ("multiprocessing", "asyncio"), said(d.verdict.evidence)
+
+
+def test_a_loop_blocked_in_sleeps_is_told_to_unblock_not_that_it_is_idle_and_fine(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A run that sleeps is idle; an event loop that sleeps in time.sleep stalls all its
+    tasks meanwhile: made non-blocking they would overlap. The gain the recording cannot
+    tell (how many tasks waited), so none is claimed."""
+    d = _case(tmp_path_factory, "sleeps_blocking", PY,
+              str(WORKLOADS / "shape_asyncio_sleeps_blocking.py")).diag
+    assert d.event_loop_blocks, said(d.verdict.evidence)
+    assert d.verdict.advice == "unblock-loop", said(d.verdict.evidence)
+    advised = [f for f in d.verdict.evidence if isinstance(f, ev.Advised)][0]
+    assert not any(isinstance(f, ev.PredictedGain) for f in advised.why), said(advised.why)

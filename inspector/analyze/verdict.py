@@ -118,9 +118,13 @@ def _situation(x: VerdictInputs, totals: dict[str, float], bound: Bound, gil_lim
         held: Fact = ev.LockHeldWhileWorking(x.locks.threads)
         return held, [Fix("shorter-lock", held)]
     blocking = [b for b in x.blocks if b.confidence == "confirmed"]
-    if blocking and bound in ("io", "mixed"):
+    unblock = bool(blocking) and bound in ("io", "mixed", "idle")
+    if unblock:
         calls = sorted({b.blocking_call or b.function for b in blocking})
-        gain = x.predicted.get("asyncio")
+        # An idle run's waits are sleeps or waits on itself, which no model overlaps: made
+        # non-blocking, the loop's other tasks would run meanwhile, by how much the
+        # recording cannot tell (it does not show how many tasks waited).
+        gain = x.predicted.get("asyncio") if bound != "idle" else None
         fixes.append(Fix("unblock-loop", ev.BlockingCoroutines(tuple(calls)),
                          gain if isinstance(gain, Prediction) else None, replaces="asyncio"))
     if over:
@@ -138,7 +142,7 @@ def _situation(x: VerdictInputs, totals: dict[str, float], bound: Bound, gil_lim
         return ev.ChildrenCouldOverlap(children[0].children), fixes
     if gil_limited:
         return ev.GilWaitsCap(cores), fixes
-    if blocking and bound in ("io", "mixed"):
+    if unblock:
         return fixes[0].why, fixes
     if bound == "io":
         return _io_situation(x.stacks, working_rows(states)), fixes
