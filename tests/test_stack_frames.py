@@ -206,3 +206,17 @@ def test_a_small_file_whose_stacks_chain_deep_is_refused_before_their_texts_are_
     assert path.stat().st_size < 500_000
     with pytest.raises(RecordingError, match="stack frames in its stacks, more than a file"):
         inspector.load(path)
+
+
+def test_stack_texts_beyond_the_characters_a_file_allows_are_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The characters bound, made small: 20 stacks of ~700 characters from a few frames."""
+    from inspector.recording import limits
+
+    texts = [";".join([*ROOT, f"work (/srv/app/w.py:{i})", "x" * 400]) for i in range(20)]
+    path = _write(tmp_path / "long.sqlite", texts)
+    assert len(inspector.load(path).stacks) == 20
+    monkeypatch.setattr(limits, "BASE_STACK_CHARS", 10_000)
+    monkeypatch.setattr(limits, "STACK_CHARS_PER_FILE_BYTE", 0)
+    with pytest.raises(RecordingError, match="characters of stack text, more than a file"):
+        inspector.load(path)
