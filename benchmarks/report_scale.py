@@ -211,7 +211,7 @@ def write_synthetic(path: Path, duration_s: float, processes: int = 8,
 
 def synthetic(duration_s: float, **params: Any) -> Path:
     """A cached synthetic recording with these parameters (written on first use)."""
-    key = json.dumps({"duration_s": duration_s, **params, "v": 4}, sort_keys=True)  # format 4
+    key = json.dumps({"duration_s": duration_s, **params, "v": 5}, sort_keys=True)  # format 5
     name = hashlib.sha1(key.encode()).hexdigest()[:12]
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path = CACHE_DIR / f"synthetic-{duration_s:g}s-{name}.sqlite"

@@ -703,9 +703,13 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
             commands["py-spy nonblocking"] = lambda argv: [
                 py_spy, "record", "-r", str(RATE_HZ), *PY_SPY_FLAGS, "--nonblocking", "-f",
                 "raw", "-o", str(raw), "--", *argv]
-        if baseline is not None:  # an older inspector package, ahead on the path
+        if baseline is not None:  # an older inspector package, ahead on the path; `-m`
+            # would put the working directory first (this repository's inspector, when run
+            # from it), which -P (3.11+) leaves out
+            no_cwd = ["-P"] if sys.version_info >= (3, 11) else []
             commands[BASELINE] = lambda argv: [
-                "env", f"PYTHONPATH={baseline}", *inspector_record(rec), *argv]
+                "env", f"PYTHONPATH={baseline}", sys.executable, *no_cwd,
+                *inspector_record(rec)[1:], *argv]
         names = list(commands)
         # What any recording holds whatever its length (SQLite's pages for each table and
         # index, the schema, meta): a recording of a program that does nothing. The bytes per

@@ -67,6 +67,8 @@ KEY_COLUMNS = {
     "stacks": ("t_s", "duration_s", "proc_id", "pid", "tid", "stack_id", "samples",
                "owns_gil"),
     "stack_texts": ("stack_id",),
+    "stack_nodes": ("node_id", "parent_id", "frame_id", "stack_id"),
+    "stack_frames": ("frame_id",),
     "problems": ("t_s", "pid", "tid"),
     "gil_samples": ("t_s", "duration_s", "pid", "tid", "samples", "samples_total"),
     "machine_samples": ("t_s", "busy_cores", "recorder_cores"),
@@ -80,6 +82,7 @@ TEXT_COLUMNS = {
     "thread_samples": ("state", "syscall_name"),
     "stacks": ("thread_name",),
     "stack_texts": ("text",),
+    "stack_frames": ("text",),
     "problems": ("source", "kind", "detail"),
     "machine_samples": ("host",),
 }
@@ -146,7 +149,8 @@ SCHEMA_CHANGES = (
     "UPDATE {t} SET rowid = -rowid;",
 )
 TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-          "stack_texts", "problems", "gil_samples", "machine_samples", *BLOCK_TABLES)
+          "stack_texts", "stack_frames", "stack_nodes", "problems", "gil_samples",
+          "machine_samples", *BLOCK_TABLES)
 
 Edit = Union[MetaValue, ColumnValue, BlockRows, ManyBlocks, BlockTexts, ManySpans,
              SchemaChange]
@@ -180,6 +184,9 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                        (edit.key, edit.json_text))
     elif isinstance(edit, ColumnValue):
+        if edit.table == "stack_texts" and edit.column == "text" and _stack_tree(db):
+            _set_stack_texts(db, edit.value, edit.rows)
+            return
         if not _has(db, edit.table):
             return
         loosen(db, edit.table)
@@ -220,7 +227,8 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
         # a thread of the file (its spans are blocks since format 3), from t_s = 0
         row = db.execute("SELECT 0.0, proc_id, pid, tid, name FROM threads"
                          " ORDER BY proc_id, tid LIMIT 1").fetchone()
-        ids = [r[0] for r in db.execute("SELECT stack_id FROM stack_texts"
+        ids = [r[0] for r in db.execute(_LONGEST_STACKS if _stack_tree(db) else
+                                        "SELECT stack_id FROM stack_texts"
                                         " ORDER BY length(text) DESC LIMIT 2")]
         if row and ids:
             t0, proc_id, pid, tid, name = row
@@ -228,6 +236,37 @@ def _apply(db: sqlite3.Connection, edit: Edit) -> None:
                            " stack_id, samples, owns_gil) VALUES (?, 0.001, ?, ?, ?, ?, ?, 1,"
                            " NULL)", [(t0 + i * 1e-3, proc_id, pid, tid, name, ids[i % len(ids)])
                                       for i in range(edit.count)])
+
+
+# A version-5 file's two stacks of the longest texts, each node's frames joined from its root.
+_LONGEST_STACKS = """
+WITH RECURSIVE walk(stack_id, node, chars) AS (
+    SELECT n.stack_id, n.parent_id, length(f.text) FROM stack_nodes n JOIN stack_frames f
+        USING (frame_id) WHERE n.stack_id IS NOT NULL
+    UNION ALL
+    SELECT w.stack_id, n.parent_id, w.chars + 1 + length(f.text) FROM walk w
+        JOIN stack_nodes n ON n.node_id = w.node JOIN stack_frames f USING (frame_id))
+SELECT stack_id FROM walk WHERE node IS NULL ORDER BY chars DESC LIMIT 2"""
+
+
+def _stack_tree(db: sqlite3.Connection) -> bool:
+    """Whether the file keeps its stacks as frames and nodes (version 5) and no texts."""
+    return (_has(db, "stack_nodes") and _has(db, "stack_frames")
+            and not (_has(db, "stack_texts")
+                     and db.execute("SELECT 1 FROM stack_texts LIMIT 1").fetchone()))
+
+
+def _set_stack_texts(db: sqlite3.Connection, text: Any, rows: int | None) -> None:
+    """A version-5 file's last `rows` stacks (None: all) given `text`: each one's node made
+    a root whose one frame is `text` (a frame holding ';' reads as that many frames)."""
+    frame = 1 + (db.execute("SELECT max(frame_id) FROM stack_frames").fetchone()[0] or 0)
+    loosen(db, "stack_frames")
+    loosen(db, "stack_nodes")
+    db.execute("INSERT INTO stack_frames (frame_id, text) VALUES (?, ?)", (frame, text))
+    limit = f"LIMIT {rows}" if rows is not None else ""
+    db.execute("UPDATE stack_nodes SET parent_id = NULL, frame_id = ? WHERE rowid IN"
+               f" (SELECT rowid FROM stack_nodes WHERE stack_id IS NOT NULL"
+               f" ORDER BY stack_id DESC {limit})", (frame,))
 
 
 def _has(db: sqlite3.Connection, table: str) -> bool:

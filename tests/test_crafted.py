@@ -214,11 +214,13 @@ def test_meta_numbers_out_of_range_are_refused_naming_the_key(
         "process_samples": ("t_s", "proc_id", "pid"),
         "thread_samples": ("t_s", "proc_id", "pid", "tid"),
         "stacks": ("t_s", "pid", "tid", "stack_id"), "stack_texts": ("stack_id", "text"),
+        "stack_nodes": ("node_id", "frame_id"), "stack_frames": ("frame_id", "text"),
     }.items() for column in columns])
 def test_a_null_key_column_is_refused(base: Path, base_v1: Path, tmp_path: Path, table: str,
                                       column: str) -> None:
-    # samples and spans as rows: a version-1 file (blocks are checked apart)
-    source = base_v1 if table in ("thread_samples", "process_samples", "stacks") else base
+    # samples and spans as rows, stacks as texts: a version-1 file (blocks are checked apart)
+    source = (base_v1 if table in ("thread_samples", "process_samples", "stacks",
+                                   "stack_texts") else base)
     path = crafted(source, tmp_path / "null.sqlite", [ColumnValue(table, column, None)])
     with pytest.raises(RecordingError, match=f"NULL in {table}.{column}"):
         inspector.load(path)

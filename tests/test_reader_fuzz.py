@@ -95,7 +95,8 @@ TABLE_COLUMNS = {
     "stack_blocks": ["rows", "texts", "data", "t_first_s"],
     "machine_blocks": ["rows", "texts", "data"],
     "stacks": ["t_s", "duration_s", "stack_id", "samples"],
-    "stack_texts": ["text"],
+    "stack_frames": ["text", "frame_id"],                      # format 5's stacks
+    "stack_nodes": ["node_id", "parent_id", "frame_id", "stack_id"],
     "problems": ["t_s", "kind"],
 }
 ODD_VALUES = st.one_of(

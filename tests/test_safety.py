@@ -671,7 +671,8 @@ TAMPERINGS = [
     "UPDATE {t} SET rowid = -rowid;",
 ]
 READ_TABLES = ["meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-               "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks",
+               "stack_texts", "stack_frames", "stack_nodes", "problems", "gil_samples",
+               "machine_samples", "thread_blocks",
                "process_blocks", "stack_blocks", "machine_blocks"]
 
 

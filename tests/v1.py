@@ -1,8 +1,9 @@
 """Older recordings for tests, built with plain SQL from a file the current writer made, so
 what load() must still read stays checked: version 1, before thread_blocks (every thread
 sample a row of the thread_samples table, indexed), version 2, before process, stack
-and machine blocks (those rows of process_samples, stacks and machine_samples), and
-version 3, whose blocks each held one key's rows, the key in the blocks' table."""
+and machine blocks (those rows of process_samples, stacks and machine_samples),
+version 3, whose blocks each held one key's rows, the key in the blocks' table, and
+version 4, whose stacks were whole texts in stack_texts rather than frames and nodes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from inspector.recording.schema import (
     BLOCK_MAX_ROWS,
     LAYOUTS,
     MACHINE_BLOCKS,
+    OLDER_TABLES,
     PROCESS_BLOCKS,
     STACK_BLOCKS,
     BlockLayout,
@@ -83,10 +85,30 @@ def _version_3_blocks(db: sqlite3.Connection, layout: BlockLayout, frame: pd.Dat
                         *block.encode(lo, hi)))
 
 
-def as_version_3(path: Path, out: Path) -> Path:
-    """A copy of `path` in the version-3 layout: a block per key."""
-    rec = inspector.load(path)
+def as_version_4(path: Path, out: Path) -> Path:
+    """A copy of `path` in the version-4 layout: each stack its spans name a row of
+    stack_texts (its id kept), the tables of frames and nodes gone."""
+    stacks = inspector.load(path).stacks
+    named = stacks[stacks["stack"].notna()].drop_duplicates("stack_id")
     shutil.copy(path, out)
+    with closing(sqlite3.connect(out)) as db:
+        db.execute("DROP TABLE IF EXISTS stack_nodes")
+        db.execute("DROP TABLE IF EXISTS stack_frames")
+        db.executescript(OLDER_TABLES)
+        db.executemany("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)",
+                       zip(named["stack_id"].astype(int).tolist(),
+                           named["stack"].astype(str).tolist()))
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)",
+                   (json.dumps(4),))
+        db.commit()
+        db.execute("VACUUM")
+    return out
+
+
+def as_version_3(path: Path, out: Path) -> Path:
+    """A copy of `path` in the version-3 layout: a block per key (stacks as version 4's)."""
+    rec = inspector.load(path)
+    as_version_4(path, out)
     with closing(sqlite3.connect(out)) as db:
         for layout in LAYOUTS:
             _version_3_blocks(db, layout, getattr(rec, layout.table))

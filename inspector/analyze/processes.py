@@ -75,11 +75,14 @@ class ProcessJudge:
         states_of = rows_by_process(states)
         for row in self.rec.processes.itertuples(index=False):
             pid_states = states_of(row.proc_id)
+            # its sample times factorized once, for both of its groupings by tick
+            ticks = wallmod.tick_codes(pid_states["t_s"].to_numpy())
             held = self.gil_held.get(int(row.proc_id))
             c = _contention(pid_states, self.proc_cpu.get(int(row.proc_id)), self.usable,
-                            self.gil_by_proc.get(int(row.proc_id), False), held)
+                            self.gil_by_proc.get(int(row.proc_id), False), held, ticks)
             contention[int(row.proc_id)] = c
-            facts.append(_process_facts(row, self.rec.process_samples, pid_states, c, held))
+            facts.append(_process_facts(row, self.rec.process_samples, pid_states, c, held,
+                                        ticks))
         return facts, contention
 
 
@@ -87,8 +90,14 @@ class ProcessJudge:
 def working_rows(states: pd.DataFrame) -> pd.DataFrame:
     """`states` without the threads that never ran (idle listeners, parked workers): their
     waits, from the first sample to the last, bound nothing."""
+    keep = working_mask(states)
+    return states if keep is None else states[keep]
+
+
+def working_mask(states: pd.DataFrame) -> np.ndarray | None:
+    """The rows working_rows keeps; None: all of them."""
     if states.empty:
-        return states
+        return None
     ran = states["cpu_s"] + states["gil_s"] + states["runqueue_s"]
     per = pd.DataFrame({"ran": ran, "dt": states["dt_s"], "proc_id": states["proc_id"],
                         "tid": states["tid"], "woke": (ran > 0).astype("int64")}
@@ -96,9 +105,9 @@ def working_rows(states: pd.DataFrame) -> pd.DataFrame:
     idle = per[(per["ran"] < IDLE_THREAD_CPU_S) & (per["ran"] < IDLE_THREAD_SHARE * per["dt"])
                & (per["woke"] <= IDLE_THREAD_WAKES)]
     if idle.empty:
-        return states
+        return None
     keys = pd.MultiIndex.from_arrays([states["proc_id"], states["tid"]])
-    return states[~keys.isin(idle.index)]
+    return np.asarray(~keys.isin(idle.index), dtype=bool)
 
 
 def rows_by_process(states: pd.DataFrame) -> Callable[[Any], pd.DataFrame]:
@@ -144,7 +153,8 @@ def _gil_held_share(gil: pd.DataFrame | None) -> dict[int, float]:
 
 
 def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
-                gil_enabled: bool, gil_held: float | None = None) -> Contention:
+                gil_enabled: bool, gil_held: float | None = None,
+                ticks: tuple[np.ndarray, np.ndarray] | None = None) -> Contention:
     if st.empty:
         return Contention()
     dt = st["dt_s"]
@@ -155,7 +165,7 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
         "want": want, "on_cpu": on_cpu, "gil": st["gil_s"],
         "demand": st["cpu_s"] + st["gil_s"] + st["runqueue_s"], "cpu": st["cpu_s"],
         "runnable": runnable, "run_each": runnable >= BUSY_CPU_SHARE * dt,
-        "dt": dt}), st["t_s"].to_numpy(),
+        "dt": dt}), st["t_s"].to_numpy() if ticks is None else ticks,
         want=("want", "sum"), on_cpu=("on_cpu", "sum"), gil=("gil", "sum"),
         demand=("demand", "sum"), cpu=("cpu", "sum"), runnable=("runnable", "sum"),
         run_each=("run_each", "sum"), dt=("dt", "max"))
@@ -226,7 +236,8 @@ def wall_bound(w: WallTime) -> Bound:
 
 
 def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: Contention,
-                   gil_held: float | None) -> ProcessFacts:
+                   gil_held: float | None, ticks: tuple[np.ndarray, np.ndarray]
+                   ) -> ProcessFacts:
     ps = psamp[psamp["proc_id"] == row.proc_id] if not psamp.empty else psamp
     threads_peak = int(ps["num_threads"].max()) if not ps.empty and ps["num_threads"].notna(
     ).any() else 0
@@ -249,11 +260,21 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: Contentio
         start_s=round(float(row.start_s or 0.0), 3), end_s=round(float(end_s), 3),
         exit_code=exit_code,
         gil_held_share=None if gil_held is None else round(gil_held, 3),
-        bound=wall_bound(wallmod.wall_time(wallmod.intervals(working_rows(st), ps))),
+        bound=wall_bound(wallmod.wall_time(_working_intervals(st, ps, ticks))),
         gil_limited=c.gil_limited,
         parallel_threads=c.parallel_threads, state_s=totals,
         threads_runnable_together=(not c.gil_limited
                                    and c.runnable_intervals >= PARALLEL_MIN_INTERVALS))
+
+
+def _working_intervals(st: pd.DataFrame, ps: pd.DataFrame,
+                       ticks: tuple[np.ndarray, np.ndarray]) -> pd.DataFrame:
+    """wall.intervals of the process's working rows, their ticks coded as all its rows'
+    are (by_tick groups by the codes the rows have: the same groups, sums and times)."""
+    keep = working_mask(st)
+    if keep is None:
+        return wallmod.intervals(st, ps, ticks)
+    return wallmod.intervals(st[keep], ps, (ticks[0][keep], ticks[1]))
 
 
 def _mean_cpu_percent(ps: pd.DataFrame, row: Any) -> float:

@@ -77,11 +77,13 @@ class Phase:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
-              ) -> pd.DataFrame:
+def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None,
+              coded: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per sampling tick of the whole tree: t_s, dt_s, demand (cores wanted),
     cores (cores used at once: the processes' measured CPU where sampled, else the threads'),
-    io, lock, sleep (threads' worth of each wait), busy_processes and the interval's label."""
+    io, lock, sleep (threads' worth of each wait), busy_processes and the interval's label.
+    `coded`: the rows' tick_codes, where the caller has them (codes into more times than
+    the rows have are fine: only those the rows have make rows)."""
     if states.empty:
         return pd.DataFrame(columns=["t_s", "dt_s", "demand", "cores", "io", "lock", "sleep",
                                      "cpu", "rq", "busy_processes", "wanting_processes",
@@ -107,7 +109,7 @@ def intervals(states: pd.DataFrame, process_samples: pd.DataFrame | None = None
         "io": states["io_s"].to_numpy(), "lock": states["lock_s"].to_numpy(),
         "sleep": states["sleep_s"].to_numpy(), "rq": states["runqueue_s"].to_numpy(),
     })
-    tick, ticks = tick_codes(states["t_s"].to_numpy())
+    tick, ticks = tick_codes(states["t_s"].to_numpy()) if coded is None else coded
     proc, _ = pd.factorize(states["proc_id"].to_numpy(), sort=True)
     # (tick, process) pairs as one code, in the order of ticks then processes
     pair, pairs = pd.factorize(np.where((tick >= 0) & (proc >= 0),

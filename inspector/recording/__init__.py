@@ -1,12 +1,12 @@
 """The recording file: one SQLite database per recording. The only package that knows table
 names: `schema` (format name, version, tables), `writer` (`RecordingWriter`, the recorder's
-way in; `blocks` encodes its thread samples) and, to read, `reader` (`load()`, which returns
-a `Recording` of pandas DataFrames: `model`), with `untrusted` (opening a file without
-trusting it), `meta` (the typed `Meta`; `meta_json` reads it from the file's JSON and
-writes it back), `columns` (typed column reads), `background` (the read beside load()
-and the file's check), `tables` (each growing table as a frame) and `decode` (the blocks);
-`values` reads a frame's cell as a Python value (NULL, NaN, pd.NA: None) for every reader of
-the frames.
+way in; `blocks` encodes its thread samples, `frames` keeps its stacks as frames and nodes)
+and, to read, `reader` (`load()`, which returns a `Recording` of pandas DataFrames: `model`),
+with `untrusted` (opening a file without trusting it), `meta` (the typed `Meta`; `meta_json`
+reads it from the file's JSON and writes it back), `columns` (typed column reads),
+`background` (the read beside load() and the file's check), `tables` (each growing table as
+a frame), `decode` (the blocks) and `stack_texts` (the stacks' texts); `values` reads a
+frame's cell as a Python value (NULL, NaN, pd.NA: None) for every reader of the frames.
 docs/recording-format.md documents the format.
 
 The reader's names are imported on first use: the recorder writes through this package and

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import RecordingError
-from inspector.recording.schema import SCHEMA, required
+from inspector.recording.schema import OLDER_TABLES, SCHEMA, required
 from inspector.recording.untrusted import READ_FAILURES, said
 
 # The tables that grow with a recording's length (process_samples, thread_samples, stacks;
@@ -34,7 +34,7 @@ def column_kinds() -> dict[str, str]:
     a number belongs: the reader checks what it got against this."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + OLDER_TABLES)
         tables = [row[0] for row in
                   db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         kinds = {}

@@ -19,7 +19,14 @@ import pandas as pd
 
 from inspector.errors import RecordingError
 from inspector.recording.columns import categorical, column_kinds
-from inspector.recording.schema import BLOCK_MAX_ROWS, INT64_MAX, INT64_MIN, MAX_REAL, SCHEMA
+from inspector.recording.schema import (
+    BLOCK_MAX_ROWS,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_REAL,
+    OLDER_TABLES,
+    SCHEMA,
+)
 
 MAX_ROWS_ENV = "INSPECTOR_MAX_ROWS"
 
@@ -44,6 +51,14 @@ BASE_FRAMES = 1 << 18
 # under ~300 characters, and a trace writes a frame's text once per span it opens in.
 MAX_FRAME_CHARS = 1024
 CUT_MARK = "..."
+# Characters of the stack texts load() joins from a version-5 file's frames and nodes (the
+# stacks its spans name, each once): a node costs a file ~10 bytes and may add a frame of up
+# to MAX_FRAME_CHARS to a text, so the texts are bounded apart from the file's own bytes.
+# Real stacks are 0.5-2 KB of text (the synthetic host-hour's 768: 0.5 M characters in a
+# 22 MB file); 1,000 distinct 1,000-frame stacks of a deep recursion (60 MB) fit a 1-MB file.
+BASE_STACK_CHARS = 1 << 26
+STACK_CHARS_PER_FILE_BYTE = 64
+MAX_STACK_CHARS = 1 << 31
 # The most any file may make unless told: ~5.5 GB of thread samples held by load(), the
 # samples and spans of about six host-hours and the frames of about ten. A synthetic
 # host-hour of 64 threads (docs/scale.md) holds 2.3 M thread samples, 2.1 M stack spans,
@@ -72,6 +87,7 @@ class Limits:
 
     rows: RowLimit      # thread samples
     frames: RowLimit    # stack frames over all spans
+    chars: RowLimit     # characters of the stack texts joined from frames (version 5)
 
 
 def limits(file_bytes: int) -> Limits:
@@ -84,10 +100,13 @@ def limits(file_bytes: int) -> Limits:
             n = -1
         if n < 0:
             raise RecordingError(f"{MAX_ROWS_ENV}={override!r}: give a whole number of rows")
-        return Limits(RowLimit(n, MAX_ROWS_ENV), RowLimit(n, MAX_ROWS_ENV))
+        return Limits(RowLimit(n, MAX_ROWS_ENV), RowLimit(n, MAX_ROWS_ENV),
+                      RowLimit(max(n, BASE_STACK_CHARS), MAX_ROWS_ENV))
     return Limits(_scaled(BASE_ROWS + ROWS_PER_FILE_BYTE * file_bytes, MAX_ROWS, file_bytes),
                   _scaled(BASE_FRAMES + FRAMES_PER_FILE_BYTE * file_bytes, MAX_FRAMES,
-                          file_bytes))
+                          file_bytes),
+                  _scaled(BASE_STACK_CHARS + STACK_CHARS_PER_FILE_BYTE * file_bytes,
+                          MAX_STACK_CHARS, file_bytes))
 
 
 def _scaled(rows: int, ceiling: int, file_bytes: int) -> RowLimit:
@@ -121,6 +140,11 @@ def short_frames(stacks: pd.Categorical) -> pd.Categorical:
     return categorical(remap[stacks.codes], uniques)
 
 
+def cut_frames(text: str) -> str:
+    """`text` with every frame longer than MAX_FRAME_CHARS cut to it."""
+    return _cut(text) if len(text) > MAX_FRAME_CHARS else text
+
+
 def _cut(text: str) -> str:
     return ";".join(f if len(f) <= MAX_FRAME_CHARS
                     else f[:MAX_FRAME_CHARS - len(CUT_MARK)] + CUT_MARK
@@ -134,7 +158,7 @@ def not_null_columns() -> Mapping[str, frozenset[str]]:
     so since format version 1."""
     db = sqlite3.connect(":memory:")
     try:
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + OLDER_TABLES)
         tables = [row[0] for row in
                   db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         return {table: frozenset(

@@ -136,7 +136,8 @@ def _read(db: sqlite3.Connection, p: Path, background: Background, blocks: Block
                                              PROCESS_BLOCKS), ["proc_id"])
     thread_samples = with_rates(with_blocks(rows.pop("thread_samples"), blocks, THREAD_BLOCKS),
                                 ["proc_id", "tid"])
-    stacks = with_stack_texts(db, p, with_blocks(rows.pop("stacks"), blocks, STACK_BLOCKS))
+    stacks = with_stack_texts(db, p, with_blocks(rows.pop("stacks"), blocks, STACK_BLOCKS),
+                              bounds)
     bounds.frames.check(p, stack_frames(stacks), "stack frames over its spans")
     for table, frame in (("processes", small.processes), ("threads", small.threads),
                          ("process_samples", process_samples),

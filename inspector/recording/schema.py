@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 
 FORMAT_NAME = "inspector-recording"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 EPOCH_BLOCKS_VERSION = 4  # from this version on, a block holds every key's rows of an epoch
 
 # `inspector record`'s defaults, which are also what a reader assumes of a file without
@@ -151,11 +151,20 @@ CREATE TABLE IF NOT EXISTS machine_samples (
     recorder_cores REAL,                 -- of which the recorder and its py-spy runs
     host           TEXT                  -- whose machine: set by `inspector merge`
 );
--- Each text once (the writer keeps them distinct: no UNIQUE index, which would hold every
--- text twice; older files have one).
-CREATE TABLE IF NOT EXISTS stack_texts (
-    stack_id INTEGER PRIMARY KEY,
-    text     TEXT NOT NULL                -- 'func (file:line);...' root first, leaf last
+-- Version 5: each distinct frame once, and each stack a node of a tree: its leaf frame and
+-- the node of the stack less that frame (stacks that start alike share their first nodes).
+-- A span's stack_id names a node; its text is its nodes' frames from the root, ';' between.
+CREATE TABLE IF NOT EXISTS stack_frames (
+    frame_id INTEGER PRIMARY KEY,
+    text     TEXT NOT NULL                -- 'func (file:line)'
+);
+CREATE TABLE IF NOT EXISTS stack_nodes (
+    node_id   INTEGER PRIMARY KEY,
+    parent_id INTEGER,                    -- the stack less its leaf frame: a smaller node_id;
+                                          -- NULL for a root frame
+    frame_id  INTEGER NOT NULL,           -- its leaf frame
+    stack_id  INTEGER                     -- what spans name this stack by (1, 2, ... as
+                                          -- first seen); NULL where none does
 );
 CREATE TABLE IF NOT EXISTS stacks (
     t_s         REAL NOT NULL,           -- first sample of this span
@@ -185,6 +194,16 @@ CREATE TABLE IF NOT EXISTS problems (
     tid     INTEGER,
     kind    TEXT NOT NULL,               -- short key: 'permission', 'vanished', 'lag', ...
     detail  TEXT
+);
+"""
+# Tables of older files the writer no longer makes, as they were: what load() checks their
+# values against (columns.column_kinds, limits.not_null_columns).
+OLDER_TABLES = """
+-- Versions 1 to 4: each stack's text once (the writer kept them distinct: no UNIQUE index,
+-- which would hold every text twice; older files have one). Version 5: stack_nodes.
+CREATE TABLE IF NOT EXISTS stack_texts (
+    stack_id INTEGER PRIMARY KEY,
+    text     TEXT NOT NULL                -- 'func (file:line);...' root first, leaf last
 );
 """
 # No index: version 1 indexed thread_samples (a third of a file's size), versions 1 and 2

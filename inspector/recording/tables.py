@@ -27,7 +27,7 @@ from inspector.recording.columns import (
     typed_columns,
 )
 from inspector.recording.decode import block_rows, check_rows, decode_blocks
-from inspector.recording.limits import RowLimit, check_values, short_frames
+from inspector.recording.limits import Limits, RowLimit, short_frames
 from inspector.recording.schema import (
     EPOCH_BLOCKS_VERSION,
     FORMAT_VERSION,
@@ -39,6 +39,7 @@ from inspector.recording.schema import (
     epoch_layout,
     required,
 )
+from inspector.recording.stack_texts import stack_dictionary
 from inspector.recording.untrusted import READ_FAILURES, said
 
 
@@ -136,12 +137,11 @@ def table_rows(db: sqlite3.Connection, path: Path, table: str, columns: Sequence
     return {name: df[name].array for name in df.columns}
 
 
-def with_stack_texts(db: sqlite3.Connection, path: Path, spans: dict[str, Any]
-                     ) -> pd.DataFrame:
+def with_stack_texts(db: sqlite3.Connection, path: Path, spans: dict[str, Any],
+                     bounds: Limits) -> pd.DataFrame:
     """The spans (rows and blocks together) with each one's stack text as `stack`, in
     time order (NULL first, ties as stored)."""
-    texts = read_frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
-    check_values(path, "stack_texts", texts)
+    texts = stack_dictionary(db, path, np.asarray(spans["stack_id"], dtype=np.float64), bounds)
     # Each span's text from the dictionary, not joined in by SQL: a join would make a
     # string per span, and a file naming one long text in every span asks for its length
     # times their number.

@@ -19,8 +19,9 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 # The tables a reader may read; each must be a plain table (a view or a virtual table is a
 # query the file chooses, and could run without end or call functions).
 TABLES = ("meta", "processes", "threads", "process_samples", "thread_samples", "stacks",
-          "stack_texts", "problems", "gil_samples", "machine_samples", "thread_blocks",
-          "process_cores", "process_blocks", "stack_blocks", "machine_blocks")
+          "stack_texts", "stack_frames", "stack_nodes", "problems", "gil_samples",
+          "machine_samples", "thread_blocks", "process_cores", "process_blocks",
+          "stack_blocks", "machine_blocks")
 
 # SQLite calls the progress handler every _STEPS_PER_CALL virtual-machine instructions; a
 # connection may make _BASE_CALLS calls plus _CALLS_PER_BYTE per byte of the file (and its

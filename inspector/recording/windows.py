@@ -57,7 +57,7 @@ class Size:
     process_samples: int
     machine_samples: int
     threads: int
-    stack_texts: int
+    stack_texts: int  # distinct stacks
     duration_s: float
     interval_s: float
 
@@ -99,8 +99,9 @@ def size_of(path: str | os.PathLike[str]) -> Size:
     db = _connect(p)
     try:
         _, head = small_tables(db, p)
-        texts = (int(_scalar(db, p, "SELECT COUNT(*) FROM stack_texts"))
-                 if has_table(db, p, "stack_texts") else 0)
+        texts = sum(int(_scalar(db, p, f"SELECT COUNT({column}) FROM {table}"))
+                    for table, column in (("stack_texts", "*"), ("stack_nodes", "stack_id"))
+                    if has_table(db, p, table))
         return Size(_count(db, p, THREAD_BLOCKS), _count(db, p, STACK_BLOCKS),
                     _count(db, p, PROCESS_BLOCKS), _count(db, p, MACHINE_BLOCKS),
                     max(1, len(head.threads)), texts, float(head.meta.duration_s or 0.0),
@@ -228,7 +229,7 @@ class Windows:
         p = self.path
         thread_samples = with_rates(parts[THREAD_BLOCKS], ["proc_id", "tid"])
         process_samples = with_rates(parts[PROCESS_BLOCKS], ["proc_id"])
-        stacks = with_stack_texts(db, p, parts[STACK_BLOCKS])
+        stacks = with_stack_texts(db, p, parts[STACK_BLOCKS], self._limits)
         self._frames += stack_frames(stacks)
         self._limits.frames.check(p, self._frames, "stack frames over its spans")
         machine = parts[MACHINE_BLOCKS]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from inspector.recording.epochs import BlockTable, stored_time
+from inspector.recording.frames import StackTree
 from inspector.recording.partial import (
     create_files,
     discard,
@@ -147,10 +148,9 @@ class RecordingWriter:
         self.error: str | None = None
         self.failures = 0
         self._db = _Guarded(db, self._failed)
-        self._stack_ids: dict[str, int] = {}
-        self._uncommitted_stacks: list[int] = []  # stack_ids the next commit makes real
-        self._masked_stacks: dict[str, int] = {}  # masked text -> stack_id
-        self._next_stack_id = 1
+        self._stack_ids: dict[str, int] = {}  # a stack's text as py-spy gave it -> its id
+        self._uncommitted_stacks: list[str] = []  # texts whose ids the next commit makes real
+        self._stacks = StackTree()
         self._masked_texts: dict[str, str] = {}
         # this epoch's rows of each block table
         self._blocks = {layout.table: BlockTable(layout, EPOCH_S, EPOCH_MAX_ROWS,
@@ -168,13 +168,11 @@ class RecordingWriter:
         self.failures += 1
         if self.error is None:
             self.error = " ".join(str(e).split()) or type(e).__name__
-        # the batch was rolled back: its stack texts are not in the file
-        gone = set(self._uncommitted_stacks)
-        if gone:
-            self._stack_ids = {k: v for k, v in self._stack_ids.items() if v not in gone}
-            self._masked_stacks = {k: v for k, v in self._masked_stacks.items() if v not in gone}
+        # the batch was rolled back: the stacks' frames and nodes it wrote are not in the file
+        for text in self._uncommitted_stacks:
+            self._stack_ids.pop(text, None)
         self._uncommitted_stacks.clear()
-        self._next_stack_id = max(self._stack_ids.values(), default=0) + 1
+        self._stacks.forget_uncommitted()
         # the epochs' blocks may have gone with the batch: their committed blocks stay as they
         # are, and each epoch starts afresh
         for table in self._blocks.values():
@@ -325,23 +323,17 @@ class RecordingWriter:
             if not table.write(self._db, lambda: self.failures, closing):
                 return
 
-    def stack_id(self, text: str) -> int:
+    def stack_id(self, text: str) -> int | None:
+        """The id of a stack (a text of frames, root first, `;` between them), its frames
+        and nodes written where new; None if the write failed (then it is written again
+        when next met). Stacks that differ only in what the mask hides share one id."""
         sid = self._stack_ids.get(text)
         if sid is None:
-            # two stacks may differ only in what the mask hides: one row for both
-            masked = self._text(text) or ""
-            sid = self._masked_stacks.get(masked)
+            sid = self._stacks.stack_id(self._db, self._text(text) or "", lambda: self.failures)
             if sid is None:
-                sid = self._next_stack_id
-                failures = self.failures
-                self._db.execute("INSERT INTO stack_texts (stack_id, text) VALUES (?, ?)",
-                                 (sid, masked))
-                if self.failures != failures:
-                    return sid  # rolled back: not cached, written again next time
-                self._masked_stacks[masked] = sid
-                self._next_stack_id += 1
-                self._uncommitted_stacks.append(sid)
+                return None
             self._stack_ids[text] = sid
+            self._uncommitted_stacks.append(text)
         return sid
 
     def add_stacks(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -349,7 +341,7 @@ class RecordingWriter:
         failures = self.failures
         converted = [(*r[:5], self._text(r[5]), self.stack_id(r[6]), *r[7:]) for r in rows]
         if self.failures != failures:
-            return  # their stack texts were rolled back: spans pointing at none are lost too
+            return  # their stacks were rolled back: spans pointing at none are lost too
         self._add(STACK_BLOCKS.table, converted)
 
     def add_machine_sample(self, t_s: float, busy_cores: float, recorder_cores: float,
@@ -370,6 +362,7 @@ class RecordingWriter:
         self._write_blocks()
         if self._db.commit():
             self._uncommitted_stacks.clear()
+            self._stacks.committed()
 
     def close(self) -> None:
         self._write_blocks(closing=True)
