@@ -221,6 +221,7 @@ def test_a_blocked_event_loop_cut_by_seams_is_found_once(tmp_path: Path) -> None
     cut = [w for w in (0.3 * k for k in range(1, 8))
            if any(b.start_s < w < b.start_s + b.duration_s for b in whole)]
     assert cut, "no seam cuts a block: the test proves nothing"
-    given = streamed(older, Plan(True, 0, 0, window_s=0.3))
-    found = diagnose(given.recording, given.states, loops=given.loops).event_loop_blocks
-    assert found == whole
+    for window_s in (0.3, 0.5, 0.7):
+        given = streamed(older, Plan(True, 0, 0, window_s=window_s))
+        found = diagnose(given.recording, given.states, loops=given.loops).event_loop_blocks
+        assert found == whole, window_s

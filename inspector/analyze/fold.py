@@ -107,12 +107,17 @@ class Fold:
         whole = [b for b in loop_blocks(spans)
                  if not abs(opened.get((b.pid, b.tid), np.inf) - b.start_s) < 1e-4]
         kept, starved = judge_blocks(whole, spans, states)
-        # a block seen again from the spans carried into the next window: the longer stays
+        # a block seen again, whole or in part, from the spans carried into the next window
+        # (those still open at its first carried sample may start inside it): the longer stays
         for found, into in ((kept, self._blocks), (starved, self._starved)):
             for b in found:
-                key = (b.pid, b.tid, round(b.start_s, 6))
-                if key not in into or into[key].duration_s < b.duration_s:
-                    into[key] = b
+                same = [k for k, o in into.items() if k[:2] == (b.pid, b.tid)
+                        and b.start_s < o.start_s + o.duration_s
+                        and o.start_s < b.start_s + b.duration_s]
+                if all(into[k].duration_s < b.duration_s for k in same):
+                    for k in same:
+                        del into[k]
+                    into[(b.pid, b.tid, round(b.start_s, 6))] = b
 
     def _stage(self, kind: str, rows: pd.DataFrame, bin_s: float, upto_s: float) -> None:
         """Adds rows to the kind's pending ones and folds the bins that are complete."""
