@@ -1,7 +1,8 @@
 """What the test modules share: the `inspector` command run as a user runs it, the
 recordings that several modules read, made once per session (a recording takes seconds;
-reading it again costs nothing), and `benchmarks/run.py --quick` run in the background
-beside the modules that judge no CPU."""
+reading it again costs nothing), `benchmarks/run.py --quick` run in the background
+beside the modules that judge no CPU, and the turns pytest-xdist's workers take
+(tests/turns.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import turns
 from machine import for_the_recording
 
 # Every diagnosis the suite makes, in this process or in a command it runs, checks that its
@@ -63,9 +65,11 @@ def inspector_clis(*argvs: Sequence[str], timeout: float = 120,
 def record_at_raised_priority(out: Path, *command: str, cores: int | None = None,
                               extra: tuple[str, ...] = ()) -> Path:
     """Records command at raised priority where permitted, on `cores` cores if given
-    (tests/machine.py): what is asserted on it is about the program, not its neighbours."""
-    proc = inspector_cli("record", "-q", *extra, "-o", str(out), "--", *command,
-                         preexec_fn=for_the_recording(cores))
+    (tests/machine.py), with no other such recording beside it (tests/turns.py): what is
+    asserted on it is about the program, not its neighbours."""
+    with turns.alone():
+        proc = inspector_cli("record", "-q", *extra, "-o", str(out), "--", *command,
+                             preexec_fn=for_the_recording(cores))
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -92,9 +96,13 @@ def copy_of(recording: Path, folder: Path) -> Path:
 def two_process_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real recording, read and never changed by the tests that craft and fuzz files
     from it: two processes, a named thread, stacks, thread samples."""
+    return turns.made_once("two-process", _record_two_processes, tmp_path_factory)
+
+
+def _record_two_processes(folder: Path) -> Path:
     import inspector
 
-    out = tmp_path_factory.mktemp("two-process") / "base.sqlite"
+    out = folder / "base.sqlite"
     proc = subprocess.run(
         [sys.executable, "-m", "inspector", "record", "-q", "-o", str(out), "--",
          sys.executable, "-c",
@@ -114,27 +122,27 @@ def two_process_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def gil_threads_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Four GIL-bound threads for 2.5 s, on 2 cores: 4 threads could use both, the GIL
     leaves them one whatever else runs (test_diagnose, test_export, test_recording_cost)."""
-    return record_at_raised_priority(
-        tmp_path_factory.mktemp("gil_threads") / "gil_threads.sqlite", sys.executable,
-        str(WORKLOADS / "gil_threads.py"), cores=2)
+    return turns.made_once("gil_threads", lambda folder: record_at_raised_priority(
+        folder / "gil_threads.sqlite", sys.executable, str(WORKLOADS / "gil_threads.py"), cores=2),
+        tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def process_pool_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-process pool on 2 cores, each worker with its GIL (test_diagnose,
     test_recording_cost)."""
-    return record_at_raised_priority(
-        tmp_path_factory.mktemp("process_pool") / "process_pool.sqlite", sys.executable,
-        str(WORKLOADS / "process_pool.py"), cores=2)
+    return turns.made_once("process_pool", lambda folder: record_at_raised_priority(
+        folder / "process_pool.sqlite", sys.executable, str(WORKLOADS / "process_pool.py"),
+        cores=2), tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def idle_pool_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A main thread computing beside 8 parked pool workers (test_verdicts,
     test_wait_evidence)."""
-    return record_at_raised_priority(
-        tmp_path_factory.mktemp("idle_pool") / "idle_pool_main_computes.sqlite",
-        sys.executable, str(WORKLOADS / "shape_idle_pool_main_computes.py"))
+    return turns.made_once("idle_pool", lambda folder: record_at_raised_priority(
+        folder / "idle_pool_main_computes.sqlite", sys.executable,
+        str(WORKLOADS / "shape_idle_pool_main_computes.py")), tmp_path_factory)
 
 
 # -- benchmarks/run.py --quick beside the modules that judge no CPU ------------------------------
@@ -152,6 +160,18 @@ ALONGSIDE_THE_BENCHMARKS = (
     "test_report.py", "test_report_export_links.py", "test_report_scale.py", "test_safety.py",
 )
 BENCHMARKS_TEST = "test_benchmarks_smoke.py"
+# Under xdist (tests/turns.py; --dist loadfile hands out whole modules in this order) the
+# benchmarks' test comes first and starts them itself (every worker collects: one may start
+# them), and waits for them with its turn set aside. The longest modules of tests that need
+# no turn alone come next, so that none of them is left running alone at the end; last, the
+# demo and the measurements of speed-ups, which want the benchmarks long ended too.
+XDIST_ORDER = {
+    BENCHMARKS_TEST: 0,
+    **dict.fromkeys(("test_analyze_states.py", "test_crafted.py", "test_hostile_paths.py",
+                     "test_streamed.py", "test_meta.py", "test_safety.py", "test_reader_fuzz.py",
+                     "test_reader_blocks.py", "test_compare.py", "test_faults.py"), 1),
+    **dict.fromkeys(("test_demo.py", "test_try.py", "test_calibrate.py"), 3),
+}
 BENCHMARKS_RUN = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
 
 
@@ -193,8 +213,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     """Where the benchmarks' test is selected: the modules of ALONGSIDE_THE_BENCHMARKS first,
     then the benchmarks' test, then the rest, each in its own order; and the benchmarks
-    started."""
+    started. Under xdist, XDIST_ORDER instead."""
     global _benchmarks
+    if turns.turns() is not None:
+        items.sort(key=lambda i: XDIST_ORDER.get(i.path.name, 2))  # stable: each in its order
+        return
     if config.option.collectonly or not any(i.path.name == BENCHMARKS_TEST for i in items):
         return
     first = [i for i in items if i.path.name in ALONGSIDE_THE_BENCHMARKS]
@@ -208,6 +231,39 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if _benchmarks is not None:
         _benchmarks.stop()
+
+
+# -- pytest-xdist's workers taking turns (tests/turns.py) --------------------------------------
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "alone: under xdist no other test runs beside this one: it judges CPU or runs "
+        "a program at raised priority from start to end (tests/turns.py)")
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        turns.start_run()  # the controller, before it starts the workers
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        turns.end_run()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Each test holds its turn from its setup (module and session fixtures made for it
+    included) to its teardown."""
+    mine = turns.turns()
+    if mine is None:
+        yield
+    elif item.get_closest_marker("alone") is not None:
+        with mine.alone():
+            yield
+    else:
+        mine.share()
+        try:
+            yield
+        finally:
+            mine.release()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import turns
 
 from inspector.analyze import Diagnosis
 from inspector.machine_load import CpuMark
@@ -73,7 +74,9 @@ def may_raise_priority() -> bool:
 
 
 def for_the_recording(cores: int | None = None) -> Callable[[], None]:
-    """A preexec_fn: the recorder and all it starts (the target, py-spy) inherit it."""
+    """A preexec_fn: the recorder and all it starts (the target, py-spy) inherit it. Under
+    xdist, only for a test's turn alone (tests/turns.py)."""
+    turns.check_alone("a program at raised priority")
     pinned = cores_for(cores) if cores is not None else None
     raise_priority = may_raise_priority()
 

@@ -40,6 +40,11 @@ ONE_CORE_SPEEDUP_MAX = 1.3
 GIL_COST_MIN = -0.05
 
 
+# Each measures what processes get of the cores, side by side: nothing else runs beside it
+# (tests/turns.py).
+pytestmark = pytest.mark.alone
+
+
 @dataclass(frozen=True)
 class Calibrated:
     calibration: Calibration

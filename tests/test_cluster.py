@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import turns
 from conftest import inspector_cli
 from machine import cores_left, for_the_recording, judged_on, skip_or_fail
 
@@ -47,9 +48,10 @@ class ClusterRun:
 def _run_cluster(tmp: Path) -> ClusterRun:
     folder = tmp / f"try-{time.monotonic_ns()}"
     folder.mkdir()
-    proc = subprocess.run([PY, str(WORKLOADS / "dask_cluster.py"), str(folder), str(TASK_S)],
-                          capture_output=True, text=True, timeout=240,
-                          preexec_fn=for_the_recording())
+    with turns.alone():  # its workers' verdicts are judged (tests/turns.py)
+        proc = subprocess.run([PY, str(WORKLOADS / "dask_cluster.py"), str(folder),
+                               str(TASK_S)], capture_output=True, text=True, timeout=240,
+                              preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr[-3000:]
     return ClusterRun(folder)
 
@@ -183,17 +185,19 @@ def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("hosts")
     paths = [tmp / "a.sqlite", tmp / "b.sqlite"]
     ready, go = [p.with_suffix(".ready") for p in paths], tmp / "go"
-    recorders = [subprocess.Popen([PY, "-m", "inspector", "record", "-q", "-i", "0.05",
-                                   "--no-stacks", "-o", str(p), "--", PY, "-c", AT_T_COMPUTE,
-                                   str(r), str(go)], preexec_fn=for_the_recording())
-                 for p, r in zip(paths, ready)]
-    deadline = time.monotonic() + 120  # a hang guard, not a timing
-    while not all(r.exists() for r in ready):
-        assert time.monotonic() < deadline and all(r.poll() is None for r in recorders)
-        time.sleep(0.02)
-    (tmp / "go.tmp").write_text(repr(time.time() + 0.5))  # both recorders sampling by then
-    (tmp / "go.tmp").rename(go)
-    assert [r.wait(60) for r in recorders] == [0, 0]
+    with turns.alone():  # each samples the onset in time (tests/turns.py)
+        recorders = [subprocess.Popen([PY, "-m", "inspector", "record", "-q", "-i", "0.05",
+                                       "--no-stacks", "-o", str(p), "--", PY, "-c",
+                                       AT_T_COMPUTE, str(r), str(go)],
+                                      preexec_fn=for_the_recording())
+                     for p, r in zip(paths, ready)]
+        deadline = time.monotonic() + 120  # a hang guard, not a timing
+        while not all(r.exists() for r in ready):
+            assert time.monotonic() < deadline and all(r.poll() is None for r in recorders)
+            time.sleep(0.02)
+        (tmp / "go.tmp").write_text(repr(time.time() + 0.5))  # both recorders sampling by then
+        (tmp / "go.tmp").rename(go)
+        assert [r.wait(60) for r in recorders] == [0, 0]
     _as_if_recorded_on(paths[1], "host-b", SKEW_S)
     return paths[0], paths[1]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import turns
 from conftest import inspector_cli
 from machine import for_the_recording, skip_or_fail
 
@@ -57,11 +58,12 @@ def kept_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeptClust
     except ImportError:
         skip_or_fail("Dask is not installed: pip install -e '.[test]'")
     worker_dir = tmp_path_factory.mktemp("workers")
-    proc = subprocess.Popen([PY, str(WORKLOADS / "dask_kept.py"), str(worker_dir), str(TASK_S)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            preexec_fn=for_the_recording())
-    assert proc.stdout is not None and proc.stdin is not None
-    line = proc.stdout.readline()  # the cluster's set-up and both maps: a hang guard below
+    with turns.alone():  # until both maps are recorded: their verdicts are judged
+        proc = subprocess.Popen([PY, str(WORKLOADS / "dask_kept.py"), str(worker_dir),
+                                 str(TASK_S)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, preexec_fn=for_the_recording())
+        assert proc.stdout is not None and proc.stdin is not None
+        line = proc.stdout.readline()  # the cluster's set-up and both maps: a hang guard below
     assert line.startswith("READY "), f"the cluster script said {line!r}"
     try:
         yield KeptCluster(proc, line.split()[1], worker_dir)

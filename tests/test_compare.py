@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import turns
 from browser import browser, open_report
 from machine import for_the_recording
 
@@ -69,11 +70,13 @@ def repeated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             path = d / f"{name}-{n + 1}.sqlite"
             # at raised priority (tests/machine.py): on a machine at load 12, a Python's
             # start-up alone took 0.7 s of the margins' 0.5
-            proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks", "-o",
-                                   str(path), "--", PY, "-c", NAP, name],
-                                  capture_output=True, text=True, timeout=120,
-                                  env={**os.environ, "NAP_S": str(nap[n])},
-                                  preexec_fn=for_the_recording())
+            # and so alone (tests/turns.py)
+            with turns.alone():
+                proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks",
+                                       "-o", str(path), "--", PY, "-c", NAP, name],
+                                      capture_output=True, text=True, timeout=120,
+                                      env={**os.environ, "NAP_S": str(nap[n])},
+                                      preexec_fn=for_the_recording())
             assert proc.returncode == 0, proc.stderr
             paths.append(path)
     return paths

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import turns
 from browser import browser, open_report
 
 import inspector
@@ -38,8 +39,10 @@ VARIANTS = ("sequential", "threading", "multiprocessing", "asyncio")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "run"
     # Generous: ~30 s alone, several times that while others load the 2 cores.
-    proc = subprocess.run([PY, "-m", "inspector", "demo", "--quick", "--json", "-o", str(out)],
-                          capture_output=True, text=True, timeout=900)
+    # Its ratios are the machine's: no other test runs beside it (tests/turns.py).
+    with turns.alone():
+        proc = subprocess.run([PY, "-m", "inspector", "demo", "--quick", "--json", "-o",
+                               str(out)], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     result["_stderr"] = proc.stderr

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import turns
 from conftest import inspector_cli, record_at_raised_priority
 from machine import cores_left, for_the_recording, judged_on
 
@@ -344,18 +345,21 @@ def test_explain_a_recording_tells_threads_from_child_processes(shell: Case) -> 
 def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
     # the program and the recorder both get their cores (tests/machine.py): its GIL-bound
     # threads must compete with each other, not with the machine's other programs
-    live = subprocess.Popen([PY, str(WORKLOADS / "live_threads_and_child.py")],
-                            stdout=subprocess.PIPE, text=True, preexec_fn=for_the_recording(2))
-    try:
-        assert live.stdout is not None
-        words = live.stdout.readline().split()
-        assert words[0] == "ready", words
-        pid, child = int(words[1]), int(words[2])
-        proc = inspector_cli("explain", "--pid", str(pid), "--duration", "2", timeout=60,
-                             preexec_fn=for_the_recording())
-    finally:
-        live.kill()
-        live.wait()
+    # nor with another test's program at raised priority (tests/turns.py)
+    with turns.alone():
+        live = subprocess.Popen([PY, str(WORKLOADS / "live_threads_and_child.py")],
+                                stdout=subprocess.PIPE, text=True,
+                                preexec_fn=for_the_recording(2))
+        try:
+            assert live.stdout is not None
+            words = live.stdout.readline().split()
+            assert words[0] == "ready", words
+            pid, child = int(words[1]), int(words[2])
+            proc = inspector_cli("explain", "--pid", str(pid), "--duration", "2", timeout=60,
+                                 preexec_fn=for_the_recording())
+        finally:
+            live.kill()
+            live.wait()
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert f"these 9 `{COMM}` rows in htop are 1 process (pid {pid}) with 9 threads" in out

@@ -435,6 +435,7 @@ def test_recorder_killed_with_sigkill_leaves_what_it_committed_and_commits_as_it
 
 # -- many processes, many threads ----------------------------------------------------------
 
+@pytest.mark.alone  # recorded at raised priority (tests/turns.py)
 def test_five_hundred_short_lived_children_neither_crash_nor_hang_it(tmp_path: Path) -> None:
     report = tmp_path / "children.json"
     out = tmp_path / "children.sqlite"
@@ -722,6 +723,7 @@ def test_a_disk_that_fills_up_midway_lets_the_target_finish_and_says_so(
 
 # -- pid reuse -------------------------------------------------------------------------------
 
+@pytest.mark.alone  # recorded at raised priority (tests/turns.py)
 def test_a_reused_pid_is_two_processes_not_one(tmp_path: Path) -> None:
     report = tmp_path / "reuse.json"
     out = tmp_path / "reuse.sqlite"

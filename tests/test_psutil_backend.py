@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+import turns
 from conftest import inspector_cli
 from machine import for_the_recording
 
@@ -29,8 +31,9 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
         tmp_path: Path) -> None:
     out = tmp_path / "pool.sqlite"
     # at raised priority: the verdict below is about the pool, not about its neighbours
-    done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
-                      str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
+    with turns.alone():  # the verdict is judged (tests/turns.py)
+        done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
+                          str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
     assert done.returncode == 0, done.stderr
     rec = inspector.load(out)
     assert rec.meta.backend == "psutil"
@@ -53,6 +56,7 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
         "each thread's CPU only" in html.read_text()
 
 
+@pytest.mark.alone  # its programs run at raised priority (tests/turns.py)
 def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
     top = _on_psutil("top", "--once", "--no-stacks", "-o", str(tmp_path / "top.sqlite"), "--",
                      sys.executable,

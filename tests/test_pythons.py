@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import turns
 from machine import (
     PYENV_ROOT,
     cores_left,
@@ -41,9 +42,10 @@ def _facts(python: str) -> tuple[str, bool]:
 
 
 def _record(out: Path, *command: str, extra: tuple[str, ...] = ()) -> inspector.Recording:
-    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), *extra, "--",
-                           *command], capture_output=True, text=True, timeout=120,
-                          preexec_fn=for_the_recording())
+    with turns.alone():  # at raised priority, and a verdict judged (tests/turns.py)
+        proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), *extra,
+                               "--", *command], capture_output=True, text=True, timeout=120,
+                              preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr
     return inspector.load(out)
 

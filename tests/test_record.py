@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import turns
 from machine import for_the_recording
 
 import inspector
@@ -46,8 +47,11 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     # Its CPU shares and the sampler's pace are the program's, not its neighbours': pinned to
     # 2 cores and run at raised priority where permitted (tests/machine.py).
     # --gil-check: the py-spy --gil cross-check (opt-in) is asserted on below
-    proc, out = record(tmp, PY, "-m", "inspector.examples.threads_and_processes",
-                       "--seconds", "3", extra=("--gil-check",), preexec_fn=for_the_recording(2))
+    # No other such recording beside it either (tests/turns.py).
+    with turns.alone():
+        proc, out = record(tmp, PY, "-m", "inspector.examples.threads_and_processes",
+                           "--seconds", "3", extra=("--gil-check",),
+                           preexec_fn=for_the_recording(2))
     return proc, inspector.load(out)
 
 
@@ -249,7 +253,8 @@ def test_non_python_and_short_lived_children_all_appear(tmp_path: Path) -> None:
     script.write_text(TREE_TARGET)
     # every child lives 2.5 ticks: a sampler starved by the machine's other programs could
     # miss one, so it runs at raised priority where permitted (tests/machine.py)
-    proc, out = record(tmp_path, PY, str(script), preexec_fn=for_the_recording())
+    with turns.alone():  # (tests/turns.py)
+        proc, out = record(tmp_path, PY, str(script), preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr
     rec = inspector.load(out)
     cmd = rec.processes.cmdline.map(" ".join)

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import turns
 from machine import cores_left, for_the_recording, judged_on
 
 import inspector
@@ -106,16 +107,18 @@ def test_a_long_run_cut_by_the_end_of_the_recording_keeps_its_stacks(tmp_path: P
 
 def test_many_threads_lower_the_rate_within_the_budget_and_say_when(tmp_path: Path) -> None:
     out = tmp_path / "many.sqlite"
-    # py-spy (the recorder's child) at raised priority: a py-spy run starved of CPU past
-    # the target's end takes no sample at the lowered rate, and there is nothing to judge
-    proc = record(out, "--", PY, "-c", textwrap.dedent("""
-        import threading, time
-        stop = threading.Event()
-        threads = [threading.Thread(target=stop.wait) for _ in range(150)]
-        for t in threads: t.start()
-        time.sleep(4)
-        stop.set()
-    """), preexec_fn=for_the_recording())
+    # py-spy (the recorder's child) at raised priority, and no other test's raised program
+    # beside it (tests/turns.py): a py-spy run starved of CPU past the target's end takes no
+    # sample at the lowered rate, and there is nothing to judge
+    with turns.alone():
+        proc = record(out, "--", PY, "-c", textwrap.dedent("""
+            import threading, time
+            stop = threading.Event()
+            threads = [threading.Thread(target=stop.wait) for _ in range(150)]
+            for t in threads: t.start()
+            time.sleep(4)
+            stop.set()
+        """), preexec_fn=for_the_recording())
     assert proc.returncode == 0, proc.stderr
     rec = inspector.load(out)
     stacks = rec.meta.stacks

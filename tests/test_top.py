@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
+import turns
 from machine import for_the_recording
 
 import inspector
@@ -24,9 +26,10 @@ INSPECTOR = [sys.executable, "-m", "inspector"]
 
 def _top(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     # at raised priority (tests/machine.py): what a snapshot shows must not depend on
-    # whether a busy machine let it sample in time
-    return subprocess.run([*INSPECTOR, "top", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, preexec_fn=for_the_recording())
+    # whether a busy machine let it sample in time; and so alone (tests/turns.py)
+    with turns.alone():
+        return subprocess.run([*INSPECTOR, "top", *args], capture_output=True, text=True,
+                              timeout=timeout, cwd=ROOT, preexec_fn=for_the_recording())
 
 
 def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
@@ -74,6 +77,7 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
         assert len(holders) == 1, (t, frame)
 
 
+@pytest.mark.alone  # its program runs at raised priority (tests/turns.py)
 def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
     prog = subprocess.Popen([sys.executable, str(WORKLOADS / "live_threads_and_child.py")],
                             stdout=subprocess.PIPE, text=True, preexec_fn=for_the_recording())

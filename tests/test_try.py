@@ -22,6 +22,10 @@ from inspector.trial.launch import python_flag_refusal
 from inspector.trial.outcome import PREDICTION_TOLERANCE, Predicted, Timing, TrialResult
 from inspector.trial.runner import first_difference
 
+# Each runs `inspector try` at raised priority, most measure its speed-ups: nothing else runs
+# beside them (tests/turns.py).
+pytestmark = pytest.mark.alone
+
 PY = sys.executable
 WORKLOADS = Path(__file__).resolve().parent / "workloads"
 REPEAT = "2"  # unrecorded runs of each side: 6 runs of each program in all

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import turns
 from machine import cores_for, for_the_recording, skip_or_fail
 
 import inspector
@@ -37,10 +38,12 @@ CPU_V1 = Path("/sys/fs/cgroup/cpu")
 def record(out: Path, mode: str, *args: str, backend: str = "procfs"
            ) -> tuple[subprocess.CompletedProcess, inspector.Recording]:
     # raised priority where permitted, no pinning: the program's affinity is what is tested
-    proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY,
-                           str(WORKLOAD), mode, *args], capture_output=True, text=True,
-                          timeout=120, preexec_fn=for_the_recording(),
-                          env={**os.environ, "INSPECTOR_BACKEND": backend})
+    # what the pinned workers got of their cores is judged (tests/turns.py)
+    with turns.alone():
+        proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY,
+                               str(WORKLOAD), mode, *args], capture_output=True, text=True,
+                              timeout=120, preexec_fn=for_the_recording(),
+                              env={**os.environ, "INSPECTOR_BACKEND": backend})
     assert proc.returncode == 0, proc.stderr
     return proc, inspector.load(out)
 
