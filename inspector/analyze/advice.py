@@ -39,6 +39,9 @@ class Fix:
     # are the asyncio model's gain for a program already on asyncio)
     replaces: str | None = None
     way: str | None = None         # how the fix has that gain, where not by that model
+    # where it stands among candidates predicted alike (PREFERENCE): a fix first, as the
+    # smaller change, unless it stands where the model whose gain it is stood
+    place: str = "fix"
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def choose(predicted: Mapping[str, Prediction | str], fixes: Sequence[Fix],
                            (situation, ev.PredictedGain(p)), p))
     for f in fixes:
         if f.gain is not None and f.gain.low >= ADVICE_MARGIN:
-            ranked.append((round(f.gain.speedup, 2), -PREFERENCE.index("fix"), f.advice,
+            ranked.append((round(f.gain.speedup, 2), -PREFERENCE.index(f.place), f.advice,
                            (f.why, ev.PredictedGain(f.gain, f.way)), f.gain))
     if ranked:
         fastest = max(r[0] for r in ranked)
