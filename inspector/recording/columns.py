@@ -220,3 +220,10 @@ def _float_block(rows: list[tuple[Any, ...]], names: Sequence[str]) -> list[np.n
     return columns
 
 
+def has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
+    """Whether the file has a table of that name."""
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                          (name,)).fetchone() is not None
+    except READ_FAILURES as e:
+        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None

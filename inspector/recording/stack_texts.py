@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 
 from inspector.errors import RecordingError
-from inspector.recording.columns import read_frame
+from inspector.recording.columns import has_table, read_frame
 from inspector.recording.frames import FRAME_SEPARATOR
 from inspector.recording.limits import Limits, check_values, cut_frames
-from inspector.recording.untrusted import READ_FAILURES, said
 
 
 def stack_dictionary(db: sqlite3.Connection, path: Path, used: np.ndarray, bounds: Limits
@@ -24,9 +23,9 @@ def stack_dictionary(db: sqlite3.Connection, path: Path, used: np.ndarray, bound
     """`stack_id`, `text`: every row of stack_texts, and the text of each node of the tree
     that `used` (the spans' stack ids) names."""
     old = (read_frame(db, path, "SELECT stack_id, text FROM stack_texts", ("stack_id", "text"))
-           if _has(db, path, "stack_texts") else pd.DataFrame({"stack_id": [], "text": []}))
+           if has_table(db, path, "stack_texts") else pd.DataFrame({"stack_id": [], "text": []}))
     check_values(path, "stack_texts", old)
-    if not (_has(db, path, "stack_nodes") and _has(db, path, "stack_frames")):
+    if not (has_table(db, path, "stack_nodes") and has_table(db, path, "stack_frames")):
         return old
     tree = _tree_texts(db, path, used, bounds)
     if tree.empty:
@@ -37,14 +36,6 @@ def stack_dictionary(db: sqlite3.Connection, path: Path, used: np.ndarray, bound
         raise RecordingError(f"{path}: corrupt recording (stack {twice[0]:.0f} is both a"
                              " text and a node)")
     return pd.concat([old, tree], ignore_index=True) if len(old) else tree
-
-
-def _has(db: sqlite3.Connection, path: Path, name: str) -> bool:
-    try:
-        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                          (name,)).fetchone() is not None
-    except READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
 
 
 def _ids(path: Path, table: str, frame: pd.DataFrame, name: str) -> np.ndarray:

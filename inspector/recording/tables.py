@@ -22,6 +22,7 @@ from inspector.recording.background import Background
 from inspector.recording.columns import (
     ROWID,
     categorical,
+    has_table,
     quoted,
     read_frame,
     typed_columns,
@@ -286,14 +287,6 @@ def concatenated(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any
         else:
             out[name] = pd.Series(values).infer_objects().to_numpy()
     return out
-
-
-def has_table(db: sqlite3.Connection, path: Path, name: str) -> bool:
-    try:
-        return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                          (name,)).fetchone() is not None
-    except READ_FAILURES as e:
-        raise RecordingError(f"{path}: corrupt recording ({said(e)})") from None
 
 
 def with_rates(columns: dict[str, Any], keys: list[str]) -> pd.DataFrame:
