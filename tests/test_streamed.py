@@ -201,8 +201,8 @@ def test_a_streamed_bomb_is_refused_as_the_whole_read_refuses_it(
 
 
 def test_a_blocked_event_loop_cut_by_seams_is_found_once(tmp_path: Path) -> None:
-    """Windows of 0.3 s cut each of asyncio_blocked.py's two 0.4-s blocks (at 0.5 and 1.1 s):
-    the streamed read finds each once, as the whole read does, with the same judgement. (In
+    """Windows of 0.3-0.7 s cut asyncio_blocked.py's 0.4-s blocks (at ~0.5 and ~1.1 s): the
+    streamed read finds each once, as the whole read does, with the same judgement. (In
     a format-1 copy: a format-4 file this short is one block a table, read in one window.)"""
     from v1 import as_version_1
 
@@ -216,12 +216,15 @@ def test_a_blocked_event_loop_cut_by_seams_is_found_once(tmp_path: Path) -> None
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     older = as_version_1(out, tmp_path / "v1.sqlite")
-    whole = diagnose(inspector.load(older)).event_loop_blocks
-    assert len(whole) == 2
-    cut = [w for w in (0.3 * k for k in range(1, 8))
-           if any(b.start_s < w < b.start_s + b.duration_s for b in whole)]
-    assert cut, "no seam cuts a block: the test proves nothing"
-    for window_s in (0.3, 0.5, 0.7):
+    read = diagnose(inspector.load(older))
+    # (on a busy machine the computing block can be judged starved instead: both are kept)
+    whole = (read.event_loop_blocks, read.loop_starved)
+    assert whole[0], "no blocked loop found: the test proves nothing"
+    windows = (0.3, 0.5, 0.7)
+    assert any(b.start_s < w * k < b.start_s + b.duration_s for w in windows
+               for k in range(1, 10) for b in whole[0] + whole[1]), \
+        "no seam cuts a block: the test proves nothing"
+    for window_s in windows:
         given = streamed(older, Plan(True, 0, 0, window_s=window_s))
-        found = diagnose(given.recording, given.states, loops=given.loops).event_loop_blocks
-        assert found == whole, window_s
+        found = diagnose(given.recording, given.states, loops=given.loops)
+        assert (found.event_loop_blocks, found.loop_starved) == whole, window_s

@@ -119,6 +119,8 @@ def _once(session: LiveSession, args: argparse.Namespace) -> int:
             or (not args.no_stacks and not _stacks_cover_threads(rec))):
         time.sleep(0.2)
         rec = session.latest()
+    if rec is None and not session.running:
+        rec = session.latest()  # it ended since the last look: its file is complete now
     if rec is None:
         if session.error is not None:
             return 1

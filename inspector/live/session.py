@@ -115,7 +115,9 @@ class LiveSession:
         # the recorder writes PATH.partial and renames it to PATH once complete
         path = self.path if self.path.exists() else partial_path(self.path)
         if not path.exists():
-            return None
+            if not self.path.exists():  # (or renamed between the two looks)
+                return None
+            path = self.path
         try:
             rec = inspector.load(path)
         except RecordingError:
