@@ -50,11 +50,12 @@ class Contention:
     wanting_threads: int = 0         # most threads wanting the CPU in one interval
     parallel_intervals: int = 0      # > PARALLEL_CORES used by >= 2 threads busy on a CPU
     parallel_cores: float = 0.0      # mean cores used in those intervals
-    # > PARALLEL_CORES threads runnable at once (on a CPU or queued for one, each half the
-    # interval or more): none of them waited for a GIL then, whatever cores they got
-    runnable_intervals: int = 0
     gil_limited: bool = False
     parallel_threads: bool = False
+    # in PARALLEL_MIN_INTERVALS or more, > PARALLEL_CORES threads runnable at once (on a CPU
+    # or queued for one, each half the interval or more), and not GIL-limited: none of them
+    # waited for a GIL then, whatever cores they got
+    runnable_together: bool = False
 
 
 class ProcessJudge:
@@ -200,8 +201,8 @@ def _contention(st: pd.DataFrame, cores: pd.Series | None, usable_cores: float,
         contended_gil_share=gil_share, wanting_threads=int(per_t["want"].max()),
         parallel_intervals=n_par,
         parallel_cores=float(threads_used[parallel].mean()) if n_par else 0.0,
-        runnable_intervals=int(together.sum()),
-        gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads))
+        gil_limited=bool(gil_limited), parallel_threads=bool(parallel_threads),
+        runnable_together=not gil_limited and int(together.sum()) >= PARALLEL_MIN_INTERVALS)
 
 
 def _cpu_hungry_threads(st: pd.DataFrame) -> int:
@@ -263,8 +264,7 @@ def _process_facts(row: Any, psamp: pd.DataFrame, st: pd.DataFrame, c: Contentio
         bound=wall_bound(wallmod.wall_time(_working_intervals(st, ps, ticks))),
         gil_limited=c.gil_limited,
         parallel_threads=c.parallel_threads, state_s=totals,
-        threads_runnable_together=(not c.gil_limited
-                                   and c.runnable_intervals >= PARALLEL_MIN_INTERVALS))
+        threads_runnable_together=c.runnable_together)
 
 
 def _working_intervals(st: pd.DataFrame, ps: pd.DataFrame,
