@@ -310,6 +310,9 @@ def test_every_model_row_carries_the_speed_up_its_sequential_run_predicted(demo)
         p, lo, hi = r["predicted_speedup"], r["predicted_low"], r["predicted_high"]
         assert p is not None and 0 < lo <= p <= hi, r
         assert r["predicted_basis"], r
+        # the demo calibrates every recording at its start and end: the predictions stand on
+        # all of those calibrations together, not on one recording's snapshot
+        assert "calibrations together" in r["predicted_machine"], r
     by = {(r["job"], r["variant"]): r for r in demo["rows"]}
     # CPU-bound Python: threads and asyncio are predicted no faster than the GIL allows
     for model in ("threading", "asyncio"):

@@ -10,7 +10,7 @@ import pytest
 
 from inspector.analyze import evidence as ev
 from inspector.analyze.advice import ADVICE_MARGIN, Fix, choose, contradictions
-from inspector.analyze.capacity import Capacity, Range, capacity_of
+from inspector.analyze.capacity import Capacity, Machine, Range, capacity_of, machine
 from inspector.analyze.predict import (
     MODELS,
     Children,
@@ -22,6 +22,7 @@ from inspector.analyze.predict import (
 )
 from inspector.analyze.wall import WallTime
 from inspector.recording.calibration import Calibration
+from inspector.text.evidence import say
 
 # A machine whose two cores give 1.8x of one, threads taking turns cost 5%, a fork 3 ms.
 MEASURED = Capacity(usable_cores=2.0, processes=2, process_gain=Range(1.6, 1.8, 1.9),
@@ -192,6 +193,29 @@ def test_a_calibration_is_the_machine_never_more_than_k_cores_and_scaled_to_the_
     assert c.measured and c.process_gain.high == 2.0 and c.process_gain.mid == 1.8
     one = capacity_of(calibration(), 1.0)  # the program may use one core of the two
     assert one.processes == 1 and one.gain(1) == 1.0
+
+
+def test_calibrations_together_average_a_flipping_pace_and_keep_every_rounds_range() -> None:
+    # A host whose one process alone flips between 16 and 9 M iterations/s while two together
+    # stay at 18 M: snapshots read 1.1x or 2.0x; a run of seconds gets the average pace.
+    fast = calibration(iterations_per_s=16e6, process_speedup=1.125, process_speedup_low=1.1,
+                       process_speedup_high=1.2, gil_handoff_cost=0.02)
+    slow = calibration(iterations_per_s=9e6, process_speedup=2.0, process_speedup_low=1.9,
+                       process_speedup_high=2.05, gil_handoff_cost=0.06)
+    m = machine([fast, slow, slow, fast])
+    assert m is not None and m.count == 4
+    cal = m.calibration
+    assert cal.iterations_per_s == pytest.approx(12.5e6)
+    assert cal.process_speedup == pytest.approx(18e6 / 12.5e6)  # not a median's 1.125 or 2.0
+    assert (cal.process_speedup_low, cal.process_speedup_high) == (1.1, 2.05)
+    assert cal.gil_handoff_cost == pytest.approx(0.04) and cal.rounds == 12
+    c = capacity_of(m, 2.0)
+    assert c.calibrations == 4 and c.process_gain.mid == pytest.approx(1.44)
+    assert "4 calibrations together" in say(ev.MachineBasis(c, 16, False, False, False))
+    # one calibration stands for itself; other k's give way to the most common one
+    assert machine([fast]) == Machine(fast, 1)
+    assert machine([fast, slow, calibration(processes=4)]).count == 2
+    assert machine([]) is None
 
 
 # -- the advice ---------------------------------------------------------------------------

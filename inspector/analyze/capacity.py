@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from inspector.recording.calibration import Calibration
@@ -81,6 +81,7 @@ class Capacity:
     others_busy_cores: float = 0.0  # what other programs used while it measured
     pooled: bool = False           # fork_start_s is a real pool's life, start to end
     pool_fixed_s: float = 0.0      # ... and the pool's own part of it, once per pool
+    calibrations: int = 1          # how many calibrations it was measured from (machine())
 
     def gain(self, n: float, which: str = "mid") -> float:
         """What n processes at once get against one (1 for n <= 1; no more than k's)."""
@@ -91,9 +92,75 @@ class Capacity:
         return 1.0 + (top - 1.0) * share
 
 
-def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
-    """From the recording's calibration (the recorder's measurement), or assumed."""
+@dataclass(frozen=True)
+class Machine:
+    """The machine as several calibrations measured it (machine()): one Calibration that
+    stands for them all, and how many it stands for."""
+
+    calibration: Calibration
+    count: int
+
+
+def machine(calibrations: Sequence[Calibration]) -> Machine | None:
+    """What calibrations made on one machine over a while (a comparison's recordings, each
+    calibrated at its start and end) measured together, as one Calibration. A snapshot of
+    ~150 ms reads one moment of a host whose pace flips within seconds: one process alone ran
+    at 9 or 16 M iterations/s here, as the host's other tenants came and went, while what two
+    did together stayed within ~11% (docs/calibration.md). A run of several seconds gets the
+    pace averaged over its flips, so the paces are averaged, not their median taken (which
+    lands on one of the two): one process's pace is the mean of the calibrations' paces, what
+    k did together the mean of theirs, the speed-up the one over the other, and its range the
+    lowest and highest any round gave. What a GIL hand-off and a worker's start cost are
+    medians (no flip of the pace moves them both ways). Calibrations of the most common k
+    only. None for no calibration."""
+    if not calibrations:
+        return None
+    ks = [c.processes for c in calibrations]
+    k = max(set(ks), key=lambda n: (ks.count(n), n))
+    cals = [c for c in calibrations if c.processes == k]
+    if len(cals) == 1:
+        return Machine(cals[0], 1)
+    alone = statistics.fmean(c.iterations_per_s for c in cals)
+    together = statistics.fmean(c.together_iterations_per_s for c in cals)
+
+    def middle(values: Sequence[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.median(known) if known else None
+
+    handoff = [c.gil_handoff_cost for c in cals]
+    pooled = replace(
+        cals[0],
+        wall_s=sum(c.wall_s for c in cals), cpu_s=sum(c.cpu_s for c in cals),
+        rounds=sum(c.rounds for c in cals),
+        process_speedup=together / alone if alone > 0 else cals[0].process_speedup,
+        process_speedup_low=min(c.process_speedup_low for c in cals),
+        process_speedup_high=max(c.process_speedup_high for c in cals),
+        process_cpu_inflation=statistics.fmean(c.process_cpu_inflation for c in cals),
+        iterations_per_s=alone, gil_handoffs=sum(c.gil_handoffs for c in cals),
+        gil_handoff_s=middle([c.gil_handoff_s for c in cals]),
+        gil_handoff_cost=middle(handoff),
+        gil_handoff_cost_low=min((c.gil_handoff_cost_low for c in cals
+                                  if c.gil_handoff_cost_low is not None), default=None),
+        gil_handoff_cost_high=max((c.gil_handoff_cost_high for c in cals
+                                   if c.gil_handoff_cost_high is not None), default=None),
+        worker_start_fork_s=middle([c.worker_start_fork_s for c in cals]),
+        worker_start_spawn_s=middle([c.worker_start_spawn_s for c in cals]),
+        interpreter_start_s=middle([c.interpreter_start_s for c in cals]),
+        thread_start_s=middle([c.thread_start_s for c in cals]),
+        others_busy_cores=statistics.fmean(c.others_busy_cores for c in cals),
+        method=f"{len(cals)} calibrations together: {cals[0].method}",
+        pool_worker_fork_s=middle([c.pool_worker_fork_s for c in cals]),
+        pool_fixed_fork_s=middle([c.pool_fixed_fork_s for c in cals]))
+    return Machine(pooled, len(cals))
+
+
+def capacity_of(cal: Calibration | Machine | None, usable_cores: float) -> Capacity:
+    """From the recording's calibration (the recorder's measurement), or several pooled
+    (machine()), or assumed."""
     k = max(1, int(math.floor(usable_cores + 1e-9)))
+    count = cal.count if isinstance(cal, Machine) else 1
+    if isinstance(cal, Machine):
+        cal = cal.calibration
     if cal is not None and cal.processes >= 1:
         processes = cal.processes
         # k processes never get more than k cores: a round that did ran its one alone at
@@ -120,7 +187,7 @@ def capacity_of(cal: Calibration | None, usable_cores: float) -> Capacity:
             thread_start_s=_seconds(cal.thread_start_s, ASSUMED_THREAD_START_S),
             measured=True, others_busy_cores=max(0.0, cal.others_busy_cores),
             pooled=cal.pool_worker_fork_s is not None,
-            pool_fixed_s=_seconds(cal.pool_fixed_fork_s, 0.0))
+            pool_fixed_s=_seconds(cal.pool_fixed_fork_s, 0.0), calibrations=count)
     extra = k - 1
     return Capacity(
         usable_cores=usable_cores, processes=k,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from inspector.analyze import Verdict, diagnose
-from inspector.analyze.evidence import Fact
+from inspector.analyze.capacity import Machine, machine
+from inspector.analyze.evidence import Fact, MachineBasis
 from inspector.analyze.predict import MODELS, Prediction
 from inspector.machine_load import BUSY_SHARE  # a constant: analyze/ still reads no /proc
 from inspector.recording import Recording
@@ -48,8 +49,10 @@ class RunFacts:
     # Share (0..1) of the machine's CPU other programs used during the run, when whoever ran
     # it measured that (the demo does); None for a recording made elsewhere.
     foreign_load: float | None = None
-    # What the diagnosis predicts for the same work under each model
+    # What the diagnosis predicts for the same work under each model, and what of the
+    # machine the predictions stood on
     predicted: Mapping[str, Prediction | str] = field(default_factory=dict)
+    machine: MachineBasis | None = None
 
     @property
     def busy(self) -> bool:
@@ -78,6 +81,7 @@ class ComparedRun:
     predicted_low: float | None = None
     predicted_high: float | None = None
     predicted_basis: tuple[Fact, ...] | None = None
+    predicted_machine: MachineBasis | None = None
 
     @property
     def wall_s(self) -> float:
@@ -180,11 +184,11 @@ def job_of(command: Sequence[str]) -> tuple[str | None, str | None]:
 
 
 def facts(rec: Recording, label: str | None = None,
-          io_concurrency: int | None = None) -> RunFacts:
+          io_concurrency: int | None = None, machine: Machine | None = None) -> RunFacts:
     """The row of one recording: measured here (wall, CPU, memory) and diagnosed by
     inspector.analyze (process and thread counts, verdict, predicted speed-ups with waits
-    overlapped `io_concurrency` at a time)."""
-    diagnosis = diagnose(rec, io_concurrency=io_concurrency)
+    overlapped `io_concurrency` at a time, on `machine` where given: machines())."""
+    diagnosis = diagnose(rec, io_concurrency=io_concurrency, machine=machine)
     command = list(rec.meta.command)
     job, variant = job_of(command)
     if label is None:
@@ -200,7 +204,28 @@ def facts(rec: Recording, label: str | None = None,
         rss_peak_bytes=rss_peak_bytes(rec),
         exit_code=int(exit_code) if exit_code is not None else None,
         verdict=diagnosis.verdict, predicted=dict(diagnosis.predicted),
-    )
+        machine=diagnosis.machine)
+
+
+def machines(recordings: Sequence[Recording]) -> dict[Path, Machine | None]:
+    """For each recording, the machine as every calibration of the compared recordings
+    made on its host measured it (each one's start and, where made, end: capacity.machine()),
+    or None where that is its own calibration alone. The measured column is a median over
+    runs made across the same minutes; a prediction from each recording's own 150-ms
+    snapshot of a host whose pace flips read one moment instead: over the fifteen kept
+    `inspector demo` runs, 73 of 90 predicted medians came within 20% of the measured ones
+    from the snapshots, 79 from the calibrations together (docs/diagnosis.md)."""
+    hosts: dict[tuple[str | None, int], list[Recording]] = {}
+    for rec in recordings:
+        hosts.setdefault((rec.meta.hostname, rec.cpu_count), []).append(rec)
+    out: dict[Path, Machine | None] = {}
+    for recs in hosts.values():
+        found = machine([c for rec in recs
+                         for c in (rec.meta.calibration, rec.meta.calibration_end)
+                         if c is not None])
+        for rec in recs:
+            out[rec.path] = found if found is not None and found.count > 1 else None
+    return out
 
 
 def cluster_facts(label: str, cd: ClusterDiagnosis, summaries: Sequence[WorkerSummary],
@@ -275,7 +300,7 @@ def _with_prediction(row: ComparedRun, baseline: Sequence[RunFacts]) -> Compared
     if model not in MODELS or row.facts.job is None \
             or any(b.job != row.facts.job for b in baseline):
         return row
-    pairs = [(b.wall_s, p) for b in baseline
+    pairs = [(b, p) for b in baseline
              if isinstance(p := b.predicted.get(model), Prediction) and p.speedup > 0]
     if not pairs:
         return row
@@ -285,11 +310,12 @@ def _with_prediction(row: ComparedRun, baseline: Sequence[RunFacts]) -> Compared
     # run to run, the median of the ratios and the ratio of the medians part: the demo's
     # CPU threads on a quiet host, 0.91x as a median ratio, 0.70x so, 0.74x measured.
     low, high = min(p.low for p in found), max(p.high for p in found)
-    mid = min(high, max(low, _ratio(statistics.median(w for w, _ in pairs),
-                                    statistics.median(w / p.speedup for w, p in pairs))))
-    basis = min(found, key=lambda p: abs(p.speedup - mid)).basis
+    mid = min(high, max(low, _ratio(statistics.median(b.wall_s for b, _ in pairs),
+                                    statistics.median(b.wall_s / p.speedup
+                                                      for b, p in pairs))))
+    closest, prediction = min(pairs, key=lambda bp: abs(bp[1].speedup - mid))
     return replace(row, predicted_speedup=mid, predicted_low=low, predicted_high=high,
-                   predicted_basis=basis)
+                   predicted_basis=prediction.basis, predicted_machine=closest.machine)
 
 
 def _ratio(base_s: float, this_s: float) -> float:

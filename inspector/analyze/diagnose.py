@@ -15,7 +15,7 @@ import pandas as pd
 from inspector.analyze import evidence as ev
 from inspector.analyze import wall as wallmod
 from inspector.analyze.advice import contradictions
-from inspector.analyze.capacity import capacity_of
+from inspector.analyze.capacity import Machine, capacity_of
 from inspector.analyze.eventloop import LoopBlock, judge_blocks, loop_blocks
 from inspector.analyze.evidence import Cores, Fact
 from inspector.analyze.frames import parse_frame, stack_facts
@@ -45,14 +45,17 @@ SELF_CHECK_ENV = "INSPECTOR_SELF_CHECK"
 
 def diagnose(rec: Recording, states: pd.DataFrame | None = None,
              io_concurrency: int | None = None, spawns: bool | None = None,
-             loops: tuple[list[LoopBlock], list[LoopBlock]] | None = None) -> Diagnosis:
+             loops: tuple[list[LoopBlock], list[LoopBlock]] | None = None,
+             machine: Machine | None = None) -> Diagnosis:
     """Everything the summary and explain commands say, with the numbers behind it.
     `io_concurrency`: the waits in flight the predictions overlap for threads and asyncio
     (None: the program's own where it overlapped its waits, else an assumption, said so).
     `spawns`: whether the model's processes would start by spawn (or forkserver, or loky's
     exec) rather than fork (None: as the program's Python starts them by default).
     `loops`: the event-loop blocks and starved loops judged already (a streamed recording's,
-    on its windows' own spans: analyze/fold.py); None: judged here on `rec.stacks`."""
+    on its windows' own spans: analyze/fold.py); None: judged here on `rec.stacks`.
+    `machine`: the machine as several calibrations measured it (a comparison's recordings,
+    analyze/capacity.py machine()); None: the recording's own calibration."""
     if states is None:
         states = thread_states(rec)
     cpu_count = max(1, rec.cpu_count)
@@ -95,7 +98,7 @@ def diagnose(rec: Recording, states: pd.DataFrame | None = None,
     concurrency, own = io_concurrency_of(in_flight, wall.io_s, io_concurrency, usable)
     segments = _segments(judge, working, iv, psamp, phases, process_facts, wall, locks, tail,
                          children)
-    capacity = capacity_of(rec.meta.calibration, usable)
+    capacity = capacity_of(machine if machine is not None else rec.meta.calibration, usable)
     predicted = predict(PredictionInputs(
         segments=segments, capacity=capacity,
         io_concurrency=concurrency, io_concurrency_own=own, recorder_cores=recorder or 0.0,

@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inspector.analyze.comparison import compare, facts, group_runs
+    from inspector.analyze.comparison import compare, facts, group_runs, machines
     from inspector.recording import load
     from inspector.text.comparison import ComparisonTable, noise_sentences
     from inspector.text.json import compared_data
@@ -53,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dask is not None:
         return _on_workers(args)
     recordings = [load(path) for path in args.recordings]
-    rows = compare(group_runs([facts(rec, io_concurrency=args.io_concurrency)
-                               for rec in recordings]))
+    machine = machines(recordings)
+    rows = compare(group_runs([facts(rec, io_concurrency=args.io_concurrency,
+                                     machine=machine[rec.path]) for rec in recordings]))
     noise = noise_sentences(rows)
     output = Path(args.output) if args.output else _default_output(recordings[0].path)
     write_page(output, "inspector: recordings compared", rows, recordings, lead=tuple(noise))

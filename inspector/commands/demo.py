@@ -121,7 +121,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from inspector.analyze.capacity import machine_change
-    from inspector.analyze.comparison import by_job_baselines, compare, facts
+    from inspector.analyze.comparison import by_job_baselines, compare, facts, machines
     from inspector.recording import load
     from inspector.report.build import write_page
     from inspector.text.comparison import busy_sentence, format_table, noise_sentences
@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         f"writing to {directory}")
     done = run_jobs(plan, directory, say)
     recordings = {path: load(path) for runs in done for path in {r.path for r in runs}}
-    recorded = {path: facts(rec, io_concurrency=plan.io_workers)
+    machine = machines(list(recordings.values()))
+    recorded = {path: facts(rec, io_concurrency=plan.io_workers, machine=machine[path])
                 for path, rec in recordings.items()}
     groups = [[replace(recorded[r.path], wall_s=r.wall_s, cpu_s=r.cpu_s,
                        cpu_percent=100.0 * r.cpu_s / r.wall_s if r.wall_s > 0 else 0.0,

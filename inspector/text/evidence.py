@@ -441,7 +441,9 @@ def _(f: ev.WorkersStart) -> str:
 def _(f: ev.MachineBasis) -> str:
     c = f.capacity
     if c.measured:
-        machine = (f"measured here: {c.processes} process{'es' if c.processes != 1 else ''} "
+        where = (f"measured here ({c.calibrations} calibrations together)"
+                 if c.calibrations > 1 else "measured here")
+        machine = (f"{where}: {c.processes} process{'es' if c.processes != 1 else ''} "
                    f"got {c.process_gain.mid:.2f}x "
                    f"({c.process_gain.low:.2f}-{c.process_gain.high:.2f}) of one, threads "
                    f"taking turns on a GIL cost {c.gil_cost.mid:+.0%}")

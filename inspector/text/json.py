@@ -175,6 +175,8 @@ def compared_data(row: ComparedRun) -> dict[str, Any]:
         "predicted_high": rounded(row.predicted_high),
         "predicted_basis": (basis_text(row.predicted_basis)
                             if row.predicted_basis is not None else None),
+        "predicted_machine": (say(row.predicted_machine)
+                              if row.predicted_machine is not None else None),
         # each recording once: the demo times runs it does not record, each standing for
         # its variant's recording
         "recordings": list(dict.fromkeys(str(r.path) for r in row.runs)),
