@@ -207,7 +207,11 @@ def test_calibrations_together_average_a_flipping_pace_and_keep_every_rounds_ran
     cal = m.calibration
     assert cal.iterations_per_s == pytest.approx(12.5e6)
     assert cal.process_speedup == pytest.approx(18e6 / 12.5e6)  # not a median's 1.125 or 2.0
-    assert (cal.process_speedup_low, cal.process_speedup_high) == (1.1, 2.05)
+    # the range: the middle half of what the calibrations gave, not one round's extremes
+    assert (cal.process_speedup_low, cal.process_speedup_high) == (1.125, 2.0)
+    wide = machine([fast, slow, slow, fast, calibration(process_speedup=1.0,
+                                                        process_speedup_low=0.9)])
+    assert wide is not None and wide.calibration.process_speedup_low == 1.125
     assert cal.gil_handoff_cost == pytest.approx(0.04) and cal.rounds == 12
     c = capacity_of(m, 2.0)
     assert c.calibrations == 4 and c.process_gain.mid == pytest.approx(1.44)
