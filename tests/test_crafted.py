@@ -52,6 +52,7 @@ from hypothesis import strategies as st
 from v1 import as_version_1
 
 import inspector
+from inspector.cli import main as cli_main
 from inspector.errors import InspectorError
 from inspector.recording import RecordingError
 from inspector.recording.schema import BLOCK_MAX_ROWS
@@ -268,18 +269,26 @@ def _hostile_texts(base: Path, path: Path) -> Path:
 
 def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
         base: Path, tmp_path: Path) -> None:
-    """Every subcommand as its own process (`python -m inspector`, start-up to exit), on a
-    file whose texts are all escape sequences: it reads through, and its terminal shows
-    them as '?'; and what a refusal quotes of a file's name, too."""
+    """Every subcommand, under the memory limit and the hang guard, on a file whose texts
+    are all escape sequences: it reads through, and its terminal shows them as '?'; and what
+    a refusal quotes of a file's name, too. The summary of the file and the refusal of a
+    missing one as their own processes (`python -m inspector`, start-up to exit); the rest
+    in forked children of this process (_forked_cli: the same code, without an interpreter
+    and pandas started for each)."""
     path = _hostile_texts(base, tmp_path / f"odd{ESCAPES}.sqlite")
     merged = tmp_path / f"{path.stem}.merged.sqlite"  # where _commands merges it
     runs = [*_commands(path, base, tmp_path).values(),
             ["summary", str(tmp_path / f"missing{ESCAPES}.sqlite")],
             ["summary", str(_blocks_bomb(base, tmp_path / f"bomb{ESCAPES}.sqlite"))]]
-    # all at once, then the summary of what the merge among them wrote
-    done = inspector_clis(*runs, timeout=HANG_S, preexec_fn=_limits)
-    done += inspector_clis(["summary", str(merged)], timeout=HANG_S, preexec_fn=_limits)
-    for argv, proc in zip([*runs, ["summary", str(merged)]], done):
+    whole = (["summary", str(path)], runs[-2])  # each as its own process
+    done = dict(zip(map(tuple, whole), inspector_clis(*whole, timeout=HANG_S,
+                                                      preexec_fn=_limits)))
+    runs.append(["summary", str(merged)])  # last: what the merge among them wrote
+    for argv in runs:
+        if tuple(argv) not in done:
+            done[tuple(argv)] = subprocess.CompletedProcess(argv, *_forked_cli(argv, tmp_path))
+    for argv in runs:
+        proc = done[tuple(argv)]
         refused = "missing" in argv[-1] or "bomb" in argv[-1]
         _one_error_line_or_a_result(" ".join(argv[:2]), proc.returncode, proc.stdout,
                                     proc.stderr)
@@ -328,8 +337,8 @@ ODD_NAMES = ("javascript:alert(1)%0A.sqlite", "odd #1?.sqlite", "data:text,x.sql
              "%2e%2e.sqlite")
 
 
-def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
-                                                              tmp_path: Path) -> None:
+def test_every_link_on_the_compare_page_leads_to_its_own_file(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from html.parser import HTMLParser
 
     odd = []
@@ -338,9 +347,9 @@ def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
         path.with_suffix(".html").write_text("its report")
         odd.append(path)
     page = tmp_path / "compare.html"  # beside them, as compare writes it by default
-    proc = subprocess.run([PY, "-m", "inspector", "compare", "-o", str(page), str(base),
-                           *map(str, odd)], capture_output=True, text=True, timeout=HANG_S)
-    assert proc.returncode == 0, proc.stderr
+    # the CLI in this process (compare as its own process: the test above)
+    status = cli_main(["compare", "-o", str(page), str(base), *map(str, odd)])
+    assert status == 0, capsys.readouterr().err
 
     class Links(HTMLParser):
         def __init__(self) -> None:
