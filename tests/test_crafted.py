@@ -268,13 +268,13 @@ def _hostile_texts(base: Path, path: Path) -> Path:
 
 
 def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
-        base: Path, tmp_path: Path) -> None:
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Every subcommand, under the memory limit and the hang guard, on a file whose texts
     are all escape sequences: it reads through, and its terminal shows them as '?'; and what
     a refusal quotes of a file's name, too. The summary of the file and the refusal of a
     missing one as their own processes (`python -m inspector`, start-up to exit); the rest
-    in forked children of this process (_forked_cli: the same code, without an interpreter
-    and pandas started for each)."""
+    through the same main() in this process (_cli_in_process: without an interpreter and
+    pandas started for each)."""
     path = _hostile_texts(base, tmp_path / f"odd{ESCAPES}.sqlite")
     merged = tmp_path / f"{path.stem}.merged.sqlite"  # where _commands merges it
     runs = [*_commands(path, base, tmp_path).values(),
@@ -286,7 +286,8 @@ def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
     runs.append(["summary", str(merged)])  # last: what the merge among them wrote
     for argv in runs:
         if tuple(argv) not in done:
-            done[tuple(argv)] = subprocess.CompletedProcess(argv, *_forked_cli(argv, tmp_path))
+            done[tuple(argv)] = subprocess.CompletedProcess(argv,
+                                                            *_cli_in_process(argv, capsys))
     for argv in runs:
         proc = done[tuple(argv)]
         refused = "missing" in argv[-1] or "bomb" in argv[-1]
@@ -454,53 +455,32 @@ def _cases(base: Path, tmp: Path) -> dict[str, Path]:
     }
 
 
-def test_every_subcommand_on_every_crafted_file(base: Path, tmp_path: Path) -> None:
-    """In a forked child of this process (its modules imported already: the matrix costs
-    what the commands do, not 72 interpreter start-ups), each under the memory limit and
-    the hang guard."""
+def test_every_subcommand_on_every_crafted_file(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI's main() in this process (its modules imported already: the matrix
+    costs what the commands do, not 63 interpreter start-ups), each under the memory limit
+    and the hang guard (`limited`, as the breadth test above); the summary of the blocks
+    bomb as its own process, start-up to exit."""
     refused = {"blocks-bomb", "deep-json", "null-pid", "huge-start", "nan-duration",
                "deep-spans"}
     for case, path in _cases(base, tmp_path).items():
         for command, argv in _commands(path, base, tmp_path).items():
-            status, out, err = _forked_cli(argv, tmp_path)
+            if (case, command) == ("blocks-bomb", "summary"):
+                (proc,) = inspector_clis(argv, timeout=HANG_S, preexec_fn=_limits)
+                status, out, err = proc.returncode, proc.stdout, proc.stderr
+            else:
+                status, out, err = _cli_in_process(argv, capsys)
             _one_error_line_or_a_result(f"{command} {case}", status, out, err)
             assert (status != 0) == (case in refused), (command, case, status, err)
 
 
-def _forked_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
-    """`inspector ARGV` in a forked child under the limits: (status, stdout, stderr); a
-    child still running after HANG_S is killed and fails the test."""
-    import time
-    import traceback
-
-    out_path, err_path = tmp / "stdout", tmp / "stderr"
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        status = 70
-        try:
-            _limits()
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            with open(out_path, "w") as out, open(err_path, "w") as err:
-                sys.stdout, sys.stderr = out, err
-                try:
-                    from inspector.cli import main
-                    status = main(argv)
-                except BaseException:
-                    traceback.print_exc()
-                finally:
-                    out.flush()
-                    err.flush()
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + HANG_S
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"inspector {' '.join(argv)}: still running after {HANG_S} s")
-        time.sleep(0.02)
-    return (os.waitstatus_to_exitcode(status), out_path.read_text(errors="replace"),
-            err_path.read_text(errors="replace"))
+def _cli_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]
+                    ) -> tuple[int, str, str]:
+    """`inspector ARGV` through main() in this process under the limits: (status, stdout,
+    stderr). A traceback is the test's failure; so is a command still running after
+    HANG_S, or one that maps more than DATA_LIMIT (main() turns a MemoryError into one
+    line and status 1)."""
+    with limited(HANG_S, DATA_LIMIT):
+        status = cli_main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
