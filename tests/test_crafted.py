@@ -52,6 +52,7 @@ from hypothesis import strategies as st
 from v1 import as_version_1
 
 import inspector
+from inspector.cli import main as cli_main
 from inspector.errors import InspectorError
 from inspector.recording import RecordingError
 from inspector.recording.schema import BLOCK_MAX_ROWS
@@ -267,19 +268,28 @@ def _hostile_texts(base: Path, path: Path) -> Path:
 
 
 def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
-        base: Path, tmp_path: Path) -> None:
-    """Every subcommand as its own process (`python -m inspector`, start-up to exit), on a
-    file whose texts are all escape sequences: it reads through, and its terminal shows
-    them as '?'; and what a refusal quotes of a file's name, too."""
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every subcommand, under the memory limit and the hang guard, on a file whose texts
+    are all escape sequences: it reads through, and its terminal shows them as '?'; and what
+    a refusal quotes of a file's name, too. The summary of the file and the refusal of a
+    missing one as their own processes (`python -m inspector`, start-up to exit); the rest
+    through the same main() in this process (_cli_in_process: without an interpreter and
+    pandas started for each)."""
     path = _hostile_texts(base, tmp_path / f"odd{ESCAPES}.sqlite")
     merged = tmp_path / f"{path.stem}.merged.sqlite"  # where _commands merges it
     runs = [*_commands(path, base, tmp_path).values(),
             ["summary", str(tmp_path / f"missing{ESCAPES}.sqlite")],
             ["summary", str(_blocks_bomb(base, tmp_path / f"bomb{ESCAPES}.sqlite"))]]
-    # all at once, then the summary of what the merge among them wrote
-    done = inspector_clis(*runs, timeout=HANG_S, preexec_fn=_limits)
-    done += inspector_clis(["summary", str(merged)], timeout=HANG_S, preexec_fn=_limits)
-    for argv, proc in zip([*runs, ["summary", str(merged)]], done):
+    whole = (["summary", str(path)], runs[-2])  # each as its own process
+    done = dict(zip(map(tuple, whole), inspector_clis(*whole, timeout=HANG_S,
+                                                      preexec_fn=_limits)))
+    runs.append(["summary", str(merged)])  # last: what the merge among them wrote
+    for argv in runs:
+        if tuple(argv) not in done:
+            done[tuple(argv)] = subprocess.CompletedProcess(argv,
+                                                            *_cli_in_process(argv, capsys))
+    for argv in runs:
+        proc = done[tuple(argv)]
         refused = "missing" in argv[-1] or "bomb" in argv[-1]
         _one_error_line_or_a_result(" ".join(argv[:2]), proc.returncode, proc.stdout,
                                     proc.stderr)
@@ -289,14 +299,13 @@ def test_compare_and_every_other_command_print_what_a_recording_says_as_text(
 
 
 def test_top_prints_what_its_target_says_as_text(tmp_path: Path) -> None:
-    # a live target whose argv and thread names carry escape sequences
+    # a live target whose argv and thread names carry escape sequences (its threads wait:
+    # what they do is not what is shown here)
     proc = subprocess.run(
         [PY, "-m", "inspector", "top", "--once", "--", PY, "-c",
          "import sys, threading, time\n"
-         "def spin():\n"
-         "    end = time.monotonic() + 5\n"
-         "    while time.monotonic() < end: pass\n"
-         "ts = [threading.Thread(target=spin, name=sys.argv[1]) for _ in range(2)]\n"
+         "ts = [threading.Thread(target=time.sleep, args=(5,), name=sys.argv[1])"
+         " for _ in range(2)]\n"
          "for t in ts: t.start()\n"
          "for t in ts: t.join()\n", f"spinner{ESCAPES}"],
         capture_output=True, text=True, timeout=HANG_S, cwd=tmp_path)
@@ -328,8 +337,8 @@ ODD_NAMES = ("javascript:alert(1)%0A.sqlite", "odd #1?.sqlite", "data:text,x.sql
              "%2e%2e.sqlite")
 
 
-def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
-                                                              tmp_path: Path) -> None:
+def test_every_link_on_the_compare_page_leads_to_its_own_file(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from html.parser import HTMLParser
 
     odd = []
@@ -338,9 +347,9 @@ def test_every_link_on_the_compare_page_leads_to_its_own_file(base: Path,
         path.with_suffix(".html").write_text("its report")
         odd.append(path)
     page = tmp_path / "compare.html"  # beside them, as compare writes it by default
-    proc = subprocess.run([PY, "-m", "inspector", "compare", "-o", str(page), str(base),
-                           *map(str, odd)], capture_output=True, text=True, timeout=HANG_S)
-    assert proc.returncode == 0, proc.stderr
+    # the CLI in this process (compare as its own process: the test above)
+    status = cli_main(["compare", "-o", str(page), str(base), *map(str, odd)])
+    assert status == 0, capsys.readouterr().err
 
     class Links(HTMLParser):
         def __init__(self) -> None:
@@ -445,53 +454,32 @@ def _cases(base: Path, tmp: Path) -> dict[str, Path]:
     }
 
 
-def test_every_subcommand_on_every_crafted_file(base: Path, tmp_path: Path) -> None:
-    """In a forked child of this process (its modules imported already: the matrix costs
-    what the commands do, not 72 interpreter start-ups), each under the memory limit and
-    the hang guard."""
+def test_every_subcommand_on_every_crafted_file(
+        base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the CLI's main() in this process (its modules imported already: the matrix
+    costs what the commands do, not 63 interpreter start-ups), each under the memory limit
+    and the hang guard (`limited`, as the breadth test above); the summary of the blocks
+    bomb as its own process, start-up to exit."""
     refused = {"blocks-bomb", "deep-json", "null-pid", "huge-start", "nan-duration",
                "deep-spans"}
     for case, path in _cases(base, tmp_path).items():
         for command, argv in _commands(path, base, tmp_path).items():
-            status, out, err = _forked_cli(argv, tmp_path)
+            if (case, command) == ("blocks-bomb", "summary"):
+                (proc,) = inspector_clis(argv, timeout=HANG_S, preexec_fn=_limits)
+                status, out, err = proc.returncode, proc.stdout, proc.stderr
+            else:
+                status, out, err = _cli_in_process(argv, capsys)
             _one_error_line_or_a_result(f"{command} {case}", status, out, err)
             assert (status != 0) == (case in refused), (command, case, status, err)
 
 
-def _forked_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
-    """`inspector ARGV` in a forked child under the limits: (status, stdout, stderr); a
-    child still running after HANG_S is killed and fails the test."""
-    import time
-    import traceback
-
-    out_path, err_path = tmp / "stdout", tmp / "stderr"
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        status = 70
-        try:
-            _limits()
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            with open(out_path, "w") as out, open(err_path, "w") as err:
-                sys.stdout, sys.stderr = out, err
-                try:
-                    from inspector.cli import main
-                    status = main(argv)
-                except BaseException:
-                    traceback.print_exc()
-                finally:
-                    out.flush()
-                    err.flush()
-        finally:
-            os._exit(status)
-    deadline = time.monotonic() + HANG_S
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"inspector {' '.join(argv)}: still running after {HANG_S} s")
-        time.sleep(0.02)
-    return (os.waitstatus_to_exitcode(status), out_path.read_text(errors="replace"),
-            err_path.read_text(errors="replace"))
+def _cli_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]
+                    ) -> tuple[int, str, str]:
+    """`inspector ARGV` through main() in this process under the limits: (status, stdout,
+    stderr). A traceback is the test's failure; so is a command still running after
+    HANG_S, or one that maps more than DATA_LIMIT (main() turns a MemoryError into one
+    line and status 1)."""
+    with limited(HANG_S, DATA_LIMIT):
+        status = cli_main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err

@@ -8,6 +8,7 @@ per module, several at a time, to keep the file's run time down.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,11 +21,12 @@ import sys
 import sysconfig
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import inspector_clis
+from conftest import inspector_cli
 from machine import for_the_recording, skip_or_fail
 
 import inspector
@@ -901,17 +903,32 @@ def reading_argv(command: str, recording: Path, good: Path, tmp: Path) -> list[s
     return [*argv, str(recording)]
 
 
+# The one of them run as its own process (`python -m inspector`, start-up to exit); the
+# others run in this process, through the same main() (the error line is the CLI's).
+WHOLE_PROCESS = ("summary", "truncated")
+
+
 @pytest.fixture(scope="module")
 def commands_on_bad_files(tmp_path_factory: pytest.TempPathFactory,
                           endings: dict[str, Finished]) -> dict[tuple[str, str], Finished]:
+    from inspector.cli import main as cli_main
+
     tmp = tmp_path_factory.mktemp("bad-for-commands")
     good = endings["exit3"].out
     files = bad_files(tmp, good.read_bytes())
     keys = [(command, kind) for command, kinds in BAD_FOR_COMMANDS.items() for kind in kinds]
-    runs = inspector_clis(*(reading_argv(command, files[kind], good, tmp)
-                            for command, kind in keys), timeout=TIMEOUT_S)
-    return {(command, kind): Finished(run.returncode, run.stdout, run.stderr, files[kind])
-            for (command, kind), run in zip(keys, runs)}
+    done = {}
+    for command, kind in keys:
+        argv = reading_argv(command, files[kind], good, tmp)
+        if (command, kind) == WHOLE_PROCESS:
+            run = inspector_cli(*argv, timeout=TIMEOUT_S)
+            done[command, kind] = Finished(run.returncode, run.stdout, run.stderr, files[kind])
+            continue
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            status = cli_main(argv)
+        done[command, kind] = Finished(status, out.getvalue(), err.getvalue(), files[kind])
+    return done
 
 
 @pytest.mark.parametrize("command", sorted(BAD_FOR_COMMANDS))
@@ -928,25 +945,31 @@ def test_commands_say_a_bad_recording_is_bad_in_one_line(
 
 
 def test_summary_and_report_of_a_recording_without_samples_say_so(
-        endings: dict[str, Finished], tmp_path: Path) -> None:
+        endings: dict[str, Finished], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inspector.cli import main as cli_main
     from inspector.recording import RecordingWriter
 
     empty = tmp_path / "empty.sqlite"
     writer = RecordingWriter(empty)
     writer.set_meta({"complete": True, "duration_s": 0.0, "command": ["true"]})
     writer.close()
+    # the summary of the empty file as its own process; the rest in this process, through
+    # the same main()
+    summary = inspector_cli("summary", str(empty), timeout=TIMEOUT_S)
+    assert summary.returncode == 0, summary.stderr
+    assert "no samples" in summary.stdout.lower()
     # `true` ends before the recorder's first tick on a quiet machine; on a busy one it may
     # live into it, and its recording then has samples: what the summary says of those is
     # tested elsewhere
     real = endings["true"].out
     for recording in [empty] + ([real] if inspector.load(real).thread_samples.empty else []):
-        summary = subprocess.run([PY, "-m", "inspector", "summary", str(recording)],
-                                 capture_output=True, text=True, timeout=TIMEOUT_S)
-        assert summary.returncode == 0, summary.stderr
-        assert "no samples" in summary.stdout.lower()
+        if recording != empty:
+            status = cli_main(["summary", str(recording)])
+            out, err = capsys.readouterr()
+            assert status == 0, err
+            assert "no samples" in out.lower()
         html = tmp_path / f"{recording.stem}.html"
-        report = subprocess.run([PY, "-m", "inspector", "report", "-o", str(html),
-                                 str(recording)], capture_output=True, text=True,
-                                timeout=TIMEOUT_S)
-        assert report.returncode == 0, report.stderr
+        status = cli_main(["report", "-o", str(html), str(recording)])
+        assert status == 0, capsys.readouterr().err
         assert "no samples" in html.read_text().lower()

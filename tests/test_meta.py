@@ -59,10 +59,22 @@ def stored_meta(path: Path) -> dict[str, Any]:
         return {k: json.loads(v) for k, v in db.execute("SELECT key, value FROM meta")}
 
 
+# The typed meta of every file every_consumer_runs has gone through in this module, by repr
+# (which tells True from 1 and 1.0 from 1, as a consumer's text would).
+COPED_WITH: set[str] = set()
+
+
 def every_consumer_runs(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
                         ) -> None:
     """summary (text and JSON), the report, compare and the three exports, through the
-    CLI."""
+    CLI, on a file whose typed meta they have not yet read. A consumer reads the file's meta
+    only as load() typed it (recording/reader.py: what is not the format's own checks goes
+    through parse_meta), and these files differ from their source in meta alone: one whose
+    meta reads as one already read through them (null, NaN and Infinity all read as None)
+    would take the same path through every consumer again."""
+    meta = repr(inspector.load(path).meta)
+    if meta in COPED_WITH:
+        return
     for argv in (["summary", str(path)], ["summary", "--json", str(path)],
                  ["report", str(path), "-o", str(tmp_path / "page.html")],
                  ["compare", str(path), str(path), "-o", str(tmp_path / "compare.html")],
@@ -72,6 +84,7 @@ def every_consumer_runs(path: Path, tmp_path: Path, capsys: pytest.CaptureFixtur
         err = capsys.readouterr().err
         assert status == 0, (argv, err)
         assert "Traceback" not in err
+    COPED_WITH.add(meta)
 
 
 def test_a_recording_reads_as_typed_fields(recording: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 from test_faults import TIMEOUT_S, record_argv
 
 import inspector
+from inspector.cli import main as cli_main
 from inspector.record.secrets import MASK, SecretMask
 
 PY = sys.executable
@@ -193,11 +194,19 @@ def test_record_dask_passes_redact_and_gil_check_on_and_masks_the_merged_file(
     (["--linger", "-1"], "--linger must be 0 or more"),
     (["--redact", "("], "--redact is not a valid regular expression"),
 ])
-def test_record_dask_refuses_settings_no_recorder_takes(tmp_path: Path, args: list[str],
-                                                        words: str) -> None:
-    # checked before the scheduler is looked for (this one is never there)
-    done = subprocess.run([PY, "-m", "inspector", "record", "-o", str(tmp_path / "x.sqlite"),
-                           "--dask", "tcp://127.0.0.1:9", "--duration", "1", *args],
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert done.returncode == 2, done.stderr
-    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+def test_record_dask_refuses_settings_no_recorder_takes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], words: str
+) -> None:
+    # checked before the scheduler is looked for (this one is never there); the first as
+    # its own process (`python -m inspector`, start-up to exit), the others through the
+    # same main(), in this process
+    argv = ["record", "-o", str(tmp_path / "x.sqlite"), "--dask", "tcp://127.0.0.1:9",
+            "--duration", "1", *args]
+    if args == ["--interval", "0"]:
+        done = subprocess.run([PY, "-m", "inspector", *argv], capture_output=True, text=True,
+                              timeout=TIMEOUT_S)
+        status, err = done.returncode, done.stderr
+    else:
+        status, err = cli_main(argv), capsys.readouterr().err
+    assert status == 2, err
+    assert words in err and len(err.strip().splitlines()) == 1, err
