@@ -94,10 +94,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                     stdout=subprocess.PIPE, stderr=stderr, text=True,
                                     preexec_fn=for_the_recording())
             assert proc.stdout is not None and proc.stdin is not None
-            line = proc.stdout.readline()  # every recording made: a hang guard above
-        stderr.seek(0)
-        assert line.startswith("READY "), f"the cluster script said {line!r}: " \
-            f"{stderr.read()[-3000:]}"
+            line = proc.stdout.readline()  # every recording made (the module's timeout guards)
+        if not line.startswith("READY "):
+            proc.kill()
+            proc.wait()
+            stderr.seek(0)
+            pytest.fail(f"the cluster script said {line!r}: {stderr.read()[-3000:]}")
         try:
             yield Cluster(proc, line.split()[1], folder)
         finally:
