@@ -1,25 +1,32 @@
-"""Recording a Dask cluster and merging hosts: a real LocalCluster(processes=True, n_workers=2,
-threads_per_worker=2) recorded through inspector.record.dask's worker plugin (and through
-`inspector record --dask`), merged on one clock and judged per worker; and two recordings
-made on "hosts" whose clocks disagree, merged and aligned by the offset."""
+"""Recording a Dask cluster: one real LocalCluster(processes=True, n_workers=2,
+threads_per_worker=2) for the module, recorded every way inspector.record.dask records one
+(tests/workloads/dask_cluster.py). Through record_cluster's worker plugin, the recordings
+brought back, merged on one clock and judged per worker; kept on the workers
+(keep_on_workers=True) and judged there by `inspector summary/report/compare --dask SCHEDULER
+NAME`, which combine the workers' summaries here: the same verdicts and JSON keys as the merged
+file of the same recordings; and by `inspector record --dask` from outside, both ways."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import turns
-from conftest import inspector_cli
+from conftest import inspector_cli, inspector_clis
+from in_process import inspector_here
 from machine import cores_left, for_the_recording, judged_on, skip_or_fail
 
 import inspector
-from inspector.analyze.cluster import ClusterDiagnosis, diagnose_cluster
-from inspector.recording.merge import PID_SPACE, hosts_of, is_merged, parts
+from inspector.analyze.cluster import ClusterDiagnosis, combine_workers, diagnose_cluster
+from inspector.record.dask_kept import read_note
+from inspector.recording.merge import Source, hosts_of, is_merged, merge, parts
+from inspector.text.cluster import DETAIL_WORKERS, ClusterText
 from inspector.text.evidence import said, say, worker_sentence
 
 # The cluster fixture is set up by whichever test runs first (~40 s quiet, ~3 min loaded).
@@ -27,12 +34,20 @@ pytestmark = pytest.mark.timeout(900)
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
-TASK_S = 4.0  # each worker runs 2 tasks of this long at once, per map
+TASK_S = 4.0  # each worker runs 2 tasks of this long at once, per map whose verdict is judged
+# The same for the maps kept on the workers (their verdicts are compared with their merged
+# file's, not judged) and for the recordings from outside (only who worked is read from them)
+SHORT_S = 1.0
 
 
-class ClusterRun:
-    def __init__(self, folder: Path) -> None:
+class Cluster:
+    """The script's cluster, up until the module ends, and what it recorded in `folder`."""
+
+    def __init__(self, proc: subprocess.Popen[str], address: str, folder: Path) -> None:
+        self.proc = proc
+        self.address = address
         self.folder = folder
+        self.worker_dir = folder / "workers"
         self.python = inspector.load(folder / "python.sqlite")
         self.numpy = inspector.load(folder / "numpy.sqlite")
         self.cli = inspector.load(folder / "cli.sqlite")
@@ -44,31 +59,74 @@ class ClusterRun:
             "the pure-Python map's workers",
             min(cores_left(w.diagnosis) for w in self.python_verdict.workers), 1)
 
+    def kept(self, name: str) -> list[Path]:
+        return sorted((self.worker_dir / name).glob("worker-*.sqlite"))
 
-def _run_cluster(tmp: Path) -> ClusterRun:
-    folder = tmp / f"try-{time.monotonic_ns()}"
-    folder.mkdir()
-    with turns.alone():  # its workers' verdicts are judged (tests/turns.py)
-        proc = subprocess.run([PY, str(WORKLOADS / "dask_cluster.py"), str(folder),
-                               str(TASK_S)], capture_output=True, text=True, timeout=240,
-                              preexec_fn=for_the_recording())
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return ClusterRun(folder)
+    def set_worker_version(self, version: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"version {version}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "OK"
+
+    def by_cli(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`python -m inspector COMMAND --dask SCHEDULER --worker-dir DIR ARGS`."""
+        return inspector_cli(command, *self._on_workers(args), timeout=300)
+
+    def here(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The same, by the CLI's main() in this process (tests/in_process.py)."""
+        return inspector_here(command, *self._on_workers(args))
+
+    def _on_workers(self, args: tuple[str, ...]) -> list[str]:
+        return ["--dask", self.address, "--worker-dir", str(self.worker_dir), *args]
 
 
 @pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> ClusterRun:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         import distributed  # noqa: F401  (the test extra installs it)
     except ImportError:
         skip_or_fail("Dask is not installed: pip install -e '.[test]'")
-    return _run_cluster(tmp_path_factory.mktemp("cluster"))
+    folder = tmp_path_factory.mktemp("cluster")
+    with open(folder / "stderr", "w+") as stderr:
+        with turns.alone():  # until every map is recorded: the first two's verdicts are judged
+            proc = subprocess.Popen([PY, str(WORKLOADS / "dask_cluster.py"), str(folder),
+                                     str(TASK_S), str(SHORT_S)], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                    preexec_fn=for_the_recording())
+            assert proc.stdout is not None and proc.stdin is not None
+            line = proc.stdout.readline()  # every recording made (the module's timeout guards)
+        if not line.startswith("READY "):
+            proc.kill()
+            proc.wait()
+            stderr.seek(0)
+            pytest.fail(f"the cluster script said {line!r}: {stderr.read()[-3000:]}")
+        try:
+            yield Cluster(proc, line.split()[1], folder)
+        finally:
+            proc.stdin.close()
+            proc.wait(120)
 
 
-# -- the Dask cluster ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def merged_json(cluster: Cluster) -> dict[str, Any]:
+    """`summary --json` of the merged file of the pure-Python map's kept recordings (merged
+    as record_cluster merges: labelled by worker, on the clock measured at collection)."""
+    out = cluster.folder / "kept-python.sqlite"
+    sources = []
+    for path in cluster.kept("python"):
+        note = read_note(path)
+        assert note is not None
+        sources.append(Source(path, note.worker, note.clock_offset_s, note.clock_uncertainty_s))
+    merge(sources, out)
+    done = inspector_here("summary", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
 
-def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterRun) -> None:
-    for rec in (cluster_run.python, cluster_run.numpy, cluster_run.cli):
+
+# -- brought back and merged -----------------------------------------------------------------
+
+def test_every_worker_is_recorded_and_merged_with_its_host(cluster: Cluster) -> None:
+    for rec in (cluster.python, cluster.numpy, cluster.cli):
         assert is_merged(rec)
         ps = parts(rec)
         assert [p.label for p in ps] == ["0", "1"]  # LocalCluster's worker names
@@ -85,11 +143,11 @@ def test_every_worker_is_recorded_and_merged_with_its_host(cluster_run: ClusterR
                    for p in ps)
 
 
-def test_each_worker_of_a_pure_python_map_is_gil_limited(cluster_run: ClusterRun) -> None:
-    cd = cluster_run.python_verdict
+def test_each_worker_of_a_pure_python_map_is_gil_limited(cluster: Cluster) -> None:
+    cd = cluster.python_verdict
     for w in cd.workers:  # whatever the load: two threads at work, never more than a core
         assert w.working_threads >= 2 and w.busy_cores < 1.5, worker_sentence(w)
-    if not cluster_run.python_had_cores:
+    if not cluster.python_had_cores:
         return  # waits for a core then outweigh those for the GIL: printed above
     for w in cd.workers:
         assert w.gil_limited and w.advice == "more-processes", worker_sentence(w)
@@ -100,8 +158,8 @@ def test_each_worker_of_a_pure_python_map_is_gil_limited(cluster_run: ClusterRun
     assert say(cd.said).startswith("cluster: 2 of 2 workers on 1 host GIL-limited")
 
 
-def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> None:
-    cd = cluster_run.numpy_verdict
+def test_no_worker_of_a_numpy_map_is_gil_limited(cluster: Cluster) -> None:
+    cd = cluster.numpy_verdict
     assert not any(w.gil_limited for w in cd.workers), said(cd.evidence)
     assert cd.verdict.advice != "more-processes"
     for w in cd.workers:  # the NumPy threads did the work, outside the GIL
@@ -110,232 +168,245 @@ def test_no_worker_of_a_numpy_map_is_gil_limited(cluster_run: ClusterRun) -> Non
         assert cpu_s > 0.5 and gil_s < 0.25 * cpu_s, (gil_s, cpu_s)
 
 
-def test_record_dask_records_a_running_cluster_from_outside(cluster_run: ClusterRun) -> None:
-    cd = diagnose_cluster(cluster_run.cli)
-    assert cluster_run.cli.meta.command[:3] == ("inspector", "record", "--dask")
+def test_record_dask_records_a_running_cluster_from_outside(cluster: Cluster) -> None:
+    cd = diagnose_cluster(cluster.cli)
+    assert cluster.cli.meta.command[:3] == ("inspector", "record", "--dask")
     assert len(cd.workers) == 2
     # the pure-Python tasks ran while it recorded: their threads are in it
     names = [t.name or "" for w in cd.workers for t in w.diagnosis.threads if t.cpu_s > 0.2]
     assert sum("Dask-Default-Threads" in n for n in names) >= 2, names
 
 
-def test_summary_shows_hosts_workers_processes_threads(cluster_run: ClusterRun) -> None:
-    path = cluster_run.folder / "python.sqlite"
+def test_summary_shows_hosts_workers_processes_threads(cluster: Cluster) -> None:
+    path = cluster.folder / "python.sqlite"
     text = inspector_cli("summary", str(path))
     assert text.returncode == 0, text.stderr
     out = text.stdout
-    host = cluster_run.python.meta.merge.hosts[0]
+    host = cluster.python.meta.merge.hosts[0]
     assert f"HOST {host} (" in out
     assert out.index(f"HOST {host}") < out.index("WORKER 0:") < out.index("WORKER 1:")
-    assert f"VERDICT: {say(cluster_run.python_verdict.said)}" in out
+    assert f"VERDICT: {say(cluster.python_verdict.said)}" in out
     assert "Dask-Default-Threads" in out.split("WORKER 1:")[1]
-    as_json = json.loads(inspector_cli("summary", "--json", str(path)).stdout)
+    as_json = json.loads(inspector_here("summary", "--json", str(path)).stdout)
     assert [w["label"] for w in as_json["workers"]] == ["0", "1"]
     assert [w["gil_limited"] for w in as_json["workers"]] == [
-        w.gil_limited for w in cluster_run.python_verdict.workers]
+        w.gil_limited for w in cluster.python_verdict.workers]
 
 
-# -- merging recordings from hosts whose clocks disagree -------------------------------------
-
-SKEW_S = 37.0  # host B's clock runs this far ahead of host A's
-
-# Says it is ready (creates argv[1]), waits for the file argv[2] to name a wall-clock time T
-# on this machine, waits until T, then computes for a second: the same real moment on both
-# "hosts", however long each recorder took to start its target.
-AT_T_COMPUTE = ("import os, sys, time\n"
-                "open(sys.argv[1], 'w').close()\n"
-                "while not os.path.exists(sys.argv[2]): time.sleep(0.01)\n"
-                "with open(sys.argv[2]) as f: at = float(f.read())\n"
-                "time.sleep(max(0.0, at - time.time()))\n"
-                "end = time.time() + 1.0\n"
-                "while time.time() < end: pass\n")
-
-
-def _as_if_recorded_on(path: Path, host: str, skew_s: float) -> None:
-    """What the same recording would hold had its host's clock run skew_s ahead: every wall
-    time in it (the start, each process's creation) later by skew_s, and another hostname."""
-    db = sqlite3.connect(path)
-    with db:
-        meta = dict(db.execute("SELECT key, value FROM meta"))
-        start = json.loads(meta["start_time_unix"]) + skew_s
-        db.execute("UPDATE meta SET value = ? WHERE key = 'start_time_unix'", (json.dumps(start),))
-        db.execute("UPDATE meta SET value = ? WHERE key = 'hostname'", (json.dumps(host),))
-        db.execute("UPDATE processes SET create_time = create_time + ?", (skew_s,))
-    db.close()
-
-
-def _onset_s(rec: inspector.Recording) -> float:
-    """When the target began its second of computing: the first of ONSET_SAMPLES samples in
-    a row at half a core or more (its own start-up may show one or two such samples)."""
-    ps = rec.process_samples
-    target = rec.processes[rec.processes["is_target"]]["proc_id"].iloc[0]
-    mine = ps[ps["proc_id"] == target].sort_values("t_s")
-    busy = (mine["cpu_percent"] >= 50).astype(int)
-    held = busy[::-1].rolling(ONSET_SAMPLES, min_periods=ONSET_SAMPLES).min()[::-1]
-    onsets = mine["t_s"][held == 1]
-    assert not onsets.empty
-    return float(onsets.iloc[0])
-
-
-ONSET_SAMPLES = 5  # of 0.05 s: a quarter of the second of computing
-
-
-@pytest.fixture(scope="module")
-def two_hosts(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    tmp = tmp_path_factory.mktemp("hosts")
-    paths = [tmp / "a.sqlite", tmp / "b.sqlite"]
-    ready, go = [p.with_suffix(".ready") for p in paths], tmp / "go"
-    with turns.alone():  # each samples the onset in time (tests/turns.py)
-        recorders = [subprocess.Popen([PY, "-m", "inspector", "record", "-q", "-i", "0.05",
-                                       "--no-stacks", "-o", str(p), "--", PY, "-c",
-                                       AT_T_COMPUTE, str(r), str(go)],
-                                      preexec_fn=for_the_recording())
-                     for p, r in zip(paths, ready)]
-        deadline = time.monotonic() + 120  # a hang guard, not a timing
-        while not all(r.exists() for r in ready):
-            assert time.monotonic() < deadline and all(r.poll() is None for r in recorders)
-            time.sleep(0.02)
-        (tmp / "go.tmp").write_text(repr(time.time() + 0.5))  # both recorders sampling by then
-        (tmp / "go.tmp").rename(go)
-        assert [r.wait(60) for r in recorders] == [0, 0]
-    _as_if_recorded_on(paths[1], "host-b", SKEW_S)
-    return paths[0], paths[1]
-
-
-def test_two_hosts_merged_with_the_measured_offset_are_aligned(
-        two_hosts: tuple[Path, Path], tmp_path: Path) -> None:
-    a, b = two_hosts
-    out = tmp_path / "aligned.sqlite"
-    done = inspector_cli("merge", str(a), str(b), "-o", str(out), "--offset", f"{b}={SKEW_S}")
-    assert done.returncode == 0, done.stderr
-    merged = inspector.load(out)
-    ps = parts(merged)
-    assert [p.host for p in ps] == [inspector.load(a).meta.hostname, "host-b"]
-    assert set(hosts_of(merged)) == {ps[0].host, "host-b"}
-    # the same real moment lands at the same merged time, to within a sampling interval or
-    # two (each recorder saw it at its own next sample)
-    assert abs(_onset_s(ps[0].recording) - _onset_s(ps[1].recording)) < 0.3
-    # and where each host's own timeline had it, shifted by the difference of the starts
-    for part, path in zip(ps, (a, b)):
-        own = inspector.load(path)
-        assert _onset_s(part.recording) == pytest.approx(_onset_s(own) + part.shift_s,
-                                                         abs=1e-6)
-    # create_time is back on the reference clock: each target's, as this machine had it
-    created = merged.processes.groupby(hosts_of(merged).to_numpy())["create_time"].min()
-    own = [float(inspector.load(p).processes["create_time"].min()) for p in (a, b)]
-    assert created[ps[0].host] == pytest.approx(own[0], abs=1e-3)
-    assert created["host-b"] == pytest.approx(own[1] - SKEW_S, abs=1e-3)
-
-
-def test_without_the_offset_the_skew_shows_as_time_apart(two_hosts: tuple[Path, Path],
-                                                        tmp_path: Path) -> None:
-    a, b = two_hosts
-    out = tmp_path / "skewed.sqlite"
-    assert inspector_cli("merge", str(a), str(b), "-o", str(out)).returncode == 0
-    ps = parts(inspector.load(out))
-    apart = _onset_s(ps[1].recording) - _onset_s(ps[0].recording)
-    assert apart == pytest.approx(SKEW_S, abs=0.3)
-
-
-def test_merge_renumbers_proc_ids_and_moves_colliding_pids(two_hosts: tuple[Path, Path],
-                                                          tmp_path: Path) -> None:
-    a, _b = two_hosts
-    copy = tmp_path / "same-pids.sqlite"
-    copy.write_bytes(a.read_bytes())
-    _as_if_recorded_on(copy, "host-c", 0.0)  # the same pids on another host: a collision
-    out = tmp_path / "collide.sqlite"
-    assert inspector_cli("merge", str(a), str(copy), "-o", str(out)).returncode == 0
-    merged = inspector.load(out)
-    original = inspector.load(a)
-    assert len(merged.processes) == 2 * len(original.processes)
-    assert merged.processes["proc_id"].is_unique
-    assert merged.processes["pid"].is_unique
-    moved = parts(merged)[1].recording
-    assert set(moved.processes["pid"]) == {p + PID_SPACE for p in original.processes["pid"]}
-    assert len(moved.thread_samples) == len(original.thread_samples)
-    assert set(moved.thread_samples["tid"]) == {t + PID_SPACE
-                                               for t in original.thread_samples["tid"]}
-
-
-def test_an_older_file_without_the_host_column_reads_as_its_hostname(
-        two_hosts: tuple[Path, Path], tmp_path: Path) -> None:
-    a, _b = two_hosts
-    old = tmp_path / "old.sqlite"
-    old.write_bytes(a.read_bytes())
-    db = sqlite3.connect(old)
-    with db:  # the tables as a file written before the column had them
-        for table in ("processes", "machine_samples"):
-            columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})") if r[1] != "host"]
-            db.execute(f"CREATE TABLE old_{table} AS SELECT {', '.join(columns)} FROM {table}")
-            db.execute(f"DROP TABLE {table}")
-            db.execute(f"ALTER TABLE old_{table} RENAME TO {table}")
-    db.close()
-    rec = inspector.load(old)
-    assert "host" not in rec.processes.columns
-    assert set(hosts_of(rec)) == {rec.meta.hostname}
-
-
-@pytest.mark.parametrize("args, status, words", [
-    (["merge", "A", "-o", "X"], 2, "at least two"),
-    (["merge", "A", "B", "-o", "X", "--offset", "A"], 2, "FILE=SECONDS"),
-    (["merge", "A", "B", "-o", "X", "--offset", "C=1"], 2, "not one of the recordings"),
-    (["merge", "A", "NOPE", "-o", "X"], 1, "no such file"),
-])
-def test_merge_bad_input_is_one_line(two_hosts: tuple[Path, Path], tmp_path: Path,
-                                     args: list[str], status: int, words: str) -> None:
-    a, _b = two_hosts
-    subst = {"A": str(a), "B": str(a), "X": str(tmp_path / "x.sqlite"),
-             "NOPE": str(tmp_path / "nope.sqlite")}
-    done = inspector_cli(*[subst.get(x, x) for x in args])
-    assert done.returncode == status
-    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
-
-
-def test_report_compare_and_exports_show_each_host(two_hosts: tuple[Path, Path],
-                                                   tmp_path: Path) -> None:
-    a, b = two_hosts
-    merged = tmp_path / "two.sqlite"
-    assert inspector_cli("merge", str(a), str(b), "-o", str(merged), "--offset",
-                         f"{b}={SKEW_S}").returncode == 0
-    host_a = inspector.load(a).meta.hostname
-    page = tmp_path / "two.html"
-    done = inspector_cli("report", str(merged), "-o", str(page))
-    assert done.returncode == 0, done.stderr
-    html = page.read_text()
-    assert "cluster: 2 of 2 workers on 2 hosts" in html
-    assert html.index(f"<b>{host_a}</b>") < html.index("<b>host-b</b>")
-    assert "worker a:" in html and "worker b:" in html
-    trace = tmp_path / "two.json"
-    assert inspector_cli("export", str(merged), "-f", "perfetto", "-o", str(trace)).returncode == 0
-    names = {e["args"]["name"] for e in json.loads(trace.read_text())["traceEvents"]
-             if e.get("name") == "process_name"}
-    assert any(n.startswith(f"{host_a}: ") for n in names)
-    assert any(n.startswith("host-b: ") for n in names)
-    rows = json.loads(inspector_cli("compare", str(a), str(merged), "--json", "-o",
-                                    str(tmp_path / "cmp.html")).stdout)["rows"]
-    assert rows[1]["verdict"]["evidence"][0].startswith("cluster: 2 of 2 workers")
-    assert not rows[0]["verdict"]["evidence"][0].startswith("cluster:")
-
-
-def test_speedscope_names_each_thread_with_its_host(cluster_run: ClusterRun,
-                                                    tmp_path: Path) -> None:
+def test_speedscope_names_each_thread_with_its_host(cluster: Cluster, tmp_path: Path) -> None:
     out = tmp_path / "cluster.speedscope.json"
-    done = inspector_cli("export", str(cluster_run.folder / "python.sqlite"), "-f", "speedscope",
-                         "-o", str(out))
+    done = inspector_here("export", str(cluster.folder / "python.sqlite"), "-f", "speedscope",
+                          "-o", str(out))
     assert done.returncode == 0, done.stderr
-    host = cluster_run.python.meta.merge.hosts[0]
+    host = cluster.python.meta.merge.hosts[0]
     names = [p["name"] for p in json.loads(out.read_text())["profiles"]]
     assert names and all(f"({host}, pid " in n for n in names)
     assert sum("Dask-Default-Threads" in n for n in names) >= 4  # 2 task threads x 2 workers
 
 
+# -- kept on the workers and judged there ----------------------------------------------------
+
+def test_each_worker_keeps_its_recording_on_its_host(cluster: Cluster) -> None:
+    for name in ("python", "numpy"):
+        kept = cluster.kept(name)
+        assert [p.name for p in kept] == ["worker-0.sqlite", "worker-1.sqlite"]
+        for path in kept:
+            note = read_note(path)
+            assert note is not None and note.worker == path.stem.removeprefix("worker-")
+            # the clock was measured at collection: on one machine, tiny
+            assert note.clock_uncertainty_s is not None and abs(note.clock_offset_s) < 0.05
+            assert (path.stat().st_mode & 0o777) == 0o600
+        assert not list((cluster.worker_dir / name).glob("*.log"))  # recorder logs gone
+
+
+def test_record_dask_keeps_them_on_the_workers_from_outside(cluster: Cluster) -> None:
+    kept = cluster.kept("cli")
+    assert [p.name for p in kept] == ["worker-0.sqlite", "worker-1.sqlite"]
+    notes = [read_note(p) for p in kept]
+    assert all(n is not None and n.command is None for n in notes)  # it only watched them
+    said_ = (cluster.worker_dir / "record-cli.log").read_text()
+    assert f"kept on their 1 host(s), each as {cluster.worker_dir / 'cli'}/worker-WORKER" \
+        f".sqlite" in said_, said_
+    assert f"inspector summary --dask {cluster.address} cli" in said_
+    done = cluster.here("summary", "--json", "cli")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["command"] is None and [w["label"] for w in data["workers"]] == ["0", "1"]
+    # the pure-Python tasks ran while it recorded: their threads are in it
+    names = [t["name"] or "" for w in data["workers"] for t in w["diagnosis"]["threads"]
+             if t["cpu_s"] > 0.2]
+    assert sum("Dask-Default-Threads" in n for n in names) >= 2, names
+
+
+def _verdicts(data: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [(w["label"], w["host"], w["bound"], w["gil_limited"], w["parallel_threads"],
+             w["oversubscribed"], w["advice"], w["working_threads"], w["sentence"])
+            for w in data["workers"]]
+
+
+def test_summary_on_the_workers_gives_the_merged_files_verdicts(
+        cluster: Cluster, merged_json: dict[str, Any]) -> None:
+    done = cluster.by_cli("summary", "--json", "python")
+    assert done.returncode == 0, done.stderr
+    on_workers = json.loads(done.stdout)
+    assert _verdicts(on_workers) == _verdicts(merged_json)
+    assert on_workers["verdict"] == merged_json["verdict"]
+    assert on_workers["hosts"] == merged_json["hosts"]
+    # the JSON contract: the same keys as a merged file's, all the way down to each worker's
+    # diagnosis and each thread
+    assert set(on_workers) == set(merged_json)
+    for ours, theirs in zip(on_workers["workers"], merged_json["workers"]):
+        assert set(ours) == set(theirs)
+        assert set(ours["diagnosis"]) == set(theirs["diagnosis"])
+        assert {t["tid"] for t in ours["diagnosis"]["threads"]} == \
+               {t["tid"] for t in theirs["diagnosis"]["threads"]}
+    # where it ran and what it took is said on stderr (stdout is the contract)
+    assert "analysed on 2 workers: 2 recordings" in done.stderr
+    assert "s of the workers' CPU" in done.stderr
+
+
+def test_summary_text_on_the_workers_leads_with_the_verdict_and_its_cost(
+        cluster: Cluster, merged_json: dict[str, Any]) -> None:
+    done = cluster.here("summary", "python")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "analysed on 2 workers" in out.splitlines()[3]
+    assert f"VERDICT: {merged_json['verdict']['evidence'][0]}" in out
+    assert out.index("WORKER 0:") < out.index("WORKER 1:")
+
+
+def test_report_on_the_workers_answers_with_the_clusters_verdict(
+        cluster: Cluster, merged_json: dict[str, Any], tmp_path: Path) -> None:
+    page = tmp_path / "python.html"
+    done = cluster.here("report", "python", "-o", str(page))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert merged_json["verdict"]["evidence"][0] in html
+    assert "worker 0:" in html and "worker 1:" in html
+    assert "stayed on the workers" in html
+
+
+def test_compare_on_the_workers_takes_two_runs_of_one_script_as_one_row(
+        cluster: Cluster) -> None:
+    # both were recorded by record_cluster in one script: runs of one command, one row (as
+    # compare makes of the merged files of that script), its recordings named
+    done = cluster.here("compare", "--json", "python", "numpy")
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["rows"]
+    assert row["runs"] == 2 and sorted(row["recordings"]) == ["numpy", "python"]
+    assert row["verdict"]["evidence"][0].startswith("cluster: 2 of 2 workers on 1 host")
+    assert row["cpu_s"] > 0 and row["threads"] >= 4
+    assert "python: analysed on 2 workers" in done.stderr
+    assert "numpy: analysed on 2 workers" in done.stderr
+
+
+def test_a_worker_of_another_inspector_version_is_one_line(cluster: Cluster) -> None:
+    cluster.set_worker_version("9.9.9")
+    try:
+        done = cluster.here("summary", "python")
+    finally:
+        cluster.set_worker_version(inspector.__version__)
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"inspector {inspector.__version__} here but 9.9.9 on worker tcp://" in done.stderr
+    assert "(and 1 more)" in done.stderr
+
+
+def test_a_name_no_worker_keeps_is_one_line(cluster: Cluster) -> None:
+    done = cluster.here("summary", "nosuch")
+    assert done.returncode == 1
+    assert "no worker of the cluster keeps a recording named 'nosuch'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_big_cluster_is_told_by_hosts_workers_and_its_busiest_threads(
+        cluster: Cluster) -> None:
+    from inspector.record.dask_analysis import judge_kept
+    from inspector.report.page import render_cluster_page
+
+    judged = [judge_kept(str(p), p.stem) for p in cluster.kept("python")]
+    summaries = [j.summary for j in judged if j.summary is not None]
+    assert len(summaries) == 2
+    # the two real workers' summaries as if from 6 hosts of 2 workers each
+    many = [replace(s, verdict=replace(s.verdict, index=2 * h + i, host=f"host{h:02d}",
+                                       label=f"{h}-{s.verdict.label}"))
+            for h in range(6) for i, s in enumerate(summaries)]
+    assert len(many) > DETAIL_WORKERS
+    cd = combine_workers(many)
+    text = ClusterText("twelve").render(cd)
+    assert "HOSTS (6):" in text and "WORKERS (12):" in text
+    assert text.index("HOSTS (6):") < text.index("WORKERS (12):") < text.index("BUSIEST THREADS")
+    every = sum(len(w.diagnosis.threads) for w in cd.workers)
+    assert f"BUSIEST THREADS (12 of {every};" in text
+    busiest = text.split("BUSIEST THREADS")[1]
+    assert busiest.count("Dask-Default-Threads") >= 8  # the task threads did the work
+    assert "(parent " not in text  # no process-by-process listing
+    assert text.count("WORKER ") == 0 and text.count("worker 5-1:") == 1
+    html = render_cluster_page(cd, "twelve")
+    assert "6 hosts</h3>" in html and "12 workers</h3>" in html
+    assert f"The 12 busiest of {every} threads" in html
+
+
+def test_each_kept_file_is_judged_once_on_its_host_by_its_worker_or_a_neighbour() -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[test]'")
+    from inspector.record.dask_analysis import assign_kept
+    from inspector.record.dask_kept import KeptFile
+
+    def on(host: str, *workers: str) -> list[KeptFile]:
+        return [KeptFile(host, f"/k/run/worker-{w}.sqlite", w, 1) for w in workers]
+
+    # host a: workers 0 and 1 both list a's files, one of them left by worker 9 (gone);
+    # host b: worker 2 and the file of worker 0 there (a name reused across hosts)
+    listing = {"tcp://a:1": ("a", on("a", "0", "1", "9")),
+               "tcp://a:2": ("a", on("a", "0", "1", "9")),
+               "tcp://b:1": ("b", on("b", "2", "0"))}
+    names = {"tcp://a:1": "0", "tcp://a:2": "1", "tcp://b:1": "2"}
+    work = {(f.host, f.worker): address for address, f in assign_kept(listing, names)}
+    assert len(work) == 5  # each file once, though two workers listed host a's
+    assert work[("a", "0")] == "tcp://a:1" and work[("a", "1")] == "tcp://a:2"
+    assert work[("a", "9")] in ("tcp://a:1", "tcp://a:2")  # its worker left: a neighbour
+    assert work[("b", "2")] == "tcp://b:1"
+    assert work[("b", "0")] == "tcp://b:1"  # worker 0 is on host a: not the one to read b's
+
+
+# -- bad input -------------------------------------------------------------------------------
+
 @pytest.mark.parametrize("args, status, words", [
-    (["--dask", "tcp://127.0.0.1:9"], 2, "needs a positive --duration"),
-    (["--dask", "nonsense://x", "--duration", "1"], 1, "cannot reach the Dask scheduler"),
-    (["--dask", "tcp://127.0.0.1:9", "--duration", "1", "--pid", "1"], 2, "without --pid"),
+    (["record", "--dask", "tcp://127.0.0.1:9"], 2, "needs a positive --duration"),
+    (["record", "--dask", "nonsense://x", "--duration", "1"], 1,
+     "cannot reach the Dask scheduler"),
+    (["record", "--dask", "tcp://127.0.0.1:9", "--duration", "1", "--pid", "1"], 2,
+     "without --pid"),
+    (["summary", "--dask", "tcp://127.0.0.1:1", "python"], 1, "cannot reach the Dask scheduler"),
+    (["summary", "--worker-dir", "/tmp", "python"], 2, "--worker-dir goes with --dask"),
+    (["compare", "--dask", "tcp://127.0.0.1:1", "a/b", "c"], 1, "cannot name a recording"),
+    (["record", "--dask", "tcp://127.0.0.1:1", "--duration", "1", "--worker-dir", "/tmp"], 2,
+     "--worker-dir goes with --keep-on-workers"),
+    (["record", "--dask", "tcp://127.0.0.1:1", "--duration", "1", "--keep-on-workers",
+      "--report"], 2, "inspector report --dask SCHEDULER NAME"),
+    (["record", "--keep-on-workers", "--", "true"], 2, "go with --dask"),
+    (["record", "--dask", "tcp://127.0.0.1:1", "--duration", "1", "--keep-on-workers", "-o",
+      "../up"], 1, "cannot name a recording"),
 ])
-def test_record_dask_bad_input_is_one_line(tmp_path: Path, args: list[str], status: int,
-                                           words: str) -> None:
-    done = inspector_cli("record", "-o", str(tmp_path / "x.sqlite"), *args)
+def test_dask_bad_input_is_one_line(args: list[str], status: int, words: str,
+                                    monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[test]'")
+    # our own time to reach a scheduler, cut short: none listens at port 1
+    monkeypatch.setattr("inspector.record.dask.CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.chdir(tmp_path)  # where a record refused too late would write
+    done = inspector_here(*args)
     assert done.returncode == status
     assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_dask_bad_input_by_the_command_line_is_one_line(tmp_path: Path) -> None:
+    # the real entry point: refused before Dask is imported, and by Dask's own check
+    before, after = inspector_clis(
+        ["record", "-o", str(tmp_path / "x.sqlite"), "--dask", "tcp://127.0.0.1:9"],
+        ["summary", "--dask", "nonsense://x", "python"])
+    for done, status, words in ((before, 2, "needs a positive --duration"),
+                                (after, 1, "cannot reach the Dask scheduler at nonsense://x")):
+        assert done.returncode == status
+        assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not list(tmp_path.iterdir())

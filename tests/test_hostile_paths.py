@@ -5,7 +5,8 @@ or emptied; a missing recording whose PATH.partial exists is named, with whether
 is still writing it or one was killed.
 
 Real files, real links, FIFOs and folders, the real recorder (`python -m inspector`), a real
-Dask cluster of two worker processes.
+Dask cluster of two worker processes. The readers' and writers' refusals run by the CLI's
+main() in this process (tests/in_process.py), each kind once by the real command line too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import inspector_clis
+from in_process import inspector_here
 from machine import skip_or_fail
 
 import inspector
@@ -41,6 +42,11 @@ def inspector_run(*args: str, umask: int = -1) -> subprocess.CompletedProcess[st
     """`python -m inspector ARGS`; umask -1: this process's."""
     return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
                           timeout=TIMEOUT_S, umask=umask)
+
+
+def first_by_the_command_line(*argvs: Sequence[str]) -> list[subprocess.CompletedProcess[str]]:
+    """The first `inspector ARGV` by the real command line, the others by main() here."""
+    return [inspector_run(*argvs[0]), *(inspector_here(*argv) for argv in argvs[1:])]
 
 
 def record(out: Path, command: Sequence[str], *extra: str,
@@ -199,7 +205,8 @@ def test_a_page_onto_a_link_is_refused_and_what_it_points_to_kept(
         tmp_path: Path, elsewhere: Path, a_recording: Path, command: str) -> None:
     link = tmp_path / "out.html"
     link.symlink_to(elsewhere / "passwd")
-    refused(inspector_run(*page_commands(a_recording, link)[command]), str(link))
+    run = inspector_run if command == "report" else inspector_here  # one by the command line
+    refused(run(*page_commands(a_recording, link)[command]), str(link))
     assert link.is_symlink() and os.readlink(link) == str(elsewhere / "passwd")
     assert (elsewhere / "passwd").read_text() == PASSWD
     assert listing(tmp_path) == ["elsewhere", "out.html"], "no temp file left either"
@@ -213,7 +220,7 @@ def test_a_page_onto_a_fifo_or_folder_is_refused(tmp_path: Path, a_recording: Pa
         os.mkfifo(target)
     else:
         target.mkdir()
-    refused(inspector_run(*page_commands(a_recording, target)["report"]), str(target))
+    refused(inspector_here(*page_commands(a_recording, target)["report"]), str(target))
     assert target.is_fifo() if kind == "fifo" else target.is_dir()
     assert listing(tmp_path) == ["out.html"]
 
@@ -230,11 +237,11 @@ def test_every_file_made_is_private_whatever_the_umask(tmp_path: Path, a_recordi
     (tmp_path / "again.html").write_text("an older report")
     (tmp_path / "again.html").chmod(0o644)
     made = [rec, *(out for _, out in pages), merged, tmp_path / "again.html"]
-    for proc in inspector_clis(
-            *(page_commands(rec, out)[command] for command, out in pages),
-            ["merge", str(rec), str(a_recording), "-o", str(merged)],
-            page_commands(rec, tmp_path / "again.html")["report"],
-            timeout=TIMEOUT_S, umask=umask):
+    for argv in (*(page_commands(rec, out)[command] for command, out in pages),
+                 ["merge", str(rec), str(a_recording), "-o", str(merged)],
+                 page_commands(rec, tmp_path / "again.html")["report"]):
+        # made under that umask by main() here (the recording by the command line)
+        proc = inspector_here(*argv, umask=umask)
         assert proc.returncode == 0, proc.stderr
     assert {p.name: oct(mode(p)) for p in made} == {p.name: oct(0o600) for p in made}
     assert "an older report" not in (tmp_path / "again.html").read_text()
@@ -247,7 +254,7 @@ def test_merge_onto_a_file_that_is_not_a_recording_is_refused_and_leaves_it(
         tmp_path: Path, a_recording: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("precious")
-    refused(inspector_run("merge", str(a_recording), str(a_recording), "-o", str(notes)),
+    refused(inspector_here("merge", str(a_recording), str(a_recording), "-o", str(notes)),
             str(notes))
     assert notes.read_text() == "precious"
     assert listing(tmp_path) == ["notes.txt"]
@@ -265,7 +272,7 @@ def test_merge_onto_a_link_is_refused_and_nothing_is_made_through_it(
 
 def test_merge_onto_a_recording_keeps_it_as_old(tmp_path: Path, a_recording: Path) -> None:
     out = copy_of(a_recording, tmp_path / "merged.sqlite")
-    proc = inspector_run("merge", str(a_recording), str(a_recording), "-o", str(out))
+    proc = inspector_here("merge", str(a_recording), str(a_recording), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     assert inspector.load(out).meta.merge is not None
     assert (tmp_path / "merged.sqlite.old").read_bytes() == a_recording.read_bytes()
@@ -280,7 +287,7 @@ def test_a_merge_that_fails_midway_leaves_nothing_behind(tmp_path: Path,
     db.commit()
     db.close()
     out = tmp_path / "merged.sqlite"
-    refused(inspector_run("merge", str(a_recording), str(broken), "-o", str(out)),
+    refused(inspector_here("merge", str(a_recording), str(broken), "-o", str(out)),
             str(broken))
     assert listing(tmp_path) == ["broken.sqlite"], "no half-written recording"
 
@@ -385,10 +392,10 @@ def test_every_reader_of_a_missing_recording_names_its_partial_being_written(
         recorder: tuple[subprocess.Popen[bytes], Path], tmp_path: Path) -> None:
     proc, out = recorder
     partial = Path(f"{out}.partial")
-    *readers, merged, meanwhile = inspector_clis(
+    *readers, merged, meanwhile = first_by_the_command_line(
         *(reader_argv(command, out, tmp_path) for command in READERS),
         ["merge", str(out), str(out), "-o", str(tmp_path / "m.sqlite")],
-        ["summary", str(partial)], timeout=TIMEOUT_S)
+        ["summary", str(partial)])
     for done in readers:
         refused(done, str(out), str(partial), "still writing")
     refused(merged, str(partial), "still writing")
@@ -416,8 +423,8 @@ def test_every_reader_of_a_missing_recording_names_a_killed_recorders_partial(
     partial = Path(f"{out}.partial")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(TIMEOUT_S)
-    for done in inspector_clis(*(reader_argv(command, out, tmp_path) for command in READERS),
-                               timeout=TIMEOUT_S):
+    for done in first_by_the_command_line(*(reader_argv(command, out, tmp_path)
+                                            for command in READERS)):
         refused(done, str(out), str(partial), "killed")
         assert "still writing" not in done.stderr
     rec = inspector.load(partial)
@@ -429,6 +436,6 @@ def test_every_reader_of_a_missing_recording_names_a_killed_recorders_partial(
 
 
 def test_a_missing_recording_with_no_partial_is_no_such_file(tmp_path: Path) -> None:
-    done = inspector_run("summary", str(tmp_path / "nope.sqlite"))
+    done = inspector_here("summary", str(tmp_path / "nope.sqlite"))
     refused(done, "no such file")
     assert ".partial" not in done.stderr

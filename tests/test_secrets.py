@@ -166,7 +166,7 @@ CLIENT_SECRET = "S3c-client-cmdline"
 def test_record_dask_passes_redact_and_gil_check_on_and_masks_the_merged_file(
         tmp_path: Path) -> None:
     pytest.importorskip("distributed", reason="Dask is not installed: pip install -e '.[test]'")
-    proc = subprocess.run([PY, str(WORKLOADS / "dask_options.py"), str(tmp_path), "2",
+    proc = subprocess.run([PY, str(WORKLOADS / "dask_options.py"), str(tmp_path), "1",
                            f"--password={CLIENT_SECRET}", "--redact", "Default-Threads",
                            "--gil-check", "--linger", "0.5"],
                           capture_output=True, text=True, timeout=240)

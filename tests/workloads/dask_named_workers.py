@@ -25,7 +25,7 @@ def main() -> None:
             Client(cluster) as client:
         client.wait_for_workers(len(NAMES))
         with record_cluster(client, sys.argv[1], stacks=False) as session:
-            client.gather([client.submit(nap, 1.0, workers=[address], pure=False)
+            client.gather([client.submit(nap, 0.2, workers=[address], pure=False)
                            for address in client.scheduler_info()["workers"]])
         print(json.dumps(session.errors))
 

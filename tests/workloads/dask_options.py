@@ -7,11 +7,13 @@ Usage: dask_options.py OUT_FOLDER SECONDS CARRIED [ARGS...]: CARRIED is only car
 command line record_cluster stores); writes OUT/client.sqlite and OUT/cli.sqlite.
 """
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from dask_cluster import recorded
 from distributed import Client, LocalCluster
 
 from inspector.record.dask import record_cluster
@@ -33,11 +35,15 @@ def main() -> None:
         client.wait_for_workers(1)
         with record_cluster(client, out / "client.sqlite"):
             client.submit(spin, seconds, pure=False).result()
+        workers = set(client.run(os.getpid).values())
         recorder = subprocess.Popen([sys.executable, "-m", "inspector", "record", "-q",
                                      "--dask", cluster.scheduler_address, "--duration",
                                      str(seconds), "-o", str(out / "cli.sqlite"), *args])
-        while recorder.poll() is None:  # work all through the recording
-            client.submit(spin, 0.5, pure=False).result()
+        # work all through the worker's recording (as dask_cluster.py recorded_from_outside)
+        while recorder.poll() is None and recorded(workers) != workers:
+            time.sleep(0.05)
+        while recorder.poll() is None and recorded(workers):
+            client.submit(spin, 0.25, pure=False).result()
         if recorder.wait(120) != 0:
             sys.exit(f"inspector record --dask exited with {recorder.returncode}")
 
