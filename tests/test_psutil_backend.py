@@ -33,7 +33,8 @@ def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
     # at raised priority: the verdict below is about the pool, not about its neighbours
     with turns.alone():  # the verdict is judged (tests/turns.py)
         done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
-                          str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
+                          str(WORKLOADS / "process_pool.py"), "1.0",  # 10 rounds
+                          preexec_fn=for_the_recording())
     assert done.returncode == 0, done.stderr
     rec = inspector.load(out)
     assert rec.meta.backend == "psutil"
@@ -68,7 +69,7 @@ def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
     try:
         assert prog.stdout is not None
         _, pid, child = prog.stdout.readline().split()
-        explain = _on_psutil("explain", "--pid", pid, "-d", "1.5",
+        explain = _on_psutil("explain", "--pid", pid, "-d", "1",
                              preexec_fn=for_the_recording())
         assert explain.returncode == 0, explain.stderr
         assert f"process {child} is a real child process of pid {pid}" in explain.stdout
