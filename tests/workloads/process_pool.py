@@ -1,12 +1,10 @@
-"""The same pure-Python arithmetic in a 2-process pool: each worker has its own GIL, for
-SECONDS (argv[1], default 2.5)."""
+"""The same pure-Python arithmetic in a 2-process pool: each worker has its own GIL."""
 
 import multiprocessing
-import sys
 
 from busy import arithmetic
 
-SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 2.5
+SECONDS = 2.5
 
 
 if __name__ == "__main__":
