@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import turns
 from machine import (
@@ -24,15 +25,15 @@ from machine import (
 )
 
 import inspector
-from inspector.analyze import diagnose
+from inspector.analyze import Diagnosis, diagnose
+from inspector.analyze.model import ProcessFacts
 from inspector.record.interpreters import identify
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
-# each recording (12 rounds at the default interval; a verdict needs 3, and py-spy's first
-# run, started beside the target, must see every thread named); the matrix is 2 recordings
-# per interpreter, the running one's GIL-bound threads the session's
-# (conftest.gil_threads_recording)
+# each program (12 rounds at the default interval; a verdict needs 3, and py-spy's first
+# run, started beside the target, must see every thread named); the matrix is 1 recording
+# per interpreter, of its two programs at once
 WORKLOAD_S = "1.2"
 INTERPRETERS = find_interpreters()
 
@@ -73,40 +74,71 @@ def test_the_machine_has_interpreters_besides_the_running_one() -> None:
         f"`pyenv install 3.9.18 3.10.13` under {PYENV_ROOT}")
 
 
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, inspector.Recording]:
+    """Each interpreter's recording, made by the first test that reads it (_both)."""
+    return {}
+
+
+def _both(python: str, matrix: dict[str, inspector.Recording],
+          tmp_path_factory: pytest.TempPathFactory) -> inspector.Recording:
+    """One recording per interpreter of its two programs side by side (each judged as its
+    own process): GIL-bound threads and threads waiting on sockets."""
+    if python not in matrix:
+        out = tmp_path_factory.mktemp("matrix") / "both.sqlite"
+        matrix[python] = _record(
+            out, "sh", "-c", f"'{python}' '{WORKLOADS / 'gil_threads.py'}' {WORKLOAD_S} & "
+            f"'{python}' '{WORKLOADS / 'socket_waits.py'}' {WORKLOAD_S}; wait")
+    return matrix[python]
+
+
+def _running(rec: inspector.Recording, script: str) -> tuple[pd.Series, ProcessFacts, Diagnosis]:
+    """The process of `script` in the recording, its facts, and the run's diagnosis."""
+    procs = rec.processes[rec.processes.cmdline.map(
+        lambda argv: any(a.endswith(script) for a in argv))]  # not the shell's -c line
+    assert len(procs) == 1, rec.processes
+    row = procs.iloc[0]
+    diag = diagnose(rec)
+    [facts] = [p for p in diag.processes if p.proc_id == int(row.proc_id)]
+    return row, facts, diag
+
+
 @pytest.mark.parametrize("python", INTERPRETERS)
 def test_gil_bound_threads_get_stacks_names_version_and_the_gil_verdict(
-        python: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        python: str, matrix: dict[str, inspector.Recording],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
     version, free_threaded = _facts(python)
-    if os.path.realpath(python) == os.path.realpath(PY):  # the session's recording of it
-        rec = inspector.load(request.getfixturevalue("gil_threads_recording"))
-    else:
-        rec = _record(tmp_path / "gil.sqlite", python, str(WORKLOADS / "gil_threads.py"),
-                      WORKLOAD_S)
-    target = rec.processes[rec.processes.is_target.astype(bool)].iloc[0]
+    rec = _both(python, matrix, tmp_path_factory)
+    target, proc, diag = _running(rec, "gil_threads.py")
     assert bool(target.is_python)
     assert target.python_version == version + ("t" if free_threaded else ""), target
-    assert len(rec.stacks) > 0, rec.problems
-    names = set(rec.threads.name.dropna())
+    stacks = rec.stacks[rec.stacks.proc_id == target.proc_id]
+    assert len(stacks) > 0, rec.problems
+    names = set(rec.threads[rec.threads.proc_id == target.proc_id].name.dropna())
     assert {f"arith-{i}" for i in range(4)} <= names, names
-    assert rec.stacks["stack"].str.contains("arithmetic", regex=False).any()
-    diag = diagnose(rec)
+    assert stacks["stack"].str.contains("arithmetic", regex=False).any()
     v = diag.verdict
     if free_threaded:
-        assert not v.gil_limited, v.evidence
+        assert not proc.gil_limited and not v.gil_limited, v.evidence
     elif judged_on(f"{python}'s GIL-bound threads", cores_left(diag), 1):
         # where other programs held the core, the threads wait for it more than for the GIL
-        assert v.bound == "cpu" and v.gil_limited, v.evidence
+        assert proc.bound == "cpu" and proc.gil_limited, proc
+        assert v.gil_limited, v.evidence  # (the run's bound is mixed: the waiters' I/O)
 
 
 @pytest.mark.parametrize("python", INTERPRETERS)
-def test_threads_waiting_on_sockets_are_not_cpu_bound(python: str, tmp_path: Path) -> None:
-    rec = _record(tmp_path / "io.sqlite", python, str(WORKLOADS / "socket_waits.py"),
-                  WORKLOAD_S)
-    assert len(rec.stacks) > 0, rec.problems
-    assert {f"waiter-{i}" for i in range(4)} <= set(rec.threads.name.dropna())
-    assert rec.stacks["stack"].str.contains("wait_for_input", regex=False).any()
-    v = diagnose(rec).verdict
-    assert v.bound != "cpu" and not v.gil_limited, v.evidence
+def test_threads_waiting_on_sockets_are_not_cpu_bound(
+        python: str, matrix: dict[str, inspector.Recording],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    rec = _both(python, matrix, tmp_path_factory)
+    waiting, proc, _diag = _running(rec, "socket_waits.py")
+    assert bool(waiting.is_python)
+    stacks = rec.stacks[rec.stacks.proc_id == waiting.proc_id]
+    assert len(stacks) > 0, rec.problems
+    names = set(rec.threads[rec.threads.proc_id == waiting.proc_id].name.dropna())
+    assert {f"waiter-{i}" for i in range(4)} <= names, names
+    assert stacks["stack"].str.contains("wait_for_input", regex=False).any()
+    assert proc.bound != "cpu" and not proc.gil_limited, proc
 
 
 # -- identity from files ---------------------------------------------------------------------
