@@ -31,10 +31,10 @@ from inspector.record.interpreters import identify
 
 PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
-# each program (12 rounds at the default interval; a verdict needs 3, and py-spy's first
-# run, started beside the target, must see every thread named); the matrix is 1 recording
-# per interpreter, of its two programs at once
-WORKLOAD_S = "1.2"
+# each program (a verdict needs 3 rounds; py-spy, started once the shell's children are
+# seen, must see every thread to name it: at 1.2 s one of the four went unnamed under
+# load); the matrix is 1 recording per interpreter, of its two programs at once
+WORKLOAD_S = "1.5"
 INTERPRETERS = find_interpreters()
 
 

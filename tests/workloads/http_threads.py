@@ -1,5 +1,5 @@
 """10 threads fetching, one request after another, from a slow HTTP server on loopback
-(0.2 s per answer) for 1.2 s: the threads spend their time waiting on sockets."""
+(0.2 s per answer): the threads spend their time waiting on sockets."""
 
 import http.client
 import threading
@@ -7,7 +7,7 @@ import time
 
 import slow_server
 
-SECONDS = 1.2
+SECONDS = 2.5
 host, port = slow_server.start(delay_s=0.2)
 
 
