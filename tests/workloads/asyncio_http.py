@@ -1,5 +1,5 @@
 """asyncio with many connections at once (200, in 2 waves) to a slow HTTP server on
-loopback (0.5 s per answer, served by a child process): one event loop thread multiplexes all
+loopback (1 s per answer, served by a child process): one event loop thread multiplexes all
 the waits."""
 
 import asyncio
@@ -8,7 +8,7 @@ import slow_server
 
 CONNECTIONS = 200
 WAVES = 2
-host, port, server = slow_server.start_in_child(delay_s=0.5)
+host, port, server = slow_server.start_in_child(delay_s=1.0)
 
 
 async def fetch() -> bytes:
