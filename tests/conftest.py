@@ -145,6 +145,24 @@ def idle_pool_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(WORKLOADS / "shape_idle_pool_main_computes.py")), tmp_path_factory)
 
 
+@pytest.fixture(scope="session")
+def psutil_pinned_pool_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Through the psutil backend, a 2-process pool forked after its parent pinned itself to
+    one CPU (pin_then_pool.py parent: test_usable_cores, test_psutil_backend)."""
+    return turns.made_once("psutil_pinned_pool", _record_psutil_pinned_pool, tmp_path_factory)
+
+
+def _record_psutil_pinned_pool(folder: Path) -> Path:
+    out = folder / "psutil_pinned_pool.sqlite"
+    with turns.alone():  # at raised priority: what the workers got of their core is judged
+        proc = inspector_cli("record", "-q", "-o", str(out), "--", sys.executable,
+                             str(WORKLOADS / "pin_then_pool.py"), "parent",
+                             env={**os.environ, "INSPECTOR_BACKEND": "psutil"},
+                             preexec_fn=for_the_recording())
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
 # -- benchmarks/run.py --quick beside the modules that judge no CPU ------------------------------
 
 # test_benchmarks_smoke checks the shape of `benchmarks/run.py --quick`'s results and none of

@@ -1,5 +1,8 @@
 """The diagnosis on a labelled corpus of real programs (tests/workloads/), each recorded once
-per module, plus the `summary` and `explain` commands on them and on bad input."""
+per module, plus the `summary` and `explain` commands on them and on bad input: run in this
+process (inspector.cli.main) where what is checked is their output, and as `python -m
+inspector` once per kind of outcome (the contract's JSON, a refused file, a usage error, a
+live program)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from machine import cores_left, for_the_recording, judged_on
 import inspector
 from inspector.analyze import Diagnosis, diagnose, thread_states
 from inspector.analyze.states import STATE_COLUMNS
+from inspector.cli import main
 from inspector.text.evidence import said
 from inspector.text.json import diagnosis_data
 
@@ -25,6 +29,13 @@ PY = sys.executable
 WORKLOADS = Path(__file__).parent / "workloads"
 CORES = os.cpu_count() or 1
 COMM = Path(PY).name[:15]  # what htop and /proc/PID/comm call our Python processes
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`inspector ARGS` run in this process: its exit status, stdout and stderr."""
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def _record(tmp: Path, name: str, *command: str, cores: int | None = None) -> Path:
@@ -99,7 +110,7 @@ def sleeper(tmp_path_factory: pytest.TempPathFactory) -> Case:
 def shell(tmp_path_factory: pytest.TempPathFactory) -> Case:
     # `; echo` keeps the shell alive as the parent (a lone command may be exec'd by sh).
     return _case(tmp_path_factory, "shell", "sh", "-c",
-                 f"'{PY}' '{WORKLOADS / 'gil_threads.py'}' 2; echo shell-done")
+                 f"'{PY}' '{WORKLOADS / 'gil_threads.py'}' 1; echo shell-done")
 
 
 # -- thread states -------------------------------------------------------------------------
@@ -266,16 +277,19 @@ def test_summary_json_keeps_the_contract(process_pool: Case) -> None:
     assert data == json.loads(json.dumps(diagnosis_data(process_pool.diag)))
 
 
-def test_summary_json_lists_blocked_loops(asyncio_blocked: Case) -> None:
-    data = json.loads(inspector_cli("summary", "--json", str(asyncio_blocked.path)).stdout)
+def test_summary_json_lists_blocked_loops(asyncio_blocked: Case,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _cli(capsys, "summary", "--json", str(asyncio_blocked.path))
+    assert status == 0, err
+    data = json.loads(out)
     blocks = data["event_loop_blocks"]
     assert blocks and {"pid", "tid", "start_s", "duration_s", "function"} <= set(blocks[0])
 
 
-def test_summary_text_puts_verdict_then_processes_then_busy_threads(gil_threads: Case) -> None:
-    proc = inspector_cli("summary", str(gil_threads.path))
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_summary_text_puts_verdict_then_processes_then_busy_threads(
+        gil_threads: Case, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _cli(capsys, "summary", str(gil_threads.path))
+    assert status == 0, err
     verdict, advice = out.index("VERDICT:"), out.index("ADVICE:  multiprocessing")
     processes, busy = out.index("PROCESSES:"), out.index("WHERE BUSY THREADS")
     assert verdict < advice < processes < busy
@@ -284,7 +298,8 @@ def test_summary_text_puts_verdict_then_processes_then_busy_threads(gil_threads:
     assert "arithmetic (" in out[busy:]
 
 
-def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None:
+def test_summary_and_report_say_the_vocabularys_words(
+        gil_threads: Case, capsys: pytest.CaptureFixture[str]) -> None:
     """Each word is written once, in analyze/vocabulary.py: the summary and the report's
     verdict and state bars say the run's bound, advice and thread states in its words."""
     from inspector.analyze.vocabulary import ADVICE, BOUNDS, THREAD_STATES
@@ -294,7 +309,7 @@ def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None
     v, threads = gil_threads.v, gil_threads.diag.threads
     busiest = max(threads, key=lambda t: t.sampled_s)
     top = max(busiest.state_s, key=lambda s: busiest.state_s[s])
-    out = inspector_cli("summary", str(gil_threads.path)).stdout
+    out = _cli(capsys, "summary", str(gil_threads.path))[1]
     assert f"VERDICT: {BOUNDS[v.bound].phrase}" in out
     assert f"ADVICE:  {v.advice}: {ADVICE[v.advice].title}" in out
     assert f"{THREAD_STATES[top].word} " in out
@@ -303,25 +318,33 @@ def test_summary_and_report_say_the_vocabularys_words(gil_threads: Case) -> None
     assert esc(THREAD_STATES[top].word) in state_bar(busiest.state_s)
 
 
-def test_summary_of_a_recording_without_samples_says_so(tmp_path: Path) -> None:
-    path = _record(tmp_path, "instant", "true")
-    proc = inspector_cli("summary", str(path))
+def test_summary_of_a_recording_without_samples_says_so(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `true` ends before a second sample at any priority: nothing here is judged of the CPU
+    path = tmp_path / "instant.sqlite"
+    proc = inspector_cli("record", "-q", "-o", str(path), "--", "true")
     assert proc.returncode == 0, proc.stderr
-    assert "NO SAMPLES" in proc.stdout
-    data = json.loads(inspector_cli("summary", "--json", str(path)).stdout)
+    status, out, err = _cli(capsys, "summary", str(path))
+    assert status == 0, err
+    assert "NO SAMPLES" in out
+    data = json.loads(_cli(capsys, "summary", "--json", str(path))[1])
     assert data["verdict"]["bound"] == "idle" and not data["verdict"]["gil_limited"]
     assert data["intervals"] == 0 and data["event_loop_blocks"] == []
 
 
 @pytest.mark.parametrize("command", ["summary", "explain"])
-def test_a_corrupt_recording_is_one_line_and_exit_1(tmp_path: Path, command: str) -> None:
+def test_a_corrupt_recording_is_one_line_and_exit_1(
+        tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    proc = inspector_cli(command, str(bad))  # the real command: its status, no traceback
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("inspector: ")
     for path in (bad, tmp_path / "missing.sqlite", tmp_path):
-        proc = inspector_cli(command, str(path))
-        assert proc.returncode == 1, (path, proc.stdout, proc.stderr)
-        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
-        assert proc.stderr.startswith("inspector: ")
+        status, out, err = _cli(capsys, command, str(path))
+        assert status == 1, (path, out, err)
+        assert err.count("\n") == 1 and err.startswith("inspector: "), err
 
 
 def test_summary_without_a_recording_is_a_usage_error() -> None:
@@ -331,15 +354,16 @@ def test_summary_without_a_recording_is_a_usage_error() -> None:
 
 # -- explain -------------------------------------------------------------------------------
 
-def test_explain_a_recording_tells_threads_from_child_processes(shell: Case) -> None:
-    proc = inspector_cli("explain", str(shell.path))
-    assert proc.returncode == 0, proc.stderr
+def test_explain_a_recording_tells_threads_from_child_processes(
+        shell: Case, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = _cli(capsys, "explain", str(shell.path))
+    assert status == 0, err
     py = shell.diag.processes[1]
     assert f"these 5 `{COMM}` rows in htop are 1 process (pid {py.pid}) with 5 threads" \
-        in proc.stdout
+        in out
     assert f"process {py.pid} is a real child process of pid {shell.diag.processes[0].pid}" \
-        in proc.stdout
-    assert "only 1 thread at a time runs Python code" in proc.stdout
+        in out
+    assert "only 1 thread at a time runs Python code" in out
 
 
 def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
@@ -355,7 +379,7 @@ def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
             words = live.stdout.readline().split()
             assert words[0] == "ready", words
             pid, child = int(words[1]), int(words[2])
-            proc = inspector_cli("explain", "--pid", str(pid), "--duration", "2", timeout=60,
+            proc = inspector_cli("explain", "--pid", str(pid), "--duration", "1", timeout=60,
                                  preexec_fn=for_the_recording())
         finally:
             live.kill()
@@ -370,7 +394,7 @@ def test_explain_pid_looks_at_a_live_program(tmp_path: Path) -> None:
         assert name in out
 
 
-def test_explain_pid_of_no_process_is_one_line() -> None:
-    proc = inspector_cli("explain", "--pid", "999999999")
-    assert proc.returncode == 1 and proc.stderr.count("\n") == 1
-    assert "no process" in proc.stderr
+def test_explain_pid_of_no_process_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _out, err = _cli(capsys, "explain", "--pid", "999999999")
+    assert status == 1 and err.count("\n") == 1
+    assert "no process" in err

@@ -8,6 +8,7 @@ test_eventloop_fork.py.)"""
 from __future__ import annotations
 
 import pytest
+import turns
 from conftest import inspector_cli, record_at_raised_priority
 from machine import cores_left, judged_on
 from test_diagnose import PY, WORKLOADS, Case, _case
@@ -129,18 +130,21 @@ def native_threads_beside_hogs(tmp_path_factory: pytest.TempPathFactory) -> Case
     import subprocess
     import sys
 
-    # at the hogs' priority (not raised, as _case records): the threads get about one core
+    # at the hogs' priority (not raised, as _case records): the threads get about one core.
+    # Alone (tests/turns.py): the hogs would take the cores from the tests beside them, and
+    # those tests' programs would take them from the threads judged here.
     out = tmp_path_factory.mktemp("native_hogs") / "native_hogs.sqlite"
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        proc = inspector_cli("record", "-q", "-o", str(out), "--", PY,
-                             str(WORKLOADS / "shape_native_threads_beside_hogs.py"))
-        assert proc.returncode == 0, proc.stderr
-        return Case(out)
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
+    with turns.alone():
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        try:
+            proc = inspector_cli("record", "-q", "-o", str(out), "--", PY,
+                                 str(WORKLOADS / "shape_native_threads_beside_hogs.py"))
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+    assert proc.returncode == 0, proc.stderr
+    return Case(out)
 
 
 def test_threads_runnable_at_once_need_no_gil_whatever_cores_others_left_them(

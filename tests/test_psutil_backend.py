@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import turns
 from conftest import inspector_cli
 from machine import for_the_recording
 
@@ -28,13 +27,11 @@ def _on_psutil(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_process_pool_recorded_through_psutil_has_its_workers_and_their_cpu(
-        tmp_path: Path) -> None:
-    out = tmp_path / "pool.sqlite"
-    # at raised priority: the verdict below is about the pool, not about its neighbours
-    with turns.alone():  # the verdict is judged (tests/turns.py)
-        done = _on_psutil("record", "-q", "-o", str(out), "--", sys.executable,
-                          str(WORKLOADS / "process_pool.py"), preexec_fn=for_the_recording())
-    assert done.returncode == 0, done.stderr
+        psutil_pinned_pool_recording: Path, tmp_path: Path) -> None:
+    # the session's recording (conftest.py), made at raised priority: the verdict below is
+    # about the pool, not about its neighbours. Its parent pinned itself to one CPU before
+    # forking the workers (test_usable_cores reads their CPUs); they compute on it.
+    out = psutil_pinned_pool_recording
     rec = inspector.load(out)
     assert rec.meta.backend == "psutil"
     assert len(rec.processes) == 3  # the parent and its 2 pool workers
@@ -68,7 +65,7 @@ def test_top_and_explain_run_on_the_psutil_backend(tmp_path: Path) -> None:
     try:
         assert prog.stdout is not None
         _, pid, child = prog.stdout.readline().split()
-        explain = _on_psutil("explain", "--pid", pid, "-d", "1.5",
+        explain = _on_psutil("explain", "--pid", pid, "-d", "1",
                              preexec_fn=for_the_recording())
         assert explain.returncode == 0, explain.stderr
         assert f"process {child} is a real child process of pid {pid}" in explain.stdout

@@ -50,7 +50,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     # No other such recording beside it either (tests/turns.py).
     with turns.alone():
         proc, out = record(tmp, PY, "-m", "inspector.examples.threads_and_processes",
-                           "--seconds", "3", extra=("--gil-check",),
+                           "--seconds", "1.5", extra=("--gil-check",),
                            preexec_fn=for_the_recording(2))
     return proc, inspector.load(out)
 
@@ -273,7 +273,7 @@ def test_python_behind_a_shell_and_a_shim_is_found(tmp_path: Path) -> None:
     shim.write_text(f'#!/bin/bash\nexec "{PY}" "$@"\n')
     shim.chmod(0o755)
     script = tmp_path / "busy.py"
-    script.write_text("import time\nt = time.monotonic() + 2\n"
+    script.write_text("import time\nt = time.monotonic() + 1\n"
                       "def busy_loop():\n    while time.monotonic() < t: pass\nbusy_loop()\n")
     # a shell that runs the shim as a child, the shim exec'ing Python: two hops to Python
     proc, out = record(tmp_path, "sh", "-c", f"{shim} {script}; true")
@@ -295,6 +295,9 @@ def test_no_stacks_flag_records_everything_else(tmp_path: Path) -> None:
     assert rec.meta.stacks == StacksMeta(enabled=False, reason="--no-stacks")
 
 
+ATTACH_S = 1.0
+
+
 def test_attach_to_a_running_program(tmp_path: Path) -> None:
     target = subprocess.Popen([PY, "-c", "import threading, time\n"
                                "threading.Thread(target=time.sleep, args=(30,), name='napper',"
@@ -308,7 +311,7 @@ def test_attach_to_a_running_program(tmp_path: Path) -> None:
             time.sleep(0.02)
         out = tmp_path / "attached.sqlite"
         proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--pid",
-                               str(target.pid), "--duration", "1.5"],
+                               str(target.pid), "--duration", str(ATTACH_S)],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert target.poll() is None, "attaching must not disturb the target"
@@ -320,8 +323,8 @@ def test_attach_to_a_running_program(tmp_path: Path) -> None:
     assert list(rec.processes.pid) == [target.pid]
     assert "napper" in set(rec.threads.name)
     # it recorded for --duration by its own clock and then let go: the target lives on (above)
-    assert rec.duration_s >= 1.5
-    assert rec.thread_samples.t_s.max() >= 1.5 - rec.interval_s
+    assert rec.duration_s >= ATTACH_S
+    assert rec.thread_samples.t_s.max() >= ATTACH_S - rec.interval_s
 
 
 def test_default_output_goes_under_recordings(tmp_path: Path) -> None:
@@ -362,7 +365,7 @@ def _run_on_a_terminal(argv: list[str]) -> tuple[int, bytes]:
 
 
 def test_live_status_line_only_on_a_terminal_and_not_with_quiet(tmp_path: Path) -> None:
-    target = [PY, "-c", "import time; time.sleep(1.5)"]
+    target = [PY, "-c", "import time; time.sleep(1)"]  # two status lines (STATUS_EVERY_S)
     base = [PY, "-m", "inspector", "record", "--no-stacks", "-o"]
     status, seen = _run_on_a_terminal([*base, str(tmp_path / "a.sqlite"), "--", *target])
     assert status == 0

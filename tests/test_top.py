@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import turns
+from conftest import inspector_cli, inspector_clis
 from machine import for_the_recording
 
 import inspector
@@ -34,7 +35,7 @@ def _top(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
         tmp_path: Path) -> None:
-    out = _top("--once", "-d", "1.5", "-o", str(tmp_path / "seen.sqlite"), "--", sys.executable,
+    out = _top("--once", "-d", "1", "-o", str(tmp_path / "seen.sqlite"), "--", sys.executable,
                str(WORKLOADS / "gil_threads.py"), "20")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
@@ -72,7 +73,7 @@ def test_once_shows_gil_threads_folded_under_their_process_with_the_holder(
                                   stacks=seen.stacks[seen.stacks["t_s"] <= t],
                                   process_samples=seen.process_samples[
                                       seen.process_samples["t_s"] <= t])
-        frame = build_frame(cut, 1.5)
+        frame = build_frame(cut, 1.0)
         holders = [th for p in frame.processes for th in p.threads if th.holds_gil]
         assert len(holders) == 1, (t, frame)
 
@@ -97,17 +98,20 @@ def test_once_attaches_to_a_pid_and_shows_its_child_process() -> None:
 
 
 def test_a_missing_pid_or_command_or_a_bad_output_is_one_line(tmp_path: Path) -> None:
-    for args, status in ((("--once", "--pid", "999999999"), 1),
-                         (("--once", "--", "/nonexistent/command"), 127),
-                         (("--once", "-o", str(tmp_path), "--", "true"), 2),
-                         (("--once", "-o", str(tmp_path / "no" / "x.sqlite"), "--", "true"), 1)):
-        out = _top(*args)
-        assert out.returncode == status
+    # refused before anything is sampled: beside the other tests, at their priority, all
+    # at once
+    cases = ((("--once", "--pid", "999999999"), 1),
+             (("--once", "--", "/nonexistent/command"), 127),
+             (("--once", "-o", str(tmp_path), "--", "true"), 2),
+             (("--once", "-o", str(tmp_path / "no" / "x.sqlite"), "--", "true"), 1))
+    done = inspector_clis(*(["top", *args] for args, _ in cases), timeout=60, cwd=ROOT)
+    for (args, status), out in zip(cases, done):
+        assert out.returncode == status, (args, out.stderr)
         assert out.stderr.count("\n") == 1 and out.stderr.startswith("inspector: ")
 
 
 def test_top_refuses_a_pipe_without_once() -> None:
-    out = _top("--pid", "1")
+    out = inspector_cli("top", "--pid", "1", timeout=60, cwd=ROOT)
     assert out.returncode == 2
     assert "--once" in out.stderr and "Traceback" not in out.stderr
 

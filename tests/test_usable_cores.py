@@ -35,7 +35,7 @@ WORKLOAD = Path(__file__).parent / "workloads" / "pin_then_pool.py"
 CPU_V1 = Path("/sys/fs/cgroup/cpu")
 
 
-def record(out: Path, mode: str, *args: str, backend: str = "procfs"
+def record(out: Path, mode: str, *args: str
            ) -> tuple[subprocess.CompletedProcess, inspector.Recording]:
     # raised priority where permitted, no pinning: the program's affinity is what is tested
     # what the pinned workers got of their cores is judged (tests/turns.py)
@@ -43,7 +43,7 @@ def record(out: Path, mode: str, *args: str, backend: str = "procfs"
         proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "-o", str(out), "--", PY,
                                str(WORKLOAD), mode, *args], capture_output=True, text=True,
                               timeout=120, preexec_fn=for_the_recording(),
-                              env={**os.environ, "INSPECTOR_BACKEND": backend})
+                              env={**os.environ, "INSPECTOR_BACKEND": "procfs"})
     assert proc.returncode == 0, proc.stderr
     return proc, inspector.load(out)
 
@@ -126,13 +126,19 @@ def test_a_pool_forked_after_its_parent_pinned_itself_has_one_core(pinned_parent
     assert usable_cores_summary(rec) == (1.0, "affinity")
 
 
+@pytest.fixture(scope="module")
+def pinned_workers(tmp_path_factory: pytest.TempPathFactory
+                   ) -> tuple[subprocess.CompletedProcess, inspector.Recording]:
+    cores_for(2)
+    return record(tmp_path_factory.mktemp("usable") / "same.sqlite", "workers-same")
+
+
 def test_the_verdict_judges_workers_pinned_by_their_initializer_against_their_one_core(
-        tmp_path: Path) -> None:
+        pinned_workers) -> None:
     """The parent stays free, so the root's latest affinity says two cores: the verdict
     must follow the working processes' own, and put the wait for a core on their own
     threads queueing on it, not on the recorder."""
-    cores_for(2)
-    _proc, rec = record(tmp_path / "verdict.sqlite", "workers-same")
+    _proc, rec = pinned_workers
     diag = diagnose(rec)
     assert diag.usable_cores == 1.0 and diag.cores_limited_by == "affinity", diag.usable_cores
     assert cores_sentence(diag.cores).endswith("1 usable by this program (affinity)")
@@ -142,9 +148,9 @@ def test_the_verdict_judges_workers_pinned_by_their_initializer_against_their_on
         assert shares[0].own_s >= 0.5 * shares[0].queued_s, say(shares[0])
 
 
-def test_the_psutil_backend_follows_the_pin_too(tmp_path: Path) -> None:
+def test_the_psutil_backend_follows_the_pin_too(psutil_pinned_pool_recording: Path) -> None:
     cores_for(2)
-    _proc, rec = record(tmp_path / "psutil.sqlite", "parent", backend="psutil")
+    rec = inspector.load(psutil_pinned_pool_recording)  # pin_then_pool.py parent
     assert rec.meta.backend == "psutil"
     lowest = str(min(os.sched_getaffinity(0)))
     parent = int(rec.processes.loc[rec.processes["is_target"], "proc_id"].iloc[0])
@@ -155,10 +161,8 @@ def test_the_psutil_backend_follows_the_pin_too(tmp_path: Path) -> None:
     assert usable_cores_summary(rec) == (1.0, "affinity")
 
 
-def test_workers_pinned_to_one_cpu_by_their_initializer_share_one_core(
-        tmp_path: Path) -> None:
-    cores_for(2)
-    _proc, rec = record(tmp_path / "same.sqlite", "workers-same")
+def test_workers_pinned_to_one_cpu_by_their_initializer_share_one_core(pinned_workers) -> None:
+    _proc, rec = pinned_workers
     lowest = str(min(os.sched_getaffinity(0)))
     for worker in workers(rec):
         assert cpus_of(rec, worker)[-1] == lowest

@@ -6,7 +6,7 @@ import sys
 import time
 
 PROCESSES = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-CPU_S = 0.5
+CPU_S = 0.25
 
 
 def arithmetic() -> None:

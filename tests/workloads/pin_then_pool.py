@@ -6,7 +6,7 @@ then starts the pool, whose workers, forked after the pin, inherit it; `workers-
 worker to the lowest CPU in the pool's initializer (the parent stays free); `workers-apart`
 pins worker i to the i-th lowest; `none` pins nothing; `cgroups`: worker i computes for
 MOVE_AFTER_S, then moves itself into cgroup directory DIR[i] (root, cgroup v1 or v2: writes its
-pid to cgroup.procs) and computes on. Each worker computes for SECONDS (default 1.5). Prints
+pid to cgroup.procs) and computes on. Each worker computes for SECONDS (default 1.0). Prints
 when it pinned or moved, as unix times, for the test to place it.
 """
 
@@ -20,7 +20,7 @@ from busy import arithmetic
 PIN_AFTER_S = 0.25
 MOVE_AFTER_S = 0.3
 MODE = sys.argv[1]
-SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.5
+SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
 DIRS = sys.argv[3:]
 CPUS = sorted(os.sched_getaffinity(0))
 

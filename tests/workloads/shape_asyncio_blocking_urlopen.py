@@ -1,13 +1,13 @@
 """An asyncio program whose coroutines each call the blocking `urllib.request.urlopen`
 against a slow loopback HTTP server (a thread of this process, answering after 150 ms):
-10 requests that the loop could have overlapped run one after another."""
+6 requests that the loop could have overlapped run one after another."""
 
 import asyncio
 import urllib.request
 
 import slow_server
 
-REQUESTS = 10
+REQUESTS = 6
 host, port = slow_server.start(delay_s=0.15)
 URL = f"http://{host}:{port}/"
 

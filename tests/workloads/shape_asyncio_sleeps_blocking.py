@@ -11,7 +11,7 @@ async def poll(i: int) -> None:
 
 
 async def main() -> None:
-    await asyncio.gather(*(poll(i) for i in range(12)))
+    await asyncio.gather(*(poll(i) for i in range(8)))
 
 
 asyncio.run(main())

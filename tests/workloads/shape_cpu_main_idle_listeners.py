@@ -7,7 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-SECONDS = 3.0
+SECONDS = 1.2
 
 server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
 threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-SECONDS = 2.5
+SECONDS = 1.2
 ANSWER_AFTER_S = 0.05
 
 listener = socket.create_server(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ import os
 import threading
 import time
 
-SECONDS = 2.5
+SECONDS = 1.2
 
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # threads started later inherit it
 

@@ -1,9 +1,9 @@
 """The classic CPU script in a multiprocessing.Pool() (one worker per core): the same sum of
-squares over 40 chunks; each worker has its own GIL."""
+squares over 16 chunks; each worker has its own GIL."""
 
 import multiprocessing
 
-CHUNKS = 40
+CHUNKS = 16
 CHUNK = 1_000_000
 
 

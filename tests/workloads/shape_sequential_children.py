@@ -6,7 +6,7 @@ import sys
 
 BURN = """
 import time
-end = time.monotonic() + 0.6
+end = time.monotonic() + 0.3
 total = 0
 while time.monotonic() < end:
     for i in range(5000):

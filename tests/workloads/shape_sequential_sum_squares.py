@@ -1,7 +1,7 @@
-"""The classic CPU script, sequential: the sum of squares over 40 chunks, one after another
+"""The classic CPU script, sequential: the sum of squares over 16 chunks, one after another
 in the main thread."""
 
-CHUNKS = 40
+CHUNKS = 16
 CHUNK = 1_000_000
 
 

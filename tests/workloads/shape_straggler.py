@@ -1,5 +1,5 @@
 """A program already split over a 2-process pool, whose longest task is handed out last: the
-pool's two workers compute side by side, then one computes alone for most of a second while
+pool's two workers compute side by side, then one computes alone for 0.9 s while
 the other core idles (a straggler)."""
 
 import multiprocessing
@@ -7,7 +7,7 @@ import multiprocessing
 from busy import arithmetic
 
 SHORT_S = 0.3
-LONG_S = 1.2
+LONG_S = 0.9
 
 
 if __name__ == "__main__":

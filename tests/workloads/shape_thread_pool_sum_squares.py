@@ -1,9 +1,9 @@
-"""The classic CPU script in a ThreadPoolExecutor(5): the same sum of squares over 40 chunks;
+"""The classic CPU script in a ThreadPoolExecutor(5): the same sum of squares over 16 chunks;
 the GIL lets one worker compute at a time."""
 
 from concurrent.futures import ThreadPoolExecutor
 
-CHUNKS = 40
+CHUNKS = 16
 CHUNK = 1_000_000
 
 

@@ -1,5 +1,5 @@
-"""Sleeps: does nothing for 2 s."""
+"""Sleeps: does nothing for 1 s."""
 
 import time
 
-time.sleep(2.0)
+time.sleep(1.0)
