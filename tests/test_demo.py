@@ -45,7 +45,7 @@ REPEAT = 2
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("demo") / "run"
-    # Generous: ~25 s alone, several times that while others load the 2 cores.
+    # Generous: ~35 s alone (load 3), several times that while others load the 2 cores.
     # Its ratios are the machine's: no other test runs beside it (tests/turns.py).
     with turns.alone():
         proc = subprocess.run([PY, "-m", "inspector", "demo", "--quick", "--repeat",
