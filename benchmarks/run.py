@@ -92,6 +92,9 @@ class Sizes:
     scale_durations_s: tuple[float, ...]
     cost_target_s: float = 4.0  # section 5: each target's plain wall time (issue 13: 4 s)
     cost_short_s: float = 1.0  # section 5: the short target the whole command is timed on
+    cost_short_rounds: int = 5  # section 5: pairs the short target is timed in (at least)
+    growth_factor: int = 8  # section 5: how many times longer the run measuring growth is
+    empty_rounds: int = 3  # section 5: recordings of a program doing nothing (their median)
 
 
 FULL = Sizes(rounds=5, max_rounds=12, slowdown_target_s=2.5,
@@ -100,12 +103,17 @@ FULL = Sizes(rounds=5, max_rounds=12, slowdown_target_s=2.5,
              cpu_window_s=3.0, cpu_settle_s=1.0, cpu_align=True,
              floor_rounds=300, floor_paced_rounds=20,
              duty_s=4.0, children_per_lifetime=20, scale_durations_s=(60.0, 600.0, 3600.0))
+# Every section and every figure of it, at the least that still runs each code path once: a
+# run's fixed costs (an interpreter, the recorder's start and stop, py-spy's) are most of it.
+# Slowdown targets stay 0.2 s: calibrated to 0.1 s, some came out at 0.03 s, and py-spy
+# (blocking) failed on one of them in 2 of 7 runs on a loaded machine.
 QUICK = Sizes(rounds=1, max_rounds=1, slowdown_target_s=0.2,
               cpu_configs=(CpuConfig(1, 4), CpuConfig(2, 2, wake_every_s=0.01)),
-              cpu_window_s=0.5, cpu_settle_s=0.5, cpu_align=False,
+              cpu_window_s=0.3, cpu_settle_s=0.5, cpu_align=False,
               floor_rounds=20, floor_paced_rounds=3,
-              duty_s=1.0, children_per_lifetime=2, scale_durations_s=(5.0,),
-             cost_target_s=0.5, cost_short_s=0.3)
+              duty_s=0.5, children_per_lifetime=1, scale_durations_s=(5.0,),
+              cost_target_s=0.2, cost_short_s=0.2, cost_short_rounds=2, growth_factor=2,
+              empty_rounds=1)
 
 
 # -- running commands ---------------------------------------------------------------------
@@ -618,11 +626,11 @@ GOAL_COST_WALL = 1.03  # issue 13: target wall under inspector / plain
 GOAL_COST_CORES = 0.05  # issue 13: recorder + everything it launches, mean, in cores
 GOAL_COST_COMMAND_S = 0.15  # issue 13: whole command over plain on a 1-s target
 GOAL_COST_BYTES = 200  # issue 13: recording bytes per thread per second
-# Issue 25: the 200 bytes hold "as a recording grows": each target is also recorded once this
-# many times as long, and the growth between the two lengths is over the thread-seconds it
-# added (a 4-s file is mostly SQLite's pages, each table's rounded up to 4 KiB, and the stack
-# texts of whatever py-spy caught of the start-up: 1-20 KB, a run's luck; 8x: 28 s more).
-GROWTH_FACTOR = 8
+# Issue 25: the 200 bytes hold "as a recording grows": each target is also recorded once
+# Sizes.growth_factor times as long, and the growth between the two lengths is over the
+# thread-seconds it added (a 4-s file is mostly SQLite's pages, each table's rounded up to 4
+# KiB, and the stack texts of whatever py-spy caught of the start-up: 1-20 KB, a run's luck;
+# 8x: 28 s more).
 HOT_FUNCTION = "burn"  # the function every computing thread of the targets spends its time in
 
 
@@ -716,22 +724,25 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
         # thread-second are counted over it: a 4-s target's file is mostly this. Files grow
         # by whole 4-KiB pages, so a tiny target's can come out a page smaller than the empty
         # one (seen in a --quick run): that is no growth, not a negative one.
-        fixed_bytes = median([_recording_size(rec, commands["inspector"]) for _ in range(3)])
+        fixed_bytes = median([_recording_size(rec, commands["inspector"])
+                              for _ in range(sizes.empty_rounds)])
         before_fixed_bytes = (median([_recording_size(rec, commands[BASELINE])
-                                      for _ in range(3)]) if BASELINE in commands else 0)
+                                      for _ in range(sizes.empty_rounds)])
+                              if BASELINE in commands else 0)
         for t in COST_TARGETS:
             if t.calibration_work:
                 work = calibrate(SlowdownTarget(t.key, t.label, t.script, t.args,
                                                 t.calibration_work),
                                  sizes.cost_target_s, tmp)
                 argv = target_argv(t.script, *t.args, "--work", str(work), report=report)
-                longer = target_argv(t.script, *t.args, "--work", str(work * GROWTH_FACTOR),
-                                     report=report)
+                longer = target_argv(t.script, *t.args, "--work",
+                                     str(work * sizes.growth_factor), report=report)
             else:
                 argv = target_argv(t.script, *t.args, "--seconds", str(sizes.cost_target_s),
                                    report=report)
                 longer = target_argv(t.script, *t.args, "--seconds",
-                                     str(sizes.cost_target_s * GROWTH_FACTOR), report=report)
+                                     str(sizes.cost_target_s * sizes.growth_factor),
+                                     report=report)
             rounds: list[dict[str, RunResult]] = []
             costs: list[dict[str, Any]] = []
             before: list[dict[str, Any]] = []
@@ -750,7 +761,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
             for name in ("inspector", BASELINE):
                 if name in commands:
                     run_command(commands[name](longer), report,
-                                f"{t.key} under {name}, {GROWTH_FACTOR}x as long")
+                                f"{t.key} under {name}, {sizes.growth_factor}x as long")
                     long_costs[name] = _recording_cost(rec, ())
             used = {n: [rnd[n] for rnd in rounds] for n in names}
 
@@ -813,7 +824,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
         argv = target_argv("cpu_threads.py", "--threads", "1", "--work", str(work))
         short_names = ["plain", "inspector"] + ([BASELINE] if baseline is not None else [])
         short: dict[str, list[float]] = {n: [] for n in short_names}
-        for r in range(max(sizes.rounds, 5)):
+        for r in range(max(sizes.rounds, sizes.cost_short_rounds)):
             for name in short_names[r % len(short_names):] + short_names[:r % len(short_names)]:
                 short[name].append(run_command(commands[name](argv), None,
                                                f"short target under {name}").command_wall_s)
@@ -822,6 +833,7 @@ def bench_cost(sizes: Sizes, log: Callable[[str], None], baseline: Path | None =
     return {"py_spy": py_spy is not None, "commands": names[1:], "rows": rows,
             "fixed_bytes": fixed_bytes, "before_fixed_bytes": before_fixed_bytes,
             "baseline": str(baseline) if baseline else None,
+            "growth_factor": sizes.growth_factor,
             "short": {"plain_s": median(short["plain"]),
                       "inspector_s": median(short["inspector"]),
                       "extra_s": median(extra), "extra_min_s": min(extra),
@@ -1087,8 +1099,8 @@ def render_cost(s: dict[str, Any]) -> str:
         "start-up left out), in cores. Bytes: the recording's size less that of a recording of "
         f"a program doing nothing ({s.get('fixed_bytes', 0) / 1024:,.0f} KiB: SQLite's pages for "
         "each table and index, the schema, meta), over the sum of its threads' lifetimes; and, "
-        f"as it grows, the growth from those runs (medians) to one {GROWTH_FACTOR} times as "
-        "long, over the thread-seconds it added (the goal is judged on it: a short file is "
+        f"as it grows, the growth from those runs (medians) to one {s['growth_factor']} times "
+        "as long, over the thread-seconds it added (the goal is judged on it: a short file is "
         "mostly SQLite's pages, each table's rounded up to 4 KiB). "
         "Busy threads named: of the threads that compute, how many have `burn` as "
         "their top function in the stacks, in the worst run, and the fewest stack samples any "

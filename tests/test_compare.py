@@ -3,21 +3,26 @@ that a real browser draws, with hostile names shown as text; bad input is one cl
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import turns
 from browser import browser, open_report
+from conftest import inspector_clis
 from machine import for_the_recording
 
 import inspector
 from inspector.analyze.comparison import wall_s
+from inspector.cli import main
 
 PY = sys.executable
 CPUS = os.cpu_count() or 1
@@ -31,26 +36,40 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def record(path: Path, *command: str) -> subprocess.CompletedProcess:
-    proc = run("record", "-q", "-o", str(path), "--", *command)
-    assert proc.returncode == 0, proc.stderr
-    return proc
+def run_here(*args: str) -> subprocess.CompletedProcess:
+    """`inspector ARGS` in this process, as `run` gives it: what is judged is what compare
+    prints and writes (the table test and the unwritable page run it as a program)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return subprocess.CompletedProcess(["inspector", *args], status, out.getvalue(),
+                                       err.getvalue())
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One browser for the module's pages."""
+    with browser() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")
 def recs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("compare")
     out: dict[str, Any] = {"dir": d}
-    # ~0.5 s of pure Python each: long enough for several samples, short for the suite.
-    for variant in ("sequential", "multiprocessing"):
-        path = d / f"cpu-{variant}.sqlite"
-        proc = record(path, PY, "-m", "inspector.jobs", "cpu", variant, "--size", "120",
-                      "--workers", str(CPUS))
-        out[variant] = path
-        out[f"{variant}-stdout"] = proc.stdout
-    hostile = d / f"{HOSTILE_FILE}.sqlite"
-    record(hostile, PY, "-c", "import time; time.sleep(0.5)", HOSTILE_ARG)
-    out["hostile"] = hostile
+    # ~0.5 s of pure Python each: long enough for several samples, short for the suite. Made
+    # side by side: nothing here judges their speed (CPU seconds and counts only).
+    commands = {variant: [PY, "-m", "inspector.jobs", "cpu", variant, "--size", "120",
+                          "--workers", str(CPUS)] for variant in ("sequential", "multiprocessing")}
+    commands["hostile"] = [PY, "-c", "import time; time.sleep(0.5)", HOSTILE_ARG]
+    paths = {name: d / (f"{HOSTILE_FILE}.sqlite" if name == "hostile" else f"cpu-{name}.sqlite")
+             for name in commands}
+    procs = inspector_clis(*(["record", "-q", "-o", str(paths[name]), "--", *command]
+                             for name, command in commands.items()))
+    for (name, path), proc in zip(paths.items(), procs):
+        assert proc.returncode == 0, proc.stderr
+        out[name] = path
+        out[f"{name}-stdout"] = proc.stdout
     return out
 
 
@@ -66,25 +85,41 @@ def repeated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     naps = {"a": (0.5, 0.5), "b": (0.0, 1.0), "c": (1.2, 1.2)}
     paths = []
     for n in range(2):
-        for name, nap in naps.items():
-            path = d / f"{name}-{n + 1}.sqlite"
-            # at raised priority (tests/machine.py): on a machine at load 12, a Python's
-            # start-up alone took 0.7 s of the margins' 0.5
-            # and so alone (tests/turns.py)
-            with turns.alone():
-                proc = subprocess.run([PY, "-m", "inspector", "record", "-q", "--no-stacks",
-                                       "-o", str(path), "--", PY, "-c", NAP, name],
-                                      capture_output=True, text=True, timeout=120,
-                                      env={**os.environ, "NAP_S": str(nap[n])},
-                                      preexec_fn=for_the_recording())
-            assert proc.returncode == 0, proc.stderr
-            paths.append(path)
+        # at raised priority (tests/machine.py): on a machine at load 12, a Python's start-up
+        # alone took 0.7 s of the margins' 0.5; and so alone (tests/turns.py). The three of a
+        # round side by side: mostly asleep, each target's start-up (~30 ms of CPU) shares
+        # the cores with two others' at most, well inside the margins.
+        with turns.alone():
+            procs = {name: subprocess.Popen(
+                [PY, "-m", "inspector", "record", "-q", "--no-stacks", "-o",
+                 str(d / f"{name}-{n + 1}.sqlite"), "--", PY, "-c", NAP, name],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, "NAP_S": str(nap[n])}, preexec_fn=for_the_recording())
+                for name, nap in naps.items()}
+            try:
+                for name, proc in procs.items():
+                    _, err = proc.communicate(timeout=120)
+                    assert proc.returncode == 0, err
+                    paths.append(d / f"{name}-{n + 1}.sqlite")
+            finally:
+                for proc in procs.values():  # a failure or a hang guard: none outlives it
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.communicate()
     return paths
 
 
-def test_recordings_of_one_command_are_one_row_with_their_spread(repeated, tmp_path) -> None:
-    proc = run("compare", "--json", "-o", str(tmp_path / "c.html"), *map(str, repeated))
+@pytest.fixture(scope="module")
+def spread(repeated: list[Path]) -> tuple[subprocess.CompletedProcess, Path]:
+    """`compare --json` of the repeated recordings, and the page it wrote."""
+    page = repeated[0].parent / "spread.html"
+    proc = run_here("compare", "--json", "-o", str(page), *map(str, repeated))
     assert proc.returncode == 0, proc.stderr
+    return proc, page
+
+
+def test_recordings_of_one_command_are_one_row_with_their_spread(spread) -> None:
+    proc, _ = spread
     out = json.loads(proc.stdout)
     a, b, c = out["rows"]
     assert [r["label"] for r in (a, b, c)] == ["a-1", "b-1", "c-1"]
@@ -109,7 +144,8 @@ def test_recordings_of_one_command_are_one_row_with_their_spread(repeated, tmp_p
 
 
 def test_table_says_no_measurable_difference_instead_of_a_figure(repeated) -> None:
-    proc = run("compare", "-o", str(repeated[0].parent / "t.html"), *map(str, repeated))
+    proc = run_here("compare", "-o", str(repeated[0].parent / "t.html"),
+                    *map(str, repeated))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].split()[:8] == ["recording", "wall", "(median,", "min-max)", "speed-up",
@@ -122,11 +158,9 @@ def test_table_says_no_measurable_difference_instead_of_a_figure(repeated) -> No
     assert len(lines) == 5
 
 
-def test_page_draws_each_rows_range_as_an_error_bar(repeated, tmp_path: Path) -> None:
-    page_path = tmp_path / "spread.html"
-    proc = run("compare", "-o", str(page_path), *map(str, repeated))
-    assert proc.returncode == 0, proc.stderr
-    with browser() as b, open_report(b, page_path) as (page, report):
+def test_page_draws_each_rows_range_as_an_error_bar(spread, chromium) -> None:
+    _, page_path = spread
+    with open_report(chromium, page_path) as (page, report):
         assert report.console_errors == [] and report.rendered == 3
         assert page.locator("table.runs tbody tr").count() == 3
         assert page.locator("table.runs tr.noise").count() == 1          # b
@@ -147,8 +181,8 @@ def test_table_compares_against_the_first_recording(recs) -> None:
 
 
 def test_json_rows_carry_the_measurements_and_the_verdict(recs, tmp_path: Path) -> None:
-    proc = run("compare", "--json", "-o", str(tmp_path / "c.html"),
-               str(recs["sequential"]), str(recs["multiprocessing"]))
+    proc = run_here("compare", "--json", "-o", str(tmp_path / "c.html"),
+                    str(recs["sequential"]), str(recs["multiprocessing"]))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
     seq, mp = rows
@@ -169,12 +203,13 @@ def test_wall_time_is_the_targets_life_not_the_recorders(recs) -> None:
     assert wall_s(rec) < rec.duration_s               # without the recorder's start and stop
 
 
-def test_page_shows_hostile_names_as_text(recs, tmp_path: Path) -> None:
+def test_page_shows_hostile_names_as_text(recs, tmp_path: Path, chromium) -> None:
     page_path = tmp_path / "hostile.html"
-    proc = run("compare", "-o", str(page_path), str(recs["hostile"]), str(recs["sequential"]))
+    proc = run_here("compare", "-o", str(page_path), str(recs["hostile"]),
+                    str(recs["sequential"]))
     assert proc.returncode == 0, proc.stderr
     assert HOSTILE_FILE in proc.stdout                 # the terminal shows it as it is
-    with browser() as b, open_report(b, page_path) as (page, report):
+    with open_report(chromium, page_path) as (page, report):
         assert report.console_errors == []
         assert report.dialogs == []                    # nothing ran
         assert report.requests == []
@@ -197,10 +232,11 @@ def test_page_shows_hostile_names_as_text(recs, tmp_path: Path) -> None:
      "inspector: notes.txt: not an inspector recording (not an SQLite file)"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], status: int,
-                                     message: str) -> None:
+                                     message: str, monkeypatch) -> None:
+    # in this process: the unwritable page below is the one-line error run as a program
     (tmp_path / "notes.txt").write_text("not a recording\n")
-    proc = subprocess.run([PY, "-m", "inspector", "compare", *args], capture_output=True,
-                          text=True, cwd=tmp_path, timeout=60)
+    monkeypatch.chdir(tmp_path)
+    proc = run_here("compare", *args)
     assert proc.returncode == status
     assert proc.stderr.strip().splitlines() == [message]
 

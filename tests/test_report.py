@@ -2,8 +2,9 @@
 error, nothing fetched, hover shows the stack sampled there, names from the target shown as
 text and never run, and a recording without samples still renders and says so.
 
-Recordings are real (the recorder on short real programs), made once per module.
-Screenshots go to tests/artifacts/ for a person to look at.
+Recordings are real (the recorder on short real programs), made once per module; their pages
+are built by the `report` command in this process (`record --report` and two of the refusals
+run it as a program). Screenshots go to tests/artifacts/ for a person to look at.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 from browser import PageReport, browser, chromium_available, open_report
 from conftest import inspector_cli, inspector_clis
+
+from inspector.cli import main
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -99,8 +102,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = inspector_cli("record", "-q", "-o", str(recording), "--", sys.executable,
                            str(script), HOSTILE)
     assert result.returncode == 0, result.stderr
-    report = inspector_cli("report", str(recording))
-    assert report.returncode == 0, report.stderr
+    assert main(["report", str(recording)]) == 0
     return recording.with_suffix(".html")     # the default: beside the recording
 
 
@@ -112,7 +114,7 @@ def instant(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = inspector_cli("record", "-q", "-o", str(recording), "--", "true")
     assert result.returncode == 0, result.stderr
     html = d / "true-report.html"
-    assert inspector_cli("report", str(recording), "-o", str(html)).returncode == 0
+    assert main(["report", str(recording), "-o", str(html)]) == 0
     return html
 
 
@@ -139,7 +141,7 @@ def no_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     w.set_meta({"duration_s": 0.02, "exit_code": 0, "complete": True, "ticks": 0})
     w.close()
     html = d / "empty.html"
-    assert inspector_cli("report", str(recording), "-o", str(html)).returncode == 0
+    assert main(["report", str(recording), "-o", str(html)]) == 0
     return html
 
 
@@ -309,19 +311,27 @@ def test_a_real_program_gone_before_sampling_still_renders(chromium: Any,
             assert page.locator(f"#s-{key} .figure").count() == 1 or section.count("No ") >= 1
 
 
-def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path) -> None:
+def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path,
+                                                     capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
     text = tmp_path / "notes.sqlite"
     text.write_text("not a recording")
     recording = mixed.with_suffix(".sqlite")
-    missing, not_one, nowhere, itself, bare = inspector_clis(
-        ["report", str(tmp_path / "nope.sqlite")], ["report", str(text)],
-        ["report", str(recording), "-o", str(tmp_path / "no" / "such" / "dir" / "r.html")],
-        ["report", str(recording), "-o", str(recording)], ["report"])
+    # Two as programs (the exit status and stderr of the real entry point, argparse's
+    # included); the others' refusals are the command's own, run in this process.
+    missing, bare = inspector_clis(["report", str(tmp_path / "nope.sqlite")], ["report"])
     assert "no such file" in _one_line_error(missing)
-    assert "not an inspector recording" in _one_line_error(not_one)
-    assert "no such directory" in _one_line_error(nowhere)
-    assert "recording itself" in _one_line_error(itself)
     assert bare.returncode == 2
+
+    def here(*args: str) -> subprocess.CompletedProcess[str]:
+        status = main(["report", *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(["report", *args], status, out.out, out.err)
+
+    assert "not an inspector recording" in _one_line_error(here(str(text)))
+    assert "no such directory" in _one_line_error(
+        here(str(recording), "-o", str(tmp_path / "no" / "such" / "dir" / "r.html")))
+    assert "recording itself" in _one_line_error(here(str(recording), "-o", str(recording)))
 
 
 def test_commands_load_plotly_only_to_draw_a_page() -> None:
