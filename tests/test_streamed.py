@@ -242,3 +242,23 @@ def test_a_blocked_event_loop_cut_by_seams_is_found_once(tmp_path: Path) -> None
         given = streamed(older, Plan(True, 0, 0, window_s=window_s))
         found = diagnose(given.recording, given.states, loops=given.loops)
         assert (found.event_loop_blocks, found.loop_starved) == whole, window_s
+
+
+def test_windows_whose_text_columns_hold_different_kinds_of_categories_join() -> None:
+    """A window whose text column held nothing has categories of another dtype (float, for a
+    column of NaN): the windows still join, as one categorical of every window's texts. Seen
+    once in the seam test above, as `TypeError: dtype of categories must be the same`."""
+    import importlib
+
+    import numpy as np
+    import pandas as pd
+
+    fold = importlib.import_module("inspector.analyze.fold")
+    texts = pd.DataFrame({"stack": pd.Categorical(["a", "b"]), "n": [1, 2]})
+    empty = pd.DataFrame({"stack": pd.Categorical([np.nan], categories=pd.Index([], dtype=float)),
+                          "n": [3]})
+    more = pd.DataFrame({"stack": pd.Categorical(["c", "a"]), "n": [4, 5]})
+    joined = fold._joined(texts, empty, more)
+    assert isinstance(joined["stack"].dtype, pd.CategoricalDtype)
+    assert joined["stack"].tolist()[:2] + joined["stack"].tolist()[3:] == ["a", "b", "c", "a"]
+    assert pd.isna(joined["stack"].iloc[2]) and joined["n"].tolist() == [1, 2, 3, 4, 5]

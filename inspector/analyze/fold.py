@@ -205,7 +205,6 @@ def _joined(*frames: pd.DataFrame) -> pd.DataFrame:
     categoricals = {name for f in frames for name in f.columns
                     if isinstance(f[name].dtype, pd.CategoricalDtype)}
     if categoricals:
-        from pandas.api.types import union_categoricals
         recoded = {}
         for name in categoricals:
             cats = [f[name] for f in frames if name in f.columns]
@@ -214,7 +213,12 @@ def _joined(*frames: pd.DataFrame) -> pd.DataFrame:
                 continue
             if all(c.dtype == cats[0].dtype for c in cats):
                 continue  # concat keeps them categorical as they are
-            recoded[name] = union_categoricals([pd.Categorical(c) for c in cats]).categories
+            # the union by hand: union_categoricals refuses categories of different dtypes
+            # (a window whose column held no text has float or empty-object categories)
+            seen: dict[object, None] = {}
+            for c in cats:
+                seen.update(dict.fromkeys(c.cat.categories))
+            recoded[name] = pd.Index(list(seen), dtype=object)
         if recoded:
             frames = tuple(f.assign(**{name: pd.Categorical(f[name], categories=union)
                                        for name, union in recoded.items()}) for f in frames)
