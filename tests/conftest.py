@@ -166,7 +166,7 @@ def _record_psutil_pinned_pool(folder: Path) -> Path:
 # -- benchmarks/run.py --quick beside the modules that judge no CPU ------------------------------
 
 # test_benchmarks_smoke checks the shape of `benchmarks/run.py --quick`'s results and none of
-# its figures (~70 s on 2 quiet cores, half of it waiting on its targets). It runs in the
+# its figures (~32 CPU-seconds, much of its wall spent waiting on its targets). It runs in the
 # background from the start of the session while these modules run first: they check
 # parsing, file formats, exports, pages and error messages, on recordings whose verdicts
 # and CPU figures they never judge (the session recordings they use are made at raised
