@@ -83,6 +83,31 @@ def test_a_run_whose_work_fits_in_the_rounds_of_its_start_up_is_advised_unknown(
     assert fine.v.advice != "unknown", said(fine.v.evidence)
 
 
+def test_a_round_in_which_threads_waited_on_io_is_work_though_another_imported() -> None:
+    """A program's first requests import lazily (encodings.idna and the like): one thread
+    imports while the others wait on their sockets. Those rounds are its work, not its
+    start-up; the demo's I/O job in 16 threads, counted so, had no round of work left and
+    was advised `unknown` (a CI run of the suite). Rounds of imports alone, and the start
+    before the first stack, stay start-up."""
+    import importlib
+
+    import pandas as pd
+
+    diagnose_module = importlib.import_module("inspector.analyze.diagnose")
+    zero = dict.fromkeys(("cpu_s", "io_s"), 0.0)
+    rows = [  # t_s, tid, importing, startup_s, cpu_s, io_s
+        {"t_s": 0.02, "tid": 1, "importing": False, "startup_s": 0.02, **zero},
+        {"t_s": 0.04, "tid": 1, "importing": True, "startup_s": 0.0, **zero, "cpu_s": 0.02},
+        {"t_s": 0.06, "tid": 1, "importing": True, "startup_s": 0.0, **zero, "cpu_s": 0.02},
+        {"t_s": 0.06, "tid": 2, "importing": False, "startup_s": 0.0, **zero, "io_s": 0.02},
+        {"t_s": 0.08, "tid": 1, "importing": True, "startup_s": 0.0, **zero, "cpu_s": 0.02},
+        {"t_s": 0.08, "tid": 2, "importing": True, "startup_s": 0.0, **zero},
+    ]
+    states = pd.DataFrame([{**r, "dt_s": 0.02} for r in rows])
+    start = diagnose_module._startup_per_round(states)
+    assert start.to_dict() == pytest.approx({0.02: 0.02, 0.04: 0.02, 0.06: 0.0, 0.08: 0.02})
+
+
 @pytest.fixture(scope="module")
 def executor_cpu(tmp_path_factory: pytest.TempPathFactory) -> Case:
     return _case(tmp_path_factory, "executor_cpu", PY, str(WORKLOADS / "shape_executor_cpu.py"))

@@ -308,12 +308,23 @@ def _target(rec: Recording) -> int | None:
 def _startup_per_round(states: pd.DataFrame) -> pd.Series:
     """Per sampling round (t_s), the seconds of it some thread spent starting: its
     interpreter's start before its first work, or importing. (The two overlap: a round of
-    imports before the first work is both; it counts once.)"""
+    imports before the first work is both; it counts once.) None of a round in which another
+    thread computed or waited on I/O outside any start-up: that round is work, whatever else
+    imported meanwhile. A program's first requests import lazily (encodings.idna, stringprep,
+    unicodedata), one thread importing while the others wait on their sockets; counted as
+    start-up, the demo's I/O job with 16 threads (0.1 s of work at 20-ms rounds) was left
+    with no round of work and advised `unknown`."""
+    dt = states["dt_s"].to_numpy(dtype="float64")
     importing = (states["importing"].to_numpy(dtype=bool) if "importing" in states
                  else np.zeros(len(states), dtype=bool))
-    starting = np.maximum(states["startup_s"].fillna(0.0).to_numpy(dtype="float64"),
-                          np.where(importing, states["dt_s"].to_numpy(dtype="float64"), 0.0))
-    return pd.Series(starting, index=states.index).groupby(states["t_s"]).max()
+    startup = states["startup_s"].fillna(0.0).to_numpy(dtype="float64")
+    starting = np.maximum(startup, np.where(importing, dt, 0.0))
+    worked = (~importing & (startup <= 0.0)
+              & ((states["cpu_s"] + states["io_s"]).to_numpy(dtype="float64") > 0))
+    rounds = states["t_s"]
+    per_round = pd.Series(starting, index=states.index).groupby(rounds).max()
+    busy = pd.Series(worked, index=states.index).groupby(rounds).any()
+    return per_round.where(~busy, 0.0)
 
 
 def _spawns(procs: pd.DataFrame) -> bool:
