@@ -111,7 +111,7 @@ QUICK = Sizes(rounds=1, max_rounds=1, slowdown_target_s=0.2,
               cpu_configs=(CpuConfig(1, 4), CpuConfig(2, 2, wake_every_s=0.01)),
               cpu_window_s=0.3, cpu_settle_s=0.5, cpu_align=False,
               floor_rounds=20, floor_paced_rounds=3,
-              duty_s=0.5, children_per_lifetime=1, scale_durations_s=(5.0,),
+              duty_s=1.0, children_per_lifetime=1, scale_durations_s=(5.0,),
               cost_target_s=0.2, cost_short_s=0.2, cost_short_rounds=2, growth_factor=2,
               empty_rounds=1)
 
@@ -557,7 +557,7 @@ def bench_accuracy(sizes: Sizes, log: Callable[[str], None]) -> dict[str, Any]:
                      "error_points": median(errors),
                      "worst_error_points": max(errors, key=abs),
                      "samples_per_run": median(row["samples"]), "runs": len(errors),
-                     "raw": row})
+                     "seconds": sizes.duty_s, "raw": row})
         log(f"accuracy duty {pct}%: recorded {duty[-1]['recorded_percent']:.1f}, actual "
             f"{duty[-1]['actual_percent']:.1f}")
     kids = [{"lifetime_s": life, "captured": c, "born": n,

@@ -86,8 +86,15 @@ def test_accuracy_compares_recorded_cpu_with_each_threads_own(quick) -> None:
     acc = results["sections"]["accuracy"]
     assert [d["duty_percent"] for d in acc["duty"]] == [25, 50, 75]
     for d in acc["duty"]:
-        assert positive(d["actual_percent"]) and positive(d["recorded_percent"]), d
+        assert positive(d["actual_percent"]), d
         assert d["samples_per_run"] >= 2, d  # the thread was sampled, not just found
+        # judged on what the machine gave the thread: these run beside the tests, whose
+        # raised-priority recordings once left a 75% thread 3.8% of a core (38 ms, a few
+        # clock ticks that can fall outside the samples); with ten ticks, they are seen
+        recorded = d["recorded_percent"]
+        assert isinstance(recorded, (int, float)) and math.isfinite(recorded) and recorded >= 0
+        if d["actual_percent"] / 100 * d["seconds"] >= 0.1:
+            assert recorded > 0, d
     lifetimes = [k["lifetime_s"] for k in acc["children"]]
     assert lifetimes == sorted(lifetimes) and min(lifetimes) < 0.1 <= max(lifetimes)
     for k in acc["children"]:
