@@ -3,8 +3,6 @@ that a real browser draws, with hostile names shown as text; bad input is one cl
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -18,11 +16,11 @@ import pytest
 import turns
 from browser import browser, open_report
 from conftest import inspector_clis
+from in_process import inspector_here
 from machine import for_the_recording
 
 import inspector
 from inspector.analyze.comparison import wall_s
-from inspector.cli import main
 
 PY = sys.executable
 CPUS = os.cpu_count() or 1
@@ -34,16 +32,6 @@ HOSTILE_ARG = "</script><script>alert(2)</script>"
 def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run([PY, "-m", "inspector", *args], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def run_here(*args: str) -> subprocess.CompletedProcess:
-    """`inspector ARGS` in this process, as `run` gives it: what is judged is what compare
-    prints and writes (the table test and the unwritable page run it as a program)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(args))
-    return subprocess.CompletedProcess(["inspector", *args], status, out.getvalue(),
-                                       err.getvalue())
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +101,7 @@ def repeated(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def spread(repeated: list[Path]) -> tuple[subprocess.CompletedProcess, Path]:
     """`compare --json` of the repeated recordings, and the page it wrote."""
     page = repeated[0].parent / "spread.html"
-    proc = run_here("compare", "--json", "-o", str(page), *map(str, repeated))
+    proc = inspector_here("compare", "--json", "-o", str(page), *map(str, repeated))
     assert proc.returncode == 0, proc.stderr
     return proc, page
 
@@ -144,7 +132,7 @@ def test_recordings_of_one_command_are_one_row_with_their_spread(spread) -> None
 
 
 def test_table_says_no_measurable_difference_instead_of_a_figure(repeated) -> None:
-    proc = run_here("compare", "-o", str(repeated[0].parent / "t.html"),
+    proc = inspector_here("compare", "-o", str(repeated[0].parent / "t.html"),
                     *map(str, repeated))
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
@@ -181,7 +169,7 @@ def test_table_compares_against_the_first_recording(recs) -> None:
 
 
 def test_json_rows_carry_the_measurements_and_the_verdict(recs, tmp_path: Path) -> None:
-    proc = run_here("compare", "--json", "-o", str(tmp_path / "c.html"),
+    proc = inspector_here("compare", "--json", "-o", str(tmp_path / "c.html"),
                     str(recs["sequential"]), str(recs["multiprocessing"]))
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)["rows"]
@@ -205,7 +193,7 @@ def test_wall_time_is_the_targets_life_not_the_recorders(recs) -> None:
 
 def test_page_shows_hostile_names_as_text(recs, tmp_path: Path, chromium) -> None:
     page_path = tmp_path / "hostile.html"
-    proc = run_here("compare", "-o", str(page_path), str(recs["hostile"]),
+    proc = inspector_here("compare", "-o", str(page_path), str(recs["hostile"]),
                     str(recs["sequential"]))
     assert proc.returncode == 0, proc.stderr
     assert HOSTILE_FILE in proc.stdout                 # the terminal shows it as it is
@@ -236,7 +224,7 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], status: in
     # in this process: the unwritable page below is the one-line error run as a program
     (tmp_path / "notes.txt").write_text("not a recording\n")
     monkeypatch.chdir(tmp_path)
-    proc = run_here("compare", *args)
+    proc = inspector_here("compare", *args)
     assert proc.returncode == status
     assert proc.stderr.strip().splitlines() == [message]
 

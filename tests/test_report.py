@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from browser import PageReport, browser, chromium_available, open_report
 from conftest import inspector_cli, inspector_clis
+from in_process import inspector_here
 
 from inspector.cli import main
 
@@ -311,9 +312,7 @@ def test_a_real_program_gone_before_sampling_still_renders(chromium: Any,
             assert page.locator(f"#s-{key} .figure").count() == 1 or section.count("No ") >= 1
 
 
-def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path,
-                                                     capsys: pytest.CaptureFixture[str]
-                                                     ) -> None:
+def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Path) -> None:
     text = tmp_path / "notes.sqlite"
     text.write_text("not a recording")
     recording = mixed.with_suffix(".sqlite")
@@ -324,9 +323,7 @@ def test_report_command_refuses_bad_input_in_one_line(tmp_path: Path, mixed: Pat
     assert bare.returncode == 2
 
     def here(*args: str) -> subprocess.CompletedProcess[str]:
-        status = main(["report", *args])
-        out = capsys.readouterr()
-        return subprocess.CompletedProcess(["report", *args], status, out.out, out.err)
+        return inspector_here("report", *args)
 
     assert "not an inspector recording" in _one_line_error(here(str(text)))
     assert "no such directory" in _one_line_error(
